@@ -1,0 +1,100 @@
+/**
+ * The `hcp` command line:
+ *   hcp start                          start everything (embedded by default) and serve the API
+ *   hcp projections rebuild <name|all> rebuild read models from the first event
+ */
+import { systemClock } from '../infra/clock.ts';
+import { ConfigError, loadConfig, type Config } from '../infra/config.ts';
+import { randomIds } from '../infra/ids.ts';
+import { createLogger } from '../infra/logger.ts';
+import { buildServer } from '../read-api/server.ts';
+import { catchUp, migrateProjections, resetProjection } from '../projections/runner.ts';
+import { resolveAdminKey } from './admin-key.ts';
+import { ensureDemo } from './demo.ts';
+import { openDatabase, openEventStore, PROJECTIONS, startCore } from './platform.ts';
+
+const USAGE = `usage:
+  hcp start                            start the platform and serve the API
+  hcp projections rebuild <name|all>   rebuild read models from the first event (${PROJECTIONS.map((p) => p.name).join(', ')})
+  hcp help`;
+
+const start = async (config: Config) => {
+  const logger = createLogger(config.LOG_LEVEL);
+  const db = await openDatabase(config);
+  const store = await openEventStore(config, db);
+  const core = await startCore({ db, store, logger, clock: systemClock, ids: randomIds });
+  const admin = await resolveAdminKey(config.HCP_ADMIN_KEY, config.HCP_DATA_DIR, randomIds);
+  const demo = config.HCP_DEMO ?? !config.DATABASE_URL ? await ensureDemo(core.deps, config.HCP_DATA_DIR) : [];
+  const app = await buildServer({ ...core, readModels: db, logger, adminKey: admin.key });
+  const address = await app.listen({ host: config.HCP_HOST, port: config.HCP_PORT });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    await app.close();
+    await core.stop();
+    await store.close();
+    await db.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+  // the banner goes to stdout for the person who started it, never to the logs
+  const lines = [
+    '',
+    `HCP is running (event store: ${store.kind}${config.DATABASE_URL ? '' : ' on embedded PGlite'}, read models: ${db.kind})`,
+    `  GraphQL   ${address}/graphql   (graphql-ws subscriptions on the same path)`,
+    `  GraphiQL  ${address}/graphiql  (add the header {"Authorization": "Bearer <key>"})`,
+    `  REST      POST ${address}/api/v1/workloads, GET ${address}/health`,
+    `  admin key ${config.HCP_ADMIN_KEY ? 'from HCP_ADMIN_KEY' : `${admin.key}   (kept in ${admin.source})`}`,
+    ...demo.map((d) => `  demo customer ${d.customerId} (${d.name}) key: ${d.key}`),
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+};
+
+const rebuild = async (config: Config, name: string | undefined) => {
+  const targets = name === 'all' ? PROJECTIONS : PROJECTIONS.filter((p) => p.name === name);
+  if (targets.length === 0) {
+    process.stderr.write(`unknown projection ${JSON.stringify(name ?? '')}\n${USAGE}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const db = await openDatabase(config);
+  const store = await openEventStore(config, db);
+  try {
+    await migrateProjections(db, PROJECTIONS);
+    for (const projection of targets) {
+      const started = Date.now();
+      await resetProjection(db, projection);
+      const applied = await catchUp(db, store, projection);
+      process.stdout.write(`rebuilt ${projection.name}: ${applied} events in ${Date.now() - started} ms\n`);
+    }
+  } finally {
+    await store.close();
+    await db.close();
+  }
+};
+
+const main = async (args: string[]) => {
+  const [command, sub, name] = args;
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`hcp: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  if (command === 'start') return start(config);
+  if (command === 'projections' && sub === 'rebuild') return rebuild(config, name);
+  process.stdout.write(`${USAGE}\n`);
+  if (command !== 'help' && command !== undefined) process.exitCode = 2;
+};
+
+await main(process.argv.slice(2));

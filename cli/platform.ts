@@ -1,0 +1,61 @@
+/**
+ * Assembles the platform from configuration: event store, read-model database,
+ * projections, process managers and the API. Embedded by default (PGlite in the
+ * data folder); DATABASE_URL and ESDB_CONNECTION_STRING switch to real servers.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from 'pino';
+import type { CommandDeps } from '../commands/context.ts';
+import { runProcessManager } from '../commands/process-managers/runner.ts';
+import { workloadQuotaManager } from '../commands/process-managers/workload-quota.ts';
+import type { Clock } from '../infra/clock.ts';
+import type { Config } from '../infra/config.ts';
+import { createPostgresEventStore } from '../infra/event-store/postgres/store.ts';
+import type { EventStore } from '../infra/event-store/types.ts';
+import type { IdGenerator } from '../infra/ids.ts';
+import { createPgDatabase, createPgliteDatabase, type Database } from '../infra/postgres/database.ts';
+import { createChangeFeed } from '../projections/change-feed.ts';
+import { customersProjection } from '../projections/customers.ts';
+import type { Projection } from '../projections/projection.ts';
+import { createProjectionRunner, migrateProjections } from '../projections/runner.ts';
+import { workloadsProjection } from '../projections/workloads.ts';
+
+export const PROJECTIONS: readonly Projection[] = [customersProjection, workloadsProjection];
+
+export const openDatabase = async (config: Config): Promise<Database> => {
+  if (config.DATABASE_URL) return createPgDatabase({ connectionString: config.DATABASE_URL });
+  const dataDir = path.resolve(config.HCP_DATA_DIR, 'pglite');
+  await mkdir(dataDir, { recursive: true });
+  return createPgliteDatabase({ dataDir });
+};
+
+export const openEventStore = async (config: Config, db: Database): Promise<EventStore> => {
+  if (config.ESDB_CONNECTION_STRING) {
+    const { createEsdbEventStore } = await import('../infra/event-store/esdb/store.ts');
+    return createEsdbEventStore(config.ESDB_CONNECTION_STRING);
+  }
+  return createPostgresEventStore(db);
+};
+
+export type PlatformParts = { db: Database; store: EventStore; logger: Logger; clock: Clock; ids: IdGenerator };
+
+/** The running core: projections and process managers following the store. */
+export const startCore = async ({ db, store, logger, clock, ids }: PlatformParts) => {
+  await migrateProjections(db, PROJECTIONS);
+  const feed = createChangeFeed();
+  const runner = createProjectionRunner({ db, store, projections: PROJECTIONS, feed, logger });
+  const deps: CommandDeps = { store, readModels: db, clock, ids };
+  runner.start();
+  const managers = [runProcessManager({ db, store, manager: workloadQuotaManager(deps), logger })];
+  return {
+    feed,
+    runner,
+    deps,
+    /** Stops following the store; closes neither the store nor the database. */
+    async stop() {
+      await Promise.all(managers.map((m) => m.stop()));
+      await runner.stop();
+    },
+  };
+};

@@ -1,0 +1,87 @@
+/**
+ * Workload submission and cancellation, across two streams. The customer's
+ * QuotaReserved is the commit point of a submission; opening the workload stream
+ * follows from it with a command id derived from the workload id, so it is
+ * idempotent and the workload-quota process manager can finish it after a crash.
+ * Cancelling is the mirror: WorkloadCancelled first, then the quota release.
+ */
+import { customerDecider, customerStream, type CustomerEvent } from '../domain/customer/customer.ts';
+import type { WorkloadRequest } from '../domain/workload/request.ts';
+import { workloadDecider, workloadStream } from '../domain/workload/workload.ts';
+import { accepted, contextFor, type Caller, type CommandDeps } from './context.ts';
+import { handleCommand } from './handle.ts';
+
+type QuotaReserved = Extract<CustomerEvent, { type: 'QuotaReserved' }>;
+
+export const openWorkloadCommandId = (workloadId: string) => `open-workload:${workloadId}`;
+export const releaseQuotaCommandId = (workloadId: string) => `release-quota:${workloadId}`;
+
+/** Opens the workload stream for a reservation; a no-op when it is open already. */
+export const openWorkload = async (deps: CommandDeps, caller: Caller, reserved: QuotaReserved['data'], causationId: string) =>
+  handleCommand(
+    deps.store,
+    workloadDecider,
+    workloadStream(reserved.workloadId),
+    {
+      type: 'OpenWorkload',
+      workloadId: reserved.workloadId,
+      customerId: reserved.customerId,
+      request: reserved.request,
+      classification: reserved.classification,
+      reservedGpuSeconds: reserved.gpuSeconds,
+      reservedBudgetMicroUsd: reserved.budgetMicroUsd,
+    },
+    contextFor(deps, caller, openWorkloadCommandId(reserved.workloadId), causationId),
+  );
+
+export const releaseQuota = async (
+  deps: CommandDeps,
+  caller: Caller,
+  input: { customerId: string; workloadId: string; reason: string },
+  causationId: string,
+) =>
+  handleCommand(
+    deps.store,
+    customerDecider,
+    customerStream(input.customerId),
+    { type: 'ReleaseQuota', workloadId: input.workloadId, reason: input.reason },
+    contextFor(deps, caller, releaseQuotaCommandId(input.workloadId), causationId),
+  );
+
+export const submitWorkload = async (deps: CommandDeps, caller: Caller, input: { customerId: string; request: WorkloadRequest }) => {
+  const reserve = accepted(
+    await handleCommand(
+      deps.store,
+      customerDecider,
+      customerStream(input.customerId),
+      { type: 'ReserveQuota', workloadId: deps.ids.id('w'), request: input.request },
+      contextFor(deps, caller),
+    ),
+  );
+  const reserved = reserve.events.find((e): e is QuotaReserved => e.type === 'QuotaReserved');
+  if (!reserved) throw new Error('reservation accepted without a QuotaReserved event');
+  const opened = accepted(await openWorkload(deps, caller, reserved.data, caller.commandId));
+  return { workloadId: reserved.data.workloadId, position: opened.position ?? reserve.position };
+};
+
+export const cancelWorkload = async (
+  deps: CommandDeps,
+  caller: Caller,
+  input: { workloadId: string; customerId?: string; reason: string },
+) => {
+  const cancelled = accepted(
+    await handleCommand(
+      deps.store,
+      workloadDecider,
+      workloadStream(input.workloadId),
+      { type: 'CancelWorkload', reason: input.reason, ...(input.customerId ? { customerId: input.customerId } : {}) },
+      contextFor(deps, caller),
+    ),
+  );
+  const event = cancelled.events.find((e) => e.type === 'WorkloadCancelled');
+  if (event?.type !== 'WorkloadCancelled') return { position: cancelled.position };
+  const released = accepted(
+    await releaseQuota(deps, caller, { customerId: event.data.customerId, workloadId: input.workloadId, reason: 'cancelled' }, caller.commandId),
+  );
+  return { position: released.position ?? cancelled.position };
+};

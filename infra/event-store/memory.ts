@@ -1,0 +1,78 @@
+/** In-memory event store: for unit and property tests and fast local runs. */
+import {
+  IdempotencyMismatchError,
+  matchesExpectedRevision,
+  WrongExpectedRevisionError,
+} from './expected-revision.ts';
+import { comparePositions, resolveAfter } from './position.ts';
+import { createWakeSignal, pollingSubscription } from './polling-subscription.ts';
+import type { EventStore, RecordedEvent } from './types.ts';
+
+export const createMemoryEventStore = (): EventStore => {
+  const all: RecordedEvent[] = [];
+  const streams = new Map<string, RecordedEvent[]>();
+  const byId = new Map<string, RecordedEvent>();
+  const wake = createWakeSignal();
+
+  const readAll: EventStore['readAll'] = async (options = {}) => {
+    const after = resolveAfter(options.after);
+    // positions are dense sequence numbers here, so the index is position + 1
+    const from = all.findIndex((e) => comparePositions(e.position, after) > 0);
+    if (from < 0) return [];
+    return all.slice(from, from + (options.maxCount ?? Number.MAX_SAFE_INTEGER)).map(clone);
+  };
+
+  return {
+    kind: 'memory',
+    async appendToStream(streamName, events, options = {}) {
+      const stream = streams.get(streamName) ?? [];
+      const current = stream.length === 0 ? undefined : BigInt(stream.length - 1);
+      const stored = events.map((e) => byId.get(e.id));
+      if (events.length > 0 && stored.every((s) => s !== undefined)) {
+        const last = stored[stored.length - 1]!;
+        if (stored.some((s) => s!.streamName !== streamName)) throw new IdempotencyMismatchError(streamName, events[0]!.id);
+        return { nextExpectedRevision: last.revision, position: last.position, appended: false };
+      }
+      const partial = stored.findIndex((s) => s !== undefined);
+      if (partial >= 0) throw new IdempotencyMismatchError(streamName, events[partial]!.id);
+      const expected = options.expectedRevision ?? 'any';
+      if (!matchesExpectedRevision(current, expected)) {
+        throw new WrongExpectedRevisionError(streamName, expected, current);
+      }
+      if (events.length === 0) {
+        return { nextExpectedRevision: current ?? -1n, position: all.at(-1)?.position ?? resolveAfter('start'), appended: false };
+      }
+      for (const e of events) {
+        const seq = BigInt(all.length);
+        const recorded: RecordedEvent = {
+          ...structuredClone(e),
+          streamName,
+          revision: BigInt(stream.length),
+          position: { commit: seq, prepare: seq },
+        };
+        stream.push(recorded);
+        all.push(recorded);
+        byId.set(e.id, recorded);
+      }
+      streams.set(streamName, stream);
+      wake.notify();
+      const last = stream[stream.length - 1]!;
+      return { nextExpectedRevision: last.revision, position: last.position, appended: true };
+    },
+    async readStream(streamName, options = {}) {
+      const stream = streams.get(streamName) ?? [];
+      const max = options.maxCount ?? Number.MAX_SAFE_INTEGER;
+      if (options.direction === 'backwards') {
+        const from = options.fromRevision ?? BigInt(stream.length - 1);
+        return stream.filter((e) => e.revision <= from).reverse().slice(0, max).map(clone);
+      }
+      const from = options.fromRevision ?? 0n;
+      return stream.filter((e) => e.revision >= from).slice(0, max).map(clone);
+    },
+    readAll,
+    subscribeToAll: (options = {}) => pollingSubscription({ readAll, wake, after: options.after }),
+    async close() {},
+  };
+};
+
+const clone = (e: RecordedEvent): RecordedEvent => structuredClone(e);

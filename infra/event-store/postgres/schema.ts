@@ -1,0 +1,97 @@
+/**
+ * Schema of the PostgreSQL event store (runs on PostgreSQL 15 and on PGlite).
+ *
+ * Global order: each event records the id of the transaction that wrote it
+ * (`pg_current_xact_id()`), and readers only read events of transactions below
+ * the oldest one still in flight (`pg_snapshot_xmin(pg_current_snapshot())`),
+ * ordered by (transaction id, position). Every transaction below that horizon has
+ * ended, so the set of readable events only ever grows at the end of that order:
+ * a transaction that commits late is read late, never skipped.
+ *
+ * The append is one function call, one statement, one round trip: it locks the
+ * stream row, detects a retried append by its event ids, checks the expected
+ * revision in all four modes, and inserts. A failed check raises HC001 (wrong
+ * expected revision, actual revision in DETAIL) or HC002 (idempotency mismatch,
+ * event id in DETAIL), so nothing of a rejected append is kept.
+ */
+export const EVENT_STORE_SCHEMA = /* sql */ `
+CREATE TABLE IF NOT EXISTS hcp_streams (
+  stream_name text PRIMARY KEY,
+  revision    bigint NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS hcp_events (
+  position        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  transaction_id  xid8 NOT NULL DEFAULT pg_current_xact_id(),
+  stream_name     text NOT NULL,
+  stream_revision bigint NOT NULL,
+  event_id        uuid NOT NULL,
+  event_type      text NOT NULL,
+  data            jsonb NOT NULL,
+  metadata        jsonb NOT NULL,
+  recorded_at     timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT hcp_events_event_id UNIQUE (event_id),
+  CONSTRAINT hcp_events_stream_revision UNIQUE (stream_name, stream_revision)
+);
+
+CREATE INDEX IF NOT EXISTS hcp_events_global_order ON hcp_events (transaction_id, position);
+
+CREATE OR REPLACE FUNCTION hcp_append(p_stream text, p_expected text, p_events jsonb)
+RETURNS TABLE (next_revision text, commit_position text, prepare_position text, appended boolean)
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_count   int := jsonb_array_length(p_events);
+  v_current bigint;
+  v_stored  int;
+  v_foreign int;
+  v_first_stored uuid;
+  v_last    bigint;
+BEGIN
+  INSERT INTO hcp_streams (stream_name, revision) VALUES (p_stream, -1)
+    ON CONFLICT (stream_name) DO NOTHING;
+  SELECT s.revision INTO v_current FROM hcp_streams s WHERE s.stream_name = p_stream FOR UPDATE;
+
+  -- a retried append (lost acknowledgement): every id is stored already in this stream
+  SELECT count(*)::int, count(*) FILTER (WHERE e.stream_name <> p_stream)::int, min(e.event_id::text)::uuid
+    INTO v_stored, v_foreign, v_first_stored
+    FROM hcp_events e
+   WHERE e.event_id IN (SELECT (x ->> 'id')::uuid FROM jsonb_array_elements(p_events) x);
+  IF v_count > 0 AND v_stored = v_count AND v_foreign = 0 THEN
+    RETURN QUERY
+      SELECT e.stream_revision::text, e.transaction_id::text, e.position::text, false
+        FROM hcp_events e
+       WHERE e.event_id = ((p_events -> (v_count - 1)) ->> 'id')::uuid;
+    RETURN;
+  ELSIF v_stored > 0 THEN
+    RAISE EXCEPTION USING ERRCODE = 'HC002', MESSAGE = 'idempotency mismatch', DETAIL = v_first_stored::text;
+  END IF;
+
+  IF NOT (
+       p_expected = 'any'
+    OR (p_expected = 'no_stream' AND v_current = -1)
+    OR (p_expected = 'stream_exists' AND v_current >= 0)
+    OR (p_expected ~ '^[0-9]+$' AND v_current = p_expected::bigint)
+  ) THEN
+    RAISE EXCEPTION USING ERRCODE = 'HC001', MESSAGE = 'wrong expected revision', DETAIL = v_current::text;
+  END IF;
+
+  IF v_count = 0 THEN
+    RETURN QUERY SELECT v_current::text, '0', '-1', false;
+    RETURN;
+  END IF;
+
+  WITH inserted AS (
+    INSERT INTO hcp_events (stream_name, stream_revision, event_id, event_type, data, metadata)
+    SELECT p_stream, v_current + x.ord, (x.e ->> 'id')::uuid, x.e ->> 'type', x.e -> 'data', x.e -> 'metadata'
+      FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(e, ord)
+     ORDER BY x.ord
+    RETURNING position
+  )
+  SELECT max(position) INTO v_last FROM inserted;
+
+  UPDATE hcp_streams SET revision = v_current + v_count WHERE stream_name = p_stream;
+
+  RETURN QUERY SELECT (v_current + v_count)::text, pg_current_xact_id()::text, v_last::text, true;
+END
+$fn$;
+`;

@@ -1,0 +1,126 @@
+/** PostgreSQL event store over `pg` or PGlite (see schema.ts for the ordering scheme). */
+import type { Database } from '../../postgres/database.ts';
+import { migrate } from '../../postgres/migrate.ts';
+import {
+  IdempotencyMismatchError,
+  WrongExpectedRevisionError,
+  type ExpectedRevision,
+} from '../expected-revision.ts';
+import { resolveAfter } from '../position.ts';
+import { createWakeSignal, pollingSubscription } from '../polling-subscription.ts';
+import type { EventMetadata, EventStore, ReadAllOptions, RecordedEvent } from '../types.ts';
+import { EVENT_STORE_SCHEMA } from './schema.ts';
+
+type EventRow = {
+  transaction_id: string;
+  position: string;
+  stream_name: string;
+  stream_revision: string;
+  event_id: string;
+  event_type: string;
+  data: Record<string, unknown>;
+  metadata: EventMetadata;
+};
+
+// selected as text under their own names: ORDER BY must name the table's columns (e.*), not these
+const COLUMNS = `e.transaction_id::text, e.position::text, e.stream_name, e.stream_revision::text, e.event_id::text, e.event_type, e.data, e.metadata`;
+
+const APPEND = { name: 'hcp_append', text: `SELECT * FROM hcp_append($1, $2, $3::jsonb)` };
+
+const READ_ALL = {
+  name: 'hcp_read_all',
+  text: `SELECT ${COLUMNS} FROM hcp_events e
+          WHERE (e.transaction_id, e.position) > ($1::text::xid8, $2::bigint)
+            AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY e.transaction_id, e.position
+          LIMIT $3`,
+};
+
+const READ_FORWARDS = {
+  name: 'hcp_read_stream_fw',
+  text: `SELECT ${COLUMNS} FROM hcp_events e WHERE e.stream_name = $1 AND e.stream_revision >= $2
+          ORDER BY e.stream_revision LIMIT $3`,
+};
+
+const READ_BACKWARDS = {
+  name: 'hcp_read_stream_bw',
+  text: `SELECT ${COLUMNS} FROM hcp_events e WHERE e.stream_name = $1 AND e.stream_revision <= $2
+          ORDER BY e.stream_revision DESC LIMIT $3`,
+};
+
+const toRecorded = (row: EventRow): RecordedEvent => ({
+  id: row.event_id,
+  type: row.event_type,
+  data: row.data,
+  metadata: row.metadata,
+  streamName: row.stream_name,
+  revision: BigInt(row.stream_revision),
+  position: { commit: BigInt(row.transaction_id), prepare: BigInt(row.position) },
+});
+
+const expectedText = (e: ExpectedRevision) => (typeof e === 'bigint' ? e.toString() : e);
+
+const MAX_LIMIT = 1_000_000;
+
+export const migrateEventStore = (db: Database) => migrate(db, 'hcp_event_store', EVENT_STORE_SCHEMA);
+
+export const createPostgresEventStore = async (
+  db: Database,
+  { closeDatabase = false }: { closeDatabase?: boolean } = {},
+): Promise<EventStore> => {
+  await migrateEventStore(db);
+  const wake = createWakeSignal();
+
+  const readAll = async (options: ReadAllOptions = {}) => {
+    const after = resolveAfter(options.after);
+    const rows = await db.query<EventRow>(READ_ALL, [
+      (after.commit < 0n ? 0n : after.commit).toString(),
+      after.prepare.toString(),
+      Math.min(options.maxCount ?? MAX_LIMIT, MAX_LIMIT),
+    ]);
+    return rows.map(toRecorded);
+  };
+
+  return {
+    kind: 'postgres',
+    async appendToStream(streamName, events, options = {}) {
+      const expected = options.expectedRevision ?? 'any';
+      try {
+        const [row] = await db.query<{
+          next_revision: string;
+          commit_position: string;
+          prepare_position: string;
+          appended: boolean;
+        }>(APPEND, [streamName, expectedText(expected), JSON.stringify(events)]);
+        if (!row) throw new Error('hcp_append returned no row');
+        if (row.appended) wake.notify();
+        return {
+          nextExpectedRevision: BigInt(row.next_revision),
+          position: { commit: BigInt(row.commit_position), prepare: BigInt(row.prepare_position) },
+          appended: row.appended,
+        };
+      } catch (error) {
+        const e = error as { code?: string; detail?: string };
+        if (e.code === 'HC001') {
+          const actual = BigInt(e.detail ?? '-1');
+          throw new WrongExpectedRevisionError(streamName, expected, actual < 0n ? undefined : actual);
+        }
+        if (e.code === 'HC002') throw new IdempotencyMismatchError(streamName, e.detail ?? '?');
+        throw error;
+      }
+    },
+    async readStream(streamName, options = {}) {
+      const limit = Math.min(options.maxCount ?? MAX_LIMIT, MAX_LIMIT);
+      const rows =
+        options.direction === 'backwards'
+          ? await db.query<EventRow>(READ_BACKWARDS, [streamName, (options.fromRevision ?? 2n ** 62n).toString(), limit])
+          : await db.query<EventRow>(READ_FORWARDS, [streamName, (options.fromRevision ?? 0n).toString(), limit]);
+      return rows.map(toRecorded);
+    },
+    readAll,
+    subscribeToAll: (options = {}) => pollingSubscription({ readAll, wake, after: options.after }),
+    async close() {
+      if (closeDatabase) await db.close();
+    },
+  };
+};

@@ -1,0 +1,74 @@
+/**
+ * The event store port. Three adapters (memory, PostgreSQL/PGlite, EventStoreDB)
+ * implement it and pass one contract suite (tests/contract/event-store.contract.ts).
+ */
+import type { ExpectedRevision } from './expected-revision.ts';
+import type { GlobalPosition } from './position.ts';
+
+/** Who and why, on every event (DESIGN.md §4 "Logs"). */
+export type EventMetadata = {
+  commandId: string;
+  correlationId: string;
+  causationId: string;
+  actor: string;
+  schemaVersion: number;
+  /** ISO time from the injected clock of the process that decided the event. */
+  occurredAt: string;
+};
+
+export type EventToAppend = {
+  /** Deterministic (derived from the command id), so a retried append is a no-op. */
+  id: string;
+  type: string;
+  data: Record<string, unknown>;
+  metadata: EventMetadata;
+};
+
+export type RecordedEvent = EventToAppend & {
+  streamName: string;
+  /** 0-based revision of this event in its stream. */
+  revision: bigint;
+  position: GlobalPosition;
+};
+
+export type AppendResult = {
+  /** Revision of the last event in the stream after the append. */
+  nextExpectedRevision: bigint;
+  /** Position of the last appended event (or of the already-stored one on an idempotent retry). */
+  position: GlobalPosition;
+  /** False when every event id was already stored: a retry that added nothing. */
+  appended: boolean;
+};
+
+export type ReadStreamOptions = {
+  direction?: 'forwards' | 'backwards';
+  /** Inclusive; defaults to the first (forwards) or last (backwards) event. */
+  fromRevision?: bigint;
+  maxCount?: number;
+};
+
+export type ReadAllOptions = {
+  /** Exclusive: events strictly after this position. `start` reads from the beginning. */
+  after?: GlobalPosition | 'start';
+  maxCount?: number;
+};
+
+/** A live, catch-up subscription to all events: yields every committed event once, in store order. */
+export type AllSubscription = AsyncIterable<RecordedEvent> & {
+  /** Idempotent; ends the iteration. */
+  close(): Promise<void>;
+};
+
+export type EventStore = {
+  readonly kind: 'memory' | 'postgres' | 'esdb';
+  appendToStream(
+    streamName: string,
+    events: readonly EventToAppend[],
+    options?: { expectedRevision?: ExpectedRevision },
+  ): Promise<AppendResult>;
+  /** A missing stream reads as an empty array. */
+  readStream(streamName: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
+  readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  subscribeToAll(options?: { after?: GlobalPosition | 'start' }): AllSubscription;
+  close(): Promise<void>;
+};

@@ -1,0 +1,109 @@
+/**
+ * One small SQL surface over a real PostgreSQL server (`pg`) and embedded PGlite,
+ * so the event store and the read models run the same SQL on both.
+ * Values of int8/xid8 are selected as text by callers and parsed with BigInt:
+ * pg returns int8 as string, PGlite as number, so neither driver's choice leaks.
+ */
+import pg from 'pg';
+import type { PGlite } from '@electric-sql/pglite';
+
+export type SqlQuery = {
+  text: string;
+  /** Prepared once per connection under this name (pg); PGlite ignores it. */
+  name?: string;
+};
+
+export type Sql = {
+  query<R = Record<string, unknown>>(query: string | SqlQuery, params?: readonly unknown[]): Promise<R[]>;
+};
+
+export type Database = Sql & {
+  readonly kind: 'pg' | 'pglite';
+  /** Runs `fn` in one transaction: commit when it resolves, roll back when it throws. */
+  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  /** Runs a script of several statements (schema migrations). */
+  exec(script: string): Promise<void>;
+  close(): Promise<void>;
+};
+
+const text = (q: string | SqlQuery) => (typeof q === 'string' ? { text: q } : q);
+
+export type PgDatabaseOptions = {
+  connectionString: string;
+  /** A schema of its own (created if missing), e.g. one per test file. */
+  schema?: string;
+  maxConnections?: number;
+};
+
+export const createPgDatabase = async ({ connectionString, schema, maxConnections = 10 }: PgDatabaseOptions): Promise<Database> => {
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
+  if (schema) {
+    const setup = new pg.Client({ connectionString });
+    await setup.connect();
+    try {
+      await setup.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+    } finally {
+      await setup.end();
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString,
+    max: maxConnections,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
+  // an idle client's error (server restart) must not crash the process
+  pool.on('error', () => {});
+  const run = async <R>(client: pg.Pool | pg.PoolClient, q: string | SqlQuery, params?: readonly unknown[]) =>
+    (await client.query({ ...text(q), values: params as unknown[] })).rows as R[];
+  return {
+    kind: 'pg',
+    query: (q, params) => run(pool, q, params),
+    async transaction(fn) {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const result = await fn({ query: (q, params) => run(client, q, params) });
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    async exec(script) {
+      await pool.query(script);
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+};
+
+export type PgliteDatabaseOptions = {
+  /** A folder for the data; in memory when omitted. */
+  dataDir?: string;
+};
+
+export const createPgliteDatabase = async ({ dataDir }: PgliteDatabaseOptions = {}): Promise<Database> => {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const db: PGlite = await PGlite.create(dataDir ? { dataDir } : {});
+  return {
+    kind: 'pglite',
+    async query(q, params) {
+      return (await db.query(text(q).text, params as unknown[])).rows as never[];
+    },
+    async transaction(fn) {
+      return db.transaction(async (tx) =>
+        fn({ query: async (q, params) => (await tx.query(text(q).text, params as unknown[])).rows as never[] }),
+      );
+    },
+    async exec(script) {
+      await db.exec(script);
+    },
+    async close() {
+      await db.close();
+    },
+  };
+};

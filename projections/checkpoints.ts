@@ -1,0 +1,43 @@
+/** Projection checkpoints, stored beside the read models and updated in the same transaction. */
+import type { Sql } from '../infra/postgres/database.ts';
+import { START, type GlobalPosition } from '../infra/event-store/position.ts';
+
+export const CHECKPOINT_SCHEMA = /* sql */ `
+CREATE TABLE IF NOT EXISTS hcp_checkpoints (
+  projection       text PRIMARY KEY,
+  commit_position  bigint NOT NULL,
+  prepare_position bigint NOT NULL,
+  events_applied   bigint NOT NULL DEFAULT 0
+);
+`;
+
+const toPosition = (row: { c: string; p: string }): GlobalPosition => ({ commit: BigInt(row.c), prepare: BigInt(row.p) });
+
+/** Reads the checkpoint, locking its row until the transaction ends (one writer per projection). */
+export const lockCheckpoint = async (tx: Sql, projection: string): Promise<GlobalPosition> => {
+  await tx.query(
+    `INSERT INTO hcp_checkpoints (projection, commit_position, prepare_position) VALUES ($1, $2, $3)
+     ON CONFLICT (projection) DO NOTHING`,
+    [projection, START.commit.toString(), START.prepare.toString()],
+  );
+  const [row] = await tx.query<{ c: string; p: string }>(
+    `SELECT commit_position::text AS c, prepare_position::text AS p FROM hcp_checkpoints WHERE projection = $1 FOR UPDATE`,
+    [projection],
+  );
+  return toPosition(row!);
+};
+
+export const saveCheckpoint = (tx: Sql, projection: string, position: GlobalPosition, applied: number) =>
+  tx.query(
+    `UPDATE hcp_checkpoints SET commit_position = $2, prepare_position = $3, events_applied = events_applied + $4
+      WHERE projection = $1`,
+    [projection, position.commit.toString(), position.prepare.toString(), applied],
+  );
+
+export const readCheckpoint = async (db: Sql, projection: string): Promise<GlobalPosition> => {
+  const [row] = await db.query<{ c: string; p: string }>(
+    `SELECT commit_position::text AS c, prepare_position::text AS p FROM hcp_checkpoints WHERE projection = $1`,
+    [projection],
+  );
+  return row ? toPosition(row) : START;
+};

@@ -1,0 +1,18 @@
+/** A read model built from events: its tables, and how one event changes them. */
+import type { Sql } from '../infra/postgres/database.ts';
+import type { RecordedEvent } from '../infra/event-store/types.ts';
+
+/** What changed, told to live subscribers after the change commits. */
+export type Change =
+  | { topic: 'workload'; workloadId: string; customerId: string }
+  | { topic: 'customer'; customerId: string };
+
+export type Projection = {
+  name: string;
+  /** Idempotent DDL for its tables. */
+  schema: string;
+  /** Its tables, emptied by a rebuild. */
+  tables: readonly string[];
+  /** Applies one event inside the batch's transaction; returns what changed. */
+  apply(tx: Sql, event: RecordedEvent): Promise<Change[]>;
+};

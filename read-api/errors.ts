@@ -1,0 +1,56 @@
+/**
+ * How errors reach callers: expected ones (bad input, auth, domain rejections)
+ * precisely, with a code and the field; unexpected ones masked, and logged.
+ */
+import { GraphQLError } from 'graphql';
+import { CommandRejectedError } from '../commands/errors.ts';
+import { ConcurrencyExhaustedError } from '../commands/handle.ts';
+import { AuthError } from './auth.ts';
+import { InputError } from './inputs.ts';
+
+export type PublicError = { status: number; code: string; message: string; field?: string };
+
+const REJECTION_STATUS: Record<string, number> = {
+  not_found: 404,
+  already_exists: 409,
+  invalid_state: 409,
+  quota_exceeded: 422,
+  budget_exceeded: 422,
+  sla_infeasible: 422,
+  forbidden: 403,
+  invalid_input: 400,
+};
+
+/** The public face of an error, or undefined when it is unexpected (and must be masked). */
+export const publicError = (error: unknown): PublicError | undefined => {
+  if (error instanceof InputError) return { status: 400, code: 'BAD_USER_INPUT', message: error.message, field: error.field };
+  if (error instanceof AuthError) return { status: error.code === 'FORBIDDEN' ? 403 : 401, code: error.code, message: error.message };
+  if (error instanceof CommandRejectedError) {
+    const { code, message, field } = error.rejection;
+    return { status: REJECTION_STATUS[code] ?? 422, code: code.toUpperCase(), message, ...(field ? { field } : {}) };
+  }
+  if (error instanceof ConcurrencyExhaustedError) return { status: 503, code: 'CONFLICT_RETRY', message: 'too many concurrent changes; retry' };
+  if (error instanceof GraphQLError && error.extensions?.code) return undefined;
+  return undefined;
+};
+
+export const toGraphQLError = (error: GraphQLError): GraphQLError => {
+  const original = error.originalError;
+  if (!original) return error; // GraphQL's own parse and validation errors: precise already
+  if (original instanceof GraphQLError) return original.extensions?.code ? original : error;
+  const known = publicError(original);
+  if (known)
+    return new GraphQLError(known.message, {
+      ...(error.path ? { path: error.path } : {}),
+      extensions: { code: known.code, ...(known.field ? { field: known.field } : {}) },
+    });
+  return new GraphQLError('internal error', {
+    ...(error.path ? { path: error.path } : {}),
+    extensions: { code: 'INTERNAL_SERVER_ERROR' },
+  });
+};
+
+export const isUnexpected = (error: GraphQLError) => {
+  const original = error.originalError;
+  return original !== undefined && !(original instanceof GraphQLError) && publicError(original) === undefined;
+};

@@ -1,0 +1,155 @@
+/** Read-model queries for the API: SQL rows in, GraphQL-shaped objects out. */
+import { formatUsd } from '../domain/money.ts';
+import type { Sql } from '../infra/postgres/database.ts';
+
+export type Amount = { gpuSeconds: number; gpuHours: number; budgetMicroUsd: number; budgetUsd: string };
+const amount = (gpuSeconds: number | string, budgetMicroUsd: number | string): Amount => {
+  const s = Number(gpuSeconds);
+  const b = Number(budgetMicroUsd);
+  return { gpuSeconds: s, gpuHours: s / 3600, budgetMicroUsd: b, budgetUsd: formatUsd(b) };
+};
+
+type CustomerRow = {
+  customer_id: string;
+  name: string;
+  tier: string;
+  registered_at: string | Date;
+  granted_gpu_seconds: string;
+  granted_budget_micro_usd: string;
+  reserved_gpu_seconds: string;
+  reserved_budget_micro_usd: string;
+  consumed_gpu_seconds: string;
+  consumed_budget_micro_usd: string;
+};
+
+const iso = (t: string | Date) => new Date(t).toISOString();
+
+const toCustomer = (r: CustomerRow) => {
+  const granted = amount(r.granted_gpu_seconds, r.granted_budget_micro_usd);
+  const reserved = amount(r.reserved_gpu_seconds, r.reserved_budget_micro_usd);
+  const consumed = amount(r.consumed_gpu_seconds, r.consumed_budget_micro_usd);
+  return {
+    id: r.customer_id,
+    name: r.name,
+    tier: r.tier,
+    registeredAt: iso(r.registered_at),
+    balance: {
+      customerId: r.customer_id,
+      granted,
+      reserved,
+      consumed,
+      available: amount(
+        granted.gpuSeconds - reserved.gpuSeconds - consumed.gpuSeconds,
+        granted.budgetMicroUsd - reserved.budgetMicroUsd - consumed.budgetMicroUsd,
+      ),
+    },
+  };
+};
+export type CustomerView = ReturnType<typeof toCustomer>;
+
+const CUSTOMER_COLUMNS = `customer_id, name, tier, registered_at, granted_gpu_seconds::text, granted_budget_micro_usd::text,
+  reserved_gpu_seconds::text, reserved_budget_micro_usd::text, consumed_gpu_seconds::text, consumed_budget_micro_usd::text`;
+
+export const findCustomer = async (db: Sql, customerId: string) => {
+  const [row] = await db.query<CustomerRow>(`SELECT ${CUSTOMER_COLUMNS} FROM rm_customers WHERE customer_id = $1`, [customerId]);
+  return row ? toCustomer(row) : undefined;
+};
+
+export const listCustomers = async (db: Sql, first: number) =>
+  (await db.query<CustomerRow>(`SELECT ${CUSTOMER_COLUMNS} FROM rm_customers ORDER BY customer_id LIMIT $1`, [first])).map(toCustomer);
+
+type WorkloadRow = {
+  workload_id: string;
+  customer_id: string;
+  type: string;
+  model: string;
+  gpu_type: string;
+  gpu_count: number;
+  max_latency_ms: number | null;
+  duration_seconds: number;
+  priority: string | null;
+  priority_reason: string | null;
+  status: string;
+  reserved_gpu_seconds: string;
+  reserved_budget_micro_usd: string;
+  submitted_at: string | Date;
+  updated_at: string | Date;
+};
+
+const WORKLOAD_COLUMNS = `workload_id, customer_id, type, model, gpu_type, gpu_count, max_latency_ms, duration_seconds, priority,
+  priority_reason, status, reserved_gpu_seconds::text, reserved_budget_micro_usd::text, submitted_at, updated_at`;
+
+const toWorkload = (r: WorkloadRow) => ({
+  id: r.workload_id,
+  customerId: r.customer_id,
+  type: r.type,
+  model: r.model,
+  gpuType: r.gpu_type,
+  gpuCount: r.gpu_count,
+  maxLatencyMs: r.max_latency_ms,
+  durationSeconds: r.duration_seconds,
+  durationHours: r.duration_seconds / 3600,
+  priority: r.priority,
+  priorityReason: r.priority_reason,
+  status: r.status,
+  reserved: amount(r.reserved_gpu_seconds, r.reserved_budget_micro_usd),
+  submittedAt: iso(r.submitted_at),
+  updatedAt: iso(r.updated_at),
+});
+export type WorkloadView = ReturnType<typeof toWorkload>;
+
+export const findWorkload = async (db: Sql, workloadId: string) => {
+  const [row] = await db.query<WorkloadRow>(`SELECT ${WORKLOAD_COLUMNS} FROM rm_workloads WHERE workload_id = $1`, [workloadId]);
+  return row ? toWorkload(row) : undefined;
+};
+
+export const workloadHistory = async (db: Sql, workloadId: string) =>
+  (
+    await db.query<{ status: string; reason: string | null; at: string | Date }>(
+      `SELECT status, reason, at FROM rm_workload_status_history WHERE workload_id = $1 ORDER BY seq`,
+      [workloadId],
+    )
+  ).map((h) => ({ status: h.status, reason: h.reason, at: iso(h.at) }));
+
+/** Keyset cursor over (submitted_at, workload_id), newest first. */
+export const encodeCursor = (w: WorkloadView) => Buffer.from(`${w.submittedAt}|${w.id}`).toString('base64url');
+export const decodeCursor = (cursor: string): { at: string; id: string } | undefined => {
+  const [at, id, extra] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  if (!at || !id || extra !== undefined || Number.isNaN(Date.parse(at))) return undefined;
+  return { at, id };
+};
+
+export const listWorkloads = async (
+  db: Sql,
+  filter: { customerId?: string; status?: string; first: number; after?: { at: string; id: string } },
+) => {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const param = (v: unknown) => {
+    params.push(v);
+    return `$${params.length}`;
+  };
+  if (filter.customerId) where.push(`customer_id = ${param(filter.customerId)}`);
+  if (filter.status) where.push(`status = ${param(filter.status)}`);
+  if (filter.after)
+    where.push(`(submitted_at, workload_id) < (${param(filter.after.at)}::timestamptz, ${param(filter.after.id)})`);
+  const rows = await db.query<WorkloadRow>(
+    `SELECT ${WORKLOAD_COLUMNS} FROM rm_workloads ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY submitted_at DESC, workload_id DESC LIMIT ${param(filter.first + 1)}`,
+    params,
+  );
+  const nodes = rows.slice(0, filter.first).map(toWorkload);
+  return {
+    nodes,
+    edges: nodes.map((node) => ({ cursor: encodeCursor(node), node })),
+    pageInfo: { hasNextPage: rows.length > filter.first, endCursor: nodes.length ? encodeCursor(nodes.at(-1)!) : null },
+  };
+};
+
+export const findApiKey = async (db: Sql, keyId: string) => {
+  const [row] = await db.query<{ key_id: string; role: string; customer_id: string | null; revoked: boolean; label: string }>(
+    `SELECT key_id, role, customer_id, revoked, label FROM rm_api_keys WHERE key_id = $1`,
+    [keyId],
+  );
+  return row ? { keyId: row.key_id, role: row.role, customerId: row.customer_id, revoked: row.revoked, label: row.label } : undefined;
+};

@@ -1,0 +1,94 @@
+/**
+ * The read API: fastify + mercurius (GraphQL over HTTP, graphql-ws subscriptions,
+ * GraphiQL) and REST. Every request is authenticated before it runs; WebSocket
+ * connections authenticate in connection_init and every subscription is validated
+ * like a query (mercurius skips validation on that path) and depth-limited.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import mercurius from 'mercurius';
+import { GraphQLError, specifiedRules, validate } from 'graphql';
+import type { Logger } from 'pino';
+import { randomUUID } from 'node:crypto';
+import { createAuthenticator, AuthError, type Principal } from './auth.ts';
+import { isUnexpected, publicError, toGraphQLError } from './errors.ts';
+import { createResolvers, type ApiContext, type ApiServices } from './resolvers.ts';
+import { registerRest } from './rest.ts';
+import { typeDefs } from './schema.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+}
+
+/** Deep enough for GraphiQL's introspection query (about 13), shallow enough to stop abuse. */
+export const QUERY_DEPTH_LIMIT = 16;
+
+export type ServerOptions = ApiServices & { logger: Logger; adminKey: string };
+
+export const buildServer = async ({ logger, adminKey, ...services }: ServerOptions): Promise<FastifyInstance> => {
+  const authenticate = createAuthenticator(services.readModels, adminKey);
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: 64 * 1024,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+  });
+  app.decorateRequest('principal', undefined);
+
+  app.setErrorHandler((error, request, reply) => {
+    const known = publicError(error);
+    if (known) return reply.code(known.status).send({ error: { code: known.code, message: known.message, ...(known.field ? { field: known.field } : {}) } });
+    const status = (error as { statusCode?: number }).statusCode;
+    if (status && status >= 400 && status < 500)
+      return reply.code(status).send({ error: { code: 'BAD_REQUEST', message: (error as Error).message, field: 'body' } });
+    request.log.error({ err: error }, 'unexpected error');
+    return reply.code(500).send({ error: { code: 'INTERNAL_SERVER_ERROR', message: 'internal error' } });
+  });
+
+  // GraphQL over HTTP needs a key; the WebSocket upgrade authenticates in connection_init instead
+  app.addHook('preHandler', async (request) => {
+    if (request.routeOptions.url !== '/graphql' || request.headers.upgrade?.toLowerCase() === 'websocket') return;
+    request.principal = await authenticate(request.headers.authorization);
+  });
+
+  await app.register(mercurius, {
+    schema: typeDefs,
+    resolvers: createResolvers(services) as never,
+    graphiql: true,
+    queryDepth: QUERY_DEPTH_LIMIT,
+    context: (request): ApiContext => ({ principal: request.principal!, correlationId: request.id }),
+    errorFormatter: (execution, ctx) => {
+      const errors = (execution.errors ?? []).map((e) => {
+        if (Array.isArray((e.originalError as { errors?: unknown })?.errors)) return e; // mercurius' validation wrapper
+        if (isUnexpected(e)) logger.error({ err: e.originalError, path: e.path }, 'unexpected resolver error');
+        return toGraphQLError(e);
+      });
+      const formatted = mercurius.defaultErrorFormatter({ ...execution, errors }, ctx as never);
+      // a request refused before execution (no path: the key itself) answers 401/403, not 200
+      const refusal = (execution.errors ?? []).find((e) => !e.path && e.originalError instanceof AuthError);
+      return refusal ? { ...formatted, statusCode: publicError(refusal.originalError)!.status } : formatted;
+    },
+    subscription: {
+      keepAlive: 30_000,
+      onConnect: async ({ payload }: { payload?: Record<string, unknown> }) => {
+        const headers = (payload?.headers ?? payload ?? {}) as Record<string, unknown>;
+        try {
+          const principal = await authenticate(headers.authorization ?? headers.Authorization);
+          return { principal, correlationId: randomUUID() };
+        } catch (error) {
+          if (error instanceof AuthError) return false;
+          throw error;
+        }
+      },
+    },
+  });
+
+  app.graphql.addHook('preSubscriptionExecution', async (schema, document) => {
+    const errors = validate(schema, document, specifiedRules);
+    if (errors.length > 0) throw new GraphQLError(errors.map((e) => e.message).join('; '), { extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } });
+  });
+
+  registerRest(app, services, authenticate);
+  return app;
+};

@@ -1,0 +1,53 @@
+/** A whole platform on a test database, serving on an ephemeral port. */
+import { startCore } from '../../cli/platform.ts';
+import { systemClock } from '../../infra/clock.ts';
+import { createPostgresEventStore } from '../../infra/event-store/postgres/store.ts';
+import { randomIds } from '../../infra/ids.ts';
+import { createLogger } from '../../infra/logger.ts';
+import { buildServer } from '../../read-api/server.ts';
+import type { TestDatabase } from './databases.ts';
+
+export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
+
+export const startTestPlatform = async (db: TestDatabase) => {
+  const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
+  const store = await createPostgresEventStore(db);
+  const core = await startCore({ db, store, logger, clock: systemClock, ids: randomIds });
+  const app = await buildServer({ ...core, readModels: db, logger, adminKey: ADMIN_KEY });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  const gql = async (key: string | undefined, query: string, variables?: Record<string, unknown>) => {
+    const res = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify({ query, variables }),
+    });
+    return { status: res.status, body: (await res.json()) as { data?: any; errors?: any[]; error?: any } };
+  };
+  return {
+    url,
+    wsUrl: url.replace(/^http/, 'ws') + '/graphql',
+    store,
+    core,
+    gql,
+    async close() {
+      await app.close();
+      await core.stop();
+      await db.drop();
+    },
+  };
+};
+
+export type TestPlatform = Awaited<ReturnType<typeof startTestPlatform>>;
+
+/** Registers a customer with quota and a key, through the API as an admin would. */
+export const onboardCustomer = async (p: TestPlatform, name: string, quota = { gpuHours: 100, budgetUsd: '1000.00' }) => {
+  const reg = await p.gql(ADMIN_KEY, `mutation($n: String!) { registerCustomer(input: {name: $n}) { id } }`, { n: name });
+  const customerId = reg.body.data.registerCustomer.id as string;
+  await p.gql(ADMIN_KEY, `mutation($i: GrantQuotaInput!) { grantQuota(input: $i) { customerId } }`, {
+    i: { customerId, ...quota },
+  });
+  const key = await p.gql(ADMIN_KEY, `mutation($c: ID!) { issueApiKey(role: customer, customerId: $c) { keyId key } }`, {
+    c: customerId,
+  });
+  return { customerId, keyId: key.body.data.issueApiKey.keyId as string, key: key.body.data.issueApiKey.key as string };
+};
