@@ -38,7 +38,12 @@ CREATE INDEX IF NOT EXISTS hcp_events_global_order ON hcp_events (transaction_id
 
 CREATE OR REPLACE FUNCTION hcp_append(p_stream text, p_expected text, p_events jsonb)
 RETURNS TABLE (next_revision text, commit_position text, prepare_position text, appended boolean)
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+-- PL/pgSQL caches generic plans per connection, and one cached while hcp_events was
+-- nearly empty kept scanning it whole (appends slowed from 0.8 to 5 ms over 40k
+-- events on one connection). Custom plans cost little here and stay index probes.
+SET plan_cache_mode = force_custom_plan
+AS $fn$
 DECLARE
   v_count   int := jsonb_array_length(p_events);
   v_current bigint;
@@ -46,6 +51,7 @@ DECLARE
   v_foreign int;
   v_first_stored uuid;
   v_last    bigint;
+  v_ids     uuid[] := ARRAY(SELECT (x ->> 'id')::uuid FROM jsonb_array_elements(p_events) x);
 BEGIN
   INSERT INTO hcp_streams (stream_name, revision) VALUES (p_stream, -1)
     ON CONFLICT (stream_name) DO NOTHING;
@@ -55,12 +61,12 @@ BEGIN
   SELECT count(*)::int, count(*) FILTER (WHERE e.stream_name <> p_stream)::int, min(e.event_id::text)::uuid
     INTO v_stored, v_foreign, v_first_stored
     FROM hcp_events e
-   WHERE e.event_id IN (SELECT (x ->> 'id')::uuid FROM jsonb_array_elements(p_events) x);
+   WHERE e.event_id = ANY (v_ids);
   IF v_count > 0 AND v_stored = v_count AND v_foreign = 0 THEN
     RETURN QUERY
       SELECT e.stream_revision::text, e.transaction_id::text, e.position::text, false
         FROM hcp_events e
-       WHERE e.event_id = ((p_events -> (v_count - 1)) ->> 'id')::uuid;
+       WHERE e.event_id = v_ids[v_count];
     RETURN;
   ELSIF v_stored > 0 THEN
     RAISE EXCEPTION USING ERRCODE = 'HC002', MESSAGE = 'idempotency mismatch', DETAIL = v_first_stored::text;

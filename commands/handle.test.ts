@@ -1,0 +1,128 @@
+/**
+ * Invariant 6: concurrent commands on one stream lose no update; the same command
+ * id twice appends nothing new; a rejection appends nothing. On the memory store
+ * and on the PostgreSQL store (PGlite, and the real server when configured).
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { customerDecider, customerStream, type CustomerCommand } from '../domain/customer/customer.ts';
+import { manualClock } from '../infra/clock.ts';
+import { createMemoryEventStore } from '../infra/event-store/memory.ts';
+import { createPostgresEventStore } from '../infra/event-store/postgres/store.ts';
+import type { EventStore } from '../infra/event-store/types.ts';
+import { fold } from '../domain/decider.ts';
+import { postgresBackends } from '../tests/support/databases.ts';
+import { handleCommand } from './handle.ts';
+
+const backends: Array<{ label: string; open: () => Promise<{ store: EventStore; dispose: () => Promise<void> }> }> = [
+  { label: 'memory', open: async () => ({ store: createMemoryEventStore(), dispose: async () => {} }) },
+  ...postgresBackends().map((b) => ({
+    label: b.label,
+    open: async () => {
+      const db = await b.open();
+      return { store: await createPostgresEventStore(db), dispose: () => db.drop() };
+    },
+  })),
+];
+
+const clock = manualClock();
+const ctx = (commandId: string) => ({ commandId, actor: 'test', correlationId: commandId, now: clock.now });
+let n = 0;
+const register = async (store: EventStore) => {
+  const customerId = `c${++n}`;
+  await handleCommand(store, customerDecider, customerStream(customerId), { type: 'RegisterCustomer', customerId, name: 'C', tier: 'standard' }, ctx(`reg-${customerId}`));
+  return customerId;
+};
+const balanceOf = async (store: EventStore, customerId: string) => {
+  const state = fold(customerDecider, (await store.readStream(customerStream(customerId))).map((e) => ({ type: e.type, data: e.data }) as never));
+  if (state.status !== 'registered') throw new Error('not registered');
+  return state.balance;
+};
+
+for (const backend of backends) {
+  describe(`command pipeline (invariant 6) on ${backend.label}`, () => {
+    it('concurrent grants on one customer lose no update', async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 1000 }), { minLength: 2, maxLength: 12 }), async (amounts) => {
+          const { store, dispose } = await backend.open();
+          try {
+            const customerId = await register(store);
+            await Promise.all(
+              amounts.map((a, i) =>
+                handleCommand(store, customerDecider, customerStream(customerId), { type: 'GrantQuota', gpuSeconds: a, budgetMicroUsd: a * 10 }, ctx(`grant-${customerId}-${i}`)),
+              ),
+            );
+            const sum = amounts.reduce((s, a) => s + a, 0);
+            expect((await balanceOf(store, customerId)).granted).toEqual({ gpuSeconds: sum, budgetMicroUsd: sum * 10 });
+          } finally {
+            await dispose();
+          }
+        }),
+        { numRuns: 10 },
+      );
+    });
+
+    it('the same command id handled twice, even concurrently, appends nothing new', async () => {
+      const commands: fc.Arbitrary<CustomerCommand> = fc.oneof(
+        fc.record({ type: fc.constant('GrantQuota' as const), gpuSeconds: fc.nat({ max: 10_000 }), budgetMicroUsd: fc.nat({ max: 10_000 }) }),
+        fc.record({
+          type: fc.constant('ReserveQuota' as const),
+          workloadId: fc.constantFrom('w1', 'w2'),
+          request: fc.constant({ type: 'ai_inference_batch' as const, model: 'm-7b', gpuType: 'A100' as const, gpuCount: 1, durationSeconds: 60 }),
+        }),
+      );
+      await fc.assert(
+        fc.asyncProperty(fc.array(commands, { minLength: 1, maxLength: 6 }), async (sequence) => {
+          const { store, dispose } = await backend.open();
+          try {
+            const customerId = await register(store);
+            const stream = customerStream(customerId);
+            for (const [i, command] of sequence.entries()) {
+              const id = `cmd-${customerId}-${i}`;
+              // twice at once the first time, then twice more: only one decision is ever appended
+              const [first, twin] = await Promise.all([
+                handleCommand(store, customerDecider, stream, command, ctx(id)),
+                handleCommand(store, customerDecider, stream, command, ctx(id)),
+              ]);
+              const before = await store.readStream(stream);
+              const appended = before.filter((e) => e.metadata.commandId === id);
+              expect(appended.length).toBe(first.type === 'accepted' ? first.events.length : 0);
+              expect(twin.type).toBe(first.type);
+              const [again, concurrent] = await Promise.all([
+                handleCommand(store, customerDecider, stream, command, ctx(id)),
+                handleCommand(store, customerDecider, stream, command, ctx(id)),
+              ]);
+              expect(await store.readStream(stream)).toEqual(before);
+              if (first.type === 'accepted' && first.events.length > 0) {
+                expect(again).toMatchObject({ type: 'accepted', duplicate: true, events: first.events });
+                expect(concurrent).toMatchObject({ type: 'accepted', duplicate: true });
+              }
+            }
+          } finally {
+            await dispose();
+          }
+        }),
+        { numRuns: 10 },
+      );
+    });
+
+    it('a rejection appends nothing and names its reason', async () => {
+      const { store, dispose } = await backend.open();
+      try {
+        const customerId = await register(store);
+        const before = await store.readAll();
+        const rejected = await handleCommand(
+          store,
+          customerDecider,
+          customerStream(customerId),
+          { type: 'ReserveQuota', workloadId: 'w', request: { type: 'model_training', model: 'x', gpuType: 'H100', gpuCount: 8, durationSeconds: 3600 } },
+          ctx('too-much'),
+        );
+        expect(rejected).toMatchObject({ type: 'rejected', rejection: { code: 'quota_exceeded' } });
+        expect(await store.readAll()).toEqual(before);
+      } finally {
+        await dispose();
+      }
+    });
+  });
+}

@@ -1,0 +1,81 @@
+/** Invariant 1 (quota): for every customer at every point, reserved + consumed ≤ granted, nothing negative. */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { fold } from '../decider.ts';
+import { GPU_TYPES, WORKLOAD_TYPES, type WorkloadRequest } from '../workload/request.ts';
+import { customerDecider, type CustomerCommand, type CustomerEvent, type CustomerState } from './customer.ts';
+
+const request: fc.Arbitrary<WorkloadRequest> = fc.record({
+  type: fc.constantFrom(...WORKLOAD_TYPES),
+  model: fc.constantFrom('llama-3-8b', 'llama-3-70b', 'mistral-7b', 'custom-model'),
+  gpuType: fc.constantFrom(...GPU_TYPES),
+  gpuCount: fc.integer({ min: 1, max: 64 }),
+  maxLatencyMs: fc.integer({ min: 20, max: 5000 }),
+  durationSeconds: fc.integer({ min: 60, max: 72 * 3600 }),
+});
+
+const command: fc.Arbitrary<CustomerCommand> = fc.oneof(
+  fc.record({
+    type: fc.constant('GrantQuota' as const),
+    gpuSeconds: fc.integer({ min: 0, max: 500 * 3600 }),
+    budgetMicroUsd: fc.integer({ min: 0, max: 5_000_000_000 }),
+  }),
+  fc.record({ type: fc.constant('ReserveQuota' as const), workloadId: fc.constantFrom('w1', 'w2', 'w3', 'w4', 'w5'), request }),
+  fc.record({ type: fc.constant('ReleaseQuota' as const), workloadId: fc.constantFrom('w1', 'w2', 'w3', 'w4', 'w5'), reason: fc.constant('test') }),
+);
+
+const holds = (state: CustomerState) => {
+  if (state.status !== 'registered') return;
+  const { granted, reserved, consumed } = state.balance;
+  for (const k of ['gpuSeconds', 'budgetMicroUsd'] as const) {
+    expect(reserved[k] + consumed[k]).toBeLessThanOrEqual(granted[k]);
+    expect(reserved[k]).toBeGreaterThanOrEqual(0);
+    expect(consumed[k]).toBeGreaterThanOrEqual(0);
+    expect(Number.isSafeInteger(reserved[k])).toBe(true);
+    expect(reserved[k]).toBe(Object.values(state.reservations).reduce((sum, r) => sum + r[k], 0));
+  }
+};
+
+describe('customer quota (invariant 1)', () => {
+  it('reserved + consumed never exceeds granted, and nothing goes negative, for any command sequence', () => {
+    fc.assert(
+      fc.property(fc.array(command, { maxLength: 60 }), (commands) => {
+        const events: CustomerEvent[] = [{ type: 'CustomerRegistered', data: { customerId: 'c', name: 'C', tier: 'standard' } }];
+        for (const c of commands) {
+          const decision = customerDecider.decide(c, fold(customerDecider, events));
+          if (decision.type === 'accepted') events.push(...decision.events);
+          holds(fold(customerDecider, events));
+        }
+      }),
+    );
+  });
+
+  it('a reservation beyond the remaining quota or budget is rejected with the field at fault', () => {
+    const registered: CustomerEvent[] = [
+      { type: 'CustomerRegistered', data: { customerId: 'c', name: 'C', tier: 'standard' } },
+      { type: 'QuotaGranted', data: { customerId: 'c', gpuSeconds: 3600, budgetMicroUsd: 10_000_000 } },
+    ];
+    const state = fold(customerDecider, registered);
+    const base: WorkloadRequest = { type: 'ai_inference_batch', model: 'llama-3-8b', gpuType: 'H100', gpuCount: 2, durationSeconds: 3600 };
+    const tooLong = customerDecider.decide({ type: 'ReserveQuota', workloadId: 'w', request: base }, state);
+    expect(tooLong).toMatchObject({ type: 'rejected', rejection: { code: 'quota_exceeded', field: 'durationSeconds' } });
+    const poor = fold(customerDecider, [
+      ...registered,
+      { type: 'QuotaGranted', data: { customerId: 'c', gpuSeconds: 36_000, budgetMicroUsd: 0 } } satisfies CustomerEvent,
+    ]);
+    const tooDear = customerDecider.decide({ type: 'ReserveQuota', workloadId: 'w', request: { ...base, gpuCount: 10 } }, poor);
+    expect(tooDear).toMatchObject({ type: 'rejected', rejection: { code: 'budget_exceeded' } });
+    const fits = customerDecider.decide({ type: 'ReserveQuota', workloadId: 'w', request: { ...base, gpuCount: 1 } }, state);
+    // 1 H100-hour at the $3.50 list price
+    expect(fits).toMatchObject({ type: 'accepted', events: [{ type: 'QuotaReserved', data: { gpuSeconds: 3600, budgetMicroUsd: 3_500_000 } }] });
+  });
+
+  it('releasing is idempotent and an unregistered customer is not found', () => {
+    const state = fold(customerDecider, [{ type: 'CustomerRegistered', data: { customerId: 'c', name: 'C', tier: 'standard' } }]);
+    expect(customerDecider.decide({ type: 'ReleaseQuota', workloadId: 'nope', reason: 'x' }, state)).toEqual({ type: 'accepted', events: [] });
+    expect(customerDecider.decide({ type: 'GrantQuota', gpuSeconds: 1, budgetMicroUsd: 1 }, customerDecider.initialState())).toMatchObject({
+      type: 'rejected',
+      rejection: { code: 'not_found' },
+    });
+  });
+});

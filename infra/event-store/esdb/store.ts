@@ -1,0 +1,218 @@
+/**
+ * EventStoreDB event store over @eventstore/db-client 6.x (gRPC). The port was modelled on ESDB,
+ * so most of it maps one to one; the comments say where it does not.
+ *
+ * Positions: since ESDB 20 every event is its own committed record, so an event's $all position is
+ * {commit: p, prepare: p} with p its log position, and an append's result position is the log
+ * position of its last event (for a fresh and for an idempotent write alike).
+ */
+import {
+  BACKWARDS,
+  END,
+  EventStoreDBClient,
+  excludeSystemEvents,
+  FORWARDS,
+  jsonEvent,
+  START as ESDB_START,
+  StreamNotFoundError,
+  WrongExpectedVersionError,
+  type AllStreamResolvedEvent,
+  type ReadPosition,
+  type RecordedEvent as EsdbRecordedEvent,
+  type StreamingRead,
+} from '@eventstore/db-client';
+import {
+  IdempotencyMismatchError,
+  matchesExpectedRevision,
+  WrongExpectedRevisionError,
+  type ExpectedRevision,
+} from '../expected-revision.ts';
+import { comparePositions, resolveAfter, START, type GlobalPosition } from '../position.ts';
+import type { AllSubscription, EventMetadata, EventStore, EventToAppend, RecordedEvent } from '../types.ts';
+
+const PAGE = 500;
+
+/** System streams and events ($stats, $metadata, projection links...) are not ours. */
+const isUserEvent = (e: { streamId: string; type: string }) => !e.streamId.startsWith('$') && !e.type.startsWith('$');
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+
+/** Our START ({-1, -1}) is not a valid ESDB position (unsigned); it means ESDB's `start`. */
+const toReadPosition = (p: GlobalPosition): ReadPosition =>
+  p.commit < 0n ? ESDB_START : { commit: p.commit, prepare: p.prepare };
+
+const toRecorded = (e: EsdbRecordedEvent, commitPosition?: bigint): RecordedEvent => {
+  if (!e.isJson || !isObject(e.data) || !isObject(e.metadata)) {
+    throw new Error(`event ${e.id} in ${e.streamId} is not JSON with JSON metadata: not written by this store`);
+  }
+  // stream reads carry the event's position from server 22.6 on; before, the commit position is the same p
+  const position = e.position ?? (commitPosition === undefined ? undefined : { commit: commitPosition, prepare: commitPosition });
+  if (!position) throw new Error(`event ${e.id} came without a position (EventStoreDB 22.6 or later needed)`);
+  return {
+    id: e.id,
+    type: e.type,
+    data: e.data,
+    metadata: e.metadata as EventMetadata,
+    streamName: e.streamId,
+    revision: e.revision,
+    position: { commit: position.commit, prepare: position.prepare },
+  };
+};
+
+/** Drains a read; a missing stream is reported by an error while iterating, and reads as empty. */
+const collect = async <E>(read: StreamingRead<E>): Promise<E[]> => {
+  const out: E[] = [];
+  try {
+    for await (const e of read) out.push(e);
+  } catch (error) {
+    if (error instanceof StreamNotFoundError) return [];
+    throw error;
+  }
+  return out;
+};
+
+export const createEsdbEventStore = async (connectionString: string): Promise<EventStore> => {
+  const client = EventStoreDBClient.connectionString(connectionString);
+
+  const readStream: EventStore['readStream'] = async (streamName, options = {}) => {
+    const backwards = options.direction === 'backwards';
+    const read = client.readStream(streamName, {
+      direction: backwards ? BACKWARDS : FORWARDS,
+      fromRevision: options.fromRevision ?? (backwards ? END : ESDB_START),
+      maxCount: options.maxCount,
+    });
+    return (await collect(read)).flatMap((r) => (r.event ? [toRecorded(r.event, r.commitPosition)] : []));
+  };
+
+  /**
+   * ESDB accepts a retry silently (same ids, success), so `appended` needs to know what was there
+   * before. For an exact or no_stream expectation ESDB guarantees idempotency by comparing the
+   * events at revisions expected+1..expected+n with the append's ids: we read that same window.
+   * For any/stream_exists ESDB only dedupes best effort (a bounded cache of recent ids), so a retry
+   * it dedupes still reports `appended: true`: the window is unknown and reading the whole stream
+   * for every append is too dear.
+   */
+  const isRetry = async (streamName: string, expected: ExpectedRevision, events: readonly EventToAppend[]) => {
+    if (typeof expected !== 'bigint' && expected !== 'no_stream') return false;
+    const fromRevision = expected === 'no_stream' ? 0n : expected + 1n;
+    const stored = await collect(client.readStream(streamName, { fromRevision, maxCount: events.length }));
+    const same = events.map((e, i) => stored[i]?.event?.id.toLowerCase() === e.id.toLowerCase());
+    if (same.every(Boolean)) return true;
+    const reused = same.indexOf(true);
+    if (reused >= 0) throw new IdempotencyMismatchError(streamName, events[reused]!.id);
+    return false;
+  };
+
+  const readAll: EventStore['readAll'] = async (options = {}) => {
+    const max = options.maxCount ?? Number.MAX_SAFE_INTEGER;
+    let cursor = resolveAfter(options.after);
+    const out: RecordedEvent[] = [];
+    while (out.length < max) {
+      // fromPosition is inclusive, and pages count system events too: page on, skipping the cursor itself
+      const page = await collect(client.readAll({ fromPosition: toReadPosition(cursor), maxCount: PAGE }));
+      for (const { event } of page) {
+        if (!event || comparePositions(event.position, cursor) <= 0) continue;
+        cursor = event.position;
+        if (isUserEvent(event)) out.push(toRecorded(event));
+        if (out.length === max) break;
+      }
+      if (page.length < PAGE) break;
+    }
+    return out;
+  };
+
+  const subscribeToAll = (options: { after?: GlobalPosition | 'start' } = {}): AllSubscription => {
+    const after = resolveAfter(options.after);
+    // The server starts strictly after fromPosition (it reads the event there and goes on from the
+    // next one); the position check below keeps that true whatever the server version.
+    const subscription = client.subscribeToAll({ fromPosition: toReadPosition(after), filter: excludeSystemEvents() });
+    let closing: Promise<void> | undefined;
+    let failure: Error | undefined;
+    // an error while nobody iterates would otherwise crash the process; the iterator rethrows it
+    subscription.on('error', (error: Error) => {
+      failure ??= error;
+    });
+    const close = () =>
+      (closing ??= (async () => {
+        await subscription.unsubscribe().catch(() => {}); // cancels the gRPC call (not reported as an error)
+        subscription.destroy(); // settles a pending next() even if the call was never set up
+      })());
+    const iterate = async function* (): AsyncGenerator<RecordedEvent> {
+      const source = subscription[Symbol.asyncIterator]();
+      try {
+        for (;;) {
+          let next: IteratorResult<AllStreamResolvedEvent>;
+          try {
+            next = await source.next();
+          } catch (error) {
+            if (closing) return;
+            throw error;
+          }
+          if (next.done) {
+            if (failure && !closing) throw failure;
+            return;
+          }
+          const { event } = next.value;
+          if (!event || !isUserEvent(event) || comparePositions(event.position, after) <= 0) continue;
+          yield toRecorded(event);
+        }
+      } finally {
+        await close();
+      }
+    };
+    const generator = iterate();
+    return { [Symbol.asyncIterator]: () => generator, close };
+  };
+
+  // fail at start-up on a wrong connection string or an unreachable server, not at the first command
+  await collect(client.readStream('hcp-connection-check', { maxCount: 1 }));
+
+  return {
+    kind: 'esdb',
+    async appendToStream(streamName, events, options = {}) {
+      const expected = options.expectedRevision ?? 'any';
+      if (events.length === 0) {
+        // an empty append writes nothing; check the expectation here rather than rely on the server's answer
+        const [last] = await readStream(streamName, { direction: 'backwards', maxCount: 1 });
+        if (!matchesExpectedRevision(last?.revision, expected)) {
+          throw new WrongExpectedRevisionError(streamName, expected, last?.revision);
+        }
+        return { nextExpectedRevision: last?.revision ?? -1n, position: last?.position ?? START, appended: false };
+      }
+      const retry = await isRetry(streamName, expected, events);
+      try {
+        // a retry goes to the server too: it confirms the retry and answers with the stored position
+        const result = await client.appendToStream(
+          streamName,
+          events.map(({ id, type, data, metadata }) => jsonEvent({ id, type, data, metadata })),
+          { expectedRevision: expected },
+        );
+        const position =
+          result.position ??
+          (await readStream(streamName, { fromRevision: result.nextExpectedRevision, maxCount: 1 }))[0]?.position ??
+          START;
+        return {
+          nextExpectedRevision: result.nextExpectedRevision,
+          position: { commit: position.commit, prepare: position.prepare },
+          appended: !retry,
+        };
+      } catch (error) {
+        if (!(error instanceof WrongExpectedVersionError)) throw error;
+        const actual = typeof error.actualVersion === 'bigint' && error.actualVersion >= 0n ? error.actualVersion : undefined;
+        // With `any`, and `stream_exists` on an existing stream, the only conflict ESDB reports is a
+        // half-stored retry: the first id is stored already and a later one is not.
+        if (expected === 'any' || (expected === 'stream_exists' && actual !== undefined)) {
+          throw new IdempotencyMismatchError(streamName, events[0]!.id);
+        }
+        throw new WrongExpectedRevisionError(streamName, expected, actual);
+      }
+    },
+    readStream,
+    readAll,
+    subscribeToAll,
+    async close() {
+      await client.dispose();
+    },
+  };
+};
