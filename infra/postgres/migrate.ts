@@ -10,7 +10,7 @@ export const migrate = (db: Database, name: string, script: string): Promise<voi
     for (const statement of splitStatements(script)) await tx.query(statement);
   });
 
-/** Splits on semicolons outside dollar-quoted bodies (our scripts use no other quoting of `;`). */
+/** Splits on semicolons outside dollar-quoted bodies (our scripts put no `;` in strings or comments). */
 const splitStatements = (script: string): string[] => {
   const out: string[] = [];
   let current = '';
