@@ -1,0 +1,72 @@
+/**
+ * The hard part of a PostgreSQL event store (DESIGN.md §2): a transaction that took
+ * its place in the order first but commits last must still be delivered, and
+ * before the events ordered after it. Needs real concurrent connections, so it runs
+ * against the server (TEST_DATABASE_URL); PGlite has a single connection.
+ */
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { createPostgresEventStore } from '../../infra/event-store/postgres/store.ts';
+import type { RecordedEvent } from '../../infra/event-store/types.ts';
+import { pgServerDatabase, TEST_DATABASE_URL } from '../support/databases.ts';
+import { testEvents } from '../support/events.ts';
+
+describe.runIf(TEST_DATABASE_URL)('postgres event store: late commits (server)', () => {
+  it('delivers an event whose transaction commits after later-ordered ones, in one consistent order', async () => {
+    const db = await pgServerDatabase(TEST_DATABASE_URL!);
+    const store = await createPostgresEventStore(db);
+    const [{ search_path }] = await db.query<{ search_path: string }>('SHOW search_path');
+    const slow = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${search_path}` });
+    await slow.connect();
+    const seen: RecordedEvent[] = [];
+    const subscription = store.subscribeToAll({ after: 'start' });
+    const reading = (async () => {
+      for await (const e of subscription) seen.push(e);
+    })();
+    try {
+      // the slow writer takes its transaction id first, appends, and holds its commit
+      await slow.query('BEGIN');
+      await slow.query('SELECT pg_current_xact_id()');
+      const late = testEvents(2, 'late', 'late');
+      await slow.query('SELECT * FROM hcp_append($1, $2, $3::jsonb)', ['late-1', 'any', JSON.stringify(late)]);
+      // meanwhile others append and commit
+      for (let i = 0; i < 5; i++) await store.appendToStream(`fast-${i}`, testEvents(1));
+      await new Promise((r) => setTimeout(r, 400));
+      // nothing ordered after the open transaction is delivered while it is open
+      expect(seen).toEqual([]);
+      expect(await store.readAll()).toEqual([]);
+      await slow.query('COMMIT');
+      const deadline = Date.now() + 5000;
+      while (seen.length < 7 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(seen.map((e) => e.streamName)).toEqual(['late-1', 'late-1', 'fast-0', 'fast-1', 'fast-2', 'fast-3', 'fast-4']);
+      // the late events hold lower sequence numbers than events committed before them: a reader
+      // that followed the sequence alone would have moved past them and skipped them for good
+      expect(seen[0]!.position.prepare < seen[2]!.position.prepare).toBe(true);
+      expect((await store.readAll()).map((e) => e.id)).toEqual(seen.map((e) => e.id));
+    } finally {
+      await subscription.close();
+      await reading;
+      await slow.end();
+      await db.drop();
+    }
+  });
+
+  it('an aborted transaction leaves no event and does not stall subscribers', async () => {
+    const db = await pgServerDatabase(TEST_DATABASE_URL!);
+    const store = await createPostgresEventStore(db);
+    const [{ search_path }] = await db.query<{ search_path: string }>('SHOW search_path');
+    const aborted = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${search_path}` });
+    await aborted.connect();
+    try {
+      await aborted.query('BEGIN');
+      await aborted.query('SELECT * FROM hcp_append($1, $2, $3::jsonb)', ['gone-1', 'any', JSON.stringify(testEvents(1))]);
+      await store.appendToStream('kept-1', testEvents(1));
+      await aborted.query('ROLLBACK');
+      const all = await store.readAll();
+      expect(all.map((e) => e.streamName)).toEqual(['kept-1']);
+    } finally {
+      await aborted.end();
+      await db.drop();
+    }
+  });
+});

@@ -1,0 +1,118 @@
+/**
+ * Bad input never crashes the process, never appends anything, and gets a clear
+ * error naming the field; idempotent mutations; introspection within the depth limit.
+ */
+import { getIntrospectionQuery } from 'graphql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pgliteDatabase } from '../support/databases.ts';
+import { ADMIN_KEY, onboardCustomer, startTestPlatform, type TestPlatform } from '../support/platform.ts';
+
+const SEED_BODY = { type: 'ai_inference_realtime', model: 'llama-3-70b', gpu_type: 'H100', max_latency_ms: 50, duration_hours: 2 };
+
+describe('API input handling', () => {
+  let p: TestPlatform;
+  let customer: Awaited<ReturnType<typeof onboardCustomer>>;
+  beforeAll(async () => {
+    p = await startTestPlatform(await pgliteDatabase());
+    customer = await onboardCustomer(p, 'Input Tester');
+  });
+  afterAll(() => p.close());
+
+  const post = (body: string, headers: Record<string, string> = {}) =>
+    fetch(`${p.url}/api/v1/workloads`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${customer.key}`, ...headers },
+      body,
+    });
+
+  it("accepts the seed's REST body and answers with the workload id and status", async () => {
+    const res = await post(JSON.stringify(SEED_BODY));
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ status: 'queued', priority: 'P1', reserved_usd: '7.00' });
+    expect(body.workload_id).toMatch(/^w-/);
+  });
+
+  it.each([
+    ['malformed JSON', '{"type":', 400, 'body'],
+    ['an array', '[1,2]', 400, 'body'],
+    ['an unknown field', JSON.stringify({ ...SEED_BODY, gpu_typo: 'H100' }), 400, 'gpu_typo'],
+    ['a wrong type', JSON.stringify({ ...SEED_BODY, gpu_type: 5 }), 400, 'gpu_type'],
+    ['an unknown GPU', JSON.stringify({ ...SEED_BODY, gpu_type: 'RTX9090' }), 400, 'gpu_type'],
+    ['a negative duration', JSON.stringify({ ...SEED_BODY, duration_hours: -2 }), 400, 'duration_hours'],
+    ['an absurd GPU count', JSON.stringify({ ...SEED_BODY, gpu_count: 1e9 }), 400, 'gpu_count'],
+    ['a fractional GPU count', JSON.stringify({ ...SEED_BODY, gpu_count: 1.5 }), 400, 'gpu_count'],
+    ['a huge model name', JSON.stringify({ ...SEED_BODY, model: 'x'.repeat(10_000) }), 400, 'model'],
+    ['a missing field', JSON.stringify({ type: 'ai_inference_batch', model: 'm', gpu_type: 'A100' }), 400, 'duration_hours'],
+    ['an infeasible SLA', JSON.stringify({ ...SEED_BODY, gpu_type: 'L40S' }), 422, 'maxLatencyMs'],
+    ['a real-time request without a latency target', JSON.stringify({ ...SEED_BODY, max_latency_ms: undefined }), 422, 'maxLatencyMs'],
+    ['another customer as target', JSON.stringify({ ...SEED_BODY, customer_id: 'someone-else' }), 403, undefined],
+  ])('refuses %s, naming the field, and appends nothing', async (_, body, status, field) => {
+    const before = (await p.store.readAll()).length;
+    const res = await post(body);
+    expect(res.status).toBe(status);
+    const json = (await res.json()) as { error: { code: string; message: string; field?: string } };
+    expect(json.error.message.length).toBeGreaterThan(0);
+    if (field) expect(json.error.field).toBe(field);
+    expect((await p.store.readAll()).length).toBe(before);
+    expect((await fetch(`${p.url}/health`)).status).toBe(200);
+  });
+
+  it('refuses an oversized body and a missing or unknown key', async () => {
+    expect((await post(JSON.stringify({ ...SEED_BODY, model: 'x'.repeat(100_000) }))).status).toBe(413);
+    expect((await post(JSON.stringify(SEED_BODY), { authorization: '' })).status).toBe(401);
+    expect((await post(JSON.stringify(SEED_BODY), { authorization: 'Bearer hcp_nope' })).status).toBe(401);
+    expect((await p.gql(undefined, '{ me { role } }')).status).toBe(401);
+  });
+
+  it('names the field of bad GraphQL input and appends nothing', async () => {
+    const before = (await p.store.readAll()).length;
+    const submit = `mutation($i: SubmitWorkloadInput!, $c: ID) { submitWorkload(input: $i, commandId: $c) { id } }`;
+    const input = { type: 'ai_inference_batch', model: 'llama-3-8b', gpuType: 'A100', durationHours: 1 };
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ i: { ...input, durationHours: -1 } }, 'input.durationHours'],
+      [{ i: { ...input, gpuCount: 100_000 } }, 'input.gpuCount'],
+      [{ i: { ...input, model: 'bad model name with spaces' } }, 'input.model'],
+      [{ i: input, c: 'x' }, 'commandId'],
+    ];
+    for (const [variables, field] of cases) {
+      const res = await p.gql(customer.key, submit, variables);
+      expect(res.body.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
+    }
+    const wrongType = await p.gql(customer.key, submit, { i: { ...input, gpuCount: 'two' } });
+    expect(JSON.stringify(wrongType.body.errors)).toContain('gpuCount');
+    const hugeName = await p.gql(ADMIN_KEY, `mutation($n: String!) { registerCustomer(input: {name: $n}) { id } }`, { n: 'n'.repeat(5000) });
+    expect(hugeName.body.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.name' });
+    const badMoney = await p.gql(ADMIN_KEY, `mutation { grantQuota(input: {customerId: "x", gpuHours: 1, budgetUsd: "1e9"}) { customerId } }`);
+    expect(badMoney.body.errors?.[0].extensions).toMatchObject({ field: 'input.budgetUsd' });
+    expect((await p.store.readAll()).length).toBe(before);
+  });
+
+  it('handles the same commandId twice as one submission', async () => {
+    const submit = `mutation($i: SubmitWorkloadInput!, $c: ID) { submitWorkload(input: $i, commandId: $c) { id } }`;
+    const input = { type: 'ai_inference_batch', model: 'llama-3-8b', gpuType: 'A100', durationHours: 1 };
+    const first = await p.gql(customer.key, submit, { i: input, c: 'client-retry-0001' });
+    const events = (await p.store.readAll()).length;
+    const again = await p.gql(customer.key, submit, { i: input, c: 'client-retry-0001' });
+    expect(again.body.data.submitWorkload.id).toBe(first.body.data.submitWorkload.id);
+    expect((await p.store.readAll()).length).toBe(events);
+  });
+
+  it('serves the introspection query (GraphiQL) and refuses queries deeper than the limit', async () => {
+    const introspection = await p.gql(customer.key, getIntrospectionQuery());
+    expect(introspection.body.errors).toBeUndefined();
+    expect(introspection.body.data.__schema.queryType.name).toBe('Query');
+    const deep = `{ __schema { types { fields { type ${'{ ofType '.repeat(16)}{ name }${' }'.repeat(16)} } } } }`;
+    const res = await p.gql(customer.key, deep);
+    expect(JSON.stringify(res.body.errors)).toMatch(/depth/i);
+  });
+
+  it('shows a customer only its own balance, and staff any', async () => {
+    const own = await p.gql(customer.key, `{ balance { customerId granted { gpuHours budgetUsd } } }`);
+    expect(own.body.data.balance).toMatchObject({ customerId: customer.customerId, granted: { gpuHours: 100, budgetUsd: '1000.00' } });
+    const staff = await p.gql(ADMIN_KEY, `query($c: ID) { balance(customerId: $c) { customerId } }`, { c: customer.customerId });
+    expect(staff.body.data.balance.customerId).toBe(customer.customerId);
+    const customers = await p.gql(customer.key, `{ customers { id } }`);
+    expect(customers.body.errors?.[0].extensions.code).toBe('FORBIDDEN');
+  });
+});
