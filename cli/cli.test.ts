@@ -1,0 +1,77 @@
+/**
+ * The CLI as a newcomer runs it: `hcp start` on embedded defaults, a request with a
+ * demo key, a clean stop; `hcp projections rebuild`; a bad variable stops it.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const BIN = path.resolve(import.meta.dirname, '../bin/hcp.js');
+
+type Run = { code: number | null; stdout: string; stderr: string; stop: () => Promise<number | null> };
+
+/** Runs the CLI; resolves when its stdout matches `until`, or when it exits. */
+const run = (args: string[], env: Record<string, string>, until?: RegExp) =>
+  new Promise<Run>((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const out = { stdout: '', stderr: '' };
+    const stop = () => {
+      child.kill('SIGTERM');
+      return exited;
+    };
+    child.stdout.on('data', (d) => {
+      out.stdout += d;
+      if (until?.test(out.stdout)) resolve({ code: null, ...out, stop });
+    });
+    child.stderr.on('data', (d) => (out.stderr += d));
+    void exited.then((code) => resolve({ code, ...out, stop }));
+  });
+
+describe('hcp CLI', () => {
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = await mkdtemp(path.join(tmpdir(), 'hcp-cli-'));
+  });
+  afterAll(() => rm(dataDir, { recursive: true, force: true }));
+  const env = () => ({ HCP_DATA_DIR: dataDir, HCP_PORT: '0', LOG_LEVEL: 'warn', DATABASE_URL: '', ESDB_CONNECTION_STRING: '', HCP_ADMIN_KEY: '' });
+
+  it('starts on embedded defaults, prints where and the demo keys, serves, and stops cleanly', async () => {
+    const started = await run(['start'], env(), /demo customer globex.*key: (\S+)/);
+    try {
+      const url = /GraphQL\s+(http:\/\/\S+)\/graphql/.exec(started.stdout)?.[1];
+      const key = /demo customer acme .* key: (\S+)/.exec(started.stdout)?.[1];
+      expect(url).toBeDefined();
+      expect(key).toMatch(/^hcp_/);
+      expect((await fetch(`${url}/health`)).status).toBe(200);
+      const res = await fetch(`${url}/api/v1/workloads`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({ type: 'ai_inference_batch', model: 'llama-3-8b', gpu_type: 'A100', duration_hours: 1 }),
+      });
+      expect(res.status).toBe(201);
+      // keys go to the person who started it, never into the logs
+      expect(started.stderr).not.toContain(key!);
+    } finally {
+      expect(await started.stop()).toBe(0);
+    }
+  });
+
+  it('rebuilds a projection from the first event', async () => {
+    const rebuilt = await run(['projections', 'rebuild', 'all'], env());
+    expect(rebuilt.code).toBe(0);
+    expect(rebuilt.stdout).toMatch(/rebuilt customers: \d+ events/);
+    expect(rebuilt.stdout).toMatch(/rebuilt workloads: [1-9]\d* events/);
+    const unknown = await run(['projections', 'rebuild', 'nope'], env());
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown projection');
+  });
+
+  it('stops with a message naming a bad variable', async () => {
+    const bad = await run(['start'], { ...env(), HCP_PORT: 'eighty' });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('HCP_PORT');
+  });
+});
