@@ -51,6 +51,7 @@ export const liveFeed = <T>({
       for (;;) {
         if (failure) {
           const error = failure;
+          failure = undefined; // told once; after that the iteration is simply over
           finish();
           throw error;
         }

@@ -116,3 +116,37 @@ describe('API input handling', () => {
     expect(customers.body.errors?.[0].extensions.code).toBe('FORBIDDEN');
   });
 });
+
+describe('workload listing', () => {
+  it('pages through a customer’s workloads newest first with cursors, and filters by status', async () => {
+    const p = await startTestPlatform(await pgliteDatabase());
+    try {
+      const c = await onboardCustomer(p, 'Pager');
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = await p.gql(c.key, `mutation($i: SubmitWorkloadInput!) { submitWorkload(input: $i) { id } }`, {
+          i: { type: 'model_training', model: 'm-1b', gpuType: 'L40S', durationHours: 1 },
+        });
+        ids.push(r.body.data.submitWorkload.id);
+      }
+      await p.gql(c.key, `mutation($id: ID!) { cancelWorkload(id: $id) { id } }`, { id: ids[0] });
+      const seen: string[] = [];
+      let after: string | null = null;
+      for (let page = 0; page < 5; page++) {
+        const r: any = await p.gql(c.key, `query($a: String) { workloads(first: 2, after: $a) { nodes { id } pageInfo { hasNextPage endCursor } } }`, { a: after });
+        seen.push(...r.body.data.workloads.nodes.map((n: { id: string }) => n.id));
+        if (!r.body.data.workloads.pageInfo.hasNextPage) break;
+        after = r.body.data.workloads.pageInfo.endCursor;
+      }
+      expect(seen).toEqual([...ids].reverse());
+      const cancelled = await p.gql(c.key, `{ workloads(status: cancelled) { nodes { id status } } }`);
+      expect(cancelled.body.data.workloads.nodes).toEqual([{ id: ids[0], status: 'cancelled' }]);
+      const badCursor = await p.gql(c.key, `{ workloads(after: "nope") { nodes { id } } }`);
+      expect(badCursor.body.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
+      const tooMany = await p.gql(c.key, `{ workloads(first: 100000) { nodes { id } } }`);
+      expect(tooMany.body.errors?.[0].extensions).toMatchObject({ field: 'first' });
+    } finally {
+      await p.close();
+    }
+  });
+});
