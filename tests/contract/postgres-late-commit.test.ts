@@ -15,7 +15,7 @@ describe.runIf(TEST_DATABASE_URL)('postgres event store: late commits (server)',
   it('delivers an event whose transaction commits after later-ordered ones, in one consistent order', async () => {
     const db = await pgServerDatabase(TEST_DATABASE_URL!);
     const store = await createPostgresEventStore(db);
-    const [{ search_path }] = await db.query<{ search_path: string }>('SHOW search_path');
+    const search_path = (await db.query<{ search_path: string }>('SHOW search_path'))[0]!.search_path;
     const slow = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${search_path}` });
     await slow.connect();
     const seen: RecordedEvent[] = [];
@@ -54,7 +54,7 @@ describe.runIf(TEST_DATABASE_URL)('postgres event store: late commits (server)',
   it('an aborted transaction leaves no event and does not stall subscribers', async () => {
     const db = await pgServerDatabase(TEST_DATABASE_URL!);
     const store = await createPostgresEventStore(db);
-    const [{ search_path }] = await db.query<{ search_path: string }>('SHOW search_path');
+    const search_path = (await db.query<{ search_path: string }>('SHOW search_path'))[0]!.search_path;
     const aborted = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${search_path}` });
     await aborted.connect();
     try {
