@@ -93,7 +93,7 @@ for (const backend of postgresBackends()) {
     it('incremental builds with any batch sizes, crashes and redeliveries equal a clean rebuild', async () => {
       await fc.assert(
         fc.asyncProperty(
-          fc.array(opArb, { minLength: 5, maxLength: 40 }),
+          fc.array(opArb, { minLength: 5, maxLength: 40, size: 'max' }),
           fc.array(
             fc.record({ size: fc.integer({ min: 1, max: 9 }), fault: fc.constantFrom('none', 'none', 'crash', 'redeliver'), at: fc.nat({ max: 8 }) }),
             { minLength: 1, maxLength: 20 },

@@ -39,7 +39,7 @@ const holds = (state: CustomerState) => {
 describe('customer quota (invariant 1)', () => {
   it('reserved + consumed never exceeds granted, and nothing goes negative, for any command sequence', () => {
     fc.assert(
-      fc.property(fc.array(command, { maxLength: 60 }), (commands) => {
+      fc.property(fc.array(command, { maxLength: 60, size: 'max' }), (commands) => {
         const events: CustomerEvent[] = [{ type: 'CustomerRegistered', data: { customerId: 'c', name: 'C', tier: 'standard' } }];
         for (const c of commands) {
           const decision = customerDecider.decide(c, fold(customerDecider, events));

@@ -217,7 +217,7 @@ export const eventStoreContract = (name: string, open: OpenStore) =>
           fc.asyncProperty(
             fc.array(
               fc.record({ streamIndex: fc.nat({ max: 4 }), size: fc.integer({ min: 1, max: 4 }), exact: fc.boolean() }),
-              { minLength: 5, maxLength: 40 },
+              { minLength: 10, maxLength: 40, size: 'medium' },
             ),
             fc.integer({ min: 1, max: 8 }),
             async (appends, writers) => {

@@ -1,0 +1,110 @@
+/**
+ * Invariant 4 (switching): phases occur in order, at most one switch is in flight
+ * per resource, and a resource serving a workload does not switch away until released.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { fold } from '../decider.ts';
+import { resourceDecider, type ResourceCommand, type ResourceEvent, type ResourceSpec } from './resource.ts';
+import { ASIC_MODES, GPU_MODES, SWITCH_PHASES, type ResourceMode } from './switching.ts';
+
+const gpuPool: ResourceSpec = {
+  resourceId: 'r1', facilityId: 'f', kind: 'gpu_pool', model: 'H100', units: 8, powerWPerUnit: 700, hashrateThsPerUnit: null, mode: 'warm_standby',
+};
+const asicGroup: ResourceSpec = {
+  resourceId: 'r2', facilityId: 'f', kind: 'asic_group', model: 'S21', units: 1000, powerWPerUnit: 3500, hashrateThsPerUnit: 200, mode: 'mining',
+};
+
+const commandArb: fc.Arbitrary<ResourceCommand> = fc.oneof(
+  fc.record({ type: fc.constant('RequestSwitch' as const), switchId: fc.constantFrom('s1', 's2', 's3'), to: fc.constantFrom<ResourceMode>(...ASIC_MODES, ...GPU_MODES), reason: fc.constant('t') }),
+  fc.record({ type: fc.constant('CompletePhase' as const), switchId: fc.constantFrom('s1', 's2', 's3'), phase: fc.constantFrom(...SWITCH_PHASES), durationMs: fc.nat({ max: 5000 }) }),
+  fc.record({ type: fc.constant('FailSwitch' as const), switchId: fc.constantFrom('s1', 's2', 's3'), phase: fc.constantFrom(...SWITCH_PHASES), reason: fc.constant('t') }),
+  fc.record({ type: fc.constant('Allocate' as const), workloadId: fc.constantFrom('w1', 'w2'), units: fc.integer({ min: 1, max: 8 }) }),
+  fc.record({ type: fc.constant('Release' as const), workloadId: fc.constantFrom('w1', 'w2') }),
+);
+
+/** Drives a command sequence, also completing phases in order half the time so switches finish. */
+const run = (spec: ResourceSpec, commands: ResourceCommand[]) => {
+  const events: ResourceEvent[] = [{ type: 'ResourceRegistered', data: spec }];
+  for (const c of commands) {
+    const state = fold(resourceDecider, events);
+    const decision = resourceDecider.decide(c, state);
+    if (decision.type === 'accepted') events.push(...decision.events);
+    const after = fold(resourceDecider, events);
+    if (after.status === 'registered' && after.inFlight && c.type === 'CompletePhase') {
+      const next = resourceDecider.decide({ type: 'CompletePhase', switchId: after.inFlight.switchId, phase: after.inFlight.phases[after.inFlight.done]!, durationMs: 10 }, after);
+      if (next.type === 'accepted') events.push(...next.events);
+    }
+  }
+  return events;
+};
+
+const checkInvariant4 = (events: ResourceEvent[]) => {
+  let inFlight: { switchId: string; phases: string[]; done: number } | undefined;
+  let mode: ResourceMode = (events[0] as Extract<ResourceEvent, { type: 'ResourceRegistered' }>).data.mode;
+  const allocations = new Set<string>();
+  for (const e of events.slice(1)) {
+    switch (e.type) {
+      case 'ModeSwitchRequested':
+        expect(inFlight, 'a second switch started while one was in flight').toBeUndefined();
+        if (allocations.size > 0 && (mode === 'serving' || mode === 'training')) expect(['serving', 'training']).toContain(e.data.to);
+        inFlight = { switchId: e.data.switchId, phases: e.data.phases, done: 0 };
+        break;
+      case 'SwitchPhaseCompleted':
+        expect(inFlight?.switchId).toBe(e.data.switchId);
+        expect(e.data.phase).toBe(inFlight!.phases[inFlight!.done]);
+        expect(e.data.index).toBe(inFlight!.done);
+        inFlight!.done++;
+        break;
+      case 'ModeSwitched':
+        expect(inFlight?.done).toBe(inFlight?.phases.length);
+        mode = e.data.to;
+        inFlight = undefined;
+        break;
+      case 'SwitchFailed':
+        expect(inFlight?.switchId).toBe(e.data.switchId);
+        mode = e.data.rolledBackTo;
+        inFlight = undefined;
+        break;
+      case 'ResourceAllocated':
+        allocations.add(e.data.workloadId);
+        break;
+      case 'ResourceReleased':
+        allocations.delete(e.data.workloadId);
+        break;
+    }
+  }
+};
+
+describe('resource switching (invariant 4)', () => {
+  for (const spec of [gpuPool, asicGroup])
+    it(`keeps phase order, one switch in flight, and no switch away from serving (${spec.kind})`, () => {
+      fc.assert(fc.property(fc.array(commandArb, { minLength: 10, maxLength: 80, size: 'max' }), (commands) => checkInvariant4(run(spec, commands))));
+    });
+
+  it('reports control path and physical ramp separately', () => {
+    const events = run(asicGroup, []);
+    const steps: ResourceCommand[] = [
+      { type: 'RequestSwitch', switchId: 's', to: 'sleeping', reason: 'price spike' },
+      { type: 'CompletePhase', switchId: 's', phase: 'signal_validated', durationMs: 3 },
+      { type: 'CompletePhase', switchId: 's', phase: 'capacity_checked', durationMs: 4 },
+      { type: 'CompletePhase', switchId: 's', phase: 'asic_ramped_down', durationMs: 4200 },
+      { type: 'CompletePhase', switchId: 's', phase: 'power_reassigned', durationMs: 5 },
+    ];
+    for (const c of steps) {
+      const d = resourceDecider.decide(c, fold(resourceDecider, events));
+      expect(d.type).toBe('accepted');
+      if (d.type === 'accepted') events.push(...d.events);
+    }
+    expect(events.at(-1)).toEqual({
+      type: 'ModeSwitched',
+      data: { resourceId: 'r2', switchId: 's', from: 'mining', to: 'sleeping', controlPathMs: 12, physicalMs: 4200 },
+    });
+  });
+
+  it('refuses to switch a serving pool away while it serves', () => {
+    const events = run({ ...gpuPool, mode: 'serving' }, [{ type: 'Allocate', workloadId: 'w1', units: 2 }]);
+    const d = resourceDecider.decide({ type: 'RequestSwitch', switchId: 's', to: 'off', reason: 'x' }, fold(resourceDecider, events));
+    expect(d).toMatchObject({ type: 'rejected', rejection: { code: 'invalid_state' } });
+  });
+});

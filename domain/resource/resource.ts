@@ -1,0 +1,170 @@
+/**
+ * A resource: an ASIC group or a GPU pool at a facility. It holds its mode, what
+ * it serves, and at most one switch in flight, whose phases must complete in
+ * order (invariant 4). A resource serving a workload does not switch away until
+ * it is released.
+ */
+import { accept, reject, type Decider, type DomainEvent } from '../decider.ts';
+import type { AsicModel } from '../fleet/inventory.ts';
+import type { GpuType } from '../workload/request.ts';
+import { modeFits, phasesFor, type ResourceKind, type ResourceMode, type SwitchPhase } from './switching.ts';
+
+export const resourceStream = (resourceId: string) => `resource-${resourceId}`;
+
+export type ResourceSpec = {
+  resourceId: string;
+  facilityId: string;
+  kind: ResourceKind;
+  /** ASIC model or GPU type. */
+  model: AsicModel | GpuType;
+  units: number;
+  powerWPerUnit: number;
+  /** ASIC groups only. */
+  hashrateThsPerUnit: number | null;
+  mode: ResourceMode;
+};
+
+export type SwitchInFlight = { switchId: string; from: ResourceMode; to: ResourceMode; phases: SwitchPhase[]; done: number };
+
+export type ResourceEvent =
+  | DomainEvent<'ResourceRegistered', ResourceSpec>
+  | DomainEvent<'ResourceHealthChanged', { resourceId: string; healthy: boolean; reason: string }>
+  | DomainEvent<'ResourceAllocated', { resourceId: string; workloadId: string; units: number }>
+  | DomainEvent<'ResourceReleased', { resourceId: string; workloadId: string }>
+  | DomainEvent<
+      'ModeSwitchRequested',
+      { resourceId: string; switchId: string; from: ResourceMode; to: ResourceMode; phases: SwitchPhase[]; reason: string }
+    >
+  | DomainEvent<'SwitchPhaseCompleted', { resourceId: string; switchId: string; phase: SwitchPhase; index: number; durationMs: number }>
+  | DomainEvent<'ModeSwitched', { resourceId: string; switchId: string; from: ResourceMode; to: ResourceMode; controlPathMs: number; physicalMs: number }>
+  | DomainEvent<'SwitchFailed', { resourceId: string; switchId: string; phase: SwitchPhase; reason: string; rolledBackTo: ResourceMode }>;
+
+export type ResourceCommand =
+  | { type: 'RegisterResource'; spec: ResourceSpec }
+  | { type: 'SetHealth'; healthy: boolean; reason: string }
+  | { type: 'Allocate'; workloadId: string; units: number }
+  | { type: 'Release'; workloadId: string }
+  | { type: 'RequestSwitch'; switchId: string; to: ResourceMode; reason: string }
+  | { type: 'CompletePhase'; switchId: string; phase: SwitchPhase; durationMs: number }
+  | { type: 'FailSwitch'; switchId: string; phase: SwitchPhase; reason: string };
+
+export type ResourceState =
+  | { status: 'unregistered' }
+  | {
+      status: 'registered';
+      spec: ResourceSpec;
+      mode: ResourceMode;
+      healthy: boolean;
+      allocations: Readonly<Record<string, number>>;
+      inFlight: SwitchInFlight | undefined;
+      /** Durations of the completed phases of the switch in flight. */
+      durations: Partial<Record<SwitchPhase, number>>;
+    };
+
+const SERVING_MODES: ReadonlySet<ResourceMode> = new Set(['serving', 'training']);
+
+const evolve = (state: ResourceState, event: ResourceEvent): ResourceState => {
+  if (event.type === 'ResourceRegistered')
+    return { status: 'registered', spec: event.data, mode: event.data.mode, healthy: true, allocations: {}, inFlight: undefined, durations: {} };
+  if (state.status === 'unregistered') return state;
+  switch (event.type) {
+    case 'ResourceHealthChanged':
+      return { ...state, healthy: event.data.healthy };
+    case 'ResourceAllocated':
+      return { ...state, allocations: { ...state.allocations, [event.data.workloadId]: event.data.units } };
+    case 'ResourceReleased': {
+      const { [event.data.workloadId]: _gone, ...rest } = state.allocations;
+      return { ...state, allocations: rest };
+    }
+    case 'ModeSwitchRequested':
+      return {
+        ...state,
+        inFlight: { switchId: event.data.switchId, from: event.data.from, to: event.data.to, phases: event.data.phases, done: 0 },
+        durations: {},
+      };
+    case 'SwitchPhaseCompleted':
+      return state.inFlight
+        ? { ...state, inFlight: { ...state.inFlight, done: state.inFlight.done + 1 }, durations: { ...state.durations, [event.data.phase]: event.data.durationMs } }
+        : state;
+    case 'ModeSwitched':
+      return { ...state, mode: event.data.to, inFlight: undefined, durations: {} };
+    case 'SwitchFailed':
+      return { ...state, mode: event.data.rolledBackTo, inFlight: undefined, durations: {} };
+  }
+};
+
+const sumDurations = (durations: Partial<Record<SwitchPhase, number>>, physical: boolean) =>
+  Object.entries(durations)
+    .filter(([phase]) => (phase === 'asic_ramped_down' || phase === 'asic_ramped_up') === physical)
+    .reduce((sum, [, ms]) => sum + (ms ?? 0), 0);
+
+const decide = (command: ResourceCommand, state: ResourceState) => {
+  if (command.type === 'RegisterResource') {
+    if (state.status === 'registered') return reject<ResourceEvent>('already_exists', `resource ${command.spec.resourceId} exists`);
+    if (!modeFits(command.spec.kind, command.spec.mode))
+      return reject<ResourceEvent>('invalid_input', `mode ${command.spec.mode} does not fit a ${command.spec.kind}`, 'mode');
+    return accept<ResourceEvent>({ type: 'ResourceRegistered', data: command.spec });
+  }
+  if (state.status === 'unregistered') return reject<ResourceEvent>('not_found', 'resource not found', 'resourceId');
+  const resourceId = state.spec.resourceId;
+  const allocatedUnits = Object.values(state.allocations).reduce((a, b) => a + b, 0);
+  switch (command.type) {
+    case 'SetHealth':
+      return state.healthy === command.healthy
+        ? accept<ResourceEvent>()
+        : accept<ResourceEvent>({ type: 'ResourceHealthChanged', data: { resourceId, healthy: command.healthy, reason: command.reason } });
+    case 'Allocate':
+      if (state.allocations[command.workloadId] !== undefined) return accept<ResourceEvent>();
+      if (!state.healthy) return reject<ResourceEvent>('invalid_state', 'resource is unhealthy');
+      if (state.spec.kind !== 'gpu_pool') return reject<ResourceEvent>('invalid_state', 'workloads run on GPU pools only');
+      if (allocatedUnits + command.units > state.spec.units)
+        return reject<ResourceEvent>('invalid_state', `${state.spec.units - allocatedUnits} of ${state.spec.units} GPUs free`, 'units');
+      return accept<ResourceEvent>({ type: 'ResourceAllocated', data: { resourceId, workloadId: command.workloadId, units: command.units } });
+    case 'Release':
+      return state.allocations[command.workloadId] === undefined
+        ? accept<ResourceEvent>()
+        : accept<ResourceEvent>({ type: 'ResourceReleased', data: { resourceId, workloadId: command.workloadId } });
+    case 'RequestSwitch': {
+      if (state.inFlight?.switchId === command.switchId) return accept<ResourceEvent>();
+      if (state.inFlight) return reject<ResourceEvent>('invalid_state', `switch ${state.inFlight.switchId} is in flight`, 'resourceId');
+      if (!modeFits(state.spec.kind, command.to)) return reject<ResourceEvent>('invalid_input', `mode ${command.to} does not fit a ${state.spec.kind}`, 'to');
+      if (state.mode === command.to) return reject<ResourceEvent>('invalid_state', `already ${command.to}`, 'to');
+      if (allocatedUnits > 0 && SERVING_MODES.has(state.mode) && !SERVING_MODES.has(command.to))
+        return reject<ResourceEvent>('invalid_state', `serves ${Object.keys(state.allocations).length} workload(s): release them first`, 'resourceId');
+      return accept<ResourceEvent>({
+        type: 'ModeSwitchRequested',
+        data: { resourceId, switchId: command.switchId, from: state.mode, to: command.to, phases: phasesFor(state.spec.kind, state.mode, command.to), reason: command.reason },
+      });
+    }
+    case 'CompletePhase': {
+      const f = state.inFlight;
+      if (!f || f.switchId !== command.switchId) return reject<ResourceEvent>('invalid_state', `switch ${command.switchId} is not in flight`);
+      const expected = f.phases[f.done];
+      if (command.phase !== expected) return reject<ResourceEvent>('invalid_state', `phase ${command.phase} out of order: next is ${expected}`, 'phase');
+      const completed: ResourceEvent = {
+        type: 'SwitchPhaseCompleted',
+        data: { resourceId, switchId: f.switchId, phase: command.phase, index: f.done, durationMs: command.durationMs },
+      };
+      if (f.done + 1 < f.phases.length) return accept<ResourceEvent>(completed);
+      const durations = { ...state.durations, [command.phase]: command.durationMs };
+      return accept<ResourceEvent>(completed, {
+        type: 'ModeSwitched',
+        data: { resourceId, switchId: f.switchId, from: f.from, to: f.to, controlPathMs: sumDurations(durations, false), physicalMs: sumDurations(durations, true) },
+      });
+    }
+    case 'FailSwitch': {
+      const f = state.inFlight;
+      if (!f || f.switchId !== command.switchId) return accept<ResourceEvent>();
+      return accept<ResourceEvent>({
+        type: 'SwitchFailed',
+        data: { resourceId, switchId: f.switchId, phase: command.phase, reason: command.reason, rolledBackTo: f.from },
+      });
+    }
+  }
+};
+
+export const resourceDecider: Decider<ResourceCommand, ResourceEvent, ResourceState> = {
+  initialState: () => ({ status: 'unregistered' }),
+  evolve,
+  decide,
+};
