@@ -5,7 +5,8 @@ import type { RecordedEvent } from '../infra/event-store/types.ts';
 /** What changed, told to live subscribers after the change commits. */
 export type Change =
   | { topic: 'workload'; workloadId: string; customerId: string }
-  | { topic: 'customer'; customerId: string };
+  | { topic: 'customer'; customerId: string }
+  | { topic: 'switch'; switchId: string; resourceId: string; facilityId: string };
 
 export type Projection = {
   name: string;

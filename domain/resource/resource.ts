@@ -30,7 +30,7 @@ export type ResourceEvent =
   | DomainEvent<'ResourceRegistered', ResourceSpec>
   | DomainEvent<'ResourceHealthChanged', { resourceId: string; healthy: boolean; reason: string }>
   | DomainEvent<'ResourceAllocated', { resourceId: string; workloadId: string; units: number }>
-  | DomainEvent<'ResourceReleased', { resourceId: string; workloadId: string }>
+  | DomainEvent<'ResourceReleased', { resourceId: string; workloadId: string; units: number }>
   | DomainEvent<
       'ModeSwitchRequested',
       { resourceId: string; switchId: string; from: ResourceMode; to: ResourceMode; phases: SwitchPhase[]; reason: string }
@@ -120,10 +120,12 @@ const decide = (command: ResourceCommand, state: ResourceState) => {
       if (allocatedUnits + command.units > state.spec.units)
         return reject<ResourceEvent>('invalid_state', `${state.spec.units - allocatedUnits} of ${state.spec.units} GPUs free`, 'units');
       return accept<ResourceEvent>({ type: 'ResourceAllocated', data: { resourceId, workloadId: command.workloadId, units: command.units } });
-    case 'Release':
-      return state.allocations[command.workloadId] === undefined
+    case 'Release': {
+      const units = state.allocations[command.workloadId];
+      return units === undefined
         ? accept<ResourceEvent>()
-        : accept<ResourceEvent>({ type: 'ResourceReleased', data: { resourceId, workloadId: command.workloadId } });
+        : accept<ResourceEvent>({ type: 'ResourceReleased', data: { resourceId, workloadId: command.workloadId, units } });
+    }
     case 'RequestSwitch': {
       if (state.inFlight?.switchId === command.switchId) return accept<ResourceEvent>();
       if (state.inFlight) return reject<ResourceEvent>('invalid_state', `switch ${state.inFlight.switchId} is in flight`, 'resourceId');

@@ -1,0 +1,76 @@
+/**
+ * Drives requested switches through their phases on the device controllers:
+ * each completed phase is recorded with its measured duration; a failed phase
+ * rolls the device back and records SwitchFailed. Switches run concurrently (an
+ * ASIC ramp takes seconds); each step's command id derives from the switch and
+ * phase, so resuming a switch after a restart repeats nothing.
+ */
+import type { Logger } from 'pino';
+import { fold } from '../../domain/decider.ts';
+import { resourceDecider, resourceStream, type ResourceEvent } from '../../domain/resource/resource.ts';
+import type { RecordedEvent } from '../../infra/event-store/types.ts';
+import { contextFor, type CommandDeps } from '../context.ts';
+import { handleCommand } from '../handle.ts';
+import type { ProcessManager } from '../process-managers/runner.ts';
+import { PhaseFailedError, type DeviceController } from './device-controller.ts';
+
+export type SwitchExecutor = ProcessManager & {
+  /** Continues a switch found in flight (after a restart). */
+  resume(resourceId: string): void;
+  /** Resolves when no switch is being driven. */
+  idle(): Promise<void>;
+};
+
+export const switchExecutor = (deps: CommandDeps, devices: DeviceController, logger: Logger): SwitchExecutor => {
+  const driving = new Map<string, Promise<void>>();
+  const log = logger.child({ processManager: 'switch-executor' });
+
+  const load = async (resourceId: string) =>
+    fold(resourceDecider, (await deps.store.readStream(resourceStream(resourceId))).map((e) => ({ type: e.type, data: e.data }) as ResourceEvent));
+
+  const drive = async (resourceId: string, correlationId: string) => {
+    const caller = { commandId: '', correlationId, actor: 'process-manager:switch-executor' };
+    for (;;) {
+      const state = await load(resourceId);
+      if (state.status !== 'registered' || !state.inFlight) return;
+      const { switchId, from, to, phases, done } = state.inFlight;
+      const phase = phases[done]!;
+      const step = (suffix: string) => contextFor(deps, caller, `switch:${switchId}:${suffix}`);
+      try {
+        const { durationMs } = await devices.runPhase({ resource: state.spec, phase, from, to });
+        await handleCommand(deps.store, resourceDecider, resourceStream(resourceId), { type: 'CompletePhase', switchId, phase, durationMs }, step(phase));
+      } catch (error) {
+        if (!(error instanceof PhaseFailedError)) throw error;
+        log.warn({ resourceId, switchId, phase, reason: error.message }, 'switch phase failed; rolling back');
+        await devices.rollback(state.spec, from);
+        await handleCommand(
+          deps.store,
+          resourceDecider,
+          resourceStream(resourceId),
+          { type: 'FailSwitch', switchId, phase, reason: error.message },
+          step('failed'),
+        );
+        return;
+      }
+    }
+  };
+
+  const start = (resourceId: string, correlationId: string) => {
+    if (driving.has(resourceId)) return;
+    const run = drive(resourceId, correlationId)
+      .catch((error) => log.error({ err: error, resourceId }, 'switch driver stopped; it resumes on restart'))
+      .finally(() => driving.delete(resourceId));
+    driving.set(resourceId, run);
+  };
+
+  return {
+    name: 'switch-executor',
+    async react(event: RecordedEvent) {
+      if (event.type === 'ModeSwitchRequested') start((event.data as { resourceId: string }).resourceId, event.metadata.correlationId);
+    },
+    resume: (resourceId) => start(resourceId, `resume:${resourceId}`),
+    async idle() {
+      while (driving.size > 0) await Promise.all([...driving.values()]);
+    },
+  };
+};
