@@ -11,6 +11,8 @@ import { buildServer } from '../read-api/server.ts';
 import { catchUp, migrateProjections, resetProjection } from '../projections/runner.ts';
 import { resolveAdminKey } from './admin-key.ts';
 import { ensureDemo } from './demo.ts';
+import { registerScenario } from '../commands/fleet.ts';
+import { SEED_SCENARIO } from '../domain/fleet/inventory.ts';
 import { openDatabase, openEventStore, PROJECTIONS, startCore } from './platform.ts';
 
 const USAGE = `usage:
@@ -25,6 +27,7 @@ const start = async (config: Config) => {
   const core = await startCore({ db, store, logger, clock: systemClock, ids: randomIds });
   const admin = await resolveAdminKey(config.HCP_ADMIN_KEY, config.HCP_DATA_DIR, randomIds);
   const demo = config.HCP_DEMO ?? !config.DATABASE_URL ? await ensureDemo(core.deps, config.HCP_DATA_DIR) : [];
+  await registerScenario(core.deps, { commandId: 'scenario:seed', correlationId: 'start', actor: 'system:start' }, SEED_SCENARIO);
   const app = await buildServer({ ...core, readModels: db, logger, adminKey: admin.key });
   const address = await app.listen({ host: config.HCP_HOST, port: config.HCP_PORT });
 

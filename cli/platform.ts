@@ -20,8 +20,20 @@ import { customersProjection } from '../projections/customers.ts';
 import type { Projection } from '../projections/projection.ts';
 import { createProjectionRunner, migrateProjections } from '../projections/runner.ts';
 import { workloadsProjection } from '../projections/workloads.ts';
+import { fleetProjection } from '../projections/fleet.ts';
+import { createSimulatedDevices } from '../commands/switching/simulated-devices.ts';
+import { switchExecutor } from '../commands/switching/switch-executor.ts';
+import type { DeviceController } from '../commands/switching/device-controller.ts';
 
-export const PROJECTIONS: readonly Projection[] = [customersProjection, workloadsProjection];
+export const PROJECTIONS: readonly Projection[] = [customersProjection, workloadsProjection, fleetProjection];
+
+/** mulberry32: a small seeded uniform source for simulated device timings. */
+export const seededUniform = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+};
 
 export const openDatabase = async (config: Config): Promise<Database> => {
   if (config.DATABASE_URL) return createPgDatabase({ connectionString: config.DATABASE_URL });
@@ -38,22 +50,39 @@ export const openEventStore = async (config: Config, db: Database): Promise<Even
   return createPostgresEventStore(db);
 };
 
-export type PlatformParts = { db: Database; store: EventStore; logger: Logger; clock: Clock; ids: IdGenerator };
+export type PlatformParts = {
+  db: Database;
+  store: EventStore;
+  logger: Logger;
+  clock: Clock;
+  ids: IdGenerator;
+  /** Device controllers; simulated (seeded, real time) when omitted. */
+  devices?: DeviceController;
+};
 
 /** The running core: projections and process managers following the store. */
-export const startCore = async ({ db, store, logger, clock, ids }: PlatformParts) => {
+export const startCore = async ({ db, store, logger, clock, ids, devices = createSimulatedDevices({ random: seededUniform(1) }) }: PlatformParts) => {
   await migrateProjections(db, PROJECTIONS);
   const feed = createChangeFeed();
   const runner = createProjectionRunner({ db, store, projections: PROJECTIONS, feed, logger });
   const deps: CommandDeps = { store, readModels: db, clock, ids };
   runner.start();
-  const managers = [runProcessManager({ db, store, manager: workloadQuotaManager(deps), logger })];
+  const executor = switchExecutor(deps, devices, logger);
+  const managers = [
+    runProcessManager({ db, store, manager: workloadQuotaManager(deps), logger }),
+    runProcessManager({ db, store, manager: executor, logger }),
+  ];
+  // switches that were in flight when the process stopped go on from their last completed phase
+  for (const { resource_id } of await db.query<{ resource_id: string }>(`SELECT resource_id FROM rm_resources WHERE switch_in_flight IS NOT NULL`))
+    executor.resume(resource_id);
   return {
     feed,
     runner,
     deps,
     /** Stops following the store; closes neither the store nor the database. */
+    executor,
     async stop() {
+      executor.stop();
       await Promise.all(managers.map((m) => m.stop()));
       await runner.stop();
     },

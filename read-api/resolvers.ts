@@ -1,7 +1,7 @@
 /** GraphQL resolvers: authorize, validate, then call a command handler or a read-model query. */
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { issueApiKey, revokeApiKey } from '../commands/api-keys.ts';
-import type { Caller, CommandDeps } from '../commands/context.ts';
+import type { CommandDeps } from '../commands/context.ts';
 import { grantQuota, registerCustomer } from '../commands/customers.ts';
 import { cancelWorkload, submitWorkload } from '../commands/workloads.ts';
 import { parseUsd } from '../domain/money.ts';
@@ -11,7 +11,6 @@ import type { ChangeFeed } from '../projections/change-feed.ts';
 import type { ProjectionRunner } from '../projections/runner.ts';
 import { AuthError, requireRole, scopeCustomer, type Principal } from './auth.ts';
 import {
-  commandIdSchema,
   grantQuotaInput,
   idSchema,
   InputError,
@@ -21,6 +20,7 @@ import {
   submitWorkloadInput,
 } from './inputs.ts';
 import { liveFeed } from './live.ts';
+import { callerOf as callerOfService, settled as settledService } from './mutation-support.ts';
 import { decodeCursor, findApiKey, findCustomer, findWorkload, listCustomers, listWorkloads, workloadHistory, type WorkloadView } from './queries.ts';
 import { z } from 'zod';
 
@@ -56,19 +56,10 @@ const firstSchema = z.number().int().min(1).max(100);
 const visibleWorkload = (principal: Principal, w: WorkloadView | undefined) =>
   w && (principal.role !== 'customer' || w.customerId === principal.customerId) ? w : undefined;
 
-export const createResolvers = ({ deps, readModels, runner, feed }: ApiServices) => {
-  const callerOf = (ctx: ApiContext, commandId: unknown): Caller => ({
-    commandId: commandId == null ? deps.ids.id('cmd') : parseInput(commandIdSchema, commandId, 'commandId'),
-    correlationId: ctx.correlationId,
-    actor: `${ctx.principal.role}:${ctx.principal.keyId}`,
-  });
-  /** Read your writes: a mutation returns once the read models hold its events. */
-  const settled = async (position: GlobalPosition | undefined) => {
-    if (!(await runner.waitFor(position, 10_000)))
-      throw new GraphQLError('the change was recorded but the read models are lagging; query again shortly', {
-        extensions: { code: 'READ_MODEL_LAGGING' },
-      });
-  };
+export const createResolvers = (services: ApiServices) => {
+  const { deps, readModels, feed } = services;
+  const callerOf = (ctx: ApiContext, commandId: unknown) => callerOfService(services, ctx, commandId);
+  const settled = (position: GlobalPosition | undefined) => settledService(services, position);
   const customerOrFail = async (customerId: string) => {
     const c = await findCustomer(readModels, customerId);
     if (!c) throw new InputError('customerId', `customer ${customerId} not found`);

@@ -6,7 +6,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import mercurius from 'mercurius';
-import { GraphQLError, specifiedRules, validate } from 'graphql';
+import { GraphQLError, GraphQLScalarType, specifiedRules, validate } from 'graphql';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { createAuthenticator, AuthError, type Principal } from './auth.ts';
@@ -14,6 +14,22 @@ import { isUnexpected, publicError, toGraphQLError } from './errors.ts';
 import { createResolvers, type ApiContext, type ApiServices } from './resolvers.ts';
 import { registerRest } from './rest.ts';
 import { typeDefs } from './schema.ts';
+import { fleetTypeDefs } from './fleet-schema.ts';
+import { createFleetResolvers } from './fleet-resolvers.ts';
+
+type ResolverMap = Record<string, Record<string, unknown> | unknown>;
+
+/** Merges resolver maps type by type (Query, Mutation, ... from each part). */
+const mergeResolvers = (...maps: ResolverMap[]) => {
+  const merged: Record<string, unknown> = {};
+  for (const map of maps)
+    for (const [type, fields] of Object.entries(map))
+      merged[type] =
+        typeof fields === 'object' && fields !== null && !(fields instanceof GraphQLScalarType)
+          ? { ...(merged[type] as object | undefined), ...fields }
+          : fields;
+  return merged;
+};
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -53,8 +69,8 @@ export const buildServer = async ({ logger, adminKey, ...services }: ServerOptio
   });
 
   await app.register(mercurius, {
-    schema: typeDefs,
-    resolvers: createResolvers(services) as never,
+    schema: [typeDefs, fleetTypeDefs].join('\n'),
+    resolvers: mergeResolvers(createResolvers(services), createFleetResolvers(services)) as never,
     graphiql: true,
     queryDepth: QUERY_DEPTH_LIMIT,
     context: (request): ApiContext => ({ principal: request.principal!, correlationId: request.id }),

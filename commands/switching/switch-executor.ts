@@ -19,10 +19,13 @@ export type SwitchExecutor = ProcessManager & {
   resume(resourceId: string): void;
   /** Resolves when no switch is being driven. */
   idle(): Promise<void>;
+  /** Stops after the phases under way; what is left resumes on the next start. */
+  stop(): void;
 };
 
 export const switchExecutor = (deps: CommandDeps, devices: DeviceController, logger: Logger): SwitchExecutor => {
   const driving = new Map<string, Promise<void>>();
+  let stopped = false;
   const log = logger.child({ processManager: 'switch-executor' });
 
   const load = async (resourceId: string) =>
@@ -30,7 +33,7 @@ export const switchExecutor = (deps: CommandDeps, devices: DeviceController, log
 
   const drive = async (resourceId: string, correlationId: string) => {
     const caller = { commandId: '', correlationId, actor: 'process-manager:switch-executor' };
-    for (;;) {
+    while (!stopped) {
       const state = await load(resourceId);
       if (state.status !== 'registered' || !state.inFlight) return;
       const { switchId, from, to, phases, done } = state.inFlight;
@@ -38,6 +41,7 @@ export const switchExecutor = (deps: CommandDeps, devices: DeviceController, log
       const step = (suffix: string) => contextFor(deps, caller, `switch:${switchId}:${suffix}`);
       try {
         const { durationMs } = await devices.runPhase({ resource: state.spec, phase, from, to });
+        if (stopped) return;
         await handleCommand(deps.store, resourceDecider, resourceStream(resourceId), { type: 'CompletePhase', switchId, phase, durationMs }, step(phase));
       } catch (error) {
         if (!(error instanceof PhaseFailedError)) throw error;
@@ -56,7 +60,7 @@ export const switchExecutor = (deps: CommandDeps, devices: DeviceController, log
   };
 
   const start = (resourceId: string, correlationId: string) => {
-    if (driving.has(resourceId)) return;
+    if (driving.has(resourceId) || stopped) return;
     const run = drive(resourceId, correlationId)
       .catch((error) => log.error({ err: error, resourceId }, 'switch driver stopped; it resumes on restart'))
       .finally(() => driving.delete(resourceId));
@@ -71,6 +75,9 @@ export const switchExecutor = (deps: CommandDeps, devices: DeviceController, log
     resume: (resourceId) => start(resourceId, `resume:${resourceId}`),
     async idle() {
       while (driving.size > 0) await Promise.all([...driving.values()]);
+    },
+    stop() {
+      stopped = true;
     },
   };
 };

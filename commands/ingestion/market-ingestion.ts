@@ -1,0 +1,217 @@
+/**
+ * Market ingestion (DESIGN.md §2 "Edge"): consumes `hcp.market.ticks` in the group
+ * `hcp-ingestion` and records each tick as exactly one event, PriceTicked or
+ * NetworkStatsUpdated, on `marketStream(tick)`.
+ *
+ * Exactly one event per tick under at-least-once delivery: the event id is
+ * `uuidFromName('tick:' + tickId)`, so a redelivered or republished tick is an
+ * idempotent append the store ignores. A bounded cache of recent tick ids skips
+ * most duplicates without a store round trip; correctness never depends on it
+ * (it only remembers ticks the store has confirmed).
+ *
+ * A message that is not a tick (no value, bad JSON, schema violation, or a tick id
+ * already recorded on another feed's stream) is logged with the field at fault and
+ * published to `hcp.market.ticks.dlq` with the error; then its offset is committed
+ * like any other, so it never blocks its partition. Failures of the store or the
+ * DLQ are thrown to the bus, which delivers the rest of the batch again later.
+ */
+import { marketStream, marketTickSchema, type MarketTick } from '../../domain/market/ticks.ts';
+import { eachMessage, type ConsumedMessage, type MessageBus, type Subscription } from '../../infra/bus/types.ts';
+import { GROUPS, TOPICS } from '../../infra/bus/topics.ts';
+import { systemClock, type Clock } from '../../infra/clock.ts';
+import { IdempotencyMismatchError } from '../../infra/event-store/expected-revision.ts';
+import type { EventStore, EventToAppend } from '../../infra/event-store/types.ts';
+import { uuidFromName } from '../../infra/ids.ts';
+import type { Logger } from '../../infra/logger.ts';
+import { SCHEMA_VERSION } from '../handle.ts';
+import { RecentCache } from './recent.ts';
+
+export const INGESTION_ACTOR = 'ingestion';
+
+export type TickRejection = {
+  reason: 'empty' | 'json' | 'schema' | 'conflict';
+  /**
+   * The field at fault: a dotted path (`priceMicroUsd`, `kind`), the names of
+   * unknown fields, `(value)` for a message without a value, `(json)` for text that
+   * is not JSON, `(root)` for JSON that is not an object.
+   */
+  field: string;
+  message: string;
+  /** Every schema issue, for the DLQ record. */
+  issues?: Array<{ field: string; message: string }>;
+};
+
+export type ParsedTick = { ok: true; tick: MarketTick } | { ok: false; rejection: TickRejection };
+
+const fieldOf = (issue: { path: PropertyKey[]; code: string; keys?: string[] }) => {
+  if (issue.code === 'unrecognized_keys' && issue.keys && issue.keys.length > 0) {
+    const prefix = issue.path.length > 0 ? `${issue.path.map(String).join('.')}.` : '';
+    return issue.keys.map((k) => prefix + k).join(',');
+  }
+  return issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
+};
+
+/** The pure parse and validate step: message value → MarketTick, or why not. */
+export const parseTickMessage = (value: string | null | undefined): ParsedTick => {
+  if (value === null || value === undefined || value.trim() === '')
+    return { ok: false, rejection: { reason: 'empty', field: '(value)', message: 'message has no value' } };
+  let json: unknown;
+  try {
+    json = JSON.parse(value);
+  } catch (error) {
+    return { ok: false, rejection: { reason: 'json', field: '(json)', message: `not JSON: ${(error as Error).message}` } };
+  }
+  const parsed = marketTickSchema.safeParse(json);
+  if (parsed.success) return { ok: true, tick: parsed.data };
+  const issues = parsed.error.issues.map((i) => ({ field: fieldOf(i as never), message: i.message }));
+  const first = issues[0]!;
+  return { ok: false, rejection: { reason: 'schema', field: first.field, message: first.message, issues } };
+};
+
+export const TICK_EVENT_TYPES = { price: 'PriceTicked', network: 'NetworkStatsUpdated' } as const;
+
+export const tickCommandId = (tickId: string) => `tick:${tickId}`;
+export const tickEventId = (tickId: string) => uuidFromName(tickCommandId(tickId));
+
+/**
+ * The one event a tick becomes: its data is the tick as validated (so
+ * `marketTickSchema` parses it back), its id derives from the tick id alone.
+ */
+export const tickEvent = (tick: MarketTick, options: { correlationId?: string } = {}): { streamName: string; event: EventToAppend } => {
+  const commandId = tickCommandId(tick.tickId);
+  return {
+    streamName: marketStream(tick),
+    event: {
+      id: tickEventId(tick.tickId),
+      type: TICK_EVENT_TYPES[tick.kind],
+      data: { ...tick },
+      metadata: {
+        commandId,
+        correlationId: options.correlationId ?? commandId,
+        causationId: commandId,
+        actor: INGESTION_ACTOR,
+        schemaVersion: SCHEMA_VERSION,
+        occurredAt: tick.at,
+      },
+    },
+  };
+};
+
+/** The bus message of a tick, as simulators and feeds publish it: keyed by stream, so a feed stays in order. */
+export const tickMessage = (tick: MarketTick, headers?: Record<string, string>) => ({
+  key: marketStream(tick),
+  value: JSON.stringify(tick),
+  ...(headers ? { headers } : {}),
+});
+
+/** What the dead-letter topic holds for a rejected message. */
+export type DeadLetter = {
+  error: TickRejection;
+  source: { topic: string; partition: number; offset: string; key: string | null };
+  /** The original value (cut at 64 KiB). */
+  value: string | null;
+  failedAt: string;
+};
+
+const MAX_DLQ_VALUE = 64 * 1024;
+const CORRELATION_HEADER = 'correlation-id';
+
+export type IngestionStats = {
+  received: number;
+  appended: number;
+  /** Ticks the store already held (redeliveries, republished ticks). */
+  duplicates: number;
+  /** Duplicates skipped by the recent-tick cache, without a store round trip. */
+  skippedRecent: number;
+  deadLettered: number;
+};
+
+export type MarketIngestionOptions = {
+  bus: MessageBus;
+  store: EventStore;
+  logger: Logger;
+  clock?: Clock;
+  topic?: string;
+  dlqTopic?: string;
+  groupId?: string;
+  /** Capacity of the recent-tick cache (default 10,000; 0 disables it). */
+  recentTicks?: number;
+};
+
+export type MarketIngestion = {
+  readonly subscription: Subscription;
+  stats(): IngestionStats;
+  stop(): Promise<void>;
+};
+
+/** The per-message step (exported for tests that drive it without a bus). */
+export const createTickHandler = (options: Omit<MarketIngestionOptions, 'bus' | 'groupId'> & { publish: MessageBus['publish'] }) => {
+  const { store, publish } = options;
+  const log = options.logger.child({ component: 'market-ingestion' });
+  const clock = options.clock ?? systemClock;
+  const dlqTopic = options.dlqTopic ?? TOPICS.marketTicksDlq;
+  const recent = new RecentCache<string, string>(options.recentTicks ?? 10_000);
+  const stats: IngestionStats = { received: 0, appended: 0, duplicates: 0, skippedRecent: 0, deadLettered: 0 };
+
+  const deadLetter = async (m: ConsumedMessage, rejection: TickRejection) => {
+    log.warn(
+      { topic: m.topic, partition: m.partition, offset: m.offset, reason: rejection.reason, field: rejection.field, error: rejection.message },
+      'rejected market message sent to the dead-letter topic',
+    );
+    const record: DeadLetter = {
+      error: rejection,
+      source: { topic: m.topic, partition: m.partition, offset: m.offset, key: m.key },
+      value: m.value === null ? null : m.value.slice(0, MAX_DLQ_VALUE),
+      failedAt: clock.now().toISOString(),
+    };
+    await publish(dlqTopic, [
+      {
+        key: m.key ?? `${m.topic}/${m.partition}/${m.offset}`,
+        value: JSON.stringify(record),
+        headers: { 'hcp-error-reason': rejection.reason, 'hcp-error-field': rejection.field, 'hcp-source': `${m.topic}/${m.partition}/${m.offset}` },
+      },
+    ]);
+    stats.deadLettered++;
+  };
+
+  const handle = async (m: ConsumedMessage) => {
+    stats.received++;
+    const parsed = parseTickMessage(m.value);
+    if (!parsed.ok) return deadLetter(m, parsed.rejection);
+    const tick = parsed.tick;
+    const correlation = m.headers[CORRELATION_HEADER];
+    const { streamName, event } = tickEvent(tick, correlation && correlation.length <= 256 ? { correlationId: correlation } : {});
+    if (recent.get(tick.tickId) === streamName) {
+      stats.skippedRecent++;
+      return;
+    }
+    try {
+      const result = await store.appendToStream(streamName, [event], { expectedRevision: 'any' });
+      if (result.appended) stats.appended++;
+      else stats.duplicates++;
+      recent.set(tick.tickId, streamName);
+    } catch (error) {
+      if (!(error instanceof IdempotencyMismatchError)) throw error;
+      // the same tick id, recorded earlier on another feed: a producer bug, not a redelivery
+      return deadLetter(m, {
+        reason: 'conflict',
+        field: 'tickId',
+        message: `tick id ${tick.tickId} is already recorded on another stream than ${streamName}`,
+      });
+    }
+  };
+
+  return { handle, stats: () => ({ ...stats }) };
+};
+
+export const startMarketIngestion = async (options: MarketIngestionOptions): Promise<MarketIngestion> => {
+  const { bus } = options;
+  const handler = createTickHandler({ ...options, publish: (topic, messages) => bus.publish(topic, messages) });
+  const subscription = await bus.consume({
+    topic: options.topic ?? TOPICS.marketTicks,
+    groupId: options.groupId ?? GROUPS.ingestion,
+    fromBeginning: true,
+    handle: eachMessage(handler.handle),
+  });
+  return { subscription, stats: handler.stats, stop: () => subscription.stop() };
+};

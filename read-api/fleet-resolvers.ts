@@ -1,0 +1,77 @@
+/** Resolvers for operator data. Customers are refused: fleet state is the operator's. */
+import { z } from 'zod';
+import { requestSwitch } from '../commands/fleet.ts';
+import type { ResourceMode } from '../domain/resource/switching.ts';
+import { requireRole } from './auth.ts';
+import { findSwitch, listFacilities, listResources, listSwitches, switchLatency, switchPhases, type SwitchView } from './fleet-queries.ts';
+import { idSchema, InputError, parseInput } from './inputs.ts';
+import { liveFeed } from './live.ts';
+import type { ApiContext, ApiServices } from './resolvers.ts';
+import { callerOf, settled } from './mutation-support.ts';
+
+const STAFF = ['admin', 'auditor', 'analyst'] as const;
+const optionalId = (v: unknown, field: string) => (v == null ? undefined : parseInput(idSchema, v, field));
+
+export const createFleetResolvers = (services: ApiServices) => {
+  const { readModels: db, feed } = services;
+  return {
+    Facility: {
+      resources: (f: { id: string }) => listResources(db, { facilityId: f.id }),
+    },
+    Switch: {
+      phases: (s: SwitchView) => switchPhases(db, s.id),
+    },
+    Query: {
+      facilities: (_: unknown, __: unknown, ctx: ApiContext) => {
+        requireRole(ctx.principal, ...STAFF);
+        return listFacilities(db);
+      },
+      resources: (_: unknown, args: { facilityId?: string; kind?: string; mode?: string }, ctx: ApiContext) => {
+        requireRole(ctx.principal, ...STAFF);
+        const facilityId = optionalId(args.facilityId, 'facilityId');
+        return listResources(db, { ...(facilityId ? { facilityId } : {}), ...(args.kind ? { kind: args.kind } : {}), ...(args.mode ? { mode: args.mode } : {}) });
+      },
+      switches: (_: unknown, args: { resourceId?: string; facilityId?: string; status?: string; first?: number | null }, ctx: ApiContext) => {
+        requireRole(ctx.principal, ...STAFF);
+        const resourceId = optionalId(args.resourceId, 'resourceId');
+        const facilityId = optionalId(args.facilityId, 'facilityId');
+        return listSwitches(db, {
+          first: parseInput(z.number().int().min(1).max(500), args.first ?? 20, 'first'),
+          ...(resourceId ? { resourceId } : {}),
+          ...(facilityId ? { facilityId } : {}),
+          ...(args.status ? { status: args.status } : {}),
+        });
+      },
+      switchLatency: (_: unknown, args: { facilityId?: string }, ctx: ApiContext) => {
+        requireRole(ctx.principal, ...STAFF);
+        return switchLatency(db, optionalId(args.facilityId, 'facilityId'));
+      },
+    },
+    Mutation: {
+      requestSwitch: async (_: unknown, args: { resourceId: string; to: ResourceMode; reason?: string; commandId?: string }, ctx: ApiContext) => {
+        requireRole(ctx.principal, 'admin');
+        const resourceId = parseInput(idSchema, args.resourceId, 'resourceId');
+        const reason = parseInput(z.string().max(200), args.reason ?? 'manual switch', 'reason');
+        const { switchId, position } = await requestSwitch(services.deps, callerOf(services, ctx, args.commandId), { resourceId, to: args.to, reason });
+        await settled(services, position);
+        const view = await findSwitch(db, switchId);
+        if (!view) throw new InputError('resourceId', 'switch not found');
+        return view;
+      },
+    },
+    Subscription: {
+      switchProgress: {
+        subscribe: async (_: unknown, args: { resourceId?: string | null }, ctx: ApiContext) => {
+          requireRole(ctx.principal, ...STAFF);
+          const resourceId = optionalId(args.resourceId, 'resourceId');
+          return liveFeed({
+            feed,
+            select: (c) => (c.topic === 'switch' && (!resourceId || c.resourceId === resourceId) ? c.switchId : undefined),
+            load: (switchId) => findSwitch(db, switchId),
+          });
+        },
+        resolve: (payload: SwitchView) => payload,
+      },
+    },
+  };
+};
