@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Stop the broker started by ops/kafka/start.sh (found through $KAFKA_DATA_DIR/kafka.pid).
+# SIGTERM = controlled shutdown (logs flushed, clean-shutdown marker written, so the next
+# start does no log recovery); SIGKILL only if it has not exited after KAFKA_STOP_TIMEOUT s.
+# The data dir is kept.  Exits 0 if the broker was not running.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
+# shellcheck source=common.sh
+. "$SCRIPT_DIR/common.sh"
+
+if ! pid="$(kafka_running_pid)"; then
+  log "not running (data dir $KAFKA_DATA_DIR)"
+  rm -f "$KAFKA_PID_FILE"
+  exit 0
+fi
+
+log "stopping pid $pid"
+kill -TERM "$pid" 2>/dev/null || true
+deadline=$(( $(date +%s) + KAFKA_STOP_TIMEOUT ))
+while pid_alive "$pid" && (( $(date +%s) < deadline )); do sleep 0.2; done
+
+if pid_alive "$pid"; then
+  log "pid $pid still alive after ${KAFKA_STOP_TIMEOUT}s; sending SIGKILL (next start will recover logs)"
+  kill -KILL "$pid" 2>/dev/null || true
+  while pid_alive "$pid"; do sleep 0.2; done
+fi
+rm -f "$KAFKA_PID_FILE"
+
+# The listener goes away with the process; make sure before returning so that an
+# immediate start.sh does not mistake the port for a foreign process.
+for _ in $(seq 1 50); do port_open "$KAFKA_PORT" || break; sleep 0.2; done
+log "stopped"
