@@ -21,11 +21,12 @@ import type { Projection } from '../projections/projection.ts';
 import { createProjectionRunner, migrateProjections } from '../projections/runner.ts';
 import { workloadsProjection } from '../projections/workloads.ts';
 import { fleetProjection } from '../projections/fleet.ts';
+import { marketProjection } from '../projections/market.ts';
 import { createSimulatedDevices } from '../commands/switching/simulated-devices.ts';
 import { switchExecutor } from '../commands/switching/switch-executor.ts';
 import type { DeviceController } from '../commands/switching/device-controller.ts';
 
-export const PROJECTIONS: readonly Projection[] = [customersProjection, workloadsProjection, fleetProjection];
+export const PROJECTIONS: readonly Projection[] = [customersProjection, workloadsProjection, fleetProjection, marketProjection];
 
 /** mulberry32: a small seeded uniform source for simulated device timings. */
 export const seededUniform = (seed: number) => () => {

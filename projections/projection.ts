@@ -6,7 +6,9 @@ import type { RecordedEvent } from '../infra/event-store/types.ts';
 export type Change =
   | { topic: 'workload'; workloadId: string; customerId: string }
   | { topic: 'customer'; customerId: string }
-  | { topic: 'switch'; switchId: string; resourceId: string; facilityId: string };
+  | { topic: 'switch'; switchId: string; resourceId: string; facilityId: string }
+  | { topic: 'price'; feed: string }
+  | { topic: 'recommendation'; facilityId: string };
 
 export type Projection = {
   name: string;

@@ -16,6 +16,8 @@ import { registerRest } from './rest.ts';
 import { typeDefs } from './schema.ts';
 import { fleetTypeDefs } from './fleet-schema.ts';
 import { createFleetResolvers } from './fleet-resolvers.ts';
+import { marketTypeDefs } from './market-schema.ts';
+import { createMarketResolvers } from './market-resolvers.ts';
 
 type ResolverMap = Record<string, Record<string, unknown> | unknown>;
 
@@ -69,8 +71,8 @@ export const buildServer = async ({ logger, adminKey, ...services }: ServerOptio
   });
 
   await app.register(mercurius, {
-    schema: [typeDefs, fleetTypeDefs].join('\n'),
-    resolvers: mergeResolvers(createResolvers(services), createFleetResolvers(services)) as never,
+    schema: [typeDefs, fleetTypeDefs, marketTypeDefs].join('\n'),
+    resolvers: mergeResolvers(createResolvers(services), createFleetResolvers(services), createMarketResolvers(services)) as never,
     graphiql: true,
     queryDepth: QUERY_DEPTH_LIMIT,
     context: (request): ApiContext => ({ principal: request.principal!, correlationId: request.id }),

@@ -1,0 +1,36 @@
+/** Resolvers for market data, open to every authenticated role. */
+import { z } from 'zod';
+import { feedIdSchema } from '../domain/market/ticks.ts';
+import { parseInput } from './inputs.ts';
+import { liveFeed } from './live.ts';
+import { latestPrice, latestPrices, networkStats, priceHistory, type Bucket } from './market-queries.ts';
+import type { ApiContext, ApiServices } from './resolvers.ts';
+
+const isoTime = z.iso.datetime({ offset: true });
+
+export const createMarketResolvers = ({ readModels: db, feed }: ApiServices) => ({
+  Query: {
+    latestPrices: () => latestPrices(db),
+    prices: (_: unknown, args: { feed: string; from: string; to: string; bucket?: Bucket }) =>
+      priceHistory(db, {
+        feed: parseInput(feedIdSchema, args.feed, 'feed'),
+        from: parseInput(isoTime, args.from, 'from'),
+        to: parseInput(isoTime, args.to, 'to'),
+        bucket: args.bucket ?? 'HOUR',
+      }),
+    networkStats: () => networkStats(db),
+  },
+  Subscription: {
+    priceTicked: {
+      subscribe: async (_: unknown, args: { feed?: string | null }, _ctx: ApiContext) => {
+        const only = args.feed == null ? undefined : parseInput(feedIdSchema, args.feed, 'feed');
+        return liveFeed({
+          feed,
+          select: (c) => (c.topic === 'price' && c.feed !== 'network-btc' && (!only || c.feed === only) ? c.feed : undefined),
+          load: (f) => latestPrice(db, f),
+        });
+      },
+      resolve: (payload: unknown) => payload,
+    },
+  },
+});

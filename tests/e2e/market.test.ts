@@ -1,0 +1,82 @@
+/** Prices reach every role: latest, bucketed history, and live ticks. */
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { marketStream, type MarketTick } from '../../domain/market/ticks.ts';
+import { uuidFromName } from '../../infra/ids.ts';
+import { pgliteDatabase } from '../support/databases.ts';
+import { onboardCustomer, startTestPlatform, type TestPlatform } from '../support/platform.ts';
+
+const record = (p: TestPlatform, tick: MarketTick) =>
+  p.store.appendToStream(
+    marketStream(tick),
+    [
+      {
+        id: uuidFromName(`tick:${tick.tickId}`),
+        type: tick.kind === 'price' ? 'PriceTicked' : 'NetworkStatsUpdated',
+        data: tick,
+        metadata: { commandId: `tick:${tick.tickId}`, correlationId: tick.tickId, causationId: tick.tickId, actor: 'test', schemaVersion: 1, occurredAt: tick.at },
+      },
+    ],
+    { expectedRevision: 'any' },
+  );
+
+describe('market data through the API', () => {
+  let p: TestPlatform;
+  let key: string;
+  beforeAll(async () => {
+    p = await startTestPlatform(await pgliteDatabase());
+    key = (await onboardCustomer(p, 'Watcher')).key;
+    // the first four 15-minute HB_WEST prices of 2023 (ercot_hb_west_north_rt_15min.csv) and BTC hours (btc_usd_hourly.csv)
+    const west = [26.86, 16.1, 14.77, 13.89];
+    for (const [i, usd] of west.entries())
+      await record(p, { kind: 'price', tickId: `w${i}`, feed: 'power-hb_west', at: new Date(Date.UTC(2023, 0, 1, 0, 15 * i)).toISOString(), priceMicroUsd: Math.round(usd * 1e6) });
+    await record(p, { kind: 'price', tickId: 'b0', feed: 'btc-usd', at: '2023-01-01T00:00:00.000Z', priceMicroUsd: 16_522_030_000 });
+    // btc_network_daily.csv for 2023-01-01 (no fee data that day: 0 here)
+    const last = await record(p, { kind: 'network', tickId: 'n0', at: '2023-01-01T00:00:00.000Z', difficulty: 35_364_065_900_457, subsidySats: 625_000_000, feesPerBlockSats: 0 });
+    await p.core.runner.waitFor(last.position);
+  });
+  afterAll(() => p.close());
+
+  it('gives latest prices, network stats, and hourly bars with open/high/low/close', async () => {
+    const r = await p.gql(key, `{ latestPrices { feed priceUsd } networkStats { difficulty subsidySats }
+      prices(feed: "power-hb_west", from: "2023-01-01T00:00:00Z", to: "2023-01-02T00:00:00Z", bucket: HOUR) {
+        start openMicroUsd highMicroUsd lowMicroUsd closeMicroUsd averageMicroUsd ticks } }`);
+    expect(r.body.errors).toBeUndefined();
+    expect(r.body.data.latestPrices).toEqual([
+      { feed: 'btc-usd', priceUsd: 16522.03 },
+      { feed: 'power-hb_west', priceUsd: 13.89 },
+    ]);
+    expect(r.body.data.networkStats).toEqual({ difficulty: 35_364_065_900_457, subsidySats: 625_000_000 });
+    expect(r.body.data.prices).toEqual([
+      {
+        start: '2023-01-01T00:00:00.000Z',
+        openMicroUsd: 26_860_000,
+        highMicroUsd: 26_860_000,
+        lowMicroUsd: 13_890_000,
+        closeMicroUsd: 13_890_000,
+        averageMicroUsd: 17_905_000,
+        ticks: 4,
+      },
+    ]);
+  });
+
+  it('refuses a bad feed or time, naming the field', async () => {
+    const bad = await p.gql(key, `{ prices(feed: "power-nowhere", from: "2023-01-01T00:00:00Z", to: "x") { ticks } }`);
+    expect(bad.body.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'feed' });
+    const badTime = await p.gql(key, `{ prices(feed: "btc-usd", from: "yesterday", to: "2023-01-02T00:00:00Z") { ticks } }`);
+    expect(badTime.body.errors?.[0].extensions).toMatchObject({ field: 'from' });
+  });
+
+  it('streams new ticks of a feed to a subscriber', async () => {
+    const client = createClient({ url: p.wsUrl, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` }, retryAttempts: 0 });
+    const got = new Promise<any>((resolve, reject) =>
+      client.subscribe({ query: `subscription { priceTicked(feed: "btc-usd") { feed priceUsd at } }` }, { next: (v) => resolve(v.data?.priceTicked), error: reject, complete: () => {} }),
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    await record(p, { kind: 'price', tickId: 'w9', feed: 'power-hb_west', at: '2023-01-01T02:00:00.000Z', priceMicroUsd: 1 });
+    await record(p, { kind: 'price', tickId: 'b1', feed: 'btc-usd', at: '2023-01-01T01:00:00.000Z', priceMicroUsd: 16_544_100_000 });
+    expect(await got).toEqual({ feed: 'btc-usd', priceUsd: 16_544.1, at: '2023-01-01T01:00:00.000Z' });
+    await client.dispose();
+  });
+});
