@@ -126,27 +126,19 @@ export const fleetProjection: Projection = {
         break;
       }
       case 'ModeSwitched':
-        await tx.query(`UPDATE rm_resources SET mode = $2, switch_in_flight = NULL, updated_at = $3 WHERE resource_id = $1`, [
-          event.data.resourceId,
-          event.data.to,
-          at,
-        ]);
+      case 'SwitchFailed': {
+        const { resourceId, switchId } = event.data;
+        const mode = event.type === 'ModeSwitched' ? event.data.to : event.data.rolledBackTo;
+        await tx.query(`UPDATE rm_resources SET mode = $2, switch_in_flight = NULL, updated_at = $3 WHERE resource_id = $1`, [resourceId, mode, at]);
         await tx.query(
-          `UPDATE rm_switches SET status = 'completed', control_path_ms = $2, physical_ms = $3, finished_at = $4 WHERE switch_id = $1`,
-          [event.data.switchId, event.data.controlPathMs, event.data.physicalMs, at],
+          `UPDATE rm_switches SET status = $2, control_path_ms = $3, physical_ms = $4, failed_phase = $5, failure_reason = $6, finished_at = $7
+            WHERE switch_id = $1`,
+          event.type === 'ModeSwitched'
+            ? [switchId, 'completed', event.data.controlPathMs, event.data.physicalMs, null, null, at]
+            : [switchId, 'failed', null, null, event.data.phase, event.data.reason, at],
         );
         break;
-      case 'SwitchFailed':
-        await tx.query(`UPDATE rm_resources SET mode = $2, switch_in_flight = NULL, updated_at = $3 WHERE resource_id = $1`, [
-          event.data.resourceId,
-          event.data.rolledBackTo,
-          at,
-        ]);
-        await tx.query(
-          `UPDATE rm_switches SET status = 'failed', failed_phase = $2, failure_reason = $3, finished_at = $4 WHERE switch_id = $1`,
-          [event.data.switchId, event.data.phase, event.data.reason, at],
-        );
-        break;
+      }
       default:
         return [];
     }

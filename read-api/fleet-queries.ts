@@ -1,5 +1,6 @@
 /** Read-model queries for operators: facilities, resources, switches and switch latency. */
 import type { Sql } from '../infra/postgres/database.ts';
+import { whereEquals } from './sql-filters.ts';
 
 const iso = (t: string | Date | null) => (t === null ? null : new Date(t).toISOString());
 
@@ -41,19 +42,8 @@ const toResource = (r: ResourceRow) => ({
 });
 
 export const listResources = async (db: Sql, filter: { facilityId?: string; kind?: string; mode?: string }) => {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  for (const [column, value] of [['facility_id', filter.facilityId], ['kind', filter.kind], ['mode', filter.mode]] as const)
-    if (value) {
-      params.push(value);
-      where.push(`${column} = $${params.length}`);
-    }
-  return (
-    await db.query<ResourceRow>(
-      `SELECT * FROM rm_resources ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY facility_id, resource_id`,
-      params,
-    )
-  ).map(toResource);
+  const { where, params } = whereEquals([['facility_id', filter.facilityId], ['kind', filter.kind], ['mode', filter.mode]]);
+  return (await db.query<ResourceRow>(`SELECT * FROM rm_resources ${where} ORDER BY facility_id, resource_id`, params)).map(toResource);
 };
 
 type SwitchRow = {
@@ -99,20 +89,10 @@ export const findSwitch = async (db: Sql, switchId: string) => {
 };
 
 export const listSwitches = async (db: Sql, filter: { resourceId?: string; facilityId?: string; status?: string; first: number }) => {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  for (const [column, value] of [['resource_id', filter.resourceId], ['facility_id', filter.facilityId], ['status', filter.status]] as const)
-    if (value) {
-      params.push(value);
-      where.push(`${column} = $${params.length}`);
-    }
+  const { where, params } = whereEquals([['resource_id', filter.resourceId], ['facility_id', filter.facilityId], ['status', filter.status]]);
   params.push(filter.first);
   return (
-    await db.query<SwitchRow>(
-      `SELECT * FROM rm_switches ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-        ORDER BY requested_at DESC, switch_id DESC LIMIT $${params.length}`,
-      params,
-    )
+    await db.query<SwitchRow>(`SELECT * FROM rm_switches ${where} ORDER BY requested_at DESC, switch_id DESC LIMIT $${params.length}`, params)
   ).map(toSwitch);
 };
 

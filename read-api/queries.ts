@@ -1,6 +1,7 @@
 /** Read-model queries for the API: SQL rows in, GraphQL-shaped objects out. */
 import { formatUsd } from '../domain/money.ts';
 import type { Sql } from '../infra/postgres/database.ts';
+import { whereEquals } from './sql-filters.ts';
 
 export type Amount = { gpuSeconds: number; gpuHours: number; budgetMicroUsd: number; budgetUsd: string };
 const amount = (gpuSeconds: number | string, budgetMicroUsd: number | string): Amount => {
@@ -123,19 +124,16 @@ export const listWorkloads = async (
   db: Sql,
   filter: { customerId?: string; status?: string; first: number; after?: { at: string; id: string } },
 ) => {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const param = (v: unknown) => {
-    params.push(v);
-    return `$${params.length}`;
-  };
-  if (filter.customerId) where.push(`customer_id = ${param(filter.customerId)}`);
-  if (filter.status) where.push(`status = ${param(filter.status)}`);
-  if (filter.after)
-    where.push(`(submitted_at, workload_id) < (${param(filter.after.at)}::timestamptz, ${param(filter.after.id)})`);
+  const { where, params } = whereEquals([['customer_id', filter.customerId], ['status', filter.status]]);
+  const clauses = where ? [where] : [];
+  if (filter.after) {
+    params.push(filter.after.at, filter.after.id);
+    clauses.push(`${where ? 'AND' : 'WHERE'} (submitted_at, workload_id) < ($${params.length - 1}::timestamptz, $${params.length})`);
+  }
+  params.push(filter.first + 1);
   const rows = await db.query<WorkloadRow>(
-    `SELECT ${WORKLOAD_COLUMNS} FROM rm_workloads ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY submitted_at DESC, workload_id DESC LIMIT ${param(filter.first + 1)}`,
+    `SELECT ${WORKLOAD_COLUMNS} FROM rm_workloads ${clauses.join(' ')}
+      ORDER BY submitted_at DESC, workload_id DESC LIMIT $${params.length}`,
     params,
   );
   const nodes = rows.slice(0, filter.first).map(toWorkload);
