@@ -1,0 +1,631 @@
+/**
+ * Backtest of the economic controller on real market history (`npx hcp backtest`).
+ *
+ * Every strategy runs over the SAME trace (15-minute ERCOT real-time prices, BTC hourly,
+ * network daily, GPU monthly; see trace.ts), the same facility cut into the same blocks
+ * (controller.ts `expandFacility`), the same switching costs and the same minimum dwell, and
+ * starts from the same state (everything mining and serving). Each is scored on the realized
+ * prices: per block and interval the profit of the mode it chose, in integer micro-USD, minus
+ * the cost of each change of mode. The warm GPU reserve (idle draw) and P1 real-time inference
+ * (never yields) are the same in every strategy.
+ *
+ * Strategies:
+ * - `controller`: the economic controller with the learned forecaster (forecast.ts), which
+ *   learns online from the prices it has seen (and, by default, a year of earlier history
+ *   where the data has it — none before 2023), never from later ones.
+ * - `controller-persistence`: the same controller with the stateless day-ahead + persistence forecast.
+ * - `reactive`: each block, each interval, takes the mode that was more profitable at the
+ *   previous interval's price (no look-ahead, no hysteresis).
+ * - `seed-10pct`: the seed guide's rule, as written there: the whole facility is in AI mode
+ *   when AI profit/h exceeds 1.1 × mining profit/h at the latest prices, else in mining mode
+ *   (AI mode: ASICs asleep, all GPU tiers serve; mining mode: ASICs mine, batch/training pause).
+ * - `mining-only`: ASICs always mine; batch/training never run.
+ * - `ai-only`: ASICs always asleep; every GPU tier always serves.
+ * - `optimum`: hindsight optimum with perfect foresight, same costs and dwell: exact dynamic
+ *   programming per block (plan.ts). The blocks are independent when the power budget does
+ *   not bind, so the sum of per-block optima is the facility optimum. When the budget can bind
+ *   (a budget below the facility's full draw), the per-block DP ignores it: it is then an upper
+ *   bound (a relaxation), and the result says so.
+ */
+import { SEED_SCENARIO, type FacilitySpec } from '../../domain/fleet/inventory.ts';
+import { MARKET_NODES } from '../../domain/market/ticks.ts';
+import { formatUsd } from '../../domain/money.ts';
+import { GPU_TYPES, type GpuType } from '../../domain/workload/request.ts';
+import {
+  DEFAULT_CONTROLLER_CONFIG,
+  blockKw,
+  blockProfitUsdPerHour,
+  blockRevenueUsdPerHour,
+  blockSwitchCostUsd,
+  decide,
+  expandFacility,
+  initialControllerState,
+  reserveKw,
+  type Block,
+  type ControllerConfig,
+  type DemandShares,
+  type EconomicsObservation,
+} from '../../domain/economics/controller.ts';
+import { initialLearnedForecaster, learnedForecast, observeSettled, DEFAULT_LEARNED_CONFIG, type DayAhead, type LearnedForecasterState } from '../../domain/economics/forecast.ts';
+import { optimalPlan, scheduleValue, type BlockProblem } from '../../domain/economics/plan.ts';
+import { toMicroUsd } from '../../domain/economics/profitability.ts';
+import { ercotDayAheadHourly, ercotRealTime15Min } from '../market/history.ts';
+import { buildTrace, INTERVAL_MS, type Rt15Node, type Trace, type TraceInterval } from './trace.ts';
+
+export const STRATEGIES = ['controller', 'controller-persistence', 'reactive', 'seed-10pct', 'mining-only', 'ai-only', 'optimum'] as const;
+export type StrategyName = (typeof STRATEGIES)[number];
+
+const STRATEGY_LABELS: Record<StrategyName, string> = {
+  controller: 'controller (learned forecast)',
+  'controller-persistence': 'controller (DA + persistence)',
+  reactive: 'reactive (previous price)',
+  'seed-10pct': 'seed rule (AI if +10%)',
+  'mining-only': 'mining only',
+  'ai-only': 'AI only',
+  optimum: 'hindsight optimum (DP)',
+};
+
+export type BacktestOptions = {
+  /** Calendar year (UTC) of the trace; ignored when fromMs/toMs are given. Default 2023. */
+  year?: number;
+  fromMs?: number;
+  toMs?: number;
+  /** 15-minute price node; default the facility's node when it has 15-minute data, else HB_WEST. */
+  node?: Rt15Node;
+  /** A seed facility id or a spec. Default texas-north. */
+  facility?: string | FacilitySpec;
+  /** Cost of switching one MW of ASICs, either way, USD. Default 10. */
+  switchCostUsdPerMw?: number;
+  /** GPU billed time lost per pause or resume of batch/training work, s. Default 84. */
+  gpuSwitchSeconds?: number;
+  /** Minimum time in a mode after a change, minutes (a multiple of 15). Default 15. */
+  minDwellMinutes?: number;
+  /** Look-ahead of the controller, 15-minute intervals. Default 8. */
+  horizonIntervals?: number;
+  poolFee?: number;
+  /** Billed share of a serving GPU-hour. Default 0.7 (an assumption). */
+  gpuUtilization?: number;
+  /** Serving GPUs by tier. Default P1 0.4, P2 0.3, P3 0.3 (an assumption). */
+  gpuDemandShares?: DemandShares;
+  /** Constant GPU rates replacing the monthly series, USD per GPU-hour. */
+  gpuRates?: Partial<Record<GpuType, number>>;
+  /** Facility power budget, kW (default the facility's). */
+  budgetKw?: number;
+  asicBlockUnits?: number;
+  /** Days of earlier history the learned forecaster may read before the trace starts. Default 365 (none exists before 2023). */
+  forecasterWarmUpDays?: number;
+  strategies?: readonly StrategyName[];
+  /** A ready trace (synthetic markets for property tests); replaces year/from/to/node and the warm-up. */
+  trace?: Trace;
+  onProgress?: (fraction: number) => void;
+};
+
+export type StrategyResult = {
+  strategy: StrategyName;
+  label: string;
+  netProfitUsd: number;
+  /** Of which: ASIC blocks, GPU blocks and warm reserve. */
+  asicProfitUsd: number;
+  gpuProfitUsd: number;
+  switchingCostUsd: number;
+  /** Changes of mode, counted per block. */
+  blockSwitches: number;
+  /** Intervals in which at least one block changed mode. */
+  switchEvents: number;
+  /** Net profit as a share of the hindsight optimum, %; null when the optimum is not positive or not computed. */
+  shareOfOptimumPct: number | null;
+};
+
+export type BacktestResult = {
+  facility: { facilityId: string; name: string; powerBudgetKw: number; blocks: number; asicUnits: number; gpus: number; leftOut: string[] };
+  trace: { node: Rt15Node; from: string; to: string; intervals: number; notes: string[] };
+  settings: {
+    switchCostUsdPerMw: number;
+    gpuSwitchSeconds: number;
+    minDwellMinutes: number;
+    horizonIntervals: number;
+    poolFee: number;
+    gpuUtilization: number;
+    gpuDemandShares: DemandShares;
+    asicBlockUnits: number;
+    forecasterWarmUpIntervals: number;
+  };
+  /** True when the budget can bind: the optimum is then an upper bound, not attained. */
+  budgetCanBind: boolean;
+  strategies: StrategyResult[];
+};
+
+const DEFAULT_SHARES: DemandShares = { P1: 0.4, P2: 0.3, P3: 0.3 };
+
+type Resolved = {
+  facility: FacilitySpec;
+  leftOut: string[];
+  trace: Trace;
+  config: ControllerConfig;
+  utilization: number;
+  shares: DemandShares;
+  warmUpDays: number;
+};
+
+const resolve = (o: BacktestOptions): Resolved => {
+  const year = o.year ?? 2023;
+  const fromMs = o.fromMs ?? Date.UTC(year, 0, 1);
+  const toMs = o.toMs ?? Date.UTC(year + 1, 0, 1);
+  const base = typeof o.facility === 'object' ? o.facility : SEED_SCENARIO.find((f) => f.facilityId === (o.facility ?? 'texas-north'));
+  if (!base) throw new RangeError(`unknown facility ${String(o.facility)}: one of ${SEED_SCENARIO.map((f) => f.facilityId).join(', ')}`);
+  const node: Rt15Node = o.trace?.node ?? o.node ?? (base.marketNode === 'HB_NORTH' || base.marketNode === 'HB_WEST' ? base.marketNode : 'HB_WEST');
+  const built = o.trace ?? buildTrace({ node, fromMs, toMs, ...(o.gpuRates ? { gpuRateOverrides: o.gpuRates } : {}) });
+  const trace: Trace = { ...built, notes: [...built.notes] };
+  const types = new Set(base.gpuPools.map((p) => p.gpuType));
+  trace.notes = trace.notes.filter((note) => !/^(H100|A100|L40S)\b/.test(note) || types.has(note.slice(0, note.search(/[ ]/)) as GpuType));
+  if (base.marketNode !== node) trace.notes.push(`${base.name} is priced at ${node} (its own node ${base.marketNode} has no 15-minute series, or the caller chose ${node})`);
+  // GPU pools whose type has no rate anywhere in the trace are left out (no invented price)
+  const priced = new Set(GPU_TYPES.filter((t) => trace.intervals.some((i) => i.gpuUsdPerHour[t] !== undefined)));
+  const leftOut = base.gpuPools.filter((p) => !priced.has(p.gpuType)).map((p) => `${p.count} ${p.gpuType} (no rate)`);
+  const facility: FacilitySpec = { ...base, gpuPools: base.gpuPools.filter((p) => priced.has(p.gpuType)), powerBudgetKw: o.budgetKw ?? base.powerBudgetKw };
+  const dwell = o.minDwellMinutes ?? 15;
+  if (!(dwell >= 15 && dwell % 15 === 0)) throw new RangeError('minDwellMinutes must be a positive multiple of 15');
+  const config: ControllerConfig = {
+    ...DEFAULT_CONTROLLER_CONFIG,
+    intervalMs: INTERVAL_MS,
+    minDwellMs: dwell * 60_000,
+    horizonIntervals: o.horizonIntervals ?? DEFAULT_CONTROLLER_CONFIG.horizonIntervals,
+    asicSwitchCostUsdPerMw: o.switchCostUsdPerMw ?? DEFAULT_CONTROLLER_CONFIG.asicSwitchCostUsdPerMw,
+    gpuSwitchSeconds: o.gpuSwitchSeconds ?? DEFAULT_CONTROLLER_CONFIG.gpuSwitchSeconds,
+    poolFee: o.poolFee ?? DEFAULT_CONTROLLER_CONFIG.poolFee,
+    asicBlockUnits: o.asicBlockUnits ?? DEFAULT_CONTROLLER_CONFIG.asicBlockUnits,
+  };
+  return { facility, leftOut, trace, config, utilization: o.gpuUtilization ?? 0.7, shares: o.gpuDemandShares ?? DEFAULT_SHARES, warmUpDays: o.trace ? 0 : (o.forecasterWarmUpDays ?? 365) };
+};
+
+/** What the controller knows at the start of an interval. */
+const observationAt = (r: Resolved, iv: TraceInterval): EconomicsObservation => ({
+  atMs: iv.startMs,
+  btcUsd: iv.btcUsdKnown,
+  network: iv.networkKnown,
+  electricityUsdPerMwh: iv.lastRtUsdPerMwh!,
+  dayAhead: dayAheadFrom(r.trace, iv.startMs, r.config.horizonIntervals),
+  gpuUsdPerHour: iv.gpuUsdPerHour,
+  gpuUtilization: r.utilization,
+  gpuDemandShares: r.shares,
+});
+
+/** Day-ahead prices from the hour of the last settled interval through the look-ahead (always published by then). */
+const dayAheadFrom = (trace: Trace, atMs: number, horizon: number): DayAhead => {
+  const fromMs = Math.floor((atMs - INTERVAL_MS) / 3_600_000) * 3_600_000;
+  const hours = Math.ceil((atMs + horizon * INTERVAL_MS - fromMs) / 3_600_000);
+  return { fromMs, hourlyUsdPerMwh: Array.from({ length: hours }, (_, h) => trace.dayAheadByHour.get(fromMs + h * 3_600_000) ?? null) };
+};
+
+/** Realized per-interval rewards of each block (integer micro-USD) and its switching costs. */
+const problems = (r: Resolved, blocks: Block[]): { problems: BlockProblem[]; reserveMicro: number } => {
+  const dt = INTERVAL_MS / 3_600_000;
+  const n = r.trace.intervals.length;
+  const D = Math.max(1, Math.round(r.config.minDwellMs / INTERVAL_MS));
+  const out = blocks.map((b) => {
+    const idle = new Float64Array(n);
+    const active = new Float64Array(n);
+    const cost = new Float64Array(n);
+    r.trace.intervals.forEach((iv, t) => {
+      const obs = { btcUsd: iv.btcUsd, network: iv.network, gpuUsdPerHour: iv.gpuUsdPerHour, gpuUtilization: r.utilization };
+      const rev = blockRevenueUsdPerHour(b, obs, r.config.poolFee);
+      const p = blockProfitUsdPerHour(b, rev, iv.rtUsdPerMwh);
+      idle[t] = toMicroUsd(p.idle * dt);
+      active[t] = toMicroUsd(p.active * dt);
+      cost[t] = toMicroUsd(blockSwitchCostUsd(b, rev, r.config));
+    });
+    return { idle, active, switchCost: cost, minDwell: D, initialMode: 1 as const, initialAge: D };
+  });
+  const { reserve } = expandFacility(r.facility, r.config.asicBlockUnits, r.shares);
+  const reserveMicro = r.trace.intervals.reduce((s, iv) => s + toMicroUsd(-(reserveKw(reserve) / 1000) * iv.rtUsdPerMwh * dt), 0);
+  return { problems: out, reserveMicro };
+};
+
+/** Keeps a block in its mode until the dwell allows a change. */
+class DwellGuard {
+  private mode: Uint8Array;
+  private age: Int32Array;
+  constructor(
+    n: number,
+    private readonly minDwell: number,
+  ) {
+    this.mode = new Uint8Array(n).fill(1);
+    this.age = new Int32Array(n).fill(minDwell);
+  }
+  request(b: number, want: number): number {
+    if (want !== this.mode[b] && this.age[b]! >= this.minDwell) {
+      this.mode[b] = want;
+      this.age[b] = 1;
+    } else this.age[b]!++;
+    return this.mode[b]!;
+  }
+}
+
+type Schedules = Uint8Array[];
+
+const runRule = (r: Resolved, blocks: Block[], want: (t: number, iv: TraceInterval, b: Block, k: number) => number | undefined): Schedules => {
+  const n = r.trace.intervals.length;
+  const D = Math.max(1, Math.round(r.config.minDwellMs / INTERVAL_MS));
+  const guard = new DwellGuard(blocks.length, D);
+  const modes = blocks.map(() => new Uint8Array(n));
+  r.trace.intervals.forEach((iv, t) => {
+    blocks.forEach((b, k) => {
+      const w = b.interruptible ? want(t, iv, b, k) : 1;
+      modes[k]![t] = guard.request(k, w ?? (t > 0 ? modes[k]![t - 1]! : 1));
+    });
+  });
+  return modes;
+};
+
+/** Profit per hour of each block's modes at the previous price, as a rule sees it. */
+const knownProfit = (r: Resolved, iv: TraceInterval, b: Block) => {
+  const rev = blockRevenueUsdPerHour(b, { btcUsd: iv.btcUsdKnown, network: iv.networkKnown, gpuUsdPerHour: iv.gpuUsdPerHour, gpuUtilization: r.utilization }, r.config.poolFee);
+  return blockProfitUsdPerHour(b, rev, iv.lastRtUsdPerMwh!);
+};
+
+const reactive = (r: Resolved, blocks: Block[]) =>
+  runRule(r, blocks, (_, iv, b) => {
+    if (iv.lastRtUsdPerMwh === null) return undefined;
+    const p = knownProfit(r, iv, b);
+    return p.active > p.idle ? 1 : 0;
+  });
+
+const seedRule = (r: Resolved, blocks: Block[]) => {
+  let aiMode = false;
+  let at = -1;
+  return runRule(r, blocks, (t, iv, b) => {
+    if (iv.lastRtUsdPerMwh === null) return undefined;
+    if (at !== t) {
+      at = t;
+      let ai = 0;
+      let mining = 0;
+      for (const x of blocks) {
+        const p = knownProfit(r, iv, x).active;
+        if (x.kind === 'gpu') ai += p;
+        else mining += p;
+      }
+      aiMode = ai > 1.1 * mining; // the seed: if aiProfitPerHour > btcProfitPerHour * 1.1 → SWITCH_TO_AI
+    }
+    return b.kind === 'asic' ? (aiMode ? 0 : 1) : aiMode ? 1 : 0;
+  });
+};
+
+const controller = (r: Resolved, blocks: Block[], learned: boolean, onProgress?: (f: number) => void): Schedules => {
+  const n = r.trace.intervals.length;
+  const modes = blocks.map(() => new Uint8Array(n).fill(1));
+  let state = initialControllerState(r.facility, r.trace.fromMs, r.config);
+  let fc: LearnedForecasterState | undefined = learned ? warmUp(r) : undefined;
+  let lastReport = -1;
+  r.trace.intervals.forEach((iv, t) => {
+    if (iv.lastRtUsdPerMwh !== null) {
+      const observation = observationAt(r, iv);
+      const forecast = fc && fc.observed > 0 ? learnedForecast(fc, { atMs: iv.startMs, dayAhead: observation.dayAhead! }) : undefined;
+      const out = decide({ facility: r.facility, observation, state, config: r.config, ...(forecast ? { forecast } : {}) });
+      state = out.state;
+      blocks.forEach((b, k) => {
+        modes[k]![t] = out.recommendation.allocation.blocks[b.id]!;
+      });
+    } else if (t > 0) blocks.forEach((_, k) => (modes[k]![t] = modes[k]![t - 1]!));
+    if (fc) fc = observeSettled(fc, { startMs: iv.startMs, priceUsdPerMwh: iv.rtUsdPerMwh, dayAheadUsdPerMwh: iv.daUsdPerMwh });
+    const pct = Math.floor((100 * (t + 1)) / n);
+    if (onProgress && pct !== lastReport) {
+      lastReport = pct;
+      onProgress((t + 1) / n);
+    }
+  });
+  return modes;
+};
+
+/** The learned forecaster, shown the history before the trace (causal: only earlier prices). */
+const warmUp = (r: Resolved): LearnedForecasterState => {
+  let fc = initialLearnedForecaster({ ...DEFAULT_LEARNED_CONFIG, intervalMs: INTERVAL_MS, horizon: r.config.horizonIntervals });
+  if (r.warmUpDays === 0) return fc;
+  const from = r.trace.fromMs - r.warmUpDays * 86_400_000;
+  const da = new Map(ercotDayAheadHourly(r.trace.node).map((p) => [p.t, p.value]));
+  for (const p of ercotRealTime15Min(r.trace.node)) {
+    if (p.t < from) continue;
+    if (p.t >= r.trace.fromMs) break;
+    fc = observeSettled(fc, { startMs: p.t, priceUsdPerMwh: p.value, dayAheadUsdPerMwh: da.get(Math.floor(p.t / 3_600_000) * 3_600_000) ?? null });
+  }
+  return fc;
+};
+
+const warmUpCount = (r: Resolved) => {
+  if (r.warmUpDays === 0) return 0;
+  const from = r.trace.fromMs - r.warmUpDays * 86_400_000;
+  return ercotRealTime15Min(r.trace.node).filter((p) => p.t >= from && p.t < r.trace.fromMs).length;
+};
+
+const staticRule = (r: Resolved, blocks: Block[], asic: number, gpu: number) => runRule(r, blocks, (_, __, b) => (b.kind === 'asic' ? asic : gpu));
+
+/** Shed interruptible blocks (lowest known profit per kW first) where a schedule exceeds the budget. The budget overrides the dwell. */
+const enforceBudget = (r: Resolved, blocks: Block[], modes: Schedules, reserveDraw: number) => {
+  r.trace.intervals.forEach((iv, t) => {
+    let kw = reserveDraw + blocks.reduce((s, b, k) => s + (modes[k]![t] ? blockKw(b).active : blockKw(b).idle), 0);
+    if (kw <= r.facility.powerBudgetKw) return;
+    const order = blocks
+      .map((b, k) => ({ b, k, d: iv.lastRtUsdPerMwh === null ? 0 : ((p) => (p.active - p.idle) / (blockKw(b).active - blockKw(b).idle))(knownProfit(r, iv, b)) }))
+      .filter((x) => x.b.interruptible && modes[x.k]![t] === 1)
+      .sort((a, c) => a.d - c.d);
+    for (const x of order) {
+      if (kw <= r.facility.powerBudgetKw) break;
+      modes[x.k]![t] = 0;
+      kw -= blockKw(x.b).active - blockKw(x.b).idle;
+    }
+  });
+};
+
+export const runBacktest = (options: BacktestOptions = {}): BacktestResult => {
+  const r = resolve(options);
+  const { blocks, reserve } = expandFacility(r.facility, r.config.asicBlockUnits, r.shares);
+  const { problems: probs, reserveMicro } = problems(r, blocks);
+  const reserveDraw = reserveKw(reserve);
+  const fullDraw = reserveDraw + blocks.reduce((s, b) => s + blockKw(b).active, 0);
+  const budgetCanBind = fullDraw > r.facility.powerBudgetKw;
+  const wanted = options.strategies ?? STRATEGIES;
+  const n = r.trace.intervals.length;
+
+  const score = (name: StrategyName, modes: Schedules | 'optimum'): StrategyResult => {
+    let asic = 0;
+    let gpu = reserveMicro;
+    let switchCost = 0;
+    let blockSwitches = 0;
+    const changedAt = new Uint8Array(n);
+    blocks.forEach((b, k) => {
+      const p = probs[k]!;
+      let value: number;
+      let sched: ArrayLike<number>;
+      if (modes === 'optimum') {
+        const plan = b.interruptible ? optimalPlan(p) : { value: sum(p.active), modes: new Uint8Array(n).fill(1), switches: 0 };
+        value = plan.value;
+        sched = plan.modes;
+      } else {
+        sched = modes[k]!;
+        value = scheduleValue(p, sched, { checkDwell: !budgetCanBind }).value;
+      }
+      let prev = p.initialMode as number;
+      for (let t = 0; t < n; t++) {
+        if (sched[t] !== prev) {
+          switchCost += (p.switchCost as Float64Array)[t]!;
+          blockSwitches++;
+          changedAt[t] = 1;
+          prev = sched[t]!;
+        }
+      }
+      if (b.kind === 'asic') asic += value;
+      else gpu += value;
+    });
+    return {
+      strategy: name,
+      label: STRATEGY_LABELS[name],
+      netProfitUsd: (asic + gpu) / 1e6,
+      asicProfitUsd: asic / 1e6,
+      gpuProfitUsd: gpu / 1e6,
+      switchingCostUsd: switchCost / 1e6,
+      blockSwitches,
+      switchEvents: changedAt.reduce((s, x) => s + x, 0),
+      shareOfOptimumPct: null,
+    };
+  };
+
+  const results: StrategyResult[] = [];
+  const progressOf = (from: number, to: number) => (options.onProgress ? (f: number) => options.onProgress!(from + (to - from) * f) : undefined);
+  const controllers = wanted.filter((s) => s === 'controller' || s === 'controller-persistence').length;
+  let done = 0;
+  for (const name of wanted) {
+    let modes: Schedules | 'optimum';
+    switch (name) {
+      case 'controller':
+      case 'controller-persistence': {
+        const share = 0.95 / Math.max(1, controllers);
+        modes = controller(r, blocks, name === 'controller', progressOf(done * share, (done + 1) * share));
+        done++;
+        break;
+      }
+      case 'reactive':
+        modes = reactive(r, blocks);
+        break;
+      case 'seed-10pct':
+        modes = seedRule(r, blocks);
+        break;
+      case 'mining-only':
+        modes = staticRule(r, blocks, 1, 0);
+        break;
+      case 'ai-only':
+        modes = staticRule(r, blocks, 0, 1);
+        break;
+      case 'optimum':
+        modes = 'optimum';
+        break;
+    }
+    if (modes !== 'optimum' && budgetCanBind) enforceBudget(r, blocks, modes, reserveDraw);
+    results.push(score(name, modes));
+  }
+  const optimum = results.find((x) => x.strategy === 'optimum') ?? (wanted.includes('optimum') ? undefined : score('optimum', 'optimum'));
+  for (const x of results) x.shareOfOptimumPct = optimum && optimum.netProfitUsd > 0 ? Math.round((x.netProfitUsd / optimum.netProfitUsd) * 1e5) / 1e3 : null;
+  options.onProgress?.(1);
+
+  return {
+    facility: {
+      facilityId: r.facility.facilityId,
+      name: r.facility.name,
+      powerBudgetKw: r.facility.powerBudgetKw,
+      blocks: blocks.length,
+      asicUnits: r.facility.asicGroups.reduce((s, g) => s + g.count, 0),
+      gpus: r.facility.gpuPools.reduce((s, g) => s + g.count, 0),
+      leftOut: r.leftOut,
+    },
+    trace: { node: r.trace.node, from: iso(r.trace.fromMs), to: iso(r.trace.toMs), intervals: n, notes: r.trace.notes },
+    settings: {
+      switchCostUsdPerMw: r.config.asicSwitchCostUsdPerMw,
+      gpuSwitchSeconds: r.config.gpuSwitchSeconds,
+      minDwellMinutes: r.config.minDwellMs / 60_000,
+      horizonIntervals: r.config.horizonIntervals,
+      poolFee: r.config.poolFee,
+      gpuUtilization: r.utilization,
+      gpuDemandShares: r.shares,
+      asicBlockUnits: r.config.asicBlockUnits,
+      forecasterWarmUpIntervals: wanted.includes('controller') ? warmUpCount(r) : 0,
+    },
+    budgetCanBind,
+    strategies: results,
+  };
+};
+
+const sum = (a: ArrayLike<number>) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]!;
+  return s;
+};
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(':00.000Z', 'Z');
+
+// ---------------------------------------------------------------------------------------
+
+const money = (usd: number) => {
+  const s = formatUsd(Math.round(usd * 1e6)).replace(/\.\d+$/, '');
+  const neg = s.startsWith('-');
+  const digits = neg ? s.slice(1) : s;
+  return `${neg ? '-' : ''}$${digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}`;
+};
+
+/** A text table of the result, for people. */
+export const formatBacktest = (res: BacktestResult): string => {
+  const lines: string[] = [];
+  const f = res.facility;
+  lines.push(`Backtest: ${f.name} (${f.facilityId}), ${f.asicUnits.toLocaleString('en-US')} ASICs and ${f.gpus} GPUs in ${f.blocks} blocks, budget ${f.powerBudgetKw.toLocaleString('en-US')} kW`);
+  lines.push(`Trace: ERCOT ${res.trace.node} real-time 15-min, ${res.trace.from} to ${res.trace.to}, ${res.trace.intervals.toLocaleString('en-US')} intervals`);
+  const s = res.settings;
+  lines.push(
+    `Switching: $${s.switchCostUsdPerMw}/MW per ASIC switch, ${s.gpuSwitchSeconds} s of GPU revenue per pause/resume; min dwell ${s.minDwellMinutes} min; look-ahead ${s.horizonIntervals} × 15 min; pool fee ${(s.poolFee * 100).toFixed(1)} %; GPU utilization ${s.gpuUtilization}, tiers P1/P2/P3 ${s.gpuDemandShares.P1}/${s.gpuDemandShares.P2}/${s.gpuDemandShares.P3}`,
+  );
+  lines.push('');
+  const header = ['strategy', 'net profit', 'ASIC', 'GPU', 'switch cost', 'switches', 'events', '% of optimum'];
+  const rows = res.strategies.map((x) => [
+    x.label,
+    money(x.netProfitUsd),
+    money(x.asicProfitUsd),
+    money(x.gpuProfitUsd),
+    money(x.switchingCostUsd),
+    x.blockSwitches.toLocaleString('en-US'),
+    x.switchEvents.toLocaleString('en-US'),
+    x.shareOfOptimumPct === null ? 'n/a' : `${x.shareOfOptimumPct.toFixed(3)} %`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const fmt = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  lines.push(fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt));
+  lines.push('');
+  if (res.budgetCanBind) lines.push('The power budget can bind: the optimum is the per-block DP without the budget, an upper bound that may not be attainable.');
+  for (const n of [...res.trace.notes, ...f.leftOut.map((x) => `left out: ${x}`)]) lines.push(`note: ${n}`);
+  return lines.join('\n');
+};
+
+// ---------------------------------------------------------------------------------------
+
+export type ParsedBacktestArgs = { options: BacktestOptions; json: boolean };
+
+/** Parse `hcp backtest` flags. Throws an Error naming the flag on bad input. */
+export const parseBacktestArgs = (argv: readonly string[]): ParsedBacktestArgs => {
+  const options: BacktestOptions = {};
+  let json = false;
+  const num = (flag: string, v: string | undefined, ok: (x: number) => boolean, what: string) => {
+    const x = Number(v);
+    if (v === undefined || v.trim() === '' || !Number.isFinite(x) || !ok(x)) throw new Error(`${flag}: expected ${what}, got ${v === undefined ? 'nothing' : JSON.stringify(v)}`);
+    return x;
+  };
+  const date = (flag: string, v: string | undefined) => {
+    const t = v && /^\d{4}-\d{2}-\d{2}$/.test(v) ? Date.parse(`${v}T00:00:00Z`) : NaN;
+    if (Number.isNaN(t)) throw new Error(`${flag}: expected a date YYYY-MM-DD, got ${JSON.stringify(v ?? '')}`);
+    return t;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const raw = argv[i]!;
+    const eq = raw.indexOf('=');
+    const flag = raw.startsWith('--') && eq > 0 ? raw.slice(0, eq) : raw;
+    const inline = raw.startsWith('--') && eq > 0 ? raw.slice(eq + 1) : undefined;
+    const value = () => inline ?? argv[++i];
+    switch (flag) {
+      case '--json':
+        json = true;
+        break;
+      case '--year':
+        options.year = num(flag, value(), (x) => x === 2023 || x === 2024, '2023 or 2024 (the 15-minute data)');
+        break;
+      case '--from':
+        options.fromMs = date(flag, value());
+        break;
+      case '--to':
+        options.toMs = date(flag, value());
+        break;
+      case '--node': {
+        const v = value()?.toUpperCase();
+        if (v !== 'HB_WEST' && v !== 'HB_NORTH')
+          throw new Error(`--node: expected HB_WEST or HB_NORTH (the nodes with 15-minute prices)${v && (MARKET_NODES as readonly string[]).includes(v) ? `; ${v} has hourly prices only` : ''}, got ${JSON.stringify(v ?? '')}`);
+        options.node = v;
+        break;
+      }
+      case '--facility': {
+        const v = value();
+        if (!SEED_SCENARIO.some((f) => f.facilityId === v)) throw new Error(`--facility: expected one of ${SEED_SCENARIO.map((f) => f.facilityId).join(', ')}, got ${JSON.stringify(v ?? '')}`);
+        options.facility = v!;
+        break;
+      }
+      case '--switch-cost':
+        options.switchCostUsdPerMw = num(flag, value(), (x) => x >= 0 && x <= 100_000, 'USD per MW switched, ≥ 0');
+        break;
+      case '--gpu-switch-seconds':
+        options.gpuSwitchSeconds = num(flag, value(), (x) => x >= 0 && x <= 3600, 'seconds, 0..3600');
+        break;
+      case '--min-dwell':
+        options.minDwellMinutes = num(flag, value(), (x) => x >= 15 && x % 15 === 0 && x <= 24 * 60, 'minutes, a multiple of 15 up to 1440');
+        break;
+      case '--horizon':
+        options.horizonIntervals = num(flag, value(), (x) => Number.isInteger(x) && x >= 1 && x <= 96, 'a number of 15-minute intervals, 1..96');
+        break;
+      case '--pool-fee':
+        options.poolFee = num(flag, value(), (x) => x >= 0 && x < 0.2, 'a fraction, e.g. 0.025');
+        break;
+      case '--gpu-utilization':
+        options.gpuUtilization = num(flag, value(), (x) => x >= 0 && x <= 1, 'a fraction 0..1');
+        break;
+      case '--gpu-shares': {
+        const v = value();
+        const parts = (v ?? '').split(',').map(Number);
+        if (parts.length !== 3 || parts.some((x) => !Number.isFinite(x) || x < 0) || Math.abs(parts[0]! + parts[1]! + parts[2]! - 1) > 1e-9)
+          throw new Error(`--gpu-shares: expected P1,P2,P3 fractions summing to 1 (e.g. 0.4,0.3,0.3), got ${JSON.stringify(v ?? '')}`);
+        options.gpuDemandShares = { P1: parts[0]!, P2: parts[1]!, P3: parts[2]! };
+        break;
+      }
+      case '--gpu-rate': {
+        const v = value();
+        const m = /^(H100|A100|L40S)=(\d+(?:\.\d+)?)$/i.exec(v ?? '');
+        if (!m) throw new Error(`--gpu-rate: expected TYPE=USD per GPU-hour, e.g. L40S=1.96, got ${JSON.stringify(v ?? '')}`);
+        options.gpuRates = { ...options.gpuRates, [m[1]!.toUpperCase() as GpuType]: Number(m[2]) };
+        break;
+      }
+      case '--budget-kw':
+        options.budgetKw = num(flag, value(), (x) => x > 0, 'kW, > 0');
+        break;
+      case '--block-units':
+        options.asicBlockUnits = num(flag, value(), (x) => Number.isInteger(x) && x >= 1, 'a positive integer');
+        break;
+      case '--warm-up-days':
+        options.forecasterWarmUpDays = num(flag, value(), (x) => Number.isInteger(x) && x >= 0 && x <= 3650, 'days, 0..3650');
+        break;
+      case '--strategies': {
+        const v = value();
+        const names = (v ?? '').split(',').filter(Boolean);
+        const bad = names.filter((x) => !(STRATEGIES as readonly string[]).includes(x));
+        if (names.length === 0 || bad.length) throw new Error(`--strategies: expected a comma list of ${STRATEGIES.join(', ')}, got ${JSON.stringify(v ?? '')}`);
+        options.strategies = names as StrategyName[];
+        break;
+      }
+      default:
+        throw new Error(`unknown flag ${JSON.stringify(raw)}: known flags are --year --from --to --node --facility --switch-cost --gpu-switch-seconds --min-dwell --horizon --pool-fee --gpu-utilization --gpu-shares --gpu-rate --budget-kw --block-units --warm-up-days --strategies --json`);
+    }
+  }
+  if ((options.fromMs === undefined) !== (options.toMs === undefined)) throw new Error('--from and --to go together');
+  if (options.fromMs !== undefined && options.toMs! <= options.fromMs) throw new Error('--to must be after --from');
+  return { options, json };
+};
+
