@@ -23,18 +23,12 @@ import { workloadsProjection } from '../projections/workloads.ts';
 import { fleetProjection } from '../projections/fleet.ts';
 import { marketProjection } from '../projections/market.ts';
 import { createSimulatedDevices } from '../commands/switching/simulated-devices.ts';
+import { createRng } from '../simulators/random.ts';
 import { switchExecutor } from '../commands/switching/switch-executor.ts';
 import type { DeviceController } from '../commands/switching/device-controller.ts';
 
 export const PROJECTIONS: readonly Projection[] = [customersProjection, workloadsProjection, fleetProjection, marketProjection];
 
-/** mulberry32: a small seeded uniform source for simulated device timings. */
-export const seededUniform = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
 
 export const openDatabase = async (config: Config): Promise<Database> => {
   if (config.DATABASE_URL) return createPgDatabase({ connectionString: config.DATABASE_URL });
@@ -62,7 +56,7 @@ export type PlatformParts = {
 };
 
 /** The running core: projections and process managers following the store. */
-export const startCore = async ({ db, store, logger, clock, ids, devices = createSimulatedDevices({ random: seededUniform(1) }) }: PlatformParts) => {
+export const startCore = async ({ db, store, logger, clock, ids, devices = createSimulatedDevices({ random: createRng('devices').next }) }: PlatformParts) => {
   await migrateProjections(db, PROJECTIONS);
   const feed = createChangeFeed();
   const runner = createProjectionRunner({ db, store, projections: PROJECTIONS, feed, logger });

@@ -11,6 +11,7 @@ import { pgliteDatabase } from '../../tests/support/databases.ts';
 import type { CommandDeps } from '../context.ts';
 import { registerScenario, requestSwitch, resourcesOf } from '../fleet.ts';
 import { createSimulatedDevices } from './simulated-devices.ts';
+import { createRng } from '../../simulators/random.ts';
 import { switchExecutor } from './switch-executor.ts';
 
 const SITE: FacilitySpec = {
@@ -22,13 +23,11 @@ const SITE: FacilitySpec = {
   gpuPools: [{ gpuType: 'H100', count: 16, warmStandby: 4 }],
 };
 
-/** A tiny seeded uniform source for the simulated timings. */
-const lcg = (seed: number) => () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
 
 const setup = async (failures = {}) => {
   const store = createMemoryEventStore();
   const deps: CommandDeps = { store, readModels: { query: async () => [] }, clock: systemClock, ids: sequentialIds('sw') };
-  const devices = createSimulatedDevices({ random: lcg(7), speed: 1e6, failures });
+  const devices = createSimulatedDevices({ random: createRng(7).next, speed: 1e6, failures });
   const executor = switchExecutor(deps, devices, createLogger('silent'));
   await registerScenario(deps, { commandId: 'scenario', correlationId: 'test', actor: 'test' }, [SITE]);
   const caller = { commandId: 'req-1', correlationId: 'test', actor: 'test' };

@@ -1,5 +1,6 @@
 /** A whole platform on a test database, serving on an ephemeral port. */
-import { seededUniform, startCore } from '../../cli/platform.ts';
+import { startCore } from '../../cli/platform.ts';
+import { createRng } from '../../simulators/random.ts';
 import { createSimulatedDevices } from '../../commands/switching/simulated-devices.ts';
 import { systemClock } from '../../infra/clock.ts';
 import { createPostgresEventStore } from '../../infra/event-store/postgres/store.ts';
@@ -14,7 +15,7 @@ export const startTestPlatform = async (db: TestDatabase) => {
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const store = await createPostgresEventStore(db);
   // device timings are simulated and a thousand times faster than life: a 5 s ramp takes 5 ms
-  const devices = createSimulatedDevices({ random: seededUniform(42), speed: 1000 });
+  const devices = createSimulatedDevices({ random: createRng(42).next, speed: 1000 });
   const core = await startCore({ db, store, logger, clock: systemClock, ids: randomIds, devices });
   const app = await buildServer({ ...core, readModels: db, logger, adminKey: ADMIN_KEY });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
