@@ -69,6 +69,21 @@ describe('hcp CLI', () => {
     expect(unknown.stderr).toContain('unknown projection');
   });
 
+  it('backtests the controller on a week of real prices, as JSON for scripts', async () => {
+    const res = await run(['backtest', '--from', '2023-08-14', '--to', '2023-08-21', '--facility', 'north-dakota', '--json'], env());
+    expect(res.code).toBe(0);
+    const result = JSON.parse(res.stdout) as {
+      controllerShareOfOptimumPercent: number;
+      strategies: Array<{ strategy: string; netProfitUsd: number; blockSwitches: number }>;
+    };
+    const byName = Object.fromEntries(result.strategies.map((s) => [s.strategy, s]));
+    expect(Object.keys(byName)).toEqual(expect.arrayContaining(['controller', 'reactive', 'seed-10pct', 'mining-only', 'ai-only', 'optimum']));
+    for (const s of result.strategies) expect(byName.optimum!.netProfitUsd).toBeGreaterThanOrEqual(s.netProfitUsd - 1e-6);
+    expect(byName['mining-only']!.blockSwitches).toBe(0);
+    expect(result.controllerShareOfOptimumPercent).toBeGreaterThan(90);
+    expect(result.controllerShareOfOptimumPercent).toBeLessThanOrEqual(100);
+  });
+
   it('stops with a message naming a bad variable', async () => {
     const bad = await run(['start'], { ...env(), HCP_PORT: 'eighty' });
     expect(bad.code).toBe(1);

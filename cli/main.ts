@@ -10,6 +10,7 @@ import { createLogger } from '../infra/logger.ts';
 import { buildServer } from '../read-api/server.ts';
 import { catchUp, migrateProjections, resetProjection } from '../projections/runner.ts';
 import { resolveAdminKey } from './admin-key.ts';
+import { backtestCommand } from './backtest.ts';
 import { ensureDemo } from './demo.ts';
 import { registerScenario } from '../commands/fleet.ts';
 import { SEED_SCENARIO } from '../domain/fleet/inventory.ts';
@@ -18,6 +19,8 @@ import { openDatabase, openEventStore, PROJECTIONS, startCore } from './platform
 const USAGE = `usage:
   hcp start                            start the platform and serve the API
   hcp projections rebuild <name|all>   rebuild read models from the first event (${PROJECTIONS.map((p) => p.name).join(', ')})
+  hcp backtest [--year 2023] [--facility north-dakota|texas-north|texas-south] [--json] [...]
+                                       the economic controller vs baselines and the hindsight optimum (simulators/backtest/README.md)
   hcp help`;
 
 const start = async (config: Config) => {
@@ -96,6 +99,7 @@ const main = async (args: string[]) => {
   }
   if (command === 'start') return start(config);
   if (command === 'projections' && sub === 'rebuild') return rebuild(config, name);
+  if (command === 'backtest') return backtestCommand(args.slice(1));
   process.stdout.write(`${USAGE}\n`);
   if (command !== 'help' && command !== undefined) process.exitCode = 2;
 };
