@@ -22,12 +22,15 @@ import { createProjectionRunner, migrateProjections } from '../projections/runne
 import { workloadsProjection } from '../projections/workloads.ts';
 import { fleetProjection } from '../projections/fleet.ts';
 import { marketProjection } from '../projections/market.ts';
+import { economicsProjection } from '../projections/economics.ts';
+import { economicController } from '../commands/process-managers/economic-controller.ts';
+import { SEED_SCENARIO, type FacilitySpec } from '../domain/fleet/inventory.ts';
 import { createSimulatedDevices } from '../commands/switching/simulated-devices.ts';
 import { createRng } from '../simulators/random.ts';
 import { switchExecutor } from '../commands/switching/switch-executor.ts';
 import type { DeviceController } from '../commands/switching/device-controller.ts';
 
-export const PROJECTIONS: readonly Projection[] = [customersProjection, workloadsProjection, fleetProjection, marketProjection];
+export const PROJECTIONS: readonly Projection[] = [customersProjection, workloadsProjection, fleetProjection, marketProjection, economicsProjection];
 
 
 export const openDatabase = async (config: Config): Promise<Database> => {
@@ -53,10 +56,20 @@ export type PlatformParts = {
   ids: IdGenerator;
   /** Device controllers; simulated (seeded, real time) when omitted. */
   devices?: DeviceController;
+  /** The facilities the economic controller decides for. */
+  facilities?: readonly FacilitySpec[];
 };
 
 /** The running core: projections and process managers following the store. */
-export const startCore = async ({ db, store, logger, clock, ids, devices = createSimulatedDevices({ random: createRng('devices').next }) }: PlatformParts) => {
+export const startCore = async ({
+  db,
+  store,
+  logger,
+  clock,
+  ids,
+  devices = createSimulatedDevices({ random: createRng('devices').next }),
+  facilities = SEED_SCENARIO,
+}: PlatformParts) => {
   await migrateProjections(db, PROJECTIONS);
   const feed = createChangeFeed();
   const runner = createProjectionRunner({ db, store, projections: PROJECTIONS, feed, logger });
@@ -66,6 +79,7 @@ export const startCore = async ({ db, store, logger, clock, ids, devices = creat
   const managers = [
     runProcessManager({ db, store, manager: workloadQuotaManager(deps), logger }),
     runProcessManager({ db, store, manager: executor, logger }),
+    runProcessManager({ db, store, manager: economicController(deps, facilities, logger), logger }),
   ];
   // switches that were in flight when the process stopped go on from their last completed phase
   for (const { resource_id } of await db.query<{ resource_id: string }>(`SELECT resource_id FROM rm_resources WHERE switch_in_flight IS NOT NULL`))

@@ -18,6 +18,7 @@ import { fleetTypeDefs } from './fleet-schema.ts';
 import { createFleetResolvers } from './fleet-resolvers.ts';
 import { marketTypeDefs } from './market-schema.ts';
 import { createMarketResolvers } from './market-resolvers.ts';
+import { createEconomicsResolvers, economicsTypeDefs } from './economics-api.ts';
 
 type ResolverMap = Record<string, Record<string, unknown> | unknown>;
 
@@ -71,8 +72,13 @@ export const buildServer = async ({ logger, adminKey, ...services }: ServerOptio
   });
 
   await app.register(mercurius, {
-    schema: [typeDefs, fleetTypeDefs, marketTypeDefs].join('\n'),
-    resolvers: mergeResolvers(createResolvers(services), createFleetResolvers(services), createMarketResolvers(services)) as never,
+    schema: [typeDefs, fleetTypeDefs, marketTypeDefs, economicsTypeDefs].join('\n'),
+    resolvers: mergeResolvers(
+      createResolvers(services),
+      createFleetResolvers(services),
+      createMarketResolvers(services),
+      createEconomicsResolvers(services),
+    ) as never,
     graphiql: true,
     queryDepth: QUERY_DEPTH_LIMIT,
     context: (request): ApiContext => ({ principal: request.principal!, correlationId: request.id }),

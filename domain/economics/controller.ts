@@ -469,6 +469,17 @@ export const recompute = (rec: Recommendation): { ok: boolean; differences: stri
   const differences: string[] = [];
   const a = JSON.parse(JSON.stringify(rec)) as Record<string, unknown>;
   const b = JSON.parse(JSON.stringify(again)) as Record<string, unknown>;
-  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) differences.push(k);
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) if (canonical(a[k]) !== canonical(b[k])) differences.push(k);
   return { ok: differences.length === 0, differences };
 };
+
+/** JSON with object keys sorted: a recommendation read back from a jsonb column has its keys reordered. */
+const canonical = (v: unknown): string =>
+  Array.isArray(v)
+    ? `[${v.map(canonical).join(',')}]`
+    : v !== null && typeof v === 'object'
+      ? `{${Object.keys(v)
+          .sort()
+          .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+          .join(',')}}`
+      : JSON.stringify(v);

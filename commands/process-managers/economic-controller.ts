@@ -1,0 +1,161 @@
+/**
+ * The economic controller, live: follows market events, and at each 15-minute
+ * interval of market time decides every facility's allocation with the pure
+ * controller (domain/economics/controller.ts). It records a RecommendationIssued
+ * when the decision changes or at least hourly (not per tick), carrying all its
+ * inputs so an auditor can recompute it, and asks the switch executor to move the
+ * ASIC blocks whose mode changed. GPU tiers pausing for demand response are
+ * recorded in the recommendation; acting on running workloads comes with scheduling.
+ *
+ * Ids derive from the facility and the interval, so a replay or redelivery
+ * records and requests nothing twice.
+ */
+import type { Logger } from 'pino';
+import {
+  DEFAULT_CONTROLLER_CONFIG,
+  decide,
+  initialControllerState,
+  type ControllerState,
+  type Recommendation,
+} from '../../domain/economics/controller.ts';
+import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
+import { gpuFeed, powerFeed, SATS_PER_BTC, type NetworkStats, type PriceTick } from '../../domain/market/ticks.ts';
+import { uuidFromName } from '../../infra/ids.ts';
+import { WrongExpectedRevisionError } from '../../infra/event-store/expected-revision.ts';
+import type { RecordedEvent } from '../../infra/event-store/types.ts';
+import type { CommandDeps } from '../context.ts';
+import { CommandRejectedError } from '../errors.ts';
+import { requestSwitch, resourcesOf } from '../fleet.ts';
+import type { ProcessManager } from './runner.ts';
+
+export const economicsStream = (facilityId: string) => `economics-${facilityId}`;
+
+export type RecommendationIssued = { type: 'RecommendationIssued'; data: Recommendation & { stateAfter: ControllerState; intervalStart: string } };
+
+/** The controller's recommendation inside a RecommendationIssued event (without the bookkeeping beside it), e.g. to recompute it. */
+export const recommendationOf = ({ stateAfter: _state, intervalStart: _at, ...recommendation }: RecommendationIssued['data']): Recommendation =>
+  recommendation;
+
+/** Assumptions the live controller shares with the backtest (simulators/backtest/README.md). */
+export const LIVE_ASSUMPTIONS = { gpuUtilization: 0.7, gpuDemandShares: { P1: 0.4, P2: 0.3, P3: 0.3 } } as const;
+
+const INTERVAL_MS = DEFAULT_CONTROLLER_CONFIG.intervalMs;
+/** Unchanged decisions are recorded at this cadence (market time), changed ones always. */
+export const STEADY_CADENCE_MS = 3_600_000;
+
+type Market = {
+  btcUsd?: number;
+  network?: { difficulty: number; subsidyBtc: number; feesPerBlockBtc: number };
+  power: Record<string, number>;
+  gpu: Partial<Record<'H100' | 'A100' | 'L40S', number>>;
+};
+
+/** ASIC block `asic:<model>:<n>` of the controller is resource `<facility>-<model>-<n+1>`. */
+const asicResourceIds = (facility: FacilitySpec) => {
+  const ids = new Map<string, string>();
+  const counters = new Map<string, number>();
+  for (const r of resourcesOf(facility).filter((r) => r.kind === 'asic_group')) {
+    const n = counters.get(r.model) ?? 0;
+    counters.set(r.model, n + 1);
+    ids.set(`asic:${r.model}:${n}`, r.resourceId);
+  }
+  return ids;
+};
+
+export const economicController = (deps: CommandDeps, facilities: readonly FacilitySpec[], logger: Logger): ProcessManager => {
+  const log = logger.child({ processManager: 'economic-controller' });
+  const market: Market = { power: {}, gpu: {} };
+  const memory = new Map<string, { state: ControllerState; decidedInterval: number; recordedAtMs: number }>();
+  const blocksToResources = new Map(facilities.map((f) => [f.facilityId, asicResourceIds(f)]));
+
+  /** The last recorded decision of a facility, so a restart goes on from it. */
+  const remember = async (facility: FacilitySpec) => {
+    const known = memory.get(facility.facilityId);
+    if (known) return known;
+    const [last] = await deps.store.readStream(economicsStream(facility.facilityId), { direction: 'backwards', maxCount: 1 });
+    const data = last?.data as RecommendationIssued['data'] | undefined;
+    const at = data ? Date.parse(data.intervalStart) : -Infinity;
+    const entry = data
+      ? { state: data.stateAfter, decidedInterval: at, recordedAtMs: at }
+      : { state: initialControllerState(facility, 0), decidedInterval: -Infinity, recordedAtMs: -Infinity };
+    memory.set(facility.facilityId, entry);
+    return entry;
+  };
+
+  const decideFacility = async (facility: FacilitySpec, intervalStart: number, correlationId: string) => {
+    const electricity = market.power[powerFeed(facility.marketNode)];
+    if (market.btcUsd === undefined || !market.network || electricity === undefined) return;
+    const entry = await remember(facility);
+    if (intervalStart <= entry.decidedInterval) return;
+    const { recommendation, state } = decide({
+      facility,
+      state: entry.state,
+      observation: {
+        atMs: intervalStart,
+        btcUsd: market.btcUsd,
+        network: market.network,
+        electricityUsdPerMwh: electricity,
+        gpuUsdPerHour: market.gpu,
+        ...LIVE_ASSUMPTIONS,
+      },
+    });
+    entry.decidedInterval = intervalStart;
+    entry.state = state;
+    if (!recommendation.changed && intervalStart - entry.recordedAtMs < STEADY_CADENCE_MS) return;
+    entry.recordedAtMs = intervalStart;
+    const intervalIso = new Date(intervalStart).toISOString();
+    const commandId = `recommend:${facility.facilityId}:${intervalIso}`;
+    try {
+      await deps.store.appendToStream(
+        economicsStream(facility.facilityId),
+        [
+          {
+            id: uuidFromName(commandId),
+            type: 'RecommendationIssued',
+            data: { ...recommendation, stateAfter: state, intervalStart: intervalIso } as unknown as Record<string, unknown>,
+            metadata: { commandId, correlationId, causationId: correlationId, actor: 'process-manager:economic-controller', schemaVersion: 1, occurredAt: intervalIso },
+          },
+        ],
+        { expectedRevision: 'any' },
+      );
+    } catch (error) {
+      if (!(error instanceof WrongExpectedRevisionError)) throw error;
+    }
+    const resources = blocksToResources.get(facility.facilityId)!;
+    for (const blockId of recommendation.switched) {
+      const resourceId = resources.get(blockId);
+      if (!resourceId) continue; // GPU tiers: demand response is recorded, not switched
+      const active = recommendation.allocation.blocks[blockId] === 1;
+      await requestSwitch(
+        deps,
+        { commandId: `${commandId}:${resourceId}`, correlationId, actor: 'process-manager:economic-controller' },
+        { resourceId, to: active ? 'mining' : 'sleeping', reason: recommendation.reason.slice(0, 200), switchId: `sw-${uuidFromName(`${commandId}:${resourceId}`).slice(0, 18)}` },
+      ).catch((error) => {
+        // a switch in flight or a mode already reached: the next interval decides again
+        if (!(error instanceof CommandRejectedError)) throw error;
+        log.info({ resourceId, reason: error.message }, 'switch not requested');
+      });
+    }
+  };
+
+  return {
+    name: 'economic-controller',
+    async react(event: RecordedEvent) {
+      let at: number;
+      if (event.type === 'PriceTicked') {
+        const tick = event.data as PriceTick;
+        at = Date.parse(tick.at);
+        const usd = tick.priceMicroUsd / 1_000_000;
+        if (tick.feed === 'btc-usd') market.btcUsd = usd;
+        else if (tick.feed.startsWith('power-')) market.power[tick.feed] = usd;
+        else for (const g of ['H100', 'A100', 'L40S'] as const) if (tick.feed === gpuFeed(g)) market.gpu[g] = usd;
+      } else if (event.type === 'NetworkStatsUpdated') {
+        const s = event.data as NetworkStats;
+        at = Date.parse(s.at);
+        market.network = { difficulty: s.difficulty, subsidyBtc: s.subsidySats / SATS_PER_BTC, feesPerBlockBtc: s.feesPerBlockSats / SATS_PER_BTC };
+      } else return;
+      const intervalStart = Math.floor(at / INTERVAL_MS) * INTERVAL_MS;
+      for (const facility of facilities) await decideFacility(facility, intervalStart, event.metadata.correlationId);
+    },
+  };
+};

@@ -1,0 +1,121 @@
+/**
+ * Recommendations and strike prices (operator data). A recommendation carries the
+ * profit per hour of every option and its full inputs, as JSON for auditors.
+ */
+import type { Recommendation } from '../domain/economics/controller.ts';
+import type { Sql } from '../infra/postgres/database.ts';
+import { requireRole } from './auth.ts';
+import { idSchema, parseInput } from './inputs.ts';
+import { liveFeed } from './live.ts';
+import type { ApiContext, ApiServices } from './resolvers.ts';
+
+export const economicsTypeDefs = /* GraphQL */ `
+  type AsicGroupDecision {
+    model: String!
+    units: Int!
+    mining: Int!
+    sleeping: Int!
+    "Electricity price above which sleeping beats mining, USD/MWh."
+    strikeUsdPerMwh: Float!
+    hysteresisUsdPerMwh: Float!
+    joulesPerTh: Float!
+  }
+  type GpuPoolDecision { gpuType: String!, reserveWarm: Int!, serving: Int!, paused: Int!, yieldAboveUsdPerMwh: Float, rateUsdPerGpuHour: Float }
+  type FacilityOptions { allActiveMicroUsdPerHour: SafeInt!, miningOnlyMicroUsdPerHour: SafeInt!, aiOnlyMicroUsdPerHour: SafeInt!, chosenMicroUsdPerHour: SafeInt! }
+  type Recommendation {
+    facilityId: ID!
+    intervalStart: String!
+    changed: Boolean!
+    confidence: Float!
+    reason: String!
+    asicGroups: [AsicGroupDecision!]!
+    gpuPools: [GpuPoolDecision!]!
+    options: FacilityOptions!
+    totalKw: Float!
+    budgetKw: Float!
+    "Blocks that changed mode."
+    switched: [String!]!
+    "The whole recommendation with its inputs, for auditors to recompute."
+    json: String!
+  }
+  type StrikePrice { facilityId: ID!, model: String!, strikeUsdPerMwh: Float!, joulesPerTh: Float! }
+
+  extend type Query {
+    recommendation(facilityId: ID!): Recommendation
+    recommendations(facilityId: ID!, first: Int = 20): [Recommendation!]!
+    "Per ASIC model, from the latest recommendation of each facility."
+    strikePrices: [StrikePrice!]!
+  }
+  extend type Subscription {
+    recommendationIssued(facilityId: ID): Recommendation!
+  }
+`;
+
+type Stored = Recommendation & { intervalStart: string };
+
+const toView = (r: Stored) => ({
+  facilityId: r.facilityId,
+  intervalStart: r.intervalStart,
+  changed: r.changed,
+  confidence: r.confidence,
+  reason: r.reason,
+  asicGroups: r.allocation.groups.filter((g) => g.kind === 'asic'),
+  gpuPools: r.allocation.groups.filter((g) => g.kind === 'gpu'),
+  options: {
+    allActiveMicroUsdPerHour: r.facilityOptionsMicroUsdPerHour.allActive,
+    miningOnlyMicroUsdPerHour: r.facilityOptionsMicroUsdPerHour.miningOnly,
+    aiOnlyMicroUsdPerHour: r.facilityOptionsMicroUsdPerHour.aiOnly,
+    chosenMicroUsdPerHour: r.facilityOptionsMicroUsdPerHour.chosen,
+  },
+  totalKw: r.allocation.totalKw,
+  budgetKw: r.allocation.budgetKw,
+  switched: r.switched,
+  json: JSON.stringify(r),
+});
+
+const recent = async (db: Sql, facilityId: string, first: number) =>
+  (
+    await db.query<{ recommendation: Stored }>(
+      `SELECT recommendation FROM rm_recommendations WHERE facility_id = $1 ORDER BY interval_start DESC LIMIT $2`,
+      [facilityId, first],
+    )
+  ).map((r) => toView(r.recommendation));
+
+const STAFF = ['admin', 'auditor', 'analyst'] as const;
+
+export const createEconomicsResolvers = ({ readModels: db, feed }: ApiServices) => ({
+  Query: {
+    recommendation: async (_: unknown, args: { facilityId: string }, ctx: ApiContext) => {
+      requireRole(ctx.principal, ...STAFF);
+      return (await recent(db, parseInput(idSchema, args.facilityId, 'facilityId'), 1))[0] ?? null;
+    },
+    recommendations: async (_: unknown, args: { facilityId: string; first?: number | null }, ctx: ApiContext) => {
+      requireRole(ctx.principal, ...STAFF);
+      const first = Math.min(Math.max(args.first ?? 20, 1), 200);
+      return recent(db, parseInput(idSchema, args.facilityId, 'facilityId'), first);
+    },
+    strikePrices: async (_: unknown, __: unknown, ctx: ApiContext) => {
+      requireRole(ctx.principal, ...STAFF);
+      const latest = await db.query<{ recommendation: Stored }>(
+        `SELECT DISTINCT ON (facility_id) recommendation FROM rm_recommendations ORDER BY facility_id, interval_start DESC`,
+      );
+      return latest.flatMap(({ recommendation: r }) =>
+        r.allocation.groups.flatMap((g) => (g.kind === 'asic' ? [{ facilityId: r.facilityId, model: g.model, strikeUsdPerMwh: g.strikeUsdPerMwh, joulesPerTh: g.joulesPerTh }] : [])),
+      );
+    },
+  },
+  Subscription: {
+    recommendationIssued: {
+      subscribe: async (_: unknown, args: { facilityId?: string | null }, ctx: ApiContext) => {
+        requireRole(ctx.principal, ...STAFF);
+        const only = args.facilityId == null ? undefined : parseInput(idSchema, args.facilityId, 'facilityId');
+        return liveFeed({
+          feed,
+          select: (c) => (c.topic === 'recommendation' && (!only || c.facilityId === only) ? c.facilityId : undefined),
+          load: async (facilityId) => (await recent(db, facilityId, 1))[0],
+        });
+      },
+      resolve: (payload: unknown) => payload,
+    },
+  },
+});
