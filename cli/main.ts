@@ -11,6 +11,7 @@ import { buildServer } from '../read-api/server.ts';
 import { catchUp, migrateProjections, resetProjection } from '../projections/runner.ts';
 import { resolveAdminKey } from './admin-key.ts';
 import { backtestCommand } from './backtest.ts';
+import { startMarketFeed } from './market-feed.ts';
 import { ensureDemo } from './demo.ts';
 import { registerScenario } from '../commands/fleet.ts';
 import { SEED_SCENARIO } from '../domain/fleet/inventory.ts';
@@ -31,6 +32,7 @@ const start = async (config: Config) => {
   const admin = await resolveAdminKey(config.HCP_ADMIN_KEY, config.HCP_DATA_DIR, randomIds);
   const demo = config.HCP_DEMO ?? !config.DATABASE_URL ? await ensureDemo(core.deps, config.HCP_DATA_DIR) : [];
   await registerScenario(core.deps, { commandId: 'scenario:seed', correlationId: 'start', actor: 'system:start' }, SEED_SCENARIO);
+  const market = await startMarketFeed(config, { store, logger, clock: systemClock });
   const app = await buildServer({ ...core, readModels: db, logger, adminKey: admin.key });
   const address = await app.listen({ host: config.HCP_HOST, port: config.HCP_PORT });
 
@@ -40,6 +42,7 @@ const start = async (config: Config) => {
     stopping = true;
     logger.info({ signal }, 'shutting down');
     await app.close();
+    await market.stop();
     await core.stop();
     await store.close();
     await db.close();
@@ -55,6 +58,7 @@ const start = async (config: Config) => {
     `  GraphQL   ${address}/graphql   (graphql-ws subscriptions on the same path)`,
     `  GraphiQL  ${address}/graphiql  (add the header {"Authorization": "Bearer <key>"})`,
     `  REST      POST ${address}/api/v1/workloads, GET ${address}/health`,
+    `  market    ${market.description} (bus: ${config.KAFKA_BROKERS ? `Kafka at ${config.KAFKA_BROKERS}` : 'in-process'})`,
     `  admin key ${config.HCP_ADMIN_KEY ? 'from HCP_ADMIN_KEY' : `${admin.key}   (kept in ${admin.source})`}`,
     ...demo.map((d) => `  demo customer ${d.customerId} (${d.name}) key: ${d.key}`),
     '',

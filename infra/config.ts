@@ -21,6 +21,13 @@ export const configSchema = z.object({
     .optional(),
   HCP_ADMIN_KEY: z.string().min(24, 'at least 24 characters').max(256).optional(),
   HCP_DEMO: booleanText.optional(),
+  /** Where market ticks come from: the real history replayed, the seeded synthetic market, or nothing. */
+  HCP_MARKET: z.enum(['replay', 'synthetic', 'off']).default('replay'),
+  /** Simulated seconds per real second (3600: an hour of market a second). */
+  HCP_MARKET_SPEED: z.coerce.number().positive().max(10_000_000).default(3600),
+  /** Market time at start (replay data covers 2023-01-01 to 2024-12-31 for power). */
+  HCP_MARKET_START: z.iso.datetime({ offset: true }).default('2023-08-20T00:00:00Z'),
+  HCP_MARKET_SEED: z.string().min(1).max(64).default('hcp'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

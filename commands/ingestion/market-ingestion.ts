@@ -9,8 +9,9 @@
  * most duplicates without a store round trip; correctness never depends on it
  * (it only remembers ticks the store has confirmed).
  *
- * A message that is not a tick (no value, bad JSON, schema violation, or a tick id
- * already recorded on another feed's stream) is logged with the field at fault and
+ * A message that is not a tick (no value, bad JSON, schema violation, a tick id
+ * already recorded on another feed's stream, data the store refuses as such) is
+ * logged with the field at fault and
  * published to `hcp.market.ticks.dlq` with the error; then its offset is committed
  * like any other, so it never blocks its partition. Failures of the store or the
  * DLQ are thrown to the bus, which delivers the rest of the batch again later.
@@ -29,7 +30,8 @@ import { RecentCache } from './recent.ts';
 export const INGESTION_ACTOR = 'ingestion';
 
 export type TickRejection = {
-  reason: 'empty' | 'json' | 'schema' | 'conflict';
+  /** `conflict`: the tick id is recorded on another stream; `store`: the store refused the data itself. */
+  reason: 'empty' | 'json' | 'schema' | 'conflict' | 'store';
   /**
    * The field at fault: a dotted path (`priceMicroUsd`, `kind`), the names of
    * unknown fields, `(value)` for a message without a value, `(json)` for text that
@@ -51,6 +53,9 @@ const fieldOf = (issue: { path: PropertyKey[]; code: string; keys?: string[] }) 
   return issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
 };
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const storableText = (text: string) => !LONE_SURROGATE.test(text) && !text.includes('\u0000');
+
 /** The pure parse and validate step: message value → MarketTick, or why not. */
 export const parseTickMessage = (value: string | null | undefined): ParsedTick => {
   if (value === null || value === undefined || value.trim() === '')
@@ -62,7 +67,13 @@ export const parseTickMessage = (value: string | null | undefined): ParsedTick =
     return { ok: false, rejection: { reason: 'json', field: '(json)', message: `not JSON: ${(error as Error).message}` } };
   }
   const parsed = marketTickSchema.safeParse(json);
-  if (parsed.success) return { ok: true, tick: parsed.data };
+  if (parsed.success) {
+    // the one free-text field: PostgreSQL's jsonb refuses NUL and lone surrogates, which would
+    // make the message fail on every delivery and block its partition
+    if (!storableText(parsed.data.tickId))
+      return { ok: false, rejection: { reason: 'schema', field: 'tickId', message: 'must be well-formed Unicode without NUL characters' } };
+    return { ok: true, tick: parsed.data };
+  }
   const issues = parsed.error.issues.map((i) => ({ field: fieldOf(i as never), message: i.message }));
   const first = issues[0]!;
   return { ok: false, rejection: { reason: 'schema', field: first.field, message: first.message, issues } };
@@ -191,13 +202,18 @@ export const createTickHandler = (options: Omit<MarketIngestionOptions, 'bus' | 
       else stats.duplicates++;
       recent.set(tick.tickId, streamName);
     } catch (error) {
-      if (!(error instanceof IdempotencyMismatchError)) throw error;
-      // the same tick id, recorded earlier on another feed: a producer bug, not a redelivery
-      return deadLetter(m, {
-        reason: 'conflict',
-        field: 'tickId',
-        message: `tick id ${tick.tickId} is already recorded on another stream than ${streamName}`,
-      });
+      if (error instanceof IdempotencyMismatchError)
+        // the same tick id, recorded earlier on another feed: a producer bug, not a redelivery
+        return deadLetter(m, {
+          reason: 'conflict',
+          field: 'tickId',
+          message: `tick id ${tick.tickId} is already recorded on another stream than ${streamName}`,
+        });
+      const code = (error as { code?: unknown }).code;
+      if (typeof code === 'string' && code.startsWith('22'))
+        // a PostgreSQL data exception: this message fails the same way on every delivery
+        return deadLetter(m, { reason: 'store', field: '(event)', message: `the store refused the event: ${(error as Error).message}` });
+      throw error; // unavailable or overloaded: the bus delivers it again
     }
   };
 

@@ -1,0 +1,59 @@
+/**
+ * The live controller on replayed real prices: through the 2023-08 West Texas
+ * scarcity it records auditable recommendations, puts ASIC blocks to sleep through
+ * the spikes and back to mining after, and a redelivery records nothing twice.
+ */
+import { describe, expect, it } from 'vitest';
+import { recompute } from '../../domain/economics/controller.ts';
+import { SEED_SCENARIO } from '../../domain/fleet/inventory.ts';
+import { systemClock } from '../../infra/clock.ts';
+import { createMemoryEventStore } from '../../infra/event-store/memory.ts';
+import { sequentialIds } from '../../infra/ids.ts';
+import { createLogger } from '../../infra/logger.ts';
+import { createReplaySource } from '../../simulators/market/replay.ts';
+import { tickEvent } from '../ingestion/market-ingestion.ts';
+import type { CommandDeps } from '../context.ts';
+import { registerScenario } from '../fleet.ts';
+import { economicController, economicsStream, recommendationOf, type RecommendationIssued } from './economic-controller.ts';
+
+const NORTH_DAKOTA = SEED_SCENARIO.filter((f) => f.facilityId === 'north-dakota');
+
+describe('economic controller (live)', () => {
+  it('records auditable decisions and switches ASIC blocks through real price spikes, once', async () => {
+    const store = createMemoryEventStore();
+    const deps: CommandDeps = { store, readModels: { query: async () => [] }, clock: systemClock, ids: sequentialIds('ec') };
+    await registerScenario(deps, { commandId: 'scenario', correlationId: 't', actor: 'test' }, NORTH_DAKOTA);
+    // two days around the 2023-08-24 evening peaks at HB_WEST, with the prices in force at the start
+    const source = createReplaySource({ nodes: ['HB_WEST'] });
+    const from = Date.parse('2023-08-23T12:00:00Z');
+    const to = Date.parse('2023-08-25T12:00:00Z');
+    for (const tick of [...source.inForceAt(from - 1), ...source.ticksBetween(from, to)]) {
+      const { streamName, event } = tickEvent(tick);
+      await store.appendToStream(streamName, [event], { expectedRevision: 'any' });
+    }
+    const controller = economicController(deps, NORTH_DAKOTA, createLogger('silent'));
+    const marketEvents = (await store.readAll()).filter((e) => e.streamName.startsWith('market-'));
+    for (const e of marketEvents) await controller.react(e);
+
+    const recorded = await store.readStream(economicsStream('north-dakota'));
+    expect(recorded.length).toBeGreaterThan(0);
+    // not one per tick: changes, plus an hourly steady record at most
+    expect(recorded.length).toBeLessThanOrEqual(4 * 48 + 1);
+    const recs = recorded.map((e) => e.data as RecommendationIssued['data']);
+    const slept = recs.filter((r) => r.allocation.groups.some((g) => g.kind === 'asic' && g.sleeping > 0));
+    const mined = recs.filter((r) => r.allocation.groups.some((g) => g.kind === 'asic' && g.sleeping === 0));
+    expect(slept.length).toBeGreaterThan(0);
+    expect(mined.length).toBeGreaterThan(0);
+    for (const r of recs.slice(0, 5)) expect(recompute(recommendationOf(r))).toEqual({ ok: true, differences: [] });
+
+    const switchRequests = (await store.readAll()).filter((e) => e.type === 'ModeSwitchRequested');
+    expect(switchRequests.length).toBeGreaterThan(0);
+    expect(new Set(switchRequests.map((e) => (e.data as { to: string }).to))).toContain('sleeping');
+
+    // a redelivery of every market event (a restarted process manager) adds nothing
+    const before = (await store.readAll()).length;
+    const restarted = economicController(deps, NORTH_DAKOTA, createLogger('silent'));
+    for (const e of marketEvents) await restarted.react(e);
+    expect((await store.readAll()).length).toBe(before);
+  });
+});

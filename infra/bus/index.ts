@@ -1,0 +1,24 @@
+/**
+ * The bus the configuration asks for: Kafka when KAFKA_BROKERS is set, otherwise
+ * the in-process bus (DESIGN.md §2, "Backends and defaults").
+ */
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { createInProcessBus, type InProcessBusOptions } from './in-process.ts';
+import { createKafkaBus, parseBrokers, type KafkaBusOptions } from './kafka.ts';
+import type { MessageBus } from './types.ts';
+
+export type { BusMessage, ConsumedMessage, ConsumeOptions, MessageBatch, MessageBus, Subscription } from './types.ts';
+export { eachMessage } from './types.ts';
+export { GROUPS, TOPICS } from './topics.ts';
+export { createInProcessBus, type InProcessBus, type InProcessBusOptions } from './in-process.ts';
+export { createKafkaBus, parseBrokers, type KafkaBusOptions } from './kafka.ts';
+
+export const createMessageBus = (
+  config: Pick<Config, 'KAFKA_BROKERS'>,
+  logger: Logger,
+  overrides: { kafka?: Partial<Omit<KafkaBusOptions, 'brokers' | 'logger'>>; inProcess?: InProcessBusOptions } = {},
+): MessageBus =>
+  config.KAFKA_BROKERS
+    ? createKafkaBus({ brokers: parseBrokers(config.KAFKA_BROKERS), logger, ...overrides.kafka })
+    : createInProcessBus({ logger, ...overrides.inProcess });
