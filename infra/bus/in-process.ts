@@ -9,6 +9,7 @@
  * `loseCommit` injects a crash between handling and committing (the batch is
  * delivered again), for tests of at-least-once consumers.
  */
+import { createWakeSignal } from '../event-store/polling-subscription.ts';
 import { createHash } from 'node:crypto';
 import type { Logger } from '../logger.ts';
 import type { BusMessage, ConsumedMessage, ConsumeOptions, MessageBatch, MessageBus, Subscription } from './types.ts';
@@ -33,30 +34,7 @@ export type InProcessBus = MessageBus & {
   drained(topic: string, groupId: string, timeoutMs?: number): Promise<void>;
 };
 
-type Signal = { wait(ms: number): Promise<void>; notify(): void };
 
-const createSignal = (): Signal => {
-  let waiters: Array<() => void> = [];
-  return {
-    notify() {
-      const current = waiters;
-      waiters = [];
-      for (const w of current) w();
-    },
-    wait: (ms) =>
-      new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          waiters = waiters.filter((w) => w !== done);
-          resolve();
-        }, ms);
-        waiters.push(done);
-      }),
-  };
-};
 
 type Topic = { name: string; partitions: ConsumedMessage[][] };
 
@@ -89,7 +67,7 @@ export const createInProcessBus = (options: InProcessBusOptions = {}): InProcess
   const topics = new Map<string, Topic>();
   const groups = new Map<string, Group>();
   /** Published messages, new members, stops, close: loops re-check their state. */
-  const changed = createSignal();
+  const changed = createWakeSignal();
   let closed = false;
 
   const topicOf = (name: string) => {

@@ -9,8 +9,8 @@ import type { AllSubscription, ReadAllOptions, RecordedEvent } from './types.ts'
 import { resolveAfter, type GlobalPosition } from './position.ts';
 
 export type WakeSignal = {
-  /** Resolves on the next wake-up or after `ms`; never rejects. */
-  wait(ms: number): Promise<void>;
+  /** Resolves on the next wake-up (true) or after `ms` (false); never rejects. */
+  wait(ms: number): Promise<boolean>;
 };
 
 /** A wake-up broadcast: each `notify` releases every current waiter. */
@@ -23,20 +23,22 @@ export const createWakeSignal = (): WakeSignal & { notify(): void } => {
       for (const w of current) w();
     },
     wait(ms) {
-      return new Promise<void>((resolve) => {
+      return new Promise<boolean>((resolve) => {
         const done = () => {
           clearTimeout(timer);
-          resolve();
+          resolve(true);
         };
         const timer = setTimeout(() => {
           waiters = waiters.filter((w) => w !== done);
-          resolve();
+          resolve(false);
         }, ms);
         waiters.push(done);
       });
     },
   };
 };
+
+const RETRY_AFTER_WAKE_MS = 5;
 
 export type PollingSubscriptionOptions = {
   readAll: (options: ReadAllOptions) => Promise<RecordedEvent[]>;
@@ -57,6 +59,9 @@ export const pollingSubscription = ({
   const closeSignal = createWakeSignal();
   const iterate = async function* (): AsyncGenerator<RecordedEvent> {
     let position = resolveAfter(after);
+    // After a wake-up that found nothing (the new events sit behind a transaction still
+    // in flight), look again soon, backing off to the poll interval.
+    let retryMs: number | undefined;
     while (!closed) {
       const batch = await readAll({ after: position, maxCount: batchSize });
       for (const event of batch) {
@@ -64,8 +69,12 @@ export const pollingSubscription = ({
         position = event.position;
         yield event;
       }
+      if (batch.length > 0) retryMs = undefined;
       if (batch.length < batchSize && !closed) {
-        await Promise.race([wake.wait(pollMs), closeSignal.wait(pollMs)]);
+        const waitMs = batch.length === 0 && retryMs !== undefined ? retryMs : pollMs;
+        const woken = await Promise.race([wake.wait(waitMs), closeSignal.wait(waitMs)]);
+        if (woken) retryMs = RETRY_AFTER_WAKE_MS;
+        else if (retryMs !== undefined) retryMs = retryMs * 2 >= pollMs ? undefined : retryMs * 2;
       }
     }
   };
