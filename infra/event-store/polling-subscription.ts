@@ -11,13 +11,18 @@ import { resolveAfter, type GlobalPosition } from './position.ts';
 export type WakeSignal = {
   /** Resolves on the next wake-up (true) or after `ms` (false); never rejects. */
   wait(ms: number): Promise<boolean>;
+  /** Counts wake-ups, so a reader can tell one came while it was not waiting. */
+  generation(): number;
 };
 
 /** A wake-up broadcast: each `notify` releases every current waiter. */
 export const createWakeSignal = (): WakeSignal & { notify(): void } => {
   let waiters: Array<() => void> = [];
+  let generation = 0;
   return {
+    generation: () => generation,
     notify() {
+      generation++;
       const current = waiters;
       waiters = [];
       for (const w of current) w();
@@ -63,6 +68,7 @@ export const pollingSubscription = ({
     // in flight), look again soon, backing off to the poll interval.
     let retryMs: number | undefined;
     while (!closed) {
+      const seen = wake.generation();
       const batch = await readAll({ after: position, maxCount: batchSize });
       for (const event of batch) {
         if (closed) return;
@@ -71,8 +77,10 @@ export const pollingSubscription = ({
       }
       if (batch.length > 0) retryMs = undefined;
       if (batch.length < batchSize && !closed) {
+        // a wake-up while reading or yielding counts as one: appends since may be hidden
+        if (wake.generation() !== seen) retryMs ??= RETRY_AFTER_WAKE_MS;
         const waitMs = batch.length === 0 && retryMs !== undefined ? retryMs : pollMs;
-        const woken = await Promise.race([wake.wait(waitMs), closeSignal.wait(waitMs)]);
+        const woken = wake.generation() !== seen && batch.length > 0 ? true : await Promise.race([wake.wait(waitMs), closeSignal.wait(waitMs)]);
         if (woken) retryMs = RETRY_AFTER_WAKE_MS;
         else if (retryMs !== undefined) retryMs = retryMs * 2 >= pollMs ? undefined : retryMs * 2;
       }
