@@ -28,7 +28,7 @@
  *   once itself when publishing waits for the broker or a consumer crashes.
  */
 import kafkajs from 'kafkajs';
-import type { Admin, Consumer, EachBatchPayload, LogEntry, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, LogEntry, Producer } from 'kafkajs';
 import type { Logger } from '../logger.ts';
 import type { BusMessage, ConsumedMessage, ConsumeOptions, MessageBatch, MessageBus, Subscription } from './types.ts';
 
@@ -157,6 +157,30 @@ const headersOf = (headers: Record<string, unknown> | undefined): Record<string,
   return out;
 };
 
+/**
+ * A client connected on first use and shared after; a failed connect is tried again
+ * on the next use, and a broken client can be forgotten so the next use makes a new one.
+ */
+const lazyClient = <C extends { connect(): Promise<void> }>(create: () => C) => {
+  let client: Promise<C> | undefined;
+  return {
+    get: (): Promise<C> =>
+      (client ??= (async () => {
+        const c = create();
+        await c.connect();
+        return c;
+      })().catch((error) => {
+        client = undefined;
+        throw error;
+      })),
+    /** The connected client, if there is one (never throws). */
+    current: async (): Promise<C | undefined> => client?.catch(() => undefined),
+    async forget(broken: C) {
+      if (client && (await client.catch(() => undefined)) === broken) client = undefined;
+    },
+  };
+};
+
 export const createKafkaBus = (options: KafkaBusOptions): MessageBus => {
   const log = options.logger.child({ component: 'bus', bus: 'kafka' });
   const initialRetryTime = options.initialRetryTimeMs ?? 300;
@@ -182,18 +206,8 @@ export const createKafkaBus = (options: KafkaBusOptions): MessageBus => {
   const subscriptions = new Set<Subscription>();
 
   // ---- admin (topics, lag) ------------------------------------------------------
-  let admin: Promise<Admin> | undefined;
-  const getAdmin = () => {
-    admin ??= (async () => {
-      const a = kafka.admin({ retry });
-      await a.connect();
-      return a;
-    })().catch((error) => {
-      admin = undefined;
-      throw error;
-    });
-    return admin;
-  };
+  const admin = lazyClient(() => kafka.admin({ retry }));
+  const getAdmin = admin.get;
 
   const ensured = new Map<string, Promise<void>>();
   /** Best effort: the broker's auto-creation covers a failure here. */
@@ -215,27 +229,19 @@ export const createKafkaBus = (options: KafkaBusOptions): MessageBus => {
   };
 
   // ---- producer --------------------------------------------------------------------
-  let producer: Promise<Producer> | undefined;
-  const getProducer = () => {
-    producer ??= (async () => {
-      const p = kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: true,
-        createPartitioner: Partitioners.DefaultPartitioner,
-        retry: { ...retry, retries: Number.MAX_SAFE_INTEGER },
-      });
-      await p.connect();
-      return p;
-    })().catch((error) => {
-      producer = undefined;
-      throw error;
-    });
-    return producer;
-  };
+  const producer = lazyClient(() =>
+    kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: true,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: { ...retry, retries: Number.MAX_SAFE_INTEGER },
+    }),
+  );
+  const getProducer = producer.get;
 
   const replaceProducer = async (broken: Producer) => {
-    if (producer && (await producer.catch(() => undefined)) === broken) producer = undefined;
+    await producer.forget(broken);
     await within(broken.disconnect().catch(() => {}), 5_000, () => {});
   };
 
@@ -442,7 +448,7 @@ export const createKafkaBus = (options: KafkaBusOptions): MessageBus => {
       if (closed) return;
       closed = true;
       await Promise.allSettled([...subscriptions].map((s) => s.stop()));
-      const [p, a] = await Promise.all([producer?.catch(() => undefined), admin?.catch(() => undefined)]);
+      const [p, a] = await Promise.all([producer.current(), admin.current()]);
       await within(
         Promise.allSettled([p?.disconnect(), a?.disconnect()]),
         10_000,

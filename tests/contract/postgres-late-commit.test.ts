@@ -11,13 +11,19 @@ import type { RecordedEvent } from '../../infra/event-store/types.ts';
 import { pgServerDatabase, TEST_DATABASE_URL } from '../support/databases.ts';
 import { testEvents } from '../support/events.ts';
 
+/** A store in a fresh schema, and a connection of its own to the same schema for hand-made transactions. */
+const storeWithSecondConnection = async () => {
+  const db = await pgServerDatabase(TEST_DATABASE_URL!);
+  const store = await createPostgresEventStore(db);
+  const searchPath = (await db.query<{ search_path: string }>('SHOW search_path'))[0]!.search_path;
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${searchPath}` });
+  await client.connect();
+  return { db, store, client };
+};
+
 describe.runIf(TEST_DATABASE_URL)('postgres event store: late commits (server)', () => {
   it('delivers an event whose transaction commits after later-ordered ones, in one consistent order', async () => {
-    const db = await pgServerDatabase(TEST_DATABASE_URL!);
-    const store = await createPostgresEventStore(db);
-    const search_path = (await db.query<{ search_path: string }>('SHOW search_path'))[0]!.search_path;
-    const slow = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${search_path}` });
-    await slow.connect();
+    const { db, store, client: slow } = await storeWithSecondConnection();
     const seen: RecordedEvent[] = [];
     const subscription = store.subscribeToAll({ after: 'start' });
     const reading = (async () => {
@@ -52,11 +58,7 @@ describe.runIf(TEST_DATABASE_URL)('postgres event store: late commits (server)',
   });
 
   it('an aborted transaction leaves no event and does not stall subscribers', async () => {
-    const db = await pgServerDatabase(TEST_DATABASE_URL!);
-    const store = await createPostgresEventStore(db);
-    const search_path = (await db.query<{ search_path: string }>('SHOW search_path'))[0]!.search_path;
-    const aborted = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${search_path}` });
-    await aborted.connect();
+    const { db, store, client: aborted } = await storeWithSecondConnection();
     try {
       await aborted.query('BEGIN');
       await aborted.query('SELECT * FROM hcp_append($1, $2, $3::jsonb)', ['gone-1', 'any', JSON.stringify(testEvents(1))]);
