@@ -10,9 +10,8 @@ import { manualClock } from '../infra/clock.ts';
 import { createMemoryEventStore } from '../infra/event-store/memory.ts';
 import { createPostgresEventStore } from '../infra/event-store/postgres/store.ts';
 import type { EventStore } from '../infra/event-store/types.ts';
-import { fold } from '../domain/decider.ts';
 import { postgresBackends } from '../tests/support/databases.ts';
-import { handleCommand } from './handle.ts';
+import { handleCommand, loadState } from './handle.ts';
 
 const backends: Array<{ label: string; open: () => Promise<{ store: EventStore; dispose: () => Promise<void> }> }> = [
   { label: 'memory', open: async () => ({ store: createMemoryEventStore(), dispose: async () => {} }) },
@@ -34,7 +33,7 @@ const register = async (store: EventStore) => {
   return customerId;
 };
 const balanceOf = async (store: EventStore, customerId: string) => {
-  const state = fold(customerDecider, (await store.readStream(customerStream(customerId))).map((e) => ({ type: e.type, data: e.data }) as never));
+  const state = await loadState(store, customerDecider, customerStream(customerId));
   if (state.status !== 'registered') throw new Error('not registered');
   return state.balance;
 };

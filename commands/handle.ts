@@ -43,6 +43,10 @@ export class ConcurrencyExhaustedError extends Error {
 type AnyEvent = { type: string; data: Record<string, unknown> };
 const asDomain = <E>(e: RecordedEvent) => ({ type: e.type, data: e.data }) as E;
 
+/** A stream's current state: its events folded by the decider. */
+export const loadState = async <C, E extends AnyEvent, S>(store: EventStore, decider: Decider<C, E, S>, streamName: string): Promise<S> =>
+  fold(decider, (await store.readStream(streamName)).map(asDomain<E>));
+
 export const handleCommand = async <C, E extends AnyEvent, S>(
   store: EventStore,
   decider: Decider<C, E, S>,

@@ -6,11 +6,10 @@
  * phase, so resuming a switch after a restart repeats nothing.
  */
 import type { Logger } from 'pino';
-import { fold } from '../../domain/decider.ts';
-import { resourceDecider, resourceStream, type ResourceEvent } from '../../domain/resource/resource.ts';
+import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
 import type { RecordedEvent } from '../../infra/event-store/types.ts';
 import { contextFor, type CommandDeps } from '../context.ts';
-import { handleCommand } from '../handle.ts';
+import { handleCommand, loadState } from '../handle.ts';
 import type { ProcessManager } from '../process-managers/runner.ts';
 import { PhaseFailedError, type DeviceController } from './device-controller.ts';
 
@@ -28,8 +27,7 @@ export const switchExecutor = (deps: CommandDeps, devices: DeviceController, log
   let stopped = false;
   const log = logger.child({ processManager: 'switch-executor' });
 
-  const load = async (resourceId: string) =>
-    fold(resourceDecider, (await deps.store.readStream(resourceStream(resourceId))).map((e) => ({ type: e.type, data: e.data }) as ResourceEvent));
+  const load = (resourceId: string) => loadState(deps.store, resourceDecider, resourceStream(resourceId));
 
   const drive = async (resourceId: string, correlationId: string) => {
     const caller = { commandId: '', correlationId, actor: 'process-manager:switch-executor' };
