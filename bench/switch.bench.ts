@@ -1,6 +1,6 @@
 /**
  * npm run bench:switch [-- --json] [--only latency|ingestion] [--backends pglite,postgres]
- *                      [--rounds 250] [--blocks 4] [--seconds 50] [--ticks 10000] [--runs 3]
+ *                      [--rounds 500] [--blocks 4] [--seconds 120] [--ticks 10000] [--runs 3]
  *
  * 1. End-to-end decision latency (switch/latency.ts): a price tick published on the bus →
  *    PriceTicked → RecommendationIssued → ModeSwitchRequested → ModeSwitched on the control
@@ -13,11 +13,12 @@
  * TEST_DATABASE_URL or postgres://postgres@127.0.0.1:5432/test) in a fresh schema that is
  * dropped at the end. Progress goes to stderr, results to stdout.
  *
- * Run time: the latency part measures up to --rounds rounds of --blocks switches, but stops
- * after --seconds per backend; on a 2-core machine the pipeline completes 10–15 switches/s,
- * fewer as history grows, so the default 50 s gives about 450–800 switches per backend and
- * the whole bench (with Kafka) about 3 minutes. 1,000 switches per backend need --seconds 90
- * or more.
+ * Run time: the latency part measures up to --rounds rounds of --blocks switches (default
+ * 500 × 4 = 2,000 round trips), but stops after --seconds per backend; on a 2-core machine
+ * the server completes ~30 switches/s and PGlite ~14 (its wasm engine shares the event loop),
+ * flat with history since commands read only their stream's new events
+ * (commands/stream-state.ts): about 2,000 on the server and 1,700 on PGlite in the default
+ * 120 s, and the whole bench (with Kafka) about 5 minutes.
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -33,9 +34,9 @@ const { values: args } = parseArgs({
     json: { type: 'boolean', default: false },
     only: { type: 'string' },
     backends: { type: 'string', default: 'pglite,postgres' },
-    rounds: { type: 'string', default: '250' },
+    rounds: { type: 'string', default: '500' },
     blocks: { type: 'string', default: '4' },
-    seconds: { type: 'string', default: '50' },
+    seconds: { type: 'string', default: '120' },
     ticks: { type: 'string', default: '10000' },
     runs: { type: 'string', default: '3' },
   },

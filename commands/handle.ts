@@ -1,15 +1,17 @@
 /**
- * The command pipeline: load and fold the stream, decide, append with the expected
+ * The command pipeline: load the stream's state (the cached fold plus the events
+ * appended since, stream-state.ts), decide, append with the expected
  * revision; on a conflict reload and decide again (bounded). A rejection appends
  * nothing. A command id already seen in the stream returns what it appended then
  * (idempotency); event ids derive from the command id, so even a retry after a
  * lost acknowledgement is deduplicated by the store.
  */
-import { fold, type Decider, type Rejection } from '../domain/decider.ts';
+import type { Decider, Rejection } from '../domain/decider.ts';
 import { WrongExpectedRevisionError } from '../infra/event-store/expected-revision.ts';
 import type { GlobalPosition } from '../infra/event-store/position.ts';
-import type { EventMetadata, EventStore, RecordedEvent } from '../infra/event-store/types.ts';
+import type { EventMetadata, EventStore } from '../infra/event-store/types.ts';
 import { eventIdFor } from '../infra/ids.ts';
+import { asDomain, eventsOfCommand, loadStreamState } from './stream-state.ts';
 
 /** Who sent a command, why, and when (from the injected clock). */
 export type CommandContext = {
@@ -41,11 +43,10 @@ export class ConcurrencyExhaustedError extends Error {
 }
 
 type AnyEvent = { type: string; data: Record<string, unknown> };
-const asDomain = <E>(e: RecordedEvent) => ({ type: e.type, data: e.data }) as E;
 
-/** A stream's current state: its events folded by the decider. */
+/** A stream's current state: its events folded by the decider (only the new ones are read; see stream-state.ts). */
 export const loadState = async <C, E extends AnyEvent, S>(store: EventStore, decider: Decider<C, E, S>, streamName: string): Promise<S> =>
-  fold(decider, (await store.readStream(streamName)).map(asDomain<E>));
+  (await loadStreamState(store, decider, streamName)).state;
 
 export const handleCommand = async <C, E extends AnyEvent, S>(
   store: EventStore,
@@ -55,12 +56,13 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
   context: CommandContext,
 ): Promise<Handled<E>> => {
   for (let attempt = 1; ; attempt++) {
-    const recorded = await store.readStream(streamName);
-    const earlier = recorded.filter((e) => e.metadata.commandId === context.commandId);
-    if (earlier.length > 0)
+    const { state, revision, commands } = await loadStreamState(store, decider, streamName);
+    const span = commands.get(context.commandId);
+    if (span) {
+      const earlier = await eventsOfCommand(store, streamName, context.commandId, span);
       return { type: 'accepted', events: earlier.map(asDomain<E>), position: earlier.at(-1)!.position, duplicate: true };
+    }
 
-    const state = fold(decider, recorded.map(asDomain<E>));
     const decision = decider.decide(command, state);
     if (decision.type === 'rejected') return decision;
     if (decision.events.length === 0) return { type: 'accepted', events: [], position: undefined, duplicate: false };
@@ -79,7 +81,7 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
       data: e.data,
       metadata,
     }));
-    const expectedRevision = recorded.length === 0 ? ('no_stream' as const) : recorded.at(-1)!.revision;
+    const expectedRevision = revision < 0n ? ('no_stream' as const) : revision;
     try {
       const result = await store.appendToStream(streamName, toAppend, { expectedRevision });
       return { type: 'accepted', events: decision.events, position: result.position, duplicate: !result.appended };

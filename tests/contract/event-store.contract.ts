@@ -141,6 +141,7 @@ export const eventStoreContract = (name: string, open: OpenStore) =>
         expect(fw.map((e) => e.data.n)).toEqual([0, 1, 2, 3, 4]);
         expect(fw[0]!.metadata).toMatchObject({ commandId: 'fw', actor: 'test', schemaVersion: 1 });
         expect((await store.readStream(s, { fromRevision: 3n })).map((e) => e.revision)).toEqual([3n, 4n]);
+        expect(await store.readStream(s, { fromRevision: 5n })).toEqual([]); // the tail after the last event: nothing, no error
         expect((await store.readStream(s, { maxCount: 2 })).map((e) => e.revision)).toEqual([0n, 1n]);
         const bw = await store.readStream(s, { direction: 'backwards' });
         expect(bw.map((e) => e.revision)).toEqual([4n, 3n, 2n, 1n, 0n]);

@@ -1,0 +1,65 @@
+/**
+ * Folded stream states kept between commands, so a command reads only the events
+ * appended since the last one instead of its whole stream (a resource's stream grows by
+ * about eight events per switch; without this, a switch's latency grew with its history).
+ *
+ * Nothing here can go stale: every load reads the stream's tail after the cached
+ * revision, whoever appended it (another process included), and folds it on. What is
+ * kept per stream: the state, its revision, and the revisions each command id appended
+ * (for the pipeline's idempotency), bounded by an LRU over streams. Keyed by store and
+ * decider, since two deciders may fold the same stream differently.
+ */
+import { fold, type Decider } from '../domain/decider.ts';
+import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
+
+type AnyEvent = { type: string; data: Record<string, unknown> };
+
+export type StreamState<S> = {
+  state: S;
+  /** Revision of the last event folded; -1n: no stream. */
+  revision: bigint;
+  /** Revisions of the events each command id appended (first, last). */
+  commands: Map<string, { first: bigint; last: bigint }>;
+};
+
+/** Streams kept per store and decider; the least recently used is dropped beyond this. */
+export const MAX_CACHED_STREAMS = 10_000;
+
+const caches = new WeakMap<EventStore, WeakMap<object, Map<string, StreamState<unknown>>>>();
+
+const cacheOf = (store: EventStore, decider: object) => {
+  let byDecider = caches.get(store);
+  if (!byDecider) caches.set(store, (byDecider = new WeakMap()));
+  let streams = byDecider.get(decider);
+  if (!streams) byDecider.set(decider, (streams = new Map()));
+  return streams;
+};
+
+export const asDomain = <E>(e: RecordedEvent) => ({ type: e.type, data: e.data }) as E;
+
+const foldOn = <C, E extends AnyEvent, S>(decider: Decider<C, E, S>, from: StreamState<S>, events: readonly RecordedEvent[]): StreamState<S> => {
+  if (events.length === 0) return from;
+  const commands = new Map(from.commands);
+  for (const e of events) {
+    const seen = commands.get(e.metadata.commandId);
+    commands.set(e.metadata.commandId, { first: seen?.first ?? e.revision, last: e.revision });
+  }
+  return { state: events.map(asDomain<E>).reduce(decider.evolve, from.state), revision: events.at(-1)!.revision, commands };
+};
+
+/** The stream's state now: the cached fold plus whatever was appended since. */
+export const loadStreamState = async <C, E extends AnyEvent, S>(store: EventStore, decider: Decider<C, E, S>, streamName: string): Promise<StreamState<S>> => {
+  const streams = cacheOf(store, decider);
+  const cached = streams.get(streamName) as StreamState<S> | undefined;
+  const base: StreamState<S> = cached ?? { state: fold(decider, []), revision: -1n, commands: new Map() };
+  const tail = await store.readStream(streamName, base.revision < 0n ? {} : { fromRevision: base.revision + 1n });
+  const next = foldOn(decider, base, tail);
+  streams.delete(streamName); // re-inserted last: Map order is the LRU order
+  streams.set(streamName, next);
+  if (streams.size > MAX_CACHED_STREAMS) streams.delete(streams.keys().next().value!);
+  return next;
+};
+
+/** The events a command appended earlier, read back by their revisions. */
+export const eventsOfCommand = async (store: EventStore, streamName: string, commandId: string, span: { first: bigint; last: bigint }): Promise<RecordedEvent[]> =>
+  (await store.readStream(streamName, { fromRevision: span.first, maxCount: Number(span.last - span.first) + 1 })).filter((e) => e.metadata.commandId === commandId);
