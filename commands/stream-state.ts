@@ -39,7 +39,9 @@ export const asDomain = <E>(e: RecordedEvent) => ({ type: e.type, data: e.data }
 
 const foldOn = <C, E extends AnyEvent, S>(decider: Decider<C, E, S>, from: StreamState<S>, events: readonly RecordedEvent[]): StreamState<S> => {
   if (events.length === 0) return from;
-  const commands = new Map(from.commands);
+  // shared with earlier snapshots of this stream, and only ever told true facts: an id it
+  // learns was appended; not copied, so a long stream costs no copy per command
+  const commands = from.commands;
   for (const e of events) {
     const seen = commands.get(e.metadata.commandId);
     commands.set(e.metadata.commandId, { first: seen?.first ?? e.revision, last: e.revision });
