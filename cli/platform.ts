@@ -21,6 +21,7 @@ import type { Projection } from '../projections/projection.ts';
 import { createProjectionRunner, migrateProjections } from '../projections/runner.ts';
 import { workloadsProjection } from '../projections/workloads.ts';
 import { fleetProjection } from '../projections/fleet.ts';
+import { handoversProjection } from '../projections/handovers.ts';
 import { marketProjection } from '../projections/market.ts';
 import { economicsProjection } from '../projections/economics.ts';
 import { economicController } from '../commands/process-managers/economic-controller.ts';
@@ -28,9 +29,10 @@ import { SEED_SCENARIO, type FacilitySpec } from '../domain/fleet/inventory.ts';
 import { createSimulatedDevices } from '../commands/switching/simulated-devices.ts';
 import { createRng } from '../simulators/random.ts';
 import { switchExecutor } from '../commands/switching/switch-executor.ts';
+import { handoverExecutor } from '../commands/switching/handover-executor.ts';
 import type { DeviceController } from '../commands/switching/device-controller.ts';
 
-export const PROJECTIONS: readonly Projection[] = [customersProjection, workloadsProjection, fleetProjection, marketProjection, economicsProjection];
+export const PROJECTIONS: readonly Projection[] = [customersProjection, workloadsProjection, fleetProjection, handoversProjection, marketProjection, economicsProjection];
 
 
 export const openDatabase = async (config: Config): Promise<Database> => {
@@ -76,22 +78,28 @@ export const startCore = async ({
   const deps: CommandDeps = { store, readModels: db, clock, ids };
   runner.start();
   const executor = switchExecutor(deps, devices, logger);
+  const handovers = handoverExecutor(deps, devices, logger);
   const managers = [
     runProcessManager({ db, store, manager: workloadQuotaManager(deps), logger }),
     runProcessManager({ db, store, manager: executor, logger }),
+    runProcessManager({ db, store, manager: handovers, logger }),
     runProcessManager({ db, store, manager: economicController(deps, facilities, logger), logger }),
   ];
   // switches that were in flight when the process stopped go on from their last completed phase
   for (const { resource_id } of await db.query<{ resource_id: string }>(`SELECT resource_id FROM rm_resources WHERE switch_in_flight IS NOT NULL`))
     executor.resume(resource_id);
+  for (const { handover_id } of await db.query<{ handover_id: string }>(`SELECT handover_id FROM rm_handovers WHERE status = 'in_flight'`))
+    handovers.resume(handover_id);
   return {
     feed,
     runner,
     deps,
     /** Stops following the store; closes neither the store nor the database. */
     executor,
+    handovers,
     async stop() {
       executor.stop();
+      handovers.stop();
       await Promise.all(managers.map((m) => m.stop()));
       await runner.stop();
     },

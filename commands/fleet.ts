@@ -68,7 +68,7 @@ export const registerScenario = async (deps: CommandDeps, caller: Caller, facili
 export const requestSwitch = async (
   deps: CommandDeps,
   caller: Caller,
-  input: { resourceId: string; to: ResourceMode; reason: string; switchId?: string },
+  input: { resourceId: string; to: ResourceMode; reason: string; switchId?: string; handoverId?: string; expectedFrom?: ResourceMode },
 ) => {
   const switchId = input.switchId ?? deps.ids.id('sw');
   const handled = accepted(
@@ -76,7 +76,14 @@ export const requestSwitch = async (
       deps.store,
       resourceDecider,
       resourceStream(input.resourceId),
-      { type: 'RequestSwitch', switchId, to: input.to, reason: input.reason },
+      {
+        type: 'RequestSwitch',
+        switchId,
+        to: input.to,
+        reason: input.reason,
+        ...(input.handoverId ? { handoverId: input.handoverId } : {}),
+        ...(input.expectedFrom ? { expectedFrom: input.expectedFrom } : {}),
+      },
       contextFor(deps, caller),
     ),
   );

@@ -7,6 +7,7 @@ export type Change =
   | { topic: 'workload'; workloadId: string; customerId: string }
   | { topic: 'customer'; customerId: string }
   | { topic: 'switch'; switchId: string; resourceId: string; facilityId: string }
+  | { topic: 'handover'; handoverId: string; facilityId: string }
   | { topic: 'price'; feed: string }
   | { topic: 'recommendation'; facilityId: string };
 

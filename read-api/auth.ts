@@ -52,6 +52,9 @@ export const createAuthenticator = (readModels: Sql, adminKey: string): Authenti
   };
 };
 
+/** Who may read operator data (fleet, switches, decisions): everyone but customers. */
+export const STAFF_ROLES = ['admin', 'auditor', 'analyst'] as const satisfies readonly Role[];
+
 export const requireRole = (principal: Principal, ...roles: Role[]) => {
   if (!roles.includes(principal.role)) throw new AuthError('FORBIDDEN', `requires role ${roles.join(' or ')}`);
 };

@@ -4,7 +4,7 @@
  */
 import type { Recommendation } from '../domain/economics/controller.ts';
 import type { Sql } from '../infra/postgres/database.ts';
-import { requireRole } from './auth.ts';
+import { requireRole, STAFF_ROLES } from './auth.ts';
 import { idSchema, parseInput } from './inputs.ts';
 import { liveFeed } from './live.ts';
 import type { ApiContext, ApiServices } from './resolvers.ts';
@@ -81,7 +81,7 @@ const recent = async (db: Sql, facilityId: string, first: number) =>
     )
   ).map((r) => toView(r.recommendation));
 
-const STAFF = ['admin', 'auditor', 'analyst'] as const;
+const STAFF = STAFF_ROLES;
 
 export const createEconomicsResolvers = ({ readModels: db, feed }: ApiServices) => ({
   Query: {

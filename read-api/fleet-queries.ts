@@ -1,8 +1,10 @@
 /** Read-model queries for operators: facilities, resources, switches and switch latency. */
+import { drawKw } from '../domain/resource/power.ts';
+import type { ResourceMode } from '../domain/resource/switching.ts';
 import type { Sql } from '../infra/postgres/database.ts';
 import { whereEquals } from './sql-filters.ts';
 
-const iso = (t: string | Date | null) => (t === null ? null : new Date(t).toISOString());
+export const iso = (t: string | Date | null) => (t === null ? null : new Date(t).toISOString());
 
 export const listFacilities = async (db: Sql) =>
   (
@@ -33,8 +35,8 @@ const toResource = (r: ResourceRow) => ({
   units: r.units,
   powerWPerUnit: r.power_w_per_unit,
   hashrateThsPerUnit: r.hashrate_ths_per_unit,
-  /** Nameplate draw of the whole resource in its current mode (sleeping ASICs ~25 W a unit, off GPUs 0). */
-  powerKw: (r.units * (r.mode === 'sleeping' ? 25 : r.mode === 'off' ? 0 : r.power_w_per_unit)) / 1000,
+  /** Nameplate draw of the whole resource in its current mode (the facility's power ledger: domain/resource/power.ts). */
+  powerKw: drawKw({ units: r.units, powerWPerUnit: r.power_w_per_unit }, r.mode as ResourceMode),
   mode: r.mode,
   healthy: r.healthy,
   allocatedUnits: r.allocated_units,

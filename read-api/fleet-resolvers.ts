@@ -2,15 +2,14 @@
 import { z } from 'zod';
 import { requestSwitch } from '../commands/fleet.ts';
 import type { ResourceMode } from '../domain/resource/switching.ts';
-import { requireRole } from './auth.ts';
+import { requireRole, STAFF_ROLES } from './auth.ts';
 import { findSwitch, listFacilities, listResources, listSwitches, switchLatency, switchPhases, type SwitchView } from './fleet-queries.ts';
-import { idSchema, InputError, parseInput } from './inputs.ts';
+import { idSchema, InputError, optionalId, parseInput } from './inputs.ts';
 import { liveFeed } from './live.ts';
 import type { ApiContext, ApiServices } from './resolvers.ts';
 import { callerOf, settled } from './mutation-support.ts';
 
-const STAFF = ['admin', 'auditor', 'analyst'] as const;
-const optionalId = (v: unknown, field: string) => (v == null ? undefined : parseInput(idSchema, v, field));
+const STAFF = STAFF_ROLES;
 
 export const createFleetResolvers = (services: ApiServices) => {
   const { readModels: db, feed } = services;

@@ -33,6 +33,9 @@ export const idSchema = z
   .max(64)
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'letters, digits and _ . : - only');
 
+/** An optional id argument: absent (or null) is undefined, otherwise it must be a valid id. */
+export const optionalId = (v: unknown, field: string) => (v == null ? undefined : parseInput(idSchema, v, field));
+
 export const commandIdSchema = z
   .string()
   .min(8)

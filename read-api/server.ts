@@ -19,6 +19,7 @@ import { createFleetResolvers } from './fleet-resolvers.ts';
 import { marketTypeDefs } from './market-schema.ts';
 import { createMarketResolvers } from './market-resolvers.ts';
 import { createEconomicsResolvers, economicsTypeDefs } from './economics-api.ts';
+import { createHandoverResolvers, handoverTypeDefs } from './handover-api.ts';
 
 type ResolverMap = Record<string, Record<string, unknown> | unknown>;
 
@@ -72,12 +73,13 @@ export const buildServer = async ({ logger, adminKey, ...services }: ServerOptio
   });
 
   await app.register(mercurius, {
-    schema: [typeDefs, fleetTypeDefs, marketTypeDefs, economicsTypeDefs].join('\n'),
+    schema: [typeDefs, fleetTypeDefs, handoverTypeDefs, marketTypeDefs, economicsTypeDefs].join('\n'),
     resolvers: mergeResolvers(
       createResolvers(services),
       createFleetResolvers(services),
       createMarketResolvers(services),
       createEconomicsResolvers(services),
+      createHandoverResolvers(services),
     ) as never,
     graphiql: true,
     queryDepth: QUERY_DEPTH_LIMIT,

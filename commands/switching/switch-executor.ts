@@ -12,6 +12,7 @@ import { contextFor, type CommandDeps } from '../context.ts';
 import { handleCommand, loadState } from '../handle.ts';
 import type { ProcessManager } from '../process-managers/runner.ts';
 import { PhaseFailedError, type DeviceController } from './device-controller.ts';
+import { drivers } from './drivers.ts';
 
 export type SwitchExecutor = ProcessManager & {
   /** Continues a switch found in flight (after a restart). */
@@ -23,23 +24,22 @@ export type SwitchExecutor = ProcessManager & {
 };
 
 export const switchExecutor = (deps: CommandDeps, devices: DeviceController, logger: Logger): SwitchExecutor => {
-  const driving = new Map<string, Promise<void>>();
-  let stopped = false;
   const log = logger.child({ processManager: 'switch-executor' });
 
   const load = (resourceId: string) => loadState(deps.store, resourceDecider, resourceStream(resourceId));
 
   const drive = async (resourceId: string, correlationId: string) => {
     const caller = { commandId: '', correlationId, actor: 'process-manager:switch-executor' };
-    while (!stopped) {
+    while (!pool.stopped) {
       const state = await load(resourceId);
-      if (state.status !== 'registered' || !state.inFlight) return;
+      // a resource's part of a power handover is driven by the handover executor
+      if (state.status !== 'registered' || !state.inFlight || state.inFlight.handoverId) return;
       const { switchId, from, to, phases, done } = state.inFlight;
       const phase = phases[done]!;
       const step = (suffix: string) => contextFor(deps, caller, `switch:${switchId}:${suffix}`);
       try {
         const { durationMs } = await devices.runPhase({ resource: state.spec, phase, from, to });
-        if (stopped) return;
+        if (pool.stopped) return;
         await handleCommand(deps.store, resourceDecider, resourceStream(resourceId), { type: 'CompletePhase', switchId, phase, durationMs }, step(phase));
       } catch (error) {
         if (!(error instanceof PhaseFailedError)) throw error;
@@ -57,25 +57,16 @@ export const switchExecutor = (deps: CommandDeps, devices: DeviceController, log
     }
   };
 
-  const start = (resourceId: string, correlationId: string) => {
-    if (driving.has(resourceId) || stopped) return;
-    const run = drive(resourceId, correlationId)
-      .catch((error) => log.error({ err: error, resourceId }, 'switch driver stopped; it resumes on restart'))
-      .finally(() => driving.delete(resourceId));
-    driving.set(resourceId, run);
-  };
+  const pool = drivers(log, 'resourceId', drive);
 
   return {
     name: 'switch-executor',
     async react(event: RecordedEvent) {
-      if (event.type === 'ModeSwitchRequested') start((event.data as { resourceId: string }).resourceId, event.metadata.correlationId);
+      const requested = event.data as { resourceId: string; handoverId?: string };
+      if (event.type === 'ModeSwitchRequested' && !requested.handoverId) pool.start(requested.resourceId, event.metadata.correlationId);
     },
-    resume: (resourceId) => start(resourceId, `resume:${resourceId}`),
-    async idle() {
-      while (driving.size > 0) await Promise.all([...driving.values()]);
-    },
-    stop() {
-      stopped = true;
-    },
+    resume: (resourceId) => pool.start(resourceId, `resume:${resourceId}`),
+    idle: () => pool.idle(),
+    stop: () => pool.stop(),
   };
 };

@@ -7,7 +7,7 @@
 import { accept, reject, type Decider, type DomainEvent } from '../decider.ts';
 import type { AsicModel } from '../fleet/inventory.ts';
 import type { GpuType } from '../workload/request.ts';
-import { modeFits, phasesFor, type ResourceKind, type ResourceMode, type SwitchPhase } from './switching.ts';
+import { FACILITY_PHASES, modeFits, phasesFor, phaseTotals, type ResourceKind, type ResourceMode, type SwitchPhase } from './switching.ts';
 
 export const resourceStream = (resourceId: string) => `resource-${resourceId}`;
 
@@ -24,7 +24,15 @@ export type ResourceSpec = {
   mode: ResourceMode;
 };
 
-export type SwitchInFlight = { switchId: string; from: ResourceMode; to: ResourceMode; phases: SwitchPhase[]; done: number };
+export type SwitchInFlight = {
+  switchId: string;
+  from: ResourceMode;
+  to: ResourceMode;
+  phases: SwitchPhase[];
+  done: number;
+  /** Set when this switch is a resource's part of a power handover (handover.ts), which drives it. */
+  handoverId?: string;
+};
 
 export type ResourceEvent =
   | DomainEvent<'ResourceRegistered', ResourceSpec>
@@ -33,7 +41,7 @@ export type ResourceEvent =
   | DomainEvent<'ResourceReleased', { resourceId: string; workloadId: string; units: number }>
   | DomainEvent<
       'ModeSwitchRequested',
-      { resourceId: string; switchId: string; from: ResourceMode; to: ResourceMode; phases: SwitchPhase[]; reason: string }
+      { resourceId: string; switchId: string; from: ResourceMode; to: ResourceMode; phases: SwitchPhase[]; reason: string; handoverId?: string }
     >
   | DomainEvent<'SwitchPhaseCompleted', { resourceId: string; switchId: string; phase: SwitchPhase; index: number; durationMs: number }>
   | DomainEvent<'ModeSwitched', { resourceId: string; switchId: string; from: ResourceMode; to: ResourceMode; controlPathMs: number; physicalMs: number }>
@@ -44,7 +52,15 @@ export type ResourceCommand =
   | { type: 'SetHealth'; healthy: boolean; reason: string }
   | { type: 'Allocate'; workloadId: string; units: number }
   | { type: 'Release'; workloadId: string }
-  | { type: 'RequestSwitch'; switchId: string; to: ResourceMode; reason: string }
+  | {
+      type: 'RequestSwitch';
+      switchId: string;
+      to: ResourceMode;
+      reason: string;
+      handoverId?: string;
+      /** Only from this mode (a handover checked it when it was requested). */
+      expectedFrom?: ResourceMode;
+    }
   | { type: 'CompletePhase'; switchId: string; phase: SwitchPhase; durationMs: number }
   | { type: 'FailSwitch'; switchId: string; phase: SwitchPhase; reason: string };
 
@@ -79,7 +95,14 @@ const evolve = (state: ResourceState, event: ResourceEvent): ResourceState => {
     case 'ModeSwitchRequested':
       return {
         ...state,
-        inFlight: { switchId: event.data.switchId, from: event.data.from, to: event.data.to, phases: event.data.phases, done: 0 },
+        inFlight: {
+          switchId: event.data.switchId,
+          from: event.data.from,
+          to: event.data.to,
+          phases: event.data.phases,
+          done: 0,
+          ...(event.data.handoverId ? { handoverId: event.data.handoverId } : {}),
+        },
         durations: {},
       };
     case 'SwitchPhaseCompleted':
@@ -92,11 +115,6 @@ const evolve = (state: ResourceState, event: ResourceEvent): ResourceState => {
       return { ...state, mode: event.data.rolledBackTo, inFlight: undefined, durations: {} };
   }
 };
-
-const sumDurations = (durations: Partial<Record<SwitchPhase, number>>, physical: boolean) =>
-  Object.entries(durations)
-    .filter(([phase]) => (phase === 'asic_ramped_down' || phase === 'asic_ramped_up') === physical)
-    .reduce((sum, [, ms]) => sum + (ms ?? 0), 0);
 
 const decide = (command: ResourceCommand, state: ResourceState) => {
   if (command.type === 'RegisterResource') {
@@ -131,11 +149,23 @@ const decide = (command: ResourceCommand, state: ResourceState) => {
       if (state.inFlight) return reject<ResourceEvent>('invalid_state', `switch ${state.inFlight.switchId} is in flight`, 'resourceId');
       if (!modeFits(state.spec.kind, command.to)) return reject<ResourceEvent>('invalid_input', `mode ${command.to} does not fit a ${state.spec.kind}`, 'to');
       if (state.mode === command.to) return reject<ResourceEvent>('invalid_state', `already ${command.to}`, 'to');
+      if (command.expectedFrom && state.mode !== command.expectedFrom)
+        return reject<ResourceEvent>('invalid_state', `is ${state.mode}, no longer ${command.expectedFrom}`, 'resourceId');
       if (allocatedUnits > 0 && SERVING_MODES.has(state.mode) && !SERVING_MODES.has(command.to))
         return reject<ResourceEvent>('invalid_state', `serves ${Object.keys(state.allocations).length} workload(s): release them first`, 'resourceId');
+      const phases = phasesFor(state.spec.kind, state.mode, command.to);
       return accept<ResourceEvent>({
         type: 'ModeSwitchRequested',
-        data: { resourceId, switchId: command.switchId, from: state.mode, to: command.to, phases: phasesFor(state.spec.kind, state.mode, command.to), reason: command.reason },
+        data: {
+          resourceId,
+          switchId: command.switchId,
+          from: state.mode,
+          to: command.to,
+          // a handover carries out the facility's phases itself; the resource keeps its device phases
+          phases: command.handoverId ? phases.filter((p) => !FACILITY_PHASES.has(p)) : phases,
+          reason: command.reason,
+          ...(command.handoverId ? { handoverId: command.handoverId } : {}),
+        },
       });
     }
     case 'CompletePhase': {
@@ -151,7 +181,7 @@ const decide = (command: ResourceCommand, state: ResourceState) => {
       const durations = { ...state.durations, [command.phase]: command.durationMs };
       return accept<ResourceEvent>(completed, {
         type: 'ModeSwitched',
-        data: { resourceId, switchId: f.switchId, from: f.from, to: f.to, controlPathMs: sumDurations(durations, false), physicalMs: sumDurations(durations, true) },
+        data: { resourceId, switchId: f.switchId, from: f.from, to: f.to, ...phaseTotals(durations) },
       });
     }
     case 'FailSwitch': {

@@ -47,3 +47,16 @@ export const phasesFor = (kind: ResourceKind, from: ResourceMode, to: ResourceMo
     ? ['signal_validated', 'capacity_checked', 'power_reassigned', 'gpu_activated', 'endpoint_ready']
     : ['signal_validated', 'capacity_checked', 'endpoint_drained', 'gpu_deactivated', 'power_reassigned'];
 };
+
+/** Control path and physical ramp of a switch's completed phases, ms (reported apart). */
+export const phaseTotals = (durations: Partial<Record<SwitchPhase, number>>) => {
+  let controlPathMs = 0;
+  let physicalMs = 0;
+  for (const [phase, ms] of Object.entries(durations) as [SwitchPhase, number][])
+    if (PHYSICAL_PHASES.has(phase)) physicalMs += ms;
+    else controlPathMs += ms;
+  return { controlPathMs, physicalMs };
+};
+
+/** Phases of a handover the facility carries out; a resource's part of a handover has only its device phases. */
+export const FACILITY_PHASES: ReadonlySet<SwitchPhase> = new Set(['signal_validated', 'capacity_checked', 'power_reassigned']);

@@ -1,0 +1,145 @@
+/**
+ * The handover executor takes a facility's power from ASICs to GPUs and back as one switch,
+ * holds both resources while it runs, and on a failure puts the facility back where it was.
+ */
+import { describe, expect, it } from 'vitest';
+import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
+import { handoverStream, HANDOVER_PHASES } from '../../domain/resource/handover.ts';
+import { resourceStream } from '../../domain/resource/resource.ts';
+import type { SwitchPhase } from '../../domain/resource/switching.ts';
+import { systemClock } from '../../infra/clock.ts';
+import { createMemoryEventStore } from '../../infra/event-store/memory.ts';
+import type { GlobalPosition } from '../../infra/event-store/position.ts';
+import { sequentialIds } from '../../infra/ids.ts';
+import { createLogger } from '../../infra/logger.ts';
+import { fleetProjection } from '../../projections/fleet.ts';
+import { handoversProjection } from '../../projections/handovers.ts';
+import { catchUp, migrateProjections } from '../../projections/runner.ts';
+import { createRng } from '../../simulators/random.ts';
+import { pgliteDatabase } from '../../tests/support/databases.ts';
+import type { CommandDeps } from '../context.ts';
+import { CommandRejectedError } from '../errors.ts';
+import { registerScenario, requestSwitch } from '../fleet.ts';
+import { requestHandover } from '../handover.ts';
+import { handoverExecutor } from './handover-executor.ts';
+import { createSimulatedDevices } from './simulated-devices.ts';
+import { switchExecutor } from './switch-executor.ts';
+
+const SITE: FacilitySpec = {
+  facilityId: 'lab',
+  name: 'Lab',
+  marketNode: 'HB_WEST',
+  powerBudgetKw: 4_000,
+  asicGroups: [{ model: 'S21', count: 1000 }],
+  gpuPools: [{ gpuType: 'H100', count: 512, warmStandby: 512 }],
+};
+const PROJECTIONS = [fleetProjection, handoversProjection];
+
+const setup = async (failures: Partial<Record<SwitchPhase, number>> = {}) => {
+  const store = createMemoryEventStore();
+  const db = await pgliteDatabase();
+  await migrateProjections(db, PROJECTIONS);
+  const deps: CommandDeps = { store, readModels: db, clock: systemClock, ids: sequentialIds('t') };
+  const devices = createSimulatedDevices({ random: createRng(11).next, speed: 1e6, failures });
+  const logger = createLogger('silent');
+  const managers = [switchExecutor(deps, devices, logger), handoverExecutor(deps, devices, logger)];
+  await registerScenario(deps, { commandId: 'scenario', correlationId: 'test', actor: 'test' }, [SITE]);
+  let after: GlobalPosition | 'start' = 'start';
+  /** Feeds every new event to both executors until nothing more happens, then updates the read models. */
+  const settle = async () => {
+    for (;;) {
+      const events = await store.readAll({ after });
+      if (events.length === 0) break;
+      after = events.at(-1)!.position;
+      for (const e of events) for (const m of managers) await m.react(e);
+      for (const m of managers) await m.idle();
+    }
+    for (const p of PROJECTIONS) await catchUp(db, store, p);
+  };
+  await settle();
+  const caller = (commandId: string) => ({ commandId, correlationId: 'test', actor: 'test' });
+  const modes = async () =>
+    Object.fromEntries((await db.query<{ resource_id: string; mode: string }>(`SELECT resource_id, mode FROM rm_resources ORDER BY resource_id`)).map((r) => [r.resource_id, r.mode]));
+  return { store, db, deps, settle, caller, modes };
+};
+
+const toAi = { facilityId: 'lab', direction: 'to_ai' as const, asicResourceId: 'lab-s21-01', gpuResourceId: 'lab-h100', reason: 'AI pays more' };
+
+describe('handover executor', () => {
+  it('moves power mining → AI and back, each as one switch with its phases in order', async () => {
+    const s = await setup();
+    const { handoverId } = await requestHandover(s.deps, s.caller('ho-1'), toAi);
+    await s.settle();
+    expect(await s.modes()).toEqual({ 'lab-h100': 'serving', 'lab-s21-01': 'sleeping' });
+    const [h] = await s.db.query<{ status: string; control_path_ms: number; physical_ms: number; draw_before_kw: number; draw_after_kw: number }>(
+      `SELECT status, control_path_ms, physical_ms, draw_before_kw, draw_after_kw FROM rm_handovers WHERE handover_id = $1`,
+      [handoverId],
+    );
+    expect(h).toMatchObject({ status: 'completed', draw_before_kw: 3_536, draw_after_kw: 383 });
+    expect(h!.physical_ms).toBeGreaterThanOrEqual(2_000); // the ASIC ramp, reported apart
+    expect(h!.control_path_ms).toBeLessThan(500); // warm GPUs: the seed's sub-second goal
+    const phases = await s.db.query<{ phase: string }>(`SELECT phase FROM rm_handover_phases WHERE handover_id = $1 ORDER BY idx`, [handoverId]);
+    expect(phases.map((p) => p.phase)).toEqual(HANDOVER_PHASES.to_ai);
+    // each resource carried its device phases as its own switch, marked with the handover
+    const parts = await s.db.query<{ resource_id: string; phase: string }>(
+      `SELECT s.resource_id, p.phase FROM rm_switches s JOIN rm_switch_phases p USING (switch_id) ORDER BY s.resource_id, p.idx`,
+    );
+    expect(parts.map((p) => `${p.resource_id}:${p.phase}`)).toEqual(['lab-h100:gpu_activated', 'lab-h100:endpoint_ready', 'lab-s21-01:asic_ramped_down']);
+
+    const back = await requestHandover(s.deps, s.caller('ho-2'), { ...toAi, direction: 'to_mining', reason: 'hashprice up' });
+    await s.settle();
+    expect(await s.modes()).toEqual({ 'lab-h100': 'warm_standby', 'lab-s21-01': 'mining' });
+    const phasesBack = await s.db.query<{ phase: string }>(`SELECT phase FROM rm_handover_phases WHERE handover_id = $1 ORDER BY idx`, [back.handoverId]);
+    expect(phasesBack.map((p) => p.phase)).toEqual(HANDOVER_PHASES.to_mining);
+  });
+
+  it('the same request again is the same handover; a busy resource is refused at once', async () => {
+    const s = await setup();
+    const first = await requestHandover(s.deps, s.caller('ho-same'), toAi);
+    const again = await requestHandover(s.deps, s.caller('ho-same'), toAi);
+    expect(again.handoverId).toBe(first.handoverId);
+    await s.settle();
+    expect(await s.store.readStream(handoverStream(first.handoverId))).toHaveLength(1 + 6 + 1);
+    await requestSwitch(s.deps, s.caller('manual'), { resourceId: 'lab-h100', to: 'warm_standby', reason: 'maintenance' });
+    // lab-h100 now has a switch in flight (nothing drives it in this test until settle)
+    await expect(requestHandover(s.deps, s.caller('ho-busy'), { ...toAi, direction: 'to_mining' })).rejects.toThrow(/lab-h100 has switch .* in flight/);
+  });
+
+  it('a GPU that fails to come up is rolled back, and the ASICs switch back to mining', async () => {
+    const s = await setup({ gpu_activated: 1 });
+    const { handoverId } = await requestHandover(s.deps, s.caller('ho-fail'), toAi);
+    await s.settle();
+    const [h] = await s.db.query<{ status: string; failed_phase: string; rollback: string }>(`SELECT status, failed_phase, rollback FROM rm_handovers WHERE handover_id = $1`, [handoverId]);
+    expect(h).toMatchObject({ status: 'failed', failed_phase: 'gpu_activated' });
+    expect(h!.rollback).toMatch(/lab-s21-01 switching back to mining/);
+    expect(h!.rollback).toMatch(/lab-h100 back to warm_standby/);
+    expect(await s.modes()).toEqual({ 'lab-h100': 'warm_standby', 'lab-s21-01': 'mining' });
+    const gpuEvents = (await s.store.readStream(resourceStream('lab-h100'))).map((e) => e.type);
+    expect(gpuEvents.slice(-2)).toEqual(['ModeSwitchRequested', 'SwitchFailed']);
+  });
+
+  it('a resource taken between the request and the capacity check fails the handover with nothing moved', async () => {
+    const s = await setup();
+    const { handoverId } = await requestHandover(s.deps, s.caller('ho-race'), toAi);
+    // before the executor sees the request, an operator underclocks the ASIC block, to the end
+    await requestSwitch(s.deps, s.caller('manual'), { resourceId: 'lab-s21-01', to: 'underclocked', reason: 'maintenance' });
+    const operator = switchExecutor(s.deps, createSimulatedDevices({ random: createRng(1).next, speed: 1e6 }), createLogger('silent'));
+    await operator.react((await s.store.readStream(resourceStream('lab-s21-01'))).at(-1)!);
+    await operator.idle();
+    await s.settle();
+    const [h] = await s.db.query<{ status: string; failed_phase: string; failure_reason: string; rollback: string }>(
+      `SELECT status, failed_phase, failure_reason, rollback FROM rm_handovers WHERE handover_id = $1`,
+      [handoverId],
+    );
+    expect(h).toMatchObject({ status: 'failed', failed_phase: 'capacity_checked', rollback: 'nothing had moved' });
+    expect(h!.failure_reason).toMatch(/lab-s21-01: is underclocked, no longer mining/);
+    expect(await s.modes()).toEqual({ 'lab-h100': 'warm_standby', 'lab-s21-01': 'underclocked' });
+  });
+
+  it('a rejection is a CommandRejectedError naming the field', async () => {
+    const s = await setup();
+    const error = await requestHandover(s.deps, s.caller('ho-bad'), { ...toAi, gpuResourceId: 'lab-s21-01' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CommandRejectedError);
+    expect((error as CommandRejectedError).rejection.field).toBe('gpuResourceId');
+  });
+});
