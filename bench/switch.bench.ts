@@ -1,6 +1,6 @@
 /**
  * npm run bench:switch [-- --json] [--only latency|ingestion] [--backends pglite,postgres]
- *                      [--rounds 500] [--blocks 4] [--seconds 120] [--ticks 10000] [--runs 3]
+ *                      [--rounds 1000] [--blocks 1] [--seconds 240] [--ticks 10000] [--runs 3]
  *
  * 1. End-to-end decision latency (switch/latency.ts): a price tick published on the bus →
  *    PriceTicked → RecommendationIssued → ModeSwitchRequested → ModeSwitched on the control
@@ -13,12 +13,13 @@
  * TEST_DATABASE_URL or postgres://postgres@127.0.0.1:5432/test) in a fresh schema that is
  * dropped at the end. Progress goes to stderr, results to stdout.
  *
- * Run time: the latency part measures up to --rounds rounds of --blocks switches (default
- * 500 × 4 = 2,000 round trips), but stops after --seconds per backend; on a 2-core machine
- * the server completes ~30 switches/s and PGlite ~14 (its wasm engine shares the event loop),
- * flat with history since commands read only their stream's new events
- * (commands/stream-state.ts): about 2,000 on the server and 1,700 on PGlite in the default
- * 120 s, and the whole bench (with Kafka) about 5 minutes.
+ * Run time: the latency part measures up to --rounds ticks, each flipping --blocks ASIC
+ * blocks (default 1,000 ticks × 1 block), but stops after --seconds per backend. On a 2-core
+ * machine a round takes ~75 ms on the server and ~165 ms on PGlite (its wasm engine shares
+ * the event loop), flat with history since commands read only their stream's new events
+ * (commands/stream-state.ts): the default runs about 75 s on the server and 170 s on PGlite,
+ * the whole bench (with Kafka) about 6 minutes. --blocks 4 makes each tick flip four blocks
+ * (more switches per tick, fewer ticks in the same time).
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -34,9 +35,9 @@ const { values: args } = parseArgs({
     json: { type: 'boolean', default: false },
     only: { type: 'string' },
     backends: { type: 'string', default: 'pglite,postgres' },
-    rounds: { type: 'string', default: '500' },
-    blocks: { type: 'string', default: '4' },
-    seconds: { type: 'string', default: '120' },
+    rounds: { type: 'string', default: '1000' },
+    blocks: { type: 'string', default: '1' },
+    seconds: { type: 'string', default: '240' },
     ticks: { type: 'string', default: '10000' },
     runs: { type: 'string', default: '3' },
   },

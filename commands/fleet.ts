@@ -35,6 +35,7 @@ export const resourcesOf = (facility: FacilitySpec): ResourceSpec[] => [
     units: pool.count,
     powerWPerUnit: GPU_MODELS[pool.gpuType].powerW,
     hashrateThsPerUnit: null,
+    warmStandbyUnits: pool.warmStandby,
     mode: 'warm_standby' as const,
   })),
 ];

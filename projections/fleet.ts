@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS rm_resources (
   switch_in_flight text,
   updated_at      timestamptz NOT NULL
 );
+ALTER TABLE rm_resources ADD COLUMN IF NOT EXISTS warm_standby_units integer;
 CREATE INDEX IF NOT EXISTS rm_resources_by_facility ON rm_resources (facility_id, resource_id);
 CREATE TABLE IF NOT EXISTS rm_switches (
   switch_id       text PRIMARY KEY,
@@ -84,9 +85,9 @@ export const fleetProjection: Projection = {
       case 'ResourceRegistered': {
         const r = event.data;
         await tx.query(
-          `INSERT INTO rm_resources (resource_id, facility_id, kind, model, units, power_w_per_unit, hashrate_ths_per_unit, mode, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (resource_id) DO NOTHING`,
-          [r.resourceId, r.facilityId, r.kind, r.model, r.units, r.powerWPerUnit, r.hashrateThsPerUnit, r.mode, at],
+          `INSERT INTO rm_resources (resource_id, facility_id, kind, model, units, power_w_per_unit, hashrate_ths_per_unit, warm_standby_units, mode, updated_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (resource_id) DO NOTHING`,
+          [r.resourceId, r.facilityId, r.kind, r.model, r.units, r.powerWPerUnit, r.hashrateThsPerUnit, r.warmStandbyUnits ?? null, r.mode, at],
         );
         return [];
       }

@@ -21,6 +21,7 @@ type ResourceRow = {
   units: number;
   power_w_per_unit: number;
   hashrate_ths_per_unit: number | null;
+  warm_standby_units: number | null;
   mode: string;
   healthy: boolean;
   allocated_units: number;
@@ -35,6 +36,7 @@ const toResource = (r: ResourceRow) => ({
   units: r.units,
   powerWPerUnit: r.power_w_per_unit,
   hashrateThsPerUnit: r.hashrate_ths_per_unit,
+  warmStandbyUnits: r.warm_standby_units,
   /** Nameplate draw of the whole resource in its current mode (the facility's power ledger: domain/resource/power.ts). */
   powerKw: drawKw({ units: r.units, powerWPerUnit: r.power_w_per_unit }, r.mode as ResourceMode),
   mode: r.mode,

@@ -22,6 +22,8 @@ export const fleetTypeDefs = /* GraphQL */ `
     units: Int!
     powerWPerUnit: Int!
     hashrateThsPerUnit: Int
+    "GPU pools: GPUs held warm for real-time inference."
+    warmStandbyUnits: Int
     "Nameplate draw in the current mode."
     powerKw: Float!
     mode: ResourceMode!

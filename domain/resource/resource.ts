@@ -21,6 +21,8 @@ export type ResourceSpec = {
   powerWPerUnit: number;
   /** ASIC groups only. */
   hashrateThsPerUnit: number | null;
+  /** GPU pools only: GPUs held warm for real-time inference (activation in milliseconds, not a cold load). */
+  warmStandbyUnits?: number;
   mode: ResourceMode;
 };
 

@@ -24,6 +24,8 @@ describe('fleet and switching through the API', () => {
     const tn = sites.find((f) => f.id === 'texas-north')!;
     expect(tn.resources.filter((x) => x.kind === 'asic_group')).toHaveLength(15); // 10,000 S21 + 5,000 S19 XP in blocks of 1,000
     expect(tn.resources.filter((x) => x.kind === 'gpu_pool')).toHaveLength(3);
+    const h100 = await p.gql(ADMIN_KEY, `{ resources(facilityId: "texas-north", kind: gpu_pool) { id units warmStandbyUnits mode } }`);
+    expect(h100.body.data.resources.find((x: { id: string }) => x.id === 'texas-north-h100')).toEqual({ id: 'texas-north-h100', units: 512, warmStandbyUnits: 64, mode: 'warm_standby' });
   });
 
   it('switches a GPU pool by hand, streams its progress, and reports latency apart from the ramp', async () => {
