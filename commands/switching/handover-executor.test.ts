@@ -86,11 +86,15 @@ describe('handover executor', () => {
     );
     expect(parts.map((p) => `${p.resource_id}:${p.phase}`)).toEqual(['lab-h100:gpu_activated', 'lab-h100:endpoint_ready', 'lab-s21-01:asic_ramped_down']);
 
+    // the ASIC block's power is with the GPUs now: only a handover gives it back
+    await expect(requestSwitch(s.deps, s.caller('grab'), { resourceId: 'lab-s21-01', to: 'mining', reason: 'controller' })).rejects.toThrow(/power went to GPUs in handover/);
     const back = await requestHandover(s.deps, s.caller('ho-2'), { ...toAi, direction: 'to_mining', reason: 'hashprice up' });
     await s.settle();
     expect(await s.modes()).toEqual({ 'lab-h100': 'warm_standby', 'lab-s21-01': 'mining' });
     const phasesBack = await s.db.query<{ phase: string }>(`SELECT phase FROM rm_handover_phases WHERE handover_id = $1 ORDER BY idx`, [back.handoverId]);
     expect(phasesBack.map((p) => p.phase)).toEqual(HANDOVER_PHASES.to_mining);
+    // given back: ordinary switches again
+    await expect(requestSwitch(s.deps, s.caller('spike'), { resourceId: 'lab-s21-01', to: 'sleeping', reason: 'price spike' })).resolves.toMatchObject({ switchId: expect.any(String) });
   });
 
   it('the same request again is the same handover; a busy resource is refused at once', async () => {
@@ -111,11 +115,13 @@ describe('handover executor', () => {
     await s.settle();
     const [h] = await s.db.query<{ status: string; failed_phase: string; rollback: string }>(`SELECT status, failed_phase, rollback FROM rm_handovers WHERE handover_id = $1`, [handoverId]);
     expect(h).toMatchObject({ status: 'failed', failed_phase: 'gpu_activated' });
-    expect(h!.rollback).toMatch(/lab-s21-01 switching back to mining/);
+    expect(h!.rollback).toMatch(/lab-s21-01 switched back to mining/);
     expect(h!.rollback).toMatch(/lab-h100 back to warm_standby/);
     expect(await s.modes()).toEqual({ 'lab-h100': 'warm_standby', 'lab-s21-01': 'mining' });
     const gpuEvents = (await s.store.readStream(resourceStream('lab-h100'))).map((e) => e.type);
     expect(gpuEvents.slice(-2)).toEqual(['ModeSwitchRequested', 'SwitchFailed']);
+    // nothing left held: the controller may switch the block again
+    await expect(requestSwitch(s.deps, s.caller('spike'), { resourceId: 'lab-s21-01', to: 'sleeping', reason: 'price spike' })).resolves.toBeDefined();
   });
 
   it('a resource taken between the request and the capacity check fails the handover with nothing moved', async () => {

@@ -6,12 +6,13 @@
  * handover; the facility's own phases run as control steps. When a phase fails, what was
  * under way is rolled back on the device and its switch recorded as failed, and a part
  * already completed is switched back by an ordinary switch, so the facility returns to
- * where it was. Step command ids derive from the handover and phase: resuming after a
+ * where it was (as a switch of the handover's own: an ASIC block whose power went to GPUs
+ * takes no other switch until a handover gives it back). Step command ids derive from the handover and phase: resuming after a
  * restart repeats nothing.
  */
 import type { Logger } from 'pino';
 import { HANDOVER_TARGETS, handoverDecider, handoverStream, partOf, type HandoverPart, type HandoverState } from '../../domain/resource/handover.ts';
-import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
+import { resourceDecider, resourceStream, type ResourceState } from '../../domain/resource/resource.ts';
 import type { SwitchPhase } from '../../domain/resource/switching.ts';
 import type { RecordedEvent } from '../../infra/event-store/types.ts';
 import { contextFor, type CommandDeps } from '../context.ts';
@@ -29,6 +30,7 @@ export type HandoverExecutor = ProcessManager & {
 };
 
 type InFlight = Exclude<HandoverState, { status: 'none' }>;
+type Registered = Extract<ResourceState, { status: 'registered' }>;
 
 /** The switch id of a resource's part of a handover. */
 export const partSwitchId = (handoverId: string, part: HandoverPart) => `${handoverId}-${part}`;
@@ -67,6 +69,14 @@ export const handoverExecutor = (deps: CommandDeps, devices: DeviceController, l
       }
     };
 
+    /** One device phase of a resource's switch, recorded on the resource. */
+    const runResourcePhase = async (resource: Registered, f: NonNullable<Registered['inFlight']>, phase: SwitchPhase, suffix: string) => {
+      const { durationMs } = await devices.runPhase({ resource: resource.spec, phase, from: f.from, to: f.to });
+      if (pool.stopped) return durationMs;
+      await handleCommand(deps.store, resourceDecider, resourceStream(resource.spec.resourceId), { type: 'CompletePhase', switchId: f.switchId, phase, durationMs }, step(suffix));
+      return durationMs;
+    };
+
     const runStep = async (h: InFlight, phase: SwitchPhase): Promise<number> => {
       const part = partOf(phase);
       if (!part) {
@@ -78,10 +88,25 @@ export const handoverExecutor = (deps: CommandDeps, devices: DeviceController, l
       const resource = await loadResource(resourceOf(h, part));
       const f = resource.inFlight;
       if (f?.switchId !== partSwitchId(handoverId, part)) throw new PhaseFailedError(phase, `${resource.spec.resourceId} no longer carries this handover's switch`);
-      const { durationMs } = await devices.runPhase({ resource: resource.spec, phase, from: f.from, to: f.to });
-      if (pool.stopped) return durationMs;
-      await handleCommand(deps.store, resourceDecider, resourceStream(resource.spec.resourceId), { type: 'CompletePhase', switchId: f.switchId, phase, durationMs }, step(`${phase}:resource`));
-      return durationMs;
+      return runResourcePhase(resource, f, phase, `${phase}:resource`);
+    };
+
+    /** Drives a switch back to the end here (it belongs to the handover, so no one else does); a device failure rolls it back. */
+    const driveBack = async (resourceId: string, switchId: string) => {
+      while (!pool.stopped) {
+        const resource = await loadResource(resourceId);
+        const f = resource.inFlight;
+        if (f?.switchId !== switchId) return;
+        const phase = f.phases[f.done]!;
+        try {
+          await runResourcePhase(resource, f, phase, `back:${resourceId}:${phase}`);
+        } catch (error) {
+          if (!(error instanceof PhaseFailedError)) throw error;
+          await devices.rollback(resource.spec, f.from);
+          await handleCommand(deps.store, resourceDecider, resourceStream(resourceId), { type: 'FailSwitch', switchId, phase, reason: error.message }, step(`back-failed:${resourceId}`));
+          throw error;
+        }
+      }
     };
 
     /** Undo what the handover moved; returns what was done, for the record. */
@@ -93,22 +118,33 @@ export const handoverExecutor = (deps: CommandDeps, devices: DeviceController, l
         const state = await loadState(deps.store, resourceDecider, resourceStream(resourceId));
         if (state.status !== 'registered') continue;
         const original = part === 'asic' ? h.request.asicFrom : h.request.gpuFrom;
-        if (state.inFlight?.handoverId === handoverId) {
-          if (state.inFlight.done > 0 || partOf(failed) === part) await devices.rollback(state.spec, original);
-          await handleCommand(deps.store, resourceDecider, resourceStream(resourceId), { type: 'FailSwitch', switchId: state.inFlight.switchId, phase: failed, reason }, step(`failed:${part}`));
-          notes.push(`${resourceId} back to ${original}`);
+        const f = state.inFlight;
+        const back = `${partSwitchId(handoverId, part)}-back`;
+        if (f?.switchId === partSwitchId(handoverId, part)) {
+          // the part under way: undo it on the device
+          if (f.done > 0 || partOf(failed) === part) await devices.rollback(state.spec, f.from);
+          await handleCommand(deps.store, resourceDecider, resourceStream(resourceId), { type: 'FailSwitch', switchId: f.switchId, phase: failed, reason }, step(`failed:${part}`));
+          notes.push(`${resourceId} back to ${f.from}`);
           continue;
         }
-        const partPhases = h.request.phases.filter((p) => partOf(p) === part);
-        if (partPhases.every((p) => done.has(p)) && state.mode === HANDOVER_TARGETS[h.request.direction][part].to) {
-          const back = `${partSwitchId(handoverId, part)}-back`;
-          await requestSwitch(deps, { ...caller, commandId: `handover:${handoverId}:back-${part}` }, { resourceId, to: original, reason: `handover ${handoverId} failed: switching back`, switchId: back }).then(
-            () => notes.push(`${resourceId} switching back to ${original} (switch ${back})`),
-            (error: unknown) => {
-              if (!(error instanceof CommandRejectedError)) throw error;
-              notes.push(`${resourceId} could not switch back to ${original}: ${error.message}`);
-            },
-          );
+        const partDone = h.request.phases.filter((p) => partOf(p) === part).every((p) => done.has(p)) && state.mode === HANDOVER_TARGETS[h.request.direction][part].to;
+        if (!partDone && f?.switchId !== back) continue;
+        try {
+          // a completed part goes back as part of this handover (an ASIC block it gave to GPUs takes only a handover's switch)
+          if (f?.switchId !== back)
+            await requestSwitch(deps, { ...caller, commandId: `handover:${handoverId}:back-${part}` }, {
+              resourceId,
+              to: original,
+              reason: `handover ${handoverId} failed: switching back`,
+              switchId: back,
+              handoverId,
+              expectedFrom: state.mode,
+            });
+          await driveBack(resourceId, back);
+          notes.push(`${resourceId} switched back to ${original}`);
+        } catch (error) {
+          if (!(error instanceof CommandRejectedError || error instanceof PhaseFailedError)) throw error;
+          notes.push(`${resourceId} could not switch back to ${original}: ${error.message}`);
         }
       }
       return notes.length ? notes.join('; ') : 'nothing had moved';

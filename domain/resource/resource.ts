@@ -77,13 +77,15 @@ export type ResourceState =
       inFlight: SwitchInFlight | undefined;
       /** Durations of the completed phases of the switch in flight. */
       durations: Partial<Record<SwitchPhase, number>>;
+      /** An ASIC block whose power a handover gave to GPUs: only a handover gives it back. */
+      heldByHandover: string | undefined;
     };
 
 const SERVING_MODES: ReadonlySet<ResourceMode> = new Set(['serving', 'training']);
 
 const evolve = (state: ResourceState, event: ResourceEvent): ResourceState => {
   if (event.type === 'ResourceRegistered')
-    return { status: 'registered', spec: event.data, mode: event.data.mode, healthy: true, allocations: {}, inFlight: undefined, durations: {} };
+    return { status: 'registered', spec: event.data, mode: event.data.mode, healthy: true, allocations: {}, inFlight: undefined, durations: {}, heldByHandover: undefined };
   if (state.status === 'unregistered') return state;
   switch (event.type) {
     case 'ResourceHealthChanged':
@@ -111,8 +113,11 @@ const evolve = (state: ResourceState, event: ResourceEvent): ResourceState => {
       return state.inFlight
         ? { ...state, inFlight: { ...state.inFlight, done: state.inFlight.done + 1 }, durations: { ...state.durations, [event.data.phase]: event.data.durationMs } }
         : state;
-    case 'ModeSwitched':
-      return { ...state, mode: event.data.to, inFlight: undefined, durations: {} };
+    case 'ModeSwitched': {
+      const handoverId = state.inFlight?.handoverId;
+      const held = handoverId && state.spec.kind === 'asic_group' ? (event.data.to === 'sleeping' ? handoverId : undefined) : state.heldByHandover;
+      return { ...state, mode: event.data.to, inFlight: undefined, durations: {}, heldByHandover: held };
+    }
     case 'SwitchFailed':
       return { ...state, mode: event.data.rolledBackTo, inFlight: undefined, durations: {} };
   }
@@ -151,6 +156,8 @@ const decide = (command: ResourceCommand, state: ResourceState) => {
       if (state.inFlight) return reject<ResourceEvent>('invalid_state', `switch ${state.inFlight.switchId} is in flight`, 'resourceId');
       if (!modeFits(state.spec.kind, command.to)) return reject<ResourceEvent>('invalid_input', `mode ${command.to} does not fit a ${state.spec.kind}`, 'to');
       if (state.mode === command.to) return reject<ResourceEvent>('invalid_state', `already ${command.to}`, 'to');
+      if (state.heldByHandover && !command.handoverId)
+        return reject<ResourceEvent>('invalid_state', `its power went to GPUs in handover ${state.heldByHandover}: hand it back with a to_mining handover`, 'resourceId');
       if (command.expectedFrom && state.mode !== command.expectedFrom)
         return reject<ResourceEvent>('invalid_state', `is ${state.mode}, no longer ${command.expectedFrom}`, 'resourceId');
       if (allocatedUnits > 0 && SERVING_MODES.has(state.mode) && !SERVING_MODES.has(command.to))
