@@ -42,6 +42,16 @@ declare module 'fastify' {
 }
 
 /** Deep enough for GraphiQL's introspection query (about 13), shallow enough to stop abuse. */
+/** Parse and validation errors carry a code like every other error (mercurius leaves them without one). */
+const withCodes = <F extends { response: { errors?: readonly unknown[] | null } }>(formatted: F): F => {
+  const errors = formatted.response.errors as Array<{ message: string; extensions?: Record<string, unknown> }> | undefined | null;
+  if (!errors?.some((e) => !e.extensions?.code)) return formatted;
+  const coded = errors.map((e) =>
+    e.extensions?.code ? e : { ...e, extensions: { ...e.extensions, code: e.message.startsWith('Syntax Error') ? 'GRAPHQL_PARSE_FAILED' : 'GRAPHQL_VALIDATION_FAILED' } },
+  );
+  return { ...formatted, response: { ...formatted.response, errors: coded } };
+};
+
 export const QUERY_DEPTH_LIMIT = 16;
 
 export type ServerOptions = ApiServices & { logger: Logger; adminKey: string };
@@ -90,7 +100,7 @@ export const buildServer = async ({ logger, adminKey, ...services }: ServerOptio
         if (isUnexpected(e)) logger.error({ err: e.originalError, path: e.path }, 'unexpected resolver error');
         return toGraphQLError(e);
       });
-      const formatted = mercurius.defaultErrorFormatter({ ...execution, errors }, ctx as never);
+      const formatted = withCodes(mercurius.defaultErrorFormatter({ ...execution, errors }, ctx as never));
       // a request refused before execution (no path: the key itself) answers 401/403, not 200
       const refusal = (execution.errors ?? []).find((e) => !e.path && e.originalError instanceof AuthError);
       return refusal ? { ...formatted, statusCode: publicError(refusal.originalError)!.status } : formatted;

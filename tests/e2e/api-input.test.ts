@@ -107,6 +107,15 @@ describe('API input handling', () => {
     expect(JSON.stringify(res.body.errors)).toMatch(/depth/i);
   });
 
+  it('gives parse and validation errors a code too, with status 400', async () => {
+    const invalid = await p.gql(customer.key, `{ workloads(status: sideways) { nodes { id } } }`);
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    const broken = await p.gql(customer.key, `{ workloads( `);
+    expect(broken.status).toBe(400);
+    expect(broken.body.errors[0].extensions.code).toBe('GRAPHQL_PARSE_FAILED');
+  });
+
   it('shows a customer only its own balance, and staff any', async () => {
     const own = await p.gql(customer.key, `{ balance { customerId granted { gpuHours budgetUsd } } }`);
     expect(own.body.data.balance).toMatchObject({ customerId: customer.customerId, granted: { gpuHours: 100, budgetUsd: '1000.00' } });
