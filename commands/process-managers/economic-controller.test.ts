@@ -14,9 +14,15 @@ import { createReplaySource } from '../../simulators/market/replay.ts';
 import { tickEvent } from '../ingestion/market-ingestion.ts';
 import type { CommandDeps } from '../context.ts';
 import { registerScenario } from '../fleet.ts';
+import { resourceStream } from '../../domain/resource/resource.ts';
+import { createRng } from '../../simulators/random.ts';
+import { requestHandover } from '../handover.ts';
+import { handoverExecutor } from '../switching/handover-executor.ts';
+import { createSimulatedDevices } from '../switching/simulated-devices.ts';
 import { economicController, economicsStream, recommendationOf, type RecommendationIssued } from './economic-controller.ts';
 
 const NORTH_DAKOTA = SEED_SCENARIO.filter((f) => f.facilityId === 'north-dakota');
+const TEXAS_NORTH = SEED_SCENARIO.filter((f) => f.facilityId === 'texas-north');
 
 describe('economic controller (live)', () => {
   it('records auditable decisions and switches ASIC blocks through real price spikes, once', async () => {
@@ -55,5 +61,34 @@ describe('economic controller (live)', () => {
     const restarted = economicController(deps, NORTH_DAKOTA, createLogger('silent'));
     for (const e of marketEvents) await restarted.react(e);
     expect((await store.readAll()).length).toBe(before);
+  });
+
+  it('leaves an ASIC block whose power a handover gave to GPUs where the handover put it', async () => {
+    const store = createMemoryEventStore();
+    const deps: CommandDeps = { store, readModels: { query: async () => [] }, clock: systemClock, ids: sequentialIds('ec') };
+    await registerScenario(deps, { commandId: 'scenario', correlationId: 't', actor: 'test' }, TEXAS_NORTH);
+    const caller = { commandId: 'ho', correlationId: 't', actor: 'test' };
+    await requestHandover(deps, caller, { facilityId: 'texas-north', direction: 'to_ai', asicResourceId: 'texas-north-s21-01', gpuResourceId: 'texas-north-h100', reason: 'test' });
+    const handovers = handoverExecutor(deps, createSimulatedDevices({ random: createRng(3).next, speed: 1e6 }), createLogger('silent'));
+    for (const e of await store.readAll()) await handovers.react(e);
+    await handovers.idle();
+    // a quiet, cheap day at HB_NORTH: every free block mines
+    const source = createReplaySource({ nodes: ['HB_NORTH'] });
+    const from = Date.parse('2023-03-01T12:00:00Z');
+    for (const tick of [...source.inForceAt(from - 1), ...source.ticksBetween(from, from + 3_600_000)]) {
+      const { streamName, event } = tickEvent(tick);
+      await store.appendToStream(streamName, [event], { expectedRevision: 'any' });
+    }
+    const controller = economicController(deps, TEXAS_NORTH, createLogger('silent'));
+    for (const e of (await store.readAll()).filter((x) => x.streamName.startsWith('market-'))) await controller.react(e);
+    const recs = (await store.readStream(economicsStream('texas-north'))).map((e) => e.data as RecommendationIssued['data']);
+    expect(recs.length).toBeGreaterThan(0);
+    const last = recs.at(-1)!;
+    expect(last.options.find((o) => o.blockId === 'asic:S21:0')).toMatchObject({ active: false, cause: 'handover' });
+    expect(last.options.filter((o) => o.blockId.startsWith('asic:') && o.blockId !== 'asic:S21:0').every((o) => o.active)).toBe(true);
+    expect(recs.flatMap((r) => r.switched)).not.toContain('asic:S21:0');
+    expect(recompute(recommendationOf(last))).toEqual({ ok: true, differences: [] });
+    const held = await store.readStream(resourceStream('texas-north-s21-01'));
+    expect(held.at(-1)!.type).toBe('ModeSwitched'); // the handover's ramp-down, nothing after it
   });
 });

@@ -6,6 +6,8 @@
  * inputs so an auditor can recompute it, and asks the switch executor to move the
  * ASIC blocks whose mode changed. GPU tiers pausing for demand response are
  * recorded in the recommendation; acting on running workloads comes with scheduling.
+ * ASIC blocks a power handover holds (their power went to GPUs) or is moving are pinned:
+ * the decision counts them in their mode and never switches them.
  *
  * Ids derive from the facility and the interval, so a replay or redelivery
  * records and requests nothing twice.
@@ -18,7 +20,9 @@ import {
   type ControllerState,
   type Recommendation,
 } from '../../domain/economics/controller.ts';
+import type { Mode } from '../../domain/economics/plan.ts';
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
+import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
 import { gpuFeed, powerFeed, SATS_PER_BTC, type NetworkStats, type PriceTick } from '../../domain/market/ticks.ts';
 import { uuidFromName } from '../../infra/ids.ts';
 import { WrongExpectedRevisionError } from '../../infra/event-store/expected-revision.ts';
@@ -26,6 +30,7 @@ import type { RecordedEvent } from '../../infra/event-store/types.ts';
 import type { CommandDeps } from '../context.ts';
 import { CommandRejectedError } from '../errors.ts';
 import { requestSwitch, resourcesOf } from '../fleet.ts';
+import { loadState } from '../handle.ts';
 import type { ProcessManager } from './runner.ts';
 
 export const economicsStream = (facilityId: string) => `economics-${facilityId}`;
@@ -82,6 +87,18 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
     return entry;
   };
 
+  /** Blocks held or being moved by a power handover, in the mode it holds them in. */
+  const pinnedOf = async (facility: FacilitySpec) => {
+    const pinned: Record<string, Mode> = {};
+    for (const [blockId, resourceId] of blocksToResources.get(facility.facilityId)!) {
+      const s = await loadState(deps.store, resourceDecider, resourceStream(resourceId));
+      if (s.status !== 'registered') continue;
+      if (s.inFlight?.handoverId) pinned[blockId] = s.inFlight.to === 'mining' ? 1 : 0;
+      else if (s.heldByHandover) pinned[blockId] = s.mode === 'mining' ? 1 : 0;
+    }
+    return pinned;
+  };
+
   const decideFacility = async (facility: FacilitySpec, intervalStart: number, correlationId: string) => {
     const electricity = market.power[powerFeed(facility.marketNode)];
     if (market.btcUsd === undefined || !market.network || electricity === undefined) return;
@@ -90,6 +107,7 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
     const { recommendation, state } = decide({
       facility,
       state: entry.state,
+      pinned: await pinnedOf(facility),
       observation: {
         atMs: intervalStart,
         btcUsd: market.btcUsd,

@@ -188,8 +188,8 @@ export type BlockOption = {
   switchCostMicroUsd: number;
   wasActive: boolean;
   active: boolean;
-  /** Why it is in its mode: look-ahead, dwell, budget, or never yields (P1). */
-  cause: 'look-ahead' | 'dwell' | 'budget' | 'p1-never-yields';
+  /** Why it is in its mode: look-ahead, dwell, budget, never yields (P1), or a power handover holds it. */
+  cause: 'look-ahead' | 'dwell' | 'budget' | 'p1-never-yields' | 'handover';
 };
 
 export type GroupSummary =
@@ -210,7 +210,14 @@ export type Recommendation = {
   facilityId: string;
   at: string;
   /** Everything the decision was computed from: `recompute` runs the controller again on it. */
-  inputs: { facility: FacilitySpec; observation: EconomicsObservation; forecast: PriceForecast; state: ControllerState; config: ControllerConfig };
+  inputs: {
+    facility: FacilitySpec;
+    observation: EconomicsObservation;
+    forecast: PriceForecast;
+    state: ControllerState;
+    config: ControllerConfig;
+    pinned?: Record<string, Mode>;
+  };
   options: BlockOption[];
   /** Profit per hour at the latest price of whole-facility alternatives and of the choice, micro-USD. */
   facilityOptionsMicroUsdPerHour: { allActive: number; miningOnly: number; aiOnly: number; chosen: number };
@@ -229,6 +236,8 @@ export type DecideInput = {
   config?: ControllerConfig;
   /** Expected prices from `atMs`; the stateless persistence forecast when absent. */
   forecast?: PriceForecast;
+  /** Blocks a power handover holds (or is moving) in a mode: the controller leaves them there. */
+  pinned?: Record<string, Mode>;
 };
 
 const usd = (x: number) => {
@@ -281,11 +290,15 @@ export const decide = (input: DecideInput): { recommendation: Recommendation; st
       gain = active.reduce((s, x, k) => s + x - idle[k]!, 0) / (K * dt);
       gainMemo.set(kind, gain);
     }
-    const wantsActive = b.interruptible ? (free.switchNow! > free.stay ? !prev.active : prev.active) : true;
+    const pin = input.pinned?.[b.id];
+    const wantsActive = pin !== undefined ? pin === 1 : b.interruptible ? (free.switchNow! > free.stay ? !prev.active : prev.active) : true;
     wants.set(b.id, wantsActive);
     let active: boolean;
     let cause: BlockOption['cause'];
-    if (!b.interruptible) {
+    if (pin !== undefined) {
+      active = pin === 1;
+      cause = 'handover';
+    } else if (!b.interruptible) {
       active = true;
       cause = 'p1-never-yields';
     } else if (v.switchNow === undefined) {
@@ -323,7 +336,7 @@ export const decide = (input: DecideInput): { recommendation: Recommendation; st
   let claimed = options.reduce((kw, o) => kw + (claimsActive(o) ? o.kwActive : o.kwIdle), reserveDraw);
   if (claimed > facility.powerBudgetKw) {
     const sheddable = options
-      .filter((o) => claimsActive(o) && byId.get(o.blockId)!.interruptible)
+      .filter((o) => claimsActive(o) && byId.get(o.blockId)!.interruptible && o.cause !== 'handover')
       .sort((a, b) => density.get(a.blockId)! - density.get(b.blockId)! || shedTieBreak(byId.get(a.blockId)!, byId.get(b.blockId)!) || (a.blockId < b.blockId ? -1 : 1));
     for (const o of sheddable) {
       if (claimed <= facility.powerBudgetKw) break;
@@ -342,7 +355,7 @@ export const decide = (input: DecideInput): { recommendation: Recommendation; st
   for (const o of options) {
     blocksOut[o.blockId] = o.active ? 1 : 0;
     if (o.active !== o.wasActive) {
-      switched.push(o.blockId);
+      if (o.cause !== 'handover') switched.push(o.blockId); // a handover moves it, not the controller
       nextBlocks[o.blockId] = { active: o.active, sinceMs: obs.atMs };
     } else if (!state.blocks[o.blockId]) nextBlocks[o.blockId] = { active: o.active, sinceMs: obs.atMs - D * config.intervalMs };
   }
@@ -374,7 +387,7 @@ export const decide = (input: DecideInput): { recommendation: Recommendation; st
   const recommendation: Recommendation = {
     facilityId: facility.facilityId,
     at: new Date(obs.atMs).toISOString(),
-    inputs: { facility, observation: obs, forecast, state, config },
+    inputs: { facility, observation: obs, forecast, state, config, ...(input.pinned && Object.keys(input.pinned).length ? { pinned: input.pinned } : {}) },
     options,
     facilityOptionsMicroUsdPerHour: facilityOptions,
     allocation: { blocks: blocksOut, groups, totalKw: round3(totalKw), budgetKw: facility.powerBudgetKw, withinBudget: totalKw <= facility.powerBudgetKw + 1e-9 },
@@ -456,6 +469,8 @@ const reasonOf = (
       );
   }
   const dwell = options.filter((o) => o.cause === 'dwell').length;
+  const handedOver = options.filter((o) => o.cause === 'handover').length;
+  if (handedOver) parts.push(`${handedOver} block(s) held by power handovers`);
   const budget = options.filter((o) => o.cause === 'budget').length;
   if (dwell) parts.push(`${dwell} block(s) held by the minimum dwell`);
   if (budget) parts.push(`${budget} block(s) shed to keep ${Math.round(totalKw)} kW within the ${budgetKw} kW budget`);

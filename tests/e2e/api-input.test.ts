@@ -110,10 +110,10 @@ describe('API input handling', () => {
   it('gives parse and validation errors a code too, with status 400', async () => {
     const invalid = await p.gql(customer.key, `{ workloads(status: sideways) { nodes { id } } }`);
     expect(invalid.status).toBe(400);
-    expect(invalid.body.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(invalid.body.errors?.[0]?.extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
     const broken = await p.gql(customer.key, `{ workloads( `);
     expect(broken.status).toBe(400);
-    expect(broken.body.errors[0].extensions.code).toBe('GRAPHQL_PARSE_FAILED');
+    expect(broken.body.errors?.[0]?.extensions.code).toBe('GRAPHQL_PARSE_FAILED');
   });
 
   it('shows a customer only its own balance, and staff any', async () => {
