@@ -50,7 +50,10 @@ describe('economic controller (live)', () => {
     const mined = recs.filter((r) => r.allocation.groups.some((g) => g.kind === 'asic' && g.sleeping === 0));
     expect(slept.length).toBeGreaterThan(0);
     expect(mined.length).toBeGreaterThan(0);
-    for (const r of recs.slice(0, 5)) expect(recompute(recommendationOf(r))).toEqual({ ok: true, differences: [] });
+    for (const r of [...recs.slice(0, 5), recs.at(-1)!]) expect(recompute(recommendationOf(r))).toEqual({ ok: true, differences: [] });
+    // the look-ahead: the price in force, then what the learned forecaster made of the prices so far
+    const seen = Number(/learned conditional mean \((\d+) intervals seen\)/.exec(recs.at(-1)!.inputs.forecast.method)?.[1]);
+    expect(seen).toBeGreaterThan(150); // two days of 15-minute prices, minus the last few hours
 
     const switchRequests = (await store.readAll()).filter((e) => e.type === 'ModeSwitchRequested');
     expect(switchRequests.length).toBeGreaterThan(0);
@@ -61,6 +64,18 @@ describe('economic controller (live)', () => {
     const restarted = economicController(deps, NORTH_DAKOTA, createLogger('silent'));
     for (const e of marketEvents) await restarted.react(e);
     expect((await store.readAll()).length).toBe(before);
+
+    // a controller started later reads the node's earlier prices back before it decides
+    const late = economicController(deps, NORTH_DAKOTA, createLogger('silent'));
+    const next = Date.parse('2023-08-25T12:00:00Z');
+    for (const tick of createReplaySource({ nodes: ['HB_WEST'] }).ticksBetween(next, next + 3 * 3_600_000)) {
+      const { streamName, event } = tickEvent(tick);
+      const r = await store.appendToStream(streamName, [event], { expectedRevision: 'any' });
+      await late.react({ ...event, streamName, revision: r.nextExpectedRevision, position: r.position });
+    }
+    const after = (await store.readStream(economicsStream('north-dakota'))).map((e) => e.data as RecommendationIssued['data']).slice(recs.length);
+    expect(after.length).toBeGreaterThan(0);
+    expect(Number(/\((\d+) intervals seen\)/.exec(after[0]!.inputs.forecast.method)?.[1])).toBeGreaterThan(150);
   });
 
   it('leaves an ASIC block whose power a handover gave to GPUs where the handover put it', async () => {

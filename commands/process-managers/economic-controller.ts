@@ -6,6 +6,9 @@
  * inputs so an auditor can recompute it, and asks the switch executor to move the
  * ASIC blocks whose mode changed. GPU tiers pausing for demand response are
  * recorded in the recommendation; acting on running workloads comes with scheduling.
+ * The look-ahead is the learned forecaster's (domain/economics/forecast.ts, the one the
+ * backtest scores best), fed with every settled price of the facility's node; its history
+ * is read back from the node's price stream when the process starts.
  * ASIC blocks a power handover holds (their power went to GPUs) or is moving are pinned:
  * the decision counts them in their mode and never switches them.
  *
@@ -20,6 +23,7 @@ import {
   type ControllerState,
   type Recommendation,
 } from '../../domain/economics/controller.ts';
+import { DEFAULT_LEARNED_CONFIG, initialLearnedForecaster, learnedForecast, observeSettled, type LearnedForecasterState, type PriceForecast } from '../../domain/economics/forecast.ts';
 import type { Mode } from '../../domain/economics/plan.ts';
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
@@ -72,6 +76,40 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
   const market: Market = { power: {}, gpu: {} };
   const memory = new Map<string, { state: ControllerState; decidedInterval: number; recordedAtMs: number }>();
   const blocksToResources = new Map(facilities.map((f) => [f.facilityId, asicResourceIds(f)]));
+  const forecasters = new Map<string, LearnedForecasterState>();
+
+  /** Teach the node's forecaster a settled price, once per interval, in time order (a redelivery or an older tick teaches nothing). */
+  const learn = (fc: LearnedForecasterState, atMs: number, usd: number) => {
+    const slot = Math.floor(atMs / INTERVAL_MS);
+    if (fc.prices.length > 0 && slot <= fc.firstSlot + fc.prices.length - 1) return fc;
+    return observeSettled(fc, { startMs: slot * INTERVAL_MS, priceUsdPerMwh: usd, dayAheadUsdPerMwh: null });
+  };
+
+  /** The node's forecaster; the first time, it reads the node's earlier prices back from the store. */
+  const forecasterOf = async (feed: string, beforeMs: number) => {
+    const known = forecasters.get(feed);
+    if (known) return known;
+    let fc = initialLearnedForecaster({ ...DEFAULT_LEARNED_CONFIG, intervalMs: INTERVAL_MS, horizon: DEFAULT_CONTROLLER_CONFIG.horizonIntervals });
+    for (const e of await deps.store.readStream(`market-${feed}`)) {
+      const tick = e.data as PriceTick;
+      const at = Date.parse(tick.at);
+      if (at < beforeMs) fc = learn(fc, at, tick.priceMicroUsd / 1_000_000);
+    }
+    forecasters.set(feed, fc);
+    return fc;
+  };
+
+  /** The interval's own price (the tick in force), then the learned conditional means for the rest of the look-ahead. */
+  const forecastFrom = (fc: LearnedForecasterState, intervalStart: number, inForce: number): PriceForecast | undefined => {
+    if (fc.observed < 2) return undefined; // nothing learned yet: the controller's persistence forecast
+    const next = learnedForecast(fc, { atMs: intervalStart + INTERVAL_MS });
+    const K = DEFAULT_CONTROLLER_CONFIG.horizonIntervals;
+    return {
+      pricesUsdPerMwh: [inForce, ...next.pricesUsdPerMwh.slice(0, K - 1)],
+      spreadUsdPerMwh: [0, ...(next.spreadUsdPerMwh ?? []).slice(0, K - 1)],
+      method: `price in force, then ${next.method}`,
+    };
+  };
 
   /** The last recorded decision of a facility, so a restart goes on from it. */
   const remember = async (facility: FacilitySpec) => {
@@ -80,6 +118,13 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
     const [last] = await deps.store.readStream(economicsStream(facility.facilityId), { direction: 'backwards', maxCount: 1 });
     const data = last?.data as RecommendationIssued['data'] | undefined;
     const at = data ? Date.parse(data.intervalStart) : -Infinity;
+    if (data) {
+      // what was in force then, until newer ticks arrive (network stats tick once a day)
+      const o = data.inputs.observation;
+      market.btcUsd ??= o.btcUsd;
+      market.network ??= o.network;
+      market.gpu = { ...o.gpuUsdPerHour, ...market.gpu };
+    }
     const entry = data
       ? { state: data.stateAfter, decidedInterval: at, recordedAtMs: at }
       : { state: initialControllerState(facility, 0), decidedInterval: -Infinity, recordedAtMs: -Infinity };
@@ -100,14 +145,16 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
   };
 
   const decideFacility = async (facility: FacilitySpec, intervalStart: number, correlationId: string) => {
+    const entry = await remember(facility);
     const electricity = market.power[powerFeed(facility.marketNode)];
     if (market.btcUsd === undefined || !market.network || electricity === undefined) return;
-    const entry = await remember(facility);
     if (intervalStart <= entry.decidedInterval) return;
+    const forecast = forecastFrom(await forecasterOf(powerFeed(facility.marketNode), intervalStart + INTERVAL_MS), intervalStart, electricity);
     const { recommendation, state } = decide({
       facility,
       state: entry.state,
       pinned: await pinnedOf(facility),
+      ...(forecast ? { forecast } : {}),
       observation: {
         atMs: intervalStart,
         btcUsd: market.btcUsd,
@@ -165,7 +212,11 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
         at = Date.parse(tick.at);
         const usd = tick.priceMicroUsd / 1_000_000;
         if (tick.feed === 'btc-usd') market.btcUsd = usd;
-        else if (tick.feed.startsWith('power-')) market.power[tick.feed] = usd;
+        else if (tick.feed.startsWith('power-')) {
+          market.power[tick.feed] = usd;
+          const fc = forecasters.get(tick.feed);
+          if (fc) forecasters.set(tick.feed, learn(fc, at, usd));
+        }
         else for (const g of ['H100', 'A100', 'L40S'] as const) if (tick.feed === gpuFeed(g)) market.gpu[g] = usd;
       } else if (event.type === 'NetworkStatsUpdated') {
         const s = event.data as NetworkStats;
