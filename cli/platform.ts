@@ -19,6 +19,7 @@ import { createChangeFeed } from '../projections/change-feed.ts';
 import { customersProjection } from '../projections/customers.ts';
 import type { Projection } from '../projections/projection.ts';
 import { createProjectionRunner, migrateProjections } from '../projections/runner.ts';
+import { readCheckpoint } from '../projections/checkpoints.ts';
 import { workloadsProjection } from '../projections/workloads.ts';
 import { fleetProjection } from '../projections/fleet.ts';
 import { handoversProjection } from '../projections/handovers.ts';
@@ -85,10 +86,12 @@ export const startCore = async ({
     runProcessManager({ db, store, manager: handovers, logger }),
     runProcessManager({ db, store, manager: economicController(deps, facilities, logger), logger }),
   ];
-  // switches that were in flight when the process stopped go on from their last completed phase
+  // switches and handovers that were under way when the process stopped go on from their last
+  // completed phase; the read models that list them first catch up with what their executors saw
+  for (const name of ['pm:switch-executor', 'pm:handover-executor']) await runner.waitFor(await readCheckpoint(db, name), 30_000);
   for (const { resource_id } of await db.query<{ resource_id: string }>(`SELECT resource_id FROM rm_resources WHERE switch_in_flight IS NOT NULL`))
     executor.resume(resource_id);
-  for (const { handover_id } of await db.query<{ handover_id: string }>(`SELECT handover_id FROM rm_handovers WHERE status = 'in_flight'`))
+  for (const { handover_id } of await db.query<{ handover_id: string }>(`SELECT handover_id FROM rm_handovers WHERE status IN ('in_flight', 'rolling_back')`))
     handovers.resume(handover_id);
   return {
     feed,

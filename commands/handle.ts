@@ -58,10 +58,9 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
   for (let attempt = 1; ; attempt++) {
     const { state, revision, commands } = await loadStreamState(store, decider, streamName);
     const span = commands.get(context.commandId);
-    if (span) {
-      const earlier = await eventsOfCommand(store, streamName, context.commandId, span);
-      return { type: 'accepted', events: earlier.map(asDomain<E>), position: earlier.at(-1)!.position, duplicate: true };
-    }
+    const earlier = span ? await eventsOfCommand(store, streamName, context.commandId, span) : [];
+    // (empty only if the events were truncated away since: then the command is decided afresh)
+    if (earlier.length > 0) return { type: 'accepted', events: earlier.map(asDomain<E>), position: earlier.at(-1)!.position, duplicate: true };
 
     const decision = decider.decide(command, state);
     if (decision.type === 'rejected') return decision;

@@ -8,6 +8,7 @@ import { handoverDecider, handoverStream, type HandoverDirection, type HandoverF
 import { committedDrawKw } from '../domain/resource/power.ts';
 import { resourceDecider, resourceStream, type ResourceState } from '../domain/resource/resource.ts';
 import { uuidFromName } from '../infra/ids.ts';
+import { CommandRejectedError } from './errors.ts';
 import { accepted, contextFor, type Caller, type CommandDeps } from './context.ts';
 import { handleCommand, loadState } from './handle.ts';
 
@@ -80,5 +81,11 @@ export const requestHandover = async (deps: CommandDeps, caller: Caller, input: 
       contextFor(deps, caller),
     ),
   );
+  if (handled.duplicate) {
+    // the same command id again: the same request, or a mistake worth saying
+    const earlier = handled.events.find((e) => e.type === 'HandoverRequested');
+    const same = earlier?.type === 'HandoverRequested' && (['facilityId', 'direction', 'asicResourceId', 'gpuResourceId'] as const).every((k) => earlier.data[k] === input[k]);
+    if (!same) throw new CommandRejectedError({ code: 'already_exists', message: `command id ${caller.commandId} was already used for another handover request`, field: 'commandId' });
+  }
   return { handoverId, position: handled.position };
 };

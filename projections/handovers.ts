@@ -26,7 +26,7 @@ CREATE TABLE IF NOT EXISTS rm_handovers (
   finished_at       timestamptz
 );
 CREATE INDEX IF NOT EXISTS rm_handovers_by_facility ON rm_handovers (facility_id, requested_at DESC, handover_id DESC);
-CREATE INDEX IF NOT EXISTS rm_handovers_in_flight ON rm_handovers (status) WHERE status = 'in_flight';
+CREATE INDEX IF NOT EXISTS rm_handovers_unfinished ON rm_handovers (status) WHERE status IN ('in_flight', 'rolling_back');
 CREATE TABLE IF NOT EXISTS rm_handover_phases (
   handover_id text NOT NULL,
   idx         integer NOT NULL,
@@ -70,6 +70,14 @@ export const handoversProjection: Projection = {
         facilityId = row?.facility_id ?? 'unknown';
         break;
       }
+      case 'HandoverRollingBack':
+        facilityId = event.data.facilityId;
+        await tx.query(`UPDATE rm_handovers SET status = 'rolling_back', failed_phase = $2, failure_reason = $3 WHERE handover_id = $1`, [
+          event.data.handoverId,
+          event.data.phase,
+          event.data.reason,
+        ]);
+        break;
       case 'HandoverCompleted':
         facilityId = event.data.facilityId;
         await tx.query(`UPDATE rm_handovers SET status = 'completed', control_path_ms = $2, physical_ms = $3, finished_at = $4 WHERE handover_id = $1`, [

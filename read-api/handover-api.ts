@@ -13,6 +13,7 @@ import { whereEquals } from './sql-filters.ts';
 
 export const handoverTypeDefs = /* GraphQL */ `
   enum HandoverDirection { to_ai to_mining }
+  enum HandoverStatus { in_flight rolling_back completed failed }
 
   "One switch of a facility's power between an ASIC block and a GPU pool, phase by phase."
   type Handover {
@@ -22,7 +23,7 @@ export const handoverTypeDefs = /* GraphQL */ `
     asicResourceId: ID!
     gpuResourceId: ID!
     reason: String!
-    status: SwitchStatus!
+    status: HandoverStatus!
     "The phases in their order."
     plannedPhases: [String!]!
     phasesDone: Int!
@@ -44,7 +45,7 @@ export const handoverTypeDefs = /* GraphQL */ `
   }
 
   extend type Query {
-    handovers(facilityId: ID, status: SwitchStatus, first: Int = 20): [Handover!]!
+    handovers(facilityId: ID, status: HandoverStatus, first: Int = 20): [Handover!]!
     handover(id: ID!): Handover
   }
 

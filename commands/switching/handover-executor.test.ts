@@ -5,10 +5,15 @@
 import { describe, expect, it } from 'vitest';
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { handoverStream, HANDOVER_PHASES } from '../../domain/resource/handover.ts';
+import { drawKw } from '../../domain/resource/power.ts';
+import type { ResourceMode } from '../../domain/resource/switching.ts';
 import { resourceStream } from '../../domain/resource/resource.ts';
 import type { SwitchPhase } from '../../domain/resource/switching.ts';
+import type { EventStore, EventToAppend } from '../../infra/event-store/types.ts';
+import type { DeviceController } from './device-controller.ts';
 import { systemClock } from '../../infra/clock.ts';
 import { createMemoryEventStore } from '../../infra/event-store/memory.ts';
+import { RETRIES } from './drivers.ts';
 import type { GlobalPosition } from '../../infra/event-store/position.ts';
 import { sequentialIds } from '../../infra/ids.ts';
 import { createLogger } from '../../infra/logger.ts';
@@ -35,15 +40,42 @@ const SITE: FacilitySpec = {
 };
 const PROJECTIONS = [fleetProjection, handoversProjection];
 
-const setup = async (failures: Partial<Record<SwitchPhase, number>> = {}) => {
+/** A store whose appends fail once where `failOnce` says (a crash or a database blip between two appends). */
+const flakyStore = (failOnce?: (streamName: string, events: readonly EventToAppend[]) => boolean): EventStore => {
   const store = createMemoryEventStore();
+  let armed = failOnce !== undefined;
+  return {
+    ...store,
+    appendToStream: async (streamName, events, options) => {
+      if (armed && failOnce!(streamName, events)) {
+        armed = false;
+        throw new Error('connection lost');
+      }
+      return store.appendToStream(streamName, events, options);
+    },
+  };
+};
+
+const setup = async (failures: Partial<Record<SwitchPhase, number>> = {}, opts: { site?: FacilitySpec; failOnce?: Parameters<typeof flakyStore>[0] } = {}) => {
+  const store = flakyStore(opts.failOnce);
   const db = await pgliteDatabase();
   await migrateProjections(db, PROJECTIONS);
   const deps: CommandDeps = { store, readModels: db, clock: systemClock, ids: sequentialIds('t') };
-  const devices = createSimulatedDevices({ random: createRng(11).next, speed: 1e6, failures });
+  const simulated = createSimulatedDevices({ random: createRng(11).next, speed: 1e6, failures });
+  const deviceLog: string[] = [];
+  const devices: DeviceController = {
+    runPhase: async (r) => {
+      const out = await simulated.runPhase(r);
+      deviceLog.push(`${r.resource.resourceId}:${r.phase}`);
+      return out;
+    },
+    rollback: async (resource, mode) => {
+      deviceLog.push(`${resource.resourceId}:rollback-to-${mode}`);
+    },
+  };
   const logger = createLogger('silent');
   const managers = [switchExecutor(deps, devices, logger), handoverExecutor(deps, devices, logger)];
-  await registerScenario(deps, { commandId: 'scenario', correlationId: 'test', actor: 'test' }, [SITE]);
+  await registerScenario(deps, { commandId: 'scenario', correlationId: 'test', actor: 'test' }, [opts.site ?? SITE]);
   let after: GlobalPosition | 'start' = 'start';
   /** Feeds every new event to both executors until nothing more happens, then updates the read models. */
   const settle = async () => {
@@ -60,7 +92,7 @@ const setup = async (failures: Partial<Record<SwitchPhase, number>> = {}) => {
   const caller = (commandId: string) => ({ commandId, correlationId: 'test', actor: 'test' });
   const modes = async () =>
     Object.fromEntries((await db.query<{ resource_id: string; mode: string }>(`SELECT resource_id, mode FROM rm_resources ORDER BY resource_id`)).map((r) => [r.resource_id, r.mode]));
-  return { store, db, deps, settle, caller, modes };
+  return { store, db, deps, settle, caller, modes, deviceLog };
 };
 
 const toAi = { facilityId: 'lab', direction: 'to_ai' as const, asicResourceId: 'lab-s21-01', gpuResourceId: 'lab-h100', reason: 'AI pays more' };
@@ -102,6 +134,10 @@ describe('handover executor', () => {
     const first = await requestHandover(s.deps, s.caller('ho-same'), toAi);
     const again = await requestHandover(s.deps, s.caller('ho-same'), toAi);
     expect(again.handoverId).toBe(first.handoverId);
+    // the same command id for a different request is a mistake, said as one
+    const reused = await requestHandover(s.deps, s.caller('ho-same'), { ...toAi, direction: 'to_mining' }).catch((e: unknown) => e);
+    expect(reused).toBeInstanceOf(CommandRejectedError);
+    expect((reused as CommandRejectedError).rejection).toMatchObject({ code: 'already_exists', field: 'commandId' });
     await s.settle();
     expect(await s.store.readStream(handoverStream(first.handoverId))).toHaveLength(1 + 6 + 1);
     await requestSwitch(s.deps, s.caller('manual'), { resourceId: 'lab-h100', to: 'warm_standby', reason: 'maintenance' });
@@ -140,6 +176,67 @@ describe('handover executor', () => {
     expect(h).toMatchObject({ status: 'failed', failed_phase: 'capacity_checked', rollback: 'nothing had moved' });
     expect(h!.failure_reason).toMatch(/lab-s21-01: is underclocked, no longer mining/);
     expect(await s.modes()).toEqual({ 'lab-h100': 'warm_standby', 'lab-s21-01': 'underclocked' });
+  });
+
+  it('a stop between the resource\'s append and the handover\'s does not fail a handover that worked', async () => {
+    // the ASIC block has ramped down and recorded it; the handover's own record of the phase is lost once
+    const s = await setup({}, { failOnce: (stream, events) => stream.startsWith('handover-') && events.some((e) => e.data.phase === 'asic_ramped_down') });
+    const { handoverId } = await requestHandover(s.deps, s.caller('ho-crash'), toAi);
+    await s.settle();
+    const [h] = await s.db.query<{ status: string }>(`SELECT status FROM rm_handovers WHERE handover_id = $1`, [handoverId]);
+    expect(h!.status).toBe('completed');
+    expect(await s.modes()).toEqual({ 'lab-h100': 'serving', 'lab-s21-01': 'sleeping' });
+    // the ramp ran once: the resumed driver took the phase from the resource
+    expect(s.deviceLog.filter((x) => x === 'lab-s21-01:asic_ramped_down')).toHaveLength(1);
+  });
+
+  it('a rollback interrupted by a failure goes on where it stopped, and undoes in the reverse order', async () => {
+    // endpoint_ready fails after the ASICs ramped down and the GPUs came up; the GPU's failure record is lost once
+    const s = await setup({ endpoint_ready: 1 }, { failOnce: (stream, events) => stream === 'resource-lab-h100' && events.some((e) => e.type === 'SwitchFailed') });
+    const { handoverId } = await requestHandover(s.deps, s.caller('ho-undo'), toAi);
+    await s.settle();
+    const [h] = await s.db.query<{ status: string; failed_phase: string; rollback: string }>(`SELECT status, failed_phase, rollback FROM rm_handovers WHERE handover_id = $1`, [handoverId]);
+    expect(h).toMatchObject({ status: 'failed', failed_phase: 'endpoint_ready' });
+    expect(h!.rollback).toBe('lab-h100 back to warm_standby; lab-s21-01 switched back to mining');
+    expect(await s.modes()).toEqual({ 'lab-h100': 'warm_standby', 'lab-s21-01': 'mining' });
+    const inFlight = await s.db.query(`SELECT resource_id FROM rm_resources WHERE switch_in_flight IS NOT NULL`);
+    expect(inFlight).toEqual([]);
+    // GPUs off before the ASICs ramp up: the facility never draws both
+    const gpuBack = s.deviceLog.lastIndexOf('lab-h100:rollback-to-warm_standby');
+    const asicUp = s.deviceLog.indexOf('lab-s21-01:asic_ramped_up');
+    expect(gpuBack).toBeGreaterThanOrEqual(0);
+    expect(asicUp).toBeGreaterThan(gpuBack);
+  });
+
+  it('two handovers racing for the same headroom do not both pass the budget', async () => {
+    // 2 ASIC blocks asleep with their power in two GPU pools; a budget that takes one block back, not two
+    const site: FacilitySpec = { ...SITE, powerBudgetKw: 5_000, asicGroups: [{ model: 'S21', count: 2000 }], gpuPools: [{ gpuType: 'H100', count: 512, warmStandby: 512 }, { gpuType: 'A100', count: 512, warmStandby: 512 }] };
+    const s = await setup({}, { site });
+    await requestHandover(s.deps, s.caller('ho-a'), { ...toAi, asicResourceId: 'lab-s21-01', gpuResourceId: 'lab-h100' });
+    await requestHandover(s.deps, s.caller('ho-b'), { ...toAi, asicResourceId: 'lab-s21-02', gpuResourceId: 'lab-a100' });
+    await s.settle();
+    expect(await s.modes()).toEqual({ 'lab-a100': 'serving', 'lab-h100': 'serving', 'lab-s21-01': 'sleeping', 'lab-s21-02': 'sleeping' });
+    // both requests see the same ledger; only the capacity check with both held can tell
+    const back = [
+      await requestHandover(s.deps, s.caller('ho-c'), { ...toAi, direction: 'to_mining', asicResourceId: 'lab-s21-01', gpuResourceId: 'lab-h100' }),
+      await requestHandover(s.deps, s.caller('ho-d'), { ...toAi, direction: 'to_mining', asicResourceId: 'lab-s21-02', gpuResourceId: 'lab-a100' }),
+    ];
+    await s.settle();
+    const outcomes = await s.db.query<{ status: string; failure_reason: string | null }>(`SELECT status, failure_reason FROM rm_handovers WHERE handover_id = ANY($1) ORDER BY handover_id`, [back.map((b) => b.handoverId)]);
+    expect(outcomes.map((o) => o.status).sort()).toEqual(['completed', 'failed']);
+    expect(outcomes.find((o) => o.status === 'failed')!.failure_reason).toMatch(/above its 5000 kW budget/);
+    const resources = await s.db.query<{ units: number; power_w_per_unit: number; mode: string }>(`SELECT units, power_w_per_unit, mode FROM rm_resources`);
+    const draw = resources.reduce((kw, r) => kw + drawKw({ units: r.units, powerWPerUnit: r.power_w_per_unit }, r.mode as ResourceMode), 0);
+    expect(draw).toBeLessThanOrEqual(5_000);
+  });
+
+  it('a driver that stops on an unexpected error is started again', async () => {
+    expect(RETRIES.attempts).toBeGreaterThan(1);
+    const s = await setup({}, { failOnce: (stream, events) => stream.startsWith('handover-') && events.some((e) => e.data.phase === 'power_reassigned') });
+    const { handoverId } = await requestHandover(s.deps, s.caller('ho-blip'), toAi);
+    await s.settle();
+    const [h] = await s.db.query<{ status: string }>(`SELECT status FROM rm_handovers WHERE handover_id = $1`, [handoverId]);
+    expect(h!.status).toBe('completed');
   });
 
   it('a rejection is a CommandRejectedError naming the field', async () => {

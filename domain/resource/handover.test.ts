@@ -83,7 +83,8 @@ describe('power handover', () => {
   it('any sequence of steps records phases only in order, and ends at most once (invariant 4)', () => {
     const step = fc.oneof(
       fc.constantFrom(...SWITCH_PHASES).map((phase): HandoverCommand => ({ type: 'CompleteHandoverPhase', phase, durationMs: 5 })),
-      fc.constantFrom(...SWITCH_PHASES).map((phase): HandoverCommand => ({ type: 'FailHandover', phase, reason: 'drill', rollback: 'nothing had moved' })),
+      fc.constantFrom(...SWITCH_PHASES).map((phase): HandoverCommand => ({ type: 'StartRollback', phase, reason: 'drill' })),
+      fc.constant<HandoverCommand>({ type: 'FailHandover', rollback: 'nothing had moved' }),
     );
     fc.assert(
       fc.property(fc.constantFrom('to_ai' as const, 'to_mining' as const), fc.array(step, { maxLength: 30 }), (direction, steps) => {
@@ -99,8 +100,11 @@ describe('power handover', () => {
         const ends = events.filter((e) => e.type === 'HandoverCompleted' || e.type === 'HandoverFailed');
         expect(ends.length).toBeLessThanOrEqual(1);
         if (ends[0]?.type === 'HandoverCompleted') expect(phases).toEqual(HANDOVER_PHASES[direction]);
-        // nothing after the end
+        // nothing after the end; no phase after a rollback began; a failure only after a rollback
         if (ends.length) expect(events.at(-1)).toBe(ends[0]);
+        const rollback = events.findIndex((e) => e.type === 'HandoverRollingBack');
+        if (rollback >= 0) expect(events.slice(rollback).some((e) => e.type === 'HandoverPhaseCompleted')).toBe(false);
+        if (ends[0]?.type === 'HandoverFailed') expect(rollback).toBeGreaterThanOrEqual(0);
       }),
     );
   });

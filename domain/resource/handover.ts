@@ -2,8 +2,9 @@
  * A power handover: one switch of a facility's power between an ASIC block and a GPU pool
  * (DESIGN.md §3 "Switching"), mining → AI as signal validated, SLA and capacity checked,
  * ASIC block ramped down, power reassigned, GPUs activated from warm standby, endpoint
- * ready — and the reverse. Each phase is an event with its duration; a failed phase ends
- * it with HandoverFailed and what was rolled back.
+ * ready — and the reverse. Each phase is an event with its duration; a failed phase is
+ * recorded (HandoverRollingBack) before anything is undone, so a restart goes on undoing,
+ * and the handover ends with HandoverFailed and what was rolled back.
  *
  * The handover has its own stream; the two resources keep their own invariants (one switch
  * in flight, no switch away from serving) by carrying their device phases as their own
@@ -79,21 +80,25 @@ export type HandoverEvent =
         drawBeforeKw: number; drawAfterKw: number; powerBudgetKw: number }
     >
   | DomainEvent<'HandoverPhaseCompleted', { handoverId: string; phase: SwitchPhase; index: number; durationMs: number }>
+  | DomainEvent<'HandoverRollingBack', { handoverId: string; facilityId: string; phase: SwitchPhase; reason: string }>
   | DomainEvent<'HandoverCompleted', { handoverId: string; facilityId: string; direction: HandoverDirection; controlPathMs: number; physicalMs: number }>
   | DomainEvent<'HandoverFailed', { handoverId: string; facilityId: string; phase: SwitchPhase; reason: string; rollback: string }>;
 
 export type HandoverCommand =
   | ({ type: 'RequestHandover'; facts: HandoverFacts } & HandoverRequest)
   | { type: 'CompleteHandoverPhase'; phase: SwitchPhase; durationMs: number }
-  | { type: 'FailHandover'; phase: SwitchPhase; reason: string; rollback: string };
+  | { type: 'StartRollback'; phase: SwitchPhase; reason: string }
+  | { type: 'FailHandover'; rollback: string };
 
 export type HandoverState =
   | { status: 'none' }
   | {
-      status: 'in_flight' | 'completed' | 'failed';
+      status: 'in_flight' | 'rolling_back' | 'completed' | 'failed';
       request: Extract<HandoverEvent, { type: 'HandoverRequested' }>['data'];
       done: number;
       durations: Partial<Record<SwitchPhase, number>>;
+      /** Set once a phase has failed. */
+      failure?: { phase: SwitchPhase; reason: string };
     };
 
 const evolve = (state: HandoverState, event: HandoverEvent): HandoverState => {
@@ -102,6 +107,8 @@ const evolve = (state: HandoverState, event: HandoverEvent): HandoverState => {
   switch (event.type) {
     case 'HandoverPhaseCompleted':
       return { ...state, done: state.done + 1, durations: { ...state.durations, [event.data.phase]: event.data.durationMs } };
+    case 'HandoverRollingBack':
+      return { ...state, status: 'rolling_back', failure: { phase: event.data.phase, reason: event.data.reason } };
     case 'HandoverCompleted':
       return { ...state, status: 'completed' };
     case 'HandoverFailed':
@@ -126,6 +133,36 @@ const checkResource = (r: ResourceFacts | undefined, part: HandoverPart, req: Ha
 
 const fieldOf = (message: string) => message.slice(0, message.indexOf(':'));
 
+type Sized = Pick<ResourceFacts, 'units' | 'powerWPerUnit'>;
+
+/**
+ * The facility's draw once the handover is done — the ledger without what the two resources
+ * hold now, plus their targets — and why that breaks the budget, if it does (a handover that
+ * lowers the draw always fits).
+ */
+export const budgetAfter = (args: {
+  direction: HandoverDirection;
+  ledgerKw: number;
+  budgetKw: number;
+  asic: Sized;
+  gpu: Sized;
+  /** What the ledger counts for each now (its mode's draw, or the higher of two while switching). */
+  asicHeldKw: number;
+  gpuHeldKw: number;
+  asicFromKw: number;
+  gpuFromKw: number;
+}): { drawAfterKw: number; problem: string | undefined } => {
+  const targets = HANDOVER_TARGETS[args.direction];
+  const asicTo = drawKw(args.asic, targets.asic.to);
+  const gpuTo = drawKw(args.gpu, targets.gpu.to);
+  const drawAfterKw = args.ledgerKw - args.asicHeldKw - args.gpuHeldKw + asicTo + gpuTo;
+  const raises = asicTo + gpuTo > args.asicFromKw + args.gpuFromKw;
+  return {
+    drawAfterKw,
+    problem: raises && drawAfterKw > args.budgetKw ? `the facility would draw ${Math.round(drawAfterKw)} kW, above its ${args.budgetKw} kW budget` : undefined,
+  };
+};
+
 const decide = (command: HandoverCommand, state: HandoverState) => {
   if (command.type === 'RequestHandover') {
     const { type: _t, facts, ...req } = command;
@@ -142,14 +179,19 @@ const decide = (command: HandoverCommand, state: HandoverState) => {
     const asic = facts.asic!;
     const gpu = facts.gpu!;
     const targets = HANDOVER_TARGETS[req.direction];
-    const delta = drawKw(asic, targets.asic.to) - drawKw(asic, asic.mode) + drawKw(gpu, targets.gpu.to) - drawKw(gpu, gpu.mode);
-    const drawAfterKw = facts.facility.committedDrawKw + delta;
-    if (delta > 0 && drawAfterKw > facts.facility.powerBudgetKw)
-      return reject<HandoverEvent>(
-        'invalid_state',
-        `the facility would draw ${Math.round(drawAfterKw)} kW, above its ${facts.facility.powerBudgetKw} kW budget`,
-        'gpuResourceId',
-      );
+    const [asicNow, gpuNow] = [drawKw(asic, asic.mode), drawKw(gpu, gpu.mode)];
+    const { drawAfterKw, problem } = budgetAfter({
+      direction: req.direction,
+      ledgerKw: facts.facility.committedDrawKw,
+      budgetKw: facts.facility.powerBudgetKw,
+      asic,
+      gpu,
+      asicHeldKw: asicNow,
+      gpuHeldKw: gpuNow,
+      asicFromKw: asicNow,
+      gpuFromKw: gpuNow,
+    });
+    if (problem) return reject<HandoverEvent>('invalid_state', problem, 'gpuResourceId');
     return accept<HandoverEvent>({
       type: 'HandoverRequested',
       data: {
@@ -166,10 +208,17 @@ const decide = (command: HandoverCommand, state: HandoverState) => {
     });
   }
   if (state.status === 'none') return reject<HandoverEvent>('not_found', 'handover not found', 'handoverId');
-  if (state.status !== 'in_flight') return accept<HandoverEvent>(); // ended: a late or repeated step changes nothing
+  if (state.status === 'completed' || state.status === 'failed') return accept<HandoverEvent>(); // ended: a late or repeated step changes nothing
   const { handoverId, facilityId, direction, phases } = state.request;
-  if (command.type === 'FailHandover')
-    return accept<HandoverEvent>({ type: 'HandoverFailed', data: { handoverId, facilityId, phase: command.phase, reason: command.reason, rollback: command.rollback } });
+  if (command.type === 'StartRollback')
+    return state.status === 'rolling_back'
+      ? accept<HandoverEvent>()
+      : accept<HandoverEvent>({ type: 'HandoverRollingBack', data: { handoverId, facilityId, phase: command.phase, reason: command.reason } });
+  if (command.type === 'FailHandover') {
+    if (!state.failure) return reject<HandoverEvent>('invalid_state', 'a handover fails only after a phase has failed and its rollback has run', 'phase');
+    return accept<HandoverEvent>({ type: 'HandoverFailed', data: { handoverId, facilityId, ...state.failure, rollback: command.rollback } });
+  }
+  if (state.status === 'rolling_back') return reject<HandoverEvent>('invalid_state', `rolling back after ${state.failure!.phase} failed`, 'phase');
   const expected = phases[state.done];
   if (command.phase !== expected) return reject<HandoverEvent>('invalid_state', `phase ${command.phase} out of order: next is ${expected}`, 'phase');
   const completed: HandoverEvent = { type: 'HandoverPhaseCompleted', data: { handoverId, phase: command.phase, index: state.done, durationMs: command.durationMs } };

@@ -79,13 +79,23 @@ export type ResourceState =
       durations: Partial<Record<SwitchPhase, number>>;
       /** An ASIC block whose power a handover gave to GPUs: only a handover gives it back. */
       heldByHandover: string | undefined;
+      /** How the last switch ended, with its phase durations (a resumed handover reads what its part did). */
+      lastSwitch: LastSwitch | undefined;
     };
+
+export type LastSwitch = {
+  switchId: string;
+  outcome: 'switched' | 'failed';
+  durations: Partial<Record<SwitchPhase, number>>;
+  /** Why it failed. */
+  reason?: string;
+};
 
 const SERVING_MODES: ReadonlySet<ResourceMode> = new Set(['serving', 'training']);
 
 const evolve = (state: ResourceState, event: ResourceEvent): ResourceState => {
   if (event.type === 'ResourceRegistered')
-    return { status: 'registered', spec: event.data, mode: event.data.mode, healthy: true, allocations: {}, inFlight: undefined, durations: {}, heldByHandover: undefined };
+    return { status: 'registered', spec: event.data, mode: event.data.mode, healthy: true, allocations: {}, inFlight: undefined, durations: {}, heldByHandover: undefined, lastSwitch: undefined };
   if (state.status === 'unregistered') return state;
   switch (event.type) {
     case 'ResourceHealthChanged':
@@ -116,10 +126,17 @@ const evolve = (state: ResourceState, event: ResourceEvent): ResourceState => {
     case 'ModeSwitched': {
       const handoverId = state.inFlight?.handoverId;
       const held = handoverId && state.spec.kind === 'asic_group' ? (event.data.to === 'sleeping' ? handoverId : undefined) : state.heldByHandover;
-      return { ...state, mode: event.data.to, inFlight: undefined, durations: {}, heldByHandover: held };
+      const lastSwitch: LastSwitch = { switchId: event.data.switchId, outcome: 'switched', durations: state.durations };
+      return { ...state, mode: event.data.to, inFlight: undefined, durations: {}, heldByHandover: held, lastSwitch };
     }
     case 'SwitchFailed':
-      return { ...state, mode: event.data.rolledBackTo, inFlight: undefined, durations: {} };
+      return {
+        ...state,
+        mode: event.data.rolledBackTo,
+        inFlight: undefined,
+        durations: {},
+        lastSwitch: { switchId: event.data.switchId, outcome: 'failed', durations: state.durations, reason: event.data.reason },
+      };
   }
 };
 
