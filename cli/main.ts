@@ -33,7 +33,7 @@ const start = async (config: Config) => {
   const demo = config.HCP_DEMO ?? !config.DATABASE_URL ? await ensureDemo(core.deps, config.HCP_DATA_DIR) : [];
   await registerScenario(core.deps, { commandId: 'scenario:seed', correlationId: 'start', actor: 'system:start' }, SEED_SCENARIO);
   const market = await startMarketFeed(config, { store, logger, clock: systemClock });
-  const app = await buildServer({ ...core, readModels: db, logger, adminKey: admin.key });
+  const app = await buildServer({ ...core, readModels: db, logger, adminKey: admin.key, rateLimitPerMinute: config.HCP_RATE_LIMIT_PER_MINUTE });
   const address = await app.listen({ host: config.HCP_HOST, port: config.HCP_PORT });
 
   let stopping = false;

@@ -7,6 +7,7 @@ import { CommandRejectedError } from '../commands/errors.ts';
 import { ConcurrencyExhaustedError } from '../commands/handle.ts';
 import { AuthError } from './auth.ts';
 import { InputError } from './inputs.ts';
+import { RateLimitedError } from './rate-limit.ts';
 
 export type PublicError = { status: number; code: string; message: string; field?: string };
 
@@ -29,6 +30,7 @@ export const publicError = (error: unknown): PublicError | undefined => {
     const { code, message, field } = error.rejection;
     return { status: REJECTION_STATUS[code] ?? 422, code: code.toUpperCase(), message, ...(field ? { field } : {}) };
   }
+  if (error instanceof RateLimitedError) return { status: 429, code: 'RATE_LIMITED', message: error.message };
   if (error instanceof ConcurrencyExhaustedError) return { status: 503, code: 'CONFLICT_RETRY', message: 'too many concurrent changes; retry' };
   if (error instanceof GraphQLError && error.extensions?.code) return undefined;
   return undefined;

@@ -6,7 +6,7 @@
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import mercurius from 'mercurius';
-import { GraphQLError, GraphQLScalarType, specifiedRules, validate } from 'graphql';
+import { GraphQLError, GraphQLScalarType, Kind, specifiedRules, validate } from 'graphql';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { createAuthenticator, AuthError, type Principal } from './auth.ts';
@@ -20,6 +20,9 @@ import { marketTypeDefs } from './market-schema.ts';
 import { createMarketResolvers } from './market-resolvers.ts';
 import { createEconomicsResolvers, economicsTypeDefs } from './economics-api.ts';
 import { createHandoverResolvers, handoverTypeDefs } from './handover-api.ts';
+import { registerMetrics } from './metrics.ts';
+import { checkQueryCost, QUERY_COST_LIMIT } from './query-cost.ts';
+import { callerKey, createRateLimiter, RateLimitedError } from './rate-limit.ts';
 
 type ResolverMap = Record<string, Record<string, unknown> | unknown>;
 
@@ -41,23 +44,37 @@ declare module 'fastify' {
   }
 }
 
-/** Deep enough for GraphiQL's introspection query (about 13), shallow enough to stop abuse. */
-/** Parse and validation errors carry a code like every other error (mercurius leaves them without one). */
+/**
+ * Parse, validation and variable errors carry a code like every other error (mercurius leaves
+ * them without one); a variable of the wrong type names it as the field.
+ */
 const withCodes = <F extends { response: { errors?: readonly unknown[] | null } }>(formatted: F): F => {
   const errors = formatted.response.errors as Array<{ message: string; extensions?: Record<string, unknown> }> | undefined | null;
   if (!errors?.some((e) => !e.extensions?.code)) return formatted;
-  const coded = errors.map((e) =>
-    e.extensions?.code ? e : { ...e, extensions: { ...e.extensions, code: e.message.startsWith('Syntax Error') ? 'GRAPHQL_PARSE_FAILED' : 'GRAPHQL_VALIDATION_FAILED' } },
-  );
+  const codeOf = (message: string): Record<string, unknown> => {
+    if (message.startsWith('Syntax Error')) return { code: 'GRAPHQL_PARSE_FAILED' };
+    const variable = /^Variable "\$([A-Za-z_][A-Za-z0-9_]*)"/.exec(message);
+    return variable ? { code: 'BAD_USER_INPUT', field: variable[1] } : { code: 'GRAPHQL_VALIDATION_FAILED' };
+  };
+  const coded = errors.map((e) => (e.extensions?.code ? e : { ...e, extensions: { ...e.extensions, ...codeOf(e.message) } }));
   return { ...formatted, response: { ...formatted.response, errors: coded } };
 };
 
+/** Deep enough for GraphiQL's introspection query (about 13), shallow enough to stop abuse. */
 export const QUERY_DEPTH_LIMIT = 16;
 
-export type ServerOptions = ApiServices & { logger: Logger; adminKey: string };
+export type ServerOptions = ApiServices & {
+  logger: Logger;
+  adminKey: string;
+  /** Requests per minute per key (default 1,200; 0: no limit). */
+  rateLimitPerMinute?: number;
+  /** Largest query cost allowed (query-cost.ts). */
+  queryCostLimit?: number;
+};
 
-export const buildServer = async ({ logger, adminKey, ...services }: ServerOptions): Promise<FastifyInstance> => {
+export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200, queryCostLimit = QUERY_COST_LIMIT, ...services }: ServerOptions): Promise<FastifyInstance> => {
   const authenticate = createAuthenticator(services.readModels, adminKey);
+  const limiter = createRateLimiter(rateLimitPerMinute);
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
@@ -68,12 +85,18 @@ export const buildServer = async ({ logger, adminKey, ...services }: ServerOptio
 
   app.setErrorHandler((error, request, reply) => {
     const known = publicError(error);
+    if (error instanceof RateLimitedError) void reply.header('retry-after', String(error.retryAfterSeconds));
     if (known) return reply.code(known.status).send({ error: { code: known.code, message: known.message, ...(known.field ? { field: known.field } : {}) } });
     const status = (error as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500)
       return reply.code(status).send({ error: { code: 'BAD_REQUEST', message: (error as Error).message, field: 'body' } });
     request.log.error({ err: error }, 'unexpected error');
     return reply.code(500).send({ error: { code: 'INTERNAL_SERVER_ERROR', message: 'internal error' } });
+  });
+
+  // every request but the health check counts against its key (or address)
+  app.addHook('onRequest', async (request) => {
+    if (request.url !== '/health') limiter.take(callerKey(request.headers.authorization, request.ip));
   });
 
   // GraphQL over HTTP needs a key; the WebSocket upgrade authenticates in connection_init instead
@@ -101,8 +124,10 @@ export const buildServer = async ({ logger, adminKey, ...services }: ServerOptio
         return toGraphQLError(e);
       });
       const formatted = withCodes(mercurius.defaultErrorFormatter({ ...execution, errors }, ctx as never));
-      // a request refused before execution (no path: the key itself) answers 401/403, not 200
-      const refusal = (execution.errors ?? []).find((e) => !e.path && e.originalError instanceof AuthError);
+      // a request refused before execution (no path: the key itself, or its rate) answers 401/403/429, not 200
+      const refusal = (execution.errors ?? []).find((e) => !e.path && (e.originalError instanceof AuthError || e.originalError instanceof RateLimitedError));
+      if (refusal?.originalError instanceof RateLimitedError)
+        (ctx as { reply?: { header(name: string, value: string): unknown } }).reply?.header('retry-after', String(refusal.originalError.retryAfterSeconds));
       return refusal ? { ...formatted, statusCode: publicError(refusal.originalError)!.status } : formatted;
     },
     subscription: {
@@ -123,8 +148,17 @@ export const buildServer = async ({ logger, adminKey, ...services }: ServerOptio
   app.graphql.addHook('preSubscriptionExecution', async (schema, document) => {
     const errors = validate(schema, document, specifiedRules);
     if (errors.length > 0) throw new GraphQLError(errors.map((e) => e.message).join('; '), { extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } });
+    checkQueryCost(document, {}, queryCostLimit);
+  });
+
+  // over HTTP a subscription would run its resolver once with nothing to deliver: say where it is served
+  app.graphql.addHook('preExecution', async (_schema, document, _context, variables) => {
+    if (document.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.operation === 'subscription'))
+      throw new GraphQLError('subscriptions are served over WebSocket (graphql-ws protocol) on /graphql, not over HTTP', { extensions: { code: 'BAD_REQUEST' } });
+    checkQueryCost(document, variables, queryCostLimit);
   });
 
   registerRest(app, services, authenticate);
+  registerMetrics(app, services, authenticate);
   return app;
 };

@@ -111,6 +111,12 @@ describe('API input handling', () => {
     const invalid = await p.gql(customer.key, `{ workloads(status: sideways) { nodes { id } } }`);
     expect(invalid.status).toBe(400);
     expect(invalid.body.errors?.[0]?.extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    const typed = await p.gql(customer.key, `query($n: Int) { workloads(first: $n) { nodes { id } } }`, { n: 'many' });
+    expect(typed.status).toBe(400);
+    expect(typed.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'n' });
+    const overHttp = await p.gql(customer.key, `subscription { workloadUpdated { id } }`);
+    expect(overHttp.body.errors?.[0]?.extensions.code).toBe('BAD_REQUEST');
+    expect(overHttp.body.errors?.[0]?.message).toMatch(/WebSocket/);
     const broken = await p.gql(customer.key, `{ workloads( `);
     expect(broken.status).toBe(400);
     expect(broken.body.errors?.[0]?.extensions.code).toBe('GRAPHQL_PARSE_FAILED');

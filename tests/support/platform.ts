@@ -6,18 +6,18 @@ import { systemClock } from '../../infra/clock.ts';
 import { createPostgresEventStore } from '../../infra/event-store/postgres/store.ts';
 import { randomIds } from '../../infra/ids.ts';
 import { createLogger } from '../../infra/logger.ts';
-import { buildServer } from '../../read-api/server.ts';
+import { buildServer, type ServerOptions } from '../../read-api/server.ts';
 import type { TestDatabase } from './databases.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 
-export const startTestPlatform = async (db: TestDatabase) => {
+export const startTestPlatform = async (db: TestDatabase, limits: Pick<ServerOptions, 'rateLimitPerMinute' | 'queryCostLimit'> = {}) => {
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const store = await createPostgresEventStore(db);
   // device timings are simulated and a thousand times faster than life: a 5 s ramp takes 5 ms
   const devices = createSimulatedDevices({ random: createRng(42).next, speed: 1000 });
   const core = await startCore({ db, store, logger, clock: systemClock, ids: randomIds, devices });
-  const app = await buildServer({ ...core, readModels: db, logger, adminKey: ADMIN_KEY });
+  const app = await buildServer({ ...core, readModels: db, logger, adminKey: ADMIN_KEY, ...limits });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const gql = async (key: string | undefined, query: string, variables?: Record<string, unknown>) => {
     const res = await fetch(`${url}/graphql`, {

@@ -1,0 +1,78 @@
+/** Rate limits per key and query cost limits, against a running server (DESIGN.md §4). */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pgliteDatabase } from '../support/databases.ts';
+import { ADMIN_KEY, onboardCustomer, startTestPlatform, type TestPlatform } from '../support/platform.ts';
+
+describe('API limits', () => {
+  let p: TestPlatform;
+  beforeAll(async () => {
+    p = await startTestPlatform(await pgliteDatabase(), { rateLimitPerMinute: 8 });
+  });
+  afterAll(() => p.close());
+
+  it('answers 429 with Retry-After once a key has used its requests for the minute; other keys and /health go on', async () => {
+    const customer = await onboardCustomer(p, 'Busy'); // a few admin requests
+    let limited: Response | undefined;
+    for (let i = 0; i < 12 && !limited; i++) {
+      const res = await fetch(`${p.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${customer.key}` },
+        body: JSON.stringify({ query: '{ me { role } }' }),
+      });
+      if (res.status === 429) limited = res;
+      else expect(res.status).toBe(200);
+    }
+    expect(limited).toBeDefined();
+    expect(Number(limited!.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await limited!.json()).toMatchObject({ errors: [{ extensions: { code: 'RATE_LIMITED' } }] });
+    // REST answers in its own shape
+    const rest = await fetch(`${p.url}/api/v1/workloads`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${customer.key}` }, body: '{}' });
+    expect(rest.status).toBe(429);
+    expect(await rest.json()).toMatchObject({ error: { code: 'RATE_LIMITED' } });
+    const other = await onboardCustomer(p, 'Calm').catch((e: unknown) => e); // the admin key has its own count
+    expect(other).not.toBeInstanceOf(Error);
+    for (let i = 0; i < 20; i++) expect((await fetch(`${p.url}/health`)).status).toBe(200);
+  });
+});
+
+describe('query cost limit', () => {
+  let p: TestPlatform;
+  beforeAll(async () => {
+    p = await startTestPlatform(await pgliteDatabase());
+  });
+  afterAll(() => p.close());
+
+  it('refuses an alias flood before running it, and says how much it cost', async () => {
+    const flood = `{ ${Array.from({ length: 50 }, (_, i) => `a${i}: handovers(first: 500) { id status }`).join(' ')} }`;
+    const r = await p.gql(ADMIN_KEY, flood);
+    expect(r.body.errors?.[0]).toMatchObject({ extensions: { code: 'QUERY_TOO_COSTLY', limit: 20_000 } });
+    expect(r.body.data ?? null).toBeNull();
+    expect((await p.gql(ADMIN_KEY, `{ handovers(first: 500) { id status } }`)).body.errors).toBeUndefined();
+  });
+});
+
+describe('GET /metrics', () => {
+  let p: TestPlatform;
+  beforeAll(async () => {
+    p = await startTestPlatform(await pgliteDatabase());
+  });
+  afterAll(() => p.close());
+
+  it('serves Prometheus text to staff keys only', async () => {
+    const customer = await onboardCustomer(p, 'Metered');
+    await p.gql(customer.key, `{ me { role } }`);
+    expect((await fetch(`${p.url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${p.url}/metrics`, { headers: { authorization: `Bearer ${customer.key}` } })).status).toBe(403);
+    const res = await fetch(`${p.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    expect(text).toMatch(/^# TYPE hcp_http_requests_total counter$/m);
+    expect(text).toMatch(/^hcp_http_requests_total\{method="POST",route="\/graphql",status="200"\} \d+$/m);
+    expect(text).toMatch(/^hcp_events_applied_total\{consumer="customers"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^process_resident_memory_bytes \d+$/m);
+    // every sample line is name{labels} value
+    for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) expect(line).toMatch(/^[a-z_]+(\{[^}]*\})? (-?\d+(\.\d+)?(e[+-]?\d+)?|NaN)$/);
+    expect(text).not.toContain(customer.key);
+  });
+});
