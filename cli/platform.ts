@@ -88,7 +88,9 @@ export const startCore = async ({
   ];
   // switches and handovers that were under way when the process stopped go on from their last
   // completed phase; the read models that list them first catch up with what their executors saw
-  for (const name of ['pm:switch-executor', 'pm:handover-executor']) await runner.waitFor(await readCheckpoint(db, name), 30_000);
+  for (const name of ['pm:switch-executor', 'pm:handover-executor'])
+    if (!(await runner.waitFor(await readCheckpoint(db, name), 120_000)))
+      logger.warn({ processManager: name }, 'read models still behind after 2 minutes: switches and handovers they do not list yet are resumed at the next start');
   for (const { resource_id } of await db.query<{ resource_id: string }>(`SELECT resource_id FROM rm_resources WHERE switch_in_flight IS NOT NULL`))
     executor.resume(resource_id);
   for (const { handover_id } of await db.query<{ handover_id: string }>(`SELECT handover_id FROM rm_handovers WHERE status IN ('in_flight', 'rolling_back')`))

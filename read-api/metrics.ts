@@ -17,9 +17,11 @@ const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').rep
 const labelsOf = (l: Record<string, string> | undefined) =>
   l && Object.keys(l).length ? `{${Object.entries(l).map(([k, v]) => `${k}="${escape(v)}"`).join(',')}}` : '';
 
+const valueOf = (v: number) => (Number.isNaN(v) ? 'NaN' : v === Infinity ? '+Inf' : v === -Infinity ? '-Inf' : String(v));
+
 export const formatMetrics = (families: readonly Family[]) =>
   families
-    .map((f) => [`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`, ...f.samples.map((s) => `${f.name}${labelsOf(s.labels)} ${Number.isFinite(s.value) ? s.value : 'NaN'}`)].join('\n'))
+    .map((f) => [`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`, ...f.samples.map((s) => `${f.name}${labelsOf(s.labels)} ${valueOf(s.value)}`)].join('\n'))
     .join('\n') + '\n';
 
 export const registerMetrics = (app: FastifyInstance, services: ApiServices, authenticate: Authenticator) => {
@@ -44,15 +46,14 @@ export const registerMetrics = (app: FastifyInstance, services: ApiServices, aut
       switchLatency(db, undefined),
     ]);
     const memory = process.memoryUsage();
-    const quantiles = (name: string, help: string, p: { p50Ms: number | null; p99Ms?: number | null }): Family => ({
-      name,
-      help,
-      type: 'gauge',
-      samples: [
-        ...(p.p50Ms === null ? [] : [{ labels: { quantile: '0.5' }, value: p.p50Ms }]),
-        ...(p.p99Ms === null || p.p99Ms === undefined ? [] : [{ labels: { quantile: '0.99' }, value: p.p99Ms }]),
-      ],
-    });
+    // percentiles of all completed switches, computed by the read model: gauges, one per percentile
+    const percentiles = (name: string, help: string, p: { p50Ms: number | null; p99Ms?: number | null }): Family[] =>
+      (
+        [
+          ['p50', p.p50Ms],
+          ['p99', p.p99Ms ?? null],
+        ] as const
+      ).map(([which, value]) => ({ name: `${name}_${which}_ms`, help: `${help} (${which})`, type: 'gauge' as const, samples: value === null ? [] : [{ value }] }));
     const families: Family[] = [
       {
         name: 'hcp_http_requests_total',
@@ -65,8 +66,8 @@ export const registerMetrics = (app: FastifyInstance, services: ApiServices, aut
       },
       { name: 'hcp_workloads', help: 'Workloads by status.', type: 'gauge', samples: workloads.map((r) => ({ labels: { status: r.k }, value: r.n })) },
       { name: 'hcp_switches', help: 'Resource mode switches by status.', type: 'gauge', samples: switches.map((r) => ({ labels: { status: r.k }, value: r.n })) },
-      quantiles('hcp_switch_control_path_ms', 'Control path of completed switches (signal to endpoint ready, without the ASIC ramp), ms.', latency.controlPath),
-      quantiles('hcp_switch_physical_ramp_ms', 'Physical ASIC ramp of completed switches, ms.', latency.physicalRamp),
+      ...percentiles('hcp_switch_control_path', 'Control path of completed switches (signal to endpoint ready, without the ASIC ramp), ms', latency.controlPath),
+      ...percentiles('hcp_switch_physical_ramp', 'Physical ASIC ramp of completed switches, ms', latency.physicalRamp),
       { name: 'hcp_handovers', help: 'Power handovers by status.', type: 'gauge', samples: handovers.map((r) => ({ labels: { status: r.k }, value: r.n })) },
       { name: 'hcp_price_latest', help: 'Latest price per feed, USD (per BTC, per MWh, per GPU-hour).', type: 'gauge', samples: prices.map((p) => ({ labels: { feed: p.feed }, value: Number(p.price_micro_usd) / 1e6 })) },
       { name: 'hcp_events_applied_total', help: 'Events each projection and process manager has applied.', type: 'counter', samples: checkpoints.map((c) => ({ labels: { consumer: c.projection }, value: Number(c.events_applied) })) },

@@ -1,6 +1,8 @@
 /**
- * Requests per minute per API key (DESIGN.md §4), or per address for requests without one:
- * a fixed one-minute window in memory (one process). The key is known by its hash only.
+ * Requests per minute per API key (DESIGN.md §4), and per address for every request (at
+ * ADDRESS_FACTOR times the key's rate), so requests with made-up keys are limited too: a
+ * fixed one-minute window in memory (one process), at most MAX_CALLERS windows kept. The
+ * key is known by its hash only.
  */
 import { createHash } from 'node:crypto';
 import { bearerToken } from './auth.ts';
@@ -17,6 +19,9 @@ export class RateLimitedError extends Error {
 }
 
 const WINDOW_MS = 60_000;
+/** An address may carry several keys (a NAT, a gateway): it gets this many keys' worth. */
+export const ADDRESS_FACTOR = 5;
+const MAX_CALLERS = 100_000;
 
 export type RateLimiter = { take(caller: string): void };
 
@@ -32,15 +37,20 @@ export const createRateLimiter = (perMinute: number, now: () => number = Date.no
         for (const [k, w] of windows) if (t - w.start >= WINDOW_MS) windows.delete(k);
         swept = t;
       }
+      const limit = caller.startsWith('ip:') ? perMinute * ADDRESS_FACTOR : perMinute;
       let w = windows.get(caller);
-      if (!w || t - w.start >= WINDOW_MS) windows.set(caller, (w = { start: t, count: 0 }));
-      if (++w.count > perMinute) throw new RateLimitedError(perMinute, Math.max(1, Math.ceil((w.start + WINDOW_MS - t) / 1000)));
+      if (!w || t - w.start >= WINDOW_MS) {
+        if (windows.size >= MAX_CALLERS) windows.delete(windows.keys().next().value!); // the oldest window
+        windows.delete(caller);
+        windows.set(caller, (w = { start: t, count: 0 }));
+      }
+      if (++w.count > limit) throw new RateLimitedError(limit, Math.max(1, Math.ceil((w.start + WINDOW_MS - t) / 1000)));
     },
   };
 };
 
-/** Who a request counts against: its key's hash, or its address. */
-export const callerKey = (authorization: unknown, address: string) => {
+/** Whom a request counts against: its address, and its key (by hash) when it carries one. */
+export const callersOf = (authorization: unknown, address: string): string[] => {
   const token = bearerToken(authorization);
-  return token ? `key:${createHash('sha256').update(token).digest('hex').slice(0, 32)}` : `ip:${address}`;
+  return token ? [`ip:${address}`, `key:${createHash('sha256').update(token).digest('hex').slice(0, 32)}`] : [`ip:${address}`];
 };

@@ -22,7 +22,7 @@ import { createEconomicsResolvers, economicsTypeDefs } from './economics-api.ts'
 import { createHandoverResolvers, handoverTypeDefs } from './handover-api.ts';
 import { registerMetrics } from './metrics.ts';
 import { checkQueryCost, QUERY_COST_LIMIT } from './query-cost.ts';
-import { callerKey, createRateLimiter, RateLimitedError } from './rate-limit.ts';
+import { callersOf, createRateLimiter, RateLimitedError } from './rate-limit.ts';
 
 type ResolverMap = Record<string, Record<string, unknown> | unknown>;
 
@@ -60,6 +60,8 @@ const withCodes = <F extends { response: { errors?: readonly unknown[] | null } 
   return { ...formatted, response: { ...formatted.response, errors: coded } };
 };
 
+const REFUSED_BEFORE_EXECUTION = new Set(['QUERY_TOO_COSTLY', 'BAD_REQUEST']);
+
 /** Deep enough for GraphiQL's introspection query (about 13), shallow enough to stop abuse. */
 export const QUERY_DEPTH_LIMIT = 16;
 
@@ -96,7 +98,7 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
 
   // every request but the health check counts against its key (or address)
   app.addHook('onRequest', async (request) => {
-    if (request.url !== '/health') limiter.take(callerKey(request.headers.authorization, request.ip));
+    if (request.url !== '/health') for (const caller of callersOf(request.headers.authorization, request.ip)) limiter.take(caller);
   });
 
   // GraphQL over HTTP needs a key; the WebSocket upgrade authenticates in connection_init instead
@@ -128,34 +130,48 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
       const refusal = (execution.errors ?? []).find((e) => !e.path && (e.originalError instanceof AuthError || e.originalError instanceof RateLimitedError));
       if (refusal?.originalError instanceof RateLimitedError)
         (ctx as { reply?: { header(name: string, value: string): unknown } }).reply?.header('retry-after', String(refusal.originalError.retryAfterSeconds));
-      return refusal ? { ...formatted, statusCode: publicError(refusal.originalError)!.status } : formatted;
+      if (refusal) return { ...formatted, statusCode: publicError(refusal.originalError)!.status };
+      // refused before execution by our own checks (cost, subscription over HTTP): a bad request
+      const early = (execution.errors ?? []).find((e) => !e.path && REFUSED_BEFORE_EXECUTION.has(String((e.originalError as GraphQLError | undefined)?.extensions?.code ?? e.extensions?.code)));
+      return early ? { ...formatted, statusCode: 400 } : formatted;
     },
     subscription: {
       keepAlive: 30_000,
       onConnect: async ({ payload }: { payload?: Record<string, unknown> }) => {
         const headers = (payload?.headers ?? payload ?? {}) as Record<string, unknown>;
+        const authorization = headers.authorization ?? headers.Authorization;
         try {
-          const principal = await authenticate(headers.authorization ?? headers.Authorization);
+          // each connection_init counts against its key, like a request (the upgrade counted against the address)
+          for (const caller of callersOf(authorization, 'websocket').slice(1)) limiter.take(caller);
+          const principal = await authenticate(authorization);
           return { principal, correlationId: randomUUID() };
         } catch (error) {
-          if (error instanceof AuthError) return false;
+          if (error instanceof AuthError || error instanceof RateLimitedError) return false;
           throw error;
         }
       },
     },
   });
 
-  app.graphql.addHook('preSubscriptionExecution', async (schema, document) => {
+  app.graphql.addHook('preSubscriptionExecution', async (schema, document, context) => {
+    // each subscription counts against its key, like a request
+    const principal = (context as Partial<ApiContext>).principal;
+    try {
+      if (principal) limiter.take(`key:${principal.keyId}:subscribe`);
+    } catch (error) {
+      if (error instanceof RateLimitedError) throw new GraphQLError(error.message, { extensions: { code: 'RATE_LIMITED' } });
+      throw error;
+    }
     const errors = validate(schema, document, specifiedRules);
     if (errors.length > 0) throw new GraphQLError(errors.map((e) => e.message).join('; '), { extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } });
-    checkQueryCost(document, {}, queryCostLimit);
+    checkQueryCost(schema, document, {}, queryCostLimit);
   });
 
   // over HTTP a subscription would run its resolver once with nothing to deliver: say where it is served
-  app.graphql.addHook('preExecution', async (_schema, document, _context, variables) => {
+  app.graphql.addHook('preExecution', async (schema, document, _context, variables) => {
     if (document.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.operation === 'subscription'))
       throw new GraphQLError('subscriptions are served over WebSocket (graphql-ws protocol) on /graphql, not over HTTP', { extensions: { code: 'BAD_REQUEST' } });
-    checkQueryCost(document, variables, queryCostLimit);
+    checkQueryCost(schema, document, variables, queryCostLimit);
   });
 
   registerRest(app, services, authenticate);

@@ -56,7 +56,10 @@ const flakyStore = (failOnce?: (streamName: string, events: readonly EventToAppe
   };
 };
 
-const setup = async (failures: Partial<Record<SwitchPhase, number>> = {}, opts: { site?: FacilitySpec; failOnce?: Parameters<typeof flakyStore>[0] } = {}) => {
+const setup = async (
+  failures: Partial<Record<SwitchPhase, number>> = {},
+  opts: { site?: FacilitySpec; failOnce?: Parameters<typeof flakyStore>[0]; rollbackFails?: string } = {},
+) => {
   const store = flakyStore(opts.failOnce);
   const db = await pgliteDatabase();
   await migrateProjections(db, PROJECTIONS);
@@ -70,6 +73,7 @@ const setup = async (failures: Partial<Record<SwitchPhase, number>> = {}, opts: 
       return out;
     },
     rollback: async (resource, mode) => {
+      if (resource.resourceId === opts.rollbackFails) throw new Error('firmware does not answer');
       deviceLog.push(`${resource.resourceId}:rollback-to-${mode}`);
     },
   };
@@ -208,6 +212,23 @@ describe('handover executor', () => {
     expect(asicUp).toBeGreaterThan(gpuBack);
   });
 
+  it('a device that cannot be rolled back ends the handover as failed, out of service, and nothing after it is undone', async () => {
+    const s = await setup({ endpoint_ready: 1 }, { rollbackFails: 'lab-h100' });
+    const { handoverId } = await requestHandover(s.deps, s.caller('ho-stuck'), toAi);
+    await s.settle();
+    const [h] = await s.db.query<{ status: string; rollback: string }>(`SELECT status, rollback FROM rm_handovers WHERE handover_id = $1`, [handoverId]);
+    expect(h!.status).toBe('failed');
+    expect(h!.rollback).toMatch(/^rollback incomplete: lab-h100 firmware does not answer/);
+    const rows = await s.db.query<{ resource_id: string; mode: string; healthy: boolean; switch_in_flight: string | null }>(
+      `SELECT resource_id, mode, healthy, switch_in_flight FROM rm_resources ORDER BY resource_id`,
+    );
+    // the GPUs may still draw: the ASICs are not ramped back up over them
+    expect(rows).toEqual([
+      { resource_id: 'lab-h100', mode: 'warm_standby', healthy: false, switch_in_flight: null },
+      { resource_id: 'lab-s21-01', mode: 'sleeping', healthy: true, switch_in_flight: null },
+    ]);
+  });
+
   it('two handovers racing for the same headroom do not both pass the budget', async () => {
     // 2 ASIC blocks asleep with their power in two GPU pools; a budget that takes one block back, not two
     const site: FacilitySpec = { ...SITE, powerBudgetKw: 5_000, asicGroups: [{ model: 'S21', count: 2000 }], gpuPools: [{ gpuType: 'H100', count: 512, warmStandby: 512 }, { gpuType: 'A100', count: 512, warmStandby: 512 }] };
@@ -231,7 +252,7 @@ describe('handover executor', () => {
   });
 
   it('a driver that stops on an unexpected error is started again', async () => {
-    expect(RETRIES.attempts).toBeGreaterThan(1);
+    expect(RETRIES.firstPauseMs).toBeLessThan(1000);
     const s = await setup({}, { failOnce: (stream, events) => stream.startsWith('handover-') && events.some((e) => e.data.phase === 'power_reassigned') });
     const { handoverId } = await requestHandover(s.deps, s.caller('ho-blip'), toAi);
     await s.settle();

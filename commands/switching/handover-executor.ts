@@ -36,6 +36,11 @@ export type HandoverExecutor = ProcessManager & {
 };
 
 type Started = Exclude<HandoverState, { status: 'none' }>;
+
+/** A device that did not go back when told to (not a database error, which is retried). */
+class RollbackFailedError extends Error {
+  readonly type = 'rollback_failed' as const;
+}
 type Registered = Extract<ResourceState, { status: 'registered' }>;
 
 /** The switch id of a resource's part of a handover, and of its way back after a failure. */
@@ -53,6 +58,14 @@ export const handoverExecutor = (deps: CommandDeps, devices: DeviceController, l
     const s = await loadState(deps.store, resourceDecider, resourceStream(resourceId));
     if (s.status !== 'registered') throw new PhaseFailedError(phase, `resource ${resourceId} is not registered`);
     return s;
+  };
+
+  const rollbackDevice = async (resource: Registered['spec'], mode: Parameters<DeviceController['rollback']>[1]) => {
+    try {
+      await devices.rollback(resource, mode);
+    } catch (error) {
+      throw new RollbackFailedError(error instanceof Error ? error.message : String(error));
+    }
   };
 
   const drive = async (handoverId: string, correlationId: string) => {
@@ -101,13 +114,13 @@ export const handoverExecutor = (deps: CommandDeps, devices: DeviceController, l
     /** One device phase of a resource's switch, recorded on the resource. */
     const runResourcePhase = async (resource: Registered, f: NonNullable<Registered['inFlight']>, phase: SwitchPhase, suffix: string) => {
       const { durationMs } = await devices.runPhase({ resource: resource.spec, phase, from: f.from, to: f.to });
-      if (pool.stopped) return undefined; // not recorded: the phase runs again on resume
+      // recorded even when stopping: a ramp that happened is not run again on resume
       await onResource(resource.spec.resourceId, { type: 'CompletePhase', switchId: f.switchId, phase, durationMs }, suffix);
       return durationMs;
     };
 
     /** Runs a phase, or, when its resource already recorded it (a stop between the two appends), takes its duration from there. */
-    const runStep = async (h: Started, phase: SwitchPhase): Promise<number | undefined> => {
+    const runStep = async (h: Started, phase: SwitchPhase): Promise<number> => {
       const part = partOf(phase);
       if (!part) {
         const asic = await loadResource(h.request.asicResourceId, phase);
@@ -132,10 +145,10 @@ export const handoverExecutor = (deps: CommandDeps, devices: DeviceController, l
         if (f?.switchId !== switchId) return true;
         const phase = f.phases[f.done]!;
         try {
-          if ((await runResourcePhase(resource, f, phase, `back:${resourceId}:${phase}`)) === undefined) return false;
+          await runResourcePhase(resource, f, phase, `back:${resourceId}:${phase}`);
         } catch (error) {
           if (!(error instanceof PhaseFailedError)) throw error;
-          await devices.rollback(resource.spec, f.from);
+          await rollbackDevice(resource.spec, f.from);
           await onResource(resourceId, { type: 'FailSwitch', switchId, phase, reason: error.message }, `back-failed:${resourceId}`);
           return true;
         }
@@ -149,7 +162,7 @@ export const handoverExecutor = (deps: CommandDeps, devices: DeviceController, l
       const f = state.inFlight;
       const [partId, back] = [partSwitchId(handoverId, part), backSwitchId(handoverId, part)];
       if (f?.switchId === partId) {
-        if (f.done > 0 || partOf(failed) === part) await devices.rollback(state.spec, f.from);
+        if (f.done > 0 || partOf(failed) === part) await rollbackDevice(state.spec, f.from);
         await onResource(resourceId, { type: 'FailSwitch', switchId: partId, phase: failed, reason }, `failed:${part}`);
         return true;
       }
@@ -170,6 +183,16 @@ export const handoverExecutor = (deps: CommandDeps, devices: DeviceController, l
         return true; // reported from the resource's state below
       }
       return driveBack(resourceId, back);
+    };
+
+    /** A part whose undoing failed: its switch ends as failed, and the resource is marked unhealthy for an operator. */
+    const abandon = async (h: Started, part: HandoverPart, reason: string) => {
+      const resourceId = resourceOf(h, part);
+      const state = await loadState(deps.store, resourceDecider, resourceStream(resourceId));
+      if (state.status !== 'registered') return;
+      const f = state.inFlight;
+      if (f?.handoverId === handoverId) await onResource(resourceId, { type: 'FailSwitch', switchId: f.switchId, phase: h.failure!.phase, reason }, `abandon:${part}`);
+      await onResource(resourceId, { type: 'SetHealth', healthy: false, reason: reason.slice(0, 200) }, `unhealthy:${part}`);
     };
 
     /** What the undoing left, read from the resources. */
@@ -196,15 +219,27 @@ export const handoverExecutor = (deps: CommandDeps, devices: DeviceController, l
     while (!pool.stopped) {
       const h = await loadState(deps.store, handoverDecider, handoverStream(handoverId));
       if (h.status === 'rolling_back') {
-        for (const part of undoOrder(h)) if (!(await undo(h, part, h.failure!.phase, h.failure!.reason))) return;
-        await handleCommand(deps.store, handoverDecider, handoverStream(handoverId), { type: 'FailHandover', rollback: await outcome(h) }, step('failed'));
+        let incomplete: string | undefined;
+        for (const part of undoOrder(h)) {
+          try {
+            if (!(await undo(h, part, h.failure!.phase, h.failure!.reason))) return; // stopped: goes on at the next start
+          } catch (error) {
+            if (!(error instanceof RollbackFailedError)) throw error;
+            // a device that cannot be rolled back: recorded, taken out of service, and nothing after it is
+            // undone (the parts are undone in the order that keeps the facility within its power)
+            incomplete = `rollback incomplete: ${resourceOf(h, part)} ${error.message}`;
+            await abandon(h, part, incomplete);
+            break;
+          }
+        }
+        const rollback = [incomplete, await outcome(h)].filter(Boolean).join('; ');
+        await handleCommand(deps.store, handoverDecider, handoverStream(handoverId), { type: 'FailHandover', rollback }, step('failed'));
         return;
       }
       if (h.status !== 'in_flight') return;
       const phase = h.request.phases[h.done]!;
       try {
         const durationMs = await runStep(h, phase);
-        if (durationMs === undefined || pool.stopped) return;
         await handleCommand(deps.store, handoverDecider, handoverStream(handoverId), { type: 'CompleteHandoverPhase', phase, durationMs }, step(phase));
       } catch (error) {
         if (!(error instanceof PhaseFailedError)) throw error;

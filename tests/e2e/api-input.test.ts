@@ -115,6 +115,7 @@ describe('API input handling', () => {
     expect(typed.status).toBe(400);
     expect(typed.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'n' });
     const overHttp = await p.gql(customer.key, `subscription { workloadUpdated { id } }`);
+    expect(overHttp.status).toBe(400);
     expect(overHttp.body.errors?.[0]?.extensions.code).toBe('BAD_REQUEST');
     expect(overHttp.body.errors?.[0]?.message).toMatch(/WebSocket/);
     const broken = await p.gql(customer.key, `{ workloads( `);

@@ -45,6 +45,7 @@ describe('query cost limit', () => {
   it('refuses an alias flood before running it, and says how much it cost', async () => {
     const flood = `{ ${Array.from({ length: 50 }, (_, i) => `a${i}: handovers(first: 500) { id status }`).join(' ')} }`;
     const r = await p.gql(ADMIN_KEY, flood);
+    expect(r.status).toBe(400);
     expect(r.body.errors?.[0]).toMatchObject({ extensions: { code: 'QUERY_TOO_COSTLY', limit: 20_000 } });
     expect(r.body.data ?? null).toBeNull();
     expect((await p.gql(ADMIN_KEY, `{ handovers(first: 500) { id status } }`)).body.errors).toBeUndefined();
