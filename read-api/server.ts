@@ -136,7 +136,11 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
       return early ? { ...formatted, statusCode: 400 } : formatted;
     },
     subscription: {
-      keepAlive: 30_000,
+      // No server keep-alive: mercurius 16.10 starts one timer per connection_init and clears only
+      // the last on close (lib/subscription-connection.js), so a client repeating connection_init
+      // would leak timers. graphql-ws clients keep idle connections open with their own pings
+      // (createClient({ keepAlive: ms })), which the server answers.
+      keepAlive: undefined,
       onConnect: async ({ payload }: { payload?: Record<string, unknown> }) => {
         const headers = (payload?.headers ?? payload ?? {}) as Record<string, unknown>;
         const authorization = headers.authorization ?? headers.Authorization;

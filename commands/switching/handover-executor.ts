@@ -180,7 +180,8 @@ export const handoverExecutor = (deps: CommandDeps, devices: DeviceController, l
         });
       } catch (error) {
         if (!(error instanceof CommandRejectedError)) throw error;
-        return true; // reported from the resource's state below
+        refusedBack.set(part, error.message); // reported with the outcome
+        return true;
       }
       return driveBack(resourceId, back);
     };
@@ -195,6 +196,8 @@ export const handoverExecutor = (deps: CommandDeps, devices: DeviceController, l
       await onResource(resourceId, { type: 'SetHealth', healthy: false, reason: reason.slice(0, 200) }, `unhealthy:${part}`);
     };
 
+    const refusedBack = new Map<HandoverPart, string>();
+
     /** What the undoing left, read from the resources. */
     const outcome = async (h: Started) => {
       const notes: string[] = [];
@@ -207,7 +210,7 @@ export const handoverExecutor = (deps: CommandDeps, devices: DeviceController, l
         else if (last?.switchId === partSwitchId(handoverId, part))
           notes.push(
             last.outcome === 'switched'
-              ? `${resourceId} could not switch back; it is ${s.mode}`
+              ? `${resourceId} could not switch back${refusedBack.has(part) ? ` (${refusedBack.get(part)})` : ''}; it is ${s.mode}`
               : Object.keys(last.durations).length || partOf(h.failure?.phase ?? 'signal_validated') === part
                 ? `${resourceId} back to ${s.mode}`
                 : `${resourceId} released, still ${s.mode}`,

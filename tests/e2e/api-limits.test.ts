@@ -1,4 +1,6 @@
 /** Rate limits per key and query cost limits, against a running server (DESIGN.md §4). */
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgliteDatabase } from '../support/databases.ts';
 import { ADMIN_KEY, onboardCustomer, startTestPlatform, type TestPlatform } from '../support/platform.ts';
@@ -41,6 +43,23 @@ describe('query cost limit', () => {
     p = await startTestPlatform(await pgliteDatabase());
   });
   afterAll(() => p.close());
+
+  it('keeps an idle WebSocket alive by answering the client\'s pings (the server sends none of its own)', async () => {
+    let pongs = 0;
+    const client = createClient({
+      url: p.wsUrl,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${ADMIN_KEY}` },
+      retryAttempts: 0,
+      keepAlive: 50,
+      on: { pong: () => void pongs++ },
+    });
+    const dispose = client.subscribe({ query: `subscription { handoverProgress { id } }` }, { next: () => {}, error: () => {}, complete: () => {} });
+    await new Promise((r) => setTimeout(r, 400));
+    dispose();
+    await client.dispose();
+    expect(pongs).toBeGreaterThan(1);
+  });
 
   it('refuses an alias flood before running it, and says how much it cost', async () => {
     const flood = `{ ${Array.from({ length: 50 }, (_, i) => `a${i}: handovers(first: 500) { id status }`).join(' ')} }`;
