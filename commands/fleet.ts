@@ -6,9 +6,11 @@
 import { facilityDecider, facilityStream } from '../domain/facility/facility.ts';
 import { ASIC_MODELS, GPU_MODELS, type FacilitySpec } from '../domain/fleet/inventory.ts';
 import { resourceDecider, resourceStream, type ResourceSpec } from '../domain/resource/resource.ts';
-import type { ResourceMode } from '../domain/resource/switching.ts';
+import { drawKw } from '../domain/resource/power.ts';
+import { modeFits, type ResourceMode } from '../domain/resource/switching.ts';
 import { accepted, contextFor, type Caller, type CommandDeps } from './context.ts';
 import { handleCommand } from './handle.ts';
+import { loadResource, powerLedger } from './power-ledger.ts';
 
 export const ASIC_BLOCK_UNITS = 1000;
 
@@ -72,6 +74,10 @@ export const requestSwitch = async (
   input: { resourceId: string; to: ResourceMode; reason: string; switchId?: string; handoverId?: string; expectedFrom?: ResourceMode },
 ) => {
   const switchId = input.switchId ?? deps.ids.id('sw');
+  // a switch that draws more must fit the facility's budget (a handover checks its own parts)
+  const resource = input.handoverId ? undefined : await loadResource(deps, input.resourceId);
+  const raises = resource !== undefined && modeFits(resource.spec.kind, input.to) && drawKw(resource.spec, input.to) > drawKw(resource.spec, resource.mode);
+  const ledger = raises ? (await powerLedger(deps, resource.spec.facilityId, [input.resourceId])).facility : undefined;
   const handled = accepted(
     await handleCommand(
       deps.store,
@@ -84,6 +90,7 @@ export const requestSwitch = async (
         reason: input.reason,
         ...(input.handoverId ? { handoverId: input.handoverId } : {}),
         ...(input.expectedFrom ? { expectedFrom: input.expectedFrom } : {}),
+        ...(ledger ? { power: { committedDrawKw: ledger.committedDrawKw, powerBudgetKw: ledger.powerBudgetKw } } : {}),
       },
       contextFor(deps, caller),
     ),

@@ -1,16 +1,13 @@
 /**
  * Requesting a power handover: reads the two resources and the facility's power ledger
- * (the committed draw of every resource the fleet read model lists at the facility, each
- * read from its own stream, plus the two named ones) and hands them to the pure decider.
+ * (power-ledger.ts) and hands them to the pure decider.
  */
-import { facilityDecider, facilityStream } from '../domain/facility/facility.ts';
 import { handoverDecider, handoverStream, type HandoverDirection, type HandoverFacts, type ResourceFacts } from '../domain/resource/handover.ts';
-import { committedDrawKw } from '../domain/resource/power.ts';
-import { resourceDecider, resourceStream, type ResourceState } from '../domain/resource/resource.ts';
 import { uuidFromName } from '../infra/ids.ts';
 import { CommandRejectedError } from './errors.ts';
 import { accepted, contextFor, type Caller, type CommandDeps } from './context.ts';
-import { handleCommand, loadState } from './handle.ts';
+import { handleCommand } from './handle.ts';
+import { powerLedger, type Registered } from './power-ledger.ts';
 
 export type HandoverInput = {
   facilityId: string;
@@ -20,8 +17,6 @@ export type HandoverInput = {
   reason: string;
   handoverId?: string;
 };
-
-type Registered = Extract<ResourceState, { status: 'registered' }>;
 
 const factsOf = (s: Registered): ResourceFacts => ({
   resourceId: s.spec.resourceId,
@@ -35,28 +30,11 @@ const factsOf = (s: Registered): ResourceFacts => ({
   powerWPerUnit: s.spec.powerWPerUnit,
 });
 
-const loadResource = async (deps: CommandDeps, resourceId: string) => {
-  const s = await loadState(deps.store, resourceDecider, resourceStream(resourceId));
-  return s.status === 'registered' ? s : undefined;
-};
-
 export const handoverFacts = async (deps: CommandDeps, input: Pick<HandoverInput, 'facilityId' | 'asicResourceId' | 'gpuResourceId'>): Promise<HandoverFacts> => {
-  const facility = await loadState(deps.store, facilityDecider, facilityStream(input.facilityId));
-  const listed = await deps.readModels.query<{ resource_id: string }>(`SELECT resource_id FROM rm_resources WHERE facility_id = $1`, [input.facilityId]);
-  const ids = new Set([...listed.map((r) => r.resource_id), input.asicResourceId, input.gpuResourceId]);
-  const states = new Map<string, Registered>();
-  for (const id of ids) {
-    const s = await loadResource(deps, id);
-    if (s) states.set(id, s);
-  }
-  const draw = [...states.values()].filter((s) => s.spec.facilityId === input.facilityId).reduce((kw, s) => kw + committedDrawKw(s.spec, s.mode, s.inFlight?.to), 0);
-  const asic = states.get(input.asicResourceId);
-  const gpu = states.get(input.gpuResourceId);
-  return {
-    asic: asic && factsOf(asic),
-    gpu: gpu && factsOf(gpu),
-    facility: facility.status === 'registered' ? { facilityId: facility.facilityId, powerBudgetKw: facility.powerBudgetKw, committedDrawKw: draw } : undefined,
-  };
+  const { facility, resources } = await powerLedger(deps, input.facilityId, [input.asicResourceId, input.gpuResourceId]);
+  const asic = resources.get(input.asicResourceId);
+  const gpu = resources.get(input.gpuResourceId);
+  return { asic: asic && factsOf(asic), gpu: gpu && factsOf(gpu), facility };
 };
 
 export const requestHandover = async (deps: CommandDeps, caller: Caller, input: HandoverInput) => {

@@ -251,6 +251,18 @@ describe('handover executor', () => {
     expect(draw).toBeLessThanOrEqual(5_000);
   });
 
+  it('an ordinary switch that would take the facility over its budget is refused, naming the field', async () => {
+    const s = await setup({}, { site: { ...SITE, powerBudgetKw: 3_700 } });
+    await requestSwitch(s.deps, s.caller('sleep'), { resourceId: 'lab-s21-01', to: 'sleeping', reason: 'spike' });
+    await s.settle();
+    await requestSwitch(s.deps, s.caller('serve'), { resourceId: 'lab-h100', to: 'serving', reason: 'demand' });
+    await s.settle();
+    // 25 kW asleep + 358 kW of GPUs serving; mining again would make 3,858 kW
+    const refused = await requestSwitch(s.deps, s.caller('wake'), { resourceId: 'lab-s21-01', to: 'mining', reason: 'price fell' }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(CommandRejectedError);
+    expect((refused as CommandRejectedError).rejection).toMatchObject({ field: 'to', message: 'the facility would draw 3858 kW, above its 3700 kW budget' });
+  });
+
   it('a driver that stops on an unexpected error is started again', async () => {
     expect(RETRIES.firstPauseMs).toBeLessThan(1000);
     const s = await setup({}, { failOnce: (stream, events) => stream.startsWith('handover-') && events.some((e) => e.data.phase === 'power_reassigned') });

@@ -108,3 +108,27 @@ describe('resource switching (invariant 4)', () => {
     expect(d).toMatchObject({ type: 'rejected', rejection: { code: 'invalid_state' } });
   });
 });
+
+describe('power budget on a switch', () => {
+  const registered: ResourceEvent[] = [{ type: 'ResourceRegistered', data: { ...asicGroup, mode: 'sleeping' } }];
+  const wake = (committedDrawKw: number, powerBudgetKw: number): ResourceCommand => ({
+    type: 'RequestSwitch',
+    switchId: 's1',
+    to: 'mining',
+    reason: 'price fell',
+    power: { committedDrawKw, powerBudgetKw },
+  });
+
+  it('refuses, naming the field, a switch that would take the facility over its budget', () => {
+    // asleep it draws 25 kW; mining 3,500 kW: 1,000 + 3,475 > 4,000
+    const d = resourceDecider.decide(wake(1_000, 4_000), fold(resourceDecider, registered));
+    expect(d).toEqual({ type: 'rejected', rejection: { code: 'invalid_state', message: 'the facility would draw 4475 kW, above its 4000 kW budget', field: 'to' } });
+    expect(resourceDecider.decide(wake(500, 4_000), fold(resourceDecider, registered)).type).toBe('accepted');
+  });
+
+  it('never refuses a switch that draws less, whatever the ledger says', () => {
+    const mining: ResourceEvent[] = [{ type: 'ResourceRegistered', data: asicGroup }];
+    const sleep: ResourceCommand = { type: 'RequestSwitch', switchId: 's1', to: 'sleeping', reason: 'spike', power: { committedDrawKw: 99_999, powerBudgetKw: 1 } };
+    expect(resourceDecider.decide(sleep, fold(resourceDecider, mining)).type).toBe('accepted');
+  });
+});

@@ -7,6 +7,7 @@
 import { accept, reject, type Decider, type DomainEvent } from '../decider.ts';
 import type { AsicModel } from '../fleet/inventory.ts';
 import type { GpuType } from '../workload/request.ts';
+import { drawKw } from './power.ts';
 import { FACILITY_PHASES, modeFits, phasesFor, phaseTotals, type ResourceKind, type ResourceMode, type SwitchPhase } from './switching.ts';
 
 export const resourceStream = (resourceId: string) => `resource-${resourceId}`;
@@ -62,6 +63,8 @@ export type ResourceCommand =
       handoverId?: string;
       /** Only from this mode (a handover checked it when it was requested). */
       expectedFrom?: ResourceMode;
+      /** The facility's power ledger as the handler read it: a switch that draws more must fit the budget (handovers check their own). */
+      power?: { committedDrawKw: number; powerBudgetKw: number };
     }
   | { type: 'CompletePhase'; switchId: string; phase: SwitchPhase; durationMs: number }
   | { type: 'FailSwitch'; switchId: string; phase: SwitchPhase; reason: string };
@@ -173,6 +176,12 @@ const decide = (command: ResourceCommand, state: ResourceState) => {
       if (state.inFlight) return reject<ResourceEvent>('invalid_state', `switch ${state.inFlight.switchId} is in flight`, 'resourceId');
       if (!modeFits(state.spec.kind, command.to)) return reject<ResourceEvent>('invalid_input', `mode ${command.to} does not fit a ${state.spec.kind}`, 'to');
       if (state.mode === command.to) return reject<ResourceEvent>('invalid_state', `already ${command.to}`, 'to');
+      if (command.power && !command.handoverId) {
+        const [now, then] = [drawKw(state.spec, state.mode), drawKw(state.spec, command.to)];
+        const after = command.power.committedDrawKw - now + then;
+        if (then > now && after > command.power.powerBudgetKw)
+          return reject<ResourceEvent>('invalid_state', `the facility would draw ${Math.round(after)} kW, above its ${command.power.powerBudgetKw} kW budget`, 'to');
+      }
       if (state.heldByHandover && !command.handoverId)
         return reject<ResourceEvent>('invalid_state', `its power went to GPUs in handover ${state.heldByHandover}: hand it back with a to_mining handover`, 'resourceId');
       if (command.expectedFrom && state.mode !== command.expectedFrom)
