@@ -59,7 +59,7 @@ const listSize = (node: FieldNode, parent: GraphQLNamedType | undefined, def: Gr
     v = variables[name] ?? (declared ? valueFromASTUntyped(declared) : undefined) ?? schemaDefault;
   } else v = arg ? valueFromASTUntyped(arg.value) : schemaDefault;
   if (typeof v === 'number' && Number.isFinite(v)) return Math.min(Math.max(v, 1), MAX_PAGE);
-  return def.args.some((a) => a.name === 'first') ? MAX_PAGE : (LIST_SIZE[node.name.value] ?? DEFAULT_LIST_SIZE);
+  return hasConnection(def) ? MAX_PAGE : (LIST_SIZE[node.name.value] ?? DEFAULT_LIST_SIZE);
 };
 
 /** A paged connection (a `first` argument over an object holding the list) counts as a list of its page. */

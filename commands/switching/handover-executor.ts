@@ -17,7 +17,7 @@
 import type { Logger } from 'pino';
 import { budgetAfter, HANDOVER_TARGETS, handoverDecider, handoverStream, partOf, type HandoverPart, type HandoverState } from '../../domain/resource/handover.ts';
 import { committedDrawKw, drawKw } from '../../domain/resource/power.ts';
-import { resourceDecider, resourceStream, type ResourceCommand, type ResourceState } from '../../domain/resource/resource.ts';
+import { resourceDecider, resourceStream, type ResourceCommand } from '../../domain/resource/resource.ts';
 import type { SwitchPhase } from '../../domain/resource/switching.ts';
 import type { RecordedEvent } from '../../infra/event-store/types.ts';
 import { contextFor, type CommandDeps } from '../context.ts';
@@ -25,6 +25,7 @@ import { CommandRejectedError } from '../errors.ts';
 import { requestSwitch } from '../fleet.ts';
 import { handleCommand, loadState } from '../handle.ts';
 import { handoverFacts } from '../handover.ts';
+import { loadResource as loadRegistered, type Registered } from '../power-ledger.ts';
 import type { ProcessManager } from '../process-managers/runner.ts';
 import { PhaseFailedError, type DeviceController } from './device-controller.ts';
 import { drivers } from './drivers.ts';
@@ -41,7 +42,6 @@ type Started = Exclude<HandoverState, { status: 'none' }>;
 class RollbackFailedError extends Error {
   readonly type = 'rollback_failed' as const;
 }
-type Registered = Extract<ResourceState, { status: 'registered' }>;
 
 /** The switch id of a resource's part of a handover, and of its way back after a failure. */
 export const partSwitchId = (handoverId: string, part: HandoverPart) => `${handoverId}-${part}`;
@@ -55,8 +55,8 @@ const undoOrder = (h: Started): readonly HandoverPart[] => (h.request.direction 
 export const handoverExecutor = (deps: CommandDeps, devices: DeviceController, logger: Logger): HandoverExecutor => {
   const log = logger.child({ processManager: 'handover-executor' });
   const loadResource = async (resourceId: string, phase: SwitchPhase) => {
-    const s = await loadState(deps.store, resourceDecider, resourceStream(resourceId));
-    if (s.status !== 'registered') throw new PhaseFailedError(phase, `resource ${resourceId} is not registered`);
+    const s = await loadRegistered(deps, resourceId);
+    if (!s) throw new PhaseFailedError(phase, `resource ${resourceId} is not registered`);
     return s;
   };
 
@@ -189,8 +189,8 @@ export const handoverExecutor = (deps: CommandDeps, devices: DeviceController, l
     /** A part whose undoing failed: its switch ends as failed, and the resource is marked unhealthy for an operator. */
     const abandon = async (h: Started, part: HandoverPart, reason: string) => {
       const resourceId = resourceOf(h, part);
-      const state = await loadState(deps.store, resourceDecider, resourceStream(resourceId));
-      if (state.status !== 'registered') return;
+      const state = await loadRegistered(deps, resourceId);
+      if (!state) return;
       const f = state.inFlight;
       if (f?.handoverId === handoverId) await onResource(resourceId, { type: 'FailSwitch', switchId: f.switchId, phase: h.failure!.phase, reason }, `abandon:${part}`);
       await onResource(resourceId, { type: 'SetHealth', healthy: false, reason: reason.slice(0, 200) }, `unhealthy:${part}`);

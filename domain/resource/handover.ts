@@ -16,7 +16,7 @@
  * and passes them in as facts, which the request checks and records.
  */
 import { accept, reject, type Decider, type DomainEvent } from '../decider.ts';
-import { drawKw } from './power.ts';
+import { drawKw, overBudget } from './power.ts';
 import { FACILITY_PHASES, phaseTotals, type ResourceKind, type ResourceMode, type SwitchPhase } from './switching.ts';
 
 export const handoverStream = (handoverId: string) => `handover-${handoverId}`;
@@ -156,11 +156,8 @@ export const budgetAfter = (args: {
   const asicTo = drawKw(args.asic, targets.asic.to);
   const gpuTo = drawKw(args.gpu, targets.gpu.to);
   const drawAfterKw = args.ledgerKw - args.asicHeldKw - args.gpuHeldKw + asicTo + gpuTo;
-  const raises = asicTo + gpuTo > args.asicFromKw + args.gpuFromKw;
-  return {
-    drawAfterKw,
-    problem: raises && drawAfterKw > args.budgetKw ? `the facility would draw ${Math.round(drawAfterKw)} kW, above its ${args.budgetKw} kW budget` : undefined,
-  };
+  const drawFromKw = args.ledgerKw - args.asicHeldKw - args.gpuHeldKw + args.asicFromKw + args.gpuFromKw;
+  return { drawAfterKw, problem: overBudget(drawFromKw, drawAfterKw, args.budgetKw) };
 };
 
 const decide = (command: HandoverCommand, state: HandoverState) => {

@@ -18,6 +18,10 @@ const WATTS_PER_UNIT: Record<ResourceMode, (spec: Pick<ResourceSpec, 'powerWPerU
 
 export const drawKw = (spec: Pick<ResourceSpec, 'powerWPerUnit' | 'units'>, mode: ResourceMode) => (spec.units * WATTS_PER_UNIT[mode](spec)) / 1000;
 
+/** Why a change that takes the facility from `beforeKw` to `afterKw` breaks its budget, if it does (a change that lowers the draw always fits). */
+export const overBudget = (beforeKw: number, afterKw: number, budgetKw: number): string | undefined =>
+  afterKw > beforeKw && afterKw > budgetKw ? `the facility would draw ${Math.round(afterKw)} kW, above its ${budgetKw} kW budget` : undefined;
+
 /** While a switch is in flight the resource may draw either mode's power: the ledger counts the higher. */
 export const committedDrawKw = (spec: Pick<ResourceSpec, 'powerWPerUnit' | 'units'>, mode: ResourceMode, switchingTo?: ResourceMode) =>
   Math.max(drawKw(spec, mode), switchingTo === undefined ? 0 : drawKw(spec, switchingTo));

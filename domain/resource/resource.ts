@@ -7,7 +7,7 @@
 import { accept, reject, type Decider, type DomainEvent } from '../decider.ts';
 import type { AsicModel } from '../fleet/inventory.ts';
 import type { GpuType } from '../workload/request.ts';
-import { drawKw } from './power.ts';
+import { drawKw, overBudget } from './power.ts';
 import { FACILITY_PHASES, modeFits, phasesFor, phaseTotals, type ResourceKind, type ResourceMode, type SwitchPhase } from './switching.ts';
 
 export const resourceStream = (resourceId: string) => `resource-${resourceId}`;
@@ -177,10 +177,9 @@ const decide = (command: ResourceCommand, state: ResourceState) => {
       if (!modeFits(state.spec.kind, command.to)) return reject<ResourceEvent>('invalid_input', `mode ${command.to} does not fit a ${state.spec.kind}`, 'to');
       if (state.mode === command.to) return reject<ResourceEvent>('invalid_state', `already ${command.to}`, 'to');
       if (command.power && !command.handoverId) {
-        const [now, then] = [drawKw(state.spec, state.mode), drawKw(state.spec, command.to)];
-        const after = command.power.committedDrawKw - now + then;
-        if (then > now && after > command.power.powerBudgetKw)
-          return reject<ResourceEvent>('invalid_state', `the facility would draw ${Math.round(after)} kW, above its ${command.power.powerBudgetKw} kW budget`, 'to');
+        const { committedDrawKw: before, powerBudgetKw } = command.power;
+        const problem = overBudget(before, before - drawKw(state.spec, state.mode) + drawKw(state.spec, command.to), powerBudgetKw);
+        if (problem) return reject<ResourceEvent>('invalid_state', problem, 'to');
       }
       if (state.heldByHandover && !command.handoverId)
         return reject<ResourceEvent>('invalid_state', `its power went to GPUs in handover ${state.heldByHandover}: hand it back with a to_mining handover`, 'resourceId');
