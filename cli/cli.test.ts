@@ -1,6 +1,7 @@
 /**
  * The CLI as a newcomer runs it: `hcp start` on embedded defaults, a request with a
- * demo key, a clean stop; `hcp projections rebuild`; a bad variable stops it.
+ * demo key, a clean stop, a restart that resumes the market; `hcp projections rebuild`;
+ * a bad variable stops it.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -56,6 +57,17 @@ describe('hcp CLI', () => {
       expect(started.stderr).not.toContain(key!);
     } finally {
       expect(await started.stop()).toBe(0);
+    }
+  });
+
+  it('resumes market time after the last recorded tick when started again', async () => {
+    const again = await run(['start'], env(), /demo customer globex.*key: (\S+)/);
+    try {
+      const from = /market\s+replay from (\S+) \(resumed after the last recorded tick\)/.exec(again.stdout)?.[1];
+      expect(from, again.stdout).toBeDefined();
+      expect(Date.parse(from!)).toBeGreaterThan(Date.parse('2023-08-20T00:00:00Z'));
+    } finally {
+      expect(await again.stop()).toBe(0);
     }
   });
 

@@ -2,7 +2,10 @@
  * The market feed of a running platform: a market source (the real history
  * replayed by default, or the seeded synthetic market) publishes ticks to the bus
  * (Kafka with KAFKA_BROKERS, else in-process) as market time advances at
- * HCP_MARKET_SPEED, and ingestion turns each tick into one event.
+ * HCP_MARKET_SPEED, and ingestion turns each tick into one event. A restart resumes
+ * market time just after the last tick recorded (a source gives the same ticks for a range
+ * whatever was asked before), instead of replaying from HCP_MARKET_START ticks that are
+ * already recorded while nothing new flows.
  */
 import { startMarketIngestion } from '../commands/ingestion/market-ingestion.ts';
 import { tickMessage } from '../commands/ingestion/market-ingestion.ts';
@@ -12,13 +15,25 @@ import type { EventStore } from '../infra/event-store/types.ts';
 import { createMessageBus, TOPICS } from '../infra/bus/index.ts';
 import type { Logger } from '../infra/logger.ts';
 import { createReplaySource } from '../simulators/market/replay.ts';
-import { runMarketFeed } from '../simulators/market/source.ts';
+import { FEED_ORDER, runMarketFeed } from '../simulators/market/source.ts';
 import { createSyntheticSource } from '../simulators/market/synthetic.ts';
+
+/** Market time of the latest tick recorded on any feed's stream, or undefined before the first. */
+export const lastRecordedTickMs = async (store: EventStore): Promise<number | undefined> => {
+  let latest: number | undefined;
+  for (const feed of FEED_ORDER) {
+    const [last] = await store.readStream(`market-${feed}`, { direction: 'backwards', maxCount: 1 });
+    const at = Date.parse(String((last?.data as { at?: unknown } | undefined)?.at));
+    if (Number.isFinite(at)) latest = Math.max(latest ?? at, at);
+  }
+  return latest;
+};
 
 export const startMarketFeed = async (config: Config, { store, logger, clock }: { store: EventStore; logger: Logger; clock: Clock }) => {
   const bus = createMessageBus(config, logger);
   const ingestion = await startMarketIngestion({ bus, store, logger, clock });
-  const startMs = Date.parse(config.HCP_MARKET_START);
+  const resumeMs = await lastRecordedTickMs(store);
+  const startMs = Math.max(Date.parse(config.HCP_MARKET_START), resumeMs === undefined ? -Infinity : resumeMs + 1);
   const abort = new AbortController();
   const source =
     config.HCP_MARKET === 'synthetic'
@@ -38,7 +53,9 @@ export const startMarketFeed = async (config: Config, { store, logger, clock }: 
       }).catch((error) => logger.error({ err: error }, 'market feed stopped'))
     : Promise.resolve();
   return {
-    description: source ? `${config.HCP_MARKET} from ${config.HCP_MARKET_START} at ${config.HCP_MARKET_SPEED}x` : 'off',
+    description: source
+      ? `${config.HCP_MARKET} from ${new Date(startMs).toISOString()}${resumeMs !== undefined && startMs === resumeMs + 1 ? ' (resumed after the last recorded tick)' : ''} at ${config.HCP_MARKET_SPEED}x`
+      : 'off',
     async stop() {
       abort.abort();
       await feeding;

@@ -2,7 +2,8 @@
  * How errors reach callers: expected ones (bad input, auth, domain rejections)
  * precisely, with a code and the field; unexpected ones masked, and logged.
  */
-import { GraphQLError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import type { Logger } from 'pino';
 import { CommandRejectedError } from '../commands/errors.ts';
 import { ConcurrencyExhaustedError } from '../commands/handle.ts';
 import { AuthError } from './auth.ts';
@@ -56,3 +57,20 @@ export const isUnexpected = (error: GraphQLError) => {
   const original = error.originalError;
   return original !== undefined && !(original instanceof GraphQLError) && publicError(original) === undefined;
 };
+
+/** A code for GraphQL's own errors that come without one: parse, validation, a variable of the wrong type (named as the field). */
+export const codeOfUncoded = (message: string): { code: string; field?: string } => {
+  if (message.startsWith('Syntax Error')) return { code: 'GRAPHQL_PARSE_FAILED' };
+  const variable = /^Variable "\$([A-Za-z_][A-Za-z0-9_]*)"/.exec(message);
+  return variable ? { code: 'BAD_USER_INPUT', field: variable[1]! } : { code: 'GRAPHQL_VALIDATION_FAILED' };
+};
+
+/** Every formatted error with a code. */
+export const withCode = (e: GraphQLFormattedError): GraphQLFormattedError => (e.extensions?.code ? e : { ...e, extensions: { ...e.extensions, ...codeOfUncoded(e.message) } });
+
+/** Errors as a caller sees them: expected ones precise and coded, unexpected ones masked and logged. */
+export const formatGraphQLErrors = (errors: readonly GraphQLError[], logger: Pick<Logger, 'error'>): GraphQLFormattedError[] =>
+  errors.map((e) => {
+    if (isUnexpected(e)) logger.error({ err: e.originalError, path: e.path }, 'unexpected resolver error');
+    return withCode(toGraphQLError(e).toJSON());
+  });

@@ -1,16 +1,15 @@
 /**
- * The read API: fastify + mercurius (GraphQL over HTTP, graphql-ws subscriptions,
- * GraphiQL) and REST. Every request is authenticated before it runs; WebSocket
- * connections authenticate in connection_init and every subscription is validated
- * like a query (mercurius skips validation on that path) and depth-limited.
+ * The read API: fastify + mercurius (GraphQL over HTTP, GraphiQL), the graphql-ws
+ * reference server for GraphQL over WebSocket (websocket.ts), and REST. Every request is
+ * authenticated before it runs; every operation is validated, depth- and cost-limited.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import mercurius from 'mercurius';
-import { GraphQLError, GraphQLScalarType, Kind, specifiedRules, validate } from 'graphql';
+import { GraphQLError, GraphQLScalarType, Kind, type GraphQLFieldConfig, type GraphQLFormattedError } from 'graphql';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { createAuthenticator, AuthError, type Principal } from './auth.ts';
-import { isUnexpected, publicError, toGraphQLError } from './errors.ts';
+import { isUnexpected, publicError, toGraphQLError, withCode } from './errors.ts';
 import { createResolvers, type ApiContext, type ApiServices } from './resolvers.ts';
 import { registerRest } from './rest.ts';
 import { typeDefs } from './schema.ts';
@@ -22,6 +21,8 @@ import { createEconomicsResolvers, economicsTypeDefs } from './economics-api.ts'
 import { createHandoverResolvers, handoverTypeDefs } from './handover-api.ts';
 import { registerMetrics } from './metrics.ts';
 import { checkQueryCost, QUERY_COST_LIMIT } from './query-cost.ts';
+import { checkQueryDepth } from './query-depth.ts';
+import { serveGraphqlWs } from './websocket.ts';
 import { callersOf, createRateLimiter, RateLimitedError } from './rate-limit.ts';
 
 type ResolverMap = Record<string, Record<string, unknown> | unknown>;
@@ -44,26 +45,14 @@ declare module 'fastify' {
   }
 }
 
-/**
- * Parse, validation and variable errors carry a code like every other error (mercurius leaves
- * them without one); a variable of the wrong type names it as the field.
- */
+/** Parse, validation and variable errors carry a code like every other error (mercurius leaves them without one). */
 const withCodes = <F extends { response: { errors?: readonly unknown[] | null } }>(formatted: F): F => {
-  const errors = formatted.response.errors as Array<{ message: string; extensions?: Record<string, unknown> }> | undefined | null;
+  const errors = formatted.response.errors as GraphQLFormattedError[] | undefined | null;
   if (!errors?.some((e) => !e.extensions?.code)) return formatted;
-  const codeOf = (message: string): Record<string, unknown> => {
-    if (message.startsWith('Syntax Error')) return { code: 'GRAPHQL_PARSE_FAILED' };
-    const variable = /^Variable "\$([A-Za-z_][A-Za-z0-9_]*)"/.exec(message);
-    return variable ? { code: 'BAD_USER_INPUT', field: variable[1] } : { code: 'GRAPHQL_VALIDATION_FAILED' };
-  };
-  const coded = errors.map((e) => (e.extensions?.code ? e : { ...e, extensions: { ...e.extensions, ...codeOf(e.message) } }));
-  return { ...formatted, response: { ...formatted.response, errors: coded } };
+  return { ...formatted, response: { ...formatted.response, errors: errors.map(withCode) } };
 };
 
-const REFUSED_BEFORE_EXECUTION = new Set(['QUERY_TOO_COSTLY', 'BAD_REQUEST']);
-
-/** Deep enough for GraphiQL's introspection query (about 13), shallow enough to stop abuse. */
-export const QUERY_DEPTH_LIMIT = 16;
+const REFUSED_BEFORE_EXECUTION = new Set(['QUERY_TOO_COSTLY', 'QUERY_TOO_DEEP', 'BAD_REQUEST']);
 
 export type ServerOptions = ApiServices & {
   logger: Logger;
@@ -101,23 +90,25 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
     if (request.url !== '/health') for (const caller of callersOf(request.headers.authorization, request.ip)) limiter.take(caller);
   });
 
-  // GraphQL over HTTP needs a key; the WebSocket upgrade authenticates in connection_init instead
+  // GraphQL over HTTP needs a key (WebSocket upgrades never reach fastify: websocket.ts)
   app.addHook('preHandler', async (request) => {
-    if (request.routeOptions.url !== '/graphql' || request.headers.upgrade?.toLowerCase() === 'websocket') return;
+    if (request.routeOptions.url !== '/graphql') return;
     request.principal = await authenticate(request.headers.authorization);
   });
 
+  // mercurius attaches subscription resolvers only when it serves WebSockets itself; here the
+  // graphql-ws server does (websocket.ts), so they are attached to the schema below
+  const { Subscription: subscriptionResolvers, ...resolvers } = mergeResolvers(
+    createResolvers(services),
+    createFleetResolvers(services),
+    createMarketResolvers(services),
+    createEconomicsResolvers(services),
+    createHandoverResolvers(services),
+  ) as Record<string, unknown> & { Subscription: Record<string, Pick<GraphQLFieldConfig<unknown, ApiContext>, 'subscribe' | 'resolve'>> };
   await app.register(mercurius, {
     schema: [typeDefs, fleetTypeDefs, handoverTypeDefs, marketTypeDefs, economicsTypeDefs].join('\n'),
-    resolvers: mergeResolvers(
-      createResolvers(services),
-      createFleetResolvers(services),
-      createMarketResolvers(services),
-      createEconomicsResolvers(services),
-      createHandoverResolvers(services),
-    ) as never,
+    resolvers: resolvers as never,
     graphiql: true,
-    queryDepth: QUERY_DEPTH_LIMIT,
     context: (request): ApiContext => ({ principal: request.principal!, correlationId: request.id }),
     errorFormatter: (execution, ctx) => {
       const errors = (execution.errors ?? []).map((e) => {
@@ -135,48 +126,20 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
       const early = (execution.errors ?? []).find((e) => !e.path && REFUSED_BEFORE_EXECUTION.has(String((e.originalError as GraphQLError | undefined)?.extensions?.code ?? e.extensions?.code)));
       return early ? { ...formatted, statusCode: 400 } : formatted;
     },
-    subscription: {
-      // No server keep-alive: mercurius 16.10 starts one timer per connection_init and clears only
-      // the last on close (lib/subscription-connection.js), so a client repeating connection_init
-      // would leak timers. graphql-ws clients keep idle connections open with their own pings
-      // (createClient({ keepAlive: ms })), which the server answers.
-      keepAlive: undefined,
-      onConnect: async ({ payload }: { payload?: Record<string, unknown> }) => {
-        const headers = (payload?.headers ?? payload ?? {}) as Record<string, unknown>;
-        const authorization = headers.authorization ?? headers.Authorization;
-        try {
-          // each connection_init counts against its key, like a request (the upgrade counted against the address)
-          for (const caller of callersOf(authorization, 'websocket').slice(1)) limiter.take(caller);
-          const principal = await authenticate(authorization);
-          return { principal, correlationId: randomUUID() };
-        } catch (error) {
-          if (error instanceof AuthError || error instanceof RateLimitedError) return false;
-          throw error;
-        }
-      },
-    },
-  });
-
-  app.graphql.addHook('preSubscriptionExecution', async (schema, document, context) => {
-    // each subscription counts against its key, like a request
-    const principal = (context as Partial<ApiContext>).principal;
-    try {
-      if (principal) limiter.take(`key:${principal.keyId}:subscribe`);
-    } catch (error) {
-      if (error instanceof RateLimitedError) throw new GraphQLError(error.message, { extensions: { code: 'RATE_LIMITED' } });
-      throw error;
-    }
-    const errors = validate(schema, document, specifiedRules);
-    if (errors.length > 0) throw new GraphQLError(errors.map((e) => e.message).join('; '), { extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } });
-    checkQueryCost(schema, document, {}, queryCostLimit);
   });
 
   // over HTTP a subscription would run its resolver once with nothing to deliver: say where it is served
   app.graphql.addHook('preExecution', async (schema, document, _context, variables) => {
     if (document.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.operation === 'subscription'))
       throw new GraphQLError('subscriptions are served over WebSocket (graphql-ws protocol) on /graphql, not over HTTP', { extensions: { code: 'BAD_REQUEST' } });
+    checkQueryDepth(document);
     checkQueryCost(schema, document, variables, queryCostLimit);
   });
+
+  const subscriptionFields = app.graphql.schema.getSubscriptionType()!.getFields();
+  for (const [name, { subscribe, resolve }] of Object.entries(subscriptionResolvers)) Object.assign(subscriptionFields[name]!, { subscribe, resolve });
+  const websocket = serveGraphqlWs(app.server, '/graphql', { schema: app.graphql.schema, authenticate, limiter, queryCostLimit, logger });
+  app.addHook('preClose', () => websocket.close());
 
   registerRest(app, services, authenticate);
   registerMetrics(app, services, authenticate);

@@ -104,7 +104,9 @@ describe('API input handling', () => {
     expect(introspection.body.data.__schema.queryType.name).toBe('Query');
     const deep = `{ __schema { types { fields { type ${'{ ofType '.repeat(16)}{ name }${' }'.repeat(16)} } } } }`;
     const res = await p.gql(customer.key, deep);
-    expect(JSON.stringify(res.body.errors)).toMatch(/depth/i);
+    expect(res.status).toBe(400);
+    expect(res.body.errors?.[0]).toMatchObject({ message: 'query depth 21 exceeds the limit of 16', extensions: { code: 'QUERY_TOO_DEEP', depth: 21, limit: 16 } });
+    expect(res.body.data ?? null).toBeNull();
   });
 
   it('gives parse and validation errors a code too, with status 400', async () => {

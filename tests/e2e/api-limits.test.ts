@@ -44,7 +44,7 @@ describe('query cost limit', () => {
   });
   afterAll(() => p.close());
 
-  it('keeps an idle WebSocket alive by answering the client\'s pings (the server sends none of its own)', async () => {
+  it('keeps an idle WebSocket alive by answering the client\'s pings', async () => {
     let pongs = 0;
     const client = createClient({
       url: p.wsUrl,

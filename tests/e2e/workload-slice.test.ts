@@ -21,7 +21,11 @@ const wsClient = (p: TestPlatform, key: string): Client =>
     lazy: true,
   });
 
-/** Subscribes and collects results; `errors` gets a subscription's error or close. */
+/**
+ * Subscribes and collects results; `errors` gets a subscription's error or close, or the errors of
+ * a result (a subscription its resolver refuses answers, as graphql-ws' reference server does,
+ * with one `next` carrying the errors, then `complete`).
+ */
 const subscribe = (client: Client, query: string, variables: Record<string, unknown> = {}) => {
   const results: any[] = [];
   const errors: unknown[] = [];
@@ -30,7 +34,8 @@ const subscribe = (client: Client, query: string, variables: Record<string, unkn
     { query, variables },
     {
       next: (v) => {
-        results.push(v);
+        if (v.errors) errors.push(v.errors);
+        else results.push(v);
         resolveNext?.();
       },
       error: (e) => {

@@ -1,0 +1,130 @@
+/**
+ * GraphQL over WebSocket on /graphql, served by the graphql-ws protocol's reference server
+ * (`graphql-ws/use/ws`) rather than mercurius' own, which acks a second connection_init,
+ * answers malformed messages instead of closing 4400, never times out a connection that does
+ * not initialise, accepts a duplicate operation id and refuses queries. With the reference
+ * server every close code of the protocol is what its spec says (4400, 4401, 4403, 4406,
+ * 4408, 4409, 4429), and queries and mutations run over the socket too.
+ *
+ * The same checks as over HTTP: the upgrade counts against its address; the key travels in
+ * connection_init's payload (`authorization` or `headers.authorization`: browsers cannot set
+ * WebSocket headers), is counted, and is checked again at every operation, so a revoked key
+ * cannot start anything new on an old connection; every operation is validated (spec rules),
+ * depth- and cost-limited with its variables, and counted; errors are coded, unexpected ones
+ * masked. The server pings every 12 s and drops a peer that does not answer.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import { GraphQLError, getOperationAST, parse, specifiedRules, validate, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import type { Logger } from 'pino';
+import type { ServerOptions } from 'graphql-ws';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import { AuthError, type Authenticator } from './auth.ts';
+import { formatGraphQLErrors } from './errors.ts';
+import { checkQueryCost } from './query-cost.ts';
+import { checkQueryDepth } from './query-depth.ts';
+import { callersOf, RateLimitedError, type RateLimiter } from './rate-limit.ts';
+import type { ApiContext } from './resolvers.ts';
+
+type ConnectionParams = { authorization?: unknown; Authorization?: unknown; headers?: Record<string, unknown> } | undefined;
+
+const authorizationOf = (params: ConnectionParams): unknown => {
+  const source = params?.headers ?? params ?? {};
+  return (source as Record<string, unknown>).authorization ?? (source as Record<string, unknown>).Authorization;
+};
+
+/** A refusal of one operation, as the protocol's `error` message carries it. */
+const refusal = (error: unknown): GraphQLError[] => {
+  if (error instanceof GraphQLError) return [error];
+  if (error instanceof AuthError) return [new GraphQLError(error.message, { extensions: { code: error.code } })];
+  if (error instanceof RateLimitedError) return [new GraphQLError(error.message, { extensions: { code: 'RATE_LIMITED', retryAfterSeconds: error.retryAfterSeconds } })];
+  throw error;
+};
+
+export type GraphqlWsOptions = {
+  schema: GraphQLSchema;
+  authenticate: Authenticator;
+  limiter: RateLimiter;
+  queryCostLimit: number;
+  logger: Logger;
+};
+
+/** The protocol handlers (separate from the socket plumbing, so a test can drive them directly). */
+export const graphqlWsOptions = ({ schema, authenticate, limiter, queryCostLimit, logger }: GraphqlWsOptions): ServerOptions<ConnectionParams> => {
+  return {
+    schema,
+    onConnect: async (ctx) => {
+      const authorization = authorizationOf(ctx.connectionParams);
+      try {
+        // each connection_init counts against its key, like a request (the upgrade counted against the address)
+        for (const caller of callersOf(authorization, 'websocket').slice(1)) limiter.take(caller);
+        await authenticate(authorization);
+        return true;
+      } catch (error) {
+        if (error instanceof AuthError || error instanceof RateLimitedError) return false; // 4403 Forbidden
+        throw error;
+      }
+    },
+    onSubscribe: async (ctx, _id, payload) => {
+      try {
+        const principal = await authenticate(authorizationOf(ctx.connectionParams));
+        limiter.take(`key:${principal.keyId}:operation`);
+        if (typeof payload.query !== 'string') throw new GraphQLError('query: a GraphQL document is required', { extensions: { code: 'BAD_REQUEST', field: 'query' } });
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query);
+        } catch (error) {
+          if (!(error instanceof GraphQLError)) throw error;
+          throw new GraphQLError(error.message, { ...(error.source ? { source: error.source } : {}), ...(error.positions ? { positions: error.positions } : {}), extensions: { code: 'GRAPHQL_PARSE_FAILED' } });
+        }
+        const errors = validate(schema, document, specifiedRules);
+        if (errors.length > 0) return errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes ?? null, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
+        if (!getOperationAST(document, payload.operationName ?? undefined))
+          throw new GraphQLError('operationName: name one of the document\'s operations', { extensions: { code: 'BAD_REQUEST', field: 'operationName' } });
+        checkQueryDepth(document, payload.operationName);
+        const variables = payload.variables ?? {};
+        checkQueryCost(schema, document, variables, queryCostLimit);
+        const args: ExecutionArgs = { schema, document, variableValues: variables, operationName: payload.operationName ?? null };
+        const contextValue: ApiContext = { principal, correlationId: randomUUID() };
+        return { ...args, contextValue };
+      } catch (error) {
+        return refusal(error);
+      }
+    },
+    onNext: (_ctx, _id, _payload, _args, result) => (result.errors?.length ? { ...result, errors: formatGraphQLErrors(result.errors, logger) } : undefined),
+    onError: (_ctx, _id, _payload, errors) => formatGraphQLErrors(errors, logger),
+  };
+};
+
+/**
+ * Serves graphql-ws on `path` of `server`: upgrades elsewhere are refused 404, an address over
+ * its rate 429. Returns `close`, which ends every connection (1001 going away) and stops.
+ */
+export const serveGraphqlWs = (
+  server: { on(event: 'upgrade', listener: (request: IncomingMessage, socket: Duplex, head: Buffer) => void): unknown },
+  path: string,
+  options: GraphqlWsOptions,
+): { close(): Promise<void> } => {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  // isProd: an internal error's message never reaches a close reason
+  const served = useServer({ ...graphqlWsOptions(options), isProd: true } as ServerOptions<ConnectionParams>, wss);
+  const refuse = (socket: Duplex, status: string, headers: string[] = []) => {
+    socket.end([`HTTP/1.1 ${status}`, 'Connection: close', 'Content-Length: 0', ...headers, '', ''].join('\r\n'));
+  };
+  server.on('upgrade', (request, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    const url = new URL(request.url ?? '/', 'http://x');
+    if (url.pathname !== path) return refuse(socket, '404 Not Found');
+    try {
+      options.limiter.take(callersOf(undefined, request.socket.remoteAddress ?? 'unknown')[0]!);
+    } catch (error) {
+      if (error instanceof RateLimitedError) return refuse(socket, '429 Too Many Requests', [`Retry-After: ${error.retryAfterSeconds}`]);
+      throw error;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
+  });
+  let closing: Promise<void> | undefined;
+  return { close: () => (closing ??= Promise.resolve(served.dispose())) };
+};
