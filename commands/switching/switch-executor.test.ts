@@ -13,6 +13,10 @@ import { registerScenario, requestSwitch, resourcesOf } from '../fleet.ts';
 import { createSimulatedDevices } from './simulated-devices.ts';
 import { createRng } from '../../simulators/random.ts';
 import { switchExecutor } from './switch-executor.ts';
+import { handleCommand } from '../handle.ts';
+import { contextFor } from '../context.ts';
+import { loadResource, powerLedger } from '../power-ledger.ts';
+import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
 
 const SITE: FacilitySpec = {
   facilityId: 'lab',
@@ -24,12 +28,14 @@ const SITE: FacilitySpec = {
 };
 
 
-const setup = async (failures = {}) => {
+const setup = async (failures = {}, site = SITE) => {
   const store = createMemoryEventStore();
-  const deps: CommandDeps = { store, readModels: { query: async () => [] }, clock: systemClock, ids: sequentialIds('sw') };
+  // the fleet read model, as far as the power ledger asks it: the facility's resources
+  const listed = resourcesOf(site).map((r) => ({ resource_id: r.resourceId }));
+  const deps: CommandDeps = { store, readModels: { query: async () => listed as never[] }, clock: systemClock, ids: sequentialIds('sw') };
   const devices = createSimulatedDevices({ random: createRng(7).next, speed: 1e6, failures });
   const executor = switchExecutor(deps, devices, createLogger('silent'));
-  await registerScenario(deps, { commandId: 'scenario', correlationId: 'test', actor: 'test' }, [SITE]);
+  await registerScenario(deps, { commandId: 'scenario', correlationId: 'test', actor: 'test' }, [site]);
   const caller = { commandId: 'req-1', correlationId: 'test', actor: 'test' };
   return { store, deps, executor, caller };
 };
@@ -100,5 +106,54 @@ describe('switch executor', () => {
     const s = await setup();
     await requestSwitch(s.deps, s.caller, { resourceId: 'lab-h100', to: 'serving', reason: 'a' });
     await expect(requestSwitch(s.deps, { ...s.caller, commandId: 'req-2' }, { resourceId: 'lab-h100', to: 'off', reason: 'b' })).rejects.toThrow(/in flight/);
+  });
+
+  it('checks the power budget again with the switch in flight: of two switches that each fit alone, both never run', async () => {
+    // 1,500 S19 XP draw 4,515 kW mining; the budget fits one block awake, not both
+    const s = await setup({}, { ...SITE, powerBudgetKw: 4_000 });
+    const blocks = ['lab-s19xp-01', 'lab-s19xp-02'];
+    for (const [i, id] of blocks.entries()) await requestSwitch(s.deps, { ...s.caller, commandId: `sleep-${i}` }, { resourceId: id, to: 'sleeping', reason: 'setup' });
+    const reactToNew = async (after: number) => {
+      for (const e of (await s.store.readAll()).slice(after)) await s.executor.react(e);
+      await s.executor.idle();
+    };
+    await reactToNew(0);
+    const stale = (await powerLedger(s.deps, 'lab')).facility!; // what each request saw before the other's append
+    const wake = (id: string, commandId: string) =>
+      handleCommand(
+        s.deps.store,
+        resourceDecider,
+        resourceStream(id),
+        { type: 'RequestSwitch', switchId: `wake-${commandId}`, to: 'mining', reason: 'price fell', power: { committedDrawKw: stale.committedDrawKw, powerBudgetKw: stale.powerBudgetKw } },
+        contextFor(s.deps, { ...s.caller, commandId }),
+      );
+    const modes = async () => Promise.all(blocks.map(async (id) => (await loadResource(s.deps, id))!.mode));
+    const failed = async () => (await s.store.readAll()).filter((e) => e.type === 'SwitchFailed').map((e) => e.data as { switchId: string; phase: string; reason: string });
+
+    // one after the other: the first wakes, the second is stopped at capacity_checked
+    let seen = (await s.store.readAll()).length;
+    expect((await wake(blocks[0]!, 'a')).type).toBe('accepted');
+    await reactToNew(seen);
+    seen = (await s.store.readAll()).length;
+    expect((await wake(blocks[1]!, 'b')).type).toBe('accepted'); // its request fit the ledger it read
+    await reactToNew(seen);
+    expect(await modes()).toEqual(['mining', 'sleeping']);
+    expect(await failed()).toEqual([{ resourceId: blocks[1], switchId: 'wake-b', phase: 'capacity_checked', reason: expect.stringMatching(/above its 4000 kW budget/), rolledBackTo: 'sleeping' }]);
+
+    // at the same moment: the first to check sees both in flight and stops; the other goes on only if it checks after that
+    const t = await setup({}, { ...SITE, powerBudgetKw: 4_000 });
+    Object.assign(s, t);
+    for (const [i, id] of blocks.entries()) await requestSwitch(s.deps, { ...s.caller, commandId: `sleep-${i}` }, { resourceId: id, to: 'sleeping', reason: 'setup' });
+    await reactToNew(0);
+    seen = (await s.store.readAll()).length;
+    await wake(blocks[0]!, 'c');
+    await wake(blocks[1]!, 'd');
+    await reactToNew(seen);
+    const [first, second] = await modes();
+    const stopped = (await failed()).map((f) => f.switchId);
+    expect([first, second]).not.toEqual(['mining', 'mining']);
+    expect(stopped.length).toBeGreaterThanOrEqual(1);
+    expect(first === 'mining').toBe(!stopped.includes('wake-c'));
+    expect(second === 'mining').toBe(!stopped.includes('wake-d'));
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Drives requested switches through their phases on the device controllers:
- * each completed phase is recorded with its measured duration; a failed phase
+ * each completed phase is recorded with its measured duration; `capacity_checked`
+ * checks the facility's power budget again with the switch in flight; a failed phase
  * rolls the device back and records SwitchFailed. Switches run concurrently (an
  * ASIC ramp takes seconds); each step's command id derives from the switch and
  * phase, so resuming a switch after a restart repeats nothing.
@@ -8,7 +9,10 @@
 import type { Logger } from 'pino';
 import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
 import type { RecordedEvent } from '../../infra/event-store/types.ts';
+import { committedDrawKw, drawKw, overBudget } from '../../domain/resource/power.ts';
+import type { ResourceMode } from '../../domain/resource/switching.ts';
 import { contextFor, type CommandDeps } from '../context.ts';
+import { powerLedger, type Registered } from '../power-ledger.ts';
 import { handleCommand, loadState } from '../handle.ts';
 import type { ProcessManager } from '../process-managers/runner.ts';
 import { PhaseFailedError, type DeviceController } from './device-controller.ts';
@@ -28,6 +32,22 @@ export const switchExecutor = (deps: CommandDeps, devices: DeviceController, log
 
   const load = (resourceId: string) => loadState(deps.store, resourceDecider, resourceStream(resourceId));
 
+  /**
+   * The budget was checked when the switch was requested, but two switches requested at once
+   * each saw the ledger without the other. Checked again now that this switch is recorded in
+   * flight (the ledger counts every switch in flight at the higher of its two draws), a later
+   * checker always sees an earlier one: of two racing switches at most one goes on (both stop
+   * if they check at the same moment), never both.
+   */
+  const recheckBudget = async (state: Registered, { from, to }: { from: ResourceMode; to: ResourceMode }) => {
+    if (drawKw(state.spec, to) <= drawKw(state.spec, from)) return; // a switch that lowers the draw always fits
+    const { facility } = await powerLedger(deps, state.spec.facilityId, [state.spec.resourceId]);
+    if (!facility) return;
+    const withoutThisSwitch = facility.committedDrawKw - committedDrawKw(state.spec, from, to) + drawKw(state.spec, from);
+    const problem = overBudget(withoutThisSwitch, facility.committedDrawKw, facility.powerBudgetKw);
+    if (problem) throw new PhaseFailedError('capacity_checked', problem);
+  };
+
   const drive = async (resourceId: string, correlationId: string) => {
     const caller = { commandId: '', correlationId, actor: 'process-manager:switch-executor' };
     while (!pool.stopped) {
@@ -38,6 +58,7 @@ export const switchExecutor = (deps: CommandDeps, devices: DeviceController, log
       const phase = phases[done]!;
       const step = (suffix: string) => contextFor(deps, caller, `switch:${switchId}:${suffix}`);
       try {
+        if (phase === 'capacity_checked') await recheckBudget(state, { from, to });
         const { durationMs } = await devices.runPhase({ resource: state.spec, phase, from, to });
         if (pool.stopped) return;
         await handleCommand(deps.store, resourceDecider, resourceStream(resourceId), { type: 'CompletePhase', switchId, phase, durationMs }, step(phase));
