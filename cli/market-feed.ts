@@ -2,8 +2,8 @@
  * The market feed of a running platform: a market source (the real history
  * replayed by default, or the seeded synthetic market) publishes ticks to the bus
  * (Kafka with KAFKA_BROKERS, else in-process) as market time advances at
- * HCP_MARKET_SPEED, and ingestion turns each tick into one event. A restart resumes
- * market time just after the last tick recorded (a source gives the same ticks for a range
+ * HCP_MARKET_SPEED, and ingestion turns each tick into one event. A restarted replay resumes
+ * market time just after the last tick recorded (the history gives the same ticks for a range
  * whatever was asked before), instead of replaying from HCP_MARKET_START ticks that are
  * already recorded while nothing new flows.
  */
@@ -32,7 +32,8 @@ export const lastRecordedTickMs = async (store: EventStore): Promise<number | un
 export const startMarketFeed = async (config: Config, { store, logger, clock }: { store: EventStore; logger: Logger; clock: Clock }) => {
   const bus = createMessageBus(config, logger);
   const ingestion = await startMarketIngestion({ bus, store, logger, clock });
-  const resumeMs = await lastRecordedTickMs(store);
+  // the replay resumes; a synthetic market is defined by its start, so it starts there again (its ticks are deduplicated until new)
+  const resumeMs = config.HCP_MARKET === 'replay' ? await lastRecordedTickMs(store) : undefined;
   const startMs = Math.max(Date.parse(config.HCP_MARKET_START), resumeMs === undefined ? -Infinity : resumeMs + 1);
   const abort = new AbortController();
   const source =

@@ -9,6 +9,7 @@ import { ConcurrencyExhaustedError } from '../commands/handle.ts';
 import { AuthError } from './auth.ts';
 import { InputError } from './inputs.ts';
 import { RateLimitedError } from './rate-limit.ts';
+import { SubscriberTooSlowError } from './live.ts';
 
 export type PublicError = { status: number; code: string; message: string; field?: string };
 
@@ -23,6 +24,12 @@ const REJECTION_STATUS: Record<string, number> = {
   invalid_input: 400,
 };
 
+/** Fastify's and mercurius' refusals of a malformed request (no query, bad JSON, body too large, media type), not their GraphQL validation. */
+export const isMalformedRequest = (error: unknown): error is { statusCode: number; code: string; message: string } => {
+  const e = error as { statusCode?: unknown; code?: unknown; errors?: unknown } | undefined;
+  return typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 && typeof e.code === 'string' && /^(MER_ERR|FST_)/.test(e.code) && !Array.isArray(e.errors);
+};
+
 /** The public face of an error, or undefined when it is unexpected (and must be masked). */
 export const publicError = (error: unknown): PublicError | undefined => {
   if (error instanceof InputError) return { status: 400, code: 'BAD_USER_INPUT', message: error.message, field: error.field };
@@ -32,7 +39,12 @@ export const publicError = (error: unknown): PublicError | undefined => {
     return { status: REJECTION_STATUS[code] ?? 422, code: code.toUpperCase(), message, ...(field ? { field } : {}) };
   }
   if (error instanceof RateLimitedError) return { status: 429, code: 'RATE_LIMITED', message: error.message };
+  if (error instanceof SubscriberTooSlowError) return { status: 429, code: 'SUBSCRIBER_TOO_SLOW', message: error.message };
   if (error instanceof ConcurrencyExhaustedError) return { status: 503, code: 'CONFLICT_RETRY', message: 'too many concurrent changes; retry' };
+  if (isMalformedRequest(error)) {
+    const { statusCode: status, message } = error;
+    return { status, code: status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_REQUEST', message, field: 'body' };
+  }
   if (error instanceof GraphQLError && error.extensions?.code) return undefined;
   return undefined;
 };

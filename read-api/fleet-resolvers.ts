@@ -4,7 +4,7 @@ import { requestSwitch } from '../commands/fleet.ts';
 import type { ResourceMode } from '../domain/resource/switching.ts';
 import { requireRole, STAFF_ROLES } from './auth.ts';
 import { findSwitch, listFacilities, listResources, listSwitches, switchLatency, switchPhases, type SwitchView } from './fleet-queries.ts';
-import { idSchema, InputError, optionalId, parseInput } from './inputs.ts';
+import { freeText, idSchema, InputError, optionalId, parseInput } from './inputs.ts';
 import { liveFeed } from './live.ts';
 import type { ApiContext, ApiServices } from './resolvers.ts';
 import { callerOf, settled } from './mutation-support.ts';
@@ -50,7 +50,7 @@ export const createFleetResolvers = (services: ApiServices) => {
       requestSwitch: async (_: unknown, args: { resourceId: string; to: ResourceMode; reason?: string; commandId?: string }, ctx: ApiContext) => {
         requireRole(ctx.principal, 'admin');
         const resourceId = parseInput(idSchema, args.resourceId, 'resourceId');
-        const reason = parseInput(z.string().max(200), args.reason ?? 'manual switch', 'reason');
+        const reason = parseInput(freeText(200), args.reason ?? 'manual switch', 'reason');
         const { switchId, position } = await requestSwitch(services.deps, callerOf(services, ctx, args.commandId), { resourceId, to: args.to, reason });
         await settled(services, position);
         const view = await findSwitch(db, switchId);

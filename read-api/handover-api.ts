@@ -5,7 +5,7 @@ import { HANDOVER_DIRECTIONS, type HandoverDirection } from '../domain/resource/
 import type { Sql } from '../infra/postgres/database.ts';
 import { requireRole, STAFF_ROLES } from './auth.ts';
 import { iso } from './fleet-queries.ts';
-import { idSchema, InputError, optionalId, parseInput } from './inputs.ts';
+import { freeText, idSchema, InputError, optionalId, parseInput } from './inputs.ts';
 import { liveFeed } from './live.ts';
 import { callerOf, settled } from './mutation-support.ts';
 import type { ApiContext, ApiServices } from './resolvers.ts';
@@ -131,7 +131,7 @@ const requestInput = z.strictObject({
   direction: z.enum(HANDOVER_DIRECTIONS),
   asicResourceId: idSchema,
   gpuResourceId: idSchema,
-  reason: z.string().max(200).default('manual handover'),
+  reason: freeText(200).default('manual handover'),
 });
 
 export const createHandoverResolvers = (services: ApiServices) => {

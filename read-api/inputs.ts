@@ -3,6 +3,10 @@ import { z } from 'zod';
 import { CUSTOMER_TIERS, MAX_DURATION_SECONDS, workloadRequestSchema } from '../domain/workload/request.ts';
 import { ROLES } from '../domain/access/keys.ts';
 import { parseUsd } from '../domain/money.ts';
+import { isStorableText, STORABLE_TEXT_MESSAGE } from '../domain/text.ts';
+
+/** Free text of at most `max` characters that the stores can keep as given. */
+export const freeText = (max: number) => z.string().max(max).refine(isStorableText, STORABLE_TEXT_MESSAGE);
 
 export class InputError extends Error {
   readonly type = 'input_error' as const;
@@ -54,7 +58,7 @@ const hoursToSeconds = (field: string, max: number) =>
     });
 
 export const registerCustomerInput = z.strictObject({
-  name: z.string().trim().min(1).max(200),
+  name: freeText(200).pipe(z.string().trim().min(1)),
   tier: z.enum(CUSTOMER_TIERS).default('standard'),
   customerId: idSchema.optional(),
 });
@@ -68,7 +72,7 @@ export const grantQuotaInput = z.strictObject({
 export const issueApiKeyInput = z.strictObject({
   role: z.enum(ROLES),
   customerId: idSchema.optional(),
-  label: z.string().trim().max(100).default(''),
+  label: freeText(100).pipe(z.string().trim()).default(''),
 });
 
 /** The GraphQL submit input, in camelCase with hours; mapped to the domain's request. */

@@ -6,7 +6,12 @@ import { liveFeed } from './live.ts';
 import { latestPrice, latestPrices, networkStats, priceHistory, type Bucket } from './market-queries.ts';
 import type { ApiContext, ApiServices } from './resolvers.ts';
 
-const isoTime = z.iso.datetime({ offset: true });
+/** An ISO time with any offset, passed on in UTC (PostgreSQL refuses year 0 and offsets past ±15:59 that ISO allows). */
+const isoTime = z.iso
+  .datetime({ offset: true })
+  .transform((s) => new Date(s))
+  .refine((d) => d.getUTCFullYear() >= 1 && d.getUTCFullYear() <= 9999, 'a time between years 1 and 9999')
+  .transform((d) => d.toISOString());
 
 export const createMarketResolvers = ({ readModels: db, feed }: ApiServices) => ({
   Query: {

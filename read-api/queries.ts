@@ -116,7 +116,10 @@ export const workloadHistory = async (db: Sql, workloadId: string) =>
 export const encodeCursor = (w: WorkloadView) => Buffer.from(`${w.submittedAt}|${w.id}`).toString('base64url');
 export const decodeCursor = (cursor: string): { at: string; id: string } | undefined => {
   const [at, id, extra] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  if (!at || !id || extra !== undefined || Number.isNaN(Date.parse(at))) return undefined;
+  // exactly what encodeCursor writes: a UTC ISO time and a workload id (anything else would reach SQL)
+  if (!at || !id || extra !== undefined || !/^[A-Za-z0-9_-]{1,128}$/.test(id) || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/.test(at)) return undefined;
+  const ms = Date.parse(at);
+  if (Number.isNaN(ms) || new Date(ms).getUTCFullYear() < 1 || new Date(ms).toISOString().slice(0, 19) !== at.slice(0, 19)) return undefined;
   return { at, id };
 };
 

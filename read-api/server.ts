@@ -9,9 +9,10 @@ import { GraphQLError, GraphQLScalarType, Kind, type GraphQLFieldConfig, type Gr
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { createAuthenticator, AuthError, type Principal } from './auth.ts';
-import { isUnexpected, publicError, toGraphQLError, withCode } from './errors.ts';
+import { isMalformedRequest, isUnexpected, publicError, toGraphQLError, withCode } from './errors.ts';
 import { createResolvers, type ApiContext, type ApiServices } from './resolvers.ts';
 import { registerRest } from './rest.ts';
+import { InputError } from './inputs.ts';
 import { typeDefs } from './schema.ts';
 import { fleetTypeDefs } from './fleet-schema.ts';
 import { createFleetResolvers } from './fleet-resolvers.ts';
@@ -117,8 +118,10 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
         return toGraphQLError(e);
       });
       const formatted = withCodes(mercurius.defaultErrorFormatter({ ...execution, errors }, ctx as never));
-      // a request refused before execution (no path: the key itself, or its rate) answers 401/403/429, not 200
-      const refusal = (execution.errors ?? []).find((e) => !e.path && (e.originalError instanceof AuthError || e.originalError instanceof RateLimitedError));
+      // a request refused before execution (no path: the key itself, its rate, a malformed request) answers 4xx, not 200
+      const refusal = (execution.errors ?? []).find(
+        (e) => !e.path && (e.originalError instanceof AuthError || e.originalError instanceof RateLimitedError || e.originalError instanceof InputError || isMalformedRequest(e.originalError)),
+      );
       if (refusal?.originalError instanceof RateLimitedError)
         (ctx as { reply?: { header(name: string, value: string): unknown } }).reply?.header('retry-after', String(refusal.originalError.retryAfterSeconds));
       if (refusal) return { ...formatted, statusCode: publicError(refusal.originalError)!.status };

@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { GraphQLError, getOperationAST, parse, specifiedRules, validate, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
 import type { Logger } from 'pino';
 import type { ServerOptions } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
+import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { AuthError, type Authenticator } from './auth.ts';
 import { formatGraphQLErrors } from './errors.ts';
@@ -52,7 +52,7 @@ export type GraphqlWsOptions = {
 };
 
 /** The protocol handlers (separate from the socket plumbing, so a test can drive them directly). */
-export const graphqlWsOptions = ({ schema, authenticate, limiter, queryCostLimit, logger }: GraphqlWsOptions): ServerOptions<ConnectionParams> => {
+export const graphqlWsOptions = ({ schema, authenticate, limiter, queryCostLimit, logger }: GraphqlWsOptions): ServerOptions<ConnectionParams, Extra> => {
   return {
     schema,
     onConnect: async (ctx) => {
@@ -69,12 +69,14 @@ export const graphqlWsOptions = ({ schema, authenticate, limiter, queryCostLimit
     },
     onSubscribe: async (ctx, _id, payload) => {
       try {
-        const principal = await authenticate(authorizationOf(ctx.connectionParams));
-        limiter.take(`key:${principal.keyId}:operation`);
+        // counted like a request, before anything reads the database
+        const authorization = authorizationOf(ctx.connectionParams);
+        for (const caller of callersOf(authorization, ctx.extra.request.socket.remoteAddress ?? 'unknown')) limiter.take(caller);
+        const principal = await authenticate(authorization);
         if (typeof payload.query !== 'string') throw new GraphQLError('query: a GraphQL document is required', { extensions: { code: 'BAD_REQUEST', field: 'query' } });
         let document: DocumentNode;
         try {
-          document = parse(payload.query);
+          document = parse(payload.query, { maxTokens: 10_000 });
         } catch (error) {
           if (!(error instanceof GraphQLError)) throw error;
           throw new GraphQLError(error.message, { ...(error.source ? { source: error.source } : {}), ...(error.positions ? { positions: error.positions } : {}), extensions: { code: 'GRAPHQL_PARSE_FAILED' } });
@@ -107,23 +109,28 @@ export const serveGraphqlWs = (
   path: string,
   options: GraphqlWsOptions,
 ): { close(): Promise<void> } => {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  // closeTimeout: a peer that never answers the close frame is cut off before fastify's close gives up
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, closeTimeout: 2000 } as ConstructorParameters<typeof WebSocketServer>[0]); // ws ≥ 8.18 (its types lag)
   // isProd: an internal error's message never reaches a close reason
-  const served = useServer({ ...graphqlWsOptions(options), isProd: true } as ServerOptions<ConnectionParams>, wss);
+  const served = useServer({ ...graphqlWsOptions(options), isProd: true } as ServerOptions<ConnectionParams, Extra>, wss);
+  // the answer, then the socket is destroyed: a peer that keeps its side open holds nothing
   const refuse = (socket: Duplex, status: string, headers: string[] = []) => {
+    socket.once('finish', () => socket.destroy());
     socket.end([`HTTP/1.1 ${status}`, 'Connection: close', 'Content-Length: 0', ...headers, '', ''].join('\r\n'));
   };
   server.on('upgrade', (request, socket, head) => {
-    socket.on('error', () => socket.destroy());
-    const url = new URL(request.url ?? '/', 'http://x');
-    if (url.pathname !== path) return refuse(socket, '404 Not Found');
+    // runs inside the HTTP parser's callback: nothing may throw from here
     try {
+      socket.on('error', () => socket.destroy());
+      const pathname = (request.url ?? '').split('?')[0];
+      if (pathname !== path) return refuse(socket, '404 Not Found');
       options.limiter.take(callersOf(undefined, request.socket.remoteAddress ?? 'unknown')[0]!);
+      wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
     } catch (error) {
       if (error instanceof RateLimitedError) return refuse(socket, '429 Too Many Requests', [`Retry-After: ${error.retryAfterSeconds}`]);
-      throw error;
+      options.logger.error({ err: error }, 'WebSocket upgrade failed');
+      refuse(socket, '400 Bad Request');
     }
-    wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
   });
   let closing: Promise<void> | undefined;
   return { close: () => (closing ??= Promise.resolve(served.dispose())) };

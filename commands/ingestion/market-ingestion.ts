@@ -26,6 +26,7 @@ import { uuidFromName } from '../../infra/ids.ts';
 import type { Logger } from '../../infra/logger.ts';
 import { SCHEMA_VERSION } from '../handle.ts';
 import { RecentCache } from './recent.ts';
+import { isStorableText, STORABLE_TEXT_MESSAGE } from '../../domain/text.ts';
 
 export const INGESTION_ACTOR = 'ingestion';
 
@@ -53,8 +54,6 @@ const fieldOf = (issue: { path: PropertyKey[]; code: string; keys?: string[] }) 
   return issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
 };
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const storableText = (text: string) => !LONE_SURROGATE.test(text) && !text.includes('\u0000');
 
 /** The pure parse and validate step: message value → MarketTick, or why not. */
 export const parseTickMessage = (value: string | null | undefined): ParsedTick => {
@@ -70,8 +69,8 @@ export const parseTickMessage = (value: string | null | undefined): ParsedTick =
   if (parsed.success) {
     // the one free-text field: PostgreSQL's jsonb refuses NUL and lone surrogates, which would
     // make the message fail on every delivery and block its partition
-    if (!storableText(parsed.data.tickId))
-      return { ok: false, rejection: { reason: 'schema', field: 'tickId', message: 'must be well-formed Unicode without NUL characters' } };
+    if (!isStorableText(parsed.data.tickId))
+      return { ok: false, rejection: { reason: 'schema', field: 'tickId', message: STORABLE_TEXT_MESSAGE } };
     return { ok: true, tick: parsed.data };
   }
   const issues = parsed.error.issues.map((i) => ({ field: fieldOf(i as never), message: i.message }));

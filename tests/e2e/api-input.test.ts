@@ -109,6 +109,38 @@ describe('API input handling', () => {
     expect(res.body.data ?? null).toBeNull();
   });
 
+  it('refuses what PostgreSQL would refuse before it gets there: forged cursors, times it cannot store, NUL and lone surrogates in text', async () => {
+    const forged = ['0|w-x', '2020-02-30T00:00:00.000Z|w-1', '+275760-09-13T00:00:00.000Z|w-1', '2024-01-01T00:00:00.000Z|w\u0000x'].map((c) => Buffer.from(c).toString('base64url'));
+    for (const after of forged) {
+      const r = await p.gql(customer.key, `query($a: String) { workloads(after: $a) { nodes { id } } }`, { a: after });
+      expect(r.body.errors?.[0]?.extensions, after).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
+    }
+    for (const [from, field] of [['0000-01-01T00:00:00Z', 'from'], ['2023-01-01T00:00:00-23:59', undefined]] as const) {
+      const r = await p.gql(customer.key, `query($f: String!) { prices(feed: "btc-usd", from: $f, to: "2023-01-02T00:00:00Z") { start } }`, { f: from });
+      if (field) expect(r.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field });
+      else expect(r.body.errors).toBeUndefined();
+    }
+    for (const name of ['a\u0000b', 'a\ud800b']) {
+      const r = await p.gql(ADMIN_KEY, `mutation($n: String!) { registerCustomer(input: { name: $n }) { id } }`, { n: name });
+      expect(r.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.name' });
+    }
+  });
+
+  it('answers a malformed GraphQL request 4xx with a code, never an internal error', async () => {
+    const post = (body: string, type = 'application/json') =>
+      fetch(`${p.url}/graphql`, { method: 'POST', headers: { 'content-type': type, authorization: `Bearer ${ADMIN_KEY}` }, body }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
+    for (const [body, status, code] of [
+      ['', 400, 'BAD_REQUEST'],
+      ['{bad', 400, 'BAD_REQUEST'],
+      ['{}', 400, 'BAD_REQUEST'],
+      [JSON.stringify({ query: '{ me { role } }', variables: { x: 'a'.repeat(100_000) } }), 413, 'PAYLOAD_TOO_LARGE'],
+    ] as const) {
+      const r = await post(body);
+      expect([r.status, r.body.errors?.[0]?.extensions?.code], body.slice(0, 20)).toEqual([status, code]);
+    }
+    expect((await post('a=b', 'application/x-www-form-urlencoded')).status).toBe(415);
+  });
+
   it('gives parse and validation errors a code too, with status 400', async () => {
     const invalid = await p.gql(customer.key, `{ workloads(status: sideways) { nodes { id } } }`);
     expect(invalid.status).toBe(400);
