@@ -10,6 +10,7 @@ import type { WorkloadRequest } from '../domain/workload/request.ts';
 import { workloadDecider, workloadStream } from '../domain/workload/workload.ts';
 import { accepted, contextFor, type Caller, type CommandDeps } from './context.ts';
 import { handleCommand } from './handle.ts';
+import { CommandRejectedError } from './errors.ts';
 
 type QuotaReserved = Extract<CustomerEvent, { type: 'QuotaReserved' }>;
 
@@ -59,7 +60,8 @@ export const submitWorkload = async (deps: CommandDeps, caller: Caller, input: {
     ),
   );
   const reserved = reserve.events.find((e): e is QuotaReserved => e.type === 'QuotaReserved');
-  if (!reserved) throw new Error('reservation accepted without a QuotaReserved event');
+  // the command id was used before for another command on this customer (a grant, say): its first result is not a reservation
+  if (!reserved) throw new CommandRejectedError({ code: 'already_exists', message: 'this command id was already used for another command', field: 'commandId' });
   const opened = accepted(await openWorkload(deps, caller, reserved.data, caller.commandId));
   return { workloadId: reserved.data.workloadId, position: opened.position ?? reserve.position };
 };

@@ -98,6 +98,18 @@ describe('API input handling', () => {
     expect((await p.store.readAll()).length).toBe(events);
   });
 
+  it('refuses a command id already used for another command on the customer, naming it', async () => {
+    const customer = await onboardCustomer(p, 'Command Id Reuser');
+    const grant = await p.gql(ADMIN_KEY, `mutation($i: GrantQuotaInput!, $c: ID) { grantQuota(input: $i, commandId: $c) { customerId } }`, {
+      i: { customerId: customer.customerId, gpuHours: 1, budgetUsd: '1.00' },
+      c: 'shared-command-id-1',
+    });
+    expect(grant.body.errors).toBeUndefined();
+    const input = { type: 'ai_inference_batch', model: 'llama-3-8b', gpuType: 'A100', durationHours: 1 };
+    const reused = await p.gql(customer.key, `mutation($i: SubmitWorkloadInput!, $c: ID) { submitWorkload(input: $i, commandId: $c) { id } }`, { i: input, c: 'shared-command-id-1' });
+    expect(reused.body.errors?.[0]?.extensions).toMatchObject({ code: 'ALREADY_EXISTS', field: 'commandId' });
+  });
+
   it('serves the introspection query (GraphiQL) and refuses queries deeper than the limit', async () => {
     const introspection = await p.gql(customer.key, getIntrospectionQuery());
     expect(introspection.body.errors).toBeUndefined();
