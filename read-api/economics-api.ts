@@ -2,6 +2,7 @@
  * Recommendations and strike prices (operator data). A recommendation carries the
  * profit per hour of every option and its full inputs, as JSON for auditors.
  */
+import { z } from 'zod';
 import type { Recommendation } from '../domain/economics/controller.ts';
 import type { Sql } from '../infra/postgres/database.ts';
 import { requireRole, STAFF_ROLES } from './auth.ts';
@@ -91,7 +92,7 @@ export const createEconomicsResolvers = ({ readModels: db, feed }: ApiServices) 
     },
     recommendations: async (_: unknown, args: { facilityId: string; first?: number | null }, ctx: ApiContext) => {
       requireRole(ctx.principal, ...STAFF);
-      const first = Math.min(Math.max(args.first ?? 20, 1), 200);
+      const first = parseInput(z.number().int().min(1).max(200), args.first ?? 20, 'first');
       return recent(db, parseInput(idSchema, args.facilityId, 'facilityId'), first);
     },
     strikePrices: async (_: unknown, __: unknown, ctx: ApiContext) => {

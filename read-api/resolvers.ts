@@ -91,7 +91,7 @@ export const createResolvers = (services: ApiServices) => {
         const first = parseInput(firstSchema, args.first ?? 20, 'first');
         const after = args.after == null ? undefined : decodeCursor(args.after);
         if (args.after != null && !after) throw new InputError('after', 'not a cursor from this API');
-        const customerId = scopeCustomer(ctx.principal, args.customerId && parseInput(idSchema, args.customerId, 'customerId'));
+        const customerId = scopeCustomer(ctx.principal, args.customerId == null ? undefined : parseInput(idSchema, args.customerId, 'customerId'));
         return listWorkloads(readModels, {
           first,
           ...(after ? { after } : {}),
@@ -100,7 +100,7 @@ export const createResolvers = (services: ApiServices) => {
         });
       },
       balance: async (_: unknown, args: { customerId?: string | null }, ctx: ApiContext) => {
-        const customerId = scopeCustomer(ctx.principal, args.customerId && parseInput(idSchema, args.customerId, 'customerId'));
+        const customerId = scopeCustomer(ctx.principal, args.customerId == null ? undefined : parseInput(idSchema, args.customerId, 'customerId'));
         if (!customerId) throw new InputError('customerId', 'staff must name a customerId');
         return (await customerOrFail(customerId)).balance;
       },

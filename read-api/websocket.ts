@@ -9,7 +9,8 @@
  * The same checks as over HTTP: the upgrade counts against its address; the key travels in
  * connection_init's payload (`authorization` or `headers.authorization`: browsers cannot set
  * WebSocket headers), is counted, and is checked again at every operation, so a revoked key
- * cannot start anything new on an old connection; every operation is validated (spec rules),
+ * cannot start anything new on an old connection, and its connection is closed (4403) before
+ * its next delivery; every operation is validated (spec rules),
  * depth- and cost-limited with its variables, and counted; errors are coded, unexpected ones
  * masked. The server pings every 12 s and drops a peer that does not answer.
  */
@@ -95,7 +96,17 @@ export const graphqlWsOptions = ({ schema, authenticate, limiter, queryCostLimit
         return refusal(error);
       }
     },
-    onNext: (_ctx, _id, _payload, _args, result) => (result.errors?.length ? { ...result, errors: formatGraphQLErrors(result.errors, logger) } : undefined),
+    onNext: async (ctx, _id, _payload, _args, result) => {
+      // a key revoked while its subscriptions run: the connection is closed before the next delivery
+      try {
+        await authenticate(authorizationOf(ctx.connectionParams));
+      } catch (error) {
+        if (!(error instanceof AuthError)) throw error;
+        ctx.extra.socket.close(4403, 'Forbidden');
+        return { errors: [{ message: error.message, extensions: { code: error.code } }] };
+      }
+      return result.errors?.length ? { ...result, errors: formatGraphQLErrors(result.errors, logger) } : undefined;
+    },
     onError: (_ctx, _id, _payload, errors) => formatGraphQLErrors(errors, logger),
   };
 };

@@ -138,6 +138,15 @@ describe('API input handling', () => {
     }
   });
 
+  it('refuses an empty id filter and a page size below 1 like every other argument', async () => {
+    const empty = await p.gql(ADMIN_KEY, `{ workloads(customerId: "") { nodes { id } } }`);
+    expect(empty.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'customerId' });
+    for (const first of [0, -5]) {
+      const r = await p.gql(ADMIN_KEY, `query($n: Int) { recommendations(facilityId: "texas-north", first: $n) { intervalStart } }`, { n: first });
+      expect(r.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' });
+    }
+  });
+
   it('answers a malformed GraphQL request 4xx with a code, never an internal error', async () => {
     const post = (body: string, type = 'application/json') =>
       fetch(`${p.url}/graphql`, { method: 'POST', headers: { 'content-type': type, authorization: `Bearer ${ADMIN_KEY}` }, body }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));

@@ -140,6 +140,22 @@ describe('graphql-ws protocol', () => {
     c.close();
   });
 
+  it('closes a revoked key\'s connection before its running subscriptions deliver anything more', async () => {
+    const customer = await onboardCustomer(p, 'Revoked Watcher');
+    const second = await p.gql(ADMIN_KEY, `mutation($c: ID!) { issueApiKey(role: customer, customerId: $c) { key } }`, { c: customer.customerId });
+    const s = await acked(p, customer.key);
+    s.send(subscribe('w', 'subscription { workloadUpdated { id status } }'));
+    const submit = `mutation($i: SubmitWorkloadInput!) { submitWorkload(input: $i) { id } }`;
+    const input = { type: 'ai_inference_batch', model: 'llama-3-8b', gpuType: 'A100', durationHours: 1 };
+    expect((await p.gql(customer.key, submit, { i: input })).body.errors).toBeUndefined();
+    expect(await s.next((f) => f.id === 'w' && f.type === 'next')).toMatchObject({ payload: { data: { workloadUpdated: { status: 'queued' } } } });
+    await p.gql(ADMIN_KEY, `mutation($k: ID!) { revokeApiKey(keyId: $k) { revoked } }`, { k: customer.keyId });
+    const delivered = s.frames.length;
+    expect((await p.gql(second.body.data.issueApiKey.key, submit, { i: input })).body.errors).toBeUndefined();
+    expect((await s.closed).code).toBe(4403);
+    expect(s.frames.slice(delivered).filter((f) => f.payload?.data)).toEqual([]);
+  });
+
   it('upgrades only /graphql', async () => {
     await expect(open(p.wsUrl.replace(/\/graphql$/, '/elsewhere'))).rejects.toThrow(/404/);
   });
