@@ -9,7 +9,7 @@
 import type { Logger } from 'pino';
 import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
 import type { RecordedEvent } from '../../infra/event-store/types.ts';
-import { committedDrawKw, drawKw, overBudget } from '../../domain/resource/power.ts';
+import { committedDrawKw, drawKw, switchOverBudget } from '../../domain/resource/power.ts';
 import type { ResourceMode } from '../../domain/resource/switching.ts';
 import { contextFor, type CommandDeps } from '../context.ts';
 import { powerLedger, type Registered } from '../power-ledger.ts';
@@ -43,8 +43,9 @@ export const switchExecutor = (deps: CommandDeps, devices: DeviceController, log
     if (drawKw(state.spec, to) <= drawKw(state.spec, from)) return; // a switch that lowers the draw always fits
     const { facility } = await powerLedger(deps, state.spec.facilityId, [state.spec.resourceId]);
     if (!facility) return;
-    const withoutThisSwitch = facility.committedDrawKw - committedDrawKw(state.spec, from, to) + drawKw(state.spec, from);
-    const problem = overBudget(withoutThisSwitch, facility.committedDrawKw, facility.powerBudgetKw);
+    // the ledger counts this switch at its higher draw: the base is the facility with it still `from`
+    const base = facility.committedDrawKw - committedDrawKw(state.spec, from, to) + drawKw(state.spec, from);
+    const problem = switchOverBudget(state.spec, from, to, base, facility.powerBudgetKw);
     if (problem) throw new PhaseFailedError('capacity_checked', problem);
   };
 

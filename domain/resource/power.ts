@@ -22,6 +22,10 @@ export const drawKw = (spec: Pick<ResourceSpec, 'powerWPerUnit' | 'units'>, mode
 export const overBudget = (beforeKw: number, afterKw: number, budgetKw: number): string | undefined =>
   afterKw > beforeKw && afterKw > budgetKw ? `the facility would draw ${Math.round(afterKw)} kW, above its ${budgetKw} kW budget` : undefined;
 
+/** Why switching one resource `from` → `to` breaks the budget, when the facility draws `baseKw` with the resource at `from`. */
+export const switchOverBudget = (spec: Pick<ResourceSpec, 'powerWPerUnit' | 'units'>, from: ResourceMode, to: ResourceMode, baseKw: number, budgetKw: number) =>
+  overBudget(baseKw, baseKw - drawKw(spec, from) + drawKw(spec, to), budgetKw);
+
 /** While a switch is in flight the resource may draw either mode's power: the ledger counts the higher. */
 export const committedDrawKw = (spec: Pick<ResourceSpec, 'powerWPerUnit' | 'units'>, mode: ResourceMode, switchingTo?: ResourceMode) =>
   Math.max(drawKw(spec, mode), switchingTo === undefined ? 0 : drawKw(spec, switchingTo));

@@ -7,7 +7,7 @@
 import { accept, reject, type Decider, type DomainEvent } from '../decider.ts';
 import type { AsicModel } from '../fleet/inventory.ts';
 import type { GpuType } from '../workload/request.ts';
-import { drawKw, overBudget } from './power.ts';
+import { switchOverBudget } from './power.ts';
 import { FACILITY_PHASES, modeFits, phasesFor, phaseTotals, type ResourceKind, type ResourceMode, type SwitchPhase } from './switching.ts';
 
 export const resourceStream = (resourceId: string) => `resource-${resourceId}`;
@@ -177,8 +177,7 @@ const decide = (command: ResourceCommand, state: ResourceState) => {
       if (!modeFits(state.spec.kind, command.to)) return reject<ResourceEvent>('invalid_input', `mode ${command.to} does not fit a ${state.spec.kind}`, 'to');
       if (state.mode === command.to) return reject<ResourceEvent>('invalid_state', `already ${command.to}`, 'to');
       if (command.power && !command.handoverId) {
-        const { committedDrawKw: before, powerBudgetKw } = command.power;
-        const problem = overBudget(before, before - drawKw(state.spec, state.mode) + drawKw(state.spec, command.to), powerBudgetKw);
+        const problem = switchOverBudget(state.spec, state.mode, command.to, command.power.committedDrawKw, command.power.powerBudgetKw);
         if (problem) return reject<ResourceEvent>('invalid_state', problem, 'to');
       }
       if (state.heldByHandover && !command.handoverId)
