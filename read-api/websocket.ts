@@ -52,7 +52,7 @@ export type GraphqlWsOptions = {
   logger: Logger;
 };
 
-/** The protocol handlers (separate from the socket plumbing, so a test can drive them directly). */
+/** The protocol handlers: who may connect, what each operation must pass, how results and errors are formatted. */
 export const graphqlWsOptions = ({ schema, authenticate, limiter, queryCostLimit, logger }: GraphqlWsOptions): ServerOptions<ConnectionParams, Extra> => {
   return {
     schema,
@@ -89,9 +89,8 @@ export const graphqlWsOptions = ({ schema, authenticate, limiter, queryCostLimit
         checkQueryDepth(document, payload.operationName);
         const variables = payload.variables ?? {};
         checkQueryCost(schema, document, variables, queryCostLimit);
-        const args: ExecutionArgs = { schema, document, variableValues: variables, operationName: payload.operationName ?? null };
         const contextValue: ApiContext = { principal, correlationId: randomUUID() };
-        return { ...args, contextValue };
+        return { schema, document, variableValues: variables, operationName: payload.operationName ?? null, contextValue } satisfies ExecutionArgs;
       } catch (error) {
         return refusal(error);
       }
