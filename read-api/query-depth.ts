@@ -6,7 +6,7 @@
  */
 import { GraphQLError, Kind, type DocumentNode, type FragmentDefinitionNode, type SelectionSetNode } from 'graphql';
 
-/** Deep enough for GraphiQL's introspection query (about 13), shallow enough to stop abuse. */
+/** Deep enough for GraphiQL's full introspection query (depth 15), shallow enough to stop abuse. */
 export const QUERY_DEPTH_LIMIT = 16;
 
 export const queryDepth = (document: DocumentNode, operationName?: string | null): number => {
