@@ -56,6 +56,9 @@ for (const backend of postgresBackends()) {
       // phases arrive in order (coalescing may skip some, never reorder)
       const seen = updates.map((u) => u.phasesDone);
       expect(seen).toEqual([...seen].sort((a, b) => a - b));
+      // read models are kept apart and catch up independently: the resources' one may be a batch behind the handovers'
+      const [end] = await p.core.deps.store.readAll({ direction: 'backwards', maxCount: 1 });
+      expect(await p.core.runner.waitFor(end!.position, 10_000)).toBe(true);
       const after = await p.gql(
         ADMIN_KEY,
         `{ handover(id: "${h.id}") { ${FIELDS} } resources(facilityId: "texas-north") { id mode switchInFlight } }`,
