@@ -24,6 +24,7 @@ import { registerMetrics } from './metrics.ts';
 import { checkQueryCost, QUERY_COST_LIMIT } from './query-cost.ts';
 import { checkQueryDepth } from './query-depth.ts';
 import { serveGraphqlWs } from './websocket.ts';
+import { checkGraphQLRequestShape } from './request-shape.ts';
 import { callersOf, createRateLimiter, RateLimitedError } from './rate-limit.ts';
 
 type ResolverMap = Record<string, Record<string, unknown> | unknown>;
@@ -53,7 +54,8 @@ const withCodes = <F extends { response: { errors?: readonly unknown[] | null } 
   return { ...formatted, response: { ...formatted.response, errors: errors.map(withCode) } };
 };
 
-const REFUSED_BEFORE_EXECUTION = new Set(['QUERY_TOO_COSTLY', 'QUERY_TOO_DEEP', 'BAD_REQUEST']);
+/** mercurius reports failed validation as one error wrapping graphql-js' list. */
+const isValidationWrapper = (e: GraphQLError) => Array.isArray((e.originalError as { errors?: unknown } | undefined)?.errors);
 
 export type ServerOptions = ApiServices & {
   logger: Logger;
@@ -92,9 +94,11 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
   });
 
   // GraphQL over HTTP needs a key (WebSocket upgrades never reach fastify: websocket.ts)
-  app.addHook('preHandler', async (request) => {
+  // before schema validation, whose type coercion would turn `"query": 123` into a document mercurius cannot run
+  app.addHook('preValidation', async (request) => {
     if (request.routeOptions.url !== '/graphql') return;
     request.principal = await authenticate(request.headers.authorization);
+    checkGraphQLRequestShape(request.method === 'GET' ? request.query : request.body, request.method === 'GET' ? 'querystring' : 'body');
   });
 
   // mercurius attaches subscription resolvers only when it serves WebSockets itself; here the
@@ -113,7 +117,7 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
     context: (request): ApiContext => ({ principal: request.principal!, correlationId: request.id }),
     errorFormatter: (execution, ctx) => {
       const errors = (execution.errors ?? []).map((e) => {
-        if (Array.isArray((e.originalError as { errors?: unknown })?.errors)) return e; // mercurius' validation wrapper
+        if (isValidationWrapper(e)) return e;
         if (isUnexpected(e)) logger.error({ err: e.originalError, path: e.path }, 'unexpected resolver error');
         return toGraphQLError(e);
       });
@@ -125,9 +129,12 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
       if (refusal?.originalError instanceof RateLimitedError)
         (ctx as { reply?: { header(name: string, value: string): unknown } }).reply?.header('retry-after', String(refusal.originalError.retryAfterSeconds));
       if (refusal) return { ...formatted, statusCode: publicError(refusal.originalError)!.status };
-      // refused before execution by our own checks (cost, subscription over HTTP): a bad request
-      const early = (execution.errors ?? []).find((e) => !e.path && REFUSED_BEFORE_EXECUTION.has(String((e.originalError as GraphQLError | undefined)?.extensions?.code ?? e.extensions?.code)));
-      return early ? { ...formatted, statusCode: 400 } : formatted;
+      // nothing ran (our own checks, an unknown or missing operation name, variables of the wrong
+      // type): a bad request; an error a resolver met has a path and keeps the 200 of a partial result
+      const raised = execution.errors ?? [];
+      const neverExecuted = raised.length > 0 && raised.every((e) => !e.path);
+      if (!neverExecuted) return formatted;
+      return { ...formatted, statusCode: raised.some((e) => !isValidationWrapper(e) && isUnexpected(e)) ? 500 : 400 };
     },
   });
 

@@ -159,6 +159,19 @@ describe('API input handling', () => {
       const r = await post(body);
       expect([r.status, r.body.errors?.[0]?.extensions?.code], body.slice(0, 20)).toEqual([status, code]);
     }
+    // fields of the wrong type: mercurius would take a non-string query for a parsed document
+    for (const [body, field] of [
+      [{ query: 123 }, 'query'],
+      [{ query: { kind: 'Document', definitions: [] } }, 'query'],
+      [{ query: '{ me { role } }', operationName: 5 }, 'operationName'],
+      [{ query: '{ me { role } }', variables: [1] }, 'variables'],
+      [[{ query: '{ me { role } }' }], 'body'],
+    ] as const) {
+      const r = await post(JSON.stringify(body));
+      expect([r.status, r.body.errors?.[0]?.extensions], JSON.stringify(body)).toEqual([400, { code: 'BAD_USER_INPUT', field }]);
+    }
+    const repeated = await fetch(`${p.url}/graphql?query=${encodeURIComponent('{ me { role } }')}&query=x`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    expect([repeated.status, ((await repeated.json()) as any).errors?.[0]?.extensions?.field]).toEqual([400, 'query']);
     expect((await post('a=b', 'application/x-www-form-urlencoded')).status).toBe(415);
   });
 
@@ -173,6 +186,9 @@ describe('API input handling', () => {
     expect(overHttp.status).toBe(400);
     expect(overHttp.body.errors?.[0]?.extensions.code).toBe('BAD_REQUEST');
     expect(overHttp.body.errors?.[0]?.message).toMatch(/WebSocket/);
+    // an operation name the document does not hold, or none where it holds several: nothing runs
+    const unnamed = await p.gql(customer.key, `query A { me { role } } query B { me { role } }`);
+    expect([unnamed.status, unnamed.body.errors?.[0]?.extensions.code], JSON.stringify(unnamed.body)).toEqual([400, 'GRAPHQL_VALIDATION_FAILED']);
     const broken = await p.gql(customer.key, `{ workloads( `);
     expect(broken.status).toBe(400);
     expect(broken.body.errors?.[0]?.extensions.code).toBe('GRAPHQL_PARSE_FAILED');

@@ -8,7 +8,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerScenario } from '../../commands/fleet.ts';
 import { SEED_SCENARIO } from '../../domain/fleet/inventory.ts';
-import { HANDOVER_PHASES } from '../../domain/resource/handover.ts';
+import { HANDOVER_PHASES, handoverStream } from '../../domain/resource/handover.ts';
 import { postgresBackends } from '../support/databases.ts';
 import { ADMIN_KEY, onboardCustomer, startTestPlatform, type TestPlatform } from '../support/platform.ts';
 
@@ -56,9 +56,11 @@ for (const backend of postgresBackends()) {
       // phases arrive in order (coalescing may skip some, never reorder)
       const seen = updates.map((u) => u.phasesDone);
       expect(seen).toEqual([...seen].sort((a, b) => a - b));
-      // read models are kept apart and catch up independently: the resources' one may be a batch behind the handovers'
-      const [end] = await p.core.deps.store.readAll({ direction: 'backwards', maxCount: 1 });
-      expect(await p.core.runner.waitFor(end!.position, 10_000)).toBe(true);
+      // read models catch up independently: the resources' one may be a batch behind the handovers'
+      // (the resources' last switch events come before the handover's last event in the store)
+      const [last] = await p.core.deps.store.readStream(handoverStream(h.id), { direction: 'backwards', maxCount: 1 });
+      expect(last?.type).toBe('HandoverCompleted');
+      expect(await p.core.runner.waitFor(last!.position, 10_000)).toBe(true);
       const after = await p.gql(
         ADMIN_KEY,
         `{ handover(id: "${h.id}") { ${FIELDS} } resources(facilityId: "texas-north") { id mode switchInFlight } }`,
