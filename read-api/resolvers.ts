@@ -3,6 +3,7 @@ import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { issueApiKey, revokeApiKey } from '../commands/api-keys.ts';
 import type { CommandDeps } from '../commands/context.ts';
 import { grantQuota, registerCustomer } from '../commands/customers.ts';
+import { CommandRejectedError } from '../commands/errors.ts';
 import { cancelWorkload, submitWorkload } from '../commands/workloads.ts';
 import { parseUsd } from '../domain/money.ts';
 import type { GlobalPosition } from '../infra/event-store/position.ts';
@@ -49,6 +50,9 @@ const SafeInt = new GraphQLScalarType({
     throw new GraphQLError('SafeInt must be an integer between -(2^53-1) and 2^53-1');
   },
 });
+
+/** The account's fields, as the grantQuota input names them. */
+const GRANT_FIELDS: Record<string, string> = { gpuSeconds: 'input.gpuHours', budgetMicroUsd: 'input.budgetUsd' };
 
 const firstSchema = z.number().int().min(1).max(100);
 
@@ -124,6 +128,10 @@ export const createResolvers = (services: ApiServices) => {
           customerId: input.customerId,
           gpuSeconds: Math.round(input.gpuHours * 3600),
           budgetMicroUsd: parseUsd(input.budgetUsd)!,
+        }).catch((error: unknown) => {
+          // the account counts GPU-seconds and micro-USD; the caller gave GPU-hours and USD
+          const field = error instanceof CommandRejectedError ? GRANT_FIELDS[error.rejection.field ?? ''] : undefined;
+          throw field ? new CommandRejectedError({ ...(error as CommandRejectedError).rejection, field }) : error;
         });
         await settled(handled.position);
         return (await customerOrFail(input.customerId)).balance;

@@ -88,6 +88,10 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
     return reply.code(500).send({ error: { code: 'INTERNAL_SERVER_ERROR', message: 'internal error' } });
   });
 
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}: see README.md for the API` } }),
+  );
+
   // every request but the health check counts against its key (or address)
   app.addHook('onRequest', async (request) => {
     if (request.url !== '/health') for (const caller of callersOf(request.headers.authorization, request.ip)) limiter.take(caller);

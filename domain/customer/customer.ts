@@ -119,10 +119,10 @@ const decide = (command: CustomerCommand, state: CustomerState) => {
   switch (command.type) {
     case 'GrantQuota': {
       const after = add(state.balance.granted, command);
-      if (![command.gpuSeconds, command.budgetMicroUsd].every((n) => Number.isSafeInteger(n) && n >= 0))
-        return reject<CustomerEvent>('invalid_input', 'a grant is a non-negative integer amount', 'gpuSeconds');
-      if (after.gpuSeconds > MAX_GRANTED.gpuSeconds || after.budgetMicroUsd > MAX_GRANTED.budgetMicroUsd)
-        return reject<CustomerEvent>('invalid_input', 'total grant would exceed the account limit', 'budgetMicroUsd');
+      for (const field of ['gpuSeconds', 'budgetMicroUsd'] as const) {
+        if (!Number.isSafeInteger(command[field]) || command[field] < 0) return reject<CustomerEvent>('invalid_input', 'a grant is a non-negative integer amount', field);
+        if (after[field] > MAX_GRANTED[field]) return reject<CustomerEvent>('invalid_input', 'total grant would exceed the account limit', field);
+      }
       return accept<CustomerEvent>({
         type: 'QuotaGranted',
         data: { customerId, gpuSeconds: command.gpuSeconds, budgetMicroUsd: command.budgetMicroUsd },

@@ -58,6 +58,13 @@ describe('API input handling', () => {
     expect((await fetch(`${p.url}/health`)).status).toBe(200);
   });
 
+  it('answers an unknown route or method in the API’s own error shape', async () => {
+    for (const [method, path] of [['GET', '/nope'], ['DELETE', '/api/v1/workloads'], ['PUT', '/graphql']] as const) {
+      const r = await fetch(`${p.url}${path}?x=1`, { method, headers: { authorization: `Bearer ${customer.key}` } });
+      expect([r.status, ((await r.json()) as any).error], `${method} ${path}`).toEqual([404, { code: 'NOT_FOUND', message: `no route ${method} ${path}: see README.md for the API` }]);
+    }
+  });
+
   it('refuses an oversized body and a missing or unknown key', async () => {
     expect((await post(JSON.stringify({ ...SEED_BODY, model: 'x'.repeat(100_000) }))).status).toBe(413);
     expect((await post(JSON.stringify(SEED_BODY), { authorization: '' })).status).toBe(401);
@@ -86,6 +93,16 @@ describe('API input handling', () => {
     const badMoney = await p.gql(ADMIN_KEY, `mutation { grantQuota(input: {customerId: "x", gpuHours: 1, budgetUsd: "1e9"}) { customerId } }`);
     expect(badMoney.body.errors?.[0].extensions).toMatchObject({ field: 'input.budgetUsd' });
     expect((await p.store.readAll()).length).toBe(before);
+  });
+
+  it('names the input field, not the account’s own, when a grant would pass the account limit', async () => {
+    const c = await onboardCustomer(p, 'Big Spender');
+    const grant = (budgetUsd: string) =>
+      p.gql(ADMIN_KEY, `mutation($i: GrantQuotaInput!) { grantQuota(input: $i) { customerId } }`, { i: { customerId: c.customerId, gpuHours: 1, budgetUsd } });
+    expect((await grant('999999000')).body.errors).toBeUndefined();
+    const over = await grant('999999000');
+    expect(over.body.errors?.[0].extensions).toEqual({ code: 'INVALID_INPUT', field: 'input.budgetUsd' });
+    expect(over.body.errors?.[0].message).toMatch(/account limit/);
   });
 
   it('handles the same commandId twice as one submission', async () => {
