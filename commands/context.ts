@@ -1,4 +1,6 @@
 /** What command handlers need from the running platform. */
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '../domain/canonical-json.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { EventStore } from '../infra/event-store/types.ts';
 import type { IdGenerator } from '../infra/ids.ts';
@@ -14,14 +16,27 @@ export type CommandDeps = {
   ids: IdGenerator;
 };
 
-/** The caller of a command, as the API authenticated it. */
-export type Caller = { commandId: string; correlationId: string; actor: string };
+/**
+ * The caller of a command, as the API authenticated it. `requestDigest` fingerprints what the
+ * caller asked (requestDigest below), so that its command id sent again with a different
+ * request is refused instead of answered with the first request's result.
+ */
+export type Caller = { commandId: string; correlationId: string; actor: string; requestDigest?: string };
+
+/** A fingerprint of a request: the same for the same fields and values in any key order; null counts as absent. */
+export const requestDigest = (request: unknown): string =>
+  createHash('sha256')
+    .update(canonicalJson(JSON.parse(JSON.stringify(request, (_, v: unknown) => (v === null ? undefined : v)) ?? 'null')))
+    .digest('base64url')
+    .slice(0, 22);
 
 export const contextFor = (deps: CommandDeps, caller: Caller, commandId = caller.commandId, causationId?: string) => ({
   commandId,
   actor: caller.actor,
   correlationId: caller.correlationId,
   ...(causationId ? { causationId } : {}),
+  // steps a command leads to have ids of their own; only the caller's own command carries its request
+  ...(caller.requestDigest && commandId === caller.commandId ? { requestDigest: caller.requestDigest } : {}),
   now: () => deps.clock.now(),
 });
 

@@ -11,6 +11,7 @@ import { createMemoryEventStore } from '../infra/event-store/memory.ts';
 import { createPostgresEventStore } from '../infra/event-store/postgres/store.ts';
 import type { EventStore } from '../infra/event-store/types.ts';
 import { postgresBackends } from '../tests/support/databases.ts';
+import { requestDigest } from './context.ts';
 import { handleCommand, loadState } from './handle.ts';
 
 const backends: Array<{ label: string; open: () => Promise<{ store: EventStore; dispose: () => Promise<void> }> }> = [
@@ -119,6 +120,26 @@ for (const backend of backends) {
         );
         expect(rejected).toMatchObject({ type: 'rejected', rejection: { code: 'quota_exceeded' } });
         expect(await store.readAll()).toEqual(before);
+      } finally {
+        await dispose();
+      }
+    });
+
+    it('the same command id with a different request is refused; with the same request, or none said, it is the first result', async () => {
+      const { store, dispose } = await backend.open();
+      try {
+        const customerId = await register(store);
+        const grant = (gpuSeconds: number, requestDigest?: string) =>
+          handleCommand(store, customerDecider, customerStream(customerId), { type: 'GrantQuota', gpuSeconds, budgetMicroUsd: 1 }, { ...ctx('g-1'), ...(requestDigest ? { requestDigest } : {}) });
+        const [a, b] = [requestDigest({ grantQuota: { gpuHours: 1, budgetUsd: '1' } }), requestDigest({ grantQuota: { budgetUsd: '1', gpuHours: 2 } })];
+        expect(requestDigest({ grantQuota: { budgetUsd: '1', gpuHours: 1, note: null } })).toBe(a); // key order and nulls do not count
+        expect(await grant(3600, a)).toMatchObject({ type: 'accepted', duplicate: false });
+        const events = (await store.readAll()).length;
+        expect(await grant(3600, a)).toMatchObject({ type: 'accepted', duplicate: true });
+        expect(await grant(7200, b)).toEqual({ type: 'rejected', rejection: { code: 'already_exists', message: 'command id g-1 was already used for a different request', field: 'commandId' } });
+        expect(await grant(7200)).toMatchObject({ type: 'accepted', duplicate: true, events: [{ data: { gpuSeconds: 3600 } }] }); // an internal caller that says no request
+        expect((await store.readAll()).length).toBe(events);
+        expect((await balanceOf(store, customerId)).granted.gpuSeconds).toBe(3600);
       } finally {
         await dispose();
       }

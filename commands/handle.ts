@@ -19,6 +19,8 @@ export type CommandContext = {
   actor: string;
   correlationId: string;
   causationId?: string;
+  /** Fingerprint of the caller's request: the command id sent again with another request is refused. */
+  requestDigest?: string;
   now: () => Date;
 };
 
@@ -60,7 +62,12 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
     const span = commands.get(context.commandId);
     const earlier = span ? await eventsOfCommand(store, streamName, context.commandId, span) : [];
     // (empty only if the events were truncated away since: then the command is decided afresh)
-    if (earlier.length > 0) return { type: 'accepted', events: earlier.map(asDomain<E>), position: earlier.at(-1)!.position, duplicate: true };
+    if (earlier.length > 0) {
+      const first = earlier[0]!.metadata.requestDigest;
+      if (context.requestDigest && first && first !== context.requestDigest)
+        return { type: 'rejected', rejection: { code: 'already_exists', message: `command id ${context.commandId} was already used for a different request`, field: 'commandId' } };
+      return { type: 'accepted', events: earlier.map(asDomain<E>), position: earlier.at(-1)!.position, duplicate: true };
+    }
 
     const decision = decider.decide(command, state);
     if (decision.type === 'rejected') return decision;
@@ -73,6 +80,7 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
       actor: context.actor,
       schemaVersion: SCHEMA_VERSION,
       occurredAt: context.now().toISOString(),
+      ...(context.requestDigest ? { requestDigest: context.requestDigest } : {}),
     };
     const toAppend = decision.events.map((e, i) => ({
       id: eventIdFor(context.commandId, streamName, i),

@@ -51,7 +51,7 @@ export const createFleetResolvers = (services: ApiServices) => {
         requireRole(ctx.principal, 'admin');
         const resourceId = parseInput(idSchema, args.resourceId, 'resourceId');
         const reason = parseInput(freeText(200), args.reason ?? 'manual switch', 'reason');
-        const { switchId, position } = await requestSwitch(services.deps, callerOf(services, ctx, args.commandId), { resourceId, to: args.to, reason });
+        const { switchId, position } = await requestSwitch(services.deps, callerOf(services, ctx, 'requestSwitch', args), { resourceId, to: args.to, reason });
         await settled(services, position);
         const view = await findSwitch(db, switchId);
         if (!view) throw new InputError('resourceId', 'switch not found');

@@ -158,9 +158,9 @@ export const createHandoverResolvers = (services: ApiServices) => {
     Mutation: {
       requestHandover: async (_: unknown, args: Record<string, unknown>, ctx: ApiContext) => {
         requireRole(ctx.principal, 'admin');
-        const { commandId, ...rest } = args;
+        const { commandId: _commandId, ...rest } = args;
         const input = parseInput(requestInput, { ...rest, ...(rest.reason == null ? { reason: undefined } : {}) });
-        const { handoverId, position } = await requestHandover(services.deps, callerOf(services, ctx, commandId), { ...input, direction: input.direction as HandoverDirection });
+        const { handoverId, position } = await requestHandover(services.deps, callerOf(services, ctx, 'requestHandover', args), { ...input, direction: input.direction as HandoverDirection });
         await settled(services, position);
         const view = await findHandover(db, handoverId);
         if (!view) throw new InputError('facilityId', 'handover not found');

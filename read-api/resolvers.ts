@@ -62,7 +62,7 @@ const visibleWorkload = (principal: Principal, w: WorkloadView | undefined) =>
 
 export const createResolvers = (services: ApiServices) => {
   const { deps, readModels, feed } = services;
-  const callerOf = (ctx: ApiContext, commandId: unknown) => callerOfService(services, ctx, commandId);
+  const callerOf = (ctx: ApiContext, mutation: string, args: { commandId?: unknown }) => callerOfService(services, ctx, mutation, args);
   const settled = (position: GlobalPosition | undefined) => settledService(services, position);
   const customerOrFail = async (customerId: string) => {
     const c = await findCustomer(readModels, customerId);
@@ -117,14 +117,14 @@ export const createResolvers = (services: ApiServices) => {
       registerCustomer: async (_: unknown, args: { input: unknown; commandId?: string }, ctx: ApiContext) => {
         requireRole(ctx.principal, 'admin');
         const input = parseInput(registerCustomerInput, args.input, 'input');
-        const { customerId, position } = await registerCustomer(deps, callerOf(ctx, args.commandId), input);
+        const { customerId, position } = await registerCustomer(deps, callerOf(ctx, 'registerCustomer', args), input);
         await settled(position);
         return customerOrFail(customerId);
       },
       grantQuota: async (_: unknown, args: { input: unknown; commandId?: string }, ctx: ApiContext) => {
         requireRole(ctx.principal, 'admin');
         const input = parseInput(grantQuotaInput, args.input, 'input');
-        const handled = await grantQuota(deps, callerOf(ctx, args.commandId), {
+        const handled = await grantQuota(deps, callerOf(ctx, 'grantQuota', args), {
           customerId: input.customerId,
           gpuSeconds: Math.round(input.gpuHours * 3600),
           budgetMicroUsd: parseUsd(input.budgetUsd)!,
@@ -138,17 +138,17 @@ export const createResolvers = (services: ApiServices) => {
       },
       issueApiKey: async (_: unknown, args: Record<string, unknown>, ctx: ApiContext) => {
         requireRole(ctx.principal, 'admin');
-        const { commandId, ...rest } = args;
+        const { commandId: _commandId, ...rest } = args;
         const input = parseInput(issueApiKeyInput, Object.fromEntries(Object.entries(rest).filter(([, v]) => v != null)));
         if (input.customerId) await customerOrFail(input.customerId);
-        const issued = await issueApiKey(deps, callerOf(ctx, commandId), input);
+        const issued = await issueApiKey(deps, callerOf(ctx, 'issueApiKey', args), input);
         await settled(issued.position);
         return issued;
       },
       revokeApiKey: async (_: unknown, args: { keyId: string; commandId?: string }, ctx: ApiContext) => {
         requireRole(ctx.principal, 'admin');
         const keyId = parseInput(idSchema, args.keyId, 'keyId');
-        const { position } = await revokeApiKey(deps, callerOf(ctx, args.commandId), { keyId });
+        const { position } = await revokeApiKey(deps, callerOf(ctx, 'revokeApiKey', args), { keyId });
         await settled(position);
         return findApiKey(readModels, keyId);
       },
@@ -157,7 +157,7 @@ export const createResolvers = (services: ApiServices) => {
         const input = parseInput(submitWorkloadInput, args.input, 'input');
         const customerId = scopeCustomer(ctx.principal, input.customerId);
         if (!customerId) throw new InputError('input.customerId', 'staff must name the customer to submit for');
-        const { workloadId, position } = await submitWorkload(deps, callerOf(ctx, args.commandId), {
+        const { workloadId, position } = await submitWorkload(deps, callerOf(ctx, 'submitWorkload', args), {
           customerId,
           request: input.request,
         });
@@ -167,7 +167,7 @@ export const createResolvers = (services: ApiServices) => {
       cancelWorkload: async (_: unknown, args: { id: string; commandId?: string }, ctx: ApiContext) => {
         requireRole(ctx.principal, 'customer', 'admin');
         const id = parseInput(idSchema, args.id, 'id');
-        const { position } = await cancelWorkload(deps, callerOf(ctx, args.commandId), {
+        const { position } = await cancelWorkload(deps, callerOf(ctx, 'cancelWorkload', args), {
           workloadId: id,
           reason: `cancelled by ${ctx.principal.role}`,
           ...(ctx.principal.role === 'customer' ? { customerId: ctx.principal.customerId } : {}),

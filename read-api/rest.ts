@@ -1,5 +1,7 @@
 /** REST: the seed's submit call and health. JSON errors name the field; unknown fields are refused. */
 import type { FastifyInstance } from 'fastify';
+import { requestDigest } from '../commands/context.ts';
+import { CommandRejectedError } from '../commands/errors.ts';
 import { submitWorkload } from '../commands/workloads.ts';
 import type { Authenticator } from './auth.ts';
 import { requireRole, scopeCustomer } from './auth.ts';
@@ -23,9 +25,13 @@ export const registerRest = (app: FastifyInstance, services: ApiServices, authen
       idempotencyKey === undefined ? services.deps.ids.id('cmd') : parseInput(commandIdSchema, idempotencyKey, 'Idempotency-Key');
     const { workloadId, position } = await submitWorkload(
       services.deps,
-      { commandId, correlationId: request.id, actor: `${principal.role}:${principal.keyId}` },
+      { commandId, correlationId: request.id, actor: `${principal.role}:${principal.keyId}`, requestDigest: requestDigest({ restSubmit: request.body }) },
       { customerId, request: input.request },
-    );
+    ).catch((error: unknown) => {
+      // over REST the command id is the Idempotency-Key header
+      if (error instanceof CommandRejectedError && error.rejection.field === 'commandId') throw new CommandRejectedError({ ...error.rejection, field: 'Idempotency-Key' });
+      throw error;
+    });
     await services.runner.waitFor(position, 10_000);
     const workload = await findWorkload(services.readModels, workloadId);
     return reply.code(201).send({

@@ -24,6 +24,7 @@
  * most efficient return first. If the power budget binds, interruptible blocks with the
  * lowest expected profit per kW are shed first (the budget overrides the dwell).
  */
+import { canonicalJson } from '../canonical-json.ts';
 import type { AsicModel, FacilitySpec } from '../fleet/inventory.ts';
 import { ASIC_MODELS } from '../fleet/inventory.ts';
 import type { GpuType } from '../workload/request.ts';
@@ -484,17 +485,6 @@ export const recompute = (rec: Recommendation): { ok: boolean; differences: stri
   const differences: string[] = [];
   const a = JSON.parse(JSON.stringify(rec)) as Record<string, unknown>;
   const b = JSON.parse(JSON.stringify(again)) as Record<string, unknown>;
-  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) if (canonical(a[k]) !== canonical(b[k])) differences.push(k);
+  for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) if (canonicalJson(a[k]) !== canonicalJson(b[k])) differences.push(k);
   return { ok: differences.length === 0, differences };
 };
-
-/** JSON with object keys sorted: a recommendation read back from a jsonb column has its keys reordered. */
-const canonical = (v: unknown): string =>
-  Array.isArray(v)
-    ? `[${v.map(canonical).join(',')}]`
-    : v !== null && typeof v === 'object'
-      ? `{${Object.keys(v)
-          .sort()
-          .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-          .join(',')}}`
-      : JSON.stringify(v);

@@ -14,6 +14,8 @@ export type EventMetadata = {
   schemaVersion: number;
   /** ISO time from the injected clock of the process that decided the event. */
   occurredAt: string;
+  /** Fingerprint of the caller's request, when a caller sent one (commands/context.ts). */
+  requestDigest?: string;
 };
 
 export type EventToAppend = {

@@ -112,7 +112,31 @@ describe('API input handling', () => {
     const events = (await p.store.readAll()).length;
     const again = await p.gql(customer.key, submit, { i: input, c: 'client-retry-0001' });
     expect(again.body.data.submitWorkload.id).toBe(first.body.data.submitWorkload.id);
+    // the same request with its fields in another order is the same request
+    const reordered = Object.fromEntries(Object.entries(input).reverse());
+    expect((await p.gql(customer.key, submit, { i: reordered, c: 'client-retry-0001' })).body.data.submitWorkload.id).toBe(first.body.data.submitWorkload.id);
     expect((await p.store.readAll()).length).toBe(events);
+  });
+
+  it('refuses a command id sent again with a different request, instead of answering with the first one', async () => {
+    const c = await onboardCustomer(p, 'Careless Retrier');
+    const submit = `mutation($i: SubmitWorkloadInput!, $c: ID) { submitWorkload(input: $i, commandId: $c) { id } }`;
+    const input = { type: 'ai_inference_batch', model: 'llama-3-8b', gpuType: 'A100', durationHours: 1 };
+    expect((await p.gql(c.key, submit, { i: input, c: 'retry-0002' })).body.errors).toBeUndefined();
+    const events = (await p.store.readAll()).length;
+    const changed = await p.gql(c.key, submit, { i: { ...input, durationHours: 2 }, c: 'retry-0002' });
+    expect(changed.body.errors?.[0]).toMatchObject({ message: 'command id retry-0002 was already used for a different request', extensions: { code: 'ALREADY_EXISTS', field: 'commandId' } });
+    const grant = `mutation($i: GrantQuotaInput!) { grantQuota(input: $i, commandId: "grant-0001") { customerId } }`;
+    expect((await p.gql(ADMIN_KEY, grant, { i: { customerId: c.customerId, gpuHours: 1, budgetUsd: '5.00' } })).body.errors).toBeUndefined();
+    const bigger = await p.gql(ADMIN_KEY, grant, { i: { customerId: c.customerId, gpuHours: 1, budgetUsd: '500.00' } });
+    expect(bigger.body.errors?.[0]?.extensions).toMatchObject({ code: 'ALREADY_EXISTS', field: 'commandId' });
+    // REST: the same Idempotency-Key with another body
+    const rest = (body: object) =>
+      fetch(`${p.url}/api/v1/workloads`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${c.key}`, 'idempotency-key': 'rest-0003' }, body: JSON.stringify(body) });
+    expect((await rest(SEED_BODY)).status).toBe(201);
+    const restChanged = await rest({ ...SEED_BODY, duration_hours: 3 });
+    expect([restChanged.status, ((await restChanged.json()) as any).error]).toMatchObject([409, { code: 'ALREADY_EXISTS', field: 'Idempotency-Key' }]);
+    expect((await p.store.readAll()).length).toBe(events + 1 + 4); // the grant, and the REST submission's reservation and workload events
   });
 
   it('refuses a command id already used for another command on the customer, naming it', async () => {
