@@ -1,6 +1,6 @@
 /**
  * npm run bench:switch [-- --json] [--only latency|ingestion] [--backends pglite,postgres]
- *                      [--rounds 1000] [--blocks 1] [--seconds 240] [--ticks 10000] [--runs 3]
+ *                      [--rounds 2000] [--blocks 1] [--seconds 420] [--ticks 10000] [--runs 3]
  *
  * 1. End-to-end decision latency (switch/latency.ts): a price tick published on the bus →
  *    PriceTicked → RecommendationIssued → ModeSwitchRequested → ModeSwitched on the control
@@ -35,9 +35,9 @@ const { values: args } = parseArgs({
     json: { type: 'boolean', default: false },
     only: { type: 'string' },
     backends: { type: 'string', default: 'pglite,postgres' },
-    rounds: { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '2000' },
     blocks: { type: 'string', default: '1' },
-    seconds: { type: 'string', default: '240' },
+    seconds: { type: 'string', default: '420' },
     ticks: { type: 'string', default: '10000' },
     runs: { type: 'string', default: '3' },
   },

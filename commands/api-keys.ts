@@ -29,7 +29,7 @@ export const issueApiKey = async (
   if (input.role === 'customer' && !input.customerId)
     throw new CommandRejectedError({ code: 'invalid_input', message: 'a customer key needs a customerId', field: 'customerId' });
   if (input.role !== 'customer' && input.customerId)
-    throw new CommandRejectedError({ code: 'invalid_input', message: `a ${input.role} key belongs to no customer`, field: 'customerId' });
+    throw new CommandRejectedError({ code: 'invalid_input', message: `a staff key (${input.role}) belongs to no customer`, field: 'customerId' });
   const handled = accepted(
     input.role === 'customer'
       ? await handleCommand(

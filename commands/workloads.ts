@@ -7,9 +7,9 @@
  */
 import { customerDecider, customerStream, type CustomerEvent } from '../domain/customer/customer.ts';
 import type { WorkloadRequest } from '../domain/workload/request.ts';
-import { workloadDecider, workloadStream } from '../domain/workload/workload.ts';
+import { isWorkloadOf, workloadDecider, workloadStream } from '../domain/workload/workload.ts';
 import { accepted, contextFor, type Caller, type CommandDeps } from './context.ts';
-import { handleCommand } from './handle.ts';
+import { handleCommand, loadState } from './handle.ts';
 import { CommandRejectedError } from './errors.ts';
 
 type QuotaReserved = Extract<CustomerEvent, { type: 'QuotaReserved' }>;
@@ -71,6 +71,10 @@ export const cancelWorkload = async (
   caller: Caller,
   input: { workloadId: string; customerId?: string; reason: string },
 ) => {
+  // ownership first: a command id another customer used on this workload must not answer
+  // differently from any other id (the pipeline matches ids before the decider runs)
+  if (input.customerId && !isWorkloadOf(await loadState(deps.store, workloadDecider, workloadStream(input.workloadId)), input.customerId))
+    throw new CommandRejectedError({ code: 'not_found', message: 'workload not found', field: 'id' });
   const cancelled = accepted(
     await handleCommand(
       deps.store,

@@ -83,7 +83,7 @@ export const customersProjection: Projection = {
         return [];
       case 'ApiKeyRevoked':
         await tx.query(`UPDATE rm_api_keys SET revoked = true, revoked_at = $2 WHERE key_id = $1`, [event.data.keyId, at]);
-        return [];
+        return [{ topic: 'api-key-revoked', keyId: event.data.keyId }];
       default:
         return [];
     }

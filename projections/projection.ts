@@ -9,7 +9,9 @@ export type Change =
   | { topic: 'switch'; switchId: string; resourceId: string; facilityId: string }
   | { topic: 'handover'; handoverId: string; facilityId: string }
   | { topic: 'price'; feed: string }
-  | { topic: 'recommendation'; facilityId: string };
+  | { topic: 'recommendation'; facilityId: string }
+  /** A key was revoked: open connections authenticated with it are closed. */
+  | { topic: 'api-key-revoked'; keyId: string };
 
 export type Projection = {
   name: string;

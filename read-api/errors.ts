@@ -11,7 +11,28 @@ import { InputError } from './inputs.ts';
 import { RateLimitedError } from './rate-limit.ts';
 import { SubscriberTooSlowError } from './live.ts';
 
-export type PublicError = { status: number; code: string; message: string; field?: string };
+export type PublicError = {
+  status: number;
+  code: string;
+  message: string;
+  field?: string;
+  /** HTTP headers the answer carries (Retry-After, Allow). */
+  headers?: Record<string, string>;
+  /** More for the GraphQL error's extensions (retryAfterSeconds). */
+  extensions?: Record<string, unknown>;
+};
+
+/** A request sent with a method its route does not serve (a mutation by GET). */
+export class MethodNotAllowedError extends Error {
+  readonly type = 'method_not_allowed' as const;
+  constructor(
+    message: string,
+    readonly allow: readonly string[],
+  ) {
+    super(message);
+    this.name = 'MethodNotAllowedError';
+  }
+}
 
 const REJECTION_STATUS: Record<string, number> = {
   not_found: 404,
@@ -38,7 +59,15 @@ export const publicError = (error: unknown): PublicError | undefined => {
     const { code, message, field } = error.rejection;
     return { status: REJECTION_STATUS[code] ?? 422, code: code.toUpperCase(), message, ...(field ? { field } : {}) };
   }
-  if (error instanceof RateLimitedError) return { status: 429, code: 'RATE_LIMITED', message: error.message };
+  if (error instanceof RateLimitedError)
+    return {
+      status: 429,
+      code: 'RATE_LIMITED',
+      message: error.message,
+      headers: { 'retry-after': String(error.retryAfterSeconds) },
+      extensions: { retryAfterSeconds: error.retryAfterSeconds },
+    };
+  if (error instanceof MethodNotAllowedError) return { status: 405, code: 'METHOD_NOT_ALLOWED', message: error.message, headers: { allow: error.allow.join(', ') } };
   if (error instanceof SubscriberTooSlowError) return { status: 429, code: 'SUBSCRIBER_TOO_SLOW', message: error.message };
   if (error instanceof ConcurrencyExhaustedError) return { status: 503, code: 'CONFLICT_RETRY', message: 'too many concurrent changes; retry' };
   if (isMalformedRequest(error)) {
@@ -57,7 +86,7 @@ export const toGraphQLError = (error: GraphQLError): GraphQLError => {
   if (known)
     return new GraphQLError(known.message, {
       ...(error.path ? { path: error.path } : {}),
-      extensions: { code: known.code, ...(known.field ? { field: known.field } : {}) },
+      extensions: { code: known.code, ...(known.field ? { field: known.field } : {}), ...known.extensions },
     });
   return new GraphQLError('internal error', {
     ...(error.path ? { path: error.path } : {}),

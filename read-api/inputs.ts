@@ -2,11 +2,29 @@
 import { z } from 'zod';
 import { CUSTOMER_TIERS, MAX_DURATION_SECONDS, workloadRequestSchema } from '../domain/workload/request.ts';
 import { ROLES } from '../domain/access/keys.ts';
-import { parseUsd } from '../domain/money.ts';
+import { formatUsd, parseUsd } from '../domain/money.ts';
+import { MAX_GRANTED } from '../domain/customer/customer.ts';
 import { isStorableText, STORABLE_TEXT_MESSAGE } from '../domain/text.ts';
 
 /** Free text of at most `max` characters that the stores can keep as given. */
-export const freeText = (max: number) => z.string().max(max).refine(isStorableText, STORABLE_TEXT_MESSAGE);
+/**
+ * Control characters (C0, DEL, C1) and bidirectional overrides and isolates: text that would
+ * drive a terminal or make an operator's view read other than it is stored.
+ */
+const UNSHOWABLE = /[\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]/;
+/** At least one character that shows: not only spaces, zero-width or other format characters. */
+const VISIBLE = /[^\p{Z}\p{Cf}\s]/u;
+
+/** Text a person wrote for people to read (a name, a label, a reason). */
+export const freeText = (max: number) =>
+  z
+    .string()
+    .max(max)
+    .refine(isStorableText, STORABLE_TEXT_MESSAGE)
+    .refine((s) => !UNSHOWABLE.test(s), 'must not hold control characters or bidirectional overrides');
+
+/** Free text that must say something. */
+export const nonBlankText = (max: number) => freeText(max).pipe(z.string().trim().refine((s) => VISIBLE.test(s), 'must hold a visible character'));
 
 export class InputError extends Error {
   readonly type = 'input_error' as const;
@@ -58,7 +76,7 @@ const hoursToSeconds = (field: string, max: number) =>
     });
 
 export const registerCustomerInput = z.strictObject({
-  name: freeText(200).pipe(z.string().trim().min(1)),
+  name: nonBlankText(200),
   tier: z.enum(CUSTOMER_TIERS).default('standard'),
   customerId: idSchema.optional(),
 });
@@ -66,7 +84,11 @@ export const registerCustomerInput = z.strictObject({
 export const grantQuotaInput = z.strictObject({
   customerId: idSchema,
   gpuHours: z.number().min(0).max(10_000_000),
-  budgetUsd: z.string().max(24).refine((s) => parseUsd(s) !== undefined, 'a decimal USD amount with at most 6 decimals, e.g. "1500.00"'),
+  budgetUsd: z
+    .string()
+    .max(24)
+    .refine((s) => parseUsd(s) !== undefined, 'a decimal USD amount with at most 6 decimals, e.g. "1500.00"')
+    .refine((s) => parseUsd(s)! <= MAX_GRANTED.budgetMicroUsd, `at most ${formatUsd(MAX_GRANTED.budgetMicroUsd)} USD per account`),
 });
 
 export const issueApiKeyInput = z.strictObject({

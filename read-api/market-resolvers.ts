@@ -1,7 +1,7 @@
 /** Resolvers for market data, open to every authenticated role. */
 import { z } from 'zod';
 import { feedIdSchema } from '../domain/market/ticks.ts';
-import { parseInput } from './inputs.ts';
+import { InputError, parseInput } from './inputs.ts';
 import { liveFeed } from './live.ts';
 import { latestPrice, latestPrices, networkStats, priceHistory, type Bucket } from './market-queries.ts';
 import type { ApiContext, ApiServices } from './resolvers.ts';
@@ -16,13 +16,12 @@ const isoTime = z.iso
 export const createMarketResolvers = ({ readModels: db, feed }: ApiServices) => ({
   Query: {
     latestPrices: () => latestPrices(db),
-    prices: (_: unknown, args: { feed: string; from: string; to: string; bucket?: Bucket }) =>
-      priceHistory(db, {
-        feed: parseInput(feedIdSchema, args.feed, 'feed'),
-        from: parseInput(isoTime, args.from, 'from'),
-        to: parseInput(isoTime, args.to, 'to'),
-        bucket: args.bucket ?? 'HOUR',
-      }),
+    prices: (_: unknown, args: { feed: string; from: string; to: string; bucket?: Bucket }) => {
+      const feedId = parseInput(feedIdSchema, args.feed, 'feed');
+      const [from, to] = [parseInput(isoTime, args.from, 'from'), parseInput(isoTime, args.to, 'to')];
+      if (Date.parse(to) < Date.parse(from)) throw new InputError('to', `${to} is before from (${from})`);
+      return priceHistory(db, { feed: feedId, from, to, bucket: args.bucket ?? 'HOUR' });
+    },
     networkStats: () => networkStats(db),
   },
   Subscription: {

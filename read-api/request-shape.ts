@@ -3,7 +3,9 @@
  * a non-string `query` for an already parsed document (and fails inside graphql-js), and a
  * repeated query-string parameter arrives as an array.
  */
+import { getOperationAST, parse, type DocumentNode } from 'graphql';
 import { InputError } from './inputs.ts';
+import { MethodNotAllowedError } from './errors.ts';
 
 const isPlainObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
@@ -17,6 +19,34 @@ export const checkGraphQLRequestShape = (params: unknown, where: 'body' | 'query
   if (query !== undefined && typeof query !== 'string') throw new InputError('query', 'must be a string holding a GraphQL document');
   if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') throw new InputError('operationName', 'must be a string or null');
   // over GET, variables are a JSON text that mercurius parses; in a body they are an object
-  if (variables !== undefined && variables !== null && !(where === 'querystring' ? typeof variables === 'string' : isPlainObject(variables)))
-    throw new InputError('variables', where === 'querystring' ? 'must be given once, as JSON text' : 'must be an object or null');
+  if (variables !== undefined && variables !== null && !(where === 'querystring' ? isJsonObjectText(variables) : isPlainObject(variables)))
+    throw new InputError('variables', where === 'querystring' ? 'must be given once, as the JSON text of an object' : 'must be an object or null');
+  if (where === 'querystring' && typeof query === 'string') checkGetOperation(query, operationName as string | null | undefined);
+};
+
+const isJsonObjectText = (text: unknown) => {
+  if (typeof text !== 'string') return false;
+  try {
+    return isPlainObject(JSON.parse(text));
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Over GET, mercurius looks the operation up itself to refuse mutations, and fails inside
+ * when the name matches none: the operation is found here first. A document that does not
+ * parse is left to mercurius, which reports it as such.
+ */
+const checkGetOperation = (query: string, operationName: string | null | undefined) => {
+  let document: DocumentNode;
+  try {
+    document = parse(query, { maxTokens: 10_000 });
+  } catch {
+    return;
+  }
+  const operation = getOperationAST(document, operationName ?? undefined);
+  if (!operation)
+    throw new InputError('operationName', operationName == null ? 'the query holds several operations: name the one to run' : `the query holds no operation named "${operationName.slice(0, 100)}"`);
+  if (operation.operation !== 'query') throw new MethodNotAllowedError(`a ${operation.operation} is sent by POST; GET runs queries only`, ['POST']);
 };

@@ -8,11 +8,10 @@ import mercurius from 'mercurius';
 import { GraphQLError, GraphQLScalarType, Kind, type GraphQLFieldConfig, type GraphQLFormattedError } from 'graphql';
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
-import { createAuthenticator, AuthError, type Principal } from './auth.ts';
-import { isMalformedRequest, isUnexpected, publicError, toGraphQLError, withCode } from './errors.ts';
+import { createAuthenticator, type Principal } from './auth.ts';
+import { isUnexpected, publicError, toGraphQLError, withCode } from './errors.ts';
 import { createResolvers, type ApiContext, type ApiServices } from './resolvers.ts';
 import { registerRest } from './rest.ts';
-import { InputError } from './inputs.ts';
 import { typeDefs } from './schema.ts';
 import { fleetTypeDefs } from './fleet-schema.ts';
 import { createFleetResolvers } from './fleet-resolvers.ts';
@@ -25,7 +24,7 @@ import { checkQueryCost, QUERY_COST_LIMIT } from './query-cost.ts';
 import { checkQueryDepth } from './query-depth.ts';
 import { serveGraphqlWs } from './websocket.ts';
 import { checkGraphQLRequestShape } from './request-shape.ts';
-import { callersOf, createRateLimiter, RateLimitedError } from './rate-limit.ts';
+import { callersOf, createRateLimiter } from './rate-limit.ts';
 
 type ResolverMap = Record<string, Record<string, unknown> | unknown>;
 
@@ -54,6 +53,8 @@ const withCodes = <F extends { response: { errors?: readonly unknown[] | null } 
   return { ...formatted, response: { ...formatted.response, errors: errors.map(withCode) } };
 };
 
+const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+
 /** mercurius reports failed validation as one error wrapping graphql-js' list. */
 const isValidationWrapper = (e: GraphQLError) => Array.isArray((e.originalError as { errors?: unknown } | undefined)?.errors);
 
@@ -79,8 +80,7 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
 
   app.setErrorHandler((error, request, reply) => {
     const known = publicError(error);
-    if (error instanceof RateLimitedError) void reply.header('retry-after', String(error.retryAfterSeconds));
-    if (known) return reply.code(known.status).send({ error: { code: known.code, message: known.message, ...(known.field ? { field: known.field } : {}) } });
+    if (known) return reply.code(known.status).headers(known.headers ?? {}).send({ error: { code: known.code, message: known.message, ...(known.field ? { field: known.field } : {}) } });
     const status = (error as { statusCode?: number }).statusCode;
     if (status && status >= 400 && status < 500)
       return reply.code(status).send({ error: { code: 'BAD_REQUEST', message: (error as Error).message, field: 'body' } });
@@ -88,9 +88,15 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
     return reply.code(500).send({ error: { code: 'INTERNAL_SERVER_ERROR', message: 'internal error' } });
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}: see README.md for the API` } }),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!.slice(0, 200);
+    const allow = HTTP_METHODS.filter((method) => app.hasRoute({ method, url: path }));
+    if (allow.length > 0)
+      return reply.code(405).header('allow', allow.join(', ')).send({ error: { code: 'METHOD_NOT_ALLOWED', message: `${path} serves ${allow.join(', ')}, not ${request.method}` } });
+    return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${path}: see README.md for the API` } });
+  });
+  // a GraphQL or REST body is JSON (or application/graphql); text is refused 415 instead of read as a string
+  app.removeContentTypeParser('text/plain');
 
   // every request but the health check counts against its key (or address)
   app.addHook('onRequest', async (request) => {
@@ -126,13 +132,12 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
         return toGraphQLError(e);
       });
       const formatted = withCodes(mercurius.defaultErrorFormatter({ ...execution, errors }, ctx as never));
-      // a request refused before execution (no path: the key itself, its rate, a malformed request) answers 4xx, not 200
-      const refusal = (execution.errors ?? []).find(
-        (e) => !e.path && (e.originalError instanceof AuthError || e.originalError instanceof RateLimitedError || e.originalError instanceof InputError || isMalformedRequest(e.originalError)),
-      );
-      if (refusal?.originalError instanceof RateLimitedError)
-        (ctx as { reply?: { header(name: string, value: string): unknown } }).reply?.header('retry-after', String(refusal.originalError.retryAfterSeconds));
-      if (refusal) return { ...formatted, statusCode: publicError(refusal.originalError)!.status };
+      // a request refused before execution (no path: the key itself, its rate, its shape) answers 4xx, not 200
+      const refusal = (execution.errors ?? []).flatMap((e) => (e.path ? [] : [publicError(e.originalError)].filter((x) => x !== undefined)))[0];
+      if (refusal) {
+        for (const [name, value] of Object.entries(refusal.headers ?? {})) (ctx as { reply?: { header(name: string, value: string): unknown } }).reply?.header(name, value);
+        return { ...formatted, statusCode: refusal.status };
+      }
       // nothing ran (our own checks, an unknown or missing operation name, variables of the wrong
       // type): a bad request; an error a resolver met has a path and keeps the 200 of a partial result
       const raised = execution.errors ?? [];
@@ -152,7 +157,14 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
 
   const subscriptionFields = app.graphql.schema.getSubscriptionType()!.getFields();
   for (const [name, { subscribe, resolve }] of Object.entries(subscriptionResolvers)) Object.assign(subscriptionFields[name]!, { subscribe, resolve });
-  const websocket = serveGraphqlWs(app.server, '/graphql', { schema: app.graphql.schema, authenticate, limiter, queryCostLimit, logger });
+  const websocket = serveGraphqlWs(app.server, '/graphql', {
+    schema: app.graphql.schema,
+    authenticate,
+    limiter,
+    queryCostLimit,
+    logger,
+    onKeyRevoked: (listener) => services.feed.subscribe((change) => change.topic === 'api-key-revoked' && listener(change.keyId)),
+  });
   app.addHook('preClose', () => websocket.close());
 
   registerRest(app, services, authenticate);

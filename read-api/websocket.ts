@@ -9,10 +9,14 @@
  * The same checks as over HTTP: the upgrade counts against its address; the key travels in
  * connection_init's payload (`authorization` or `headers.authorization`: browsers cannot set
  * WebSocket headers), is counted, and is checked again at every operation, so a revoked key
- * cannot start anything new on an old connection, and its connection is closed (4403) before
- * its next delivery; every operation is validated (spec rules),
- * depth- and cost-limited with its variables, and counted; errors are coded, unexpected ones
- * masked. The server pings every 12 s and drops a peer that does not answer.
+ * cannot start anything new on an old connection: its connections are closed (4403) as soon as
+ * the revocation is recorded, when it next tries an operation, and at the latest before its
+ * next delivery; every operation is validated (spec rules), depth- and cost-limited with its
+ * variables, and counted; errors are coded, unexpected ones masked. A key holds a bounded
+ * number of connections (more: closed 1013, try again later) and a connection a bounded
+ * number of operations at once (more: refused, TOO_MANY_OPERATIONS), so what a key keeps
+ * running is bounded, not only how fast it starts it. The server pings every 12 s and drops
+ * a peer that does not answer.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -23,7 +27,7 @@ import type { ServerOptions } from 'graphql-ws';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { AuthError, type Authenticator } from './auth.ts';
-import { formatGraphQLErrors } from './errors.ts';
+import { formatGraphQLErrors, publicError } from './errors.ts';
 import { checkQueryCost } from './query-cost.ts';
 import { checkQueryDepth } from './query-depth.ts';
 import { callersOf, RateLimitedError, type RateLimiter } from './rate-limit.ts';
@@ -39,9 +43,9 @@ const authorizationOf = (params: ConnectionParams): unknown => {
 /** A refusal of one operation, as the protocol's `error` message carries it. */
 const refusal = (error: unknown): GraphQLError[] => {
   if (error instanceof GraphQLError) return [error];
-  if (error instanceof AuthError) return [new GraphQLError(error.message, { extensions: { code: error.code } })];
-  if (error instanceof RateLimitedError) return [new GraphQLError(error.message, { extensions: { code: 'RATE_LIMITED', retryAfterSeconds: error.retryAfterSeconds } })];
-  throw error;
+  const known = publicError(error);
+  if (!known) throw error;
+  return [new GraphQLError(known.message, { extensions: { code: known.code, ...(known.field ? { field: known.field } : {}), ...known.extensions } })];
 };
 
 export type GraphqlWsOptions = {
@@ -50,18 +54,39 @@ export type GraphqlWsOptions = {
   limiter: RateLimiter;
   queryCostLimit: number;
   logger: Logger;
+  /** Calls back with the id of each key revoked from now on; returns the unsubscribe function. */
+  onKeyRevoked?: (listener: (keyId: string) => void) => () => void;
+  /** Open connections per key (default 20). */
+  maxConnectionsPerKey?: number;
+  /** Operations running at once on one connection (default 100). */
+  maxOperationsPerConnection?: number;
 };
 
+/** The open, acknowledged connections and the key each authenticated with. */
+type Connections = Map<Extra['socket'], string>;
+
 /** The protocol handlers: who may connect, what each operation must pass, how results and errors are formatted. */
-export const graphqlWsOptions = ({ schema, authenticate, limiter, queryCostLimit, logger }: GraphqlWsOptions): ServerOptions<ConnectionParams, Extra> => {
+export const graphqlWsOptions = (
+  { schema, authenticate, limiter, queryCostLimit, logger, maxConnectionsPerKey = 20, maxOperationsPerConnection = 100 }: GraphqlWsOptions,
+  connections: Connections = new Map(),
+): ServerOptions<ConnectionParams, Extra> => {
+  const forbidden = (socket: Extra['socket']) => socket.close(4403, 'Forbidden');
   return {
     schema,
     onConnect: async (ctx) => {
       const authorization = authorizationOf(ctx.connectionParams);
+      const { socket } = ctx.extra;
       try {
         // each connection_init counts against its key, like a request (the upgrade counted against the address)
         for (const caller of callersOf(authorization, 'websocket').slice(1)) limiter.take(caller);
-        await authenticate(authorization);
+        const { keyId } = await authenticate(authorization);
+        if ([...connections.values()].filter((k) => k === keyId).length >= maxConnectionsPerKey) {
+          socket.close(1013, `Try again later: this key already holds ${maxConnectionsPerKey} connections`);
+          return false;
+        }
+        if (socket.readyState !== socket.OPEN) return false; // gone while we looked
+        connections.set(socket, keyId);
+        socket.once('close', () => connections.delete(socket));
         return true;
       } catch (error) {
         if (error instanceof AuthError || error instanceof RateLimitedError) return false; // 4403 Forbidden
@@ -73,7 +98,15 @@ export const graphqlWsOptions = ({ schema, authenticate, limiter, queryCostLimit
         // counted like a request, before anything reads the database
         const authorization = authorizationOf(ctx.connectionParams);
         for (const caller of callersOf(authorization, ctx.extra.request.socket.remoteAddress ?? 'unknown')) limiter.take(caller);
-        const principal = await authenticate(authorization);
+        const principal = await authenticate(authorization).catch((error: unknown) => {
+          if (error instanceof AuthError) forbidden(ctx.extra.socket); // revoked since the connection began
+          throw error;
+        });
+        // this operation is not among them yet
+        if (Object.keys(ctx.subscriptions).length >= maxOperationsPerConnection)
+          throw new GraphQLError(`this connection already runs ${maxOperationsPerConnection} operations: complete some, or open another connection`, {
+            extensions: { code: 'TOO_MANY_OPERATIONS' },
+          });
         if (typeof payload.query !== 'string') throw new GraphQLError('query: a GraphQL document is required', { extensions: { code: 'BAD_REQUEST', field: 'query' } });
         let document: DocumentNode;
         try {
@@ -101,12 +134,13 @@ export const graphqlWsOptions = ({ schema, authenticate, limiter, queryCostLimit
         await authenticate(authorizationOf(ctx.connectionParams));
       } catch (error) {
         if (!(error instanceof AuthError)) throw error;
-        ctx.extra.socket.close(4403, 'Forbidden');
+        forbidden(ctx.extra.socket);
         return { errors: [{ message: error.message, extensions: { code: error.code } }] };
       }
       return result.errors?.length ? { ...result, errors: formatGraphQLErrors(result.errors, logger) } : undefined;
     },
-    onError: (_ctx, _id, _payload, errors) => formatGraphQLErrors(errors, logger),
+    // a send to a peer that went away fails here too (EPIPE): nothing to report, nobody to tell
+    onError: (ctx, _id, _payload, errors) => (ctx.extra.socket.readyState === ctx.extra.socket.OPEN ? formatGraphQLErrors(errors, logger) : errors),
   };
 };
 
@@ -122,7 +156,12 @@ export const serveGraphqlWs = (
   // closeTimeout: a peer that never answers the close frame is cut off before fastify's close gives up
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024, closeTimeout: 2000 } as ConstructorParameters<typeof WebSocketServer>[0]); // ws ≥ 8.18 (its types lag)
   // isProd: an internal error's message never reaches a close reason
-  const served = useServer({ ...graphqlWsOptions(options), isProd: true } as ServerOptions<ConnectionParams, Extra>, wss);
+  const connections: Connections = new Map();
+  const served = useServer({ ...graphqlWsOptions(options, connections), isProd: true } as ServerOptions<ConnectionParams, Extra>, wss);
+  // a revoked key's connections close at once, not at their next operation or delivery
+  const stopRevocations = options.onKeyRevoked?.((keyId) => {
+    for (const [socket, k] of connections) if (k === keyId) socket.close(4403, 'Forbidden');
+  });
   // the answer, then the socket is destroyed: a peer that keeps its side open holds nothing
   const refuse = (socket: Duplex, status: string, headers: string[] = []) => {
     socket.once('finish', () => socket.destroy());
@@ -143,5 +182,11 @@ export const serveGraphqlWs = (
     }
   });
   let closing: Promise<void> | undefined;
-  return { close: () => (closing ??= Promise.resolve(served.dispose())) };
+  return {
+    close: () =>
+      (closing ??= (async () => {
+        stopRevocations?.();
+        await served.dispose();
+      })()),
+  };
 };

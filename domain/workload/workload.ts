@@ -64,6 +64,10 @@ const evolve = (state: WorkloadState, event: WorkloadEvent): WorkloadState => {
   }
 };
 
+/** Whether the workload exists and, when a customer asks, is theirs. */
+export const isWorkloadOf = (state: WorkloadState, customerId: string | undefined): state is Exclude<WorkloadState, { status: 'none' }> =>
+  state.status !== 'none' && (customerId === undefined || state.customerId === customerId);
+
 const decide = (command: WorkloadCommand, state: WorkloadState) => {
   switch (command.type) {
     case 'OpenWorkload': {
@@ -86,8 +90,7 @@ const decide = (command: WorkloadCommand, state: WorkloadState) => {
     }
     case 'CancelWorkload': {
       // the same answer for "missing" and "someone else's": existence is not disclosed
-      if (state.status === 'none' || (command.customerId !== undefined && state.customerId !== command.customerId))
-        return reject<WorkloadEvent>('not_found', 'workload not found', 'id');
+      if (!isWorkloadOf(state, command.customerId)) return reject<WorkloadEvent>('not_found', 'workload not found', 'id');
       if (!CANCELLABLE.has(state.status))
         return reject<WorkloadEvent>('invalid_state', `a ${state.status} workload cannot be cancelled`, 'id');
       return accept<WorkloadEvent>({

@@ -58,11 +58,27 @@ describe('API input handling', () => {
     expect((await fetch(`${p.url}/health`)).status).toBe(200);
   });
 
-  it('answers an unknown route or method in the API’s own error shape', async () => {
-    for (const [method, path] of [['GET', '/nope'], ['DELETE', '/api/v1/workloads'], ['PUT', '/graphql']] as const) {
+  it('answers an unknown route 404 and a method a route does not serve 405 with Allow, in the API’s own error shape', async () => {
+    const nope = await fetch(`${p.url}/nope?x=1`, { headers: { authorization: `Bearer ${customer.key}` } });
+    expect([nope.status, ((await nope.json()) as any).error]).toEqual([404, { code: 'NOT_FOUND', message: 'no route GET /nope: see README.md for the API' }]);
+    for (const [method, path, allow] of [['DELETE', '/api/v1/workloads', 'POST'], ['PUT', '/graphql', 'GET, HEAD, POST']] as const) {
       const r = await fetch(`${p.url}${path}?x=1`, { method, headers: { authorization: `Bearer ${customer.key}` } });
-      expect([r.status, ((await r.json()) as any).error], `${method} ${path}`).toEqual([404, { code: 'NOT_FOUND', message: `no route ${method} ${path}: see README.md for the API` }]);
+      expect([r.status, r.headers.get('allow'), ((await r.json()) as any).error?.code], `${method} ${path}`).toEqual([405, allow, 'METHOD_NOT_ALLOWED']);
     }
+  });
+
+  it('over GET: an operation name that matches nothing is a 400 naming it, a mutation a 405 with Allow: POST, variables an object', async () => {
+    const get = async (params: Record<string, string>) => {
+      const r = await fetch(`${p.url}/graphql?${new URLSearchParams(params)}`, { headers: { authorization: `Bearer ${customer.key}` } });
+      return { status: r.status, allow: r.headers.get('allow'), error: ((await r.json()) as any).errors?.[0] };
+    };
+    expect(await get({ query: '{ me { role } }', operationName: 'X' })).toMatchObject({ status: 400, error: { extensions: { code: 'BAD_USER_INPUT', field: 'operationName' } } });
+    expect(await get({ query: 'query A { me { role } } query B { me { role } }' })).toMatchObject({ status: 400, error: { extensions: { field: 'operationName' } } });
+    expect(await get({ query: 'mutation { cancelWorkload(id: "w-x") { id } }' })).toMatchObject({ status: 405, allow: 'POST', error: { extensions: { code: 'METHOD_NOT_ALLOWED' } } });
+    expect(await get({ query: '{ me { role } }', variables: '[]' })).toMatchObject({ status: 400, error: { extensions: { field: 'variables' } } });
+    expect(await get({ query: 'query B { me { role } }', operationName: 'B', variables: '{}' })).toMatchObject({ status: 200 });
+    const text = await fetch(`${p.url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${customer.key}`, 'content-type': 'text/plain' }, body: '{ me { role } }' });
+    expect(text.status).toBe(415);
   });
 
   it('refuses an oversized body and a missing or unknown key', async () => {
@@ -105,6 +121,26 @@ describe('API input handling', () => {
     expect(over.body.errors?.[0].message).toMatch(/account limit/);
   });
 
+  it('refuses names and reasons that would not read as stored: control characters, bidi overrides, nothing visible', async () => {
+    const before = (await p.store.readAll()).length;
+    const register = `mutation($n: String!) { registerCustomer(input: {name: $n}) { id } }`;
+    for (const [name, message] of [
+      ['a\u0007\u001b[31mb', /control characters/],
+      ['evil\u202Etxt.exe', /bidirectional/],
+      ['\u200b', /visible/],
+      ['   ', /visible/],
+    ] as const) {
+      const r = await p.gql(ADMIN_KEY, register, { n: name });
+      expect(r.body.errors?.[0].extensions, JSON.stringify(name)).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.name' });
+      expect(r.body.errors?.[0].message).toMatch(message);
+    }
+    const label = await p.gql(ADMIN_KEY, `mutation { issueApiKey(role: analyst, label: "ops\u0000") { keyId } }`);
+    expect(label.body.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'label' });
+    expect((await p.store.readAll()).length).toBe(before);
+    // what people write in their own scripts stays accepted
+    expect((await p.gql(ADMIN_KEY, register, { n: 'Søren & 日本 AI (R&D)' })).body.errors).toBeUndefined();
+  });
+
   it('handles the same commandId twice as one submission', async () => {
     const submit = `mutation($i: SubmitWorkloadInput!, $c: ID) { submitWorkload(input: $i, commandId: $c) { id } }`;
     const input = { type: 'ai_inference_batch', model: 'llama-3-8b', gpuType: 'A100', durationHours: 1 };
@@ -137,6 +173,17 @@ describe('API input handling', () => {
     const restChanged = await rest({ ...SEED_BODY, duration_hours: 3 });
     expect([restChanged.status, ((await restChanged.json()) as any).error]).toMatchObject([409, { code: 'ALREADY_EXISTS', field: 'Idempotency-Key' }]);
     expect((await p.store.readAll()).length).toBe(events + 1 + 4); // the grant, and the REST submission's reservation and workload events
+  });
+
+  it('answers another customer’s workload alike whatever command id comes with it (no oracle of their command ids)', async () => {
+    const [owner, prober] = [await onboardCustomer(p, 'Owner'), await onboardCustomer(p, 'Prober')];
+    const input = { type: 'ai_inference_batch', model: 'llama-3-8b', gpuType: 'A100', durationHours: 1 };
+    const w = (await p.gql(owner.key, `mutation($i: SubmitWorkloadInput!) { submitWorkload(input: $i) { id } }`, { i: input })).body.data.submitWorkload.id;
+    const cancel = (key: string, commandId: string) => p.gql(key, `mutation($w: ID!, $c: ID) { cancelWorkload(id: $w, commandId: $c) { id status } }`, { w, c: commandId });
+    expect((await cancel(owner.key, 'owners-cancel-1')).body.data.cancelWorkload.status).toBe('cancelled');
+    const answers = await Promise.all(['owners-cancel-1', 'a-fresh-id-1'].map(async (c) => (await cancel(prober.key, c)).body.errors?.[0]));
+    expect(answers[0]).toEqual(answers[1]);
+    expect(answers[0]).toMatchObject({ message: 'workload not found', extensions: { code: 'NOT_FOUND', field: 'id' } });
   });
 
   it('refuses a command id already used for another command on the customer, naming it', async () => {

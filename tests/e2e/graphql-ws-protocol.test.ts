@@ -133,11 +133,35 @@ describe('graphql-ws protocol', () => {
     c.send(subscribe('prices', '{ latestPrices { feed } }'));
     expect((await c.next((f) => f.id === 'prices' && f.type === 'next')).payload.errors).toBeUndefined();
 
+    // revoked: its idle connection is closed at once, with nothing running on it
     const revoke = await p.gql(ADMIN_KEY, `mutation($k: ID!) { revokeApiKey(keyId: $k) { revoked } }`, { k: customer.keyId });
     expect(revoke.body.data.revokeApiKey.revoked).toBe(true);
-    c.send(subscribe('after', '{ me { role } }'));
-    expect(await c.next((f) => f.id === 'after')).toMatchObject({ type: 'error', payload: [{ extensions: { code: 'UNAUTHENTICATED' } }] });
-    c.close();
+    expect(await c.closed).toEqual({ code: 4403, reason: 'Forbidden' });
+  });
+
+  it('bounds what one key keeps open: connections per key (1013 beyond), operations per connection (TOO_MANY_OPERATIONS beyond)', async () => {
+    const customer = await onboardCustomer(p, 'Hoarder');
+    const sockets = await Promise.all(Array.from({ length: 20 }, () => acked(p, customer.key)));
+    const extra = await open(p.wsUrl);
+    extra.send(init(customer.key));
+    expect((await extra.closed).code).toBe(1013);
+    // another key is not held back by this one's
+    const other = await acked(p, ADMIN_KEY);
+    other.close();
+    const [s] = sockets;
+    for (let i = 0; i < 100; i++) s!.send(subscribe(`p${i}`, 'subscription { priceTicked { feed } }'));
+    s!.send(subscribe('one-too-many', 'subscription { priceTicked { feed } }'));
+    expect(await s!.next((f) => f.id === 'one-too-many')).toMatchObject({ type: 'error', payload: [{ extensions: { code: 'TOO_MANY_OPERATIONS' } }] });
+    // completing one makes room
+    s!.send({ id: 'p0', type: 'complete' });
+    s!.send(subscribe('room', '{ me { role } }'));
+    expect((await s!.next((f) => f.id === 'room' && f.type === 'next')).payload).toEqual({ data: { me: { role: 'customer' } } });
+    // a connection closed frees its place
+    sockets.at(-1)!.close();
+    await sockets.at(-1)!.closed;
+    await new Promise((r) => setTimeout(r, 50));
+    const again = await acked(p, customer.key);
+    for (const x of [...sockets, again]) x.close();
   });
 
   it('closes a revoked key\'s connection before its running subscriptions deliver anything more', async () => {

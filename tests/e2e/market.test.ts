@@ -66,6 +66,8 @@ describe('market data through the API', () => {
     expect(bad.body.errors?.[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'feed' });
     const badTime = await p.gql(key, `{ prices(feed: "btc-usd", from: "yesterday", to: "2023-01-02T00:00:00Z") { ticks } }`);
     expect(badTime.body.errors?.[0].extensions).toMatchObject({ field: 'from' });
+    const backwards = await p.gql(key, `{ prices(feed: "btc-usd", from: "2023-01-02T00:00:00Z", to: "2023-01-01T00:00:00+01:00") { ticks } }`);
+    expect(backwards.body.errors?.[0]).toMatchObject({ message: 'to: 2022-12-31T23:00:00.000Z is before from (2023-01-02T00:00:00.000Z)', extensions: { code: 'BAD_USER_INPUT', field: 'to' } });
   });
 
   it('streams new ticks of a feed to a subscriber', async () => {
