@@ -24,6 +24,7 @@ import { checkQueryCost, QUERY_COST_LIMIT } from './query-cost.ts';
 import { checkQueryDepth } from './query-depth.ts';
 import { serveGraphqlWs } from './websocket.ts';
 import { checkGraphQLRequestShape } from './request-shape.ts';
+import { codedValidationError } from './validation-field.ts';
 import { callersOf, createRateLimiter } from './rate-limit.ts';
 
 type ResolverMap = Record<string, Record<string, unknown> | unknown>;
@@ -127,7 +128,12 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
     context: (request): ApiContext => ({ principal: request.principal!, correlationId: request.id }),
     errorFormatter: (execution, ctx) => {
       const errors = (execution.errors ?? []).map((e) => {
-        if (isValidationWrapper(e)) return e;
+        if (isValidationWrapper(e)) {
+          // coded, and named where they lie in an argument (the wrapper is this request's; its list may be cached)
+          const wrapper = e.originalError as unknown as { errors: GraphQLError[] };
+          wrapper.errors = wrapper.errors.map((v) => (v instanceof GraphQLError && !v.extensions?.code ? codedValidationError(v) : v));
+          return e;
+        }
         if (isUnexpected(e)) logger.error({ err: e.originalError, path: e.path }, 'unexpected resolver error');
         return toGraphQLError(e);
       });

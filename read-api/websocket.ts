@@ -28,6 +28,7 @@ import { useServer, type Extra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { AuthError, type Authenticator } from './auth.ts';
 import { formatGraphQLErrors, publicError } from './errors.ts';
+import { codedValidationError } from './validation-field.ts';
 import { checkQueryCost } from './query-cost.ts';
 import { checkQueryDepth } from './query-depth.ts';
 import { callersOf, RateLimitedError, type RateLimiter } from './rate-limit.ts';
@@ -116,7 +117,7 @@ export const graphqlWsOptions = (
           throw new GraphQLError(error.message, { ...(error.source ? { source: error.source } : {}), ...(error.positions ? { positions: error.positions } : {}), extensions: { code: 'GRAPHQL_PARSE_FAILED' } });
         }
         const errors = validate(schema, document, specifiedRules);
-        if (errors.length > 0) return errors.map((e) => new GraphQLError(e.message, { nodes: e.nodes ?? null, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }));
+        if (errors.length > 0) return errors.map(codedValidationError);
         if (!getOperationAST(document, payload.operationName ?? undefined))
           throw new GraphQLError('operationName: name one of the document\'s operations', { extensions: { code: 'BAD_REQUEST', field: 'operationName' } });
         checkQueryDepth(document, payload.operationName);

@@ -266,7 +266,18 @@ describe('API input handling', () => {
   it('gives parse and validation errors a code too, with status 400', async () => {
     const invalid = await p.gql(customer.key, `{ workloads(status: sideways) { nodes { id } } }`);
     expect(invalid.status).toBe(400);
-    expect(invalid.body.errors?.[0]?.extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    expect(invalid.body.errors?.[0]?.extensions).toEqual({ code: 'GRAPHQL_VALIDATION_FAILED', field: 'status' });
+    // a literal of the wrong type names the argument it is in, down into input objects
+    for (const [query, field] of [
+      ['{ workloads(first: 99999999999) { nodes { id } } }', 'first'],
+      ['{ workloads(nope: 1) { nodes { id } } }', 'nope'],
+      ['mutation { submitWorkload(input: {type: ai_inference_batch, model: "m", gpuType: A100, durationHours: "long"}) { id } }', 'input.durationHours'],
+    ] as const) {
+      const r = await p.gql(customer.key, query);
+      expect([r.status, r.body.errors?.[0]?.extensions], query).toEqual([400, { code: 'GRAPHQL_VALIDATION_FAILED', field }]);
+    }
+    const unknownField = await p.gql(customer.key, `{ workloads { nodes { nope } } }`);
+    expect(unknownField.body.errors?.[0]?.extensions).toEqual({ code: 'GRAPHQL_VALIDATION_FAILED' }); // not in an argument: no field
     const typed = await p.gql(customer.key, `query($n: Int) { workloads(first: $n) { nodes { id } } }`, { n: 'many' });
     expect(typed.status).toBe(400);
     expect(typed.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'n' });
