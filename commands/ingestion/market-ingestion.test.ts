@@ -7,10 +7,10 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { MARKET_NODES, marketStream, marketTickSchema, powerFeed, type MarketTick } from '../../domain/market/ticks.ts';
+import { MARKET_NODES, marketStream, marketTickSchema, plausiblePrice, powerFeed, type MarketTick } from '../../domain/market/ticks.ts';
 import { createInProcessBus } from '../../infra/bus/in-process.ts';
 import { GROUPS, TOPICS } from '../../infra/bus/topics.ts';
-import type { BusMessage } from '../../infra/bus/types.ts';
+import type { BusMessage, ConsumedMessage } from '../../infra/bus/types.ts';
 import { manualClock } from '../../infra/clock.ts';
 import { createMemoryEventStore } from '../../infra/event-store/memory.ts';
 import { createPostgresEventStore } from '../../infra/event-store/postgres/store.ts';
@@ -18,7 +18,7 @@ import type { EventStore } from '../../infra/event-store/types.ts';
 import { uuidFromName } from '../../infra/ids.ts';
 import { createLogger } from '../../infra/logger.ts';
 import { postgresBackends } from '../../tests/support/databases.ts';
-import { parseTickMessage, startMarketIngestion, tickEvent, tickMessage, type DeadLetter, type MarketIngestion } from './market-ingestion.ts';
+import { createTickHandler, parseTickMessage, startMarketIngestion, tickEvent, tickMessage, type DeadLetter, type MarketIngestion } from './market-ingestion.ts';
 
 const logger = createLogger('silent');
 
@@ -30,7 +30,12 @@ const isoAt = fc.integer({ min: 0, max: 365 * 24 * 3600 }).map((s) => new Date(T
 
 const tickArb = (tickId: string): fc.Arbitrary<MarketTick> =>
   fc.oneof(
-    { weight: 4, arbitrary: fc.record({ kind: fc.constant('price' as const), tickId: fc.constant(tickId), feed: fc.constantFrom(...FEEDS), at: isoAt, priceMicroUsd: fc.integer({ min: -1_000_000_000, max: 2_000_000_000_000 }) }) },
+    {
+      weight: 4,
+      arbitrary: fc
+        .constantFrom(...FEEDS)
+        .chain((feed) => fc.record({ kind: fc.constant('price' as const), tickId: fc.constant(tickId), feed: fc.constant(feed), at: isoAt, priceMicroUsd: fc.integer(plausiblePrice(feed)) })),
+    },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('network' as const), tickId: fc.constant(tickId), at: isoAt, difficulty: fc.integer({ min: 1, max: 2 ** 50 }), subsidySats: fc.constant(312_500_000), feesPerBlockSats: fc.integer({ min: 0, max: 100_000_000 }) }) },
   );
 
@@ -46,6 +51,12 @@ const malformedArb: fc.Arbitrary<{ value: string; field: string }> = fc.constant
   { value: JSON.stringify({ kind: 'candle', tickId: 'bad-3' }), field: 'kind' },
   { value: JSON.stringify({ kind: 'network', tickId: '', at: '2024-01-01T00:00:00Z', difficulty: 1, subsidySats: 1, feesPerBlockSats: 1 }), field: 'tickId' },
   { value: JSON.stringify({ kind: 'price', tickId: 'bad-4', feed: 'btc-usd', at: '2024-01-01T00:00:00Z', priceMicroUsd: 1, venue: 'x' }), field: 'venue' },
+  // valid JSON, absurd values: refused, never recorded for good
+  { value: JSON.stringify({ kind: 'price', tickId: 'bad-5', feed: 'power-hb_west', at: '9999-12-31T00:00:00Z', priceMicroUsd: 30_000_000 }), field: 'at' },
+  { value: JSON.stringify({ kind: 'price', tickId: 'bad-6', feed: 'btc-usd', at: '2024-01-01T00:00:00Z', priceMicroUsd: -10_000_000_000_000 }), field: 'priceMicroUsd' },
+  { value: JSON.stringify({ kind: 'price', tickId: 'bad-7', feed: 'gpu-h100', at: '2024-01-01T00:00:00Z', priceMicroUsd: 0 }), field: 'priceMicroUsd' },
+  { value: JSON.stringify({ kind: 'price', tickId: 'bad-8', feed: 'power-hb_north', at: '2024-01-01T00:00:00Z', priceMicroUsd: 500_000_000_000 }), field: 'priceMicroUsd' },
+  { value: JSON.stringify({ kind: 'network', tickId: 'bad-9', at: '2024-01-01T00:00:00Z', difficulty: 1e-300, subsidySats: 1, feesPerBlockSats: 1 }), field: 'difficulty' },
 );
 
 /** The store's ticks, checked: one event per tick id, on its stream, with its deterministic id and data. */
@@ -251,6 +262,53 @@ describe('market ingestion over the in-process bus', () => {
   });
 });
 
+describe('dead letters', () => {
+  const message = (value: string, headers: Record<string, string> = {}): ConsumedMessage => ({ topic: TOPICS.marketTicks, partition: 0, offset: '7', key: 'k', value, headers });
+
+  it('stay far below the broker’s record limit whatever a message says of itself', async () => {
+    const published: Array<{ value: string | null; headers?: Record<string, string> }> = [];
+    const handler = createTickHandler({ store: createMemoryEventStore(), logger, publish: async (_topic, ms) => void published.push(...ms) });
+    const unknownKeys = Object.fromEntries(Array.from({ length: 40_000 }, (_, i) => [`k${i}`, i]));
+    const huge = JSON.stringify({ kind: 'price', tickId: 'big', feed: 'btc-usd', at: '2024-01-01T00:00:00Z', priceMicroUsd: 1, ...unknownKeys });
+    expect(huge.length).toBeGreaterThan(500_000);
+    await handler.handle(message(huge));
+    const [dead] = published;
+    const bytes = Buffer.byteLength(dead!.value!) + Object.values(dead!.headers ?? {}).reduce((n, v) => n + Buffer.byteLength(v), 0);
+    expect(bytes).toBeLessThan(100_000);
+    const record = JSON.parse(dead!.value!) as DeadLetter;
+    expect(record.error.field.startsWith('k0,k1,k2')).toBe(true);
+    expect(Buffer.byteLength(record.error.field)).toBeLessThanOrEqual(256);
+    expect(Buffer.byteLength(record.value!)).toBeLessThanOrEqual(64 * 1024);
+  });
+
+  it('are not lost when publishing one fails: the message fails and comes again', async () => {
+    let failures = 1;
+    const published: unknown[] = [];
+    const handler = createTickHandler({
+      store: createMemoryEventStore(),
+      logger,
+      publish: async (_topic, ms) => {
+        if (failures-- > 0) throw new Error('broker unavailable');
+        published.push(...ms);
+      },
+    });
+    await expect(handler.handle(message('not json'))).rejects.toThrow(/broker unavailable/);
+    await handler.handle(message('not json')); // the redelivery
+    expect(published).toHaveLength(1);
+    expect(handler.stats().deadLettered).toBe(1);
+  });
+
+  it('are not made of good ticks with a header the store could not keep: the header is ignored', async () => {
+    const store = createMemoryEventStore();
+    const handler = createTickHandler({ store, logger, publish: async () => {} });
+    const tick: MarketTick = { kind: 'price', tickId: 'ok-1', feed: 'btc-usd', at: '2024-01-01T00:00:00.000Z', priceMicroUsd: 1 };
+    await handler.handle(message(JSON.stringify(tick), { 'correlation-id': 'a\u0000b' }));
+    const [event] = await store.readAll();
+    expect(event?.metadata.correlationId).toBe('tick:ok-1');
+    expect(handler.stats()).toMatchObject({ appended: 1, deadLettered: 0 });
+  });
+});
+
 describe('market ingestion and a store that refuses a message', () => {
   it('dead-letters a data exception of the store instead of retrying it forever', async () => {
     const bus = createInProcessBus({ partitions: 1 });
@@ -288,7 +346,7 @@ for (const backend of postgresBackends()) {
         const ticks: MarketTick[] = Array.from({ length: 60 }, (_, i) =>
           i % 10 === 0
             ? { kind: 'network', tickId: `pg-${i}`, at: new Date(T0 + i * 1000).toISOString(), difficulty: 1.1e14, subsidySats: 312_500_000, feesPerBlockSats: 2_000_000 + i }
-            : { kind: 'price', tickId: `pg-${i}`, feed: FEEDS[i % FEEDS.length]!, at: new Date(T0 + i * 1000).toISOString(), priceMicroUsd: 60_000_000_000 + i },
+            : { kind: 'price', tickId: `pg-${i}`, feed: FEEDS[i % FEEDS.length]!, at: new Date(T0 + i * 1000).toISOString(), priceMicroUsd: plausiblePrice(FEEDS[i % FEEDS.length]!).min + i },
         );
         // two ingestion members in the group, every tick published twice, the second copy in reverse
         const a = await startMarketIngestion({ bus, store, logger, recentTicks: 0 });

@@ -123,8 +123,27 @@ export type DeadLetter = {
   failedAt: string;
 };
 
+/** Bytes of the original value and key a dead letter keeps; with the bounded rejection, a record stays far below Kafka's 1 MB default. */
 const MAX_DLQ_VALUE = 64 * 1024;
+const MAX_DLQ_KEY = 1024;
+const MAX_FIELD = 256;
+const MAX_MESSAGE = 512;
+const MAX_ISSUES = 20;
 const CORRELATION_HEADER = 'correlation-id';
+
+/** The first `max` bytes of a text in UTF-8 (a character cut in two is dropped). */
+const cutToBytes = (text: string, max: number) => {
+  const bytes = Buffer.from(text, 'utf8');
+  return bytes.length <= max ? text : bytes.subarray(0, max).toString('utf8').replace(/\uFFFD$/, '');
+};
+
+/** A rejection as a dead letter carries it: a message with 40,000 unknown keys names the first few. */
+const boundedRejection = (r: TickRejection): TickRejection => ({
+  reason: r.reason,
+  field: cutToBytes(r.field, MAX_FIELD),
+  message: cutToBytes(r.message, MAX_MESSAGE),
+  ...(r.issues ? { issues: r.issues.slice(0, MAX_ISSUES).map((i) => ({ field: cutToBytes(i.field, MAX_FIELD), message: cutToBytes(i.message, MAX_MESSAGE) })) } : {}),
+});
 
 export type IngestionStats = {
   received: number;
@@ -163,20 +182,23 @@ export const createTickHandler = (options: Omit<MarketIngestionOptions, 'bus' | 
   const recent = new RecentCache<string, string>(options.recentTicks ?? 10_000);
   const stats: IngestionStats = { received: 0, appended: 0, duplicates: 0, skippedRecent: 0, deadLettered: 0 };
 
-  const deadLetter = async (m: ConsumedMessage, rejection: TickRejection) => {
+  const deadLetter = async (m: ConsumedMessage, unbounded: TickRejection) => {
+    // what a message says of itself is bounded here, so that its dead letter always fits the
+    // broker's record limit: one that did not would be refused on every delivery and hold the partition
+    const rejection = boundedRejection(unbounded);
     log.warn(
       { topic: m.topic, partition: m.partition, offset: m.offset, reason: rejection.reason, field: rejection.field, error: rejection.message },
       'rejected market message sent to the dead-letter topic',
     );
     const record: DeadLetter = {
       error: rejection,
-      source: { topic: m.topic, partition: m.partition, offset: m.offset, key: m.key },
-      value: m.value === null ? null : m.value.slice(0, MAX_DLQ_VALUE),
+      source: { topic: m.topic, partition: m.partition, offset: m.offset, key: m.key === null ? null : cutToBytes(m.key, MAX_DLQ_KEY) },
+      value: m.value === null ? null : cutToBytes(m.value, MAX_DLQ_VALUE),
       failedAt: clock.now().toISOString(),
     };
     await publish(dlqTopic, [
       {
-        key: m.key ?? `${m.topic}/${m.partition}/${m.offset}`,
+        key: record.source.key ?? `${m.topic}/${m.partition}/${m.offset}`,
         value: JSON.stringify(record),
         headers: { 'hcp-error-reason': rejection.reason, 'hcp-error-field': rejection.field, 'hcp-source': `${m.topic}/${m.partition}/${m.offset}` },
       },
@@ -189,8 +211,9 @@ export const createTickHandler = (options: Omit<MarketIngestionOptions, 'bus' | 
     const parsed = parseTickMessage(m.value);
     if (!parsed.ok) return deadLetter(m, parsed.rejection);
     const tick = parsed.tick;
+    // an optional header the store could not keep is ignored, not allowed to refuse a good tick
     const correlation = m.headers[CORRELATION_HEADER];
-    const { streamName, event } = tickEvent(tick, correlation && correlation.length <= 256 ? { correlationId: correlation } : {});
+    const { streamName, event } = tickEvent(tick, correlation && correlation.length <= 256 && isStorableText(correlation) ? { correlationId: correlation } : {});
     if (recent.get(tick.tickId) === streamName) {
       stats.skippedRecent++;
       return;

@@ -21,6 +21,16 @@ describe('learned forecast', () => {
   const feed = (state: LearnedForecasterState, from: number, prices: number[]) =>
     prices.reduce((s, p, k) => observeSettled(s, { startMs: from + k * I, priceUsdPerMwh: p, dayAheadUsdPerMwh: null }), state);
 
+  it('takes a gap longer than its history as a fresh start, in constant work (a tick dated centuries ahead cannot exhaust memory)', () => {
+    const s = feed(initialLearnedForecaster(), T0, [30, 40, 50]);
+    const far = Date.UTC(9999, 11, 31);
+    const after = observeSettled(s, { startMs: far, priceUsdPerMwh: 60, dayAheadUsdPerMwh: null });
+    expect(after.prices).toEqual([60]);
+    expect(after.firstSlot).toBe(Math.floor(far / I));
+    // a short gap is still kept as gaps
+    expect(observeSettled(s, { startMs: T0 + 5 * I, priceUsdPerMwh: 60, dayAheadUsdPerMwh: null }).prices).toEqual([30, 40, 50, null, null, 60]);
+  });
+
   it('knows nothing at first: pure persistence', () => {
     const s = feed(initialLearnedForecaster(), T0, [30]);
     expect(learnedForecast(s, { atMs: T0 + I }).pricesUsdPerMwh).toEqual(Array(DEFAULT_LEARNED_CONFIG.horizon).fill(30));

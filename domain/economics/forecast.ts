@@ -189,6 +189,11 @@ export const observeSettled = (
   if (prices.length === 0) firstSlot = slot;
   const last = firstSlot + prices.length - 1;
   if (prices.length > 0 && slot <= last) throw new RangeError(`interval ${new Date(settled.startMs).toISOString()} is not after the last observed one`);
+  const keep = historyLength(c);
+  if (prices.length > 0 && slot - last > keep) {
+    // a gap longer than the history kept leaves nothing of it: start again here (never fill it slot by slot)
+    [firstSlot, prices, dayAhead] = [slot, [], []];
+  }
   prices = prices.slice();
   dayAhead = dayAhead.slice();
   for (let g = last + 1; prices.length > 0 && g < slot; g++) {
@@ -197,7 +202,6 @@ export const observeSettled = (
   }
   prices.push(settled.priceUsdPerMwh);
   dayAhead.push(settled.dayAheadUsdPerMwh);
-  const keep = historyLength(c);
   if (prices.length > keep) {
     const drop = prices.length - keep;
     prices = prices.slice(drop);

@@ -22,26 +22,54 @@ export const unitOfFeed = (feed: FeedId) =>
 export const powerFeed = (node: MarketNode): FeedId => `power-${node.toLowerCase()}` as FeedId;
 export const gpuFeed = (gpuType: 'H100' | 'A100' | 'L40S'): FeedId => `gpu-${gpuType.toLowerCase()}` as FeedId;
 
-const isoTime = z.iso.datetime({ offset: false });
-/** Prices up to $10^9 per unit; electricity may be negative (ERCOT West). */
-const microUsd = z.number().int().min(-10_000_000_000_000).max(1_000_000_000_000_000);
+/**
+ * When a market fact can be: from the Bitcoin genesis block to the end of this century. A tick
+ * dated year 9999 is valid ISO and would be recorded for good, stop the latest price moving
+ * (it never falls back in time) and send every resumed replay past it.
+ */
+export const MARKET_TIME_RANGE = { from: '2009-01-03T00:00:00.000Z', to: '2100-01-01T00:00:00.000Z' } as const;
+const isoTime = z.iso
+  .datetime({ offset: false })
+  .refine((s) => Date.parse(s) >= Date.parse(MARKET_TIME_RANGE.from) && Date.parse(s) < Date.parse(MARKET_TIME_RANGE.to), {
+    message: `must lie between ${MARKET_TIME_RANGE.from} and ${MARKET_TIME_RANGE.to}`,
+  });
 
-export const priceTickSchema = z.strictObject({
-  kind: z.literal('price'),
-  /** Unique per tick and source; redeliveries carry the same id. */
-  tickId: z.string().min(1).max(128),
-  feed: feedIdSchema,
-  at: isoTime,
-  priceMicroUsd: microUsd,
-});
+const usd = (dollars: number) => dollars * 1_000_000;
+/**
+ * What a price of each kind can plausibly be, in micro-USD: a tick outside is refused, not
+ * recorded. BTC and GPU-hours are never free or negative; ERCOT real-time prices in the shared
+ * data run from −$84 to $5,334/MWh (offer cap $5,000 plus adders; the cap was $9,000 until
+ * 2021), so −$1,000..$20,000 leaves room for what is real and none for a slipped decimal point.
+ */
+export const PLAUSIBLE_PRICE_MICRO_USD: Record<'btc' | 'power' | 'gpu', { min: number; max: number }> = {
+  btc: { min: 1, max: usd(10_000_000) },
+  power: { min: usd(-1_000), max: usd(20_000) },
+  gpu: { min: 1, max: usd(1_000) },
+};
+export const plausiblePrice = (feed: string) => PLAUSIBLE_PRICE_MICRO_USD[feed === 'btc-usd' ? 'btc' : feed.startsWith('power-') ? 'power' : 'gpu'];
+
+export const priceTickSchema = z
+  .strictObject({
+    kind: z.literal('price'),
+    /** Unique per tick and source; redeliveries carry the same id. */
+    tickId: z.string().min(1).max(128),
+    feed: feedIdSchema,
+    at: isoTime,
+    priceMicroUsd: z.number().int(),
+  })
+  .superRefine((tick, ctx) => {
+    const { min, max } = plausiblePrice(tick.feed);
+    if (!(tick.priceMicroUsd >= min && tick.priceMicroUsd <= max))
+      ctx.addIssue({ code: 'custom', path: ['priceMicroUsd'], message: `a ${tick.feed} price must lie between ${min} and ${max} micro-USD (${unitOfFeed(tick.feed)})` });
+  });
 export type PriceTick = z.infer<typeof priceTickSchema>;
 
 export const networkStatsSchema = z.strictObject({
   kind: z.literal('network'),
   tickId: z.string().min(1).max(128),
   at: isoTime,
-  /** Bitcoin difficulty (about 1.1e14 at the end of 2024: a safe integer). */
-  difficulty: z.number().positive().max(Number.MAX_SAFE_INTEGER),
+  /** Bitcoin difficulty: 1 at genesis, about 1.1e14 at the end of 2024 (a safe integer). */
+  difficulty: z.number().min(1).max(Number.MAX_SAFE_INTEGER),
   /** Block subsidy in satoshis (312,500,000 since block 840,000). */
   subsidySats: z.number().int().min(0).max(5_000_000_000),
   /** Average transaction fees per block in satoshis. */

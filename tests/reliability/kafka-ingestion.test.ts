@@ -17,7 +17,7 @@ import path from 'node:path';
 import kafkajs from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { startMarketIngestion, tickMessage, type DeadLetter, type MarketIngestion } from '../../commands/ingestion/market-ingestion.ts';
-import { MARKET_NODES, marketStream, powerFeed, type MarketTick } from '../../domain/market/ticks.ts';
+import { MARKET_NODES, marketStream, plausiblePrice, powerFeed, type MarketTick } from '../../domain/market/ticks.ts';
 import { createKafkaBus, parseBrokers, type KafkaLogLevelName } from '../../infra/bus/kafka.ts';
 import type { ConsumedMessage, MessageBus, Subscription } from '../../infra/bus/types.ts';
 import { createPostgresEventStore } from '../../infra/event-store/postgres/store.ts';
@@ -41,7 +41,7 @@ const makeTicks = (run: string): MarketTick[] =>
     const at = new Date(Date.parse('2024-06-01T00:00:00Z') + i * 1000).toISOString();
     return i % 25 === 0
       ? { kind: 'network', tickId: `${run}-${i}`, at, difficulty: 88_000_000_000_000, subsidySats: 312_500_000, feesPerBlockSats: 1_500_000 + i }
-      : { kind: 'price', tickId: `${run}-${i}`, feed: FEEDS[i % FEEDS.length]!, at, priceMicroUsd: 67_000_000_000 + i };
+      : { kind: 'price', tickId: `${run}-${i}`, feed: FEEDS[i % FEEDS.length]!, at, priceMicroUsd: plausiblePrice(FEEDS[i % FEEDS.length]!).min + i };
   });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
