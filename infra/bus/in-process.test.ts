@@ -25,6 +25,30 @@ describe('in-process bus', () => {
     for (const key of ['a', 'market-btc-usd', 'x'.repeat(300)]) expect(partitionOf(key, 3)).toBe(partitionOf(key, 3));
   });
 
+  it('keeps a bounded log: committed messages beyond the retention go, uncommitted ones stay, a late group starts at the oldest kept', async () => {
+    const bus = createInProcessBus({ partitions: 1, retainPerPartition: 10, maxBatchSize: 50 });
+    const values = Array.from({ length: 500 }, (_, i) => ({ key: 'k', value: String(i) }));
+    const seen: string[] = [];
+    const sub = await bus.consume({ topic: 't', groupId: 'g', handle: eachMessage(async (m) => void seen.push(m.value!)) });
+    await bus.publish('t', values);
+    await bus.drained('t', 'g');
+    await sub.stop();
+    expect(seen).toEqual(values.map((v) => v.value)); // nothing a group had to read was dropped
+    const kept = bus.messages('t');
+    expect(kept.length).toBeLessThanOrEqual(20);
+    expect(kept.at(-1)).toMatchObject({ value: '499', offset: '499' }); // offsets stay absolute
+    // nobody reads now: publishing more keeps it all until the group commits it
+    await bus.publish('t', values.slice(0, 100));
+    expect(bus.messages('t').length).toBeGreaterThanOrEqual(100);
+    const late: string[] = [];
+    const other = await bus.consume({ topic: 't', groupId: 'late', handle: eachMessage(async (m) => void late.push(m.offset)) });
+    await bus.drained('t', 'late');
+    expect(late[0]).toBe(kept[0]!.offset);
+    expect(late.at(-1)).toBe('599');
+    await other.stop();
+    await bus.close();
+  });
+
   it('delivers a batch again when its commit is lost (a crash between handling and committing)', async () => {
     let lose = 2;
     const bus = createInProcessBus({ partitions: 1, loseCommit: () => lose-- > 0 });

@@ -4,7 +4,10 @@
  * topics are partitioned append-only logs (partition = hash of the key), a group's
  * partitions are shared among its members, offsets are committed per group only
  * after the handler succeeded, and a failed batch is delivered again after a
- * back-off. Messages live as long as the bus (no retention, no persistence).
+ * back-off. Nothing persists; a partition keeps its last `retainPerPartition` messages and
+ * every message some group has not committed yet, so that a long run's memory is bounded
+ * (Kafka's retention, by count instead of time: a group that joins later starts at the
+ * oldest message kept).
  *
  * `loseCommit` injects a crash between handling and committing (the batch is
  * delivered again), for tests of at-least-once consumers.
@@ -19,6 +22,8 @@ export type InProcessBusOptions = {
   partitions?: number;
   /** Most messages handed to one handler call (default 100). */
   maxBatchSize?: number;
+  /** Committed messages a partition keeps (default 100,000). */
+  retainPerPartition?: number;
   /** First back-off after a failed batch, doubled per consecutive failure up to 5 s (default 50 ms). */
   retryDelayMs?: number;
   logger?: Logger;
@@ -36,7 +41,11 @@ export type InProcessBus = MessageBus & {
 
 
 
-type Topic = { name: string; partitions: ConsumedMessage[][] };
+/** A partition's retained messages: the one at `base + i` is `messages[i]`. */
+type Partition = { base: number; messages: ConsumedMessage[] };
+type Topic = { name: string; partitions: Partition[] };
+
+const endOf = (p: Partition) => p.base + p.messages.length;
 
 type Member = {
   options: ConsumeOptions;
@@ -63,6 +72,7 @@ export const createInProcessBus = (options: InProcessBusOptions = {}): InProcess
   const partitions = options.partitions ?? 3;
   const maxBatchSize = options.maxBatchSize ?? 100;
   const retryDelayMs = options.retryDelayMs ?? 50;
+  const retain = options.retainPerPartition ?? 100_000;
   const log = options.logger;
   const topics = new Map<string, Topic>();
   const groups = new Map<string, Group>();
@@ -73,7 +83,7 @@ export const createInProcessBus = (options: InProcessBusOptions = {}): InProcess
   const topicOf = (name: string) => {
     let t = topics.get(name);
     if (!t) {
-      t = { name, partitions: Array.from({ length: partitions }, () => []) };
+      t = { name, partitions: Array.from({ length: partitions }, () => ({ base: 0, messages: [] })) };
       topics.set(name, t);
     }
     return t;
@@ -103,12 +113,13 @@ export const createInProcessBus = (options: InProcessBusOptions = {}): InProcess
         const owner = ownerOf(g, p);
         if (closed || !owner) return;
         const log_ = g.topic.partitions[p]!;
-        const from = g.committed[p]!;
-        if (from >= log_.length) {
+        // a group behind what is kept (it joined after older messages went) starts at the oldest kept
+        const from = Math.max(g.committed[p]!, log_.base);
+        if (from >= endOf(log_)) {
           await changed.wait(1_000);
           continue;
         }
-        const messages = log_.slice(from, from + maxBatchSize).map((m) => ({ ...m, headers: { ...m.headers } }));
+        const messages = log_.messages.slice(from - log_.base, from - log_.base + maxBatchSize).map((m) => ({ ...m, headers: { ...m.headers } }));
         const end = from + messages.length;
         let progressed = from;
         const isActive = () => !closed && !owner.stopped && ownerOf(g, p) === owner;
@@ -129,6 +140,7 @@ export const createInProcessBus = (options: InProcessBusOptions = {}): InProcess
           const upTo = isActive() ? end : progressed;
           const lost = options.loseCommit?.({ topic: g.topic.name, groupId: g.id, partition: p, firstOffset: from, lastOffset: end - 1 }) ?? false;
           if (!lost) g.committed[p] = Math.max(g.committed[p]!, upTo);
+          trim(g.topic, p);
           failures = 0;
         } catch (error) {
           g.committed[p] = Math.max(g.committed[p]!, progressed);
@@ -139,8 +151,9 @@ export const createInProcessBus = (options: InProcessBusOptions = {}): InProcess
             { err: error, topic: g.topic.name, partition: p, groupId: g.id, offset: String(g.committed[p]), retryInMs: delay },
             'bus handler failed; the batch will be delivered again',
           );
-          // woken early by stop/close (and by publishes: harmless, the batch is just retried sooner)
-          await changed.wait(delay);
+          // the whole back-off (publishes wake the signal too, and would turn an outage into a busy loop); stop and close end it
+          const until = Date.now() + delay;
+          while (Date.now() < until && !closed && !owner.stopped) await changed.wait(until - Date.now());
         } finally {
           owner.inFlight.delete(call);
         }
@@ -161,7 +174,20 @@ export const createInProcessBus = (options: InProcessBusOptions = {}): InProcess
   };
 
   const lagOf = (g: Group | undefined, topic: Topic) =>
-    topic.partitions.reduce((sum, msgs, p) => sum + msgs.length - (g?.committed[p] ?? 0), 0);
+    topic.partitions.reduce((sum, part, p) => sum + endOf(part) - Math.max(g?.committed[p] ?? 0, part.base), 0);
+
+  /** Drops a partition's oldest messages beyond `retain`, never one a group of the topic still has to commit. */
+  const trim = (topic: Topic, p: number) => {
+    const part = topic.partitions[p]!;
+    if (part.messages.length <= retain) return;
+    const committed = [...groups.values()].filter((g) => g.topic === topic).map((g) => g.committed[p]!);
+    const keepFrom = Math.min(endOf(part) - retain, ...committed);
+    // in chunks, so that dropping costs O(1) per message
+    if (keepFrom - part.base >= Math.min(1_000, retain)) {
+      part.messages.splice(0, keepFrom - part.base);
+      part.base = keepFrom;
+    }
+  };
 
   return {
     kind: 'in-process',
@@ -170,16 +196,18 @@ export const createInProcessBus = (options: InProcessBusOptions = {}): InProcess
       const topic = topicOf(topicName);
       for (const m of messages) {
         const p = partitionOf(m.key, partitions);
-        const log_ = topic.partitions[p]!;
-        log_.push({ topic: topicName, partition: p, offset: String(log_.length), key: m.key, value: m.value, headers: { ...m.headers } });
+        const part = topic.partitions[p]!;
+        part.messages.push({ topic: topicName, partition: p, offset: String(endOf(part)), key: m.key, value: m.value, headers: { ...m.headers } });
       }
+      // a topic no group reads (a dead-letter topic) keeps its last `retain` messages
+      if (![...groups.values()].some((g) => g.topic === topic)) for (let p = 0; p < partitions; p++) trim(topic, p);
       if (messages.length > 0) changed.notify();
     },
     async consume(consumeOptions): Promise<Subscription> {
       if (closed) throw new Error('bus closed');
       const g = groupOf(consumeOptions.topic, consumeOptions.groupId);
       if (consumeOptions.fromBeginning === false && g.members.length === 0 && g.committed.every((c) => c === 0)) {
-        g.committed = g.topic.partitions.map((msgs) => msgs.length);
+        g.committed = g.topic.partitions.map(endOf);
       }
       const member: Member = { options: consumeOptions, stopped: false, inFlight: new Set() };
       g.members.push(member);
@@ -199,7 +227,7 @@ export const createInProcessBus = (options: InProcessBusOptions = {}): InProcess
     async lag(topic, groupId) {
       return lagOf(groups.get(`${groupId}\u0000${topic}`), topicOf(topic));
     },
-    messages: (topic) => topicOf(topic).partitions.flat(),
+    messages: (topic) => topicOf(topic).partitions.flatMap((part) => part.messages),
     async drained(topic, groupId, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       while (lagOf(groups.get(`${groupId}\u0000${topic}`), topicOf(topic)) > 0) {
