@@ -18,6 +18,8 @@ import { createReplaySource } from '../simulators/market/replay.ts';
 import { FEED_ORDER, runMarketFeed } from '../simulators/market/source.ts';
 import { createSyntheticSource } from '../simulators/market/synthetic.ts';
 
+const FEED_STOP_WAIT_MS = 5_000;
+
 /** Market time of the latest tick recorded on any feed's stream, or undefined before the first. */
 export const lastRecordedTickMs = async (store: EventStore): Promise<number | undefined> => {
   let latest: number | undefined;
@@ -51,7 +53,9 @@ export const startMarketFeed = async (config: Config, { store, logger, clock }: 
         prime: true,
         signal: abort.signal,
         publish: (tick) => bus.publish(TOPICS.marketTicks, [tickMessage(tick)]),
-      }).catch((error) => logger.error({ err: error }, 'market feed stopped'))
+      }).catch((error) => {
+        if (!abort.signal.aborted) logger.error({ err: error }, 'market feed stopped');
+      })
     : Promise.resolve();
   return {
     description: source
@@ -59,9 +63,10 @@ export const startMarketFeed = async (config: Config, { store, logger, clock }: 
       : 'off',
     async stop() {
       abort.abort();
-      await feeding;
+      // a publish waiting out a broker outage ends only when the bus closes: wait for the feed a while, not for ever
+      await Promise.race([feeding, new Promise((r) => setTimeout(r, FEED_STOP_WAIT_MS).unref())]);
       await ingestion.stop();
-      await bus.close();
+      await bus.close(); // ends a publish still waiting: the feed then stops
     },
   };
 };

@@ -106,6 +106,9 @@ const FATAL_PRODUCER_ERRORS = new Set([
   'PRODUCER_FENCED',
 ]);
 
+/** Heartbeat errors that say this member no longer holds its partitions as it did. */
+const MEMBERSHIP_LOST = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID']);
+
 type ErrorLink = { name?: unknown; type?: unknown; retriable?: unknown; cause?: unknown };
 /** An error and its causes (kafkajs wraps the original error in retry and non-retriable errors). */
 const causes = (error: unknown): ErrorLink[] => {
@@ -296,7 +299,14 @@ export const createKafkaBus = (options: KafkaBusOptions): MessageBus => {
 
     const eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload) => {
       if (batch.messages.length === 0) return;
-      const isActive = () => !stopped && isRunning() && !isStale();
+      // a heartbeat refused because the group is rebalancing (or has moved on without us) means the
+      // partition may be someone else's already: the handler is told to stop at the next message
+      let lostMembership = false;
+      const isActive = () => !stopped && !lostMembership && isRunning() && !isStale();
+      const beat = () =>
+        heartbeat().catch((error: unknown) => {
+          if (errorTypes(error).some((t) => MEMBERSHIP_LOST.has(t))) lostMembership = true;
+        });
       const messages: ConsumedMessage[] = batch.messages.map((m) => ({
         topic: batch.topic,
         partition: batch.partition,
@@ -321,7 +331,7 @@ export const createKafkaBus = (options: KafkaBusOptions): MessageBus => {
           }
           if (Date.now() - lastBeat >= heartbeatInterval) {
             lastBeat = Date.now();
-            heartbeat().catch(() => {});
+            void beat();
           }
         },
         isActive,
@@ -347,7 +357,7 @@ export const createKafkaBus = (options: KafkaBusOptions): MessageBus => {
         try {
           while (isActive() && Date.now() < until) {
             await sleep(Math.min(500, until - Date.now()));
-            await heartbeat();
+            await beat();
           }
         } catch {
           // rebalancing or the coordinator moved: kafkajs rejoins on the next fetch
