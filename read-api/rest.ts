@@ -28,9 +28,10 @@ export const registerRest = (app: FastifyInstance, services: ApiServices, authen
       { commandId, correlationId: request.id, actor: `${principal.role}:${principal.keyId}`, requestDigest: requestDigest({ restSubmit: request.body }) },
       { customerId, request: input.request },
     ).catch((error: unknown) => {
-      // over REST the command id is the Idempotency-Key header
-      if (error instanceof CommandRejectedError && error.rejection.field === 'commandId') throw new CommandRejectedError({ ...error.rejection, field: 'Idempotency-Key' });
-      throw error;
+      // fields as this API spells them: the command id is the Idempotency-Key header, the rest snake_case
+      if (!(error instanceof CommandRejectedError) || !error.rejection.field) throw error;
+      const { field } = error.rejection;
+      throw new CommandRejectedError({ ...error.rejection, field: field === 'commandId' ? 'Idempotency-Key' : field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) });
     });
     await services.runner.waitFor(position, 10_000);
     const workload = await findWorkload(services.readModels, workloadId);

@@ -44,8 +44,8 @@ describe('API input handling', () => {
     ['a fractional GPU count', JSON.stringify({ ...SEED_BODY, gpu_count: 1.5 }), 400, 'gpu_count'],
     ['a huge model name', JSON.stringify({ ...SEED_BODY, model: 'x'.repeat(10_000) }), 400, 'model'],
     ['a missing field', JSON.stringify({ type: 'ai_inference_batch', model: 'm', gpu_type: 'A100' }), 400, 'duration_hours'],
-    ['an infeasible SLA', JSON.stringify({ ...SEED_BODY, gpu_type: 'L40S' }), 422, 'maxLatencyMs'],
-    ['a real-time request without a latency target', JSON.stringify({ ...SEED_BODY, max_latency_ms: undefined }), 422, 'maxLatencyMs'],
+    ['an infeasible SLA', JSON.stringify({ ...SEED_BODY, gpu_type: 'L40S' }), 422, 'max_latency_ms'],
+    ['a real-time request without a latency target', JSON.stringify({ ...SEED_BODY, max_latency_ms: undefined }), 422, 'max_latency_ms'],
     ['another customer as target', JSON.stringify({ ...SEED_BODY, customer_id: 'someone-else' }), 403, undefined],
   ])('refuses %s, naming the field, and appends nothing', async (_, body, status, field) => {
     const before = (await p.store.readAll()).length;
