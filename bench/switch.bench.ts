@@ -14,11 +14,12 @@
  * dropped at the end. Progress goes to stderr, results to stdout.
  *
  * Run time: the latency part measures up to --rounds ticks, each flipping --blocks ASIC
- * blocks (default 1,000 ticks × 1 block), but stops after --seconds per backend. On a 2-core
- * machine a round takes ~75 ms on the server and ~165 ms on PGlite (its wasm engine shares
- * the event loop), flat with history since commands read only their stream's new events
- * (commands/stream-state.ts): the default runs about 75 s on the server and 170 s on PGlite,
- * the whole bench (with Kafka) about 6 minutes. --blocks 4 makes each tick flip four blocks
+ * blocks (default 2,000 ticks × 1 block), but stops after --seconds per backend. On a 2-core
+ * machine with nothing else running, a round took ~38 ms on the server and ~53 ms on PGlite
+ * (its wasm engine shares the event loop), flat with history since commands read only their
+ * stream's new events (commands/stream-state.ts): the default ran 76 s on the server and 107 s
+ * on PGlite, the whole bench (with Kafka) about 4 minutes (2026-11-27); other work on the
+ * machine slows it several-fold. --blocks 4 makes each tick flip four blocks
  * (more switches per tick, fewer ticks in the same time).
  */
 import os from 'node:os';
