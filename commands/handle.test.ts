@@ -144,5 +144,27 @@ for (const backend of backends) {
         await dispose();
       }
     });
+
+    it('two requests racing with one command id: the one stored is the answer for both, or the other is refused', async () => {
+      const { store, dispose } = await backend.open();
+      try {
+        for (const [round, sameRequest] of [[1, true], [2, false], [3, true], [4, false]] as const) {
+          const customerId = await register(store);
+          const grant = (gpuSeconds: number) =>
+            handleCommand(store, customerDecider, customerStream(customerId), { type: 'GrantQuota', gpuSeconds, budgetMicroUsd: 1 }, {
+              ...ctx(`race-${round}`),
+              requestDigest: requestDigest({ grantQuota: { gpuSeconds: sameRequest ? 1 : gpuSeconds } }),
+            });
+          const [a, b] = await Promise.all([grant(100), grant(200)]);
+          const granted = (await balanceOf(store, customerId)).granted.gpuSeconds;
+          expect([100, 200]).toContain(granted); // one grant stored, never both
+          const outcomes = [a, b].map((h) => (h.type === 'accepted' ? (h.events[0]?.data as { gpuSeconds: number }).gpuSeconds : h.rejection.code));
+          if (sameRequest) expect(outcomes).toEqual([granted, granted]); // both answered with what was stored
+          else expect(outcomes.sort()).toEqual([granted, 'already_exists'].sort());
+        }
+      } finally {
+        await dispose();
+      }
+    });
   });
 }

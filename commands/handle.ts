@@ -91,7 +91,10 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
     const expectedRevision = revision < 0n ? ('no_stream' as const) : revision;
     try {
       const result = await store.appendToStream(streamName, toAppend, { expectedRevision });
-      return { type: 'accepted', events: decision.events, position: result.position, duplicate: !result.appended };
+      if (result.appended) return { type: 'accepted', events: decision.events, position: result.position, duplicate: false };
+      // the same command id got there first (a concurrent retry): what it stored is the answer,
+      // checked against this request like any repeat, not what this attempt decided
+      if (attempt >= MAX_ATTEMPTS) throw new ConcurrencyExhaustedError(streamName);
     } catch (error) {
       if (!(error instanceof WrongExpectedRevisionError)) throw error;
       if (attempt >= MAX_ATTEMPTS) throw new ConcurrencyExhaustedError(streamName);
