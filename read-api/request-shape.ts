@@ -3,11 +3,15 @@
  * a non-string `query` for an already parsed document (and fails inside graphql-js), and a
  * repeated query-string parameter arrives as an array.
  */
-import { getOperationAST, parse, type DocumentNode } from 'graphql';
+import { GraphQLError, getOperationAST, parse, type DocumentNode } from 'graphql';
 import { InputError } from './inputs.ts';
 import { MethodNotAllowedError } from './errors.ts';
 
 const isPlainObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/** A subscription sent over HTTP, by any method: it would run its resolver once with nothing to deliver. */
+export const subscriptionOverHttp = () =>
+  new GraphQLError('subscriptions are served over WebSocket (graphql-ws protocol) on /graphql, not over HTTP', { extensions: { code: 'BAD_REQUEST' } });
 
 /** Throws an InputError naming the field when `query`, `operationName` or `variables` has the wrong type. */
 export const checkGraphQLRequestShape = (params: unknown, where: 'body' | 'querystring') => {
@@ -27,7 +31,8 @@ export const checkGraphQLRequestShape = (params: unknown, where: 'body' | 'query
 const isJsonObjectText = (text: unknown) => {
   if (typeof text !== 'string') return false;
   try {
-    return isPlainObject(JSON.parse(text));
+    const value: unknown = JSON.parse(text);
+    return value === null || isPlainObject(value);
   } catch {
     return false;
   }
@@ -48,5 +53,6 @@ const checkGetOperation = (query: string, operationName: string | null | undefin
   const operation = getOperationAST(document, operationName ?? undefined);
   if (!operation)
     throw new InputError('operationName', operationName == null ? 'the query holds several operations: name the one to run' : `the query holds no operation named "${operationName.slice(0, 100)}"`);
+  if (operation.operation === 'subscription') throw subscriptionOverHttp();
   if (operation.operation !== 'query') throw new MethodNotAllowedError(`a ${operation.operation} is sent by POST; GET runs queries only`, ['POST']);
 };

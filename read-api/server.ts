@@ -23,7 +23,7 @@ import { registerMetrics } from './metrics.ts';
 import { checkQueryCost, QUERY_COST_LIMIT } from './query-cost.ts';
 import { checkQueryDepth } from './query-depth.ts';
 import { serveGraphqlWs } from './websocket.ts';
-import { checkGraphQLRequestShape } from './request-shape.ts';
+import { checkGraphQLRequestShape, subscriptionOverHttp } from './request-shape.ts';
 import { codedValidationError } from './validation-field.ts';
 import { callersOf, createRateLimiter } from './rate-limit.ts';
 
@@ -131,7 +131,7 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
         if (isValidationWrapper(e)) {
           // coded, and named where they lie in an argument (the wrapper is this request's; its list may be cached)
           const wrapper = e.originalError as unknown as { errors: GraphQLError[] };
-          wrapper.errors = wrapper.errors.map((v) => (v instanceof GraphQLError && !v.extensions?.code ? codedValidationError(v) : v));
+          wrapper.errors = wrapper.errors.map((v, i) => (v instanceof GraphQLError && !v.extensions?.code ? codedValidationError(v, i) : v));
           return e;
         }
         if (isUnexpected(e)) logger.error({ err: e.originalError, path: e.path }, 'unexpected resolver error');
@@ -156,7 +156,7 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
   // over HTTP a subscription would run its resolver once with nothing to deliver: say where it is served
   app.graphql.addHook('preExecution', async (schema, document, _context, variables) => {
     if (document.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.operation === 'subscription'))
-      throw new GraphQLError('subscriptions are served over WebSocket (graphql-ws protocol) on /graphql, not over HTTP', { extensions: { code: 'BAD_REQUEST' } });
+      throw subscriptionOverHttp();
     checkQueryDepth(document);
     checkQueryCost(schema, document, variables, queryCostLimit);
   });

@@ -4,20 +4,32 @@
  * an input object's field) of the document, and that path is the field a caller should fix:
  * `status`, `input.gpuHours`.
  */
-import { GraphQLError, Kind, parse, visit, type ASTNode } from 'graphql';
+import { GraphQLError, Kind, parse, visit, type ASTNode, type DocumentNode, type Source } from 'graphql';
 import { codeOfUncoded } from './errors.ts';
 
 const NAMED = new Set<string>([Kind.ARGUMENT, Kind.OBJECT_FIELD]);
+const NAMED_ERRORS = 10;
+
+/** One parse per request's source, however many errors it has (graphql-js reports up to 100). */
+const parsed = new WeakMap<Source, DocumentNode | null>();
+const documentOf = (source: Source): DocumentNode | null => {
+  if (!parsed.has(source)) {
+    let document: DocumentNode | null = null;
+    try {
+      document = parse(source, { maxTokens: 10_000 });
+    } catch {
+      // unparsable here: no field named
+    }
+    parsed.set(source, document);
+  }
+  return parsed.get(source)!;
+};
 
 export const argumentPathOf = (error: GraphQLError): string | undefined => {
   const at = error.nodes?.[0]?.loc;
   if (!at) return undefined;
-  let document;
-  try {
-    document = parse(at.source, { maxTokens: 10_000 });
-  } catch {
-    return undefined;
-  }
+  const document = documentOf(at.source);
+  if (!document) return undefined;
   const names: string[] = [];
   let path: string | undefined;
   const contains = (n: ASTNode) => n.loc !== undefined && n.loc.start <= at.start && n.loc.end >= at.end;
@@ -41,9 +53,10 @@ export const argumentPathOf = (error: GraphQLError): string | undefined => {
  * A validation error (or a variable's, which mercurius reports alike) with its code and field:
  * a variable by its name, a literal by the path of the argument it lies in.
  */
-export const codedValidationError = (error: GraphQLError): GraphQLError => {
+export const codedValidationError = (error: GraphQLError, index = 0): GraphQLError => {
   const coded = codeOfUncoded(error.message);
-  const field = coded.field ?? (coded.code === 'GRAPHQL_VALIDATION_FAILED' ? argumentPathOf(error) : undefined);
+  // the first few are named: a document of a hundred bad literals costs no more than ten
+  const field = coded.field ?? (coded.code === 'GRAPHQL_VALIDATION_FAILED' && index < NAMED_ERRORS ? argumentPathOf(error) : undefined);
   return new GraphQLError(error.message, {
     nodes: error.nodes ?? null,
     extensions: { ...error.extensions, code: coded.code, ...(field ? { field } : {}) },

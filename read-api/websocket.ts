@@ -94,8 +94,13 @@ export const graphqlWsOptions = (
         throw error;
       }
     },
-    onSubscribe: async (ctx, _id, payload) => {
+    onSubscribe: async (ctx, id, payload) => {
       try {
+        // graphql-ws has already entered this operation: the others are counted, before any await
+        if (Object.keys(ctx.subscriptions).filter((k) => k !== id).length >= maxOperationsPerConnection)
+          throw new GraphQLError(`this connection already runs ${maxOperationsPerConnection} operations: complete some, or open another connection`, {
+            extensions: { code: 'TOO_MANY_OPERATIONS' },
+          });
         // counted like a request, before anything reads the database
         const authorization = authorizationOf(ctx.connectionParams);
         for (const caller of callersOf(authorization, ctx.extra.request.socket.remoteAddress ?? 'unknown')) limiter.take(caller);
@@ -103,11 +108,6 @@ export const graphqlWsOptions = (
           if (error instanceof AuthError) forbidden(ctx.extra.socket); // revoked since the connection began
           throw error;
         });
-        // this operation is not among them yet
-        if (Object.keys(ctx.subscriptions).length >= maxOperationsPerConnection)
-          throw new GraphQLError(`this connection already runs ${maxOperationsPerConnection} operations: complete some, or open another connection`, {
-            extensions: { code: 'TOO_MANY_OPERATIONS' },
-          });
         if (typeof payload.query !== 'string') throw new GraphQLError('query: a GraphQL document is required', { extensions: { code: 'BAD_REQUEST', field: 'query' } });
         let document: DocumentNode;
         try {
@@ -140,8 +140,12 @@ export const graphqlWsOptions = (
       }
       return result.errors?.length ? { ...result, errors: formatGraphQLErrors(result.errors, logger) } : undefined;
     },
-    // a send to a peer that went away fails here too (EPIPE): nothing to report, nobody to tell
-    onError: (ctx, _id, _payload, errors) => (ctx.extra.socket.readyState === ctx.extra.socket.OPEN ? formatGraphQLErrors(errors, logger) : errors),
+    // a send to a peer that went away fails here too (EPIPE): kept at debug, not reported as a fault
+    onError: (ctx, id, _payload, errors) => {
+      if (ctx.extra.socket.readyState === ctx.extra.socket.OPEN) return formatGraphQLErrors(errors, logger);
+      logger.debug({ operationId: id, errors: errors.map((e) => e.message) }, 'operation ended after its WebSocket closed');
+      return errors;
+    },
   };
 };
 

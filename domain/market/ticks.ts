@@ -42,7 +42,8 @@ const usd = (dollars: number) => dollars * 1_000_000;
  * 2021), so −$1,000..$20,000 leaves room for what is real and none for a slipped decimal point.
  */
 export const PLAUSIBLE_PRICE_MICRO_USD: Record<'btc' | 'power' | 'gpu', { min: number; max: number }> = {
-  btc: { min: 1, max: usd(10_000_000) },
+  // the synthetic market's BTC has no ceiling of its own (a bull regime drifts +149 %/yr): $10^9 is absurd, $10^7 is only early
+  btc: { min: 1, max: usd(1_000_000_000) },
   power: { min: usd(-1_000), max: usd(20_000) },
   gpu: { min: 1, max: usd(1_000) },
 };

@@ -76,6 +76,8 @@ describe('API input handling', () => {
     expect(await get({ query: 'query A { me { role } } query B { me { role } }' })).toMatchObject({ status: 400, error: { extensions: { field: 'operationName' } } });
     expect(await get({ query: 'mutation { cancelWorkload(id: "w-x") { id } }' })).toMatchObject({ status: 405, allow: 'POST', error: { extensions: { code: 'METHOD_NOT_ALLOWED' } } });
     expect(await get({ query: '{ me { role } }', variables: '[]' })).toMatchObject({ status: 400, error: { extensions: { field: 'variables' } } });
+    expect(await get({ query: '{ me { role } }', variables: 'null' })).toMatchObject({ status: 200 });
+    expect(await get({ query: 'subscription { priceTicked { feed } }' })).toMatchObject({ status: 400, error: { extensions: { code: 'BAD_REQUEST' }, message: expect.stringMatching(/WebSocket/) } });
     expect(await get({ query: 'query B { me { role } }', operationName: 'B', variables: '{}' })).toMatchObject({ status: 200 });
     const text = await fetch(`${p.url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${customer.key}`, 'content-type': 'text/plain' }, body: '{ me { role } }' });
     expect(text.status).toBe(415);

@@ -152,6 +152,7 @@ describe('graphql-ws protocol', () => {
     for (let i = 0; i < 100; i++) s!.send(subscribe(`p${i}`, 'subscription { priceTicked { feed } }'));
     s!.send(subscribe('one-too-many', 'subscription { priceTicked { feed } }'));
     expect(await s!.next((f) => f.id === 'one-too-many')).toMatchObject({ type: 'error', payload: [{ extensions: { code: 'TOO_MANY_OPERATIONS' } }] });
+    expect(s!.frames.filter((f) => f.type === 'error' && f.id !== 'one-too-many')).toEqual([]); // the cap is exactly 100, and refuses the newest
     // completing one makes room
     s!.send({ id: 'p0', type: 'complete' });
     s!.send(subscribe('room', '{ me { role } }'));
