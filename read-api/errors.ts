@@ -78,6 +78,14 @@ export const publicError = (error: unknown): PublicError | undefined => {
   return undefined;
 };
 
+/** Rethrows a domain rejection with its field named as this API's caller spelled it (`rename` gives undefined to keep it). */
+export const renameRejectedField =
+  (rename: (field: string) => string | undefined) =>
+  (error: unknown): never => {
+    const field = error instanceof CommandRejectedError && error.rejection.field ? rename(error.rejection.field) : undefined;
+    throw field ? new CommandRejectedError({ ...(error as CommandRejectedError).rejection, field }) : error;
+  };
+
 export const toGraphQLError = (error: GraphQLError): GraphQLError => {
   const original = error.originalError;
   if (!original) return error; // GraphQL's own parse and validation errors: precise already

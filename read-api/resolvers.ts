@@ -3,7 +3,6 @@ import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
 import { issueApiKey, revokeApiKey } from '../commands/api-keys.ts';
 import type { CommandDeps } from '../commands/context.ts';
 import { grantQuota, registerCustomer } from '../commands/customers.ts';
-import { CommandRejectedError } from '../commands/errors.ts';
 import { cancelWorkload, submitWorkload } from '../commands/workloads.ts';
 import { parseUsd } from '../domain/money.ts';
 import type { GlobalPosition } from '../infra/event-store/position.ts';
@@ -20,6 +19,7 @@ import {
   registerCustomerInput,
   submitWorkloadInput,
 } from './inputs.ts';
+import { renameRejectedField } from './errors.ts';
 import { liveFeed } from './live.ts';
 import { callerOf as callerOfService, settled as settledService } from './mutation-support.ts';
 import { decodeCursor, findApiKey, findCustomer, findWorkload, listCustomers, listWorkloads, workloadHistory, type WorkloadView } from './queries.ts';
@@ -124,15 +124,12 @@ export const createResolvers = (services: ApiServices) => {
       grantQuota: async (_: unknown, args: { input: unknown; commandId?: string }, ctx: ApiContext) => {
         requireRole(ctx.principal, 'admin');
         const input = parseInput(grantQuotaInput, args.input, 'input');
+        // the account counts GPU-seconds and micro-USD; a refusal names what the caller gave, GPU-hours and USD
         const handled = await grantQuota(deps, callerOf(ctx, 'grantQuota', args), {
           customerId: input.customerId,
           gpuSeconds: Math.round(input.gpuHours * 3600),
           budgetMicroUsd: parseUsd(input.budgetUsd)!,
-        }).catch((error: unknown) => {
-          // the account counts GPU-seconds and micro-USD; the caller gave GPU-hours and USD
-          const field = error instanceof CommandRejectedError ? GRANT_FIELDS[error.rejection.field ?? ''] : undefined;
-          throw field ? new CommandRejectedError({ ...(error as CommandRejectedError).rejection, field }) : error;
-        });
+        }).catch(renameRejectedField((field) => GRANT_FIELDS[field]));
         await settled(handled.position);
         return (await customerOrFail(input.customerId)).balance;
       },

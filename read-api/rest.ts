@@ -1,7 +1,7 @@
 /** REST: the seed's submit call and health. JSON errors name the field; unknown fields are refused. */
 import type { FastifyInstance } from 'fastify';
 import { requestDigest } from '../commands/context.ts';
-import { CommandRejectedError } from '../commands/errors.ts';
+import { renameRejectedField } from './errors.ts';
 import { submitWorkload } from '../commands/workloads.ts';
 import type { Authenticator } from './auth.ts';
 import { requireRole, scopeCustomer } from './auth.ts';
@@ -23,16 +23,12 @@ export const registerRest = (app: FastifyInstance, services: ApiServices, authen
     const idempotencyKey = request.headers['idempotency-key'];
     const commandId =
       idempotencyKey === undefined ? services.deps.ids.id('cmd') : parseInput(commandIdSchema, idempotencyKey, 'Idempotency-Key');
+    // a refusal names fields as this API spells them: the command id is the Idempotency-Key header, the rest snake_case
     const { workloadId, position } = await submitWorkload(
       services.deps,
       { commandId, correlationId: request.id, actor: `${principal.role}:${principal.keyId}`, requestDigest: requestDigest({ restSubmit: request.body }) },
       { customerId, request: input.request },
-    ).catch((error: unknown) => {
-      // fields as this API spells them: the command id is the Idempotency-Key header, the rest snake_case
-      if (!(error instanceof CommandRejectedError) || !error.rejection.field) throw error;
-      const { field } = error.rejection;
-      throw new CommandRejectedError({ ...error.rejection, field: field === 'commandId' ? 'Idempotency-Key' : field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) });
-    });
+    ).catch(renameRejectedField((field) => (field === 'commandId' ? 'Idempotency-Key' : field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`))));
     await services.runner.waitFor(position, 10_000);
     const workload = await findWorkload(services.readModels, workloadId);
     return reply.code(201).send({
