@@ -3,9 +3,13 @@
  * a non-string `query` for an already parsed document (and fails inside graphql-js), and a
  * repeated query-string parameter arrives as an array.
  */
-import { GraphQLError, getOperationAST, parse, type DocumentNode } from 'graphql';
+import { GraphQLError, getOperationAST, parse, type DocumentNode, type Source } from 'graphql';
 import { InputError } from './inputs.ts';
 import { MethodNotAllowedError } from './errors.ts';
+
+/** Tokens a GraphQL document may hold: parsing stops there, before a huge document costs time (over HTTP and WebSocket alike). */
+export const MAX_QUERY_TOKENS = 10_000;
+export const parseQuery = (source: string | Source): DocumentNode => parse(source, { maxTokens: MAX_QUERY_TOKENS });
 
 const isPlainObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
 
@@ -46,7 +50,7 @@ const isJsonObjectText = (text: unknown) => {
 const checkGetOperation = (query: string, operationName: string | null | undefined) => {
   let document: DocumentNode;
   try {
-    document = parse(query, { maxTokens: 10_000 });
+    document = parseQuery(query);
   } catch {
     return;
   }

@@ -4,7 +4,8 @@
  * an input object's field) of the document, and that path is the field a caller should fix:
  * `status`, `input.gpuHours`.
  */
-import { GraphQLError, Kind, parse, visit, type ASTNode, type DocumentNode, type Source } from 'graphql';
+import { GraphQLError, Kind, visit, type ASTNode, type DocumentNode, type Source } from 'graphql';
+import { parseQuery } from './request-shape.ts';
 import { codeOfUncoded } from './errors.ts';
 
 const NAMED = new Set<string>([Kind.ARGUMENT, Kind.OBJECT_FIELD]);
@@ -16,7 +17,7 @@ const documentOf = (source: Source): DocumentNode | null => {
   if (!parsed.has(source)) {
     let document: DocumentNode | null = null;
     try {
-      document = parse(source, { maxTokens: 10_000 });
+      document = parseQuery(source);
     } catch {
       // unparsable here: no field named
     }
