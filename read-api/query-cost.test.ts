@@ -1,6 +1,6 @@
 import { buildSchema, getIntrospectionQuery, parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { checkQueryCost, queryCost, QUERY_COST_LIMIT } from './query-cost.ts';
+import { checkQueryCost, introspectionCost, queryCost, QUERY_COST_LIMIT } from './query-cost.ts';
 
 const schema = buildSchema(`
   type Query { facilities: [Facility!]!, handovers(first: Int = 20): [H!]!, workloads(first: Int): Page!, prices(feed: String): [Bar!]! }
@@ -44,5 +44,32 @@ describe('query cost', () => {
     const started = performance.now();
     expect(() => checkQueryCost(schema, parse(doc), {})).toThrow(/too costly/);
     expect(performance.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe('introspection cost', () => {
+  const big = buildSchema(`
+    type Query { ${Array.from({ length: 40 }, (_, i) => `f${i}(a: Int, b: String): T${i % 8}`).join(' ')} }
+    ${Array.from({ length: 8 }, (_, i) => `type T${i} { ${Array.from({ length: 12 }, (_, j) => `x${j}(y: Int): [String!]`).join(' ')} }`).join('\n')}
+  `);
+  const F = `fragment F on __Schema { types { name fields { name args { name type { name ofType { name } } } type { name ofType { name } } } } }`;
+
+  it('charges a __schema field what the whole schema holds, and a __type what the largest type holds', () => {
+    const { schema: whole, type: one } = introspectionCost(big);
+    expect(whole).toBeGreaterThan(500);
+    expect(one).toBeGreaterThan(10);
+    expect(one).toBeLessThan(whole);
+    expect(queryCost(big, parse(`{ __schema { types { name } } }`))).toBe(whole);
+    expect(queryCost(big, parse(`{ a: __type(name: "T1") { name } b: __type(name: "T2") { name } }`))).toBe(2 * one);
+  });
+
+  it('admits one full introspection and refuses an alias flood of them, over any selection', () => {
+    expect(() => checkQueryCost(big, parse(getIntrospectionQuery()), {})).not.toThrow();
+    const flood = `{ ${Array.from({ length: 2000 }, (_, i) => `s${i}: __schema { ...F }`).join(' ')} } ${F}`;
+    const started = performance.now();
+    expect(() => checkQueryCost(big, parse(flood, { maxTokens: 100_000 }), {})).toThrow(/query too costly/);
+    expect(performance.now() - started).toBeLessThan(1000);
+    // before, each alias counted a handful of objects: 2,000 of them fitted
+    expect(queryCost(big, parse(`{ ${Array.from({ length: 40 }, (_, i) => `s${i}: __schema { ...F }`).join(' ')} } ${F}`))).toBeGreaterThan(QUERY_COST_LIMIT);
   });
 });

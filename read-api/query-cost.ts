@@ -5,11 +5,17 @@
  * before they touch a database. A list's size is its `first`
  * (from the query, the variables, the variable's default or the argument's default in the
  * schema, capped at the largest page any field serves), or, for a list without paging, a
- * fixed estimate (LIST_SIZE; `prices` up to 5,000 buckets). Fragments are costed once each
- * (cost is linear in the multiplier), so nesting them cannot make the count itself explode;
- * the walk stops as soon as the limit is passed. Depth is limited apart (QUERY_DEPTH_LIMIT).
+ * fixed estimate (LIST_SIZE; `prices` up to 5,000 buckets). Introspection is costed like
+ * everything else, by what it can return: a `__schema` field as many objects as the whole
+ * schema's introspection holds, a `__type` field as many as the largest type's (both counted
+ * once per schema, by running the introspection), so aliasing them cannot multiply a
+ * many-megabyte answer. Fragments are costed once each (cost is linear in the multiplier),
+ * so nesting them cannot make the count itself explode; the walk stops as soon as the
+ * limit is passed. Depth is limited apart (QUERY_DEPTH_LIMIT).
  */
 import {
+  execute,
+  getIntrospectionQuery,
   getNamedType,
   getNullableType,
   GraphQLError,
@@ -17,6 +23,7 @@ import {
   isObjectType,
   isInterfaceType,
   Kind,
+  parse,
   valueFromASTUntyped,
   type DocumentNode,
   type FieldNode,
@@ -48,8 +55,7 @@ const DEFAULT_LIST_SIZE = 50;
 type Variables = Record<string, unknown>;
 
 const listSize = (node: FieldNode, parent: GraphQLNamedType | undefined, def: GraphQLField<unknown, unknown> | undefined, variables: Variables, op: OperationDefinitionNode): number => {
-  // introspection reads the schema in memory: counted per field, not multiplied
-  if (!def || node.name.value.startsWith('__') || parent?.name.startsWith('__') || (!isListType(getNullableType(def.type)) && !hasConnection(def))) return 1;
+  if (!def || (!isListType(getNullableType(def.type)) && !hasConnection(def))) return 1;
   const arg = node.arguments?.find((a) => a.name.value === 'first');
   const schemaDefault = def.args.find((a) => a.name === 'first')?.defaultValue;
   let v: unknown;
@@ -64,6 +70,25 @@ const listSize = (node: FieldNode, parent: GraphQLNamedType | undefined, def: Gr
 
 /** A paged connection (a `first` argument over an object holding the list) counts as a list of its page. */
 const hasConnection = (def: GraphQLField<unknown, unknown>) => def.args.some((a) => a.name === 'first');
+
+/** Objects in a value (arrays hold them; scalars are free, as for every other field). */
+const objectsIn = (v: unknown): number =>
+  Array.isArray(v) ? v.reduce((n: number, x) => n + objectsIn(x), 0) : v !== null && typeof v === 'object' ? 1 + Object.values(v).reduce((n: number, x) => n + objectsIn(x), 0) : 0;
+
+/** What introspection can return on this schema, in objects: the whole schema, and the largest single type. */
+export type IntrospectionCost = { schema: number; type: number };
+const introspectionCosts = new WeakMap<GraphQLSchema, IntrospectionCost>();
+export const introspectionCost = (schema: GraphQLSchema): IntrospectionCost => {
+  let known = introspectionCosts.get(schema);
+  if (known) return known;
+  // the fullest selection a tool asks for (GraphiQL's, with everything optional turned on)
+  const full = getIntrospectionQuery({ descriptions: true, specifiedByUrl: true, directiveIsRepeatable: true, schemaDescription: true, inputValueDeprecation: true });
+  const data = execute({ schema, document: parse(full) }) as { data?: { __schema?: { types?: unknown[] } } };
+  const types = data.data?.__schema?.types ?? [];
+  known = { schema: objectsIn(data.data?.__schema), type: Math.max(1, ...types.map(objectsIn)) };
+  introspectionCosts.set(schema, known);
+  return known;
+};
 
 const fieldsOf = (type: GraphQLNamedType | undefined) => (type && (isObjectType(type) || isInterfaceType(type)) ? type.getFields() : undefined);
 
@@ -80,6 +105,13 @@ export const queryCost = (schema: GraphQLSchema, document: DocumentNode, variabl
       for (const s of set.selections) {
         if (s.kind === Kind.FIELD) {
           if (!s.selectionSet) continue;
+          // introspection reads the schema: at most what the schema holds, whatever is selected
+          if (s.name.value === '__schema' || s.name.value === '__type') {
+            const most = introspectionCost(schema);
+            cost += s.name.value === '__schema' ? most.schema : most.type;
+            if (cost > limit) return cost;
+            continue;
+          }
           const def = fieldsOf(parent)?.[s.name.value];
           cost += listSize(s, parent, def, variables, op) * (1 + walk(s.selectionSet, def ? getNamedType(def.type) : undefined));
         } else if (s.kind === Kind.INLINE_FRAGMENT) {

@@ -30,6 +30,19 @@ export const checkGraphQLRequestShape = (params: unknown, where: 'body' | 'query
   if (variables !== undefined && variables !== null && !(where === 'querystring' ? isJsonObjectText(variables) : isPlainObject(variables)))
     throw new InputError('variables', where === 'querystring' ? 'must be given once, as the JSON text of an object' : 'must be an object or null');
   if (where === 'querystring' && typeof query === 'string') checkGetOperation(query, operationName as string | null | undefined);
+  // a document that does not parse is refused here: mercurius would take its text for a JSON-encoded
+  // syntax tree, which no token limit bounds
+  if (where === 'body' && typeof query === 'string') parseQueryOrRefuse(query);
+};
+
+/** Parses within the token limit, or throws the parse error coded GRAPHQL_PARSE_FAILED. */
+export const parseQueryOrRefuse = (query: string): DocumentNode => {
+  try {
+    return parseQuery(query);
+  } catch (error) {
+    if (!(error instanceof GraphQLError)) throw error;
+    throw new GraphQLError(error.message, { ...(error.source ? { source: error.source } : {}), ...(error.positions ? { positions: error.positions } : {}), extensions: { code: 'GRAPHQL_PARSE_FAILED' } });
+  }
 };
 
 const isJsonObjectText = (text: unknown) => {

@@ -23,7 +23,7 @@ import { registerMetrics } from './metrics.ts';
 import { checkQueryCost, QUERY_COST_LIMIT } from './query-cost.ts';
 import { checkQueryDepth } from './query-depth.ts';
 import { serveGraphqlWs } from './websocket.ts';
-import { checkGraphQLRequestShape, subscriptionOverHttp } from './request-shape.ts';
+import { checkGraphQLRequestShape, MAX_QUERY_TOKENS, subscriptionOverHttp } from './request-shape.ts';
 import { codedValidationError } from './validation-field.ts';
 import { callersOf, createRateLimiter } from './rate-limit.ts';
 
@@ -54,6 +54,9 @@ const withCodes = <F extends { response: { errors?: readonly unknown[] | null } 
   return { ...formatted, response: { ...formatted.response, errors: errors.map(withCode) } };
 };
 
+/** The largest GraphQL answer served (the cost limit keeps real ones far below: 20,000 objects). */
+export const MAX_RESPONSE_CHARS = 16_000_000;
+
 const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 
 /** mercurius reports failed validation as one error wrapping graphql-js' list. */
@@ -66,9 +69,11 @@ export type ServerOptions = ApiServices & {
   rateLimitPerMinute?: number;
   /** Largest query cost allowed (query-cost.ts). */
   queryCostLimit?: number;
+  /** Largest GraphQL answer served, in characters (default MAX_RESPONSE_CHARS). */
+  maxResponseChars?: number;
 };
 
-export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200, queryCostLimit = QUERY_COST_LIMIT, ...services }: ServerOptions): Promise<FastifyInstance> => {
+export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200, queryCostLimit = QUERY_COST_LIMIT, maxResponseChars = MAX_RESPONSE_CHARS, ...services }: ServerOptions): Promise<FastifyInstance> => {
   const authenticate = createAuthenticator(services.readModels, adminKey);
   const limiter = createRateLimiter(rateLimitPerMinute);
   const app = Fastify({
@@ -125,6 +130,8 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
     schema: [typeDefs, fleetTypeDefs, handoverTypeDefs, marketTypeDefs, economicsTypeDefs].join('\n'),
     resolvers: resolvers as never,
     graphiql: true,
+    // the same token limit as the shape check and the WebSocket server (request-shape.ts)
+    graphql: { parseOptions: { maxTokens: MAX_QUERY_TOKENS } },
     context: (request): ApiContext => ({ principal: request.principal!, correlationId: request.id }),
     errorFormatter: (execution, ctx) => {
       const errors = (execution.errors ?? []).map((e) => {
@@ -172,6 +179,14 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
     onKeyRevoked: (listener) => services.feed.subscribe((change) => change.topic === 'api-key-revoked' && listener(change.keyId)),
   });
   app.addHook('preClose', () => websocket.close());
+
+  // a backstop behind the cost limit: no GraphQL answer grows past this, whatever it asked for
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.routeOptions.url !== '/graphql' || typeof payload !== 'string' || payload.length <= maxResponseChars) return payload;
+    request.log.warn({ chars: payload.length }, 'GraphQL answer over the size bound: refused');
+    reply.code(400).header('content-type', 'application/json; charset=utf-8');
+    return JSON.stringify({ errors: [{ message: `the answer would exceed ${maxResponseChars} characters: ask for fewer objects or smaller pages`, extensions: { code: 'RESPONSE_TOO_LARGE' } }] });
+  });
 
   registerRest(app, services, authenticate);
   registerMetrics(app, services, authenticate);

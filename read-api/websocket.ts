@@ -21,7 +21,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { randomUUID } from 'node:crypto';
-import { GraphQLError, getOperationAST, specifiedRules, validate, type DocumentNode, type ExecutionArgs, type GraphQLSchema } from 'graphql';
+import { GraphQLError, getOperationAST, specifiedRules, validate, type ExecutionArgs, type GraphQLSchema } from 'graphql';
 import type { Logger } from 'pino';
 import type { ServerOptions } from 'graphql-ws';
 import { useServer, type Extra } from 'graphql-ws/use/ws';
@@ -29,7 +29,7 @@ import { WebSocketServer } from 'ws';
 import { AuthError, type Authenticator } from './auth.ts';
 import { formatGraphQLErrors, publicError } from './errors.ts';
 import { codedValidationError } from './validation-field.ts';
-import { parseQuery } from './request-shape.ts';
+import { parseQueryOrRefuse } from './request-shape.ts';
 import { checkQueryCost } from './query-cost.ts';
 import { checkQueryDepth } from './query-depth.ts';
 import { callersOf, RateLimitedError, type RateLimiter } from './rate-limit.ts';
@@ -110,13 +110,7 @@ export const graphqlWsOptions = (
           throw error;
         });
         if (typeof payload.query !== 'string') throw new GraphQLError('query: a GraphQL document is required', { extensions: { code: 'BAD_REQUEST', field: 'query' } });
-        let document: DocumentNode;
-        try {
-          document = parseQuery(payload.query);
-        } catch (error) {
-          if (!(error instanceof GraphQLError)) throw error;
-          throw new GraphQLError(error.message, { ...(error.source ? { source: error.source } : {}), ...(error.positions ? { positions: error.positions } : {}), extensions: { code: 'GRAPHQL_PARSE_FAILED' } });
-        }
+        const document = parseQueryOrRefuse(payload.query);
         const errors = validate(schema, document, specifiedRules);
         if (errors.length > 0) return errors.map(codedValidationError);
         if (!getOperationAST(document, payload.operationName ?? undefined))

@@ -1,6 +1,7 @@
 /** Rate limits per key and query cost limits, against a running server (DESIGN.md §4). */
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { getIntrospectionQuery, parse } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgliteDatabase } from '../support/databases.ts';
 import { ADMIN_KEY, onboardCustomer, startTestPlatform, type TestPlatform } from '../support/platform.ts';
@@ -68,6 +69,65 @@ describe('query cost limit', () => {
     expect(r.body.errors?.[0]).toMatchObject({ extensions: { code: 'QUERY_TOO_COSTLY', limit: 20_000 } });
     expect(r.body.data ?? null).toBeNull();
     expect((await p.gql(ADMIN_KEY, `{ handovers(first: 500) { id status } }`)).body.errors).toBeUndefined();
+  });
+});
+
+describe('introspection and document size over HTTP POST', () => {
+  let p: TestPlatform;
+  beforeAll(async () => {
+    p = await startTestPlatform(await pgliteDatabase());
+  });
+  afterAll(() => p.close());
+
+  const post = (key: string, query: string) =>
+    fetch(`${p.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query }) }).then(async (r) => ({
+      status: r.status,
+      text: await r.text(),
+    }));
+
+  it('admits GraphiQL\'s introspection query, refuses an alias flood of __schema before running it', async () => {
+    const customer = await onboardCustomer(p, 'Curious');
+    const full = await post(customer.key, getIntrospectionQuery());
+    expect(full.status).toBe(200);
+    expect(JSON.parse(full.text).data.__schema.types.length).toBeGreaterThan(20);
+    // the reproduction was 2,000 aliases of __schema { ...F } (now over the token limit too); 1,200 fit under it
+    const F = `fragment F on __Schema { types { name kind fields { name args { name type { name kind ofType { name kind } } } type { name kind ofType { name kind } } } } }`;
+    const flood = `{ ${Array.from({ length: 1200 }, (_, i) => `s${i}: __schema { ...F }`).join(' ')} } ${F}`;
+    const started = Date.now();
+    const [refused, health] = await Promise.all([post(customer.key, flood), fetch(`${p.url}/health`).then(() => Date.now() - started)]);
+    expect(refused.status).toBe(400);
+    expect(JSON.parse(refused.text).errors[0].extensions.code).toBe('QUERY_TOO_COSTLY');
+    expect(refused.text.length).toBeLessThan(2000);
+    expect(health).toBeLessThan(2000);
+  });
+
+  it('holds POST to the same token limit as GET and WebSocket, and never reads a query as a JSON syntax tree', async () => {
+    const many = `{ ${"a:__typename ".repeat(3500)}}`; // 3 tokens each, 45 KB
+    const long = await post(ADMIN_KEY, many);
+    expect(long.status).toBe(400);
+    expect(JSON.parse(long.text).errors[0]).toMatchObject({ extensions: { code: 'GRAPHQL_PARSE_FAILED' } });
+    expect(JSON.parse(long.text).errors[0].message).toMatch(/10000 tokens/);
+    // mercurius takes a document that fails to parse for JSON text of an AST, bypassing parse limits
+    const ast = JSON.stringify(parse('{ me { role } }'));
+    const asTree = await post(ADMIN_KEY, ast);
+    expect(asTree.status).toBe(400);
+    expect(JSON.parse(asTree.text).errors[0].extensions.code).toBe('GRAPHQL_PARSE_FAILED');
+  });
+});
+
+describe('response size bound', () => {
+  let p: TestPlatform;
+  beforeAll(async () => {
+    p = await startTestPlatform(await pgliteDatabase(), { maxResponseChars: 3000 });
+  });
+  afterAll(() => p.close());
+
+  it('refuses an answer over the bound with a small error instead of sending it', async () => {
+    const small = await p.gql(ADMIN_KEY, `{ me { role } }`);
+    expect(small.status).toBe(200);
+    const big = await p.gql(ADMIN_KEY, getIntrospectionQuery());
+    expect(big.status).toBe(400);
+    expect(big.body.errors?.[0]).toMatchObject({ extensions: { code: 'RESPONSE_TOO_LARGE' } });
   });
 });
 

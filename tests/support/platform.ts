@@ -11,7 +11,7 @@ import type { TestDatabase } from './databases.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 
-export const startTestPlatform = async (db: TestDatabase, limits: Pick<ServerOptions, 'rateLimitPerMinute' | 'queryCostLimit'> = {}) => {
+export const startTestPlatform = async (db: TestDatabase, limits: Pick<ServerOptions, 'rateLimitPerMinute' | 'queryCostLimit' | 'maxResponseChars'> = {}) => {
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const store = await createPostgresEventStore(db);
   // device timings are simulated and a thousand times faster than life: a 5 s ramp takes 5 ms
