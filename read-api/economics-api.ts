@@ -7,7 +7,7 @@ import type { Recommendation } from '../domain/economics/controller.ts';
 import type { Sql } from '../infra/postgres/database.ts';
 import { requireRole, STAFF_ROLES } from './auth.ts';
 import { idSchema, parseInput } from './inputs.ts';
-import { liveFeed } from './live.ts';
+import { liveFeed, sharedLoad } from './live.ts';
 import type { ApiContext, ApiServices } from './resolvers.ts';
 
 export const economicsTypeDefs = /* GraphQL */ `
@@ -84,39 +84,42 @@ const recent = async (db: Sql, facilityId: string, first: number) =>
 
 const STAFF = STAFF_ROLES;
 
-export const createEconomicsResolvers = ({ readModels: db, feed }: ApiServices) => ({
-  Query: {
-    recommendation: async (_: unknown, args: { facilityId: string }, ctx: ApiContext) => {
-      requireRole(ctx.principal, ...STAFF);
-      return (await recent(db, parseInput(idSchema, args.facilityId, 'facilityId'), 1))[0] ?? null;
-    },
-    recommendations: async (_: unknown, args: { facilityId: string; first?: number | null }, ctx: ApiContext) => {
-      requireRole(ctx.principal, ...STAFF);
-      const first = parseInput(z.number().int().min(1).max(200), args.first ?? 20, 'first');
-      return recent(db, parseInput(idSchema, args.facilityId, 'facilityId'), first);
-    },
-    strikePrices: async (_: unknown, __: unknown, ctx: ApiContext) => {
-      requireRole(ctx.principal, ...STAFF);
-      const latest = await db.query<{ recommendation: Stored }>(
-        `SELECT DISTINCT ON (facility_id) recommendation FROM rm_recommendations ORDER BY facility_id, interval_start DESC`,
-      );
-      return latest.flatMap(({ recommendation: r }) =>
-        r.allocation.groups.flatMap((g) => (g.kind === 'asic' ? [{ facilityId: r.facilityId, model: g.model, strikeUsdPerMwh: g.strikeUsdPerMwh, joulesPerTh: g.joulesPerTh }] : [])),
-      );
-    },
-  },
-  Subscription: {
-    recommendationIssued: {
-      subscribe: async (_: unknown, args: { facilityId?: string | null }, ctx: ApiContext) => {
+export const createEconomicsResolvers = ({ readModels: db, feed }: ApiServices) => {
+  const deliveredRecommendation = sharedLoad(feed, (c) => (c.topic === 'recommendation' ? c.facilityId : undefined), async (facilityId) => (await recent(db, facilityId, 1))[0]);
+  return {
+    Query: {
+      recommendation: async (_: unknown, args: { facilityId: string }, ctx: ApiContext) => {
         requireRole(ctx.principal, ...STAFF);
-        const only = args.facilityId == null ? undefined : parseInput(idSchema, args.facilityId, 'facilityId');
-        return liveFeed({
-          feed,
-          select: (c) => (c.topic === 'recommendation' && (!only || c.facilityId === only) ? c.facilityId : undefined),
-          load: async (facilityId) => (await recent(db, facilityId, 1))[0],
-        });
+        return (await recent(db, parseInput(idSchema, args.facilityId, 'facilityId'), 1))[0] ?? null;
       },
-      resolve: (payload: unknown) => payload,
+      recommendations: async (_: unknown, args: { facilityId: string; first?: number | null }, ctx: ApiContext) => {
+        requireRole(ctx.principal, ...STAFF);
+        const first = parseInput(z.number().int().min(1).max(200), args.first ?? 20, 'first');
+        return recent(db, parseInput(idSchema, args.facilityId, 'facilityId'), first);
+      },
+      strikePrices: async (_: unknown, __: unknown, ctx: ApiContext) => {
+        requireRole(ctx.principal, ...STAFF);
+        const latest = await db.query<{ recommendation: Stored }>(
+          `SELECT DISTINCT ON (facility_id) recommendation FROM rm_recommendations ORDER BY facility_id, interval_start DESC`,
+        );
+        return latest.flatMap(({ recommendation: r }) =>
+          r.allocation.groups.flatMap((g) => (g.kind === 'asic' ? [{ facilityId: r.facilityId, model: g.model, strikeUsdPerMwh: g.strikeUsdPerMwh, joulesPerTh: g.joulesPerTh }] : [])),
+        );
+      },
     },
-  },
-});
+    Subscription: {
+      recommendationIssued: {
+        subscribe: async (_: unknown, args: { facilityId?: string | null }, ctx: ApiContext) => {
+          requireRole(ctx.principal, ...STAFF);
+          const only = args.facilityId == null ? undefined : parseInput(idSchema, args.facilityId, 'facilityId');
+          return liveFeed({
+            feed,
+            select: (c) => (c.topic === 'recommendation' && (!only || c.facilityId === only) ? c.facilityId : undefined),
+            load: deliveredRecommendation,
+          });
+        },
+        resolve: (payload: unknown) => payload,
+      },
+    },
+  };
+};

@@ -5,7 +5,9 @@ import type { ResourceMode } from '../domain/resource/switching.ts';
 import { requireRole, STAFF_ROLES } from './auth.ts';
 import { findSwitch, listFacilities, listResources, listSwitches, switchLatency, switchPhases, type SwitchView } from './fleet-queries.ts';
 import { freeText, idSchema, InputError, optionalId, parseInput } from './inputs.ts';
-import { liveFeed } from './live.ts';
+import { inSubscription, liveFeed, sharedLoad } from './live.ts';
+import type { GraphQLResolveInfo } from 'graphql';
+import type { Change } from '../projections/projection.ts';
 import type { ApiContext, ApiServices } from './resolvers.ts';
 import { callerOf, settled } from './mutation-support.ts';
 
@@ -13,12 +15,15 @@ const STAFF = STAFF_ROLES;
 
 export const createFleetResolvers = (services: ApiServices) => {
   const { readModels: db, feed } = services;
+  const switchKey = (c: Change) => (c.topic === 'switch' ? c.switchId : undefined);
+  const deliveredSwitch = sharedLoad(feed, switchKey, (id) => findSwitch(db, id));
+  const deliveredPhases = sharedLoad(feed, switchKey, (id) => switchPhases(db, id));
   return {
     Facility: {
       resources: (f: { id: string }) => listResources(db, { facilityId: f.id }),
     },
     Switch: {
-      phases: (s: SwitchView) => switchPhases(db, s.id),
+      phases: (s: SwitchView, _: unknown, __: unknown, info: GraphQLResolveInfo) => (inSubscription(info) ? deliveredPhases(s.id) : switchPhases(db, s.id)),
     },
     Query: {
       facilities: (_: unknown, __: unknown, ctx: ApiContext) => {
@@ -66,7 +71,7 @@ export const createFleetResolvers = (services: ApiServices) => {
           return liveFeed({
             feed,
             select: (c) => (c.topic === 'switch' && (!resourceId || c.resourceId === resourceId) ? c.switchId : undefined),
-            load: (switchId) => findSwitch(db, switchId),
+            load: deliveredSwitch,
           });
         },
         resolve: (payload: SwitchView) => payload,

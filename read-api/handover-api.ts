@@ -6,7 +6,9 @@ import type { Sql } from '../infra/postgres/database.ts';
 import { requireRole, STAFF_ROLES } from './auth.ts';
 import { iso } from './fleet-queries.ts';
 import { freeText, idSchema, InputError, optionalId, parseInput } from './inputs.ts';
-import { liveFeed } from './live.ts';
+import { inSubscription, liveFeed, sharedLoad } from './live.ts';
+import type { GraphQLResolveInfo } from 'graphql';
+import type { Change } from '../projections/projection.ts';
 import { callerOf, settled } from './mutation-support.ts';
 import type { ApiContext, ApiServices } from './resolvers.ts';
 import { whereEquals } from './sql-filters.ts';
@@ -136,9 +138,12 @@ const requestInput = z.strictObject({
 
 export const createHandoverResolvers = (services: ApiServices) => {
   const { readModels: db, feed } = services;
+  const handoverKey = (c: Change) => (c.topic === 'handover' ? c.handoverId : undefined);
+  const deliveredHandover = sharedLoad(feed, handoverKey, (id) => findHandover(db, id));
+  const deliveredPhases = sharedLoad(feed, handoverKey, (id) => handoverPhases(db, id));
   return {
     Handover: {
-      phases: (h: HandoverView) => handoverPhases(db, h.id),
+      phases: (h: HandoverView, _: unknown, __: unknown, info: GraphQLResolveInfo) => (inSubscription(info) ? deliveredPhases(h.id) : handoverPhases(db, h.id)),
     },
     Query: {
       handovers: (_: unknown, args: { facilityId?: string | null; status?: string | null; first?: number | null }, ctx: ApiContext) => {
@@ -175,7 +180,7 @@ export const createHandoverResolvers = (services: ApiServices) => {
           return liveFeed({
             feed,
             select: (c) => (c.topic === 'handover' && (!facilityId || c.facilityId === facilityId) ? c.handoverId : undefined),
-            load: (handoverId) => findHandover(db, handoverId),
+            load: deliveredHandover,
           });
         },
         resolve: (payload: HandoverView) => payload,

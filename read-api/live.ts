@@ -4,8 +4,12 @@
  * subscriber that lets more than `maxPending` distinct keys pile up is closed
  * instead of growing memory without limit. Cleanup runs once, however it ends.
  */
+import type { GraphQLResolveInfo } from 'graphql';
 import type { ChangeFeed } from '../projections/change-feed.ts';
 import type { Change } from '../projections/projection.ts';
+
+/** Whether a field resolves for a subscription's delivery (where loads are shared) rather than a query. */
+export const inSubscription = (info: Pick<GraphQLResolveInfo, 'operation'>) => info.operation.operation === 'subscription';
 
 export class SubscriberTooSlowError extends Error {
   readonly type = 'subscriber_too_slow' as const;
@@ -77,4 +81,35 @@ export const liveFeed = <T>({
     },
   };
   return iterator;
+};
+
+/**
+ * One load per key per change, shared by every subscriber (and every nested field) that wants
+ * the key's value: the first to ask after a change loads it, the rest await the same promise,
+ * so a change heard by 2,000 subscriptions costs one query, not 2,000. The key's entry is
+ * dropped when a change of it is published; `feed` listeners run in the order they subscribed
+ * and this one subscribes when the API is built, before any subscriber, so no subscriber can
+ * be woken by a change and then read the value from before it. At most `maxKeys` are kept.
+ */
+export const sharedLoad = <T>(
+  feed: ChangeFeed,
+  keyOf: (change: Change) => string | undefined,
+  load: (key: string) => Promise<T>,
+  maxKeys = 10_000,
+): ((key: string) => Promise<T>) => {
+  const values = new Map<string, Promise<T>>();
+  feed.subscribe((change) => {
+    const key = keyOf(change);
+    if (key !== undefined) values.delete(key);
+  });
+  return (key) => {
+    let value = values.get(key);
+    if (!value) {
+      value = load(key);
+      values.set(key, value);
+      if (values.size > maxKeys) values.delete(values.keys().next().value!);
+      value.catch(() => values.get(key) === value && values.delete(key));
+    }
+    return value;
+  };
 };

@@ -7,14 +7,17 @@ export type Bucket = keyof typeof BUCKETS;
 const iso = (t: string | Date) => new Date(t).toISOString();
 const usd = (micro: number) => micro / 1_000_000;
 
-export const latestPrices = async (db: Sql) =>
-  (
-    await db.query<{ feed: string; at: string | Date; price_micro_usd: string }>(
-      `SELECT feed, at, price_micro_usd::text FROM rm_prices_latest ORDER BY feed`,
-    )
-  ).map((r) => ({ feed: r.feed, at: iso(r.at), priceMicroUsd: Number(r.price_micro_usd), priceUsd: usd(Number(r.price_micro_usd)) }));
+type LatestRow = { feed: string; at: string | Date; price_micro_usd: string };
+const toPrice = (r: LatestRow) => ({ feed: r.feed, at: iso(r.at), priceMicroUsd: Number(r.price_micro_usd), priceUsd: usd(Number(r.price_micro_usd)) });
 
-export const latestPrice = async (db: Sql, feed: string) => (await latestPrices(db)).find((p) => p.feed === feed);
+export const latestPrices = async (db: Sql) =>
+  (await db.query<LatestRow>(`SELECT feed, at, price_micro_usd::text FROM rm_prices_latest ORDER BY feed`)).map(toPrice);
+
+/** One feed's latest price: one row, not the table. */
+export const latestPrice = async (db: Sql, feed: string) => {
+  const [row] = await db.query<LatestRow>(`SELECT feed, at, price_micro_usd::text FROM rm_prices_latest WHERE feed = $1`, [feed]);
+  return row ? toPrice(row) : undefined;
+};
 
 /** At most this many buckets per query, so a year of one-minute buckets is refused rather than streamed. */
 export const MAX_BUCKETS = 5000;

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { feedIdSchema } from '../domain/market/ticks.ts';
 import { InputError, parseInput } from './inputs.ts';
-import { liveFeed } from './live.ts';
+import { liveFeed, sharedLoad } from './live.ts';
 import { latestPrice, latestPrices, networkStats, priceHistory, type Bucket } from './market-queries.ts';
 import type { ApiContext, ApiServices } from './resolvers.ts';
 
@@ -13,28 +13,31 @@ const isoTime = z.iso
   .refine((d) => d.getUTCFullYear() >= 1 && d.getUTCFullYear() <= 9999, 'a time between years 1 and 9999')
   .transform((d) => d.toISOString());
 
-export const createMarketResolvers = ({ readModels: db, feed }: ApiServices) => ({
-  Query: {
-    latestPrices: () => latestPrices(db),
-    prices: (_: unknown, args: { feed: string; from: string; to: string; bucket?: Bucket }) => {
-      const feedId = parseInput(feedIdSchema, args.feed, 'feed');
-      const [from, to] = [parseInput(isoTime, args.from, 'from'), parseInput(isoTime, args.to, 'to')];
-      if (Date.parse(to) < Date.parse(from)) throw new InputError('to', `${to} is before from (${from})`);
-      return priceHistory(db, { feed: feedId, from, to, bucket: args.bucket ?? 'HOUR' });
-    },
-    networkStats: () => networkStats(db),
-  },
-  Subscription: {
-    priceTicked: {
-      subscribe: async (_: unknown, args: { feed?: string | null }, _ctx: ApiContext) => {
-        const only = args.feed == null ? undefined : parseInput(feedIdSchema, args.feed, 'feed');
-        return liveFeed({
-          feed,
-          select: (c) => (c.topic === 'price' && c.feed !== 'network-btc' && (!only || c.feed === only) ? c.feed : undefined),
-          load: (f) => latestPrice(db, f),
-        });
+export const createMarketResolvers = ({ readModels: db, feed }: ApiServices) => {
+  const deliveredPrice = sharedLoad(feed, (c) => (c.topic === 'price' ? c.feed : undefined), (f) => latestPrice(db, f));
+  return {
+    Query: {
+      latestPrices: () => latestPrices(db),
+      prices: (_: unknown, args: { feed: string; from: string; to: string; bucket?: Bucket }) => {
+        const feedId = parseInput(feedIdSchema, args.feed, 'feed');
+        const [from, to] = [parseInput(isoTime, args.from, 'from'), parseInput(isoTime, args.to, 'to')];
+        if (Date.parse(to) < Date.parse(from)) throw new InputError('to', `${to} is before from (${from})`);
+        return priceHistory(db, { feed: feedId, from, to, bucket: args.bucket ?? 'HOUR' });
       },
-      resolve: (payload: unknown) => payload,
+      networkStats: () => networkStats(db),
     },
-  },
-});
+    Subscription: {
+      priceTicked: {
+        subscribe: async (_: unknown, args: { feed?: string | null }, _ctx: ApiContext) => {
+          const only = args.feed == null ? undefined : parseInput(feedIdSchema, args.feed, 'feed');
+          return liveFeed({
+            feed,
+            select: (c) => (c.topic === 'price' && c.feed !== 'network-btc' && (!only || c.feed === only) ? c.feed : undefined),
+            load: deliveredPrice,
+          });
+        },
+        resolve: (payload: unknown) => payload,
+      },
+    },
+  };
+};

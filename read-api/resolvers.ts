@@ -1,5 +1,5 @@
 /** GraphQL resolvers: authorize, validate, then call a command handler or a read-model query. */
-import { GraphQLError, GraphQLScalarType, Kind } from 'graphql';
+import { GraphQLError, GraphQLScalarType, Kind, type GraphQLResolveInfo } from 'graphql';
 import { issueApiKey, revokeApiKey } from '../commands/api-keys.ts';
 import type { CommandDeps } from '../commands/context.ts';
 import { grantQuota, registerCustomer } from '../commands/customers.ts';
@@ -20,10 +20,11 @@ import {
   submitWorkloadInput,
 } from './inputs.ts';
 import { renameRejectedField } from './errors.ts';
-import { liveFeed } from './live.ts';
+import { inSubscription, liveFeed, sharedLoad } from './live.ts';
 import { callerOf as callerOfService, settled as settledService } from './mutation-support.ts';
 import { decodeCursor, findApiKey, findCustomer, findWorkload, listCustomers, listWorkloads, workloadHistory, type WorkloadView } from './queries.ts';
 import { z } from 'zod';
+import type { Change } from '../projections/projection.ts';
 
 export type ApiServices = {
   deps: CommandDeps;
@@ -69,6 +70,10 @@ export const createResolvers = (services: ApiServices) => {
     if (!c) throw new InputError('customerId', `customer ${customerId} not found`);
     return c;
   };
+  // what a delivery loads, once per change for all subscribers
+  const workloadKey = (c: Change) => (c.topic === 'workload' ? c.workloadId : undefined);
+  const deliveredWorkload = sharedLoad(feed, workloadKey, (id) => findWorkload(readModels, id));
+  const deliveredHistory = sharedLoad(feed, workloadKey, (id) => workloadHistory(readModels, id));
   const workloadOrFail = async (ctx: ApiContext, id: string) => {
     const w = visibleWorkload(ctx.principal, await findWorkload(readModels, id));
     if (!w) throw new InputError('id', 'workload not found');
@@ -78,7 +83,8 @@ export const createResolvers = (services: ApiServices) => {
   return {
     SafeInt,
     Workload: {
-      history: (w: WorkloadView) => workloadHistory(readModels, w.id),
+      history: (w: WorkloadView, _: unknown, __: unknown, info: GraphQLResolveInfo) =>
+        inSubscription(info) ? deliveredHistory(w.id) : workloadHistory(readModels, w.id),
     },
     Principal: {
       customer: (p: Principal) => (p.role === 'customer' ? findCustomer(readModels, p.customerId) : null),
@@ -188,7 +194,7 @@ export const createResolvers = (services: ApiServices) => {
                 ? c.workloadId
                 : undefined,
             // authorize again at delivery: the row decides, not the notification
-            load: async (workloadId) => visibleWorkload(principal, await findWorkload(readModels, workloadId)),
+            load: async (workloadId) => visibleWorkload(principal, await deliveredWorkload(workloadId)),
           });
         },
         resolve: (payload: WorkloadView) => payload,

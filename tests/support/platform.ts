@@ -8,16 +8,22 @@ import { randomIds } from '../../infra/ids.ts';
 import { createLogger } from '../../infra/logger.ts';
 import { buildServer, type ServerOptions } from '../../read-api/server.ts';
 import type { TestDatabase } from './databases.ts';
+import type { Sql } from '../../infra/postgres/database.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 
-export const startTestPlatform = async (db: TestDatabase, limits: Pick<ServerOptions, 'rateLimitPerMinute' | 'queryCostLimit' | 'maxResponseChars'> = {}) => {
+export type TestPlatformOptions = Pick<ServerOptions, 'rateLimitPerMinute' | 'queryCostLimit' | 'maxResponseChars'> & {
+  /** Wraps what the API reads read models through (to count its queries, say). */
+  wrapReadModels?: (db: Sql) => Sql;
+};
+
+export const startTestPlatform = async (db: TestDatabase, { wrapReadModels = (x) => x, ...limits }: TestPlatformOptions = {}) => {
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const store = await createPostgresEventStore(db);
   // device timings are simulated and a thousand times faster than life: a 5 s ramp takes 5 ms
   const devices = createSimulatedDevices({ random: createRng(42).next, speed: 1000 });
   const core = await startCore({ db, store, logger, clock: systemClock, ids: randomIds, devices });
-  const app = await buildServer({ ...core, readModels: db, logger, adminKey: ADMIN_KEY, ...limits });
+  const app = await buildServer({ ...core, readModels: wrapReadModels(db), logger, adminKey: ADMIN_KEY, ...limits });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const gql = async (key: string | undefined, query: string, variables?: Record<string, unknown>) => {
     const res = await fetch(`${url}/graphql`, {
