@@ -3,6 +3,14 @@ import type { Sql } from '../infra/postgres/database.ts';
 
 export const BUCKETS = { MINUTE: '1 minute', FIVE_MINUTES: '5 minutes', FIFTEEN_MINUTES: '15 minutes', HOUR: '1 hour', DAY: '1 day' } as const;
 export type Bucket = keyof typeof BUCKETS;
+export const BUCKET_MS: Record<Bucket, number> = { MINUTE: 60_000, FIVE_MINUTES: 300_000, FIFTEEN_MINUTES: 900_000, HOUR: 3_600_000, DAY: 86_400_000 };
+
+/** How many buckets [from, to) touches (buckets are aligned to 2000-01-01T00:00Z, like date_bin below). */
+export const bucketsSpanned = (fromMs: number, toMs: number, bucket: Bucket) => {
+  const origin = Date.UTC(2000, 0, 1);
+  const size = BUCKET_MS[bucket];
+  return toMs <= fromMs ? 0 : Math.floor((toMs - 1 - origin) / size) - Math.floor((fromMs - origin) / size) + 1;
+};
 
 const iso = (t: string | Date) => new Date(t).toISOString();
 const usd = (micro: number) => micro / 1_000_000;

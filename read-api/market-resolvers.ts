@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { feedIdSchema } from '../domain/market/ticks.ts';
 import { InputError, parseInput } from './inputs.ts';
 import { liveFeed, sharedLoad } from './live.ts';
-import { latestPrice, latestPrices, networkStats, priceHistory, type Bucket } from './market-queries.ts';
+import { bucketsSpanned, latestPrice, latestPrices, MAX_BUCKETS, networkStats, priceHistory, type Bucket } from './market-queries.ts';
 import type { ApiContext, ApiServices } from './resolvers.ts';
 
 /** An ISO time with any offset, passed on in UTC (PostgreSQL refuses year 0 and offsets past ±15:59 that ISO allows). */
@@ -22,7 +22,12 @@ export const createMarketResolvers = ({ readModels: db, feed }: ApiServices) => 
         const feedId = parseInput(feedIdSchema, args.feed, 'feed');
         const [from, to] = [parseInput(isoTime, args.from, 'from'), parseInput(isoTime, args.to, 'to')];
         if (Date.parse(to) < Date.parse(from)) throw new InputError('to', `${to} is before from (${from})`);
-        return priceHistory(db, { feed: feedId, from, to, bucket: args.bucket ?? 'HOUR' });
+        const bucket = args.bucket ?? 'HOUR';
+        // bounded before the database sees it: the aggregate would otherwise read every tick in the range
+        const spanned = bucketsSpanned(Date.parse(from), Date.parse(to), bucket);
+        if (spanned > MAX_BUCKETS)
+          throw new InputError('to', `from..to spans ${spanned} ${bucket} buckets; at most ${MAX_BUCKETS}: narrow the range or use a larger bucket`);
+        return priceHistory(db, { feed: feedId, from, to, bucket });
       },
       networkStats: () => networkStats(db),
     },

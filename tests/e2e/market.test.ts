@@ -70,6 +70,16 @@ describe('market data through the API', () => {
     expect(backwards.body.errors?.[0]).toMatchObject({ message: 'to: 2022-12-31T23:00:00.000Z is before from (2023-01-02T00:00:00.000Z)', extensions: { code: 'BAD_USER_INPUT', field: 'to' } });
   });
 
+  it('refuses a range of more than 5,000 buckets before reading any tick', async () => {
+    const all = await p.gql(key, `{ prices(feed: "btc-usd", from: "0001-01-01T00:00:00Z", to: "9999-01-01T00:00:00Z", bucket: MINUTE) { ticks } }`);
+    expect(all.body.errors?.[0]).toMatchObject({ extensions: { code: 'BAD_USER_INPUT', field: 'to' } });
+    expect(all.body.errors?.[0].message).toMatch(/spans \d+ MINUTE buckets; at most 5000/);
+    // 5,000 minutes exactly is served; one more is not
+    const edge = (to: string) => p.gql(key, `query($t: String!) { prices(feed: "btc-usd", from: "2023-01-01T00:00:00Z", to: $t, bucket: MINUTE) { ticks } }`, { t: to });
+    expect((await edge(new Date(Date.UTC(2023, 0, 1) + 5000 * 60_000).toISOString())).body.errors).toBeUndefined();
+    expect((await edge(new Date(Date.UTC(2023, 0, 1) + 5000 * 60_000 + 1).toISOString())).body.errors?.[0].extensions.field).toBe('to');
+  });
+
   it('streams new ticks of a feed to a subscriber', async () => {
     const client = createClient({ url: p.wsUrl, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${key}` }, retryAttempts: 0 });
     const got = new Promise<any>((resolve, reject) =>
