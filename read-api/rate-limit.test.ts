@@ -45,3 +45,28 @@ describe('rate limit per key', () => {
     expect(served).toBe(2 * ADDRESS_FACTOR);
   });
 });
+
+describe('a full table of callers', () => {
+  it('never drops a running window to make room: a flood of new callers cannot reset a key\'s count', () => {
+    let t = 0;
+    const limiter = createRateLimiter(2, () => t, 10);
+    limiter.take('key:victim');
+    limiter.take('key:victim');
+    expect(() => limiter.take('key:victim')).toThrow(RateLimitedError);
+    // throwaway tokens from many addresses fill the table, and overflow
+    for (let i = 0; i < 30; i++) {
+      try {
+        limiter.take(`key:throwaway-${i}`);
+      } catch (e) {
+        expect(e).toBeInstanceOf(RateLimitedError);
+      }
+    }
+    expect(() => limiter.take('key:victim')).toThrow(RateLimitedError);
+    // the flood's newcomers shared one window at an address's rate
+    expect(() => limiter.take('key:someone-new')).toThrow(RateLimitedError);
+    // windows that ended make room again
+    t += 60_000;
+    expect(() => limiter.take('key:victim')).not.toThrow();
+    expect(() => limiter.take('key:someone-new')).not.toThrow();
+  });
+});
