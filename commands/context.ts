@@ -23,6 +23,14 @@ export type CommandDeps = {
  */
 export type Caller = { commandId: string; correlationId: string; actor: string; requestDigest?: string };
 
+/**
+ * A command id an API caller chose, in a namespace of its own: `api/` and then the id, which
+ * may not hold a `/`. The platform's own steps derive theirs otherwise (`open-workload:<w>`,
+ * `release-quota:<w>`, `recommend:…`, `handover:…`), so nothing a caller sends can be taken
+ * for a step the platform has still to take.
+ */
+export const callerCommandId = (id: string) => `api/${id}`;
+
 /** A fingerprint of a request: the same for the same fields and values in any key order; null counts as absent. */
 export const requestDigest = (request: unknown): string =>
   createHash('sha256')

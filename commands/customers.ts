@@ -3,13 +3,15 @@ import { customerDecider, customerStream } from '../domain/customer/customer.ts'
 import type { CustomerTier } from '../domain/workload/request.ts';
 import { accepted, contextFor, type Caller, type CommandDeps } from './context.ts';
 import { handleCommand } from './handle.ts';
+import { uuidFromName } from '../infra/ids.ts';
 
 export const registerCustomer = async (
   deps: CommandDeps,
   caller: Caller,
   input: { customerId?: string; name: string; tier: CustomerTier },
 ) => {
-  const customerId = input.customerId ?? deps.ids.id('c');
+  // derived from the command id, so the same command sent again names the same customer
+  const customerId = input.customerId ?? `c-${uuidFromName(`register-customer:${caller.commandId}`).slice(0, 13).replace('-', '')}`;
   const handled = accepted(
     await handleCommand(
       deps.store,

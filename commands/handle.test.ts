@@ -136,7 +136,7 @@ for (const backend of backends) {
         expect(await grant(3600, a)).toMatchObject({ type: 'accepted', duplicate: false });
         const events = (await store.readAll()).length;
         expect(await grant(3600, a)).toMatchObject({ type: 'accepted', duplicate: true });
-        expect(await grant(7200, b)).toEqual({ type: 'rejected', rejection: { code: 'already_exists', message: 'command id g-1 was already used for a different request', field: 'commandId' } });
+        expect(await grant(7200, b)).toEqual({ type: 'rejected', rejection: { code: 'already_exists', message: 'this command id was already used for a different request', field: 'commandId' } });
         expect(await grant(7200)).toMatchObject({ type: 'accepted', duplicate: true, events: [{ data: { gpuSeconds: 3600 } }] }); // an internal caller that says no request
         expect((await store.readAll()).length).toBe(events);
         expect((await balanceOf(store, customerId)).granted.gpuSeconds).toBe(3600);

@@ -65,7 +65,7 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
     if (earlier.length > 0) {
       const first = earlier[0]!.metadata.requestDigest;
       if (context.requestDigest && first && first !== context.requestDigest)
-        return { type: 'rejected', rejection: { code: 'already_exists', message: `command id ${context.commandId} was already used for a different request`, field: 'commandId' } };
+        return { type: 'rejected', rejection: { code: 'already_exists', message: 'this command id was already used for a different request', field: 'commandId' } };
       return { type: 'accepted', events: earlier.map(asDomain<E>), position: earlier.at(-1)!.position, duplicate: true };
     }
 

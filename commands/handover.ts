@@ -63,7 +63,7 @@ export const requestHandover = async (deps: CommandDeps, caller: Caller, input: 
     // the same command id again: the same request, or a mistake worth saying
     const earlier = handled.events.find((e) => e.type === 'HandoverRequested');
     const same = earlier?.type === 'HandoverRequested' && (['facilityId', 'direction', 'asicResourceId', 'gpuResourceId'] as const).every((k) => earlier.data[k] === input[k]);
-    if (!same) throw new CommandRejectedError({ code: 'already_exists', message: `command id ${caller.commandId} was already used for another handover request`, field: 'commandId' });
+    if (!same) throw new CommandRejectedError({ code: 'already_exists', message: 'this command id was already used for another handover request', field: 'commandId' });
   }
   return { handoverId, position: handled.position };
 };

@@ -9,7 +9,7 @@ import { customerDecider, customerStream, type CustomerEvent } from '../domain/c
 import type { WorkloadRequest } from '../domain/workload/request.ts';
 import { isWorkloadOf, workloadDecider, workloadStream } from '../domain/workload/workload.ts';
 import { accepted, contextFor, type Caller, type CommandDeps } from './context.ts';
-import { handleCommand, loadState } from './handle.ts';
+import { handleCommand, loadState, type Handled } from './handle.ts';
 import { CommandRejectedError } from './errors.ts';
 
 type QuotaReserved = Extract<CustomerEvent, { type: 'QuotaReserved' }>;
@@ -17,22 +17,41 @@ type QuotaReserved = Extract<CustomerEvent, { type: 'QuotaReserved' }>;
 export const openWorkloadCommandId = (workloadId: string) => `open-workload:${workloadId}`;
 export const releaseQuotaCommandId = (workloadId: string) => `release-quota:${workloadId}`;
 
+/** A step's command id found handled already must have done this step: anything else is a collision, never success. */
+export class StepNotTakenError extends Error {
+  readonly type = 'step_not_taken' as const;
+  constructor(readonly commandId: string, step: string) {
+    super(`command id ${commandId} was handled already, but not as ${step}: the step was not taken`);
+    this.name = 'StepNotTakenError';
+  }
+}
+
+const confirmStep = <E extends { type: string; data: Record<string, unknown> }>(handled: Handled<E>, commandId: string, step: string, did: (e: E) => boolean) => {
+  if (handled.type === 'accepted' && handled.duplicate && !handled.events.some(did)) throw new StepNotTakenError(commandId, step);
+  return handled;
+};
+
 /** Opens the workload stream for a reservation; a no-op when it is open already. */
 export const openWorkload = async (deps: CommandDeps, caller: Caller, reserved: QuotaReserved['data'], causationId: string) =>
-  handleCommand(
-    deps.store,
-    workloadDecider,
-    workloadStream(reserved.workloadId),
-    {
-      type: 'OpenWorkload',
-      workloadId: reserved.workloadId,
-      customerId: reserved.customerId,
-      request: reserved.request,
-      classification: reserved.classification,
-      reservedGpuSeconds: reserved.gpuSeconds,
-      reservedBudgetMicroUsd: reserved.budgetMicroUsd,
-    },
-    contextFor(deps, caller, openWorkloadCommandId(reserved.workloadId), causationId),
+  confirmStep(
+    await handleCommand(
+      deps.store,
+      workloadDecider,
+      workloadStream(reserved.workloadId),
+      {
+        type: 'OpenWorkload',
+        workloadId: reserved.workloadId,
+        customerId: reserved.customerId,
+        request: reserved.request,
+        classification: reserved.classification,
+        reservedGpuSeconds: reserved.gpuSeconds,
+        reservedBudgetMicroUsd: reserved.budgetMicroUsd,
+      },
+      contextFor(deps, caller, openWorkloadCommandId(reserved.workloadId), causationId),
+    ),
+    openWorkloadCommandId(reserved.workloadId),
+    'the opening of the workload',
+    (e) => e.type === 'WorkloadSubmitted' && e.data.workloadId === reserved.workloadId,
   );
 
 export const releaseQuota = async (
@@ -41,12 +60,17 @@ export const releaseQuota = async (
   input: { customerId: string; workloadId: string; reason: string },
   causationId: string,
 ) =>
-  handleCommand(
-    deps.store,
-    customerDecider,
-    customerStream(input.customerId),
-    { type: 'ReleaseQuota', workloadId: input.workloadId, reason: input.reason },
-    contextFor(deps, caller, releaseQuotaCommandId(input.workloadId), causationId),
+  confirmStep(
+    await handleCommand(
+      deps.store,
+      customerDecider,
+      customerStream(input.customerId),
+      { type: 'ReleaseQuota', workloadId: input.workloadId, reason: input.reason },
+      contextFor(deps, caller, releaseQuotaCommandId(input.workloadId), causationId),
+    ),
+    releaseQuotaCommandId(input.workloadId),
+    'the release of its quota',
+    (e) => (e.type === 'QuotaReleased' || e.type === 'QuotaConsumed') && e.data.workloadId === input.workloadId,
   );
 
 export const submitWorkload = async (deps: CommandDeps, caller: Caller, input: { customerId: string; request: WorkloadRequest }) => {

@@ -62,6 +62,7 @@ export const commandIdSchema = z
   .string()
   .min(8)
   .max(128)
+  // no '/': a caller's ids live under api/ (commands/context.ts callerCommandId), apart from the platform's own
   .regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits and _ . : - only');
 
 const hoursToSeconds = (field: string, max: number) =>

@@ -1,6 +1,6 @@
 /** What every mutation does around its command: name the caller, and wait until the read models hold the result. */
 import { GraphQLError } from 'graphql';
-import { requestDigest, type Caller } from '../commands/context.ts';
+import { callerCommandId, requestDigest, type Caller } from '../commands/context.ts';
 import type { GlobalPosition } from '../infra/event-store/position.ts';
 import { commandIdSchema, parseInput } from './inputs.ts';
 import type { ApiContext, ApiServices } from './resolvers.ts';
@@ -9,7 +9,7 @@ import type { ApiContext, ApiServices } from './resolvers.ts';
 export const callerOf = (services: ApiServices, ctx: ApiContext, mutation: string, args: { commandId?: unknown }): Caller => {
   const { commandId, ...request } = args;
   return {
-    commandId: commandId == null ? services.deps.ids.id('cmd') : parseInput(commandIdSchema, commandId, 'commandId'),
+    commandId: callerCommandId(commandId == null ? services.deps.ids.id('cmd') : parseInput(commandIdSchema, commandId, 'commandId')),
     correlationId: ctx.correlationId,
     actor: `${ctx.principal.role}:${ctx.principal.keyId}`,
     requestDigest: requestDigest({ [mutation]: request }),

@@ -1,6 +1,6 @@
 /** REST: the seed's submit call and health. JSON errors name the field; unknown fields are refused. */
 import type { FastifyInstance } from 'fastify';
-import { requestDigest } from '../commands/context.ts';
+import { callerCommandId, requestDigest } from '../commands/context.ts';
 import { renameRejectedField } from './errors.ts';
 import { submitWorkload } from '../commands/workloads.ts';
 import type { Authenticator } from './auth.ts';
@@ -21,8 +21,9 @@ export const registerRest = (app: FastifyInstance, services: ApiServices, authen
     const customerId = scopeCustomer(principal, input.customerId);
     if (!customerId) throw new InputError('customer_id', 'staff must name the customer to submit for');
     const idempotencyKey = request.headers['idempotency-key'];
-    const commandId =
-      idempotencyKey === undefined ? services.deps.ids.id('cmd') : parseInput(commandIdSchema, idempotencyKey, 'Idempotency-Key');
+    const commandId = callerCommandId(
+      idempotencyKey === undefined ? services.deps.ids.id('cmd') : parseInput(commandIdSchema, idempotencyKey, 'Idempotency-Key'),
+    );
     // a refusal names fields as this API spells them: the command id is the Idempotency-Key header, the rest snake_case
     const { workloadId, position } = await submitWorkload(
       services.deps,

@@ -163,7 +163,7 @@ describe('API input handling', () => {
     expect((await p.gql(c.key, submit, { i: input, c: 'retry-0002' })).body.errors).toBeUndefined();
     const events = (await p.store.readAll()).length;
     const changed = await p.gql(c.key, submit, { i: { ...input, durationHours: 2 }, c: 'retry-0002' });
-    expect(changed.body.errors?.[0]).toMatchObject({ message: 'command id retry-0002 was already used for a different request', extensions: { code: 'ALREADY_EXISTS', field: 'commandId' } });
+    expect(changed.body.errors?.[0]).toMatchObject({ message: 'this command id was already used for a different request', extensions: { code: 'ALREADY_EXISTS', field: 'commandId' } });
     const grant = `mutation($i: GrantQuotaInput!) { grantQuota(input: $i, commandId: "grant-0001") { customerId } }`;
     expect((await p.gql(ADMIN_KEY, grant, { i: { customerId: c.customerId, gpuHours: 1, budgetUsd: '5.00' } })).body.errors).toBeUndefined();
     const bigger = await p.gql(ADMIN_KEY, grant, { i: { customerId: c.customerId, gpuHours: 1, budgetUsd: '500.00' } });
@@ -198,6 +198,30 @@ describe('API input handling', () => {
     const input = { type: 'ai_inference_batch', model: 'llama-3-8b', gpuType: 'A100', durationHours: 1 };
     const reused = await p.gql(customer.key, `mutation($i: SubmitWorkloadInput!, $c: ID) { submitWorkload(input: $i, commandId: $c) { id } }`, { i: input, c: 'shared-command-id-1' });
     expect(reused.body.errors?.[0]?.extensions).toMatchObject({ code: 'ALREADY_EXISTS', field: 'commandId' });
+  });
+
+  it('keeps callers\' command ids apart from the platform\'s own: an id like release-quota:<w> cannot stop a cancelled workload\'s quota coming back', async () => {
+    const c = await onboardCustomer(p, 'Namespace Prober');
+    const submit = `mutation($i: SubmitWorkloadInput!, $c: ID) { submitWorkload(input: $i, commandId: $c) { id reserved { gpuSeconds } } }`;
+    const input = { type: 'ai_inference_batch', model: 'llama-3-8b', gpuType: 'A100', durationHours: 11 };
+    const w1 = (await p.gql(c.key, submit, { i: input })).body.data.submitWorkload;
+    // the customer names a second submission with the id the platform uses to release w1's quota
+    const w2 = await p.gql(c.key, submit, { i: input, c: `release-quota:${w1.id}` });
+    expect(w2.body.errors).toBeUndefined();
+    const cancelled = await p.gql(c.key, `mutation($w: ID!) { cancelWorkload(id: $w) { status } }`, { w: w1.id });
+    expect(cancelled.body.data.cancelWorkload.status).toBe('cancelled');
+    const balance = await p.gql(c.key, `{ balance { reserved { gpuSeconds } } }`);
+    // only w2's reservation is left (before: w1's 39,600 GPU-seconds stayed reserved for good)
+    expect(balance.body.data.balance.reserved.gpuSeconds).toBe(w2.body.data.submitWorkload.reserved.gpuSeconds);
+  });
+
+  it('registers one customer for one command id, however often it is sent', async () => {
+    const register = `mutation($c: ID) { registerCustomer(input: { name: "Twice Sent" }, commandId: $c) { id } }`;
+    const first = await p.gql(ADMIN_KEY, register, { c: 'register-once-0001' });
+    const again = await p.gql(ADMIN_KEY, register, { c: 'register-once-0001' });
+    expect(again.body.data.registerCustomer.id).toBe(first.body.data.registerCustomer.id);
+    const all = await p.gql(ADMIN_KEY, `{ customers(first: 500) { name } }`);
+    expect(all.body.data.customers.filter((x: { name: string }) => x.name === 'Twice Sent')).toHaveLength(1);
   });
 
   it('serves the introspection query (GraphiQL) and refuses queries deeper than the limit', async () => {
