@@ -19,7 +19,8 @@ import { createRng } from '../../simulators/random.ts';
 import { requestHandover } from '../handover.ts';
 import { handoverExecutor } from '../switching/handover-executor.ts';
 import { createSimulatedDevices } from '../switching/simulated-devices.ts';
-import { economicController, economicsStream, recommendationOf, type RecommendationIssued } from './economic-controller.ts';
+import { economicController, economicsStream, recommendationOf, WARM_UP_MS, type RecommendationIssued } from './economic-controller.ts';
+import type { EventStore } from '../../infra/event-store/types.ts';
 
 const NORTH_DAKOTA = SEED_SCENARIO.filter((f) => f.facilityId === 'north-dakota');
 const TEXAS_NORTH = SEED_SCENARIO.filter((f) => f.facilityId === 'texas-north');
@@ -76,6 +77,99 @@ describe('economic controller (live)', () => {
     const after = (await store.readStream(economicsStream('north-dakota'))).map((e) => e.data as RecommendationIssued['data']).slice(recs.length);
     expect(after.length).toBeGreaterThan(0);
     expect(Number(/\((\d+) intervals seen\)/.exec(after[0]!.inputs.forecast.method)?.[1])).toBeGreaterThan(150);
+  });
+
+  describe('never skips a decision', () => {
+    /** North Dakota through the 2023-08-24 peaks: a store holding the ticks, and the controller's switch requests on a clean run. */
+    const setUp = async () => {
+      const inner = createMemoryEventStore();
+      let failResourceAppends = false;
+      // a store whose appends to resource streams can be made to fail (a switch request that throws)
+      const store: EventStore = {
+        ...inner,
+        appendToStream: (name, events, options) => (failResourceAppends && name.startsWith('resource-') ? Promise.reject(new Error('connection lost')) : inner.appendToStream(name, events, options)),
+      };
+      const deps: CommandDeps = { store, readModels: { query: async () => [] }, clock: systemClock, ids: sequentialIds('ec') };
+      await registerScenario(deps, { commandId: 'scenario', correlationId: 't', actor: 'test' }, NORTH_DAKOTA);
+      const source = createReplaySource({ nodes: ['HB_WEST'] });
+      const from = Date.parse('2023-08-24T12:00:00Z');
+      for (const tick of [...source.inForceAt(from - 1), ...source.ticksBetween(from, from + 86_400_000)]) {
+        const { streamName, event } = tickEvent(tick);
+        await store.appendToStream(streamName, [event], { expectedRevision: 'any' });
+      }
+      const market = (await store.readAll()).filter((e) => e.streamName.startsWith('market-'));
+      const switchIds = async () => new Set((await inner.readAll()).filter((e) => e.type === 'ModeSwitchRequested').map((e) => (e.data as { switchId: string }).switchId));
+      return { deps, market, switchIds, failAppends: (fail: boolean) => void (failResourceAppends = fail) };
+    };
+
+    const cleanRun = async () => {
+      const { deps, market, switchIds } = await setUp();
+      const controller = economicController(deps, NORTH_DAKOTA, createLogger('silent'));
+      for (const e of market) await controller.react(e);
+      return switchIds();
+    };
+
+    it('decides an interval again when its switch request threw, and requests what it recorded', async () => {
+      const expected = await cleanRun();
+      expect(expected.size).toBeGreaterThan(0);
+      const { deps, market, switchIds, failAppends } = await setUp();
+      const controller = economicController(deps, NORTH_DAKOTA, createLogger('silent'));
+      let failures = 0;
+      failAppends(true);
+      for (const e of market) {
+        // the first switch request throws; the process manager's runner delivers the event again
+        await controller.react(e).catch(async () => {
+          failures++;
+          failAppends(false);
+          await controller.react(e);
+        });
+      }
+      expect(failures).toBe(1);
+      expect(await switchIds()).toEqual(expected);
+    });
+
+    it('requests the switches of the last recorded decision when a process starts after dying between the two', async () => {
+      const expected = await cleanRun();
+      const { deps, market, switchIds, failAppends } = await setUp();
+      const dying = economicController(deps, NORTH_DAKOTA, createLogger('silent'));
+      failAppends(true);
+      let diedAt = -1;
+      for (const [i, e] of market.entries()) {
+        const died = await dying.react(e).then(() => false, () => true);
+        if (died) {
+          diedAt = i;
+          break;
+        }
+      }
+      expect(diedAt).toBeGreaterThan(0);
+      // a new process resumes after the event it died on (the worst case: its checkpoint had moved past it)
+      failAppends(false);
+      const restarted = economicController(deps, NORTH_DAKOTA, createLogger('silent'));
+      for (const e of market.slice(diedAt + 1)) await restarted.react(e);
+      expect(await switchIds()).toEqual(expected);
+    });
+  });
+
+  it('learns a bounded, stated window of prices when it starts: the 60 days before, not the whole stream', async () => {
+    const store = createMemoryEventStore();
+    const deps: CommandDeps = { store, readModels: { query: async () => [] }, clock: systemClock, ids: sequentialIds('ec') };
+    await registerScenario(deps, { commandId: 'scenario', correlationId: 't', actor: 'test' }, NORTH_DAKOTA);
+    const source = createReplaySource({ nodes: ['HB_WEST'] });
+    const decideAt = Date.parse('2023-08-01T00:00:00Z');
+    const ticks = [...source.ticksBetween(decideAt - 120 * 86_400_000, decideAt + 3_600_000)];
+    for (const tick of ticks) {
+      const { streamName, event } = tickEvent(tick);
+      await store.appendToStream(streamName, [event], { expectedRevision: 'any' });
+    }
+    const controller = economicController(deps, NORTH_DAKOTA, createLogger('silent'));
+    // a controller that starts now: it hears only the last hour's events
+    for (const e of (await store.readAll()).filter((x) => x.streamName.startsWith('market-') && Date.parse((x.data as { at: string }).at) >= decideAt)) await controller.react(e);
+    const recs = (await store.readStream(economicsStream('north-dakota'))).map((e) => e.data as RecommendationIssued['data']);
+    expect(recs.length).toBeGreaterThan(0);
+    const seen = Number(/\((\d+) intervals seen\)/.exec(recs[0]!.inputs.forecast.method)?.[1]);
+    // 60 days of 15-minute intervals (5,760), not the 120 days the stream holds (11,520)
+    expect(seen).toBeGreaterThan(5_700);
+    expect(seen).toBeLessThanOrEqual(WARM_UP_MS / 900_000);
   });
 
   it('leaves an ASIC block whose power a handover gave to GPUs where the handover put it', async () => {

@@ -13,7 +13,13 @@
  * the decision counts them in their mode and never switches them.
  *
  * Ids derive from the facility and the interval, so a replay or redelivery
- * records and requests nothing twice.
+ * records and requests nothing twice. Each interval goes record, then request, then advance:
+ * the controller's memory moves on only once the recommendation is stored and its switches
+ * requested, so a failure anywhere before (an append that fails, a switch request that
+ * throws) leaves the interval to be decided again when the event comes again; and a process
+ * that starts reads its last recorded recommendation back and requests its switches again
+ * (their ids make that a no-op when they were requested), so a death between the two
+ * cannot leave the blocks mining through the spike it decided on.
  */
 import type { Logger } from 'pino';
 import {
@@ -29,7 +35,6 @@ import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
 import { gpuFeed, powerFeed, SATS_PER_BTC, type NetworkStats, type PriceTick } from '../../domain/market/ticks.ts';
 import { uuidFromName } from '../../infra/ids.ts';
-import { WrongExpectedRevisionError } from '../../infra/event-store/expected-revision.ts';
 import type { RecordedEvent } from '../../infra/event-store/types.ts';
 import type { CommandDeps } from '../context.ts';
 import { CommandRejectedError } from '../errors.ts';
@@ -51,6 +56,9 @@ export const LIVE_ASSUMPTIONS = { gpuUtilization: 0.7, gpuDemandShares: { P1: 0.
 const INTERVAL_MS = DEFAULT_CONTROLLER_CONFIG.intervalMs;
 /** Unchanged decisions are recorded at this cadence (market time), changed ones always. */
 export const STEADY_CADENCE_MS = 3_600_000;
+/** What a starting controller learns from: the node's prices of the 60 days before (about 5,800 intervals), at most 200,000 ticks read. */
+export const WARM_UP_MS = 60 * 86_400_000;
+export const WARM_UP_MAX_TICKS = 200_000;
 
 type Market = {
   btcUsd?: number;
@@ -85,16 +93,30 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
     return observeSettled(fc, { startMs: slot * INTERVAL_MS, priceUsdPerMwh: usd, dayAheadUsdPerMwh: null });
   };
 
-  /** The node's forecaster; the first time, it reads the node's earlier prices back from the store. */
+  /**
+   * The node's forecaster; the first time, it learns the node's prices of the WARM_UP_MS before
+   * `beforeMs` back from the store, newest first, reading at most WARM_UP_MAX_TICKS of them.
+   */
   const forecasterOf = async (feed: string, beforeMs: number) => {
     const known = forecasters.get(feed);
     if (known) return known;
     let fc = initialLearnedForecaster({ ...DEFAULT_LEARNED_CONFIG, intervalMs: INTERVAL_MS, horizon: DEFAULT_CONTROLLER_CONFIG.horizonIntervals });
-    for (const e of await deps.store.readStream(`market-${feed}`)) {
-      const tick = e.data as PriceTick;
-      const at = Date.parse(tick.at);
-      if (at < beforeMs) fc = learn(fc, at, tick.priceMicroUsd / 1_000_000);
+    const recent: Array<{ at: number; usd: number }> = [];
+    let from: bigint | undefined;
+    for (let read = 0; read < WARM_UP_MAX_TICKS; ) {
+      const page = await deps.store.readStream(`market-${feed}`, { direction: 'backwards', maxCount: Math.min(5000, WARM_UP_MAX_TICKS - read), ...(from !== undefined ? { fromRevision: from } : {}) });
+      read += page.length;
+      for (const e of page) {
+        const tick = e.data as PriceTick;
+        const at = Date.parse(tick.at);
+        if (at < beforeMs && at >= beforeMs - WARM_UP_MS) recent.push({ at, usd: tick.priceMicroUsd / 1_000_000 });
+      }
+      const oldest = page.at(-1);
+      // ticks arrive roughly in time order: a page that ends before the window is the last one needed
+      if (!oldest || oldest.revision === 0n || Date.parse((oldest.data as PriceTick).at) < beforeMs - WARM_UP_MS) break;
+      from = oldest.revision - 1n;
     }
+    for (const { at, usd } of recent.sort((a, b) => a.at - b.at)) fc = learn(fc, at, usd);
     forecasters.set(feed, fc);
     return fc;
   };
@@ -112,7 +134,7 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
   };
 
   /** The last recorded decision of a facility, so a restart goes on from it. */
-  const remember = async (facility: FacilitySpec) => {
+  const remember = async (facility: FacilitySpec, correlationId: string) => {
     const known = memory.get(facility.facilityId);
     if (known) return known;
     const [last] = await deps.store.readStream(economicsStream(facility.facilityId), { direction: 'backwards', maxCount: 1 });
@@ -124,6 +146,8 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
       market.btcUsd ??= o.btcUsd;
       market.network ??= o.network;
       market.gpu = { ...o.gpuUsdPerHour, ...market.gpu };
+      // the process may have died between recording it and requesting its switches
+      await requestSwitches(facility, data, last!.metadata.commandId, correlationId);
     }
     const entry = data
       ? { state: data.stateAfter, decidedInterval: at, recordedAtMs: at }
@@ -144,8 +168,27 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
     return pinned;
   };
 
+  /** Asks the switch executor to move the blocks a recorded recommendation changed (idempotent: ids from the recommendation's). */
+  const requestSwitches = async (facility: FacilitySpec, recommendation: RecommendationIssued['data'], commandId: string, correlationId: string) => {
+    const resources = blocksToResources.get(facility.facilityId)!;
+    for (const blockId of recommendation.switched) {
+      const resourceId = resources.get(blockId);
+      if (!resourceId) continue; // GPU tiers: demand response is recorded, not switched
+      const active = recommendation.allocation.blocks[blockId] === 1;
+      await requestSwitch(
+        deps,
+        { commandId: `${commandId}:${resourceId}`, correlationId, actor: 'process-manager:economic-controller' },
+        { resourceId, to: active ? 'mining' : 'sleeping', reason: recommendation.reason.slice(0, 200), switchId: `sw-${uuidFromName(`${commandId}:${resourceId}`).slice(0, 18)}` },
+      ).catch((error) => {
+        // a switch in flight or a mode already reached: the next interval decides again
+        if (!(error instanceof CommandRejectedError)) throw error;
+        log.info({ resourceId, reason: error.message }, 'switch not requested');
+      });
+    }
+  };
+
   const decideFacility = async (facility: FacilitySpec, intervalStart: number, correlationId: string) => {
-    const entry = await remember(facility);
+    const entry = await remember(facility, correlationId);
     const electricity = market.power[powerFeed(facility.marketNode)];
     if (market.btcUsd === undefined || !market.network || electricity === undefined) return;
     if (intervalStart <= entry.decidedInterval) return;
@@ -164,43 +207,34 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
         ...LIVE_ASSUMPTIONS,
       },
     });
-    entry.decidedInterval = intervalStart;
-    entry.state = state;
-    if (!recommendation.changed && intervalStart - entry.recordedAtMs < STEADY_CADENCE_MS) return;
-    entry.recordedAtMs = intervalStart;
-    const intervalIso = new Date(intervalStart).toISOString();
-    const commandId = `recommend:${facility.facilityId}:${intervalIso}`;
-    try {
-      await deps.store.appendToStream(
-        economicsStream(facility.facilityId),
+    const record = recommendation.changed || intervalStart - entry.recordedAtMs >= STEADY_CADENCE_MS;
+    if (record) {
+      // 1. record: the event id derives from the interval, so deciding it again appends nothing
+      const intervalIso = new Date(intervalStart).toISOString();
+      const commandId = `recommend:${facility.facilityId}:${intervalIso}`;
+      const stream = economicsStream(facility.facilityId);
+      const issued = { ...recommendation, stateAfter: state, intervalStart: intervalIso };
+      const { appended } = await deps.store.appendToStream(
+        stream,
         [
           {
             id: uuidFromName(commandId),
             type: 'RecommendationIssued',
-            data: { ...recommendation, stateAfter: state, intervalStart: intervalIso } as unknown as Record<string, unknown>,
+            data: issued as unknown as Record<string, unknown>,
             metadata: { commandId, correlationId, causationId: correlationId, actor: 'process-manager:economic-controller', schemaVersion: 1, occurredAt: intervalIso },
           },
         ],
         { expectedRevision: 'any' },
       );
-    } catch (error) {
-      if (!(error instanceof WrongExpectedRevisionError)) throw error;
+      // 2. request what was recorded (a decision made again may differ from the one stored first)
+      const stored = appended ? undefined : (await deps.store.readStream(stream, { direction: 'backwards', maxCount: 16 })).find((e) => e.metadata.commandId === commandId);
+      const recorded = (stored?.data as RecommendationIssued['data'] | undefined) ?? issued;
+      await requestSwitches(facility, recorded, commandId, correlationId);
     }
-    const resources = blocksToResources.get(facility.facilityId)!;
-    for (const blockId of recommendation.switched) {
-      const resourceId = resources.get(blockId);
-      if (!resourceId) continue; // GPU tiers: demand response is recorded, not switched
-      const active = recommendation.allocation.blocks[blockId] === 1;
-      await requestSwitch(
-        deps,
-        { commandId: `${commandId}:${resourceId}`, correlationId, actor: 'process-manager:economic-controller' },
-        { resourceId, to: active ? 'mining' : 'sleeping', reason: recommendation.reason.slice(0, 200), switchId: `sw-${uuidFromName(`${commandId}:${resourceId}`).slice(0, 18)}` },
-      ).catch((error) => {
-        // a switch in flight or a mode already reached: the next interval decides again
-        if (!(error instanceof CommandRejectedError)) throw error;
-        log.info({ resourceId, reason: error.message }, 'switch not requested');
-      });
-    }
+    // 3. advance, once the interval's decision is stored and acted on
+    entry.decidedInterval = intervalStart;
+    entry.state = state;
+    if (record) entry.recordedAtMs = intervalStart;
   };
 
   return {
