@@ -27,10 +27,15 @@ export const lockCheckpoint = async (tx: Sql, projection: string): Promise<Globa
   return toPosition(row!);
 };
 
+/**
+ * Moves a checkpoint forward, never back: with two processes on one database, the slower one
+ * saving an older position would make the next start redo (or, for a process manager, redo
+ * the reactions of) everything since.
+ */
 export const saveCheckpoint = (tx: Sql, projection: string, position: GlobalPosition, applied: number) =>
   tx.query(
     `UPDATE hcp_checkpoints SET commit_position = $2, prepare_position = $3, events_applied = events_applied + $4
-      WHERE projection = $1`,
+      WHERE projection = $1 AND (commit_position, prepare_position) < ($2::bigint, $3::bigint)`,
     [projection, position.commit.toString(), position.prepare.toString(), applied],
   );
 
