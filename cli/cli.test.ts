@@ -72,6 +72,20 @@ describe('hcp CLI', () => {
     }
   });
 
+  it('refuses to open the embedded data folder a running server holds, and says so', async () => {
+    const server = await run(['start'], env(), /demo customer globex.*key: (\S+)/);
+    try {
+      const rebuild = await run(['projections', 'rebuild', 'customers'], env());
+      expect(rebuild.code).toBe(1);
+      expect(rebuild.stderr).toMatch(/data folder .* is in use by process \d+/);
+      const second = await run(['start'], env());
+      expect(second.code).toBe(1);
+      expect(second.stderr).toMatch(/in use by process/);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
   it('rebuilds a projection from the first event', async () => {
     const rebuilt = await run(['projections', 'rebuild', 'all'], env());
     expect(rebuilt.code).toBe(0);

@@ -8,7 +8,7 @@ import { ConfigError, loadConfig, type Config } from '../infra/config.ts';
 import { randomIds } from '../infra/ids.ts';
 import { createLogger } from '../infra/logger.ts';
 import { buildServer } from '../read-api/server.ts';
-import { catchUp, migrateProjections, resetProjection } from '../projections/runner.ts';
+import { migrateProjections, rebuildProjection } from '../projections/runner.ts';
 import { resolveAdminKey } from './admin-key.ts';
 import { backtestCommand } from './backtest.ts';
 import { startMarketFeed } from './market-feed.ts';
@@ -16,6 +16,7 @@ import { ensureDemo } from './demo.ts';
 import { registerScenario } from '../commands/fleet.ts';
 import { SEED_SCENARIO } from '../domain/fleet/inventory.ts';
 import { openDatabase, openEventStore, PROJECTIONS, startCore } from './platform.ts';
+import { DataFolderInUseError } from './data-lock.ts';
 
 const USAGE = `usage:
   hcp start                            start the platform and serve the API
@@ -79,8 +80,7 @@ const rebuild = async (config: Config, name: string | undefined) => {
     await migrateProjections(db, PROJECTIONS);
     for (const projection of targets) {
       const started = Date.now();
-      await resetProjection(db, projection);
-      const applied = await catchUp(db, store, projection);
+      const applied = await rebuildProjection(db, store, projection);
       process.stdout.write(`rebuilt ${projection.name}: ${applied} events in ${Date.now() - started} ms\n`);
     }
   } finally {
@@ -101,8 +101,16 @@ const main = async (args: string[]) => {
     }
     throw error;
   }
-  if (command === 'start') return start(config);
-  if (command === 'projections' && sub === 'rebuild') return rebuild(config, name);
+  try {
+    if (command === 'start') return await start(config);
+    if (command === 'projections' && sub === 'rebuild') return await rebuild(config, name);
+  } catch (error) {
+    if (error instanceof DataFolderInUseError) {
+      process.stderr.write(`hcp: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
   if (command === 'backtest') return backtestCommand(args.slice(1));
   process.stdout.write(`${USAGE}\n`);
   if (command !== 'help' && command !== undefined) process.exitCode = 2;

@@ -15,6 +15,7 @@ import { createPostgresEventStore } from '../infra/event-store/postgres/store.ts
 import type { EventStore } from '../infra/event-store/types.ts';
 import type { IdGenerator } from '../infra/ids.ts';
 import { createPgDatabase, createPgliteDatabase, type Database } from '../infra/postgres/database.ts';
+import { lockDataFolder } from './data-lock.ts';
 import { createChangeFeed } from '../projections/change-feed.ts';
 import { customersProjection } from '../projections/customers.ts';
 import type { Projection } from '../projections/projection.ts';
@@ -36,11 +37,23 @@ import type { DeviceController } from '../commands/switching/device-controller.t
 export const PROJECTIONS: readonly Projection[] = [customersProjection, workloadsProjection, fleetProjection, handoversProjection, marketProjection, economicsProjection];
 
 
+/** The read-model database (and, without EventStoreDB, the event store's): PostgreSQL, or PGlite in the data folder, locked to this process. */
 export const openDatabase = async (config: Config): Promise<Database> => {
   if (config.DATABASE_URL) return createPgDatabase({ connectionString: config.DATABASE_URL });
+  const release = await lockDataFolder(path.resolve(config.HCP_DATA_DIR));
   const dataDir = path.resolve(config.HCP_DATA_DIR, 'pglite');
   await mkdir(dataDir, { recursive: true });
-  return createPgliteDatabase({ dataDir });
+  const db = await createPgliteDatabase({ dataDir }).catch(async (error: unknown) => {
+    await release();
+    throw error;
+  });
+  return {
+    ...db,
+    async close() {
+      await db.close();
+      await release();
+    },
+  };
 };
 
 export const openEventStore = async (config: Config, db: Database): Promise<EventStore> => {

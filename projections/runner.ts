@@ -8,7 +8,7 @@
 import type { Logger } from 'pino';
 import type { Database } from '../infra/postgres/database.ts';
 import { migrate } from '../infra/postgres/migrate.ts';
-import { comparePositions, encodePosition, type GlobalPosition } from '../infra/event-store/position.ts';
+import { comparePositions, encodePosition, START, type GlobalPosition } from '../infra/event-store/position.ts';
 import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
 import type { ChangeFeed } from './change-feed.ts';
 import { CHECKPOINT_SCHEMA, lockCheckpoint, readCheckpoint, saveCheckpoint } from './checkpoints.ts';
@@ -49,6 +49,42 @@ export const resetProjection = (db: Database, projection: Projection) =>
     for (const table of projection.tables) await tx.query(`DELETE FROM ${table}`);
     await tx.query(`DELETE FROM hcp_checkpoints WHERE projection = $1`, [projection.name]);
   });
+
+/**
+ * Rebuilds a read model from the first event; returns the number of events applied. On a
+ * PostgreSQL server it is one transaction: whoever reads the read model meanwhile (the API
+ * authenticating keys from rm_api_keys, say) sees the old rows until the new ones are complete,
+ * never a half-built model (every key refused, or a revoked key accepted again), and the live
+ * projection waits on the checkpoint's lock, then goes on from the rebuilt position. On embedded
+ * PGlite (one connection: the store cannot be read inside the transaction) the tables are emptied
+ * and refilled in batches; no other process can be serving then (cli/data-lock.ts).
+ */
+export const rebuildProjection = async (db: Database, store: EventStore, projection: Projection, batchSize = 1000): Promise<number> => {
+  if (db.kind === 'pglite') {
+    await resetProjection(db, projection);
+    return catchUp(db, store, projection, batchSize);
+  }
+  return db.transaction(async (tx) => {
+    await lockCheckpoint(tx, projection.name);
+    for (const table of projection.tables) await tx.query(`DELETE FROM ${table}`);
+    let after: GlobalPosition = START;
+    let applied = 0;
+    for (;;) {
+      const events = await store.readAll({ after, maxCount: batchSize });
+      if (events.length === 0) break;
+      for (const event of events) await projection.apply(tx, event);
+      after = events.at(-1)!.position;
+      applied += events.length;
+    }
+    await tx.query(`UPDATE hcp_checkpoints SET commit_position = $2, prepare_position = $3, events_applied = $4 WHERE projection = $1`, [
+      projection.name,
+      after.commit.toString(),
+      after.prepare.toString(),
+      applied,
+    ]);
+    return applied;
+  });
+};
 
 /** Applies everything up to the store's current end; returns the number of events applied. */
 export const catchUp = async (db: Database, store: EventStore, projection: Projection, batchSize = 1000) => {

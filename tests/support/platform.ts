@@ -35,6 +35,7 @@ export const startTestPlatform = async (db: TestDatabase, { wrapReadModels = (x)
   };
   return {
     url,
+    db,
     wsUrl: url.replace(/^http/, 'ws') + '/graphql',
     store,
     core,
