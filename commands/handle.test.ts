@@ -13,6 +13,7 @@ import type { EventStore } from '../infra/event-store/types.ts';
 import { postgresBackends } from '../tests/support/databases.ts';
 import { requestDigest } from './context.ts';
 import { handleCommand, loadState } from './handle.ts';
+import { loadStreamState, MAX_COMMANDS_PER_STREAM } from './stream-state.ts';
 
 const backends: Array<{ label: string; open: () => Promise<{ store: EventStore; dispose: () => Promise<void> }> }> = [
   { label: 'memory', open: async () => ({ store: createMemoryEventStore(), dispose: async () => {} }) },
@@ -140,6 +141,32 @@ for (const backend of backends) {
         expect(await grant(7200)).toMatchObject({ type: 'accepted', duplicate: true, events: [{ data: { gpuSeconds: 3600 } }] }); // an internal caller that says no request
         expect((await store.readAll()).length).toBe(events);
         expect((await balanceOf(store, customerId)).granted.gpuSeconds).toBe(3600);
+      } finally {
+        await dispose();
+      }
+    });
+
+    it('remembers a bounded number of command ids per stream, and still recognises an older one by its event id in the store', async () => {
+      const { store, dispose } = await backend.open();
+      try {
+        const customerId = await register(store);
+        const stream = customerStream(customerId);
+        await handleCommand(store, customerDecider, stream, { type: 'GrantQuota', gpuSeconds: 100 * 3600, budgetMicroUsd: 10 ** 12 }, ctx(`grant-${customerId}`));
+        const request = { type: 'ai_inference_batch' as const, model: 'llama-3-8b', gpuType: 'A100' as const, gpuCount: 1, durationSeconds: 3600 };
+        const reserve = () => handleCommand(store, customerDecider, stream, { type: 'ReserveQuota', workloadId: `w-${customerId}`, request }, ctx(`reserve-${customerId}`));
+        const first = await reserve();
+        for (let i = 0; i < 2 * MAX_COMMANDS_PER_STREAM; i++)
+          await handleCommand(store, customerDecider, stream, { type: 'GrantQuota', gpuSeconds: 1, budgetMicroUsd: 1 }, ctx(`more-${customerId}-${i}`));
+        const cached = await loadStreamState(store, customerDecider, stream);
+        expect(cached.commands.size).toBeLessThanOrEqual(MAX_COMMANDS_PER_STREAM);
+        expect(cached.commands.has(`reserve-${customerId}`)).toBe(false);
+        const events = (await store.readStream(stream)).length;
+        // the decider would now refuse it (the workload holds a reservation): the first answer comes back
+        expect(await reserve()).toEqual({ ...first, duplicate: true });
+        // a grant the decider would accept again: the store refuses its ids, and the first answer comes back
+        const again = await handleCommand(store, customerDecider, stream, { type: 'GrantQuota', gpuSeconds: 1, budgetMicroUsd: 1 }, ctx(`more-${customerId}-0`));
+        expect(again).toMatchObject({ type: 'accepted', duplicate: true, events: [{ type: 'QuotaGranted', data: { gpuSeconds: 1 } }] });
+        expect((await store.readStream(stream)).length).toBe(events);
       } finally {
         await dispose();
       }

@@ -4,14 +4,18 @@
  * revision; on a conflict reload and decide again (bounded). A rejection appends
  * nothing. A command id already seen in the stream returns what it appended then
  * (idempotency); event ids derive from the command id, so even a retry after a
- * lost acknowledgement is deduplicated by the store.
+ * lost acknowledgement is deduplicated by the store. The cache remembers only each
+ * stream's recent command ids; an older one is found in the store by the id of its
+ * first event, when the decider refuses it or finds nothing to do, or when the store
+ * refuses its ids at the append (PostgreSQL and memory check every id; EventStoreDB only
+ * its recent ones, README).
  */
 import type { Decider, Rejection } from '../domain/decider.ts';
-import { WrongExpectedRevisionError } from '../infra/event-store/expected-revision.ts';
+import { IdempotencyMismatchError, WrongExpectedRevisionError } from '../infra/event-store/expected-revision.ts';
 import type { GlobalPosition } from '../infra/event-store/position.ts';
-import type { EventMetadata, EventStore } from '../infra/event-store/types.ts';
+import type { EventMetadata, EventStore, RecordedEvent } from '../infra/event-store/types.ts';
 import { eventIdFor } from '../infra/ids.ts';
-import { asDomain, eventsOfCommand, loadStreamState } from './stream-state.ts';
+import { asDomain, eventsOfCommand, loadStreamState, storedEventsOfCommand } from './stream-state.ts';
 
 /** Who sent a command, why, and when (from the injected clock). */
 export type CommandContext = {
@@ -57,21 +61,28 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
   command: C,
   context: CommandContext,
 ): Promise<Handled<E>> => {
+  /** What a command id handled before answers: its stored events, if the request is the same. */
+  const answerOfEarlier = (earlier: RecordedEvent[]): Handled<E> => {
+    const first = earlier[0]!.metadata.requestDigest;
+    if (context.requestDigest && first && first !== context.requestDigest)
+      return { type: 'rejected', rejection: { code: 'already_exists', message: 'this command id was already used for a different request', field: 'commandId' } };
+    return { type: 'accepted', events: earlier.map(asDomain<E>), position: earlier.at(-1)!.position, duplicate: true };
+  };
   for (let attempt = 1; ; attempt++) {
+    // 1. load: the stream's state, and the command's earlier events if the cache remembers its id
     const { state, revision, commands } = await loadStreamState(store, decider, streamName);
     const span = commands.get(context.commandId);
     const earlier = span ? await eventsOfCommand(store, streamName, context.commandId, span) : [];
     // (empty only if the events were truncated away since: then the command is decided afresh)
-    if (earlier.length > 0) {
-      const first = earlier[0]!.metadata.requestDigest;
-      if (context.requestDigest && first && first !== context.requestDigest)
-        return { type: 'rejected', rejection: { code: 'already_exists', message: 'this command id was already used for a different request', field: 'commandId' } };
-      return { type: 'accepted', events: earlier.map(asDomain<E>), position: earlier.at(-1)!.position, duplicate: true };
-    }
+    if (earlier.length > 0) return answerOfEarlier(earlier);
 
+    // 2. decide; a refusal, or nothing to do, may be the repeat of a command the cache has forgotten
     const decision = decider.decide(command, state);
-    if (decision.type === 'rejected') return decision;
-    if (decision.events.length === 0) return { type: 'accepted', events: [], position: undefined, duplicate: false };
+    if (decision.type === 'rejected' || decision.events.length === 0) {
+      const stored = await storedEventsOfCommand(store, streamName, context.commandId);
+      if (stored.length > 0) return answerOfEarlier(stored);
+      return decision.type === 'rejected' ? decision : { type: 'accepted', events: [], position: undefined, duplicate: false };
+    }
 
     const metadata: EventMetadata = {
       commandId: context.commandId,
@@ -88,14 +99,23 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
       data: e.data,
       metadata,
     }));
+    // 3. append with the expected revision; the store refuses an id it holds already
     const expectedRevision = revision < 0n ? ('no_stream' as const) : revision;
     try {
       const result = await store.appendToStream(streamName, toAppend, { expectedRevision });
       if (result.appended) return { type: 'accepted', events: decision.events, position: result.position, duplicate: false };
-      // the same command id got there first (a concurrent retry): what it stored is the answer,
-      // checked against this request like any repeat, not what this attempt decided
+      // the same command id got there first (a concurrent retry, or a repeat the cache has forgotten):
+      // what it stored is the answer, checked against this request like any repeat, not what this attempt decided
+      const stored = await storedEventsOfCommand(store, streamName, context.commandId);
+      if (stored.length > 0) return answerOfEarlier(stored);
       if (attempt >= MAX_ATTEMPTS) throw new ConcurrencyExhaustedError(streamName);
     } catch (error) {
+      if (error instanceof IdempotencyMismatchError) {
+        // some of this decision's ids are stored: the command was handled before, deciding otherwise then
+        const stored = await storedEventsOfCommand(store, streamName, context.commandId);
+        if (stored.length > 0) return answerOfEarlier(stored);
+        throw error;
+      }
       if (!(error instanceof WrongExpectedRevisionError)) throw error;
       if (attempt >= MAX_ATTEMPTS) throw new ConcurrencyExhaustedError(streamName);
       // a short, jittered pause lets the competing writer finish before we reload

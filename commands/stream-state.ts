@@ -5,12 +5,14 @@
  *
  * Nothing here can go stale: every load reads the stream's tail after the cached
  * revision, whoever appended it (another process included), and folds it on. What is
- * kept per stream: the state, its revision, and the revisions each command id appended
- * (for the pipeline's idempotency), bounded by an LRU over streams. Keyed by store and
- * decider, since two deciders may fold the same stream differently.
+ * kept per stream: the state, its revision, and the revisions the stream's most recent
+ * command ids appended (at most MAX_COMMANDS_PER_STREAM: older ones the pipeline looks up
+ * in the store by event id), bounded by an LRU over streams. Keyed by store and decider,
+ * since two deciders may fold the same stream differently.
  */
 import { fold, type Decider } from '../domain/decider.ts';
 import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
+import { eventIdFor } from '../infra/ids.ts';
 
 type AnyEvent = { type: string; data: Record<string, unknown> };
 
@@ -24,6 +26,8 @@ export type StreamState<S> = {
 
 /** Streams kept per store and decider; the least recently used is dropped beyond this. */
 export const MAX_CACHED_STREAMS = 10_000;
+/** Command ids remembered per stream, the most recent ones (a resource's stream gains about eight per switch). */
+export const MAX_COMMANDS_PER_STREAM = 64;
 
 const caches = new WeakMap<EventStore, WeakMap<object, Map<string, StreamState<unknown>>>>();
 
@@ -44,7 +48,9 @@ const foldOn = <C, E extends AnyEvent, S>(decider: Decider<C, E, S>, from: Strea
   const commands = from.commands;
   for (const e of events) {
     const seen = commands.get(e.metadata.commandId);
+    commands.delete(e.metadata.commandId); // re-inserted last: Map order is the order of their last events
     commands.set(e.metadata.commandId, { first: seen?.first ?? e.revision, last: e.revision });
+    if (commands.size > MAX_COMMANDS_PER_STREAM) commands.delete(commands.keys().next().value!);
   }
   return { state: events.map(asDomain<E>).reduce(decider.evolve, from.state), revision: events.at(-1)!.revision, commands };
 };
@@ -65,3 +71,15 @@ export const loadStreamState = async <C, E extends AnyEvent, S>(store: EventStor
 /** The events a command appended earlier, read back by their revisions. */
 export const eventsOfCommand = async (store: EventStore, streamName: string, commandId: string, span: { first: bigint; last: bigint }): Promise<RecordedEvent[]> =>
   (await store.readStream(streamName, { fromRevision: span.first, maxCount: Number(span.last - span.first) + 1 })).filter((e) => e.metadata.commandId === commandId);
+
+/** Events a command appends at once, at most: how far a command's events are read after its first. */
+const MAX_EVENTS_PER_COMMAND = 1000;
+
+/** The events a command appended earlier, found in the store by the id of its first event (for a command the cache no longer remembers). */
+export const storedEventsOfCommand = async (store: EventStore, streamName: string, commandId: string): Promise<RecordedEvent[]> => {
+  const first = await store.readEventById(streamName, eventIdFor(commandId, streamName, 0));
+  if (!first || first.metadata.commandId !== commandId) return [];
+  const following = await store.readStream(streamName, { fromRevision: first.revision, maxCount: MAX_EVENTS_PER_COMMAND });
+  const end = following.findIndex((e) => e.metadata.commandId !== commandId);
+  return end < 0 ? following : following.slice(0, end);
+};

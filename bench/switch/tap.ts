@@ -21,6 +21,7 @@ export const tapStore = (store: EventStore): TappedStore => {
     kind: store.kind,
     readStream: (streamName, options) => store.readStream(streamName, options),
     readAll: (options) => store.readAll(options),
+    readEventById: (streamName, eventId) => store.readEventById(streamName, eventId),
     subscribeToAll: (options) => store.subscribeToAll(options),
     close: () => store.close(),
     async appendToStream(streamName, events, options) {

@@ -70,6 +70,10 @@ export const createMemoryEventStore = (): EventStore => {
       return stream.filter((e) => e.revision >= from).slice(0, max).map(clone);
     },
     readAll,
+    async readEventById(streamName, eventId) {
+      const e = byId.get(eventId);
+      return e && e.streamName === streamName ? clone(e) : undefined;
+    },
     subscribeToAll: (options = {}) => pollingSubscription({ readAll, wake, after: options.after }),
     async close() {},
   };

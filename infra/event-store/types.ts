@@ -71,6 +71,12 @@ export type EventStore = {
   /** A missing stream reads as an empty array. */
   readStream(streamName: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  /**
+   * The event of a stream with this id, if the stream holds it. PostgreSQL and memory look it up
+   * by its unique id; EventStoreDB has no index by id and looks among the stream's last
+   * ESDB_ID_LOOKUP_DEPTH events only.
+   */
+  readEventById(streamName: string, eventId: string): Promise<RecordedEvent | undefined>;
   subscribeToAll(options?: { after?: GlobalPosition | 'start' }): AllSubscription;
   close(): Promise<void>;
 };

@@ -30,6 +30,10 @@ const scoped = (store: EventStore, prefix: string, origin: GlobalPosition): Even
     kind: store.kind,
     appendToStream: (streamName, events, options) => store.appendToStream(prefix + streamName, events, options),
     readStream: async (streamName, options) => (await store.readStream(prefix + streamName, options)).map(unscoped),
+    readEventById: async (streamName, eventId) => {
+      const e = await store.readEventById(prefix + streamName, eventId);
+      return e && unscoped(e);
+    },
     async readAll({ after, maxCount = Number.MAX_SAFE_INTEGER } = {}) {
       // other writers' events count towards the adapter's maxCount, so page until ours are enough
       const out: RecordedEvent[] = [];

@@ -150,6 +150,19 @@ export const eventStoreContract = (name: string, open: OpenStore) =>
         expect(await store.readStream(stream('missing'))).toEqual([]);
       });
 
+      it('reads an event of a stream by its id, and nothing for another stream or an unknown id', async () => {
+        const store = await fresh();
+        const [s, other] = [stream(), stream()];
+        const events = testEvents(3, `by-id-${randomUUID()}`);
+        await store.appendToStream(s, events);
+        await store.appendToStream(other, testEvents(1));
+        const found = await store.readEventById(s, events[1]!.id);
+        expect(found).toMatchObject({ id: events[1]!.id, streamName: s, revision: 1n, type: 'TestHappened', data: { n: 1 } });
+        expect(await store.readEventById(other, events[1]!.id)).toBeUndefined();
+        expect(await store.readEventById(s, randomUUID())).toBeUndefined();
+        expect(await store.readEventById(s, 'not-a-uuid')).toBeUndefined();
+      });
+
       it('reads all from a position, in one consistent order', async () => {
         const store = await fresh();
         const a = stream();

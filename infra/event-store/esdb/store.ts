@@ -31,6 +31,8 @@ import { comparePositions, resolveAfter, START, type GlobalPosition } from '../p
 import type { AllSubscription, EventMetadata, EventStore, EventToAppend, RecordedEvent } from '../types.ts';
 
 const PAGE = 500;
+/** How far back in a stream an event is looked for by id (ESDB has no index by id). */
+export const ESDB_ID_LOOKUP_DEPTH = 1000;
 
 /** System streams and events ($stats, $metadata, projection links...) are not ours. */
 const isUserEvent = (e: { streamId: string; type: string }) => !e.streamId.startsWith('$') && !e.type.startsWith('$');
@@ -210,6 +212,10 @@ export const createEsdbEventStore = async (connectionString: string): Promise<Ev
     },
     readStream,
     readAll,
+    async readEventById(streamName, eventId) {
+      const recent = await readStream(streamName, { direction: 'backwards', maxCount: ESDB_ID_LOOKUP_DEPTH });
+      return recent.find((e) => e.id.toLowerCase() === eventId.toLowerCase());
+    },
     subscribeToAll,
     async close() {
       await client.dispose();

@@ -48,6 +48,11 @@ const READ_BACKWARDS = {
           ORDER BY e.stream_revision DESC LIMIT $3`,
 };
 
+const READ_BY_ID = {
+  name: 'hcp_read_by_id',
+  text: `SELECT ${COLUMNS} FROM hcp_events e WHERE e.event_id = $1::uuid AND e.stream_name = $2`,
+};
+
 const toRecorded = (row: EventRow): RecordedEvent => ({
   id: row.event_id,
   type: row.event_type,
@@ -118,6 +123,11 @@ export const createPostgresEventStore = async (
       return rows.map(toRecorded);
     },
     readAll,
+    async readEventById(streamName, eventId) {
+      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(eventId)) return undefined;
+      const [row] = await db.query<EventRow>(READ_BY_ID, [eventId, streamName]);
+      return row ? toRecorded(row) : undefined;
+    },
     subscribeToAll: (options = {}) => pollingSubscription({ readAll, wake, after: options.after }),
     async close() {
       if (closeDatabase) await db.close();
