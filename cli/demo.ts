@@ -3,7 +3,7 @@
  * shown once by design, so the first run keeps them in the data folder (mode
  * 0600) to print them again at later starts.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { issueApiKey } from '../commands/api-keys.ts';
 import type { CommandDeps } from '../commands/context.ts';
@@ -42,6 +42,8 @@ export const ensureDemo = async (deps: CommandDeps, dataDir: string): Promise<De
     });
     keys.push({ customerId: c.customerId, name: c.name, key: issued.key });
   }
+  // the folder may not exist yet: with HCP_ADMIN_KEY and DATABASE_URL set, nothing else creates it
+  await mkdir(dataDir, { recursive: true });
   await writeFile(file, JSON.stringify(keys, null, 2), { mode: 0o600 });
   return keys;
 };
