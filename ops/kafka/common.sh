@@ -17,10 +17,12 @@ KAFKA_LOG_DIR="$KAFKA_DATA_DIR/logs"
 KAFKA_LOG_FILE="$KAFKA_LOG_DIR/server.log"
 KAFKA_PID_FILE="$KAFKA_DATA_DIR/kafka.pid"
 KAFKA_CONFIG="$KAFKA_DATA_DIR/server.properties"
-KAFKA_LIB_DIR="$SCRIPT_DIR/.lib"
+KAFKA_LIB_DIR="${KAFKA_LIB_DIR:-$SCRIPT_DIR/.lib}"
 KAFKA_POM="$SCRIPT_DIR/pom.xml"
 # Maven profile in pom.xml: kafka4 (Kafka 4.3.1, default) or kafka3 (Kafka 3.9.2 fallback).
 KAFKA_PROFILE="${KAFKA_PROFILE:-kafka4}"
+# The SHA-256 of every jar of the profile, pinned: checked after each resolve and at every start.
+KAFKA_JARS_SHA256="${KAFKA_JARS_SHA256:-$SCRIPT_DIR/jars-$KAFKA_PROFILE.sha256}"
 # Extra maven args for the resolve (e.g. -o, -Dmaven.repo.local=...); not part of the stamp.
 KAFKA_MVN_OPTS="${KAFKA_MVN_OPTS:-}"
 
@@ -39,6 +41,21 @@ die() { echo "[kafka] ERROR: $*" >&2; exit 1; }
 # True if something accepts TCP connections on 127.0.0.1:$1.
 port_open() {
   timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+# stop_pid PID: SIGTERM, wait up to KAFKA_STOP_TIMEOUT for it to exit, then SIGKILL and wait.
+# Returns only once the process is gone, so its ports and files are free.
+stop_pid() {
+  local pid="$1" deadline
+  pid_alive "$pid" || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$(( $(date +%s) + KAFKA_STOP_TIMEOUT ))
+  while pid_alive "$pid" && (( $(date +%s) < deadline )); do sleep 0.2; done
+  if pid_alive "$pid"; then
+    log "pid $pid still alive after ${KAFKA_STOP_TIMEOUT}s; sending SIGKILL (next start will recover logs)"
+    kill -KILL "$pid" 2>/dev/null || true
+    while pid_alive "$pid"; do sleep 0.2; done
+  fi
 }
 
 # True if pid $1 exists and is not a zombie.
@@ -97,28 +114,53 @@ kafka_version() {
   done
 }
 
-# Fill $KAFKA_LIB_DIR from Maven Central unless it already matches pom.xml + KAFKA_PROFILE.
+# verify_jars DIR: every jar in DIR is one pinned in KAFKA_JARS_SHA256 with that SHA-256, and every pinned one is there.
+verify_jars() {
+  local dir="$1" listed actual
+  [[ -f "$KAFKA_JARS_SHA256" ]] || die "no pinned checksums at $KAFKA_JARS_SHA256"
+  ( cd "$dir" && sha256sum --quiet --strict -c "$KAFKA_JARS_SHA256" ) >&2 || return 1
+  listed="$(awk '{print $2}' "$KAFKA_JARS_SHA256" | sort)"
+  actual="$(cd "$dir" && ls -1 -- *.jar 2>/dev/null | sort)"
+  [[ "$listed" == "$actual" ]] || { log "jars in $dir are not the pinned set"; return 1; }
+}
+
+# Fill $KAFKA_LIB_DIR from Maven Central unless it already matches pom.xml + KAFKA_PROFILE + the
+# pinned checksums; then check every jar against its pinned SHA-256 (at every start: a jar
+# changed on disk since is refused, not run). One resolve at a time per lib dir, which every
+# data dir shares.
 ensure_jars() {
   local want have="" tmp
   [[ "$KAFKA_PROFILE" =~ ^kafka[34]$ ]] || die "KAFKA_PROFILE must be kafka4 or kafka3, not '$KAFKA_PROFILE'"
-  want="$( { cat "$KAFKA_POM"; echo "profile:$KAFKA_PROFILE"; } | sha256sum | cut -d' ' -f1)"
+  mkdir -p "$(dirname "$KAFKA_LIB_DIR")"
+  exec 8>"$KAFKA_LIB_DIR.lock"
+  flock -w 600 8 || die "timed out waiting for another resolve of $KAFKA_LIB_DIR"
+  want="$( { cat "$KAFKA_POM" "$KAFKA_JARS_SHA256"; echo "profile:$KAFKA_PROFILE"; } | sha256sum | cut -d' ' -f1)"
   [[ -f "$KAFKA_LIB_DIR/.resolved" ]] && have="$(cat "$KAFKA_LIB_DIR/.resolved")"
-  [[ "$have" == "$want" ]] && return 0
-  command -v "$MVN" >/dev/null 2>&1 || die "$MVN not found on PATH; it is needed once to fetch the Kafka jars"
-  log "resolving Kafka jars (profile $KAFKA_PROFILE) from Maven Central into $KAFKA_LIB_DIR"
-  tmp="$SCRIPT_DIR/.lib.partial.$$"
-  rm -rf "$tmp"
-  # Output kept in a file and shown only on failure (-q still prints colour codes).
-  # shellcheck disable=SC2086
-  if ! $MVN -B -q -Dstyle.color=never -f "$KAFKA_POM" package "-P$KAFKA_PROFILE" "-Dkafka.lib.dir=$tmp" \
-      $KAFKA_MVN_OPTS >"$tmp.mvn.log" 2>&1; then
-    cat "$tmp.mvn.log" >&2
-    rm -rf "$tmp" "$tmp.mvn.log"
-    die "maven could not resolve the Kafka jars (needs Maven Central)"
+  if [[ "$have" != "$want" ]]; then
+    command -v "$MVN" >/dev/null 2>&1 || die "$MVN not found on PATH; it is needed once to fetch the Kafka jars"
+    log "resolving Kafka jars (profile $KAFKA_PROFILE) from Maven Central into $KAFKA_LIB_DIR"
+    tmp="$KAFKA_LIB_DIR.partial.$$"
+    rm -rf "$tmp"
+    # --strict-checksums: a jar whose checksum does not match the repository's fails the resolve
+    # (Maven 3 only warns by default). Output kept in a file and shown only on failure.
+    # shellcheck disable=SC2086
+    if ! $MVN -B -q --strict-checksums -Dstyle.color=never -f "$KAFKA_POM" package "-P$KAFKA_PROFILE" "-Dkafka.lib.dir=$tmp" \
+        $KAFKA_MVN_OPTS >"$tmp.mvn.log" 2>&1; then
+      cat "$tmp.mvn.log" >&2
+      rm -rf "$tmp" "$tmp.mvn.log"
+      die "maven could not resolve the Kafka jars (needs Maven Central)"
+    fi
+    rm -f "$tmp.mvn.log"
+    if ! verify_jars "$tmp"; then
+      rm -rf "$tmp"
+      die "the resolved jars do not match their pinned SHA-256 in $KAFKA_JARS_SHA256"
+    fi
+    echo "$want" >"$tmp/.resolved"
+    rm -rf "$KAFKA_LIB_DIR"
+    mv "$tmp" "$KAFKA_LIB_DIR"
+    rm -rf "$SCRIPT_DIR/target"
+  elif ! verify_jars "$KAFKA_LIB_DIR"; then
+    die "a jar in $KAFKA_LIB_DIR no longer matches its pinned SHA-256: remove $KAFKA_LIB_DIR to resolve the jars again"
   fi
-  rm -f "$tmp.mvn.log"
-  echo "$want" >"$tmp/.resolved"
-  rm -rf "$KAFKA_LIB_DIR"
-  mv "$tmp" "$KAFKA_LIB_DIR"
-  rm -rf "$SCRIPT_DIR/target"
+  exec 8>&-
 }

@@ -143,7 +143,8 @@ if ! wait_for_broker "$pid" "$KAFKA_LOG_FILE"; then
   echo "---- last 60 lines of $KAFKA_LOG_FILE ----" >&2
   tail -n 60 "$KAFKA_LOG_FILE" >&2 || true
   echo "----" >&2
-  if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null || true; fi
+  # the pid file goes only once the JVM has exited: the next start must not find its ports taken
+  stop_pid "$pid"
   rm -f "$KAFKA_PID_FILE"
   die "Kafka failed to start: it exited, or was not ready on 127.0.0.1:$KAFKA_PORT within ${KAFKA_START_TIMEOUT}s"
 fi

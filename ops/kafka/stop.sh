@@ -16,15 +16,7 @@ if ! pid="$(kafka_running_pid)"; then
 fi
 
 log "stopping pid $pid"
-kill -TERM "$pid" 2>/dev/null || true
-deadline=$(( $(date +%s) + KAFKA_STOP_TIMEOUT ))
-while pid_alive "$pid" && (( $(date +%s) < deadline )); do sleep 0.2; done
-
-if pid_alive "$pid"; then
-  log "pid $pid still alive after ${KAFKA_STOP_TIMEOUT}s; sending SIGKILL (next start will recover logs)"
-  kill -KILL "$pid" 2>/dev/null || true
-  while pid_alive "$pid"; do sleep 0.2; done
-fi
+stop_pid "$pid"
 rm -f "$KAFKA_PID_FILE"
 
 # The listener goes away with the process; make sure before returning so that an
