@@ -3,8 +3,7 @@ import { drawKw } from '../domain/resource/power.ts';
 import type { ResourceMode } from '../domain/resource/switching.ts';
 import type { Sql } from '../infra/postgres/database.ts';
 import { whereEquals } from './sql-filters.ts';
-
-export const iso = (t: string | Date | null) => (t === null ? null : new Date(t).toISOString());
+import { isoOrNull as iso } from '../domain/time.ts';
 
 export const listFacilities = async (db: Sql) =>
   (

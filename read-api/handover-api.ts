@@ -4,7 +4,7 @@ import { requestHandover } from '../commands/handover.ts';
 import { HANDOVER_DIRECTIONS, type HandoverDirection } from '../domain/resource/handover.ts';
 import type { Sql } from '../infra/postgres/database.ts';
 import { requireRole, STAFF_ROLES } from './auth.ts';
-import { iso } from './fleet-queries.ts';
+import { isoOrNull as iso } from '../domain/time.ts';
 import { freeText, idSchema, InputError, optionalId, parseInput } from './inputs.ts';
 import { inSubscription, liveFeed, sharedLoad } from './live.ts';
 import type { GraphQLResolveInfo } from 'graphql';

@@ -1,5 +1,6 @@
 /** Read-model queries for prices: latest per feed, and history in time buckets. */
 import type { Sql } from '../infra/postgres/database.ts';
+import { iso } from '../domain/time.ts';
 
 export const BUCKETS = { MINUTE: '1 minute', FIVE_MINUTES: '5 minutes', FIFTEEN_MINUTES: '15 minutes', HOUR: '1 hour', DAY: '1 day' } as const;
 export type Bucket = keyof typeof BUCKETS;
@@ -12,7 +13,6 @@ export const bucketsSpanned = (fromMs: number, toMs: number, bucket: Bucket) => 
   return toMs <= fromMs ? 0 : Math.floor((toMs - 1 - origin) / size) - Math.floor((fromMs - origin) / size) + 1;
 };
 
-const iso = (t: string | Date) => new Date(t).toISOString();
 const usd = (micro: number) => micro / 1_000_000;
 
 type LatestRow = { feed: string; at: string | Date; price_micro_usd: string };

@@ -2,6 +2,7 @@
 import { formatUsd } from '../domain/money.ts';
 import type { Sql } from '../infra/postgres/database.ts';
 import { whereEquals } from './sql-filters.ts';
+import { iso } from '../domain/time.ts';
 
 export type Amount = { gpuSeconds: number; gpuHours: number; budgetMicroUsd: number; budgetUsd: string };
 const amount = (gpuSeconds: number | string, budgetMicroUsd: number | string): Amount => {
@@ -23,7 +24,6 @@ type CustomerRow = {
   consumed_budget_micro_usd: string;
 };
 
-const iso = (t: string | Date) => new Date(t).toISOString();
 
 const toCustomer = (r: CustomerRow) => {
   const granted = amount(r.granted_gpu_seconds, r.granted_budget_micro_usd);

@@ -6,6 +6,7 @@
  */
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { gpuFeed, powerFeed, usdToMicro, type MarketTick, type PriceTick } from '../../domain/market/ticks.ts';
+import { iso } from '../../domain/time.ts';
 
 export const INTERVAL_MS = 900_000;
 
@@ -22,7 +23,6 @@ export const benchFacility = (blocks: number): FacilitySpec => ({
 export const HIGH_USD_PER_MWH = 2_000;
 export const LOW_USD_PER_MWH = 5;
 
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** BTC, network and GPU rates in force before the first interval (once per run). */
 export const primingTicks = (tag: string, atMs: number): MarketTick[] => [

@@ -51,6 +51,7 @@ import { optimalPlan, scheduleValue, type BlockProblem } from '../../domain/econ
 import { toMicroUsd } from '../../domain/economics/profitability.ts';
 import { ercotDayAheadHourly, ercotRealTime15Min } from '../market/history.ts';
 import { buildTrace, INTERVAL_MS, type Rt15Node, type Trace, type TraceInterval } from './trace.ts';
+import { isoMinute as iso } from '../../domain/time.ts';
 
 export const STRATEGIES = ['controller', 'controller-persistence', 'reactive', 'seed-10pct', 'mining-only', 'ai-only', 'optimum'] as const;
 export type StrategyName = (typeof STRATEGIES)[number];
@@ -478,7 +479,6 @@ const sum = (a: ArrayLike<number>) => {
   return s;
 };
 
-const iso = (ms: number) => new Date(ms).toISOString().replace(':00.000Z', 'Z');
 
 // ---------------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@
 import type { GpuType } from '../../domain/workload/request.ts';
 import type { NetworkFacts } from '../../domain/economics/profitability.ts';
 import { btcNetworkDaily, btcUsdHourly, ercotDayAheadHourly, ercotRealTime15Min, gpuRentalMonthly, valueAt, type Point } from '../market/history.ts';
+import { isoMinute as iso } from '../../domain/time.ts';
 
 export const INTERVAL_MS = 900_000;
 const HOUR_MS = 3_600_000;
@@ -177,4 +178,3 @@ const lowerBound = (s: readonly Point[], t: number) => {
   return lo;
 };
 
-const iso = (ms: number) => new Date(ms).toISOString().replace(':00.000Z', 'Z');

@@ -42,6 +42,7 @@ import {
 } from '../../domain/market/ticks.ts';
 import { btcNetworkDaily, btcUsdHourly, ercotRealTime15Min, ercotRealTimeHourly, gpuRentalMonthly, type Point } from './history.ts';
 import type { MarketSource } from './source.ts';
+import { iso } from '../../domain/time.ts';
 
 const HOUR_MS = 3_600_000;
 /** First instant served by the hourly file for HB_WEST/HB_NORTH when the 15-minute file is used for 2023. */
@@ -69,7 +70,6 @@ export type ReplaySource = MarketSource & {
   readonly feeHeldDays: readonly number[];
 };
 
-const iso = (t: number) => new Date(t).toISOString();
 
 const priceTick = (feed: FeedId, t: number, usd: number, resolution?: string): MarketTick =>
   Object.freeze({

@@ -36,6 +36,7 @@ import {
 import { createRng, hashString, type Rng } from '../random.ts';
 import { MARKET_DATA_DIR } from './history.ts';
 import { feedKey, feedRank, type MarketSource } from './source.ts';
+import { iso } from '../../domain/time.ts';
 
 export type GpuType = 'H100' | 'A100' | 'L40S';
 export const GPU_TYPES: readonly GpuType[] = ['H100', 'A100', 'L40S'];
@@ -284,7 +285,6 @@ const ou = (rng: Rng, x: number, mean: number, kappa: number, stationarySd: numb
   return mean + (x - mean) * a + stationarySd * Math.sqrt(1 - a * a) * rng.normal();
 };
 
-const iso = (t: number) => new Date(t).toISOString();
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 const logit = (p: number) => Math.log(p / (1 - p));
 
