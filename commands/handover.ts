@@ -8,6 +8,7 @@ import { CommandRejectedError } from './errors.ts';
 import { accepted, contextFor, type Caller, type CommandDeps } from './context.ts';
 import { handleCommand } from './handle.ts';
 import { powerLedger, type Registered } from './power-ledger.ts';
+import { poweredCount } from '../domain/resource/gpu-pool.ts';
 
 export type HandoverInput = {
   facilityId: string;
@@ -26,6 +27,8 @@ const factsOf = (s: Registered): ResourceFacts => ({
   healthy: s.healthy,
   switchInFlight: s.inFlight?.switchId,
   allocatedUnits: Object.values(s.allocations).reduce((a, b) => a + b, 0),
+  poweredUnits: s.pool ? poweredCount(s.pool.gpus) : 0,
+  warmStandbyUnits: s.spec.warmStandbyUnits ?? 0,
   units: s.spec.units,
   powerWPerUnit: s.spec.powerWPerUnit,
 });

@@ -92,6 +92,7 @@ export const fleetProjection: Projection = {
         return [];
       }
       case 'ResourceHealthChanged':
+        if (event.data.gpuId !== undefined) return []; // one GPU's: the GPUs read model's
         await tx.query(`UPDATE rm_resources SET healthy = $2, updated_at = $3 WHERE resource_id = $1`, [event.data.resourceId, event.data.healthy, at]);
         return [];
       case 'ResourceAllocated':

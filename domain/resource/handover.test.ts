@@ -17,6 +17,8 @@ const asic: ResourceFacts = {
   healthy: true,
   switchInFlight: undefined,
   allocatedUnits: 0,
+  poweredUnits: 0,
+  warmStandbyUnits: 0,
   units: 1000,
   powerWPerUnit: 3500,
 };
@@ -60,7 +62,7 @@ describe('power handover', () => {
       [facts({ asic: { ...asic, mode: 'sleeping' } }), 'to_ai', 'asicResourceId', /is sleeping/],
       [facts({ gpu: { ...gpu, healthy: false } }), 'to_ai', 'gpuResourceId', /unhealthy/],
       // SLA: a pool serving workloads is not taken away from them
-      [facts({ asic: { ...asic, mode: 'sleeping' }, gpu: { ...gpu, mode: 'serving', allocatedUnits: 8 } }), 'to_mining', 'gpuResourceId', /release them first/],
+      [facts({ asic: { ...asic, mode: 'sleeping' }, gpu: { ...gpu, mode: 'serving', allocatedUnits: 8, poweredUnits: 10, warmStandbyUnits: 4 } }), 'to_mining', 'gpuResourceId', /release or cool them first/],
       // the ASICs' return must fit the budget
       [facts({ asic: { ...asic, mode: 'sleeping' }, gpu: { ...gpu, mode: 'serving' }, facility: { facilityId: 'tx', powerBudgetKw: 3_000, committedDrawKw: 725 } }), 'to_mining', 'gpuResourceId', /above its 3000 kW budget/],
       [facts({ facility: undefined }), 'to_ai', 'facilityId', /no facility/],

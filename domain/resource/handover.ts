@@ -49,6 +49,9 @@ export type ResourceFacts = {
   healthy: boolean;
   switchInFlight: string | undefined;
   allocatedUnits: number;
+  /** GPU pools: GPUs drawing power (serving, loading or warm), and how many warm standby powers. */
+  poweredUnits: number;
+  warmStandbyUnits: number;
   units: number;
   powerWPerUnit: number;
 };
@@ -126,8 +129,10 @@ const checkResource = (r: ResourceFacts | undefined, part: HandoverPart, req: Ha
   if (!r.healthy) return `${field}: ${id} is unhealthy`;
   if (r.switchInFlight) return `${field}: ${id} has switch ${r.switchInFlight} in flight`;
   if (!target.from.includes(r.mode)) return `${field}: ${id} is ${r.mode}; a handover ${req.direction} needs it ${target.from.join(' or ')}`;
-  // SLA: a pool serving workloads keeps serving until they are released (P1 is never preempted)
-  if (part === 'gpu' && req.direction === 'to_mining' && r.allocatedUnits > 0) return `${field}: ${id} serves workloads on ${r.allocatedUnits} GPUs: release them first`;
+  // SLA: a pool's GPUs that serve workloads keep their power until released (P1 is never preempted);
+  // back in warm standby, the pool powers its warm reserve only
+  if (part === 'gpu' && req.direction === 'to_mining' && r.poweredUnits > r.warmStandbyUnits)
+    return `${field}: ${id} has ${r.poweredUnits} GPUs powered (workloads on ${r.allocatedUnits}); warm standby powers ${r.warmStandbyUnits}: release or cool them first`;
   return undefined;
 };
 

@@ -1,6 +1,7 @@
 /**
  * Invariant 4 (switching): phases occur in order, at most one switch is in flight
- * per resource, and a resource serving a workload does not switch away until released.
+ * per resource, and a resource serving a workload does not switch away until released
+ * (a GPU pool: never to a mode whose power envelope is smaller than its powered GPUs).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -9,8 +10,9 @@ import { resourceDecider, type ResourceCommand, type ResourceEvent, type Resourc
 import { ASIC_MODES, GPU_MODES, SWITCH_PHASES, type ResourceMode } from './switching.ts';
 
 const gpuPool: ResourceSpec = {
-  resourceId: 'r1', facilityId: 'f', kind: 'gpu_pool', model: 'H100', units: 8, powerWPerUnit: 700, hashrateThsPerUnit: null, mode: 'warm_standby',
+  resourceId: 'r1', facilityId: 'f', kind: 'gpu_pool', model: 'H100', units: 8, powerWPerUnit: 700, hashrateThsPerUnit: null, warmStandbyUnits: 3, mode: 'warm_standby',
 };
+const gpu = (i: number) => `r1-h001-g${i}`;
 const asicGroup: ResourceSpec = {
   resourceId: 'r2', facilityId: 'f', kind: 'asic_group', model: 'S21', units: 1000, powerWPerUnit: 3500, hashrateThsPerUnit: 200, mode: 'mining',
 };
@@ -19,9 +21,19 @@ const commandArb: fc.Arbitrary<ResourceCommand> = fc.oneof(
   fc.record({ type: fc.constant('RequestSwitch' as const), switchId: fc.constantFrom('s1', 's2', 's3'), to: fc.constantFrom<ResourceMode>(...ASIC_MODES, ...GPU_MODES), reason: fc.constant('t') }),
   fc.record({ type: fc.constant('CompletePhase' as const), switchId: fc.constantFrom('s1', 's2', 's3'), phase: fc.constantFrom(...SWITCH_PHASES), durationMs: fc.nat({ max: 5000 }) }),
   fc.record({ type: fc.constant('FailSwitch' as const), switchId: fc.constantFrom('s1', 's2', 's3'), phase: fc.constantFrom(...SWITCH_PHASES), reason: fc.constant('t') }),
-  fc.record({ type: fc.constant('Allocate' as const), workloadId: fc.constantFrom('w1', 'w2'), units: fc.integer({ min: 1, max: 8 }) }),
-  fc.record({ type: fc.constant('Release' as const), workloadId: fc.constantFrom('w1', 'w2') }),
+  fc.record({
+    type: fc.constant('AllocateGpus' as const),
+    workloadId: fc.constantFrom('w1', 'w2'),
+    run: fc.constant(1),
+    gpuIds: fc.uniqueArray(fc.integer({ min: 0, max: 7 }), { minLength: 1, maxLength: 8 }).map((xs) => xs.map(gpu)),
+    mode: fc.constant('serving' as const),
+    model: fc.constant('m'),
+  }),
+  fc.record({ type: fc.constant('ReleaseGpus' as const), workloadId: fc.constantFrom('w1', 'w2'), run: fc.constant(1), keepModel: fc.boolean() }),
 );
+
+/** GPUs a pool may power in a mode (gpu-pool.ts poweredCapacity), for the reference. */
+const envelope = (mode: ResourceMode) => (mode === 'serving' || mode === 'training' ? 8 : mode === 'warm_standby' ? 3 : 0);
 
 /** Drives a command sequence, also completing phases in order half the time so switches finish. */
 const run = (spec: ResourceSpec, commands: ResourceCommand[]) => {
@@ -40,15 +52,15 @@ const run = (spec: ResourceSpec, commands: ResourceCommand[]) => {
 };
 
 const checkInvariant4 = (events: ResourceEvent[]) => {
-  let inFlight: { switchId: string; phases: string[]; done: number } | undefined;
+  let inFlight: { switchId: string; phases: string[]; done: number; to: ResourceMode } | undefined;
   let mode: ResourceMode = (events[0] as Extract<ResourceEvent, { type: 'ResourceRegistered' }>).data.mode;
-  const allocations = new Set<string>();
+  const powered = new Map<string, number>(); // GPU → workload or model that keeps it powered
   for (const e of events.slice(1)) {
     switch (e.type) {
       case 'ModeSwitchRequested':
         expect(inFlight, 'a second switch started while one was in flight').toBeUndefined();
-        if (allocations.size > 0 && (mode === 'serving' || mode === 'training')) expect(['serving', 'training']).toContain(e.data.to);
-        inFlight = { switchId: e.data.switchId, phases: e.data.phases, done: 0 };
+        expect(powered.size, `switch to ${e.data.to} with ${powered.size} GPUs powered`).toBeLessThanOrEqual(envelope(e.data.to));
+        inFlight = { switchId: e.data.switchId, phases: e.data.phases, done: 0, to: e.data.to };
         break;
       case 'SwitchPhaseCompleted':
         expect(inFlight?.switchId).toBe(e.data.switchId);
@@ -67,10 +79,16 @@ const checkInvariant4 = (events: ResourceEvent[]) => {
         inFlight = undefined;
         break;
       case 'ResourceAllocated':
-        allocations.add(e.data.workloadId);
+        for (const id of e.data.gpuIds ?? []) {
+          expect(powered.has(id) && powered.get(id) !== 0, `GPU ${id} given to a second workload`).toBe(false);
+          powered.set(id, 1);
+        }
+        expect(powered.size, 'more GPUs powered than the envelope holds').toBeLessThanOrEqual(Math.min(envelope(mode), inFlight ? envelope(inFlight.to) : 8));
         break;
       case 'ResourceReleased':
-        allocations.delete(e.data.workloadId);
+        // a kept model keeps the GPU powered (warm standby), idle
+        for (const id of e.data.gpuIds ?? []) if (e.data.keptModel) powered.set(id, 0);
+        else powered.delete(id);
         break;
     }
   }
@@ -103,9 +121,13 @@ describe('resource switching (invariant 4)', () => {
   });
 
   it('refuses to switch a serving pool away while it serves', () => {
-    const events = run({ ...gpuPool, mode: 'serving' }, [{ type: 'Allocate', workloadId: 'w1', units: 2 }]);
-    const d = resourceDecider.decide({ type: 'RequestSwitch', switchId: 's', to: 'off', reason: 'x' }, fold(resourceDecider, events));
-    expect(d).toMatchObject({ type: 'rejected', rejection: { code: 'invalid_state' } });
+    const events = run({ ...gpuPool, mode: 'serving' }, [{ type: 'AllocateGpus', workloadId: 'w1', run: 1, gpuIds: [gpu(0), gpu(1), gpu(2), gpu(3)], mode: 'serving', model: 'm' }]);
+    expect(events.at(-1)?.type).toBe('ResourceAllocated');
+    // four GPUs powered: warm standby powers three
+    for (const to of ['off', 'warm_standby'] as const) {
+      const d = resourceDecider.decide({ type: 'RequestSwitch', switchId: 's', to, reason: 'x' }, fold(resourceDecider, events));
+      expect(d).toMatchObject({ type: 'rejected', rejection: { code: 'invalid_state', field: 'resourceId' } });
+    }
   });
 });
 

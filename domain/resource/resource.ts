@@ -1,14 +1,16 @@
 /**
  * A resource: an ASIC group or a GPU pool at a facility. It holds its mode, what
  * it serves, and at most one switch in flight, whose phases must complete in
- * order (invariant 4). A resource serving a workload does not switch away until
- * it is released.
+ * order (invariant 4). A GPU pool allocates its GPUs one by one (gpu-pool.ts); its mode
+ * is its power envelope, and it never switches to one too small for the GPUs it has
+ * powered, so a GPU serving a workload keeps its power until the workload releases it.
  */
 import { accept, reject, type Decider, type DomainEvent } from '../decider.ts';
 import type { AsicModel } from '../fleet/inventory.ts';
 import type { GpuType } from '../workload/request.ts';
 import { switchOverBudget } from './power.ts';
 import { FACILITY_PHASES, modeFits, phasesFor, phaseTotals, type ResourceKind, type ResourceMode, type SwitchPhase } from './switching.ts';
+import { decidePool, evolvePool, initialPoolGpus, isGpuPoolCommand, poweredCapacity, poweredCount, type GpuPoolCommand, type GpuPoolEvent, type GpuPoolState } from './gpu-pool.ts';
 
 export const resourceStream = (resourceId: string) => `resource-${resourceId}`;
 
@@ -39,9 +41,9 @@ export type SwitchInFlight = {
 
 export type ResourceEvent =
   | DomainEvent<'ResourceRegistered', ResourceSpec>
-  | DomainEvent<'ResourceHealthChanged', { resourceId: string; healthy: boolean; reason: string }>
-  | DomainEvent<'ResourceAllocated', { resourceId: string; workloadId: string; units: number }>
-  | DomainEvent<'ResourceReleased', { resourceId: string; workloadId: string; units: number }>
+  /** The whole resource's health (a device that did not go back when rolled back); a GPU's is in GpuPoolEvent. */
+  | DomainEvent<'ResourceHealthChanged', { resourceId: string; healthy: boolean; reason: string; gpuId?: undefined }>
+  | GpuPoolEvent
   | DomainEvent<
       'ModeSwitchRequested',
       { resourceId: string; switchId: string; from: ResourceMode; to: ResourceMode; phases: SwitchPhase[]; reason: string; handoverId?: string }
@@ -53,8 +55,7 @@ export type ResourceEvent =
 export type ResourceCommand =
   | { type: 'RegisterResource'; spec: ResourceSpec }
   | { type: 'SetHealth'; healthy: boolean; reason: string }
-  | { type: 'Allocate'; workloadId: string; units: number }
-  | { type: 'Release'; workloadId: string }
+  | GpuPoolCommand
   | {
       type: 'RequestSwitch';
       switchId: string;
@@ -84,6 +85,8 @@ export type ResourceState =
       heldByHandover: string | undefined;
       /** How the last switch ended, with its phase durations (a resumed handover reads what its part did). */
       lastSwitch: LastSwitch | undefined;
+      /** A GPU pool's GPUs one by one; undefined for an ASIC group. */
+      pool: GpuPoolState | undefined;
     };
 
 export type LastSwitch = {
@@ -96,22 +99,64 @@ export type LastSwitch = {
 
 const SERVING_MODES: ReadonlySet<ResourceMode> = new Set(['serving', 'training']);
 
+const poolOf = (spec: ResourceSpec): GpuPoolState | undefined =>
+  spec.kind === 'gpu_pool'
+    ? {
+        resourceId: spec.resourceId,
+        gpuType: spec.model as GpuType,
+        units: spec.units,
+        warmStandbyUnits: spec.warmStandbyUnits ?? 0,
+        mode: spec.mode,
+        switchingTo: undefined,
+        gpus: initialPoolGpus(spec.units),
+        holders: {},
+        warmTargets: {},
+      }
+    : undefined;
+
+/** The pool with a change of mode or switch in flight (its envelope follows). */
+const withPoolMode = (state: Extract<ResourceState, { status: 'registered' }>, mode: ResourceMode, switchingTo: ResourceMode | undefined) =>
+  state.pool ? { ...state.pool, mode, switchingTo } : undefined;
+
 const evolve = (state: ResourceState, event: ResourceEvent): ResourceState => {
   if (event.type === 'ResourceRegistered')
-    return { status: 'registered', spec: event.data, mode: event.data.mode, healthy: true, allocations: {}, inFlight: undefined, durations: {}, heldByHandover: undefined, lastSwitch: undefined };
+    return {
+      status: 'registered',
+      spec: event.data,
+      mode: event.data.mode,
+      healthy: true,
+      allocations: {},
+      inFlight: undefined,
+      durations: {},
+      heldByHandover: undefined,
+      lastSwitch: undefined,
+      pool: poolOf(event.data),
+    };
   if (state.status === 'unregistered') return state;
   switch (event.type) {
     case 'ResourceHealthChanged':
-      return { ...state, healthy: event.data.healthy };
+      if (event.data.gpuId === undefined) return { ...state, healthy: event.data.healthy };
+      return state.pool ? { ...state, pool: evolvePool(state.pool, event as Extract<GpuPoolEvent, { type: 'ResourceHealthChanged' }>) } : state;
     case 'ResourceAllocated':
-      return { ...state, allocations: { ...state.allocations, [event.data.workloadId]: event.data.units } };
+      return {
+        ...state,
+        allocations: { ...state.allocations, [event.data.workloadId]: event.data.units },
+        ...(state.pool ? { pool: evolvePool(state.pool, event) } : {}),
+      };
     case 'ResourceReleased': {
       const { [event.data.workloadId]: _gone, ...rest } = state.allocations;
-      return { ...state, allocations: rest };
+      return { ...state, allocations: rest, ...(state.pool ? { pool: evolvePool(state.pool, event) } : {}) };
     }
+    case 'GpuServiceChanged':
+    case 'GpusWarming':
+    case 'GpusWarmed':
+    case 'GpusCooled':
+    case 'WarmStandbySized':
+      return state.pool ? { ...state, pool: evolvePool(state.pool, event) } : state;
     case 'ModeSwitchRequested':
       return {
         ...state,
+        pool: withPoolMode(state, state.mode, event.data.to),
         inFlight: {
           switchId: event.data.switchId,
           from: event.data.from,
@@ -130,11 +175,12 @@ const evolve = (state: ResourceState, event: ResourceEvent): ResourceState => {
       const handoverId = state.inFlight?.handoverId;
       const held = handoverId && state.spec.kind === 'asic_group' ? (event.data.to === 'sleeping' ? handoverId : undefined) : state.heldByHandover;
       const lastSwitch: LastSwitch = { switchId: event.data.switchId, outcome: 'switched', durations: state.durations };
-      return { ...state, mode: event.data.to, inFlight: undefined, durations: {}, heldByHandover: held, lastSwitch };
+      return { ...state, mode: event.data.to, inFlight: undefined, durations: {}, heldByHandover: held, lastSwitch, pool: withPoolMode(state, event.data.to, undefined) };
     }
     case 'SwitchFailed':
       return {
         ...state,
+        pool: withPoolMode(state, event.data.rolledBackTo, undefined),
         mode: event.data.rolledBackTo,
         inFlight: undefined,
         durations: {},
@@ -152,25 +198,16 @@ const decide = (command: ResourceCommand, state: ResourceState) => {
   }
   if (state.status === 'unregistered') return reject<ResourceEvent>('not_found', 'resource not found', 'resourceId');
   const resourceId = state.spec.resourceId;
-  const allocatedUnits = Object.values(state.allocations).reduce((a, b) => a + b, 0);
+  if (isGpuPoolCommand(command)) {
+    if (!state.pool) return reject<ResourceEvent>('invalid_state', `${resourceId} is an ASIC group: workloads run on GPU pools only`, 'resourceId');
+    if (!state.healthy && (command.type === 'AllocateGpus' || command.type === 'WarmGpus')) return reject<ResourceEvent>('invalid_state', `${resourceId} is unhealthy`, 'resourceId');
+    return decidePool(command, state.pool);
+  }
   switch (command.type) {
     case 'SetHealth':
       return state.healthy === command.healthy
         ? accept<ResourceEvent>()
         : accept<ResourceEvent>({ type: 'ResourceHealthChanged', data: { resourceId, healthy: command.healthy, reason: command.reason } });
-    case 'Allocate':
-      if (state.allocations[command.workloadId] !== undefined) return accept<ResourceEvent>();
-      if (!state.healthy) return reject<ResourceEvent>('invalid_state', 'resource is unhealthy');
-      if (state.spec.kind !== 'gpu_pool') return reject<ResourceEvent>('invalid_state', 'workloads run on GPU pools only');
-      if (allocatedUnits + command.units > state.spec.units)
-        return reject<ResourceEvent>('invalid_state', `${state.spec.units - allocatedUnits} of ${state.spec.units} GPUs free`, 'units');
-      return accept<ResourceEvent>({ type: 'ResourceAllocated', data: { resourceId, workloadId: command.workloadId, units: command.units } });
-    case 'Release': {
-      const units = state.allocations[command.workloadId];
-      return units === undefined
-        ? accept<ResourceEvent>()
-        : accept<ResourceEvent>({ type: 'ResourceReleased', data: { resourceId, workloadId: command.workloadId, units } });
-    }
     case 'RequestSwitch': {
       if (state.inFlight?.switchId === command.switchId) return accept<ResourceEvent>();
       if (state.inFlight) return reject<ResourceEvent>('invalid_state', `switch ${state.inFlight.switchId} is in flight`, 'resourceId');
@@ -184,8 +221,16 @@ const decide = (command: ResourceCommand, state: ResourceState) => {
         return reject<ResourceEvent>('invalid_state', `its power went to GPUs in handover ${state.heldByHandover}: hand it back with a to_mining handover`, 'resourceId');
       if (command.expectedFrom && state.mode !== command.expectedFrom)
         return reject<ResourceEvent>('invalid_state', `is ${state.mode}, no longer ${command.expectedFrom}`, 'resourceId');
-      if (allocatedUnits > 0 && SERVING_MODES.has(state.mode) && !SERVING_MODES.has(command.to))
-        return reject<ResourceEvent>('invalid_state', `serves ${Object.keys(state.allocations).length} workload(s): release them first`, 'resourceId');
+      // a pool's GPUs that draw power (serving, loading or warm) keep it: the new envelope must hold them
+      if (state.pool) {
+        const powered = poweredCount(state.pool.gpus);
+        if (powered > poweredCapacity(state.pool, command.to))
+          return reject<ResourceEvent>(
+            'invalid_state',
+            `${powered} of its GPUs are powered (${Object.keys(state.pool.holders).length} workload(s) on them); ${command.to} powers ${poweredCapacity(state.pool, command.to)}: release or cool them first`,
+            'resourceId',
+          );
+      }
       const phases = phasesFor(state.spec.kind, state.mode, command.to);
       return accept<ResourceEvent>({
         type: 'ModeSwitchRequested',
