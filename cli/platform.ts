@@ -26,6 +26,11 @@ import { fleetProjection } from '../projections/fleet.ts';
 import { handoversProjection } from '../projections/handovers.ts';
 import { marketProjection } from '../projections/market.ts';
 import { economicsProjection } from '../projections/economics.ts';
+import { gpusProjection } from '../projections/gpus.ts';
+import { billingProjection } from '../projections/billing.ts';
+import { createScheduler } from '../commands/scheduling/scheduler.ts';
+import { createMetering } from '../commands/billing/metering.ts';
+import { ensurePriceList } from '../commands/price-list.ts';
 import { economicController } from '../commands/process-managers/economic-controller.ts';
 import { SEED_SCENARIO, type FacilitySpec } from '../domain/fleet/inventory.ts';
 import { createSimulatedDevices } from '../commands/switching/simulated-devices.ts';
@@ -34,7 +39,16 @@ import { switchExecutor } from '../commands/switching/switch-executor.ts';
 import { handoverExecutor } from '../commands/switching/handover-executor.ts';
 import type { DeviceController } from '../commands/switching/device-controller.ts';
 
-export const PROJECTIONS: readonly Projection[] = [customersProjection, workloadsProjection, fleetProjection, handoversProjection, marketProjection, economicsProjection];
+export const PROJECTIONS: readonly Projection[] = [
+  customersProjection,
+  workloadsProjection,
+  fleetProjection,
+  gpusProjection,
+  handoversProjection,
+  marketProjection,
+  economicsProjection,
+  billingProjection,
+];
 
 
 /** The read-model database (and, without EventStoreDB, the event store's): PostgreSQL, or PGlite in the data folder, locked to this process. */
@@ -91,13 +105,24 @@ export const startCore = async ({
   const runner = createProjectionRunner({ db, store, projections: PROJECTIONS, feed, logger });
   const deps: CommandDeps = { store, readModels: db, clock, ids };
   runner.start();
+  await ensurePriceList(deps);
   const executor = switchExecutor(deps, devices, logger);
   const handovers = handoverExecutor(deps, devices, logger);
+  const scheduler = createScheduler({ deps, facilities, logger });
+  const metering = createMetering(deps, logger);
+  // the scheduler and metering keep views of their own: rebuilt from the read models once these hold what they saw
+  for (const [name, projection] of [['pm:scheduler', 'workloads'], ['pm:metering', 'billing']] as const)
+    if (!(await runner.waitFor(await readCheckpoint(db, name), 120_000))) logger.warn({ processManager: name, projection }, 'read models still behind after 2 minutes');
+  const active = await db.query<{ workload_id: string }>(`SELECT workload_id FROM rm_workloads WHERE status IN ('queued', 'preempted', 'allocated', 'running')`);
+  await scheduler.recover(active.map((r) => r.workload_id), clock.now().getTime());
+  metering.recover(await db.query<{ customerId: string; month: string }>(`SELECT customer_id AS "customerId", month FROM rm_billing_periods WHERE status = 'open'`));
   const managers = [
     runProcessManager({ db, store, manager: workloadQuotaManager(deps), logger }),
     runProcessManager({ db, store, manager: executor, logger }),
     runProcessManager({ db, store, manager: handovers, logger }),
     runProcessManager({ db, store, manager: economicController(deps, facilities, logger), logger }),
+    runProcessManager({ db, store, manager: scheduler, logger, clock }),
+    runProcessManager({ db, store, manager: metering, logger, clock }),
   ];
   // switches and handovers that were under way when the process stopped go on from their last
   // completed phase; the read models that list them first catch up with what their executors saw
@@ -115,6 +140,8 @@ export const startCore = async ({
     /** Stops following the store; closes neither the store nor the database. */
     executor,
     handovers,
+    scheduler,
+    metering,
     async stop() {
       executor.stop();
       handovers.stop();

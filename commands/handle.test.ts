@@ -14,6 +14,7 @@ import { postgresBackends } from '../tests/support/databases.ts';
 import { requestDigest } from './context.ts';
 import { handleCommand, loadState } from './handle.ts';
 import { loadStreamState, MAX_COMMANDS_PER_STREAM } from './stream-state.ts';
+import { INITIAL_RATES } from '../domain/billing/price-list.ts';
 
 const backends: Array<{ label: string; open: () => Promise<{ store: EventStore; dispose: () => Promise<void> }> }> = [
   { label: 'memory', open: async () => ({ store: createMemoryEventStore(), dispose: async () => {} }) },
@@ -70,6 +71,7 @@ for (const backend of backends) {
           type: fc.constant('ReserveQuota' as const),
           workloadId: fc.constantFrom('w1', 'w2'),
           request: fc.constant({ type: 'ai_inference_batch' as const, model: 'm-7b', gpuType: 'A100' as const, gpuCount: 1, durationSeconds: 60 }),
+          rates: fc.constant(INITIAL_RATES.A100),
         }),
       );
       await fc.assert(
@@ -116,7 +118,7 @@ for (const backend of backends) {
           store,
           customerDecider,
           customerStream(customerId),
-          { type: 'ReserveQuota', workloadId: 'w', request: { type: 'model_training', model: 'x', gpuType: 'H100', gpuCount: 8, durationSeconds: 3600 } },
+          { type: 'ReserveQuota', workloadId: 'w', request: { type: 'model_training', model: 'x', gpuType: 'H100', gpuCount: 8, durationSeconds: 3600 }, rates: INITIAL_RATES.H100 },
           ctx('too-much'),
         );
         expect(rejected).toMatchObject({ type: 'rejected', rejection: { code: 'quota_exceeded' } });
@@ -153,7 +155,7 @@ for (const backend of backends) {
         const stream = customerStream(customerId);
         await handleCommand(store, customerDecider, stream, { type: 'GrantQuota', gpuSeconds: 100 * 3600, budgetMicroUsd: 10 ** 12 }, ctx(`grant-${customerId}`));
         const request = { type: 'ai_inference_batch' as const, model: 'llama-3-8b', gpuType: 'A100' as const, gpuCount: 1, durationSeconds: 3600 };
-        const reserve = () => handleCommand(store, customerDecider, stream, { type: 'ReserveQuota', workloadId: `w-${customerId}`, request }, ctx(`reserve-${customerId}`));
+        const reserve = () => handleCommand(store, customerDecider, stream, { type: 'ReserveQuota', workloadId: `w-${customerId}`, request, rates: INITIAL_RATES.A100 }, ctx(`reserve-${customerId}`));
         const first = await reserve();
         for (let i = 0; i < 2 * MAX_COMMANDS_PER_STREAM; i++)
           await handleCommand(store, customerDecider, stream, { type: 'GrantQuota', gpuSeconds: 1, budgetMicroUsd: 1 }, ctx(`more-${customerId}-${i}`));

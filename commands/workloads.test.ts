@@ -11,13 +11,16 @@ import { sequentialIds } from '../infra/ids.ts';
 import type { CommandDeps } from './context.ts';
 import { grantQuota, registerCustomer } from './customers.ts';
 import { handleCommand } from './handle.ts';
-import { cancelWorkload, releaseQuotaCommandId, StepNotTakenError, submitWorkload } from './workloads.ts';
+import { ensurePriceList } from './price-list.ts';
+import { cancelWorkload, submitWorkload } from './workloads.ts';
+import { releaseQuotaCommandId, StepNotTakenError } from './quota.ts';
 
 describe('workload steps', () => {
   it('refuses to take a release-quota id handled as something else for the release itself', async () => {
     const clock = manualClock();
     const deps: CommandDeps = { store: createMemoryEventStore(), readModels: { query: async () => [] }, clock, ids: sequentialIds('s') };
     const caller = (commandId: string) => ({ commandId, correlationId: commandId, actor: 'test' });
+    await ensurePriceList(deps);
     const { customerId } = await registerCustomer(deps, caller('register-1'), { name: 'C', tier: 'standard' });
     await grantQuota(deps, caller('grant-1'), { customerId, gpuSeconds: 100 * 3600, budgetMicroUsd: 1_000_000_000 });
     const request = { type: 'ai_inference_batch' as const, model: 'llama-3-8b', gpuType: 'A100' as const, gpuCount: 1, durationSeconds: 3600 };

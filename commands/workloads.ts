@@ -3,36 +3,25 @@
  * QuotaReserved is the commit point of a submission; opening the workload stream
  * follows from it with a command id derived from the workload id, so it is
  * idempotent and the workload-quota process manager can finish it after a crash.
- * Cancelling is the mirror: WorkloadCancelled first, then the quota release.
+ * Cancelling is the mirror: WorkloadCancelled first, then (billing the run if it was
+ * running) the quota release.
  */
 import { customerDecider, customerStream, type CustomerEvent } from '../domain/customer/customer.ts';
 import type { WorkloadRequest } from '../domain/workload/request.ts';
 import { isWorkloadOf, workloadDecider, workloadStream } from '../domain/workload/workload.ts';
 import { accepted, contextFor, type Caller, type CommandDeps } from './context.ts';
-import { handleCommand, loadState, type Handled } from './handle.ts';
+import { handleCommand, loadState } from './handle.ts';
+import { confirmStep } from './quota.ts';
+import { settleRunEnd } from './billing/metering.ts';
 import { CommandRejectedError } from './errors.ts';
+import { loadPriceList, ratesAt } from './price-list.ts';
 
 type QuotaReserved = Extract<CustomerEvent, { type: 'QuotaReserved' }>;
 
 export const openWorkloadCommandId = (workloadId: string) => `open-workload:${workloadId}`;
-export const releaseQuotaCommandId = (workloadId: string) => `release-quota:${workloadId}`;
 
-/** A step's command id found handled already must have done this step: anything else is a collision, never success. */
-export class StepNotTakenError extends Error {
-  readonly type = 'step_not_taken' as const;
-  constructor(readonly commandId: string, step: string) {
-    super(`command id ${commandId} was handled already, but not as ${step}: the step was not taken`);
-    this.name = 'StepNotTakenError';
-  }
-}
-
-const confirmStep = <E extends { type: string; data: Record<string, unknown> }>(handled: Handled<E>, commandId: string, step: string, did: (e: E) => boolean) => {
-  if (handled.type === 'accepted' && handled.duplicate && !handled.events.some(did)) throw new StepNotTakenError(commandId, step);
-  return handled;
-};
-
-/** Opens the workload stream for a reservation; a no-op when it is open already. */
-export const openWorkload = async (deps: CommandDeps, caller: Caller, reserved: QuotaReserved['data'], causationId: string) =>
+/** Opens the workload stream for a reservation (queued from `atMs`, the reservation's time); a no-op when it is open already. */
+export const openWorkload = async (deps: CommandDeps, caller: Caller, reserved: QuotaReserved['data'], causationId: string, atMs: number) =>
   confirmStep(
     await handleCommand(
       deps.store,
@@ -46,6 +35,7 @@ export const openWorkload = async (deps: CommandDeps, caller: Caller, reserved: 
         classification: reserved.classification,
         reservedGpuSeconds: reserved.gpuSeconds,
         reservedBudgetMicroUsd: reserved.budgetMicroUsd,
+        at: atMs,
       },
       contextFor(deps, caller, openWorkloadCommandId(reserved.workloadId), causationId),
     ),
@@ -54,39 +44,23 @@ export const openWorkload = async (deps: CommandDeps, caller: Caller, reserved: 
     (e) => e.type === 'WorkloadSubmitted' && e.data.workloadId === reserved.workloadId,
   );
 
-export const releaseQuota = async (
-  deps: CommandDeps,
-  caller: Caller,
-  input: { customerId: string; workloadId: string; reason: string },
-  causationId: string,
-) =>
-  confirmStep(
-    await handleCommand(
-      deps.store,
-      customerDecider,
-      customerStream(input.customerId),
-      { type: 'ReleaseQuota', workloadId: input.workloadId, reason: input.reason },
-      contextFor(deps, caller, releaseQuotaCommandId(input.workloadId), causationId),
-    ),
-    releaseQuotaCommandId(input.workloadId),
-    'the release of its quota',
-    (e) => (e.type === 'QuotaReleased' || e.type === 'QuotaConsumed') && e.data.workloadId === input.workloadId,
-  );
-
 export const submitWorkload = async (deps: CommandDeps, caller: Caller, input: { customerId: string; request: WorkloadRequest }) => {
+  const atMs = deps.clock.now().getTime();
+  // reserved at the price list's rates now; a run rated higher later extends its reservation first
+  const rates = ratesAt(await loadPriceList(deps), input.request.gpuType, atMs);
   const reserve = accepted(
     await handleCommand(
       deps.store,
       customerDecider,
       customerStream(input.customerId),
-      { type: 'ReserveQuota', workloadId: deps.ids.id('w'), request: input.request },
+      { type: 'ReserveQuota', workloadId: deps.ids.id('w'), request: input.request, rates },
       contextFor(deps, caller),
     ),
   );
   const reserved = reserve.events.find((e): e is QuotaReserved => e.type === 'QuotaReserved');
   // the command id was used before for another command on this customer (a grant, say): its first result is not a reservation
   if (!reserved) throw new CommandRejectedError({ code: 'already_exists', message: 'this command id was already used for another command', field: 'commandId' });
-  const opened = accepted(await openWorkload(deps, caller, reserved.data, caller.commandId));
+  const opened = accepted(await openWorkload(deps, caller, reserved.data, caller.commandId, atMs));
   return { workloadId: reserved.data.workloadId, position: opened.position ?? reserve.position };
 };
 
@@ -104,14 +78,13 @@ export const cancelWorkload = async (
       deps.store,
       workloadDecider,
       workloadStream(input.workloadId),
-      { type: 'CancelWorkload', reason: input.reason, ...(input.customerId ? { customerId: input.customerId } : {}) },
+      { type: 'CancelWorkload', reason: input.reason, at: deps.clock.now().getTime(), ...(input.customerId ? { customerId: input.customerId } : {}) },
       contextFor(deps, caller),
     ),
   );
   const event = cancelled.events.find((e) => e.type === 'WorkloadCancelled');
   if (event?.type !== 'WorkloadCancelled') return { position: cancelled.position };
-  const released = accepted(
-    await releaseQuota(deps, caller, { customerId: event.data.customerId, workloadId: input.workloadId, reason: 'cancelled' }, caller.commandId),
-  );
-  return { position: released.position ?? cancelled.position };
+  // a running workload is billed for the time it ran, then the rest of its reservation goes back
+  const settled = await settleRunEnd(deps, event, caller.correlationId);
+  return { position: settled?.position ?? cancelled.position };
 };

@@ -59,6 +59,12 @@ export const customersProjection: Projection = {
           [event.data.customerId, event.data.gpuSeconds, event.data.budgetMicroUsd, at],
         );
         break;
+      case 'QuotaReservationExtended':
+        await tx.query(
+          balanceUpdate(`reserved_gpu_seconds = reserved_gpu_seconds + $2, reserved_budget_micro_usd = reserved_budget_micro_usd + $3`),
+          [event.data.customerId, event.data.gpuSeconds, event.data.budgetMicroUsd, at],
+        );
+        break;
       case 'QuotaReleased':
         await tx.query(
           balanceUpdate(`reserved_gpu_seconds = reserved_gpu_seconds - $2, reserved_budget_micro_usd = reserved_budget_micro_usd - $3`),

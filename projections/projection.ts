@@ -10,6 +10,11 @@ export type Change =
   | { topic: 'handover'; handoverId: string; facilityId: string }
   | { topic: 'price'; feed: string }
   | { topic: 'recommendation'; facilityId: string }
+  /** A pool's GPUs changed (allocation, health, warmth). */
+  | { topic: 'gpus'; resourceId: string }
+  /** A customer's billing period changed (a line, a credit, the invoice). */
+  | { topic: 'billing'; customerId: string; month: string }
+  | { topic: 'price-list' }
   /** A key was revoked: open connections authenticated with it are closed. */
   | { topic: 'api-key-revoked'; keyId: string };
 

@@ -41,6 +41,9 @@ import { CommandRejectedError } from '../errors.ts';
 import { requestSwitch, resourcesOf } from '../fleet.ts';
 import { loadState } from '../handle.ts';
 import type { ProcessManager } from './runner.ts';
+import { loadPriceList } from '../price-list.ts';
+import { rateAt } from '../../domain/billing/price-list.ts';
+import { GPU_TYPES, type GpuType } from '../../domain/workload/request.ts';
 
 export const economicsStream = (facilityId: string) => `economics-${facilityId}`;
 
@@ -133,6 +136,20 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
     };
   };
 
+  /**
+   * What a GPU-hour earns where the market says nothing yet (the replayed GPU rental series
+   * start in 2024): the platform's own price list, its real-time (P1) rate in force, USD.
+   */
+  const listRatesAt = async (atMs: number) => {
+    const list = await loadPriceList(deps);
+    const out: Partial<Record<GpuType, number>> = {};
+    for (const g of GPU_TYPES) {
+      const r = rateAt(list, g, 'P1', atMs);
+      if (r) out[g] = r.rate / 1_000_000;
+    }
+    return out;
+  };
+
   /** The last recorded decision of a facility, so a restart goes on from it. */
   const remember = async (facility: FacilitySpec, correlationId: string) => {
     const known = memory.get(facility.facilityId);
@@ -203,7 +220,7 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
         btcUsd: market.btcUsd,
         network: market.network,
         electricityUsdPerMwh: electricity,
-        gpuUsdPerHour: market.gpu,
+        gpuUsdPerHour: { ...(await listRatesAt(intervalStart)), ...market.gpu },
         ...LIVE_ASSUMPTIONS,
       },
     });

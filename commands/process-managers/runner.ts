@@ -2,9 +2,12 @@
  * Runs a process manager: follows all events from its checkpoint and reacts by
  * issuing commands. Its reactions are idempotent (command ids derive from the
  * events), so saving the checkpoint after reacting gives an exactly-once effect
- * across restarts and redeliveries.
+ * across restarts and redeliveries. A manager may also act on time (`tick`, with the
+ * platform's clock, every `tickMs`) and once after each batch (`flush`); batches and ticks
+ * never overlap.
  */
 import type { Logger } from 'pino';
+import type { Clock } from '../../infra/clock.ts';
 import type { Database } from '../../infra/postgres/database.ts';
 import type { EventStore, RecordedEvent } from '../../infra/event-store/types.ts';
 import { lockCheckpoint, readCheckpoint, saveCheckpoint } from '../../projections/checkpoints.ts';
@@ -13,6 +16,10 @@ import { batched } from '../../projections/runner.ts';
 export type ProcessManager = {
   name: string;
   react(event: RecordedEvent): Promise<void>;
+  /** After each batch of events, before the checkpoint moves past them. */
+  flush?(): Promise<void>;
+  /** Time moved on (the platform's clock). */
+  tick?(nowMs: number): Promise<void>;
 };
 
 export const runProcessManager = ({
@@ -20,16 +27,23 @@ export const runProcessManager = ({
   store,
   manager,
   logger,
+  clock,
+  tickMs = 100,
 }: {
   db: Database;
   store: EventStore;
   manager: ProcessManager;
   logger: Logger;
+  clock?: Clock;
+  tickMs?: number;
 }) => {
   const name = `pm:${manager.name}`;
   const log = logger.child({ processManager: manager.name });
   let stopped = false;
   let close: (() => Promise<void>) | undefined;
+  // batches and ticks take turns
+  let turn = Promise.resolve();
+  const inTurn = (fn: () => Promise<void>) => (turn = turn.then(fn, fn));
   const loop = (async () => {
     let failures = 0;
     while (!stopped) {
@@ -37,7 +51,10 @@ export const runProcessManager = ({
         const subscription = store.subscribeToAll({ after: await readCheckpoint(db, name) });
         close = () => subscription.close();
         for await (const batch of batched(subscription, 200)) {
-          for (const event of batch) await manager.react(event);
+          await inTurn(async () => {
+            for (const event of batch) await manager.react(event);
+            await manager.flush?.();
+          });
           failures = 0;
           await db.transaction(async (tx) => {
             await lockCheckpoint(tx, name);
@@ -51,11 +68,19 @@ export const runProcessManager = ({
       }
     }
   })();
+  const ticker =
+    manager.tick && clock
+      ? setInterval(() => {
+          void inTurn(() => manager.tick!(clock.now().getTime())).catch((error: unknown) => log.error({ err: error }, 'process manager tick failed'));
+        }, tickMs)
+      : undefined;
   return {
     async stop() {
       stopped = true;
+      if (ticker) clearInterval(ticker);
       await close?.();
       await loop;
+      await turn.catch(() => {});
     },
   };
 };

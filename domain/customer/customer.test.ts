@@ -1,9 +1,16 @@
-/** Invariant 1 (quota): for every customer at every point, reserved + consumed ≤ granted, nothing negative. */
+/**
+ * Invariant 1 (quota): for every customer at every point, reserved + consumed ≤ granted, nothing
+ * negative — with reservations consumed run by run, extended, and released.
+ */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fold } from '../decider.ts';
 import { GPU_TYPES, WORKLOAD_TYPES, type WorkloadRequest } from '../workload/request.ts';
+import { INITIAL_RATES } from '../billing/price-list.ts';
 import { customerDecider, type CustomerCommand, type CustomerEvent, type CustomerState } from './customer.ts';
+
+const rates = INITIAL_RATES.H100;
+const workloadIds = ['w1', 'w2', 'w3', 'w4', 'w5'] as const;
 
 const request: fc.Arbitrary<WorkloadRequest> = fc.record({
   type: fc.constantFrom(...WORKLOAD_TYPES),
@@ -20,8 +27,22 @@ const command: fc.Arbitrary<CustomerCommand> = fc.oneof(
     gpuSeconds: fc.integer({ min: 0, max: 500 * 3600 }),
     budgetMicroUsd: fc.integer({ min: 0, max: 5_000_000_000 }),
   }),
-  fc.record({ type: fc.constant('ReserveQuota' as const), workloadId: fc.constantFrom('w1', 'w2', 'w3', 'w4', 'w5'), request }),
-  fc.record({ type: fc.constant('ReleaseQuota' as const), workloadId: fc.constantFrom('w1', 'w2', 'w3', 'w4', 'w5'), reason: fc.constant('test') }),
+  fc.record({ type: fc.constant('ReserveQuota' as const), workloadId: fc.constantFrom(...workloadIds), request, rates: fc.constant(rates) }),
+  fc.record({ type: fc.constant('ReleaseQuota' as const), workloadId: fc.constantFrom(...workloadIds), reason: fc.constant('test') }),
+  fc.record({
+    type: fc.constant('ConsumeQuota' as const),
+    workloadId: fc.constantFrom(...workloadIds),
+    run: fc.integer({ min: 1, max: 3 }),
+    gpuSeconds: fc.integer({ min: 0, max: 100 * 3600 }),
+    budgetMicroUsd: fc.integer({ min: 0, max: 500_000_000 }),
+  }),
+  fc.record({
+    type: fc.constant('ExtendReservation' as const),
+    workloadId: fc.constantFrom(...workloadIds),
+    reason: fc.constant('rate rose'),
+    gpuSeconds: fc.constant(0),
+    budgetMicroUsd: fc.integer({ min: 0, max: 500_000_000 }),
+  }),
 );
 
 const holds = (state: CustomerState) => {
@@ -57,17 +78,39 @@ describe('customer quota (invariant 1)', () => {
     ];
     const state = fold(customerDecider, registered);
     const base: WorkloadRequest = { type: 'ai_inference_batch', model: 'llama-3-8b', gpuType: 'H100', gpuCount: 2, durationSeconds: 3600 };
-    const tooLong = customerDecider.decide({ type: 'ReserveQuota', workloadId: 'w', request: base }, state);
+    const tooLong = customerDecider.decide({ type: 'ReserveQuota', workloadId: 'w', request: base, rates }, state);
     expect(tooLong).toMatchObject({ type: 'rejected', rejection: { code: 'quota_exceeded', field: 'durationSeconds' } });
     const poor = fold(customerDecider, [
       ...registered,
       { type: 'QuotaGranted', data: { customerId: 'c', gpuSeconds: 36_000, budgetMicroUsd: 0 } } satisfies CustomerEvent,
     ]);
-    const tooDear = customerDecider.decide({ type: 'ReserveQuota', workloadId: 'w', request: { ...base, gpuCount: 10 } }, poor);
+    const tooDear = customerDecider.decide({ type: 'ReserveQuota', workloadId: 'w', request: { ...base, gpuCount: 10 }, rates }, poor);
     expect(tooDear).toMatchObject({ type: 'rejected', rejection: { code: 'budget_exceeded' } });
-    const fits = customerDecider.decide({ type: 'ReserveQuota', workloadId: 'w', request: { ...base, gpuCount: 1 } }, state);
-    // 1 H100-hour at the $3.50 list price
-    expect(fits).toMatchObject({ type: 'accepted', events: [{ type: 'QuotaReserved', data: { gpuSeconds: 3600, budgetMicroUsd: 3_500_000 } }] });
+    const fits = customerDecider.decide({ type: 'ReserveQuota', workloadId: 'w', request: { ...base, gpuCount: 1 }, rates }, state);
+    // 1 H100-hour of batch inference (P2) at the price list's $2.975
+    expect(fits).toMatchObject({ type: 'accepted', events: [{ type: 'QuotaReserved', data: { gpuSeconds: 3600, budgetMicroUsd: 2_975_000 } }] });
+  });
+
+  it('a run consumes out of its reservation, never more than it holds; the rest stays reserved until released', () => {
+    const events: CustomerEvent[] = [
+      { type: 'CustomerRegistered', data: { customerId: 'c', name: 'C', tier: 'standard' } },
+      { type: 'QuotaGranted', data: { customerId: 'c', gpuSeconds: 10 * 3600, budgetMicroUsd: 100_000_000 } },
+    ];
+    const step = (c: CustomerCommand) => {
+      const d = customerDecider.decide(c, fold(customerDecider, events));
+      if (d.type === 'accepted') events.push(...d.events);
+      return d;
+    };
+    const request: WorkloadRequest = { type: 'ai_inference_batch', model: 'llama-3-8b', gpuType: 'H100', gpuCount: 1, durationSeconds: 3600 };
+    expect(step({ type: 'ReserveQuota', workloadId: 'w', request, rates }).type).toBe('accepted');
+    expect(step({ type: 'ConsumeQuota', workloadId: 'w', run: 1, gpuSeconds: 1200, budgetMicroUsd: 991_667 }).type).toBe('accepted');
+    expect(step({ type: 'ConsumeQuota', workloadId: 'w', run: 2, gpuSeconds: 2401, budgetMicroUsd: 0 })).toMatchObject({ type: 'rejected', rejection: { code: 'quota_exceeded', field: 'gpuSeconds' } });
+    const state = fold(customerDecider, events);
+    if (state.status !== 'registered') throw new Error('not registered');
+    expect(state.reservations.w).toEqual({ gpuSeconds: 2400, budgetMicroUsd: 2_975_000 - 991_667 });
+    expect(state.balance.consumed).toEqual({ gpuSeconds: 1200, budgetMicroUsd: 991_667 });
+    expect(step({ type: 'ReleaseQuota', workloadId: 'w', reason: 'completed' })).toMatchObject({ events: [{ type: 'QuotaReleased', data: { gpuSeconds: 2400 } }] });
+    expect(fold(customerDecider, events)).toMatchObject({ balance: { reserved: { gpuSeconds: 0, budgetMicroUsd: 0 } }, reservations: {} });
   });
 
   it('releasing is idempotent and an unregistered customer is not found', () => {

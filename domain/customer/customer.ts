@@ -2,12 +2,16 @@
  * The customer account: registration, quota (GPU-seconds and budget), workload
  * reservations and API keys. It is the consistency boundary for quota: a workload
  * is admitted only by a QuotaReserved event here (invariant 1: reserved + consumed
- * ≤ granted, nothing negative).
+ * ≤ granted, nothing negative). A workload's reservation turns into consumption run by
+ * run, as each run is billed (never more than it holds), and what is left is released
+ * when the workload ends; a run rated higher than its reservation first extends it.
  */
 import { accept, reject, type Decider, type DomainEvent } from '../decider.ts';
 import { evolveKeys, type ApiKeyEvent, type KeyRing } from '../access/keys.ts';
 import { classify, type Classification } from '../workload/classify.ts';
-import { gpuSecondsOf, listPriceOf } from '../workload/pricing.ts';
+import { gpuSecondsOf } from '../workload/pricing.ts';
+import { priceOfGpuSeconds } from '../money.ts';
+import type { Tier } from '../billing/price-list.ts';
 import type { CustomerTier, WorkloadRequest } from '../workload/request.ts';
 import { slaInfeasibility } from '../workload/sla.ts';
 import { formatUsd } from '../money.ts';
@@ -24,14 +28,19 @@ export type CustomerEvent =
       { customerId: string; workloadId: string; request: WorkloadRequest; classification: Classification } & Reservation
     >
   | DomainEvent<'QuotaReleased', { customerId: string; workloadId: string; reason: string } & Reservation>
-  | DomainEvent<'QuotaConsumed', { customerId: string; workloadId: string } & Reservation>
+  /** A run's billed use, out of its workload's reservation. */
+  | DomainEvent<'QuotaConsumed', { customerId: string; workloadId: string; run?: number } & Reservation>
+  | DomainEvent<'QuotaReservationExtended', { customerId: string; workloadId: string; reason: string } & Reservation>
   | ApiKeyEvent;
 
 export type CustomerCommand =
   | { type: 'RegisterCustomer'; customerId: string; name: string; tier: CustomerTier }
   | { type: 'GrantQuota'; gpuSeconds: number; budgetMicroUsd: number }
-  | { type: 'ReserveQuota'; workloadId: string; request: WorkloadRequest }
+  /** `rates`: the price list's rate per GPU-hour for each tier of the request's GPU type, now. */
+  | { type: 'ReserveQuota'; workloadId: string; request: WorkloadRequest; rates: Record<Tier, number> }
   | { type: 'ReleaseQuota'; workloadId: string; reason: string }
+  | ({ type: 'ConsumeQuota'; workloadId: string; run: number } & Reservation)
+  | ({ type: 'ExtendReservation'; workloadId: string; reason: string } & Reservation)
   | { type: 'IssueCustomerKey'; keyId: string; keyHash: string; label: string }
   | { type: 'RevokeCustomerKey'; keyId: string };
 
@@ -86,13 +95,23 @@ const evolve = (state: CustomerState, event: CustomerEvent): CustomerState => {
         balance: { ...balance, reserved: add(balance.reserved, reservationOf(event.data)) },
         reservations: { ...reservations, [event.data.workloadId]: reservationOf(event.data) },
       };
-    case 'QuotaReleased':
-    case 'QuotaConsumed': {
-      const { [event.data.workloadId]: _released, ...rest } = reservations;
+    case 'QuotaReservationExtended': {
       const amount = reservationOf(event.data);
       return {
         ...state,
-        reservations: rest,
+        balance: { ...balance, reserved: add(balance.reserved, amount) },
+        reservations: { ...reservations, [event.data.workloadId]: add(reservations[event.data.workloadId] ?? ZERO, amount) },
+      };
+    }
+    case 'QuotaReleased':
+    case 'QuotaConsumed': {
+      const { [event.data.workloadId]: held, ...rest } = reservations;
+      const amount = reservationOf(event.data);
+      // a release takes what is left; a run's consumption takes its part and leaves the rest reserved
+      const left = event.type === 'QuotaConsumed' && held ? sub(held, amount) : ZERO;
+      return {
+        ...state,
+        reservations: left.gpuSeconds > 0 || left.budgetMicroUsd > 0 ? { ...rest, [event.data.workloadId]: left } : rest,
         balance: {
           ...balance,
           reserved: sub(balance.reserved, amount),
@@ -134,8 +153,11 @@ const decide = (command: CustomerCommand, state: CustomerState) => {
       const classification = classify(command.request, state.tier);
       const infeasible = slaInfeasibility(command.request, classification);
       if (infeasible) return reject<CustomerEvent>('sla_infeasible', infeasible, 'maxLatencyMs');
+      if (classification.priority === 'P4') return reject<CustomerEvent>('invalid_input', 'P4 is the platform\'s own mining', 'type');
+      const rate = command.rates[classification.priority];
+      if (!Number.isSafeInteger(rate) || rate <= 0) return reject<CustomerEvent>('invalid_state', `no price for ${command.request.gpuType} ${classification.priority}`, 'gpuType');
       const gpuSeconds = gpuSecondsOf(command.request.gpuCount, command.request.durationSeconds);
-      const budgetMicroUsd = listPriceOf(command.request.gpuType, gpuSeconds);
+      const budgetMicroUsd = priceOfGpuSeconds(rate, gpuSeconds);
       const free = available(state.balance);
       if (gpuSeconds > free.gpuSeconds)
         return reject<CustomerEvent>(
@@ -163,6 +185,32 @@ const decide = (command: CustomerCommand, state: CustomerState) => {
             data: { customerId, workloadId: command.workloadId, reason: command.reason, ...reservation },
           })
         : accept<CustomerEvent>();
+    }
+    case 'ConsumeQuota': {
+      const held = state.reservations[command.workloadId] ?? ZERO;
+      for (const field of ['gpuSeconds', 'budgetMicroUsd'] as const) {
+        if (!Number.isSafeInteger(command[field]) || command[field] < 0) return reject<CustomerEvent>('invalid_input', 'a use is a non-negative integer amount', field);
+        // invariant 1: a run consumes out of its workload's reservation, never beyond it
+        if (command[field] > held[field]) return reject<CustomerEvent>('quota_exceeded', `workload ${command.workloadId} holds ${held[field]} ${field}, not ${command[field]}`, field);
+      }
+      if (command.gpuSeconds === 0 && command.budgetMicroUsd === 0) return accept<CustomerEvent>();
+      return accept<CustomerEvent>({
+        type: 'QuotaConsumed',
+        data: { customerId, workloadId: command.workloadId, run: command.run, gpuSeconds: command.gpuSeconds, budgetMicroUsd: command.budgetMicroUsd },
+      });
+    }
+    case 'ExtendReservation': {
+      const free = available(state.balance);
+      for (const field of ['gpuSeconds', 'budgetMicroUsd'] as const) {
+        if (!Number.isSafeInteger(command[field]) || command[field] < 0) return reject<CustomerEvent>('invalid_input', 'an extension is a non-negative integer amount', field);
+        if (command[field] > free[field])
+          return reject<CustomerEvent>(field === 'budgetMicroUsd' ? 'budget_exceeded' : 'quota_exceeded', `needs ${command[field]} more ${field}, ${free[field]} remain`, field);
+      }
+      if (command.gpuSeconds === 0 && command.budgetMicroUsd === 0) return accept<CustomerEvent>();
+      return accept<CustomerEvent>({
+        type: 'QuotaReservationExtended',
+        data: { customerId, workloadId: command.workloadId, reason: command.reason, gpuSeconds: command.gpuSeconds, budgetMicroUsd: command.budgetMicroUsd },
+      });
     }
     case 'IssueCustomerKey':
       if (state.keys[command.keyId]) return reject<CustomerEvent>('already_exists', `key ${command.keyId} exists`, 'keyId');

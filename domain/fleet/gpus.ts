@@ -38,8 +38,9 @@ export type GpuUnit = {
   inService: boolean;
   /** The model in memory (warm standby when idle), or the one being loaded. */
   model: string | null;
-  /** A model load under way (set until it is warm). */
+  /** A model load under way (set until it is warm), and when it will be. */
   warming: boolean;
+  warmReadyAt: string | null;
   /** The workload (and its run) on it. */
   busy: { workloadId: string; run: number; mode: 'serving' | 'training' } | null;
 };
@@ -53,4 +54,4 @@ export const isPowered = (g: GpuUnit) => g.busy !== null || g.warming || g.model
 export const isFree = (g: GpuUnit) => g.health === 'healthy' && g.inService && g.busy === null && !g.warming;
 
 export const newGpus = (count: number): GpuUnit[] =>
-  Array.from({ length: count }, (_, index) => ({ index, health: 'healthy', inService: true, model: null, warming: false, busy: null }));
+  Array.from({ length: count }, (_, index) => ({ index, health: 'healthy', inService: true, model: null, warming: false, warmReadyAt: null, busy: null }));

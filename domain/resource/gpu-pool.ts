@@ -18,7 +18,7 @@ export type GpuPoolEvent =
   /** One GPU's health crossed a threshold (healthy → degraded → failed, and back after repair). */
   | DomainEvent<'ResourceHealthChanged', { resourceId: string; gpuId: string; health: GpuHealth; previous: GpuHealth; healthy: boolean; reason: string; workloadId: string | null }>
   | DomainEvent<'GpuServiceChanged', { resourceId: string; gpuId: string; inService: boolean; reason: string; workloadId: string | null }>
-  | DomainEvent<'GpusWarming', { resourceId: string; gpuIds: string[]; model: string }>
+  | DomainEvent<'GpusWarming', { resourceId: string; gpuIds: string[]; model: string; readyAt: string }>
   | DomainEvent<'GpusWarmed', { resourceId: string; gpuIds: string[]; model: string }>
   | DomainEvent<'GpusCooled', { resourceId: string; gpuIds: string[] }>
   | DomainEvent<'WarmStandbySized', { resourceId: string; targets: Record<string, number>; reason: string; basis: Record<string, unknown> }>;
@@ -28,7 +28,7 @@ export type GpuPoolCommand =
   | { type: 'ReleaseGpus'; workloadId: string; run: number; keepModel: boolean }
   | { type: 'SetGpuHealth'; gpuId: string; health: GpuHealth; reason: string }
   | { type: 'SetGpuService'; gpuId: string; inService: boolean; reason: string }
-  | { type: 'WarmGpus'; gpuIds: string[]; model: string }
+  | { type: 'WarmGpus'; gpuIds: string[]; model: string; readyAt: string }
   | { type: 'FinishWarming'; gpuIds: string[]; model: string }
   | { type: 'CoolGpus'; gpuIds: string[] }
   | { type: 'SizeWarmStandby'; targets: Record<string, number>; reason: string; basis: Record<string, unknown> };
@@ -79,7 +79,7 @@ export const evolvePool = (pool: GpuPoolState, event: GpuPoolEvent): GpuPoolStat
       const busy = { workloadId: event.data.workloadId, run: event.data.run ?? 0, mode: event.data.mode ?? 'serving' };
       return {
         ...pool,
-        gpus: replaceAt(pool.gpus, indexes, (g) => ({ ...g, busy, warming: false, model: event.data.model ?? g.model })),
+        gpus: replaceAt(pool.gpus, indexes, (g) => ({ ...g, busy, warming: false, warmReadyAt: null, model: event.data.model ?? g.model })),
         holders: { ...pool.holders, [event.data.workloadId]: { run: busy.run, indexes } },
       };
     }
@@ -90,15 +90,15 @@ export const evolvePool = (pool: GpuPoolState, event: GpuPoolEvent): GpuPoolStat
       return { ...pool, gpus: replaceAt(pool.gpus, held.indexes, (g) => ({ ...g, busy: null, model: event.data.keptModel ?? null })), holders };
     }
     case 'ResourceHealthChanged':
-      return { ...pool, gpus: replaceAt(pool.gpus, indexesOf(pool, [event.data.gpuId]), (g) => ({ ...g, health: event.data.health, ...(event.data.health === 'failed' ? { model: null, warming: false } : {}) })) };
+      return { ...pool, gpus: replaceAt(pool.gpus, indexesOf(pool, [event.data.gpuId]), (g) => ({ ...g, health: event.data.health, ...(event.data.health === 'failed' ? { model: null, warming: false, warmReadyAt: null } : {}) })) };
     case 'GpuServiceChanged':
       return { ...pool, gpus: replaceAt(pool.gpus, indexesOf(pool, [event.data.gpuId]), (g) => ({ ...g, inService: event.data.inService })) };
     case 'GpusWarming':
-      return { ...pool, gpus: replaceAt(pool.gpus, indexesOf(pool, event.data.gpuIds), (g) => ({ ...g, warming: true, model: event.data.model })) };
+      return { ...pool, gpus: replaceAt(pool.gpus, indexesOf(pool, event.data.gpuIds), (g) => ({ ...g, warming: true, warmReadyAt: event.data.readyAt, model: event.data.model })) };
     case 'GpusWarmed':
-      return { ...pool, gpus: replaceAt(pool.gpus, indexesOf(pool, event.data.gpuIds), (g) => ({ ...g, warming: false, model: event.data.model })) };
+      return { ...pool, gpus: replaceAt(pool.gpus, indexesOf(pool, event.data.gpuIds), (g) => ({ ...g, warming: false, warmReadyAt: null, model: event.data.model })) };
     case 'GpusCooled':
-      return { ...pool, gpus: replaceAt(pool.gpus, indexesOf(pool, event.data.gpuIds), (g) => ({ ...g, warming: false, model: null })) };
+      return { ...pool, gpus: replaceAt(pool.gpus, indexesOf(pool, event.data.gpuIds), (g) => ({ ...g, warming: false, warmReadyAt: null, model: null })) };
     case 'WarmStandbySized':
       return { ...pool, warmTargets: event.data.targets };
   }
@@ -180,7 +180,7 @@ export const decidePool = (command: GpuPoolCommand, pool: GpuPoolState): Decisio
       for (const i of parsed.indexes) if (!isFree(pool.gpus[i]!)) return reject('invalid_state', `GPU ${gpuIdOf(resourceId, pool.gpuType, i)} is not free`, 'gpuIds');
       const poweringUp = parsed.indexes.filter((i) => !isPowered(pool.gpus[i]!)).length;
       if (poweredCount(pool.gpus) + poweringUp > envelopeOf(pool)) return reject('invalid_state', `${pool.resourceId} may power ${envelopeOf(pool)} GPUs in ${pool.mode}`, 'gpuIds');
-      return accept({ type: 'GpusWarming', data: { resourceId, gpuIds: command.gpuIds, model: command.model } });
+      return accept({ type: 'GpusWarming', data: { resourceId, gpuIds: command.gpuIds, model: command.model, readyAt: command.readyAt } });
     }
     case 'FinishWarming': {
       const parsed = parseIds(pool, command.gpuIds, 'gpuIds');

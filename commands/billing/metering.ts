@@ -1,0 +1,135 @@
+/**
+ * Metering and billing, a process manager: each run that ends is billed once, on its customer's
+ * period (`billing-<customer>-<yyyymm>`, the month the run ended; an invoiced month sends a late
+ * line to the next one), with the credits of its SLA breaches; its billed use turns into
+ * consumed quota, and when the workload ends what is left of its reservation is released, in
+ * that order (invariant 1 at every event). A month is invoiced once the platform's time is an
+ * hour past its end. Ids derive from the workload and run, and from the customer and month.
+ */
+import type { Logger } from 'pino';
+import { billingDecider, billingStream, lineIdOf, type BillingLine } from '../../domain/billing/billing.ts';
+import { customerDecider, customerStream } from '../../domain/customer/customer.ts';
+import { HOUR_MS, iso, monthEndMs, monthOf, nextMonth, type Month } from '../../domain/time.ts';
+import { workloadDecider, workloadStream, type RunUsage, type WorkloadEvent } from '../../domain/workload/workload.ts';
+import type { RecordedEvent } from '../../infra/event-store/types.ts';
+import type { CommandContext } from '../handle.ts';
+import { handleCommand, loadState } from '../handle.ts';
+import type { CommandDeps } from '../context.ts';
+import { releaseQuota } from '../quota.ts';
+import type { GlobalPosition } from '../../infra/event-store/position.ts';
+import type { ProcessManager } from '../process-managers/runner.ts';
+
+/** A month is invoiced this long after it ends (runs ending at its close are billed first). */
+export const INVOICE_GRACE_MS = HOUR_MS;
+
+const RUN_ENDS: ReadonlySet<string> = new Set(['WorkloadCompleted', 'WorkloadPreempted', 'WorkloadInterrupted', 'WorkloadFailed', 'WorkloadCancelled']);
+const WORKLOAD_ENDS: ReadonlySet<string> = new Set(['WorkloadCompleted', 'WorkloadFailed', 'WorkloadCancelled']);
+
+const context = (commandId: string, atMs: number, correlationId = commandId): CommandContext => ({
+  commandId,
+  correlationId,
+  actor: 'process-manager:metering',
+  now: () => new Date(atMs),
+});
+
+/** Bills a run: its line (and credits), then its use out of the reservation. Returns the month it was billed in. */
+export const billRun = async (deps: CommandDeps, customerId: string, workloadId: string, usage: RunUsage, correlationId?: string): Promise<{ month: Month; position: GlobalPosition | undefined }> => {
+  const endedMs = Date.parse(usage.endedAt);
+  const { breaches, final: _final, ...rest } = usage;
+  const lineId = lineIdOf(workloadId, usage.run);
+  let month = monthOf(endedMs);
+  for (let hops = 0; ; hops++) {
+    const line: BillingLine = { ...rest, lineId, customerId, month, workloadId, ...(month !== monthOf(endedMs) ? { lateFrom: monthOf(endedMs) } : {}) };
+    const recorded = await handleCommand(deps.store, billingDecider, billingStream(customerId, month), { type: 'RecordLine', line, breaches }, context(`bill:${lineId}:${month}`, endedMs, correlationId));
+    if (recorded.type === 'accepted') break;
+    // the month is invoiced: the line goes to the next one, saying so
+    if (recorded.rejection.field !== 'month' || hops > 24) throw new Error(`billing ${lineId}: ${recorded.rejection.message}`);
+    month = nextMonth(month);
+  }
+  const consumed = await handleCommand(
+    deps.store,
+    customerDecider,
+    customerStream(customerId),
+    { type: 'ConsumeQuota', workloadId, run: usage.run, gpuSeconds: usage.gpuSeconds, budgetMicroUsd: usage.amountMicroUsd },
+    context(`consume:${workloadId}:${usage.run}`, endedMs, correlationId),
+  );
+  if (consumed.type === 'rejected') throw new Error(`quota of ${lineId}: ${consumed.rejection.message}`);
+  return { month, position: consumed.position };
+};
+
+/**
+ * What a run's end (or the workload's) owes: its line and use, then, if the workload ended, the
+ * release of the rest. Returns the customer, the month billed (if a run was) and the position of
+ * the last event appended.
+ */
+export const settleRunEnd = async (
+  deps: CommandDeps,
+  event: { type: string; data: Record<string, unknown> },
+  correlationId: string,
+): Promise<{ customerId: string; month: Month | undefined; position: GlobalPosition | undefined } | undefined> => {
+  if (!RUN_ENDS.has(event.type)) return undefined;
+  const e = event as Extract<WorkloadEvent, { type: 'WorkloadCompleted' | 'WorkloadPreempted' | 'WorkloadInterrupted' | 'WorkloadFailed' | 'WorkloadCancelled' }>;
+  const workloadId = e.data.workloadId;
+  const state = await loadState(deps.store, workloadDecider, workloadStream(workloadId));
+  if (state.status === 'none') return undefined;
+  const usage = e.data.usage ?? null;
+  const billed = usage ? await billRun(deps, state.customerId, workloadId, usage, correlationId) : undefined;
+  let position = billed?.position;
+  if (WORKLOAD_ENDS.has(e.type)) {
+    const released = await releaseQuota(
+      deps,
+      { commandId: `settle:${workloadId}`, correlationId, actor: 'process-manager:metering' },
+      { customerId: state.customerId, workloadId, reason: e.type.replace('Workload', '').toLowerCase() },
+      `settle:${workloadId}`,
+    );
+    if (released.type === 'accepted') position = released.position ?? position;
+  }
+  return { customerId: state.customerId, month: billed?.month, position };
+};
+
+export type Metering = ProcessManager & {
+  /** Invoices every month an hour past its end at `nowMs`. */
+  tick(nowMs: number): Promise<void>;
+  /** The months still open, per customer (from the billing read model), before the first event. */
+  recover(open: ReadonlyArray<{ customerId: string; month: Month }>): void;
+};
+
+export const createMetering = (deps: CommandDeps, logger: Logger): Metering => {
+  const log = logger.child({ processManager: 'metering' });
+  const open = new Map<Month, Set<string>>();
+  let now = 0;
+  const remember = (customerId: string, month: Month) => {
+    const customers = open.get(month) ?? new Set<string>();
+    customers.add(customerId);
+    open.set(month, customers);
+  };
+  const closeDue = async () => {
+    for (const month of [...open.keys()].sort()) {
+      if (now < monthEndMs(month) + INVOICE_GRACE_MS) continue;
+      for (const customerId of [...open.get(month)!].sort()) {
+        const issuedMs = monthEndMs(month) + INVOICE_GRACE_MS;
+        const closed = await handleCommand(deps.store, billingDecider, billingStream(customerId, month), { type: 'CloseMonth', customerId, month, at: iso(issuedMs) }, context(`invoice:${customerId}:${month}`, issuedMs));
+        if (closed.type === 'rejected') log.error({ customerId, month, reason: closed.rejection.message }, 'month not invoiced');
+      }
+      open.delete(month);
+    }
+  };
+  return {
+    name: 'metering',
+    async react(event: RecordedEvent) {
+      const at = Date.parse((event.data as { at?: string }).at ?? event.metadata.occurredAt);
+      if (Number.isFinite(at) && at > now) now = at;
+      if (event.type === 'BillingLineRecorded') remember(event.data.customerId as string, event.data.month as Month);
+      const settled = await settleRunEnd(deps, event, event.metadata.correlationId);
+      if (settled?.month) remember(settled.customerId, settled.month);
+      await closeDue();
+    },
+    async tick(nowMs) {
+      if (nowMs > now) now = nowMs;
+      await closeDue();
+    },
+    recover(periods) {
+      for (const p of periods) remember(p.customerId, p.month);
+    },
+  };
+};

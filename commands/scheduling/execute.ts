@@ -1,0 +1,254 @@
+/**
+ * The scheduler's decisions carried out as commands, on the pools' and the workloads' streams,
+ * each at the scheduler's time and with an id from the workload and run (or the pool and time),
+ * so a repeat after a crash appends nothing. The order keeps the streams consistent: GPUs are
+ * taken on the pool first (its decider is the gate of invariant 2), then recorded on the
+ * workload; a workload that ends gives its GPUs back after its end is recorded.
+ */
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { budgetForRest } from '../../domain/billing/metering.ts';
+import { rateAt } from '../../domain/billing/price-list.ts';
+import { customerDecider, customerStream } from '../../domain/customer/customer.ts';
+import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
+import { ASIC_MODELS } from '../../domain/fleet/inventory.ts';
+import { gpuIdOf } from '../../domain/fleet/gpus.ts';
+import type { GpuPoolState } from '../../domain/resource/gpu-pool.ts';
+import { handoverDecider, handoverStream } from '../../domain/resource/handover.ts';
+import { resourceDecider, resourceStream, type ResourceCommand } from '../../domain/resource/resource.ts';
+import type { Decision, Placement, Running, Waiting } from '../../domain/scheduling/types.ts';
+import { formatUsd } from '../../domain/money.ts';
+import { iso } from '../../domain/time.ts';
+import { workloadDecider, workloadStream, type WorkloadCommand } from '../../domain/workload/workload.ts';
+import { uuidFromName } from '../../infra/ids.ts';
+import type { CommandContext } from '../handle.ts';
+import { handleCommand, loadState } from '../handle.ts';
+import type { CommandDeps } from '../context.ts';
+import { CommandRejectedError } from '../errors.ts';
+import { requestSwitch, resourcesOf } from '../fleet.ts';
+import { requestHandover } from '../handover.ts';
+import { loadPriceList } from '../price-list.ts';
+
+export type PoolRecord = { state: GpuPoolState; healthy: boolean; switchInFlight: string | undefined; heldAsic: string | undefined };
+
+export type PlaceOutcome = { type: 'placed'; endsAtMs: number | undefined } | { type: 'refused' } | { type: 'ended' };
+
+/** Two draws in [0, 1) for a run's serving metrics, from its workload and run: the same run always measures the same. */
+export const drawsFor = (workloadId: string, run: number): [number, number] => {
+  const h = createHash('sha256').update(`serving:${workloadId}:${run}`).digest();
+  return [h.readUInt32BE(0) / 2 ** 32, h.readUInt32BE(4) / 2 ** 32];
+};
+
+export const createExecutor = ({
+  deps,
+  log,
+  facilities,
+  pools,
+  markPoolDirty,
+  powerChanges,
+}: {
+  deps: CommandDeps;
+  log: Logger;
+  facilities: readonly FacilitySpec[];
+  pools: () => ReadonlyMap<string, PoolRecord>;
+  markPoolDirty: (poolId: string) => void;
+  powerChanges: Map<string, string>;
+}) => {
+  /** A command at the scheduler's time (its events carry that time, not the wall clock's). */
+  const at = (commandId: string, atMs: number): CommandContext => ({ commandId, correlationId: commandId, actor: 'process-manager:scheduler', now: () => new Date(atMs) });
+  const onPool = async (poolId: string, command: ResourceCommand, commandId: string, atMs: number) => {
+    markPoolDirty(poolId);
+    return handleCommand(deps.store, resourceDecider, resourceStream(poolId), command, at(commandId, atMs));
+  };
+  const onWorkload = (workloadId: string, command: WorkloadCommand, commandId: string, atMs: number) =>
+    handleCommand(deps.store, workloadDecider, workloadStream(workloadId), command, at(commandId, atMs));
+  const release = (r: Pick<Running, 'workloadId' | 'run' | 'poolId' | 'request'>, atMs: number) =>
+    onPool(r.poolId, { type: 'ReleaseGpus', workloadId: r.workloadId, run: r.run, keepModel: r.request.type !== 'model_training' }, `release:${r.workloadId}:${r.run}`, atMs);
+
+  /**
+   * The rate of the run (the price list's at its start) and, when it is above what the workload
+   * reserved, the reservation extended first: the run never costs more than is held for it.
+   */
+  const rateRun = async (w: Waiting, run: number, atMs: number): Promise<{ rate: number; version: number } | { failed: string }> => {
+    const rated = rateAt(await loadPriceList(deps), w.request.gpuType, w.priority, atMs);
+    if (!rated) return { failed: 'no price list is in force' };
+    const [workload, customer] = await Promise.all([
+      loadState(deps.store, workloadDecider, workloadStream(w.workloadId)),
+      loadState(deps.store, customerDecider, customerStream(w.customerId)),
+    ]);
+    if (workload.status === 'none' || customer.status !== 'registered') return { failed: 'workload or customer not found' };
+    const held = customer.reservations[w.workloadId]?.budgetMicroUsd ?? 0;
+    const need = budgetForRest(rated.rate, workload.billedSeconds * w.request.gpuCount, w.remainingSeconds * w.request.gpuCount);
+    if (need > held) {
+      const extended = await handleCommand(
+        deps.store,
+        customerDecider,
+        customerStream(w.customerId),
+        { type: 'ExtendReservation', workloadId: w.workloadId, gpuSeconds: 0, budgetMicroUsd: need - held, reason: `run ${run} is rated $${formatUsd(rated.rate)}/GPU-hour (price list v${rated.version})` },
+        at(`extend:${w.workloadId}:${run}`, atMs),
+      );
+      if (extended.type === 'rejected')
+        return { failed: `its run ${run} is rated $${formatUsd(rated.rate)} per GPU-hour (price list v${rated.version}) and needs $${formatUsd(need - held)} more than it reserved: ${extended.rejection.message}` };
+    }
+    return rated;
+  };
+
+  const fail = async (workloadId: string, reason: string, atMs: number) => {
+    const failed = await onWorkload(workloadId, { type: 'FailWorkload', at: atMs, reason }, `fail:${workloadId}`, atMs);
+    if (failed.type === 'rejected') log.warn({ workloadId, reason: failed.rejection.message }, 'workload not failed');
+    return failed.type === 'accepted';
+  };
+
+  /** An ASIC block of the facility a handover may take power from: mining, free, the least efficient first (it earns least per MWh). */
+  const asicToShed = async (facilityId: string) => {
+    const facility = facilities.find((f) => f.facilityId === facilityId);
+    if (!facility) return undefined;
+    const blocks = resourcesOf(facility)
+      .filter((r) => r.kind === 'asic_group')
+      .sort((a, b) => ASIC_MODELS[b.model as keyof typeof ASIC_MODELS].powerW / ASIC_MODELS[b.model as keyof typeof ASIC_MODELS].hashrateThs - ASIC_MODELS[a.model as keyof typeof ASIC_MODELS].powerW / ASIC_MODELS[a.model as keyof typeof ASIC_MODELS].hashrateThs || (a.resourceId < b.resourceId ? -1 : 1));
+    for (const b of blocks) {
+      const s = await loadState(deps.store, resourceDecider, resourceStream(b.resourceId));
+      if (s.status === 'registered' && s.healthy && !s.inFlight && !s.heldByHandover && (s.mode === 'mining' || s.mode === 'underclocked')) return b.resourceId;
+    }
+    return undefined;
+  };
+
+  /** The ASIC block whose power went to this pool in a handover, and that handover. */
+  const asicHeldFor = async (facilityId: string, poolId: string) => {
+    const facility = facilities.find((f) => f.facilityId === facilityId);
+    for (const b of facility ? resourcesOf(facility).filter((r) => r.kind === 'asic_group') : []) {
+      const s = await loadState(deps.store, resourceDecider, resourceStream(b.resourceId));
+      if (s.status !== 'registered' || !s.heldByHandover || s.inFlight) continue;
+      const h = await loadState(deps.store, handoverDecider, handoverStream(s.heldByHandover));
+      if (h.status !== 'none' && h.request.gpuResourceId === poolId) return b.resourceId;
+    }
+    return undefined;
+  };
+
+  const caller = (commandId: string) => ({ commandId, correlationId: commandId, actor: 'process-manager:scheduler' });
+
+  return {
+    gpuId: (poolId: string, index: number) => gpuIdOf(poolId, pools().get(poolId)!.state.gpuType, index),
+
+    async place(w: Waiting, d: Placement, atMs: number): Promise<PlaceOutcome> {
+      const rated = await rateRun(w, d.run, atMs);
+      if ('failed' in rated) return (await fail(w.workloadId, rated.failed, atMs)) ? { type: 'ended' } : { type: 'refused' };
+      const taken = await onPool(d.poolId, { type: 'AllocateGpus', workloadId: w.workloadId, run: d.run, gpuIds: d.gpuIds, mode: d.mode, model: d.model }, `place:${w.workloadId}:${d.run}`, atMs);
+      if (taken.type === 'rejected') {
+        log.debug({ workloadId: w.workloadId, reason: taken.rejection.message }, 'GPUs refused: the view was stale');
+        return { type: 'refused' };
+      }
+      const recorded = await onWorkload(
+        w.workloadId,
+        {
+          type: 'AllocateRun',
+          run: d.run,
+          at: atMs,
+          startupMs: d.startupMs,
+          facilityId: d.facilityId,
+          resourceId: d.poolId,
+          gpuIds: d.gpuIds,
+          score: d.score,
+          reason: d.reason,
+          warm: d.warm,
+          rateMicroUsdPerGpuHour: rated.rate,
+          priceListVersion: rated.version,
+        },
+        `allocate:${w.workloadId}:${d.run}`,
+        atMs,
+      );
+      if (recorded.type === 'rejected') {
+        // cancelled (or moved) meanwhile: the GPUs go back
+        await release({ workloadId: w.workloadId, run: d.run, poolId: d.poolId, request: w.request }, atMs);
+        const s = await loadState(deps.store, workloadDecider, workloadStream(w.workloadId));
+        return s.status !== 'none' && s.status !== 'queued' && s.status !== 'preempted' ? { type: 'ended' } : { type: 'refused' };
+      }
+      const started = recorded.events.find((e) => e.type === 'WorkloadStarted');
+      return { type: 'placed', endsAtMs: started?.type === 'WorkloadStarted' ? Date.parse(started.data.runEndsAt) : undefined };
+    },
+
+    async start(r: Running, atMs: number): Promise<number | undefined> {
+      const started = await onWorkload(r.workloadId, { type: 'StartRun', run: r.run, at: atMs }, `start:${r.workloadId}:${r.run}`, atMs);
+      if (started.type === 'rejected') return undefined;
+      const e = started.events.find((x) => x.type === 'WorkloadStarted');
+      if (e?.type === 'WorkloadStarted') return Date.parse(e.data.runEndsAt);
+      const s = await loadState(deps.store, workloadDecider, workloadStream(r.workloadId));
+      return s.status === 'running' ? s.current?.runEndsAtMs : undefined;
+    },
+
+    async complete(r: Running, atMs: number) {
+      const pool = pools().get(r.poolId);
+      const degraded = r.gpuIndexes.some((i) => pool?.state.gpus[i]?.health === 'degraded');
+      await onWorkload(r.workloadId, { type: 'CompleteRun', run: r.run, at: atMs, draws: drawsFor(r.workloadId, r.run), degraded }, `complete:${r.workloadId}:${r.run}`, atMs);
+      await release(r, atMs);
+    },
+
+    async preempt(r: Running, d: Extract<Decision, { type: 'preempt' }>, atMs: number) {
+      const done = await onWorkload(r.workloadId, { type: 'PreemptRun', run: r.run, at: atMs, cause: d.cause, reason: d.reason }, `preempt:${r.workloadId}:${r.run}`, atMs);
+      if (done.type === 'rejected') {
+        log.warn({ workloadId: r.workloadId, reason: done.rejection.message }, 'not preempted');
+        return false;
+      }
+      await release(r, atMs);
+      return true;
+    },
+
+    async interrupt(r: Running, cause: 'gpu_failed' | 'out_of_service', reason: string, atMs: number) {
+      const done = await onWorkload(r.workloadId, { type: 'InterruptRun', run: r.run, at: atMs, cause, reason }, `interrupt:${r.workloadId}:${r.run}`, atMs);
+      if (done.type === 'rejected') return false;
+      await onPool(r.poolId, { type: 'ReleaseGpus', workloadId: r.workloadId, run: r.run, keepModel: false }, `release:${r.workloadId}:${r.run}`, atMs);
+      return true;
+    },
+
+    releaseGpus: (r: Running, atMs: number) => release(r, atMs),
+    releaseStale: (poolId: string, workloadId: string, run: number, atMs: number) =>
+      onPool(poolId, { type: 'ReleaseGpus', workloadId, run, keepModel: false }, `release:${workloadId}:${run}`, atMs),
+
+    async warm(d: Extract<Decision, { type: 'warm' }>, atMs: number, readyAtMs: number) {
+      const done = await onPool(d.poolId, { type: 'WarmGpus', gpuIds: d.gpuIds, model: d.model, readyAt: iso(readyAtMs) }, `warm:${d.poolId}:${atMs}:${d.model}:${d.gpuIds[0]}`, atMs);
+      if (done.type === 'rejected') log.debug({ poolId: d.poolId, reason: done.rejection.message }, 'warming refused');
+      return done.type === 'accepted' && done.events.length > 0;
+    },
+
+    finishWarming: (poolId: string, gpuIds: string[], model: string, atMs: number) =>
+      onPool(poolId, { type: 'FinishWarming', gpuIds, model }, `warmed:${poolId}:${atMs}:${model}:${gpuIds[0]}`, atMs),
+
+    cool: (d: Extract<Decision, { type: 'cool' }>, atMs: number) => onPool(d.poolId, { type: 'CoolGpus', gpuIds: d.gpuIds }, `cool:${d.poolId}:${atMs}:${d.gpuIds[0]}`, atMs),
+
+    sizeWarm: (d: Extract<Decision, { type: 'size-warm' }>, atMs: number) =>
+      onPool(d.poolId, { type: 'SizeWarmStandby', targets: d.targets, reason: d.reason, basis: d.basis }, `size-warm:${d.poolId}:${atMs}`, atMs),
+
+    fail,
+
+    /** Power for a pool: a handover from mining (or a plain switch when no block mines), and back. */
+    async power(d: Extract<Decision, { type: 'power' }>, atMs: number) {
+      const key = `power-${d.direction}:${d.poolId}:${atMs}`;
+      try {
+        if (d.direction === 'up') {
+          const asic = await asicToShed(d.facilityId);
+          if (asic) {
+            const { handoverId } = await requestHandover(deps, caller(key), { facilityId: d.facilityId, direction: 'to_ai', asicResourceId: asic, gpuResourceId: d.poolId, reason: d.reason.slice(0, 200), handoverId: `ho-${uuidFromName(key).slice(0, 18)}` });
+            powerChanges.set(d.poolId, handoverId);
+            return;
+          }
+          const { switchId } = await requestSwitch(deps, caller(key), { resourceId: d.poolId, to: 'serving', reason: d.reason.slice(0, 200), switchId: `sw-${uuidFromName(key).slice(0, 18)}` });
+          powerChanges.set(d.poolId, switchId);
+          return;
+        }
+        const asic = await asicHeldFor(d.facilityId, d.poolId);
+        if (asic) {
+          const { handoverId } = await requestHandover(deps, caller(key), { facilityId: d.facilityId, direction: 'to_mining', asicResourceId: asic, gpuResourceId: d.poolId, reason: d.reason.slice(0, 200), handoverId: `ho-${uuidFromName(key).slice(0, 18)}` });
+          powerChanges.set(d.poolId, handoverId);
+          return;
+        }
+        const { switchId } = await requestSwitch(deps, caller(key), { resourceId: d.poolId, to: 'warm_standby', reason: d.reason.slice(0, 200), switchId: `sw-${uuidFromName(key).slice(0, 18)}` });
+        powerChanges.set(d.poolId, switchId);
+      } catch (error) {
+        if (!(error instanceof CommandRejectedError)) throw error;
+        log.info({ poolId: d.poolId, direction: d.direction, reason: error.message }, 'power change not requested');
+      } finally {
+        markPoolDirty(d.poolId);
+      }
+    },
+  };
+};

@@ -1,0 +1,407 @@
+/**
+ * The scheduler, a process manager: it keeps a view of the queue, the running work and every
+ * GPU pool, decides with the pure round (domain/scheduling/round.ts) and carries the decisions
+ * out as commands (execute.ts), on the platform's time.
+ *
+ * Time is the events': each event moves the scheduler's `now` to its time (never back); before
+ * it does, what changed at the current time is scheduled at that time, and every timer due by
+ * the event's time fires at its own time (a run that ends at 10:00 ends at 10:00, whenever the
+ * process notices). So decisions follow from the order of the events alone, and a simulated day
+ * gives the same result however fast it runs; between events, the platform's clock moves `now`
+ * on (tick). Wait times are measured on this time.
+ *
+ * Restartable: command ids derive from the workload and run (or the pool and time), and a
+ * starting scheduler rebuilds its view from the streams (the pools, and each workload the read
+ * model lists as not ended), releasing GPUs a crash left allocated to no run.
+ */
+import type { Logger } from 'pino';
+import { tierOf } from '../../domain/billing/price-list.ts';
+import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
+import { powerFeed, type PriceTick } from '../../domain/market/ticks.ts';
+import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
+import { schedulingRound } from '../../domain/scheduling/round.ts';
+import { pausedKey, type PoolView, type Running, type Waiting } from '../../domain/scheduling/types.ts';
+import { WARM_WINDOW_MS } from '../../domain/scheduling/warm-pool.ts';
+import { iso } from '../../domain/time.ts';
+import { gpuIdOf } from '../../domain/fleet/gpus.ts';
+import { ON_GPUS, TERMINAL, WAITING, workloadDecider, workloadStream, type ActiveWorkload, type WorkloadEvent } from '../../domain/workload/workload.ts';
+import type { RecordedEvent } from '../../infra/event-store/types.ts';
+import type { CommandDeps } from '../context.ts';
+import { resourcesOf } from '../fleet.ts';
+import { loadState } from '../handle.ts';
+import type { ProcessManager } from '../process-managers/runner.ts';
+import { createExecutor, type PoolRecord } from './execute.ts';
+import { createTimers, type Timer } from './timers.ts';
+
+export type SchedulerOptions = {
+  deps: CommandDeps;
+  facilities: readonly FacilitySpec[];
+  logger: Logger;
+  /** A GPU's temperature from telemetry, °C (undefined: not heard yet). */
+  temperatureOf?: (poolId: string, index: number) => number | undefined;
+};
+
+export type Scheduler = ProcessManager & {
+  /** Rebuilds the view from the streams: once, before the first event. */
+  recover(activeWorkloadIds: readonly string[], nowMs: number): Promise<void>;
+  /** Moves time on to `nowMs` (firing what is due) and schedules. */
+  tick(nowMs: number): Promise<void>;
+  /** Schedules what the events since the last round changed. */
+  flush(): Promise<void>;
+  /** The earliest timer, for a simulation to jump to. */
+  nextDueMs(): number | undefined;
+  snapshot(): { nowMs: number; waiting: number; running: number; placements: number; preemptions: number };
+};
+
+const eventTimeMs = (e: RecordedEvent) => {
+  const at = (e.data as { at?: unknown }).at;
+  const t = Date.parse(typeof at === 'string' ? at : e.metadata.occurredAt);
+  return Number.isFinite(t) ? t : undefined;
+};
+
+export const createScheduler = ({ deps, facilities, logger, temperatureOf }: SchedulerOptions): Scheduler => {
+  const log = logger.child({ processManager: 'scheduler' });
+  const poolIds = facilities.flatMap((f) => resourcesOf(f).filter((r) => r.kind === 'gpu_pool').map((r) => r.resourceId));
+  const facilityOfPool = new Map(facilities.flatMap((f) => resourcesOf(f).filter((r) => r.kind === 'gpu_pool').map((r) => [r.resourceId, f.facilityId] as const)));
+  const nodeOfFacility = new Map(facilities.map((f) => [f.facilityId, f.marketNode]));
+
+  const pools = new Map<string, PoolRecord>();
+  const dirtyPools = new Set<string>(poolIds);
+  const waiting = new Map<string, Waiting>();
+  const running = new Map<string, Running & { customerId: string; startsAtMs: number }>();
+  const submitted = new Map<string, { customerId: string; request: Waiting['request'] }>();
+  const ended = new Set<string>();
+  const timers = createTimers();
+  const paused = new Set<string>();
+  const p1Asked: Array<{ atMs: number; gpuType: string; model: string; gpus: number }> = [];
+  const lastDemand = new Map<string, number>();
+  const powerPrice = new Map<string, number>();
+  /** Pools whose power a handover or switch is changing, by the id of that change. */
+  const powerChanges = new Map<string, string>();
+  const stats = { placements: 0, preemptions: 0 };
+  let now = 0;
+  let dirty = true;
+
+  // one thing at a time: events, ticks and rounds never interleave
+  let chain = Promise.resolve();
+  const exclusive = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = chain.then(fn);
+    chain = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  };
+
+  const refreshPools = async () => {
+    for (const id of dirtyPools) {
+      const s = await loadState(deps.store, resourceDecider, resourceStream(id));
+      if (s.status === 'registered' && s.pool) pools.set(id, { state: s.pool, healthy: s.healthy, switchInFlight: s.inFlight?.switchId, heldAsic: undefined });
+    }
+    dirtyPools.clear();
+  };
+
+  const executor = createExecutor({
+    deps,
+    log,
+    facilities,
+    pools: () => pools,
+    markPoolDirty: (id) => dirtyPools.add(id),
+    powerChanges,
+  });
+
+  const enqueue = (w: ActiveWorkload | { workloadId: string; customerId: string; request: Waiting['request']; priority: string }, atMs: number, nextRun: number, firstQueuedAtMs: number, remainingSeconds: number) => {
+    const priority = tierOf(w.priority ?? 'P3');
+    waiting.set(w.workloadId, { workloadId: w.workloadId, customerId: w.customerId, priority, request: w.request, firstQueuedAtMs, queuedAtMs: atMs, nextRun, remainingSeconds });
+    dirty = true;
+  };
+
+  /**
+   * Moves time on to `untilMs`: what changed at the current time is scheduled first, then each
+   * timer due fires at its own time (and what it changed is scheduled at that time).
+   */
+  const advanceTo = async (untilMs: number) => {
+    for (let t: Timer | undefined; (t = timers.takeDue(untilMs)); ) {
+      if (t.atMs > now) {
+        await round();
+        now = t.atMs;
+      }
+      await fire(t);
+    }
+    if (untilMs > now) {
+      await round();
+      now = untilMs;
+    }
+  };
+
+  const fire = async (t: Timer) => {
+    if (t.kind === 'warmed') {
+      await executor.finishWarming(t.poolId, t.gpuIds, t.model, t.atMs);
+      dirty = true;
+      return;
+    }
+    const r = running.get(t.workloadId);
+    if (!r || r.run !== t.run) return; // ended or moved since
+    if (t.kind === 'start') {
+      const endsAtMs = await executor.start(r, t.atMs);
+      if (endsAtMs !== undefined) {
+        r.endsAtMs = endsAtMs;
+        timers.add({ kind: 'complete', atMs: endsAtMs, workloadId: r.workloadId, run: r.run });
+      }
+      return;
+    }
+    await refreshPools();
+    await executor.complete(r, t.atMs);
+    running.delete(r.workloadId);
+    ended.add(r.workloadId);
+    dirty = true;
+  };
+
+  const poolViews = (): PoolView[] =>
+    poolIds.flatMap((id) => {
+      const p = pools.get(id);
+      if (!p) return [];
+      const facilityId = facilityOfPool.get(id)!;
+      const node = nodeOfFacility.get(facilityId);
+      const temperatureC: Record<number, number> = {};
+      if (temperatureOf) for (const g of p.state.gpus) {
+        const t = temperatureOf(id, g.index);
+        if (t !== undefined) temperatureC[g.index] = t;
+      }
+      return [
+        {
+          resourceId: id,
+          facilityId,
+          gpuType: p.state.gpuType,
+          units: p.state.units,
+          warmStandbyUnits: p.state.warmStandbyUnits,
+          mode: p.healthy ? p.state.mode : 'off',
+          switchingTo: p.state.switchingTo,
+          gpus: p.state.gpus,
+          warmTargets: p.state.warmTargets,
+          temperatureC,
+          powerUsdPerMwh: node ? powerPrice.get(powerFeed(node)) : undefined,
+          powerChangeInFlight: powerChanges.has(id) || p.switchInFlight !== undefined,
+          lastDemandMs: lastDemand.get(id) ?? now,
+        },
+      ];
+    });
+
+  const recentP1 = (views: readonly PoolView[]) => {
+    while (p1Asked.length > 0 && p1Asked[0]!.atMs < now - WARM_WINDOW_MS) p1Asked.shift();
+    const out: Record<string, Record<string, number>> = {};
+    for (const v of views) {
+      const sameType = views.filter((x) => x.gpuType === v.gpuType);
+      const share = v.units / sameType.reduce((n, x) => n + x.units, 0);
+      const asked: Record<string, number> = {};
+      for (const a of p1Asked) if (a.gpuType === v.gpuType) asked[a.model] = (asked[a.model] ?? 0) + a.gpus * share;
+      out[v.resourceId] = asked;
+    }
+    return out;
+  };
+
+  /** One round: decide on the current view, carry the decisions out. */
+  const round = async () => {
+    if (!dirty || now <= 0) return; // nothing changed, or no time yet (the first event gives it)
+    dirty = false;
+    await refreshPools();
+    const views = poolViews();
+    const decisions = schedulingRound({
+      nowMs: now,
+      pools: views,
+      waiting: [...waiting.values()],
+      running: [...running.values()],
+      paused,
+      recentP1Gpus: recentP1(views),
+    });
+    if (decisions.length > 0) log.debug({ at: iso(now), decisions: decisions.map((d) => d.type) }, 'round');
+    for (const d of decisions) {
+      switch (d.type) {
+        case 'place': {
+          const w = waiting.get(d.workloadId);
+          if (!w) break;
+          const placed = await executor.place(w, d, now);
+          if (placed.type === 'placed') {
+            waiting.delete(d.workloadId);
+            running.set(d.workloadId, { workloadId: w.workloadId, customerId: w.customerId, priority: w.priority, request: w.request, run: d.run, poolId: d.poolId, gpuIndexes: d.gpuIndexes, sinceMs: now, startsAtMs: now + d.startupMs, endsAtMs: placed.endsAtMs });
+            timers.add(placed.endsAtMs !== undefined ? { kind: 'complete', atMs: placed.endsAtMs, workloadId: d.workloadId, run: d.run } : { kind: 'start', atMs: now + d.startupMs, workloadId: d.workloadId, run: d.run });
+            stats.placements++;
+            if (w.priority !== 'P1') lastDemand.set(d.poolId, now);
+          } else if (placed.type === 'ended') {
+            waiting.delete(d.workloadId);
+            ended.add(d.workloadId);
+          } else dirty = true; // refused: look again next round
+          break;
+        }
+        case 'preempt': {
+          const r = running.get(d.workloadId);
+          if (!r || r.run !== d.run) break;
+          if (await executor.preempt(r, d, now)) {
+            running.delete(d.workloadId);
+            const state = await loadState(deps.store, workloadDecider, workloadStream(d.workloadId));
+            if (state.status !== 'none' && WAITING.has(state.status)) enqueue(state, now, state.run + 1, state.firstQueuedAtMs ?? now, state.request.durationSeconds - state.ranSeconds);
+            stats.preemptions++;
+          }
+          break;
+        }
+        case 'warm': {
+          const readyAt = now + d.loadMs;
+          if (await executor.warm(d, now, readyAt)) timers.add({ kind: 'warmed', atMs: readyAt, poolId: d.poolId, gpuIds: d.gpuIds, model: d.model });
+          break;
+        }
+        case 'cool':
+          await executor.cool(d, now);
+          break;
+        case 'size-warm':
+          await executor.sizeWarm(d, now);
+          break;
+        case 'power':
+          await executor.power(d, now);
+          break;
+        case 'fail':
+          if (await executor.fail(d.workloadId, d.reason, now)) {
+            waiting.delete(d.workloadId);
+            ended.add(d.workloadId);
+          }
+          break;
+      }
+    }
+  };
+
+  /** A GPU that failed (or went out of service) under a run: the run is moved. */
+  const interrupt = async (workloadId: string | null, cause: 'gpu_failed' | 'out_of_service', reason: string) => {
+    const r = workloadId ? running.get(workloadId) : undefined;
+    if (!r) return;
+    if (await executor.interrupt(r, cause, reason, now)) {
+      running.delete(r.workloadId);
+      const state = await loadState(deps.store, workloadDecider, workloadStream(r.workloadId));
+      if (state.status !== 'none' && WAITING.has(state.status)) enqueue(state, now, state.run + 1, state.firstQueuedAtMs ?? now, state.request.durationSeconds - state.ranSeconds);
+    }
+  };
+
+  const handle = async (event: RecordedEvent) => {
+    const data = event.data as Record<string, unknown>;
+    if (event.streamName.startsWith('resource-')) {
+      const id = event.streamName.slice('resource-'.length);
+      if (!pools.has(id) && !poolIds.includes(id)) return;
+      dirtyPools.add(id);
+      dirty = true;
+      if (event.type === 'ResourceHealthChanged' && data.gpuId !== undefined && data.health === 'failed')
+        await interrupt(data.workloadId as string | null, 'gpu_failed', `GPU ${String(data.gpuId)} failed: ${String(data.reason)}`);
+      if (event.type === 'GpuServiceChanged' && data.inService === false)
+        await interrupt(data.workloadId as string | null, 'out_of_service', `GPU ${String(data.gpuId)} taken out of service: ${String(data.reason)}`);
+      if ((event.type === 'ModeSwitched' || event.type === 'SwitchFailed') && powerChanges.get(id) === data.switchId) powerChanges.delete(id);
+      return;
+    }
+    const w = event as unknown as { type: WorkloadEvent['type']; data: Record<string, unknown> };
+    switch (event.type) {
+      case 'WorkloadSubmitted':
+        submitted.set(data.workloadId as string, { customerId: data.customerId as string, request: data.request as Waiting['request'] });
+        return;
+      case 'WorkloadQueued': {
+        const id = data.workloadId as string;
+        const s = submitted.get(id);
+        submitted.delete(id);
+        if (!s || waiting.has(id) || running.has(id) || ended.has(id)) return;
+        const at = eventTimeMs(event) ?? now;
+        enqueue({ workloadId: id, customerId: s.customerId, request: s.request, priority: data.priority as string }, at, 1, at, s.request.durationSeconds);
+        if (data.priority === 'P1') p1Asked.push({ atMs: at, gpuType: s.request.gpuType, model: s.request.model, gpus: s.request.gpuCount });
+        return;
+      }
+      case 'WorkloadCancelled': {
+        const id = data.workloadId as string;
+        ended.add(id);
+        if (waiting.delete(id)) dirty = true;
+        const r = running.get(id);
+        if (r) {
+          running.delete(id);
+          await executor.releaseGpus(r, now);
+          dirty = true;
+        }
+        return;
+      }
+      case 'RecommendationIssued': {
+        const facilityId = data.facilityId as string;
+        const blocks = (data.allocation as { blocks: Record<string, number> }).blocks;
+        for (const [blockId, mode] of Object.entries(blocks)) {
+          const m = /^gpu:(\w+):(P[23])$/.exec(blockId);
+          if (!m) continue;
+          const key = pausedKey(facilityId, m[1] as PoolView['gpuType'], m[2] as 'P2' | 'P3');
+          if (mode === 0 && !paused.has(key)) {
+            paused.add(key);
+            dirty = true;
+          } else if (mode !== 0 && paused.delete(key)) dirty = true;
+        }
+        return;
+      }
+      case 'PriceTicked': {
+        const tick = data as unknown as PriceTick;
+        if (tick.feed.startsWith('power-')) powerPrice.set(tick.feed, tick.priceMicroUsd / 1e6);
+        return;
+      }
+      case 'HandoverRequested':
+        if (poolIds.includes(data.gpuResourceId as string)) {
+          powerChanges.set(data.gpuResourceId as string, data.handoverId as string);
+          dirty = true;
+        }
+        return;
+      case 'HandoverCompleted':
+      case 'HandoverFailed':
+        for (const [pool, change] of powerChanges)
+          if (change === data.handoverId) {
+            powerChanges.delete(pool);
+            dirtyPools.add(pool);
+            dirty = true;
+          }
+        return;
+      default:
+        void w;
+    }
+  };
+
+  return {
+    name: 'scheduler',
+    react: (event) =>
+      exclusive(async () => {
+        const at = eventTimeMs(event);
+        if (at !== undefined && at > now) await advanceTo(at);
+        await handle(event);
+      }),
+    flush: () => exclusive(round),
+    tick: (nowMs) =>
+      exclusive(async () => {
+        await advanceTo(nowMs);
+        await round();
+      }),
+    nextDueMs: () => timers.nextAtMs(),
+    snapshot: () => ({ nowMs: now, waiting: waiting.size, running: running.size, ...stats }),
+    recover: (activeWorkloadIds, nowMs) =>
+      exclusive(async () => {
+        now = Math.max(now, nowMs);
+        await refreshPools();
+        const held = new Map<string, { poolId: string; run: number }>();
+        for (const [poolId, p] of pools) for (const [workloadId, h] of Object.entries(p.state.holders)) held.set(workloadId, { poolId, run: h.run });
+        for (const id of activeWorkloadIds) {
+          const s = await loadState(deps.store, workloadDecider, workloadStream(id));
+          if (s.status === 'none' || TERMINAL.has(s.status)) continue;
+          if (ON_GPUS.has(s.status) && s.current) {
+            const c = s.current;
+            const indexes = pools.get(c.resourceId)?.state.holders[id]?.indexes ?? [];
+            running.set(id, { workloadId: id, customerId: s.customerId, priority: tierOf(s.priority ?? 'P3'), request: s.request, run: c.run, poolId: c.resourceId, gpuIndexes: indexes, sinceMs: c.startedAtMs ?? c.allocatedAtMs, startsAtMs: c.startsAtMs, endsAtMs: c.runEndsAtMs });
+            timers.add(c.runEndsAtMs !== undefined ? { kind: 'complete', atMs: c.runEndsAtMs, workloadId: id, run: c.run } : { kind: 'start', atMs: c.startsAtMs, workloadId: id, run: c.run });
+          } else enqueue(s, s.queuedAtMs ?? now, s.run + 1, s.firstQueuedAtMs ?? now, s.request.durationSeconds - s.ranSeconds);
+        }
+        // GPUs a crash left with no run to go with them (allocated on the pool, not recorded on the workload)
+        for (const [workloadId, h] of held) {
+          const r = running.get(workloadId);
+          if (!r || r.run !== h.run) await executor.releaseStale(h.poolId, workloadId, h.run, now);
+        }
+        for (const [poolId, p] of pools)
+          for (const g of p.state.gpus)
+            if (g.warming && g.model && g.warmReadyAt) timers.add({ kind: 'warmed', atMs: Date.parse(g.warmReadyAt), poolId, gpuIds: [gpuIdOf(poolId, p.state.gpuType, g.index)], model: g.model });
+        for (const [poolId, p] of pools) if (p.switchInFlight) powerChanges.set(poolId, p.switchInFlight);
+        dirty = true;
+        log.info({ waiting: waiting.size, running: running.size, at: iso(now) }, 'scheduler recovered');
+      }),
+  };
+};

@@ -1,0 +1,113 @@
+/**
+ * Where a workload goes: a gang of GPUs of its type, all in one pool (one facility), all or
+ * nothing. Candidates are free GPUs (healthy, in service, idle, not loading) the pool's power
+ * envelope allows; a P1 only GPUs already warm with its model (a cold load takes 34–84 s).
+ *
+ * Each candidate GPU scores by what the platform prefers: already warm with the model (no load),
+ * cool (thermal headroom), cheap power at its facility (the efficient place to work); the gang
+ * is packed onto the fewest, fullest hosts so that whole hosts stay free for big gangs (a gang of
+ * a host or more takes whole hosts first). The score and the reason travel with the allocation.
+ */
+import { gpuIdOf, GPUS_PER_HOST, hostOf, isFree, isPowered, type GpuUnit } from '../fleet/gpus.ts';
+import { modelSizeBillions } from '../workload/request.ts';
+import { DEFAULT_MODEL_BILLIONS } from '../workload/sla.ts';
+import { envelopeOf, poweredCount } from '../resource/gpu-pool.ts';
+import type { PoolView } from './types.ts';
+
+/** A warm replica answers in milliseconds; routing to it is this. */
+export const WARM_START_MS = 15;
+
+/** A cold model load (ServerlessLLM, OSDI '24: 34 s for OPT-30B to 84 s for Llama-2-70B), by size, within 8–120 s. */
+export const coldLoadMs = (model: string) => {
+  const b = modelSizeBillions(model) ?? DEFAULT_MODEL_BILLIONS;
+  return Math.round(Math.min(120_000, Math.max(8_000, 34_000 + (b - 30) * 1_250)));
+};
+
+export type GangRequest = {
+  gpuCount: number;
+  model: string;
+  /** Only GPUs warm with the model (P1). */
+  warmOnly: boolean;
+  /** GPUs that must not be taken (the warm reserve kept for P1). */
+  excluded?: ReadonlySet<number>;
+};
+
+export type GangChoice = { gpuIndexes: number[]; score: number; warm: boolean; reason: string };
+
+/** Free GPUs the pool may use now for this request, and how many of them may be powered up. */
+export const candidatesOf = (pool: PoolView, req: GangRequest) => {
+  const free = pool.gpus.filter((g) => isFree(g) && !req.excluded?.has(g.index) && (!req.warmOnly || g.model === req.model));
+  const headroom = Math.max(0, envelopeOf(pool) - poweredCount(pool.gpus));
+  return { free, headroom };
+};
+
+const TEMPERATURE_UNKNOWN_C = 45;
+
+/** One GPU's score: warm with the model 100, warm with another 20 (a reload), off 0; minus 1 per °C above 40; minus 0.02 per USD/MWh of power. */
+export const gpuScore = (pool: PoolView, g: GpuUnit, model: string) => {
+  const warmth = g.model === model ? 100 : g.model ? 20 : 0;
+  const temperature = pool.temperatureC[g.index] ?? TEMPERATURE_UNKNOWN_C;
+  return warmth - Math.max(0, temperature - 40) - 0.02 * Math.max(0, pool.powerUsdPerMwh ?? 0);
+};
+
+/**
+ * The best gang in one pool, or undefined when it cannot hold one now. Hosts are filled
+ * best-fit: a gang smaller than a host goes to the host with the fewest candidates that still
+ * hold it (ties: the best scores); a bigger one takes whole free hosts first, then the rest.
+ */
+export const placeGang = (pool: PoolView, req: GangRequest): GangChoice | undefined => {
+  const { free, headroom } = candidatesOf(pool, req);
+  const off = free.filter((g) => !isPowered(g));
+  if (off.length <= headroom) return packGang(pool, req, free, headroom);
+  // the envelope cannot power every free GPU: powered ones, and the best of the rest it can
+  const score = (g: GpuUnit) => gpuScore(pool, g, req.model);
+  const allowed = [...free.filter(isPowered), ...off.sort((a, b) => score(b) - score(a) || a.index - b.index).slice(0, headroom)];
+  return packGang(pool, req, allowed, headroom);
+};
+
+const packGang = (pool: PoolView, req: GangRequest, free: GpuUnit[], headroom: number): GangChoice | undefined => {
+  if (free.length < req.gpuCount) return undefined;
+  const perHost = GPUS_PER_HOST[pool.gpuType];
+  const byHost = new Map<number, GpuUnit[]>();
+  for (const g of free) {
+    const h = hostOf(g.index, pool.gpuType);
+    byHost.set(h, [...(byHost.get(h) ?? []), g]);
+  }
+  const score = (g: GpuUnit) => gpuScore(pool, g, req.model);
+  for (const gpus of byHost.values()) gpus.sort((a, b) => score(b) - score(a) || a.index - b.index);
+  const hostScore = (gpus: GpuUnit[], n: number) => gpus.slice(0, n).reduce((s, g) => s + score(g), 0) / n;
+  // best fit first: fewest candidates that hold the need, then the better scores, then the lower host
+  const hosts = [...byHost.entries()].map(([host, gpus]) => ({ host, gpus }));
+  const chosen: GpuUnit[] = [];
+  let need = req.gpuCount;
+  const whole = hosts.filter((h) => h.gpus.length === perHost).sort((a, b) => hostScore(b.gpus, perHost) - hostScore(a.gpus, perHost) || a.host - b.host);
+  while (need >= perHost && whole.length > 0) {
+    chosen.push(...whole.shift()!.gpus);
+    need -= perHost;
+  }
+  const left = hosts.filter((h) => !chosen.includes(h.gpus[0]!));
+  while (need > 0) {
+    const fits = left.filter((h) => h.gpus.length >= need).sort((a, b) => a.gpus.length - b.gpus.length || hostScore(b.gpus, need) - hostScore(a.gpus, need) || a.host - b.host);
+    // none holds the rest alone: the fullest-scoring partial host first
+    const pick = fits[0] ?? left.sort((a, b) => b.gpus.length - a.gpus.length || hostScore(b.gpus, b.gpus.length) - hostScore(a.gpus, a.gpus.length) || a.host - b.host)[0];
+    if (!pick) return undefined;
+    const take = pick.gpus.slice(0, need);
+    chosen.push(...take);
+    need -= take.length;
+    left.splice(left.indexOf(pick), 1);
+  }
+  const poweringUp = chosen.filter((g) => !isPowered(g)).length;
+  if (poweringUp > headroom) return undefined;
+  const warm = chosen.every((g) => g.model === req.model);
+  const hostsUsed = new Set(chosen.map((g) => hostOf(g.index, pool.gpuType)));
+  const total = chosen.reduce((s, g) => s + score(g), 0);
+  const meanTemperature = chosen.reduce((s, g) => s + (pool.temperatureC[g.index] ?? TEMPERATURE_UNKNOWN_C), 0) / chosen.length;
+  const reason =
+    `${chosen.length} ${warm ? `warm (${req.model} loaded)` : poweringUp > 0 ? 'cold (powered up, model to load)' : 'cold (model to load)'} ${pool.gpuType} ` +
+    `on ${hostsUsed.size} host${hostsUsed.size > 1 ? 's' : ''} of ${pool.resourceId}, ${meanTemperature.toFixed(0)} °C on average` +
+    (pool.powerUsdPerMwh !== undefined ? `, power at $${pool.powerUsdPerMwh.toFixed(0)}/MWh` : '') +
+    `; packed best-fit to keep whole hosts free`;
+  return { gpuIndexes: chosen.map((g) => g.index).sort((a, b) => a - b), score: Math.round(total * 100) / 100, warm, reason };
+};
+
+export const gpuIdsOf = (pool: PoolView, indexes: readonly number[]) => indexes.map((i) => gpuIdOf(pool.resourceId, pool.gpuType, i));

@@ -1,0 +1,267 @@
+/**
+ * One scheduling round: from what the scheduler sees now (types.ts), what to do. Pure; the
+ * process manager carries the decisions out as commands (and the pool's own decider checks
+ * each allocation again: invariant 2 holds whatever this decides).
+ *
+ *  1. Demand response: running P2/P3 work on a facility's GPU type and tier the economic
+ *     controller has paused is preempted (checkpointed, requeued); P1 never is.
+ *  2. The warm pool's targets (warm-pool.ts), recorded when they change.
+ *  3. The queue, in its aged order (queue.ts): a P1 goes onto idle GPUs warm with its model; if
+ *     none, it preempts P2/P3 runs serving that model (they leave it warm); if still none, it
+ *     waits while GPUs are warmed for it, preempting P3 then P2 work to make room. Other work
+ *     goes where it scores best (placement.ts), never onto the warm reserve, and behind a
+ *     blocked head of its GPU type only where it does not delay it (EASY backfill). A gang
+ *     larger than any pool of its type can hold fails, with the reason.
+ *  4. The warm pool kept at its targets: free GPUs warmed (cold loads), idle warm GPUs of other
+ *     models loaded anew.
+ *  5. Power: a pool in warm standby whose type has work it cannot place asks for power (P4,
+ *     mining, yields: a handover of an ASIC block to the pool); a serving pool quiet for an hour
+ *     gives it back, once its GPUs fit the warm reserve again.
+ */
+import { isFree, isPowered, type GpuUnit } from '../fleet/gpus.ts';
+import { envelopeOf, poweredCount } from '../resource/gpu-pool.ts';
+import type { GpuType } from '../workload/request.ts';
+import { coldLoadMs, gpuIdsOf, placeGang, WARM_START_MS, type GangChoice } from './placement.ts';
+import { chooseVictims } from './preemption.ts';
+import { queueOrder, shadowOf } from './queue.ts';
+import { pausedKey, type Decision, type PoolView, type Running, type SchedulerView, type Waiting } from './types.ts';
+import { sameTargets, warmTargets, WARM_WINDOW_MS } from './warm-pool.ts';
+
+/** A serving pool with nothing but its warm reserve's work this long gives its power back. */
+export const POWER_DOWN_IDLE_MS = 3_600_000;
+
+type WorkPool = PoolView & { gpus: GpuUnit[]; warmTargets: Record<string, number> };
+
+export const schedulingRound = (view: SchedulerView): Decision[] => {
+  const now = view.nowMs;
+  const out: Decision[] = [];
+  const pools = new Map<string, WorkPool>(view.pools.map((p) => [p.resourceId, { ...p, gpus: p.gpus.slice(), warmTargets: { ...p.warmTargets } }]));
+  let running = view.running.slice();
+  const poolsOfType = (t: GpuType) => [...pools.values()].filter((p) => p.gpuType === t);
+
+  // the working view follows every decision, so later ones in the round see earlier ones
+  const release = (r: Running) => {
+    const pool = pools.get(r.poolId)!;
+    for (const i of r.gpuIndexes) pool.gpus[i] = { ...pool.gpus[i]!, busy: null, model: r.request.type === 'model_training' ? null : pool.gpus[i]!.model };
+    running = running.filter((x) => x !== r);
+  };
+  const preempt = (r: Running, cause: 'p1' | 'demand_response', reason: string) => {
+    out.push({ type: 'preempt', workloadId: r.workloadId, run: r.run, poolId: r.poolId, cause, reason });
+    release(r);
+  };
+  const place = (w: Waiting, pool: WorkPool, choice: GangChoice) => {
+    const mode = w.request.type === 'model_training' ? 'training' : 'serving';
+    const startupMs = choice.warm ? WARM_START_MS : coldLoadMs(w.request.model);
+    out.push({
+      type: 'place',
+      workloadId: w.workloadId,
+      run: w.nextRun,
+      poolId: pool.resourceId,
+      facilityId: pool.facilityId,
+      gpuIndexes: choice.gpuIndexes,
+      gpuIds: gpuIdsOf(pool, choice.gpuIndexes),
+      warm: choice.warm,
+      startupMs,
+      mode,
+      model: w.request.model,
+      score: choice.score,
+      reason: choice.reason,
+    });
+    for (const i of choice.gpuIndexes) pool.gpus[i] = { ...pool.gpus[i]!, busy: { workloadId: w.workloadId, run: w.nextRun, mode }, warming: false, warmReadyAt: null, model: w.request.model };
+    running.push({ workloadId: w.workloadId, priority: w.priority, request: w.request, run: w.nextRun, poolId: pool.resourceId, gpuIndexes: choice.gpuIndexes, sinceMs: now, endsAtMs: now + startupMs + w.remainingSeconds * 1000 });
+  };
+  const best = (candidates: Array<{ pool: WorkPool; choice: GangChoice | undefined }>) =>
+    candidates.filter((c): c is { pool: WorkPool; choice: GangChoice } => c.choice !== undefined).sort((a, b) => b.choice.score - a.choice.score || (a.pool.resourceId < b.pool.resourceId ? -1 : 1))[0];
+  /** Idle GPUs warm with each model, up to its target: the reserve P2/P3 may not take. */
+  const reserveOf = (pool: WorkPool) => {
+    const kept = new Set<number>();
+    const left = { ...pool.warmTargets };
+    for (const g of pool.gpus)
+      if (isFree(g) && g.model && (left[g.model] ?? 0) > 0) {
+        kept.add(g.index);
+        left[g.model]!--;
+      }
+    return kept;
+  };
+
+  // 1. demand response
+  for (const r of [...running]) {
+    if (r.priority === 'P1') continue;
+    const pool = pools.get(r.poolId);
+    if (pool && view.paused.has(pausedKey(pool.facilityId, pool.gpuType, r.priority)))
+      preempt(r, 'demand_response', `the economic controller paused ${r.priority} on ${pool.gpuType} at ${pool.facilityId}: power is worth more than this work now`);
+  }
+
+  // 2. the warm pool's targets
+  for (const pool of pools.values()) {
+    const asked = view.recentP1Gpus[pool.resourceId] ?? {};
+    const targets = warmTargets(pool, asked);
+    if (sameTargets(targets, pool.warmTargets)) continue;
+    out.push({
+      type: 'size-warm',
+      poolId: pool.resourceId,
+      targets,
+      reason: Object.keys(asked).length === 0 ? 'no P1 demand seen yet: the reserve split among the usual models' : 'sized to the P1 GPUs asked for per model in the last hour',
+      basis: { windowMinutes: WARM_WINDOW_MS / 60_000, p1GpusAsked: asked, warmStandbyUnits: pool.warmStandbyUnits },
+    });
+    pool.warmTargets = targets;
+  }
+
+  // 3. the queue
+  const p1Short = new Map<string, Map<string, number>>(); // pool → model → GPUs a waiting P1 needs warmed
+  const blocked = new Map<GpuType, { poolId: string; atMs: number; spare: number } | null>();
+  const wantsPower = new Set<GpuType>();
+  for (const w of queueOrder(view.waiting, now)) {
+    const typePools = poolsOfType(w.request.gpuType);
+    if (typePools.length === 0) continue; // no pool of its type registered (yet): it waits
+    const largest = Math.max(0, ...typePools.map((p) => p.gpus.filter((g) => g.health !== 'failed' && g.inService).length));
+    if (w.request.gpuCount > largest) {
+      out.push({ type: 'fail', workloadId: w.workloadId, reason: `needs ${w.request.gpuCount} ${w.request.gpuType} in one facility; the largest pool has ${largest} in service` });
+      continue;
+    }
+    const req = { gpuCount: w.request.gpuCount, model: w.request.model };
+    if (w.priority === 'P1') {
+      const warm = best(typePools.map((pool) => ({ pool, choice: placeGang(pool, { ...req, warmOnly: true }) })));
+      if (warm) {
+        place(w, warm.pool, warm.choice);
+        continue;
+      }
+      // P2/P3 runs serving the model leave it warm when preempted
+      let placed = false;
+      for (const pool of typePools) {
+        const freeWarm = pool.gpus.filter((g) => isFree(g) && g.model === w.request.model).length;
+        const victims = chooseVictims(pool, running, w.request.gpuCount, freeWarm, w.request.model);
+        if (!victims) continue;
+        for (const v of victims) preempt(v, 'p1', `preempted for P1 ${w.workloadId}, which needs ${w.request.model} warm on ${w.request.gpuCount} ${pool.gpuType}`);
+        const choice = placeGang(pool, { ...req, warmOnly: true });
+        if (choice) {
+          place(w, pool, choice);
+          placed = true;
+          break;
+        }
+      }
+      if (placed) continue;
+      // wait while GPUs are warmed for it (step 4), in the pool that can hold it soonest
+      const target = [...typePools].sort((a, b) => capacityFor(b, running) - capacityFor(a, running) || (a.resourceId < b.resourceId ? -1 : 1))[0]!;
+      const short = p1Short.get(target.resourceId) ?? new Map<string, number>();
+      short.set(w.request.model, (short.get(w.request.model) ?? 0) + w.request.gpuCount);
+      p1Short.set(target.resourceId, short);
+      continue;
+    }
+    const allowed = typePools.filter((p) => !view.paused.has(pausedKey(p.facilityId, p.gpuType, w.priority)));
+    if (allowed.length === 0) continue; // paused everywhere: it waits for the spike to pass
+    const choice = best(allowed.map((pool) => ({ pool, choice: placeGang(pool, { ...req, warmOnly: false, excluded: reserveOf(pool) }) })));
+    const head = blocked.get(w.request.gpuType);
+    if (choice) {
+      if (head && head.poolId === choice.pool.resourceId) {
+        const endsAt = now + (choice.choice.warm ? WARM_START_MS : coldLoadMs(w.request.model)) + w.remainingSeconds * 1000;
+        if (endsAt > head.atMs) {
+          if (w.request.gpuCount > head.spare) continue; // it would delay the head
+          head.spare -= w.request.gpuCount;
+        }
+      }
+      place(w, choice.pool, choice.choice);
+      continue;
+    }
+    wantsPower.add(w.request.gpuType);
+    if (head === undefined) {
+      // the head of its type: reserve the moment it fits, where that comes soonest
+      const shadows = allowed
+        .map((pool) => {
+          const free = pool.gpus.filter((g) => isFree(g) && !reserveOf(pool).has(g.index)).length;
+          const s = shadowOf(w.request.gpuCount, free, running.filter((r) => r.poolId === pool.resourceId));
+          return s && { poolId: pool.resourceId, ...s };
+        })
+        .filter((s): s is { poolId: string; atMs: number; spare: number } => s !== undefined)
+        .sort((a, b) => a.atMs - b.atMs);
+      blocked.set(w.request.gpuType, shadows[0] ?? null);
+    }
+  }
+
+  // 4. the warm pool at its targets, and GPUs warmed for waiting P1s
+  const starvedOfPower = new Set<GpuType>();
+  for (const pool of pools.values()) {
+    const short = p1Short.get(pool.resourceId);
+    const models = new Set([...Object.keys(pool.warmTargets), ...(short?.keys() ?? [])]);
+    for (const model of [...models].sort()) {
+      const idleWarm = pool.gpus.filter((g) => isFree(g) && g.model === model).length;
+      const warming = pool.gpus.filter((g) => g.warming && g.model === model).length;
+      const wanted = (pool.warmTargets[model] ?? 0) + (short?.get(model) ?? 0);
+      let deficit = wanted - idleWarm - warming;
+      if (deficit <= 0) continue;
+      const chosen = pickToWarm(pool, model, deficit);
+      deficit -= chosen.length;
+      if (deficit > 0 && short?.has(model)) {
+        // a P1 is waiting: preempt P3, then P2, to make room for its model
+        const victims = chooseVictims(pool, running, deficit, 0);
+        if (victims) {
+          for (const v of victims) preempt(v, 'p1', `preempted to warm ${model} for a waiting P1 on ${pool.resourceId}`);
+          chosen.push(...pickToWarm(pool, model, deficit, chosen, new Set(victims.flatMap((v) => v.gpuIndexes))));
+        } else starvedOfPower.add(pool.gpuType);
+      }
+      if (chosen.length === 0) continue;
+      out.push({ type: 'warm', poolId: pool.resourceId, gpuIds: gpuIdsOf(pool, chosen), model, loadMs: coldLoadMs(model), reason: short?.has(model) ? `a P1 waits for ${model}` : `warm standby target ${pool.warmTargets[model]} for ${model}` });
+      for (const i of chosen) pool.gpus[i] = { ...pool.gpus[i]!, warming: true, warmReadyAt: null, model };
+    }
+  }
+
+  // 5. power: mining yields to P1–P3; P4 takes what is left
+  for (const type of new Set([...wantsPower, ...starvedOfPower])) {
+    const candidates = poolsOfType(type)
+      .filter((p) => p.mode !== 'serving' && p.mode !== 'training' && !p.powerChangeInFlight)
+      .sort((a, b) => (a.powerUsdPerMwh ?? Infinity) - (b.powerUsdPerMwh ?? Infinity) || b.units - a.units || (a.resourceId < b.resourceId ? -1 : 1));
+    const pool = candidates[0];
+    if (pool) out.push({ type: 'power', poolId: pool.resourceId, facilityId: pool.facilityId, direction: 'up', reason: `${type} work waits that ${pool.resourceId}'s warm standby cannot power` });
+  }
+  const waitingTypes = new Set(view.waiting.map((w) => w.request.gpuType));
+  for (const pool of pools.values()) {
+    if ((pool.mode !== 'serving' && pool.mode !== 'training') || pool.powerChangeInFlight || waitingTypes.has(pool.gpuType)) continue;
+    if (now - pool.lastDemandMs < POWER_DOWN_IDLE_MS) continue;
+    const busy = pool.gpus.filter((g) => g.busy || g.warming).length;
+    if (busy > pool.warmStandbyUnits) continue;
+    // keep the reserve's targets warm, cool the rest, then hand the power back
+    const keep = reserveOf(pool);
+    const cool = pool.gpus.filter((g) => isFree(g) && g.model && !keep.has(g.index)).map((g) => g.index);
+    const powered = poweredCount(pool.gpus) - cool.length;
+    const overflow = Math.max(0, powered - pool.warmStandbyUnits);
+    const alsoCool = overflow > 0 ? [...keep].slice(0, overflow) : [];
+    if (cool.length + alsoCool.length > 0) {
+      out.push({ type: 'cool', poolId: pool.resourceId, gpuIds: gpuIdsOf(pool, [...cool, ...alsoCool]), reason: `${pool.resourceId} gives its power back: idle warm GPUs beyond its reserve cool down` });
+      for (const i of [...cool, ...alsoCool]) pool.gpus[i] = { ...pool.gpus[i]!, model: null };
+    }
+    out.push({ type: 'power', poolId: pool.resourceId, facilityId: pool.facilityId, direction: 'down', reason: `${pool.gpuType} work has not needed ${pool.resourceId} beyond its warm reserve for an hour: mining takes the power back` });
+  }
+  return out;
+};
+
+/** GPUs a pool could give a P1 soonest: free ones and those preemptible work holds. */
+const capacityFor = (pool: WorkPool, running: readonly Running[]) =>
+  pool.gpus.filter(isFree).length + running.filter((r) => r.poolId === pool.resourceId && r.priority !== 'P1').reduce((n, r) => n + r.gpuIndexes.length, 0);
+
+/**
+ * GPUs to warm with a model: idle warm GPUs of models over their targets first (already powered),
+ * then off GPUs the envelope can power; coolest first, then lowest index.
+ */
+const pickToWarm = (pool: WorkPool, model: string, count: number, taken: readonly number[] = [], freed: ReadonlySet<number> = new Set()): number[] => {
+  const over = new Map<string, number>();
+  for (const g of pool.gpus) if (isFree(g) && g.model && g.model !== model) over.set(g.model, (over.get(g.model) ?? 0) + 1);
+  for (const [m, n] of over) over.set(m, n - (pool.warmTargets[m] ?? 0));
+  const temperature = (g: GpuUnit) => pool.temperatureC[g.index] ?? 45;
+  const order = (a: GpuUnit, b: GpuUnit) => temperature(a) - temperature(b) || a.index - b.index;
+  // GPUs just freed for this model first, whatever they hold
+  const chosen: number[] = [...freed].filter((i) => isFree(pool.gpus[i]!) && !taken.includes(i)).slice(0, count);
+  for (const g of pool.gpus.filter((x) => isFree(x) && x.model && x.model !== model && !taken.includes(x.index) && !chosen.includes(x.index)).sort(order)) {
+    if (chosen.length >= count) break;
+    if ((over.get(g.model!) ?? 0) <= 0) continue;
+    over.set(g.model!, over.get(g.model!)! - 1);
+    chosen.push(g.index);
+  }
+  let headroom = Math.max(0, envelopeOf(pool) - poweredCount(pool.gpus));
+  for (const g of pool.gpus.filter((x) => isFree(x) && !isPowered(x) && !taken.includes(x.index) && !chosen.includes(x.index)).sort(order)) {
+    if (chosen.length >= count || headroom <= 0) break;
+    chosen.push(g.index);
+    headroom--;
+  }
+  return chosen;
+};
+

@@ -1,0 +1,94 @@
+/**
+ * What the scheduler sees and what it decides (round.ts). The views are plain data the process
+ * manager keeps from the events (and the telemetry it hears), so the decision is a pure
+ * function of them and of the time.
+ */
+import type { GpuUnit } from '../fleet/gpus.ts';
+import type { ResourceMode } from '../resource/switching.ts';
+import type { GpuType, WorkloadRequest } from '../workload/request.ts';
+import type { Tier } from '../billing/price-list.ts';
+
+export type PoolView = {
+  resourceId: string;
+  facilityId: string;
+  gpuType: GpuType;
+  units: number;
+  warmStandbyUnits: number;
+  mode: ResourceMode;
+  switchingTo: ResourceMode | undefined;
+  gpus: readonly GpuUnit[];
+  /** Idle warm GPUs the pool keeps per model (the warm pool's targets). */
+  warmTargets: Readonly<Record<string, number>>;
+  /** Temperature of each GPU by index, °C (telemetry; missing: unknown). */
+  temperatureC: Readonly<Record<number, number>>;
+  /** The electricity price at the pool's facility, USD/MWh (cheaper power is more efficient work). */
+  powerUsdPerMwh: number | undefined;
+  /** A handover or switch changing the pool's power is under way. */
+  powerChangeInFlight: boolean;
+  /** The last time work of its type other than its warm reserve's needed it (power down after a quiet while). */
+  lastDemandMs: number;
+};
+
+export type Waiting = {
+  workloadId: string;
+  customerId: string;
+  priority: Tier;
+  request: WorkloadRequest;
+  /** Its place by age (kept across preemptions). */
+  firstQueuedAtMs: number;
+  /** Since when it waits now (its wait against the tier's target). */
+  queuedAtMs: number;
+  nextRun: number;
+  remainingSeconds: number;
+};
+
+export type Running = {
+  workloadId: string;
+  priority: Tier;
+  request: WorkloadRequest;
+  run: number;
+  poolId: string;
+  gpuIndexes: readonly number[];
+  /** When the run started (or was allocated, if it has not started yet). */
+  sinceMs: number;
+  /** When it is expected to end (undefined while its model loads). */
+  endsAtMs: number | undefined;
+};
+
+export type SchedulerView = {
+  nowMs: number;
+  pools: readonly PoolView[];
+  waiting: readonly Waiting[];
+  running: readonly Running[];
+  /** Demand response: `<facility>:<gpuType>:<tier>` the economic controller has paused. */
+  paused: ReadonlySet<string>;
+  /** P1 GPUs asked for per pool and model over the recent window (the warm pool's basis). */
+  recentP1Gpus: Readonly<Record<string, Readonly<Record<string, number>>>>;
+};
+
+export type Placement = {
+  type: 'place';
+  workloadId: string;
+  run: number;
+  poolId: string;
+  facilityId: string;
+  gpuIndexes: number[];
+  gpuIds: string[];
+  warm: boolean;
+  startupMs: number;
+  mode: 'serving' | 'training';
+  model: string;
+  score: number;
+  reason: string;
+};
+
+export type Decision =
+  | Placement
+  | { type: 'preempt'; workloadId: string; run: number; poolId: string; cause: 'p1' | 'demand_response'; reason: string }
+  | { type: 'warm'; poolId: string; gpuIds: string[]; model: string; loadMs: number; reason: string }
+  | { type: 'cool'; poolId: string; gpuIds: string[]; reason: string }
+  | { type: 'size-warm'; poolId: string; targets: Record<string, number>; reason: string; basis: Record<string, unknown> }
+  | { type: 'power'; poolId: string; facilityId: string; direction: 'up' | 'down'; reason: string }
+  | { type: 'fail'; workloadId: string; reason: string };
+
+export const pausedKey = (facilityId: string, gpuType: GpuType, tier: Tier) => `${facilityId}:${gpuType}:${tier}`;

@@ -1,0 +1,183 @@
+/**
+ * A simulated stretch of the whole platform, as fast as it can run: the real market replayed,
+ * the economic controller and its switches, the demand simulator's customers submitting work,
+ * the scheduler, the lifecycle, metering and billing — every step an event in the store, on a
+ * virtual clock.
+ *
+ * The driver moves the clock from one moment something happens to the next (an arrival, a
+ * market tick, a run's end, a model loaded), appends what arrives then, and delivers every new
+ * event to the process managers in store order until nothing more follows; switches and
+ * handovers are carried out at once (their devices report realistic durations). Each process
+ * manager is the one the live platform runs, so what happens here happens there.
+ *
+ * Restartable: inputs carry ids from their position in the seeded sequences, the process
+ * managers' reactions are idempotent, and the driver keeps its place (its checkpoint: the last
+ * event delivered, and the virtual time) in the read-model database, so a killed run started
+ * again with the same options goes on where it stopped and ends as an unbroken run would.
+ */
+import type { Logger } from 'pino';
+import type { CommandDeps } from '../../commands/context.ts';
+import { grantQuota, registerCustomer } from '../../commands/customers.ts';
+import { registerScenario } from '../../commands/fleet.ts';
+import { tickEvent } from '../../commands/ingestion/market-ingestion.ts';
+import { createMetering } from '../../commands/billing/metering.ts';
+import { economicController } from '../../commands/process-managers/economic-controller.ts';
+import type { ProcessManager } from '../../commands/process-managers/runner.ts';
+import { workloadQuotaManager } from '../../commands/process-managers/workload-quota.ts';
+import { ensurePriceList } from '../../commands/price-list.ts';
+import { createScheduler } from '../../commands/scheduling/scheduler.ts';
+import { handoverExecutor } from '../../commands/switching/handover-executor.ts';
+import { createSimulatedDevices } from '../../commands/switching/simulated-devices.ts';
+import { switchExecutor } from '../../commands/switching/switch-executor.ts';
+import { submitWorkload } from '../../commands/workloads.ts';
+import { CommandRejectedError } from '../../commands/errors.ts';
+import { MAX_GRANTED } from '../../domain/customer/customer.ts';
+import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
+import { iso } from '../../domain/time.ts';
+import { decodePosition, encodePosition, START, type GlobalPosition } from '../../infra/event-store/position.ts';
+import type { EventStore } from '../../infra/event-store/types.ts';
+import type { Database } from '../../infra/postgres/database.ts';
+import type { MarketSource } from '../market/source.ts';
+import { createRng } from '../random.ts';
+import { arrivals, demandCustomers, type Arrival, type DemandConfig } from '../demand/demand.ts';
+
+export type SimulationOptions = {
+  store: EventStore;
+  db: Database;
+  logger: Logger;
+  facilities: readonly FacilitySpec[];
+  market: MarketSource;
+  startMs: number;
+  endMs: number;
+  seed: string;
+  /** Arrivals per day. */
+  workloadsPerDay: number;
+  customers?: number;
+  /** Called now and then with progress. */
+  onProgress?: (p: SimulationProgress) => void;
+};
+
+export type SimulationProgress = { atMs: number; events: number; arrivals: number; placements: number; waiting: number; running: number };
+
+const SIM_STATE_SCHEMA = /* sql */ `
+CREATE TABLE IF NOT EXISTS hcp_simulations (
+  simulation text PRIMARY KEY,
+  position   text NOT NULL,
+  at         timestamptz NOT NULL
+)`;
+
+/** A clock the driver moves. */
+const virtualClock = (startMs: number) => {
+  let t = startMs;
+  return { now: () => new Date(t), set: (ms: number) => void (t = Math.max(t, ms)), get ms() { return t; } };
+};
+
+export const simulate = async (o: SimulationOptions) => {
+  const { store, db, logger } = o;
+  const simulation = `sim:${o.seed}:${o.startMs}`;
+  await db.exec(SIM_STATE_SCHEMA);
+  const [saved] = await db.query<{ position: string; at: string | Date }>(`SELECT position, at FROM hcp_simulations WHERE simulation = $1`, [simulation]);
+  const clock = virtualClock(saved ? Math.max(o.startMs, Date.parse(iso(saved.at))) : o.startMs);
+  let cursor: GlobalPosition = saved ? decodePosition(saved.position) : START;
+  const deps: CommandDeps = { store, readModels: db, clock, ids: { id: (p) => `${p}-${o.seed}-${cursor.prepare}-${Math.floor(clock.ms)}`, secret: () => 'sim' } };
+  const caller = (step: string) => ({ commandId: `sim:${o.seed}:${step}`, correlationId: simulation, actor: 'simulator' });
+
+  // the world: sites and fleets, the price list, the demand's customers with room to spend
+  await registerScenario(deps, caller('scenario'), o.facilities);
+  await ensurePriceList(deps);
+  const customers = demandCustomers(o.customers ?? 40, `sim-${o.seed}`);
+  for (const c of customers) {
+    await registerCustomer(deps, caller(`register:${c.customerId}`), { customerId: c.customerId, name: c.name, tier: c.tier }).catch((e) => {
+      if (!(e instanceof CommandRejectedError && e.rejection.code === 'already_exists')) throw e;
+    });
+    await grantQuota(deps, caller(`grant:${c.customerId}`), { customerId: c.customerId, gpuSeconds: MAX_GRANTED.gpuSeconds / 1000, budgetMicroUsd: MAX_GRANTED.budgetMicroUsd / 1000 });
+  }
+
+  const devices = createSimulatedDevices({ random: createRng(`${o.seed}/devices`).next, speed: Infinity, sleep: async () => {} });
+  const switches = switchExecutor(deps, devices, logger);
+  const handovers = handoverExecutor(deps, devices, logger);
+  const scheduler = createScheduler({ deps, facilities: o.facilities, logger });
+  const metering = createMetering(deps, logger);
+  const managers: ProcessManager[] = [workloadQuotaManager(deps), switches, handovers, economicController(deps, o.facilities, logger), scheduler, metering];
+  if (saved) {
+    // the read models the process managers rebuild from must hold what they had seen
+    const active = await db.query<{ workload_id: string }>(`SELECT workload_id FROM rm_workloads WHERE status IN ('queued', 'preempted', 'allocated', 'running')`);
+    await scheduler.recover(active.map((r) => r.workload_id), clock.ms);
+    metering.recover(await db.query<{ customerId: string; month: string }>(`SELECT customer_id AS "customerId", month FROM rm_billing_periods WHERE status = 'open'`));
+  }
+
+  const demand: DemandConfig = { seed: o.seed, startMs: o.startMs, endMs: o.endMs, perDay: o.workloadsPerDay, customers };
+  const pendingArrivals: Arrival[] = arrivals(demand).filter((a) => a.atMs >= clock.ms);
+  const ticks = [...o.market.inForceAt(o.startMs), ...o.market.ticksBetween(o.startMs, o.endMs)].filter((t) => Date.parse(t.at) >= clock.ms || !saved);
+  let [nextArrival, nextTick] = [0, 0];
+  let events = 0;
+  let submitted = 0;
+
+  /** Delivers every new event to every manager in store order, until nothing more follows. */
+  const pump = async () => {
+    for (;;) {
+      const batch = await store.readAll({ after: cursor, maxCount: 500 });
+      if (batch.length === 0) {
+        await Promise.all([switches.idle(), handovers.idle()]);
+        if ((await store.readAll({ after: cursor, maxCount: 1 })).length === 0) return;
+        continue;
+      }
+      for (const event of batch) {
+        for (const m of managers) await m.react(event);
+        // a switch or handover is carried out before the next event: the order stays the same on every run
+        if (event.type === 'ModeSwitchRequested' || event.type === 'HandoverRequested') await Promise.all([switches.idle(), handovers.idle()]);
+        cursor = event.position;
+        events++;
+      }
+      for (const m of managers) await m.flush?.();
+    }
+  };
+  const save = () =>
+    db.query(
+      `INSERT INTO hcp_simulations (simulation, position, at) VALUES ($1, $2, $3) ON CONFLICT (simulation) DO UPDATE SET position = excluded.position, at = excluded.at`,
+      [simulation, encodePosition(cursor), iso(clock.ms)],
+    );
+
+  await pump();
+  let lastProgress = 0;
+  for (;;) {
+    const next = Math.min(
+      pendingArrivals[nextArrival]?.atMs ?? Infinity,
+      ticks[nextTick] ? Date.parse(ticks[nextTick]!.at) : Infinity,
+      scheduler.nextDueMs() ?? Infinity,
+    );
+    if (!(next < o.endMs)) break;
+    clock.set(next);
+    for (; ticks[nextTick] && Date.parse(ticks[nextTick]!.at) <= next; nextTick++) {
+      const { streamName, event } = tickEvent(ticks[nextTick]!);
+      await store.appendToStream(streamName, [event], { expectedRevision: 'any' });
+    }
+    for (; pendingArrivals[nextArrival] && pendingArrivals[nextArrival]!.atMs <= next; nextArrival++) {
+      const a = pendingArrivals[nextArrival]!;
+      const workloadId = `w-${o.seed}-${a.n}`;
+      await submitWorkload({ ...deps, ids: { ...deps.ids, id: () => workloadId } }, caller(`arrival:${a.n}`), { customerId: a.customerId, request: a.request }).catch((e) => {
+        if (!(e instanceof CommandRejectedError)) throw e;
+        logger.debug({ arrival: a.n, reason: e.message }, 'arrival refused');
+      });
+      submitted++;
+    }
+    await scheduler.tick(next);
+    await metering.tick(next);
+    await pump();
+    await save();
+    if (o.onProgress && next - lastProgress >= 3_600_000) {
+      lastProgress = next;
+      o.onProgress({ atMs: next, events, arrivals: submitted, ...pick(scheduler.snapshot()) });
+    }
+  }
+  clock.set(o.endMs);
+  await scheduler.tick(o.endMs);
+  await metering.tick(o.endMs);
+  await pump();
+  await save();
+  switches.stop();
+  handovers.stop();
+  return { events, arrivals: submitted, scheduler: scheduler.snapshot(), endMs: o.endMs };
+};
+
+const pick = (s: { placements: number; waiting: number; running: number }) => ({ placements: s.placements, waiting: s.waiting, running: s.running });
