@@ -7,35 +7,18 @@
  * a line that comes late goes to the next open month, saying so.
  */
 import { accept, reject, type Decider, type DomainEvent } from '../decider.ts';
-import type { GpuType, Priority } from '../workload/request.ts';
-import { lineAmount, type RunEnd } from './metering.ts';
+import { lineAmount, type RunUsage } from './metering.ts';
 import { creditsFor, type SlaBreach } from './sla.ts';
 
 export const billingStream = (customerId: string, month: string) => `billing-${customerId}-${month}`;
 export const lineIdOf = (workloadId: string, run: number) => `${workloadId}:run-${run}`;
 
-export type BillingLine = {
+/** A run's usage (metering.ts), billed on a customer's month. */
+export type BillingLine = Omit<RunUsage, 'breaches' | 'final'> & {
   lineId: string;
   customerId: string;
   month: string;
   workloadId: string;
-  run: number;
-  gpuType: GpuType;
-  priority: Priority;
-  gpuCount: number;
-  model: string;
-  startedAt: string;
-  endedAt: string;
-  endedBy: RunEnd;
-  ranSeconds: number;
-  /** Per GPU. */
-  billedSeconds: number;
-  gpuSeconds: number;
-  /** The workload's billed GPU-seconds before this run (a line prices from there: metering.ts). */
-  gpuSecondsBefore: number;
-  rateMicroUsdPerGpuHour: number;
-  priceListVersion: number;
-  amountMicroUsd: number;
   /** Set when the run ended in a month already invoiced. */
   lateFrom?: string;
 };

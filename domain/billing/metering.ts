@@ -14,6 +14,8 @@
  * into runs adds no rounding (at one rate, its lines sum to exactly ⌈rate × GPU-seconds / 3600⌉).
  */
 import { priceOfGpuSeconds } from '../money.ts';
+import type { SlaBreach } from './sla.ts';
+import type { GpuType, Priority } from '../workload/request.ts';
 
 export const MINIMUM_BILLED_SECONDS = 60;
 
@@ -33,3 +35,26 @@ export const lineAmount = (rateMicroUsdPerGpuHour: number, gpuSecondsBefore: num
 /** The most the rest of a workload can cost at a rate: what its reservation must hold from here on. */
 export const budgetForRest = (rateMicroUsdPerGpuHour: number, gpuSecondsBefore: number, gpuSecondsLeft: number): number =>
   lineAmount(rateMicroUsdPerGpuHour, gpuSecondsBefore, gpuSecondsLeft);
+
+/** A run's billing, carried by the event that ends it (domain/workload/workload.ts). */
+export type RunUsage = {
+  run: number;
+  gpuType: GpuType;
+  gpuCount: number;
+  priority: Priority;
+  model: string;
+  startedAt: string;
+  endedAt: string;
+  endedBy: RunEnd;
+  ranSeconds: number;
+  billedSeconds: number;
+  gpuSeconds: number;
+  gpuSecondsBefore: number;
+  rateMicroUsdPerGpuHour: number;
+  priceListVersion: number;
+  amountMicroUsd: number;
+  /** Ends the workload: what is left of its reservation goes back to the customer. */
+  final: boolean;
+  breaches: SlaBreach[];
+};
+

@@ -3,22 +3,13 @@
  * manager keeps from the events (and the telemetry it hears), so the decision is a pure
  * function of them and of the time.
  */
-import type { GpuUnit } from '../fleet/gpus.ts';
-import type { ResourceMode } from '../resource/switching.ts';
+import type { GpuPoolState } from '../resource/gpu-pool.ts';
 import type { GpuType, WorkloadRequest } from '../workload/request.ts';
 import type { Tier } from '../billing/price-list.ts';
 
-export type PoolView = {
-  resourceId: string;
+/** A pool as its aggregate holds it (gpu-pool.ts), with what the scheduler hears besides. */
+export type PoolView = Pick<GpuPoolState, 'resourceId' | 'gpuType' | 'units' | 'warmStandbyUnits' | 'mode' | 'switchingTo' | 'gpus' | 'warmTargets'> & {
   facilityId: string;
-  gpuType: GpuType;
-  units: number;
-  warmStandbyUnits: number;
-  mode: ResourceMode;
-  switchingTo: ResourceMode | undefined;
-  gpus: readonly GpuUnit[];
-  /** Idle warm GPUs the pool keeps per model (the warm pool's targets). */
-  warmTargets: Readonly<Record<string, number>>;
   /** Temperature of each GPU by index, °C (telemetry; missing: unknown). */
   temperatureC: Readonly<Record<number, number>>;
   /** The electricity price at the pool's facility, USD/MWh (cheaper power is more efficient work). */

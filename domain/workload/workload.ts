@@ -14,7 +14,8 @@
  * commands (`at`, epoch ms), as do the draws of the serving model (serving.ts).
  */
 import { accept, reject, type Decider, type DomainEvent } from '../decider.ts';
-import { billedSecondsOf, lineAmount, type RunEnd } from '../billing/metering.ts';
+import { billedSecondsOf, lineAmount, type RunEnd, type RunUsage } from '../billing/metering.ts';
+export type { RunUsage };
 import { availabilityBreach, latencyBreach, queueWaitBreach, type SlaBreach } from '../billing/sla.ts';
 import { iso } from '../time.ts';
 import type { Classification } from './classify.ts';
@@ -35,28 +36,6 @@ export const ON_GPUS: ReadonlySet<WorkloadStatus> = new Set(['allocated', 'runni
 /** Why the platform took a run off its GPUs. */
 export type PreemptionCause = 'p1' | 'demand_response';
 export type InterruptionCause = 'gpu_failed' | 'out_of_service';
-
-/** A run's billing, carried by the event that ends it (metering.ts). */
-export type RunUsage = {
-  run: number;
-  gpuType: WorkloadRequest['gpuType'];
-  gpuCount: number;
-  priority: Priority;
-  model: string;
-  startedAt: string;
-  endedAt: string;
-  endedBy: RunEnd;
-  ranSeconds: number;
-  billedSeconds: number;
-  gpuSeconds: number;
-  gpuSecondsBefore: number;
-  rateMicroUsdPerGpuHour: number;
-  priceListVersion: number;
-  amountMicroUsd: number;
-  /** Ends the workload: what is left of its reservation goes back to the customer. */
-  final: boolean;
-  breaches: SlaBreach[];
-};
 
 export type Allocation = {
   run: number;
