@@ -3,7 +3,7 @@
  *   hcp start                          start everything (embedded by default) and serve the API
  *   hcp projections rebuild <name|all> rebuild read models from the first event
  */
-import { systemClock } from '../infra/clock.ts';
+import { simulatedClock, systemClock } from '../infra/clock.ts';
 import { ConfigError, loadConfig, type Config } from '../infra/config.ts';
 import { randomIds } from '../infra/ids.ts';
 import { createLogger } from '../infra/logger.ts';
@@ -11,7 +11,8 @@ import { buildServer } from '../read-api/server.ts';
 import { migrateProjections, rebuildProjection } from '../projections/runner.ts';
 import { resolveAdminKey } from './admin-key.ts';
 import { backtestCommand } from './backtest.ts';
-import { startMarketFeed } from './market-feed.ts';
+import { platformStart, startMarketFeed } from './market-feed.ts';
+import { startDemoLoad } from './demo-load.ts';
 import { ensureDemo } from './demo.ts';
 import { registerScenario } from '../commands/fleet.ts';
 import { SEED_SCENARIO } from '../domain/fleet/inventory.ts';
@@ -29,11 +30,18 @@ const start = async (config: Config) => {
   const logger = createLogger(config.LOG_LEVEL);
   const db = await openDatabase(config);
   const store = await openEventStore(config, db);
-  const core = await startCore({ db, store, logger, clock: systemClock, ids: randomIds });
+  // one clock for the whole platform: market time, at market speed (a two-hour workload runs two seconds at 3600×)
+  const { startMs, resumed } = await platformStart(config, store);
+  const simulated = config.HCP_MARKET === 'off' ? undefined : simulatedClock({ startMs, speed: config.HCP_MARKET_SPEED });
+  const clock = simulated ?? systemClock;
+  const core = await startCore({ db, store, logger, clock, ids: randomIds });
   const admin = await resolveAdminKey(config.HCP_ADMIN_KEY, config.HCP_DATA_DIR, randomIds);
-  const demo = config.HCP_DEMO ?? !config.DATABASE_URL ? await ensureDemo(core.deps, config.HCP_DATA_DIR) : [];
+  const demoOn = config.HCP_DEMO ?? !config.DATABASE_URL;
+  const demo = demoOn ? await ensureDemo(core.deps, config.HCP_DATA_DIR) : [];
   await registerScenario(core.deps, { commandId: 'scenario:seed', correlationId: 'start', actor: 'system:start' }, SEED_SCENARIO);
-  const market = await startMarketFeed(config, { store, logger, clock: systemClock });
+  simulated?.start();
+  const market = await startMarketFeed(config, { store, logger, clock, startMs, resumed });
+  const load = demoOn && config.HCP_DEMO_LOAD > 0 ? await startDemoLoad(core.deps, { perDay: config.HCP_DEMO_LOAD, logger }) : undefined;
   const app = await buildServer({ ...core, readModels: db, logger, adminKey: admin.key, rateLimitPerMinute: config.HCP_RATE_LIMIT_PER_MINUTE });
   const address = await app.listen({ host: config.HCP_HOST, port: config.HCP_PORT });
 
@@ -43,6 +51,7 @@ const start = async (config: Config) => {
     stopping = true;
     logger.info({ signal }, 'shutting down');
     await app.close();
+    await load?.stop();
     await market.stop();
     await core.stop();
     await store.close();
@@ -60,6 +69,7 @@ const start = async (config: Config) => {
     `  GraphiQL  ${address}/graphiql  (add the header {"Authorization": "Bearer <key>"})`,
     `  REST      POST ${address}/api/v1/workloads, GET ${address}/health`,
     `  market    ${market.description} (bus: ${config.KAFKA_BROKERS ? `Kafka at ${config.KAFKA_BROKERS}` : 'in-process'})`,
+    ...(load ? [`  demand    ${config.HCP_DEMO_LOAD} simulated workloads a simulated day from ${load.customers} demo customers (HCP_DEMO_LOAD)`] : []),
     `  admin key ${config.HCP_ADMIN_KEY ? 'from HCP_ADMIN_KEY' : `${admin.key}   (kept in ${admin.source})`}`,
     ...demo.map((d) => `  demo customer ${d.customerId} (${d.name}) key: ${d.key}`),
     '',

@@ -31,25 +31,38 @@ export const lastRecordedTickMs = async (store: EventStore): Promise<number | un
   return latest;
 };
 
-export const startMarketFeed = async (config: Config, { store, logger, clock }: { store: EventStore; logger: Logger; clock: Clock }) => {
+/**
+ * Where the platform's time starts: HCP_MARKET_START the first time, just after the last recorded
+ * tick when it starts again (the history gives the same ticks for a range whatever was asked
+ * before, and the synthetic market is a function of its seed and the range).
+ */
+export const platformStart = async (config: Config, store: EventStore) => {
+  const resumeMs = config.HCP_MARKET === 'off' ? undefined : await lastRecordedTickMs(store);
+  const startMs = Math.max(Date.parse(config.HCP_MARKET_START), resumeMs === undefined ? -Infinity : resumeMs + 1);
+  return { startMs, resumed: resumeMs !== undefined && startMs === resumeMs + 1 };
+};
+
+/** Publishes the market as the platform's (simulated) clock moves on from `startMs`. */
+export const startMarketFeed = async (
+  config: Config,
+  { store, logger, clock, startMs, resumed }: { store: EventStore; logger: Logger; clock: Clock; startMs: number; resumed: boolean },
+) => {
   const bus = createMessageBus(config, logger);
   const ingestion = await startMarketIngestion({ bus, store, logger, clock });
-  // the replay resumes; a synthetic market is defined by its start, so it starts there again (its ticks are deduplicated until new)
-  const resumeMs = config.HCP_MARKET === 'replay' ? await lastRecordedTickMs(store) : undefined;
-  const startMs = Math.max(Date.parse(config.HCP_MARKET_START), resumeMs === undefined ? -Infinity : resumeMs + 1);
   const abort = new AbortController();
   const source =
     config.HCP_MARKET === 'synthetic'
-      ? createSyntheticSource({ seed: config.HCP_MARKET_SEED, startMs })
+      ? createSyntheticSource({ seed: config.HCP_MARKET_SEED, startMs: Date.parse(config.HCP_MARKET_START) })
       : config.HCP_MARKET === 'replay'
         ? createReplaySource()
         : undefined;
   const feeding = source
     ? runMarketFeed({
         source,
+        // the platform's clock runs at market speed already
         clock,
         startMs,
-        speed: config.HCP_MARKET_SPEED,
+        speed: 1,
         prime: true,
         signal: abort.signal,
         publish: (tick) => bus.publish(TOPICS.marketTicks, [tickMessage(tick)]),
@@ -59,7 +72,7 @@ export const startMarketFeed = async (config: Config, { store, logger, clock }: 
     : Promise.resolve();
   return {
     description: source
-      ? `${config.HCP_MARKET} from ${new Date(startMs).toISOString()}${resumeMs !== undefined && startMs === resumeMs + 1 ? ' (resumed after the last recorded tick)' : ''} at ${config.HCP_MARKET_SPEED}x`
+      ? `${config.HCP_MARKET} from ${new Date(startMs).toISOString()}${resumed ? ' (resumed after the last recorded tick)' : ''} at ${config.HCP_MARKET_SPEED}x`
       : 'off',
     async stop() {
       abort.abort();

@@ -13,3 +13,20 @@ export const manualClock = (start = new Date('2024-01-01T00:00:00Z')) => {
     },
   };
 };
+
+/**
+ * The platform's clock on a market replay: simulated time, `speed` times as fast as the real
+ * clock, from `startMs`. It stands still at `startMs` until started, so the market feed and the
+ * platform start from the same instant.
+ */
+export const simulatedClock = ({ startMs, speed, real = systemClock }: { startMs: number; speed: number; real?: Clock }) => {
+  let startedAt: number | undefined;
+  return {
+    now: () => new Date(startedAt === undefined ? startMs : startMs + (real.now().getTime() - startedAt) * speed),
+    start() {
+      startedAt ??= real.now().getTime();
+    },
+    startMs,
+    speed,
+  };
+};

@@ -28,6 +28,8 @@ export const configSchema = z.object({
   /** Market time at start (replay data covers 2023-01-01 to 2024-12-31 for power). */
   HCP_MARKET_START: z.iso.datetime({ offset: true }).default('2023-08-20T00:00:00Z'),
   HCP_MARKET_SEED: z.string().min(1).max(64).default('hcp'),
+  /** With the demo on, simulated workloads per simulated day from the demo's load customers; 0 turns it off. */
+  HCP_DEMO_LOAD: z.coerce.number().int().min(0).max(1_000_000).default(200),
   /** API requests per minute per key (or per address without one); 0 turns the limit off. */
   HCP_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(1200),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

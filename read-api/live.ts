@@ -25,8 +25,8 @@ export const liveFeed = <T>({
   maxPending = 1000,
 }: {
   feed: ChangeFeed;
-  /** The key of a change this subscriber wants, or undefined to ignore it. */
-  select: (change: Change) => string | undefined;
+  /** The key (or keys) of a change this subscriber wants, or undefined to ignore it. */
+  select: (change: Change) => string | readonly string[] | undefined;
   /** The current value for a key, or undefined to skip it. */
   load: (key: string) => Promise<T | undefined>;
   maxPending?: number;
@@ -36,9 +36,9 @@ export const liveFeed = <T>({
   let failure: Error | undefined;
   let done = false;
   const unsubscribe = feed.subscribe((change) => {
-    const key = select(change);
-    if (key === undefined || done) return;
-    pending.add(key);
+    const selected = select(change);
+    if (selected === undefined || done) return;
+    for (const key of typeof selected === 'string' ? [selected] : selected) pending.add(key);
     if (pending.size > maxPending) failure = new SubscriberTooSlowError(maxPending);
     wake?.();
   });

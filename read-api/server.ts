@@ -20,6 +20,10 @@ import { createMarketResolvers } from './market-resolvers.ts';
 import { createEconomicsResolvers, economicsTypeDefs } from './economics-api.ts';
 import { createHandoverResolvers, handoverTypeDefs } from './handover-api.ts';
 import { registerMetrics } from './metrics.ts';
+import { createLifecycleResolvers, lifecycleTypeDefs, registerWorkloadRest } from './lifecycle-api.ts';
+import { billingTypeDefs, createBillingResolvers } from './billing-api.ts';
+import { createGpuResolvers, gpusTypeDefs } from './gpus-api.ts';
+import { createKpiResolvers, kpisTypeDefs } from './kpis-api.ts';
 import { checkQueryCost, QUERY_COST_LIMIT } from './query-cost.ts';
 import { checkQueryDepth } from './query-depth.ts';
 import { serveGraphqlWs } from './websocket.ts';
@@ -125,9 +129,13 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
     createMarketResolvers(services),
     createEconomicsResolvers(services),
     createHandoverResolvers(services),
+    createLifecycleResolvers(services),
+    createBillingResolvers(services),
+    createGpuResolvers(services),
+    createKpiResolvers(services),
   ) as Record<string, unknown> & { Subscription: Record<string, Pick<GraphQLFieldConfig<unknown, ApiContext>, 'subscribe' | 'resolve'>> };
   await app.register(mercurius, {
-    schema: [typeDefs, fleetTypeDefs, handoverTypeDefs, marketTypeDefs, economicsTypeDefs].join('\n'),
+    schema: [typeDefs, fleetTypeDefs, handoverTypeDefs, marketTypeDefs, economicsTypeDefs, lifecycleTypeDefs, billingTypeDefs, gpusTypeDefs, kpisTypeDefs].join('\n'),
     resolvers: resolvers as never,
     graphiql: true,
     // the same token limit as the shape check and the WebSocket server (request-shape.ts)
@@ -189,6 +197,7 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
   });
 
   registerRest(app, services, authenticate);
+  registerWorkloadRest(app, services, authenticate);
   registerMetrics(app, services, authenticate);
   return app;
 };

@@ -135,6 +135,7 @@ export const createScheduler = ({ deps, facilities, logger, temperatureOf }: Sch
   };
 
   const fire = async (t: Timer) => {
+    log.debug({ timer: t.kind, at: iso(t.atMs) }, 'timer');
     if (t.kind === 'warmed') {
       await executor.finishWarming(t.poolId, t.gpuIds, t.model, t.atMs);
       dirty = true;
@@ -370,6 +371,7 @@ export const createScheduler = ({ deps, facilities, logger, temperatureOf }: Sch
     flush: () => exclusive(round),
     tick: (nowMs) =>
       exclusive(async () => {
+        if (nowMs > now + 1000) log.debug({ to: iso(nowMs), from: iso(now), next: timers.nextAtMs() }, 'tick');
         await advanceTo(nowMs);
         await round();
       }),

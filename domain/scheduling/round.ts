@@ -12,11 +12,12 @@
  *     goes where it scores best (placement.ts), never onto the warm reserve, and behind a
  *     blocked head of its GPU type only where it does not delay it (EASY backfill). A gang
  *     larger than any pool of its type can hold fails, with the reason.
- *  4. The warm pool kept at its targets: free GPUs warmed (cold loads), idle warm GPUs of other
+ *  4. A serving pool whose type has had no work but its warm reserve's for an hour gives its
+ *     power back to mining (P4 takes what is left): its GPUs beyond the reserve cool first.
+ *  5. The warm pool kept at its targets: free GPUs warmed (cold loads), idle warm GPUs of other
  *     models loaded anew.
- *  5. Power: a pool in warm standby whose type has work it cannot place asks for power (P4,
- *     mining, yields: a handover of an ASIC block to the pool); a serving pool quiet for an hour
- *     gives it back, once its GPUs fit the warm reserve again.
+ *  6. Power for work that waits: a pool in warm standby whose type has work it cannot place asks
+ *     for power (mining yields: a handover of an ASIC block to the pool).
  */
 import { isFree, isPowered, type GpuUnit } from '../fleet/gpus.ts';
 import { envelopeOf, poweredCount } from '../resource/gpu-pool.ts';
@@ -178,9 +179,31 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
     }
   }
 
-  // 4. the warm pool at its targets, and GPUs warmed for waiting P1s
+  // 4. a serving pool quiet for an hour gives its power back: its GPUs beyond the warm reserve cool, and it is not warmed again
+  const waitingTypes = new Set(view.waiting.map((w) => w.request.gpuType));
+  const poweringDown = new Set<string>();
+  for (const pool of pools.values()) {
+    if ((pool.mode !== 'serving' && pool.mode !== 'training') || pool.powerChangeInFlight || waitingTypes.has(pool.gpuType)) continue;
+    if (now - pool.lastDemandMs < POWER_DOWN_IDLE_MS) continue;
+    const busy = pool.gpus.filter((g) => g.busy).length;
+    if (busy > pool.warmStandbyUnits) continue;
+    // keep the reserve's targets warm, cool the rest (loads under way too), then hand the power back
+    const keep = reserveOf(pool);
+    const cool = pool.gpus.filter((g) => !g.busy && g.model && !keep.has(g.index)).map((g) => g.index);
+    const powered = poweredCount(pool.gpus) - cool.length;
+    const overflow = Math.max(0, powered - pool.warmStandbyUnits);
+    const alsoCool = overflow > 0 ? [...keep].slice(0, overflow) : [];
+    if (cool.length + alsoCool.length > 0) {
+      out.push({ type: 'cool', poolId: pool.resourceId, gpuIds: gpuIdsOf(pool, [...cool, ...alsoCool]), reason: `${pool.resourceId} gives its power back: idle warm GPUs beyond its reserve cool down` });
+      for (const i of [...cool, ...alsoCool]) pool.gpus[i] = { ...pool.gpus[i]!, model: null };
+    }
+    poweringDown.add(pool.resourceId);
+    out.push({ type: 'power', poolId: pool.resourceId, facilityId: pool.facilityId, direction: 'down', reason: `${pool.gpuType} work has not needed ${pool.resourceId} beyond its warm reserve for an hour: mining takes the power back` });
+  }
+  // 5. the warm pool at its targets, and GPUs warmed for waiting P1s
   const starvedOfPower = new Set<GpuType>();
   for (const pool of pools.values()) {
+    if (poweringDown.has(pool.resourceId)) continue;
     const short = p1Short.get(pool.resourceId);
     const models = new Set([...Object.keys(pool.warmTargets), ...(short?.keys() ?? [])]);
     for (const model of [...models].sort()) {
@@ -205,31 +228,13 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
     }
   }
 
-  // 5. power: mining yields to P1–P3; P4 takes what is left
+  // 6. power for work that waits: mining yields to P1–P3 (P4 takes what is left)
   for (const type of new Set([...wantsPower, ...starvedOfPower])) {
     const candidates = poolsOfType(type)
       .filter((p) => p.mode !== 'serving' && p.mode !== 'training' && !p.powerChangeInFlight)
       .sort((a, b) => (a.powerUsdPerMwh ?? Infinity) - (b.powerUsdPerMwh ?? Infinity) || b.units - a.units || (a.resourceId < b.resourceId ? -1 : 1));
     const pool = candidates[0];
     if (pool) out.push({ type: 'power', poolId: pool.resourceId, facilityId: pool.facilityId, direction: 'up', reason: `${type} work waits that ${pool.resourceId}'s warm standby cannot power` });
-  }
-  const waitingTypes = new Set(view.waiting.map((w) => w.request.gpuType));
-  for (const pool of pools.values()) {
-    if ((pool.mode !== 'serving' && pool.mode !== 'training') || pool.powerChangeInFlight || waitingTypes.has(pool.gpuType)) continue;
-    if (now - pool.lastDemandMs < POWER_DOWN_IDLE_MS) continue;
-    const busy = pool.gpus.filter((g) => g.busy || g.warming).length;
-    if (busy > pool.warmStandbyUnits) continue;
-    // keep the reserve's targets warm, cool the rest, then hand the power back
-    const keep = reserveOf(pool);
-    const cool = pool.gpus.filter((g) => isFree(g) && g.model && !keep.has(g.index)).map((g) => g.index);
-    const powered = poweredCount(pool.gpus) - cool.length;
-    const overflow = Math.max(0, powered - pool.warmStandbyUnits);
-    const alsoCool = overflow > 0 ? [...keep].slice(0, overflow) : [];
-    if (cool.length + alsoCool.length > 0) {
-      out.push({ type: 'cool', poolId: pool.resourceId, gpuIds: gpuIdsOf(pool, [...cool, ...alsoCool]), reason: `${pool.resourceId} gives its power back: idle warm GPUs beyond its reserve cool down` });
-      for (const i of [...cool, ...alsoCool]) pool.gpus[i] = { ...pool.gpus[i]!, model: null };
-    }
-    out.push({ type: 'power', poolId: pool.resourceId, facilityId: pool.facilityId, direction: 'down', reason: `${pool.gpuType} work has not needed ${pool.resourceId} beyond its warm reserve for an hour: mining takes the power back` });
   }
   return out;
 };

@@ -2,7 +2,7 @@
 import { startCore } from '../../cli/platform.ts';
 import { createRng } from '../../simulators/random.ts';
 import { createSimulatedDevices } from '../../commands/switching/simulated-devices.ts';
-import { systemClock } from '../../infra/clock.ts';
+import { systemClock, type Clock } from '../../infra/clock.ts';
 import { createPostgresEventStore } from '../../infra/event-store/postgres/store.ts';
 import { randomIds } from '../../infra/ids.ts';
 import { createLogger } from '../../infra/logger.ts';
@@ -15,14 +15,16 @@ export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 export type TestPlatformOptions = Pick<ServerOptions, 'rateLimitPerMinute' | 'queryCostLimit' | 'maxResponseChars'> & {
   /** Wraps what the API reads read models through (to count its queries, say). */
   wrapReadModels?: (db: Sql) => Sql;
+  /** The platform's clock (default: the system's). */
+  clock?: Clock;
 };
 
-export const startTestPlatform = async (db: TestDatabase, { wrapReadModels = (x) => x, ...limits }: TestPlatformOptions = {}) => {
+export const startTestPlatform = async (db: TestDatabase, { wrapReadModels = (x) => x, clock = systemClock, ...limits }: TestPlatformOptions = {}) => {
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
   const store = await createPostgresEventStore(db);
   // device timings are simulated and a thousand times faster than life: a 5 s ramp takes 5 ms
   const devices = createSimulatedDevices({ random: createRng(42).next, speed: 1000 });
-  const core = await startCore({ db, store, logger, clock: systemClock, ids: randomIds, devices });
+  const core = await startCore({ db, store, logger, clock, ids: randomIds, devices });
   const app = await buildServer({ ...core, readModels: wrapReadModels(db), logger, adminKey: ADMIN_KEY, ...limits });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   const gql = async (key: string | undefined, query: string, variables?: Record<string, unknown>) => {
