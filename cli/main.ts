@@ -13,6 +13,8 @@ import { resolveAdminKey } from './admin-key.ts';
 import { backtestCommand } from './backtest.ts';
 import { platformStart, startMarketFeed } from './market-feed.ts';
 import { startDemoLoad } from './demo-load.ts';
+import { createMessageBus } from '../infra/bus/index.ts';
+import { startTelemetryFeed } from '../simulators/telemetry/feed.ts';
 import { ensureDemo } from './demo.ts';
 import { registerScenario } from '../commands/fleet.ts';
 import { SEED_SCENARIO } from '../domain/fleet/inventory.ts';
@@ -40,7 +42,10 @@ const start = async (config: Config) => {
   const demo = demoOn ? await ensureDemo(core.deps, config.HCP_DATA_DIR) : [];
   await registerScenario(core.deps, { commandId: 'scenario:seed', correlationId: 'start', actor: 'system:start' }, SEED_SCENARIO);
   simulated?.start();
-  const market = await startMarketFeed(config, { store, logger, clock, startMs, resumed });
+  const bus = createMessageBus(config, logger);
+  const market = await startMarketFeed(config, { bus, store, logger, clock, startMs, resumed });
+  const health = await core.health.consume(bus);
+  const telemetry = config.HCP_MARKET === 'off' ? undefined : startTelemetryFeed({ bus, db, clock, seed: config.HCP_MARKET_SEED, logger });
   const load = demoOn && config.HCP_DEMO_LOAD > 0 ? await startDemoLoad(core.deps, { perDay: config.HCP_DEMO_LOAD, logger }) : undefined;
   const app = await buildServer({ ...core, readModels: db, logger, adminKey: admin.key, rateLimitPerMinute: config.HCP_RATE_LIMIT_PER_MINUTE });
   const address = await app.listen({ host: config.HCP_HOST, port: config.HCP_PORT });
@@ -52,7 +57,10 @@ const start = async (config: Config) => {
     logger.info({ signal }, 'shutting down');
     await app.close();
     await load?.stop();
+    await telemetry?.stop();
     await market.stop();
+    await health.stop();
+    await bus.close(); // ends a publish still waiting out a broker outage
     await core.stop();
     await store.close();
     await db.close();

@@ -12,7 +12,8 @@ import { tickMessage } from '../commands/ingestion/market-ingestion.ts';
 import type { Clock } from '../infra/clock.ts';
 import type { Config } from '../infra/config.ts';
 import type { EventStore } from '../infra/event-store/types.ts';
-import { createMessageBus, TOPICS } from '../infra/bus/index.ts';
+import { TOPICS } from '../infra/bus/index.ts';
+import type { MessageBus } from '../infra/bus/types.ts';
 import type { Logger } from '../infra/logger.ts';
 import { createReplaySource } from '../simulators/market/replay.ts';
 import { FEED_ORDER, runMarketFeed } from '../simulators/market/source.ts';
@@ -45,9 +46,8 @@ export const platformStart = async (config: Config, store: EventStore) => {
 /** Publishes the market as the platform's (simulated) clock moves on from `startMs`. */
 export const startMarketFeed = async (
   config: Config,
-  { store, logger, clock, startMs, resumed }: { store: EventStore; logger: Logger; clock: Clock; startMs: number; resumed: boolean },
+  { bus, store, logger, clock, startMs, resumed }: { bus: MessageBus; store: EventStore; logger: Logger; clock: Clock; startMs: number; resumed: boolean },
 ) => {
-  const bus = createMessageBus(config, logger);
   const ingestion = await startMarketIngestion({ bus, store, logger, clock });
   const abort = new AbortController();
   const source =
@@ -79,7 +79,6 @@ export const startMarketFeed = async (
       // a publish waiting out a broker outage ends only when the bus closes: wait for the feed a while, not for ever
       await Promise.race([feeding, new Promise((r) => setTimeout(r, FEED_STOP_WAIT_MS).unref())]);
       await ingestion.stop();
-      await bus.close(); // ends a publish still waiting: the feed then stops
     },
   };
 };

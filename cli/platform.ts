@@ -31,6 +31,9 @@ import { billingProjection } from '../projections/billing.ts';
 import { createScheduler } from '../commands/scheduling/scheduler.ts';
 import { createMetering } from '../commands/billing/metering.ts';
 import { ensurePriceList } from '../commands/price-list.ts';
+import { createGpuHealthMonitor } from '../commands/telemetry/gpu-health.ts';
+import { resourcesOf } from '../commands/fleet.ts';
+import type { GpuType } from '../domain/workload/request.ts';
 import { economicController } from '../commands/process-managers/economic-controller.ts';
 import { SEED_SCENARIO, type FacilitySpec } from '../domain/fleet/inventory.ts';
 import { createSimulatedDevices } from '../commands/switching/simulated-devices.ts';
@@ -108,7 +111,9 @@ export const startCore = async ({
   await ensurePriceList(deps);
   const executor = switchExecutor(deps, devices, logger);
   const handovers = handoverExecutor(deps, devices, logger);
-  const scheduler = createScheduler({ deps, facilities, logger });
+  const poolTypes = new Map<string, GpuType>(facilities.flatMap((f) => resourcesOf(f).filter((r) => r.kind === 'gpu_pool').map((r) => [r.resourceId, r.model as GpuType] as const)));
+  const health = await createGpuHealthMonitor({ deps, db, logger, gpuTypeOf: (poolId) => poolTypes.get(poolId) });
+  const scheduler = createScheduler({ deps, facilities, logger, temperatureOf: health.temperatureOf });
   const metering = createMetering(deps, logger);
   // the scheduler and metering keep views of their own: rebuilt from the read models once these hold what they saw
   for (const [name, projection] of [['pm:scheduler', 'workloads'], ['pm:metering', 'billing']] as const)
@@ -142,6 +147,7 @@ export const startCore = async ({
     handovers,
     scheduler,
     metering,
+    health,
     async stop() {
       executor.stop();
       handovers.stop();

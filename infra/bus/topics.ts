@@ -4,9 +4,12 @@ export const TOPICS = {
   marketTicks: 'hcp.market.ticks',
   /** Market messages that ingestion could not accept (bad JSON, schema violation), with the error. */
   marketTicksDlq: 'hcp.market.ticks.dlq',
+  /** GPU samples (temperature, power, ECC and XID errors), a pool's batch per message (key = the pool). */
+  gpuTelemetry: 'hcp.gpu.telemetry',
 } as const;
 
 /** Consumer groups. */
 export const GROUPS = {
   ingestion: 'hcp-ingestion',
+  telemetry: 'hcp-telemetry',
 } as const;

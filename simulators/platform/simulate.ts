@@ -40,6 +40,13 @@ import type { Database } from '../../infra/postgres/database.ts';
 import type { MarketSource } from '../market/source.ts';
 import { createRng } from '../random.ts';
 import { arrivals, demandCustomers, type Arrival, type DemandConfig } from '../demand/demand.ts';
+import { createGpuHealthMonitor } from '../../commands/telemetry/gpu-health.ts';
+import { createGpuTelemetrySimulator, TELEMETRY_INTERVAL_MS } from '../telemetry/gpu-telemetry.ts';
+import { resourcesOf } from '../../commands/fleet.ts';
+import { loadState } from '../../commands/handle.ts';
+import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
+import { gpuIdOf, gpuMode } from '../../domain/fleet/gpus.ts';
+import type { GpuType } from '../../domain/workload/request.ts';
 
 export type SimulationOptions = {
   store: EventStore;
@@ -96,7 +103,10 @@ export const simulate = async (o: SimulationOptions) => {
   const devices = createSimulatedDevices({ random: createRng(`${o.seed}/devices`).next, speed: Infinity, sleep: async () => {} });
   const switches = switchExecutor(deps, devices, logger);
   const handovers = handoverExecutor(deps, devices, logger);
-  const scheduler = createScheduler({ deps, facilities: o.facilities, logger });
+  const pools = o.facilities.flatMap((f) => resourcesOf(f).filter((r) => r.kind === 'gpu_pool'));
+  const health = await createGpuHealthMonitor({ deps, db, logger, gpuTypeOf: (id) => pools.find((p) => p.resourceId === id)?.model as GpuType | undefined });
+  const telemetry = createGpuTelemetrySimulator({ seed: o.seed });
+  const scheduler = createScheduler({ deps, facilities: o.facilities, logger, temperatureOf: health.temperatureOf });
   const metering = createMetering(deps, logger);
   const managers: ProcessManager[] = [workloadQuotaManager(deps), switches, handovers, economicController(deps, o.facilities, logger), scheduler, metering];
   if (saved) {
@@ -110,6 +120,16 @@ export const simulate = async (o: SimulationOptions) => {
   const pendingArrivals: Arrival[] = arrivals(demand).filter((a) => a.atMs >= clock.ms);
   const ticks = [...o.market.inForceAt(o.startMs), ...o.market.ticksBetween(o.startMs, o.endMs)].filter((t) => Date.parse(t.at) >= clock.ms || !saved);
   let [nextArrival, nextTick] = [0, 0];
+  let nextSample = Math.ceil(clock.ms / TELEMETRY_INTERVAL_MS) * TELEMETRY_INTERVAL_MS;
+  /** Every pool's GPUs sampled (from the pools' own state, what each is doing) and the samples ingested. */
+  const sampleTelemetry = async (atMs: number) => {
+    for (const p of pools) {
+      const s = await loadState(store, resourceDecider, resourceStream(p.resourceId));
+      if (s.status !== 'registered' || !s.pool) continue;
+      const gpus = s.pool.gpus.map((g) => ({ gpuId: gpuIdOf(p.resourceId, s.pool!.gpuType, g.index), mode: gpuMode(g) }));
+      await health.ingest({ kind: 'gpu-telemetry', resourceId: p.resourceId, at: iso(atMs), samples: telemetry.sample({ resourceId: p.resourceId, gpuType: s.pool.gpuType }, gpus, atMs) });
+    }
+  };
   let events = 0;
   let submitted = 0;
 
@@ -145,6 +165,7 @@ export const simulate = async (o: SimulationOptions) => {
       pendingArrivals[nextArrival]?.atMs ?? Infinity,
       ticks[nextTick] ? Date.parse(ticks[nextTick]!.at) : Infinity,
       scheduler.nextDueMs() ?? Infinity,
+      nextSample,
     );
     if (!(next < o.endMs)) break;
     clock.set(next);
@@ -160,6 +181,10 @@ export const simulate = async (o: SimulationOptions) => {
         logger.debug({ arrival: a.n, reason: e.message }, 'arrival refused');
       });
       submitted++;
+    }
+    if (next >= nextSample) {
+      await sampleTelemetry(nextSample);
+      nextSample += TELEMETRY_INTERVAL_MS;
     }
     await scheduler.tick(next);
     await metering.tick(next);
