@@ -15,7 +15,7 @@ import { IdempotencyMismatchError, WrongExpectedRevisionError } from '../infra/e
 import type { GlobalPosition } from '../infra/event-store/position.ts';
 import type { EventMetadata, EventStore, RecordedEvent } from '../infra/event-store/types.ts';
 import { eventIdFor } from '../infra/ids.ts';
-import { asDomain, eventsOfCommand, loadStreamState, storedEventsOfCommand } from './stream-state.ts';
+import { asDomain, eventsOfCommand, loadStreamState, rememberAppended, storedEventsOfCommand } from './stream-state.ts';
 
 /** Who sent a command, why, and when (from the injected clock). */
 export type CommandContext = {
@@ -50,9 +50,13 @@ export class ConcurrencyExhaustedError extends Error {
 
 type AnyEvent = { type: string; data: Record<string, unknown> };
 
-/** A stream's current state: its events folded by the decider (only the new ones are read; see stream-state.ts). */
-export const loadState = async <C, E extends AnyEvent, S>(store: EventStore, decider: Decider<C, E, S>, streamName: string): Promise<S> =>
-  (await loadStreamState(store, decider, streamName)).state;
+/**
+ * A stream's current state: its events folded by the decider (only the new ones are read; see
+ * stream-state.ts). With `cached`, what this process knows of it without a read: everything it
+ * appended itself, but not what another process appended since.
+ */
+export const loadState = async <C, E extends AnyEvent, S>(store: EventStore, decider: Decider<C, E, S>, streamName: string, options: { cached?: boolean } = {}): Promise<S> =>
+  (await loadStreamState(store, decider, streamName, options)).state;
 
 export const handleCommand = async <C, E extends AnyEvent, S>(
   store: EventStore,
@@ -68,9 +72,12 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
       return { type: 'rejected', rejection: { code: 'already_exists', message: 'this command id was already used for a different request', field: 'commandId' } };
     return { type: 'accepted', events: earlier.map(asDomain<E>), position: earlier.at(-1)!.position, duplicate: true };
   };
-  for (let attempt = 1; ; attempt++) {
-    // 1. load: the stream's state, and the command's earlier events if the cache remembers its id
-    const { state, revision, commands } = await loadStreamState(store, decider, streamName);
+  for (let attempt = 1, trustCache = true; ; attempt++) {
+    // 1. load: the stream's state (first from the cache alone: a stale one conflicts at the append,
+    // and the retry reads the tail), and the command's earlier events if the cache remembers its id
+    const { state, revision, commands } = await loadStreamState(store, decider, streamName, { cached: trustCache, assumeNew: trustCache });
+    const fromCacheAlone = trustCache;
+    trustCache = false;
     const span = commands.get(context.commandId);
     const earlier = span ? await eventsOfCommand(store, streamName, context.commandId, span) : [];
     // (empty only if the events were truncated away since: then the command is decided afresh)
@@ -78,6 +85,8 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
 
     // 2. decide; a refusal, or nothing to do, may be the repeat of a command the cache has forgotten
     const decision = decider.decide(command, state);
+    // no append checks a refusal against the stream: decided on the cache alone, it is decided again on the stream as it is
+    if ((decision.type === 'rejected' || decision.events.length === 0) && fromCacheAlone) continue;
     if (decision.type === 'rejected' || decision.events.length === 0) {
       const stored = await storedEventsOfCommand(store, streamName, context.commandId);
       if (stored.length > 0) return answerOfEarlier(stored);
@@ -103,7 +112,10 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
     const expectedRevision = revision < 0n ? ('no_stream' as const) : revision;
     try {
       const result = await store.appendToStream(streamName, toAppend, { expectedRevision });
-      if (result.appended) return { type: 'accepted', events: decision.events, position: result.position, duplicate: false };
+      if (result.appended) {
+        rememberAppended(store, decider, streamName, revision, toAppend);
+        return { type: 'accepted', events: decision.events, position: result.position, duplicate: false };
+      }
       // the same command id got there first (a concurrent retry, or a repeat the cache has forgotten):
       // what it stored is the answer, checked against this request like any repeat, not what this attempt decided
       const stored = await storedEventsOfCommand(store, streamName, context.commandId);

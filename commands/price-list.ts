@@ -5,7 +5,8 @@ import { accepted, contextFor, type Caller, type CommandDeps } from './context.t
 import { CommandRejectedError } from './errors.ts';
 import { handleCommand, loadState } from './handle.ts';
 
-export const loadPriceList = (deps: CommandDeps): Promise<PriceListState> => loadState(deps.store, priceListDecider, PRICE_LIST_STREAM);
+/** The price list; `cached`: as this process knows it (a version another process set is seen at its next read). */
+export const loadPriceList = (deps: CommandDeps, options: { cached?: boolean } = {}): Promise<PriceListState> => loadState(deps.store, priceListDecider, PRICE_LIST_STREAM, options);
 
 /** The platform's first price list, in force from the beginning of time; a no-op once there is one. */
 export const ensurePriceList = async (deps: CommandDeps) => {

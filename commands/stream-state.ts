@@ -11,7 +11,8 @@
  * since two deciders may fold the same stream differently.
  */
 import { fold, type Decider } from '../domain/decider.ts';
-import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
+import type { EventStore, EventToAppend, RecordedEvent } from '../infra/event-store/types.ts';
+import { START } from '../infra/event-store/position.ts';
 import { eventIdFor } from '../infra/ids.ts';
 
 type AnyEvent = { type: string; data: Record<string, unknown> };
@@ -55,10 +56,27 @@ const foldOn = <C, E extends AnyEvent, S>(decider: Decider<C, E, S>, from: Strea
   return { state: events.map(asDomain<E>).reduce(decider.evolve, from.state), revision: events.at(-1)!.revision, commands };
 };
 
-/** The stream's state now: the cached fold plus whatever was appended since. */
-export const loadStreamState = async <C, E extends AnyEvent, S>(store: EventStore, decider: Decider<C, E, S>, streamName: string): Promise<StreamState<S>> => {
+/**
+ * The stream's state now: the cached fold plus whatever was appended since. With `cached`, the
+ * cached fold as it is, without reading the tail (a command then appends with the cached revision
+ * as its expectation, so a stale cache costs a conflict and a reload, never a lost update).
+ */
+export const loadStreamState = async <C, E extends AnyEvent, S>(
+  store: EventStore,
+  decider: Decider<C, E, S>,
+  streamName: string,
+  { cached: trustCache = false, assumeNew = false }: { cached?: boolean; assumeNew?: boolean } = {},
+): Promise<StreamState<S>> => {
   const streams = cacheOf(store, decider);
   const cached = streams.get(streamName) as StreamState<S> | undefined;
+  if (trustCache && cached) {
+    streams.delete(streamName);
+    streams.set(streamName, cached);
+    return cached;
+  }
+  // for a command: a stream this process has not seen is taken to be new (most are: a workload's,
+  // a month's); its append expects no stream, so an older one conflicts and the retry reads it
+  if (trustCache && assumeNew) return { state: fold(decider, []), revision: -1n, commands: new Map() };
   const base: StreamState<S> = cached ?? { state: fold(decider, []), revision: -1n, commands: new Map() };
   const tail = await store.readStream(streamName, base.revision < 0n ? {} : { fromRevision: base.revision + 1n });
   const next = foldOn(decider, base, tail);
@@ -66,6 +84,20 @@ export const loadStreamState = async <C, E extends AnyEvent, S>(store: EventStor
   streams.set(streamName, next);
   if (streams.size > MAX_CACHED_STREAMS) streams.delete(streams.keys().next().value!);
   return next;
+};
+
+/**
+ * Folds what this process just appended into the cached state (when the cache is at the revision
+ * the append expected), so the next command on the stream needs no read to see it.
+ */
+export const rememberAppended = <C, E extends AnyEvent, S>(store: EventStore, decider: Decider<C, E, S>, streamName: string, after: bigint, appended: readonly EventToAppend[]) => {
+  const streams = cacheOf(store, decider);
+  const cached = streams.get(streamName) as StreamState<S> | undefined;
+  const base: StreamState<S> | undefined = cached ?? (after < 0n ? { state: fold(decider, []), revision: -1n, commands: new Map() } : undefined);
+  if (!base || base.revision !== after) return;
+  const recorded = appended.map((e, i) => ({ ...e, streamName, revision: after + 1n + BigInt(i), position: START }));
+  streams.delete(streamName);
+  streams.set(streamName, foldOn(decider, base, recorded));
 };
 
 /** The events a command appended earlier, read back by their revisions. */

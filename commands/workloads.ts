@@ -35,6 +35,7 @@ export const openWorkload = async (deps: CommandDeps, caller: Caller, reserved: 
         classification: reserved.classification,
         reservedGpuSeconds: reserved.gpuSeconds,
         reservedBudgetMicroUsd: reserved.budgetMicroUsd,
+        ...(reserved.rateMicroUsdPerGpuHour !== undefined ? { reservedRateMicroUsdPerGpuHour: reserved.rateMicroUsdPerGpuHour } : {}),
         at: atMs,
       },
       contextFor(deps, caller, openWorkloadCommandId(reserved.workloadId), causationId),
@@ -47,7 +48,8 @@ export const openWorkload = async (deps: CommandDeps, caller: Caller, reserved: 
 export const submitWorkload = async (deps: CommandDeps, caller: Caller, input: { customerId: string; request: WorkloadRequest }) => {
   const atMs = deps.clock.now().getTime();
   // reserved at the price list's rates now; a run rated higher later extends its reservation first
-  const rates = ratesAt(await loadPriceList(deps), input.request.gpuType, atMs);
+  // (a version set by another process a moment ago may be missed: the run is rated at its start anyway)
+  const rates = ratesAt(await loadPriceList(deps, { cached: true }), input.request.gpuType, atMs);
   const reserve = accepted(
     await handleCommand(
       deps.store,

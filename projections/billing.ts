@@ -65,6 +65,7 @@ CREATE INDEX IF NOT EXISTS rm_billing_periods_open ON rm_billing_periods (month)
 
 export const billingProjection: Projection = {
   name: 'billing',
+  eventTypes: new Set(['PriceListSet', 'BillingLineRecorded', 'SlaCreditIssued', 'InvoiceIssued']),
   schema: SCHEMA,
   tables: ['rm_billing_periods', 'rm_sla_credits', 'rm_billing_lines', 'rm_price_list'],
   async apply(tx, recorded: RecordedEvent): Promise<Change[]> {

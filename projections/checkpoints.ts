@@ -13,16 +13,16 @@ CREATE TABLE IF NOT EXISTS hcp_checkpoints (
 
 const toPosition = (row: { c: string; p: string }): GlobalPosition => ({ commit: BigInt(row.c), prepare: BigInt(row.p) });
 
-/** Reads the checkpoint, locking its row until the transaction ends (one writer per projection). */
+/**
+ * Reads the checkpoint, locking its row until the transaction ends (one writer per projection),
+ * in one statement: the upsert creates the row or locks the one there and returns it either way.
+ */
 export const lockCheckpoint = async (tx: Sql, projection: string): Promise<GlobalPosition> => {
-  await tx.query(
-    `INSERT INTO hcp_checkpoints (projection, commit_position, prepare_position) VALUES ($1, $2, $3)
-     ON CONFLICT (projection) DO NOTHING`,
-    [projection, START.commit.toString(), START.prepare.toString()],
-  );
   const [row] = await tx.query<{ c: string; p: string }>(
-    `SELECT commit_position::text AS c, prepare_position::text AS p FROM hcp_checkpoints WHERE projection = $1 FOR UPDATE`,
-    [projection],
+    `INSERT INTO hcp_checkpoints (projection, commit_position, prepare_position) VALUES ($1, $2, $3)
+     ON CONFLICT (projection) DO UPDATE SET projection = excluded.projection
+     RETURNING commit_position::text AS c, prepare_position::text AS p`,
+    [projection, START.commit.toString(), START.prepare.toString()],
   );
   return toPosition(row!);
 };

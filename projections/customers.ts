@@ -34,6 +34,7 @@ const balanceUpdate = (columns: string) =>
 
 export const customersProjection: Projection = {
   name: 'customers',
+  eventTypes: new Set(['CustomerRegistered', 'QuotaGranted', 'QuotaReserved', 'QuotaReservationExtended', 'QuotaReleased', 'QuotaConsumed', 'ApiKeyIssued', 'ApiKeyRevoked']),
   schema: SCHEMA,
   tables: ['rm_api_keys', 'rm_customers'],
   async apply(tx, recorded: RecordedEvent): Promise<Change[]> {

@@ -16,6 +16,7 @@ CREATE TABLE IF NOT EXISTS rm_recommendations (
 
 export const economicsProjection: Projection = {
   name: 'economics',
+  eventTypes: new Set(['RecommendationIssued']),
   schema: SCHEMA,
   tables: ['rm_recommendations'],
   async apply(tx, recorded: RecordedEvent): Promise<Change[]> {

@@ -62,6 +62,7 @@ const facilityOf = async (tx: Sql, resourceId: string) =>
 
 export const fleetProjection: Projection = {
   name: 'fleet',
+  eventTypes: new Set(['FacilityRegistered', 'PowerBudgetSet', 'ResourceRegistered', 'ResourceHealthChanged', 'ResourceAllocated', 'ResourceReleased', 'ModeSwitchRequested', 'SwitchPhaseCompleted', 'ModeSwitched', 'SwitchFailed']),
   schema: SCHEMA,
   tables: ['rm_switch_phases', 'rm_switches', 'rm_resources', 'rm_facilities'],
   async apply(tx, recorded: RecordedEvent): Promise<Change[]> {

@@ -43,6 +43,7 @@ const update = (tx: Sql, gpuIds: readonly string[], set: string, params: unknown
 
 export const gpusProjection: Projection = {
   name: 'gpus',
+  eventTypes: new Set(['ResourceRegistered', 'ResourceAllocated', 'ResourceReleased', 'ResourceHealthChanged', 'GpuServiceChanged', 'GpusWarming', 'GpusWarmed', 'GpusCooled', 'WarmStandbySized']),
   schema: SCHEMA,
   tables: ['rm_warm_targets', 'rm_gpus'],
   async apply(tx, recorded: RecordedEvent): Promise<Change[]> {

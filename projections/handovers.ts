@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS rm_handover_phases (
 
 export const handoversProjection: Projection = {
   name: 'handovers',
+  eventTypes: new Set(['HandoverRequested', 'HandoverPhaseCompleted', 'HandoverRollingBack', 'HandoverCompleted', 'HandoverFailed']),
   schema: SCHEMA,
   tables: ['rm_handover_phases', 'rm_handovers'],
   async apply(tx, recorded: RecordedEvent): Promise<Change[]> {

@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS rm_network_latest (
 
 export const marketProjection: Projection = {
   name: 'market',
+  eventTypes: new Set(['PriceTicked', 'NetworkStatsUpdated']),
   schema: SCHEMA,
   tables: ['rm_price_history', 'rm_prices_latest', 'rm_network_latest'],
   async apply(tx, recorded: RecordedEvent): Promise<Change[]> {

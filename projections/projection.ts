@@ -20,6 +20,8 @@ export type Change =
 
 export type Projection = {
   name: string;
+  /** The event types it applies: others pass it by without a transaction (the runner moves its checkpoint now and then). */
+  eventTypes: ReadonlySet<string>;
   /** Idempotent DDL for its tables. */
   schema: string;
   /** Its tables, emptied by a rebuild. */

@@ -126,8 +126,10 @@ for (const backend of postgresBackends()) {
                   const step = steps[s % steps.length]!;
                   const fault = s % 2 === 0 ? step.fault : 'none'; // every other step goes through: progress
                   const batch = events.slice(next, next + step.size);
-                  if (fault === 'crash') {
-                    await expect(applyBatch(db, crashing(p, step.at % batch.length), batch, afterIndex(events, next))).rejects.toThrow(Crash);
+                  // a crash while applying one of the batch's events of this projection (others pass it by unapplied)
+                  const applied = batch.filter((e) => p.eventTypes.has(e.type)).length;
+                  if (fault === 'crash' && applied > 0) {
+                    await expect(applyBatch(db, crashing(p, step.at % applied), batch, afterIndex(events, next))).rejects.toThrow(Crash);
                     // a restarted subscription resumes from the stored checkpoint
                     const checkpoint = await readCheckpoint(db, p.name);
                     next = events.findIndex((e) => e.position.commit > checkpoint.commit);

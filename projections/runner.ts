@@ -6,7 +6,7 @@
  * transaction makes the effect exactly once (invariant 7).
  */
 import type { Logger } from 'pino';
-import type { Database } from '../infra/postgres/database.ts';
+import type { Database, Sql } from '../infra/postgres/database.ts';
 import { migrate } from '../infra/postgres/migrate.ts';
 import { comparePositions, encodePosition, START, type GlobalPosition } from '../infra/event-store/position.ts';
 import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
@@ -31,7 +31,7 @@ export const applyBatch = (
     if (comparePositions(checkpoint, deliveredAfter) < 0) return { type: 'behind', checkpoint };
     const fresh = events.filter((e) => comparePositions(e.position, checkpoint) > 0);
     const changes: Change[] = [];
-    for (const event of fresh) changes.push(...(await projection.apply(tx, event)));
+    for (const event of fresh) if (projection.eventTypes.has(event.type)) changes.push(...(await projection.apply(tx, event)));
     const last = fresh.at(-1)?.position;
     if (last) await saveCheckpoint(tx, projection.name, last, fresh.length);
     return { type: 'applied', checkpoint: last ?? checkpoint, applied: fresh.length, changes };
@@ -121,8 +121,14 @@ export async function* batched<T>(source: AsyncIterable<T>, max: number): AsyncG
   }
 }
 
+/** Events a projection lets pass (none of its types) before its checkpoint is stored anyway, and the longest it waits. */
+const PASS_WITHOUT_CHECKPOINT = 5_000;
+const PASS_WITHOUT_CHECKPOINT_MS = 5_000;
+
 export type ProjectionRunner = {
   start(): void;
+  /** Applies everything the store holds now (for a caller that does not start the runner). */
+  drain(): Promise<void>;
   /** Resolves once every projection has applied the event at `position` (or after `timeoutMs`, with false). */
   waitFor(position: GlobalPosition | undefined, timeoutMs?: number): Promise<boolean>;
   stop(): Promise<void>;
@@ -137,6 +143,14 @@ export type RunnerOptions = {
   batchSize?: number;
 };
 
+/**
+ * One loop for every projection: each batch is read once and applied to every projection in one
+ * transaction, each projection from its own checkpoint (an event at or before it is skipped),
+ * every checkpoint moved in that transaction, then the change feed is told. A projection none of
+ * whose events a batch holds keeps its stored checkpoint a while (PASS_WITHOUT_CHECKPOINT). When
+ * a projection's stored checkpoint went back (a rebuild reset it), the loop starts again from the
+ * earliest checkpoint; the others skip what they hold.
+ */
 export const createProjectionRunner = ({ db, store, projections, feed, logger, batchSize = 500 }: RunnerOptions): ProjectionRunner => {
   let stopped = false;
   const reached = new Map<string, GlobalPosition>();
@@ -148,30 +162,86 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
     waiters = [];
     for (const f of w) f();
   };
+  const names = projections.map((p) => p.name);
 
-  const runOne = async (projection: Projection) => {
-    const log = logger.child({ projection: projection.name });
+  /** The stored checkpoints, locked until the transaction ends (created at START if missing). */
+  const lockAll = async (tx: Sql) => {
+    const rows = await tx.query<{ projection: string; c: string; p: string }>(
+      `INSERT INTO hcp_checkpoints (projection, commit_position, prepare_position) SELECT name, $2, $3 FROM unnest($1::text[]) AS name
+       ON CONFLICT (projection) DO UPDATE SET projection = excluded.projection
+       RETURNING projection, commit_position::text AS c, prepare_position::text AS p`,
+      [names, START.commit.toString(), START.prepare.toString()],
+    );
+    return new Map(rows.map((r) => [r.projection, { commit: BigInt(r.c), prepare: BigInt(r.p) }]));
+  };
+
+  type Progress = { stored: Map<string, GlobalPosition>; passed: Map<string, { events: number; sinceMs: number }> };
+
+  /** Where each projection is, as stored, and nothing let pass yet. */
+  const progress = async (): Promise<Progress> => {
+    const stored = await db.transaction(lockAll);
+    for (const [name, at] of stored) reached.set(name, at);
+    wakeWaiters();
+    return { stored, passed: new Map(names.map((n) => [n, { events: 0, sinceMs: Date.now() }])) };
+  };
+  const earliest = ({ stored }: Progress) => [...stored.values()].reduce((a, b) => (comparePositions(a, b) <= 0 ? a : b));
+
+  /** One batch for every projection, in one transaction; 'reset' when a checkpoint went back. */
+  const applyToAll = async (batch: readonly RecordedEvent[], { stored, passed }: Progress): Promise<'applied' | 'reset'> => {
+    const last = batch.at(-1)!.position;
+    const outcome = await db.transaction(async (tx) => {
+      const now = await lockAll(tx);
+      const moved: Array<[string, GlobalPosition, number]> = [];
+      const changes: Change[] = [];
+      for (const projection of projections) {
+        const at = now.get(projection.name)!;
+        // stored behind what this loop believed: reset by a rebuild, start again from it
+        if (comparePositions(at, stored.get(projection.name)!) < 0) return { type: 'reset' as const, projection: projection.name, at };
+        const fresh = batch.filter((e) => comparePositions(e.position, at) > 0);
+        if (fresh.length === 0) continue;
+        const mine = fresh.filter((e) => projection.eventTypes.has(e.type));
+        const p = passed.get(projection.name)!;
+        if (mine.length === 0 && p.events + fresh.length < PASS_WITHOUT_CHECKPOINT && Date.now() - p.sinceMs < PASS_WITHOUT_CHECKPOINT_MS) {
+          p.events += fresh.length;
+          continue;
+        }
+        for (const event of mine) changes.push(...(await projection.apply(tx, event)));
+        moved.push([projection.name, fresh.at(-1)!.position, mine.length]);
+        [p.events, p.sinceMs] = [0, Date.now()];
+      }
+      if (moved.length > 0)
+        await tx.query(
+          `UPDATE hcp_checkpoints c SET commit_position = m.c, prepare_position = m.p, events_applied = events_applied + m.n
+             FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[]) AS m(name, c, p, n)
+            WHERE c.projection = m.name AND (c.commit_position, c.prepare_position) < (m.c, m.p)`,
+          [moved.map((m) => m[0]), moved.map((m) => m[1].commit.toString()), moved.map((m) => m[1].prepare.toString()), moved.map((m) => m[2])],
+        );
+      for (const [name, at] of moved) stored.set(name, at);
+      return { type: 'applied' as const, changes };
+    });
+    if (outcome.type === 'reset') {
+      logger.info({ projection: outcome.projection, checkpoint: encodePosition(outcome.at) }, 'checkpoint was reset; starting again from it');
+      return 'reset';
+    }
+    for (const name of names) reached.set(name, last);
+    feed.publish(outcome.changes);
+    wakeWaiters();
+    return 'applied';
+  };
+
+  const run = async () => {
+    const log = logger.child({ component: 'projections' });
     let failures = 0;
     while (!stopped) {
       try {
-        let delivered = await readCheckpoint(db, projection.name);
-        reached.set(projection.name, delivered);
-        wakeWaiters();
-        const subscription = store.subscribeToAll({ after: delivered });
+        const state = await progress();
+        const subscription = store.subscribeToAll({ after: earliest(state) });
         const close = () => subscription.close();
         closers.add(close);
         try {
           for await (const batch of batched(subscription, batchSize)) {
-            const outcome = await applyBatch(db, projection, batch, delivered);
-            if (outcome.type === 'behind') {
-              log.info({ checkpoint: encodePosition(outcome.checkpoint) }, 'checkpoint was reset; restarting from it');
-              break;
-            }
-            delivered = batch.at(-1)!.position;
+            if ((await applyToAll(batch, state)) === 'reset') break;
             failures = 0;
-            reached.set(projection.name, outcome.checkpoint);
-            feed.publish(outcome.changes);
-            wakeWaiters();
           }
         } finally {
           closers.delete(close);
@@ -179,9 +249,28 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
         }
       } catch (error) {
         failures++;
-        log.error({ err: error, failures }, 'projection failed; restarting from its checkpoint');
+        log.error({ err: error, failures }, 'projections failed; starting again from their checkpoints');
         await new Promise((r) => setTimeout(r, Math.min(5000, 50 * 2 ** failures)));
       }
+    }
+  };
+
+  /** For a caller that drives the projections itself (a simulation): apply everything the store holds now. */
+  let drained: { state: Progress; cursor: GlobalPosition } | undefined;
+  const drain = async (): Promise<void> => {
+    if (!drained) {
+      const state = await progress();
+      drained = { state, cursor: earliest(state) };
+    }
+    const d = drained;
+    for (;;) {
+      const batch = await store.readAll({ after: d.cursor, maxCount: batchSize });
+      if (batch.length === 0) return;
+      if ((await applyToAll(batch, d.state)) === 'reset') {
+        drained = undefined;
+        return drain();
+      }
+      d.cursor = batch.at(-1)!.position;
     }
   };
 
@@ -193,8 +282,9 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
 
   return {
     start() {
-      for (const p of projections) loops.push(runOne(p));
+      loops.push(run());
     },
+    drain,
     async waitFor(position, timeoutMs = 5000) {
       if (position === undefined) return true;
       const deadline = Date.now() + timeoutMs;

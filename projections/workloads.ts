@@ -112,6 +112,7 @@ const END_STATUS: Partial<Record<WorkloadEvent['type'], string>> = {
 
 export const workloadsProjection: Projection = {
   name: 'workloads',
+  eventTypes: new Set(['WorkloadSubmitted', 'WorkloadClassified', 'WorkloadQueued', 'ResourcesAllocated', 'WorkloadStarted', 'SlaBreached', 'WorkloadCompleted', 'WorkloadPreempted', 'WorkloadInterrupted', 'WorkloadFailed', 'WorkloadCancelled']),
   schema: SCHEMA,
   tables: ['rm_sla_breaches', 'rm_workload_runs', 'rm_workload_status_history', 'rm_workloads'],
   async apply(tx, recorded: RecordedEvent): Promise<Change[]> {

@@ -70,7 +70,9 @@ export const settleRunEnd = async (
   if (!RUN_ENDS.has(event.type)) return undefined;
   const e = event as Extract<WorkloadEvent, { type: 'WorkloadCompleted' | 'WorkloadPreempted' | 'WorkloadInterrupted' | 'WorkloadFailed' | 'WorkloadCancelled' }>;
   const workloadId = e.data.workloadId;
-  const state = await loadState(deps.store, workloadDecider, workloadStream(workloadId));
+  // only the workload's customer is needed, which never changes once it exists: the cache will do
+  const cached = await loadState(deps.store, workloadDecider, workloadStream(workloadId), { cached: true });
+  const state = cached.status === 'none' ? await loadState(deps.store, workloadDecider, workloadStream(workloadId)) : cached;
   if (state.status === 'none') return undefined;
   const usage = e.data.usage ?? null;
   const billed = usage ? await billRun(deps, state.customerId, workloadId, usage, correlationId) : undefined;

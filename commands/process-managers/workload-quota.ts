@@ -7,6 +7,8 @@
 import type { CustomerEvent } from '../../domain/customer/customer.ts';
 import type { CommandDeps } from '../context.ts';
 import { openWorkload } from '../workloads.ts';
+import { loadState } from '../handle.ts';
+import { workloadDecider, workloadStream } from '../../domain/workload/workload.ts';
 import type { ProcessManager } from './runner.ts';
 
 export const workloadQuotaManager = (deps: CommandDeps): ProcessManager => ({
@@ -18,6 +20,10 @@ export const workloadQuotaManager = (deps: CommandDeps): ProcessManager => ({
       correlationId: recorded.metadata.correlationId,
       actor: 'process-manager:workload-quota',
     };
-    if (event.type === 'QuotaReserved') await openWorkload(deps, caller, event.data, recorded.metadata.commandId, Date.parse(recorded.metadata.occurredAt));
+    if (event.type !== 'QuotaReserved') return;
+    // opened already (by the submission, in this process): nothing to finish. A stale cache can
+    // only say "none" for an opened workload, and opening is idempotent.
+    if ((await loadState(deps.store, workloadDecider, workloadStream(event.data.workloadId), { cached: true })).status !== 'none') return;
+    await openWorkload(deps, caller, event.data, recorded.metadata.commandId, Date.parse(recorded.metadata.occurredAt));
   },
 });

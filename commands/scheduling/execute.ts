@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { budgetForRest } from '../../domain/billing/metering.ts';
-import { rateAt } from '../../domain/billing/price-list.ts';
+import { rateAt, type PriceListState } from '../../domain/billing/price-list.ts';
 import { customerDecider, customerStream } from '../../domain/customer/customer.ts';
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { ASIC_MODELS } from '../../domain/fleet/inventory.ts';
@@ -69,9 +69,12 @@ export const createExecutor = ({
    * The rate of the run (the price list's at its start) and, when it is above what the workload
    * reserved, the reservation extended first: the run never costs more than is held for it.
    */
+  let priceList: Promise<PriceListState> | undefined;
   const rateRun = async (w: Waiting, run: number, atMs: number): Promise<{ rate: number; version: number } | { failed: string }> => {
-    const rated = rateAt(await loadPriceList(deps), w.request.gpuType, w.priority, atMs);
+    const rated = rateAt(await (priceList ??= loadPriceList(deps)), w.request.gpuType, w.priority, atMs);
     if (!rated) return { failed: 'no price list is in force' };
+    // a first run at the rate it reserved at fits its reservation: nothing to look up
+    if (run === 1 && rated.rate === w.reservedRate) return rated;
     const [workload, customer] = await Promise.all([
       loadState(deps.store, workloadDecider, workloadStream(w.workloadId)),
       loadState(deps.store, customerDecider, customerStream(w.customerId)),
@@ -128,6 +131,8 @@ export const createExecutor = ({
   const caller = (commandId: string) => ({ commandId, correlationId: commandId, actor: 'process-manager:scheduler' });
 
   return {
+    /** A new price list version was recorded: the next run reads it. */
+    priceListChanged: () => void (priceList = undefined),
     gpuId: (poolId: string, index: number) => gpuIdOf(poolId, pools().get(poolId)!.state.gpuType, index),
 
     async place(w: Waiting, d: Placement, atMs: number): Promise<PlaceOutcome> {

@@ -29,6 +29,7 @@ import type { RecordedEvent } from '../../infra/event-store/types.ts';
 import type { CommandDeps } from '../context.ts';
 import { resourcesOf } from '../fleet.ts';
 import { loadState } from '../handle.ts';
+import { loadStreamState } from '../stream-state.ts';
 import type { ProcessManager } from '../process-managers/runner.ts';
 import { createExecutor, type PoolRecord } from './execute.ts';
 import { createTimers, type Timer } from './timers.ts';
@@ -69,7 +70,7 @@ export const createScheduler = ({ deps, facilities, logger, temperatureOf }: Sch
   const dirtyPools = new Set<string>(poolIds);
   const waiting = new Map<string, Waiting>();
   const running = new Map<string, Running & { customerId: string; startsAtMs: number }>();
-  const submitted = new Map<string, { customerId: string; request: Waiting['request'] }>();
+  const submitted = new Map<string, { customerId: string; request: Waiting['request']; reservedRate: number | undefined }>();
   const ended = new Set<string>();
   const timers = createTimers();
   const paused = new Set<string>();
@@ -93,9 +94,14 @@ export const createScheduler = ({ deps, facilities, logger, temperatureOf }: Sch
     return next;
   };
 
+  /** The latest revision of each pool's stream heard in an event: a cache behind it is read afresh. */
+  const heardRevision = new Map<string, bigint>();
   const refreshPools = async () => {
     for (const id of dirtyPools) {
-      const s = await loadState(deps.store, resourceDecider, resourceStream(id));
+      let loaded = await loadStreamState(deps.store, resourceDecider, resourceStream(id), { cached: true });
+      // what this process appended is in its cache; what another process appended is read
+      if (loaded.revision < (heardRevision.get(id) ?? -1n) || loaded.revision < 0n) loaded = await loadStreamState(deps.store, resourceDecider, resourceStream(id));
+      const s = loaded.state;
       if (s.status === 'registered' && s.pool) pools.set(id, { state: s.pool, healthy: s.healthy, switchInFlight: s.inFlight?.switchId, heldAsic: undefined });
     }
     dirtyPools.clear();
@@ -110,9 +116,16 @@ export const createScheduler = ({ deps, facilities, logger, temperatureOf }: Sch
     powerChanges,
   });
 
-  const enqueue = (w: ActiveWorkload | { workloadId: string; customerId: string; request: Waiting['request']; priority: string }, atMs: number, nextRun: number, firstQueuedAtMs: number, remainingSeconds: number) => {
+  const enqueue = (
+    w: ActiveWorkload | { workloadId: string; customerId: string; request: Waiting['request']; priority: string },
+    atMs: number,
+    nextRun: number,
+    firstQueuedAtMs: number,
+    remainingSeconds: number,
+    reservedRate?: number,
+  ) => {
     const priority = tierOf(w.priority ?? 'P3');
-    waiting.set(w.workloadId, { workloadId: w.workloadId, customerId: w.customerId, priority, request: w.request, firstQueuedAtMs, queuedAtMs: atMs, nextRun, remainingSeconds });
+    waiting.set(w.workloadId, { workloadId: w.workloadId, customerId: w.customerId, priority, request: w.request, firstQueuedAtMs, queuedAtMs: atMs, nextRun, remainingSeconds, ...(reservedRate !== undefined ? { reservedRate } : {}) });
     dirty = true;
   };
 
@@ -286,6 +299,7 @@ export const createScheduler = ({ deps, facilities, logger, temperatureOf }: Sch
       const id = event.streamName.slice('resource-'.length);
       if (!pools.has(id) && !poolIds.includes(id)) return;
       dirtyPools.add(id);
+      if (event.revision > (heardRevision.get(id) ?? -1n)) heardRevision.set(id, event.revision);
       dirty = true;
       if (event.type === 'ResourceHealthChanged' && data.gpuId !== undefined && data.health === 'failed')
         await interrupt(data.workloadId as string | null, 'gpu_failed', `GPU ${String(data.gpuId)} failed: ${String(data.reason)}`);
@@ -297,7 +311,7 @@ export const createScheduler = ({ deps, facilities, logger, temperatureOf }: Sch
     const w = event as unknown as { type: WorkloadEvent['type']; data: Record<string, unknown> };
     switch (event.type) {
       case 'WorkloadSubmitted':
-        submitted.set(data.workloadId as string, { customerId: data.customerId as string, request: data.request as Waiting['request'] });
+        submitted.set(data.workloadId as string, { customerId: data.customerId as string, request: data.request as Waiting['request'], reservedRate: data.reservedRateMicroUsdPerGpuHour as number | undefined });
         return;
       case 'WorkloadQueued': {
         const id = data.workloadId as string;
@@ -305,7 +319,7 @@ export const createScheduler = ({ deps, facilities, logger, temperatureOf }: Sch
         submitted.delete(id);
         if (!s || waiting.has(id) || running.has(id) || ended.has(id)) return;
         const at = eventTimeMs(event) ?? now;
-        enqueue({ workloadId: id, customerId: s.customerId, request: s.request, priority: data.priority as string }, at, 1, at, s.request.durationSeconds);
+        enqueue({ workloadId: id, customerId: s.customerId, request: s.request, priority: data.priority as string }, at, 1, at, s.request.durationSeconds, s.reservedRate);
         if (data.priority === 'P1') p1Asked.push({ atMs: at, gpuType: s.request.gpuType, model: s.request.model, gpus: s.request.gpuCount });
         return;
       }
@@ -335,6 +349,9 @@ export const createScheduler = ({ deps, facilities, logger, temperatureOf }: Sch
         }
         return;
       }
+      case 'PriceListSet':
+        executor.priceListChanged();
+        return;
       case 'PriceTicked': {
         const tick = data as unknown as PriceTick;
         if (tick.feed.startsWith('power-')) powerPrice.set(tick.feed, tick.priceMicroUsd / 1e6);

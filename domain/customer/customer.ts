@@ -25,7 +25,7 @@ export type CustomerEvent =
   | DomainEvent<'QuotaGranted', { customerId: string; gpuSeconds: number; budgetMicroUsd: number }>
   | DomainEvent<
       'QuotaReserved',
-      { customerId: string; workloadId: string; request: WorkloadRequest; classification: Classification } & Reservation
+      { customerId: string; workloadId: string; request: WorkloadRequest; classification: Classification; rateMicroUsdPerGpuHour?: number } & Reservation
     >
   | DomainEvent<'QuotaReleased', { customerId: string; workloadId: string; reason: string } & Reservation>
   /** A run's billed use, out of its workload's reservation. */
@@ -173,7 +173,7 @@ const decide = (command: CustomerCommand, state: CustomerState) => {
         );
       return accept<CustomerEvent>({
         type: 'QuotaReserved',
-        data: { customerId, workloadId: command.workloadId, request: command.request, classification, gpuSeconds, budgetMicroUsd },
+        data: { customerId, workloadId: command.workloadId, request: command.request, classification, rateMicroUsdPerGpuHour: rate, gpuSeconds, budgetMicroUsd },
       });
     }
     case 'ReleaseQuota': {

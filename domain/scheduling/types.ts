@@ -31,6 +31,8 @@ export type Waiting = {
   queuedAtMs: number;
   nextRun: number;
   remainingSeconds: number;
+  /** The rate its reservation was made at (a first run at that rate needs no check of it). */
+  reservedRate?: number;
 };
 
 export type Running = {

@@ -55,7 +55,7 @@ type RunEndData = { workloadId: string; run: number; at: string; usage: RunUsage
 export type WorkloadEvent =
   | DomainEvent<
       'WorkloadSubmitted',
-      { workloadId: string; customerId: string; request: WorkloadRequest; reservedGpuSeconds: number; reservedBudgetMicroUsd: number }
+      { workloadId: string; customerId: string; request: WorkloadRequest; reservedGpuSeconds: number; reservedBudgetMicroUsd: number; reservedRateMicroUsdPerGpuHour?: number }
     >
   | DomainEvent<'WorkloadClassified', { workloadId: string; priority: Priority; reason: string }>
   | DomainEvent<'WorkloadQueued', { workloadId: string; priority: Priority; at?: string }>
@@ -77,6 +77,8 @@ export type WorkloadCommand =
       classification: Classification;
       reservedGpuSeconds: number;
       reservedBudgetMicroUsd: number;
+      /** The rate the reservation was made at. */
+      reservedRateMicroUsdPerGpuHour?: number;
       at?: number;
     }
   /** `customerId` is the customer asking; absent when staff cancel. */
@@ -261,6 +263,7 @@ const decide = (command: WorkloadCommand, state: WorkloadState) => {
           request: command.request,
           reservedGpuSeconds: command.reservedGpuSeconds,
           reservedBudgetMicroUsd: command.reservedBudgetMicroUsd,
+          ...(command.reservedRateMicroUsdPerGpuHour !== undefined ? { reservedRateMicroUsdPerGpuHour: command.reservedRateMicroUsdPerGpuHour } : {}),
         },
       },
       { type: 'WorkloadClassified', data: { workloadId, priority: classification.priority, reason: classification.reason } },

@@ -34,7 +34,7 @@ import { CommandRejectedError } from '../../commands/errors.ts';
 import { MAX_GRANTED } from '../../domain/customer/customer.ts';
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { iso } from '../../domain/time.ts';
-import { decodePosition, encodePosition, START, type GlobalPosition } from '../../infra/event-store/position.ts';
+import { comparePositions, decodePosition, encodePosition, START, type GlobalPosition } from '../../infra/event-store/position.ts';
 import type { EventStore } from '../../infra/event-store/types.ts';
 import type { Database } from '../../infra/postgres/database.ts';
 import type { MarketSource } from '../market/source.ts';
@@ -62,7 +62,15 @@ export type SimulationOptions = {
   customers?: number;
   /** Called now and then with progress. */
   onProgress?: (p: SimulationProgress) => void;
+  /**
+   * Brings the read models up to what the store holds (a projection runner's `drain`). Called after
+   * every step rather than left to a runner in the background, so that what the process managers
+   * read from them (a site's resources, a pool's GPUs) is the same on every run.
+   */
+  project?: () => Promise<void>;
 };
+
+const SAVE_EVERY_STEPS = 50;
 
 export type SimulationProgress = { atMs: number; events: number; arrivals: number; placements: number; waiting: number; running: number };
 
@@ -80,7 +88,18 @@ const virtualClock = (startMs: number) => {
 };
 
 export const simulate = async (o: SimulationOptions) => {
-  const { store, db, logger } = o;
+  const { db, logger } = o;
+  // every append remembered by its position: the pump delivers up to the last one, even while a
+  // transaction of the projections keeps it out of sight a moment (PostgreSQL's read horizon)
+  let appendedUpTo: GlobalPosition = START;
+  const store: EventStore = {
+    ...o.store,
+    async appendToStream(name, events, options) {
+      const result = await o.store.appendToStream(name, events, options);
+      if (result.appended && comparePositions(result.position, appendedUpTo) > 0) appendedUpTo = result.position;
+      return result;
+    },
+  };
   const simulation = `sim:${o.seed}:${o.startMs}`;
   await db.exec(SIM_STATE_SCHEMA);
   const [saved] = await db.query<{ position: string; at: string | Date }>(`SELECT position, at FROM hcp_simulations WHERE simulation = $1`, [simulation]);
@@ -92,6 +111,7 @@ export const simulate = async (o: SimulationOptions) => {
   // the world: sites and fleets, the price list, the demand's customers with room to spend
   await registerScenario(deps, caller('scenario'), o.facilities);
   await ensurePriceList(deps);
+  await o.project?.();
   const customers = demandCustomers(o.customers ?? 40, `sim-${o.seed}`);
   for (const c of customers) {
     await registerCustomer(deps, caller(`register:${c.customerId}`), { customerId: c.customerId, name: c.name, tier: c.tier }).catch((e) => {
@@ -132,6 +152,7 @@ export const simulate = async (o: SimulationOptions) => {
   };
   let events = 0;
   let submitted = 0;
+  let steps = 0;
 
   /** Delivers every new event to every manager in store order, until nothing more follows. */
   const pump = async () => {
@@ -139,7 +160,9 @@ export const simulate = async (o: SimulationOptions) => {
       const batch = await store.readAll({ after: cursor, maxCount: 500 });
       if (batch.length === 0) {
         await Promise.all([switches.idle(), handovers.idle()]);
-        if ((await store.readAll({ after: cursor, maxCount: 1 })).length === 0) return;
+        if (comparePositions(cursor, appendedUpTo) >= 0 && (await store.readAll({ after: cursor, maxCount: 1 })).length === 0) return;
+        // appended but not yet in sight: a moment
+        if (comparePositions(cursor, appendedUpTo) < 0) await new Promise((r) => setTimeout(r, 1));
         continue;
       }
       for (const event of batch) {
@@ -189,7 +212,9 @@ export const simulate = async (o: SimulationOptions) => {
     await scheduler.tick(next);
     await metering.tick(next);
     await pump();
-    await save();
+    await o.project?.();
+    // where to go on from after a crash (what comes after is delivered again, harmlessly)
+    if (++steps % SAVE_EVERY_STEPS === 0) await save();
     if (o.onProgress && next - lastProgress >= 3_600_000) {
       lastProgress = next;
       o.onProgress({ atMs: next, events, arrivals: submitted, ...pick(scheduler.snapshot()) });
@@ -199,6 +224,7 @@ export const simulate = async (o: SimulationOptions) => {
   await scheduler.tick(o.endMs);
   await metering.tick(o.endMs);
   await pump();
+  await o.project?.();
   await save();
   switches.stop();
   handovers.stop();

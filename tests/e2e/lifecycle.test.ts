@@ -77,9 +77,16 @@ for (const backend of postgresBackends()) {
       const done = await p.gql(a.key, `query($id: ID!) { workload(id: $id) { status usage { ranSeconds billed { usd } costSoFar { usd } } sla { met p99Ms latencyTargetMs } } }`, { id });
       expect(done.body.data.workload).toMatchObject({ status: 'completed', usage: { ranSeconds: 3600, billed: { usd: '3.50' }, costSoFar: { usd: '3.50' } }, sla: { latencyTargetMs: 50 } });
 
-      const lines = await p.gql(a.key, `{ billingLines(month: "202401") { nodes { workloadId run billedSeconds amount { usd } ratePerGpuHour { usd } endedBy } } }`);
+      // metering follows the completion: the line, then the reservation turned into consumption
+      const lines = await until('the billing line', async () => {
+        const r = await p.gql(a.key, `{ billingLines(month: "202401") { nodes { workloadId run billedSeconds amount { usd } ratePerGpuHour { usd } endedBy } } }`);
+        return r.body.data?.billingLines.nodes.length ? r : undefined;
+      });
       expect(lines.body.data.billingLines.nodes).toEqual([{ workloadId: id, run: 1, billedSeconds: 3600, amount: { usd: '3.50' }, ratePerGpuHour: { usd: '3.50' }, endedBy: 'completion' }]);
-      const balance = await p.gql(a.key, `{ balance { reserved { budgetUsd } consumed { budgetUsd gpuHours } } }`);
+      const balance = await until('the consumption', async () => {
+        const r = await p.gql(a.key, `{ balance { reserved { budgetUsd } consumed { budgetUsd gpuHours } } }`);
+        return r.body.data?.balance.consumed.gpuHours > 0 ? r : undefined;
+      });
       expect(balance.body.data.balance).toEqual({ reserved: { budgetUsd: '0.00' }, consumed: { budgetUsd: '3.50', gpuHours: 1 } });
 
       // the month has not closed: its invoice is refused, naming the month

@@ -6,7 +6,8 @@ import {
   WrongExpectedRevisionError,
   type ExpectedRevision,
 } from '../expected-revision.ts';
-import { resolveAfter } from '../position.ts';
+import { resolveAfter, type GlobalPosition } from '../position.ts';
+import { createTailBuffer } from '../tail-buffer.ts';
 import { createWakeSignal, pollingSubscription } from '../polling-subscription.ts';
 import type { EventMetadata, EventStore, ReadAllOptions, RecordedEvent } from '../types.ts';
 import { EVENT_STORE_SCHEMA } from './schema.ts';
@@ -76,15 +77,12 @@ export const createPostgresEventStore = async (
   await migrateEventStore(db);
   const wake = createWakeSignal();
 
-  const readAll = async (options: ReadAllOptions = {}) => {
-    const after = resolveAfter(options.after);
-    const rows = await db.query<EventRow>(READ_ALL, [
-      (after.commit < 0n ? 0n : after.commit).toString(),
-      after.prepare.toString(),
-      Math.min(options.maxCount ?? MAX_LIMIT, MAX_LIMIT),
-    ]);
-    return rows.map(toRecorded);
-  };
+  const readFromDatabase = async (after: GlobalPosition, maxCount: number) =>
+    (
+      await db.query<EventRow>(READ_ALL, [(after.commit < 0n ? 0n : after.commit).toString(), after.prepare.toString(), Math.min(maxCount, MAX_LIMIT)])
+    ).map(toRecorded);
+  const tail = createTailBuffer(readFromDatabase, () => wake.generation());
+  const readAll = (options: ReadAllOptions = {}) => tail.read(resolveAfter(options.after), options.maxCount ?? MAX_LIMIT);
 
   return {
     kind: 'postgres',
