@@ -4,6 +4,7 @@
  * a bad variable stops it.
  */
 import { spawn } from 'node:child_process';
+import type { SimulationRun } from './simulate.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -109,6 +110,24 @@ describe('hcp CLI', () => {
     expect(byName['mining-only']!.blockSwitches).toBe(0);
     expect(result.controllerShareOfOptimumPercent).toBeGreaterThan(90);
     expect(result.controllerShareOfOptimumPercent).toBeLessThanOrEqual(100);
+  });
+
+  it('simulates hours of the whole platform and sums them up, as JSON for scripts; refuses bad options by name', async () => {
+    const res = await run(['simulate', '--hours', '2', '--per-day', '600', '--seed', 'cli', '--json'], env());
+    expect(res.code).toBe(0);
+    const out = JSON.parse(res.stdout) as SimulationRun;
+    expect(out.backend).toBe('pglite');
+    expect(out.summary.workloads.submitted).toBeGreaterThan(10);
+    expect(out.summary.runs.placements).toBeGreaterThanOrEqual(out.summary.workloads.submitted - (out.summary.workloads.byStatus.queued ?? 0));
+    // every run that ended is billed once
+    const ended = (out.summary.workloads.byStatus.completed ?? 0) + out.summary.runs.preempted + out.summary.runs.interrupted;
+    expect(out.summary.billing.lines).toBeGreaterThanOrEqual(out.summary.workloads.byStatus.completed ?? 0);
+    expect(out.summary.billing.lines).toBeLessThanOrEqual(ended);
+    expect(out.summary.projectionLag).toBe(0);
+    expect(out.summary.waits.map((w) => w.priority)).toEqual(['P1', 'P2', 'P3']);
+    const bad = await run(['simulate', '--hours', 'soon'], env());
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--hours');
   });
 
   it('stops with a message naming a bad variable', async () => {

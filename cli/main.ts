@@ -2,6 +2,8 @@
  * The `hcp` command line:
  *   hcp start                          start everything (embedded by default) and serve the API
  *   hcp projections rebuild <name|all> rebuild read models from the first event
+ *   hcp simulate --day                 a simulated day of the whole platform, and its summary
+ *   hcp backtest                       the economic controller against baselines on a market trace
  */
 import { simulatedClock, systemClock } from '../infra/clock.ts';
 import { ConfigError, loadConfig, type Config } from '../infra/config.ts';
@@ -11,6 +13,7 @@ import { buildServer } from '../read-api/server.ts';
 import { migrateProjections, rebuildProjection } from '../projections/runner.ts';
 import { resolveAdminKey } from './admin-key.ts';
 import { backtestCommand } from './backtest.ts';
+import { simulateCommand, SIMULATE_USAGE } from './simulate.ts';
 import { platformStart, startMarketFeed } from './market-feed.ts';
 import { startDemoLoad } from './demo-load.ts';
 import { createMessageBus } from '../infra/bus/index.ts';
@@ -26,6 +29,9 @@ const USAGE = `usage:
   hcp projections rebuild <name|all>   rebuild read models from the first event (${PROJECTIONS.map((p) => p.name).join(', ')})
   hcp backtest [--year 2023] [--facility north-dakota|texas-north|texas-south] [--json] [...]
                                        the economic controller vs baselines and the hindsight optimum (simulators/backtest/README.md)
+  ${SIMULATE_USAGE.replace('usage: ', '')}
+                                       one simulated day of the whole platform (markets, controller, switching,
+                                       scheduling, lifecycle, billing) as fast as it runs, and its summary
   hcp help`;
 
 const start = async (config: Config) => {
@@ -130,6 +136,7 @@ const main = async (args: string[]) => {
     throw error;
   }
   if (command === 'backtest') return backtestCommand(args.slice(1));
+  if (command === 'simulate') return await simulateCommand(args.slice(1));
   process.stdout.write(`${USAGE}\n`);
   if (command !== 'help' && command !== undefined) process.exitCode = 2;
 };

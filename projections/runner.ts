@@ -121,10 +121,6 @@ export async function* batched<T>(source: AsyncIterable<T>, max: number): AsyncG
   }
 }
 
-/** Events a projection lets pass (none of its types) before its checkpoint is stored anyway, and the longest it waits. */
-const PASS_WITHOUT_CHECKPOINT = 5_000;
-const PASS_WITHOUT_CHECKPOINT_MS = 5_000;
-
 export type ProjectionRunner = {
   start(): void;
   /** Applies everything the store holds now (for a caller that does not start the runner). */
@@ -146,8 +142,7 @@ export type RunnerOptions = {
 /**
  * One loop for every projection: each batch is read once and applied to every projection in one
  * transaction, each projection from its own checkpoint (an event at or before it is skipped),
- * every checkpoint moved in that transaction, then the change feed is told. A projection none of
- * whose events a batch holds keeps its stored checkpoint a while (PASS_WITHOUT_CHECKPOINT). When
+ * every checkpoint moved in that transaction (in one statement), then the change feed is told. When
  * a projection's stored checkpoint went back (a rebuild reset it), the loop starts again from the
  * earliest checkpoint; the others skip what they hold.
  */
@@ -175,19 +170,19 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
     return new Map(rows.map((r) => [r.projection, { commit: BigInt(r.c), prepare: BigInt(r.p) }]));
   };
 
-  type Progress = { stored: Map<string, GlobalPosition>; passed: Map<string, { events: number; sinceMs: number }> };
+  type Progress = { stored: Map<string, GlobalPosition> };
 
-  /** Where each projection is, as stored, and nothing let pass yet. */
+  /** Where each projection is, as stored. */
   const progress = async (): Promise<Progress> => {
     const stored = await db.transaction(lockAll);
     for (const [name, at] of stored) reached.set(name, at);
     wakeWaiters();
-    return { stored, passed: new Map(names.map((n) => [n, { events: 0, sinceMs: Date.now() }])) };
+    return { stored };
   };
   const earliest = ({ stored }: Progress) => [...stored.values()].reduce((a, b) => (comparePositions(a, b) <= 0 ? a : b));
 
   /** One batch for every projection, in one transaction; 'reset' when a checkpoint went back. */
-  const applyToAll = async (batch: readonly RecordedEvent[], { stored, passed }: Progress): Promise<'applied' | 'reset'> => {
+  const applyToAll = async (batch: readonly RecordedEvent[], { stored }: Progress): Promise<'applied' | 'reset'> => {
     const last = batch.at(-1)!.position;
     const outcome = await db.transaction(async (tx) => {
       const now = await lockAll(tx);
@@ -200,14 +195,8 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
         const fresh = batch.filter((e) => comparePositions(e.position, at) > 0);
         if (fresh.length === 0) continue;
         const mine = fresh.filter((e) => projection.eventTypes.has(e.type));
-        const p = passed.get(projection.name)!;
-        if (mine.length === 0 && p.events + fresh.length < PASS_WITHOUT_CHECKPOINT && Date.now() - p.sinceMs < PASS_WITHOUT_CHECKPOINT_MS) {
-          p.events += fresh.length;
-          continue;
-        }
         for (const event of mine) changes.push(...(await projection.apply(tx, event)));
         moved.push([projection.name, fresh.at(-1)!.position, mine.length]);
-        [p.events, p.sinceMs] = [0, Date.now()];
       }
       if (moved.length > 0)
         await tx.query(

@@ -42,7 +42,7 @@ export type FacilitySpec = {
 };
 
 /** Whole-site power: the budget covers the seed's full inventory at nameplate plus 10 % headroom. */
-const budgetFor = (asics: AsicGroupSpec[], gpus: GpuPoolSpec[]) =>
+export const budgetFor = (asics: AsicGroupSpec[], gpus: GpuPoolSpec[]) =>
   Math.ceil(
     (1.1 *
       (asics.reduce((kw, a) => kw + (a.count * ASIC_MODELS[a.model].powerW) / 1000, 0) +

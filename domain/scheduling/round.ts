@@ -9,7 +9,8 @@
  *  3. The queue, in its aged order (queue.ts): a P1 goes onto idle GPUs warm with its model; if
  *     none, it preempts P2/P3 runs serving that model (they leave it warm); if still none, it
  *     waits while GPUs are warmed for it, preempting P3 then P2 work to make room. Other work
- *     goes where it scores best (placement.ts), never onto the warm reserve, and behind a
+ *     goes where it scores best (placement.ts), never onto the warm reserve (unless it is a gang
+ *     too big to run outside it), and behind a
  *     blocked head of its GPU type only where it does not delay it (EASY backfill). A gang
  *     larger than any pool of its type can hold fails, with the reason.
  *  4. A serving pool whose type has had no work but its warm reserve's for an hour gives its
@@ -85,6 +86,19 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
     return kept;
   };
 
+  const p1Short = new Map<string, Map<string, number>>(); // pool → model → GPUs a waiting P1 needs warmed
+  /** Idle GPUs warm with a model P1s wait for in a pool, as many as they wait for. */
+  const heldForP1 = (pool: WorkPool) => {
+    const held = new Set<number>();
+    const left = new Map(p1Short.get(pool.resourceId) ?? []);
+    for (const g of pool.gpus)
+      if (isFree(g) && g.model && (left.get(g.model) ?? 0) > 0) {
+        held.add(g.index);
+        left.set(g.model, left.get(g.model)! - 1);
+      }
+    return held;
+  };
+
   // 1. demand response
   for (const r of [...running]) {
     if (r.priority === 'P1') continue;
@@ -109,13 +123,12 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   }
 
   // 3. the queue
-  const p1Short = new Map<string, Map<string, number>>(); // pool → model → GPUs a waiting P1 needs warmed
   const blocked = new Map<GpuType, { poolId: string; atMs: number; spare: number } | null>();
   const wantsPower = new Set<GpuType>();
   for (const w of queueOrder(view.waiting, now)) {
     const typePools = poolsOfType(w.request.gpuType);
     if (typePools.length === 0) continue; // no pool of its type registered (yet): it waits
-    const largest = Math.max(0, ...typePools.map((p) => p.gpus.filter((g) => g.health !== 'failed' && g.inService).length));
+    const largest = Math.max(0, ...typePools.map(inService));
     if (w.request.gpuCount > largest) {
       out.push({ type: 'fail', workloadId: w.workloadId, reason: `needs ${w.request.gpuCount} ${w.request.gpuType} in one facility; the largest pool has ${largest} in service` });
       continue;
@@ -142,8 +155,14 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
         }
       }
       if (placed) continue;
-      // wait while GPUs are warmed for it (step 4), in the pool that can hold it soonest
-      const target = [...typePools].sort((a, b) => capacityFor(b, running) - capacityFor(a, running) || (a.resourceId < b.resourceId ? -1 : 1))[0]!;
+      // wait while GPUs are warmed for it (step 5), in the pool with the fewest to warm among those
+      // with room beside what earlier P1s wait for there; with none, it waits its turn unclaimed
+      const claimed = (pool: WorkPool) => [...(p1Short.get(pool.resourceId)?.values() ?? [])].reduce((n, c) => n + c, 0);
+      const toWarm = (pool: WorkPool) => w.request.gpuCount - pool.gpus.filter((g) => isFree(g) && g.model === w.request.model).length;
+      const target = typePools
+        .filter((pool) => inService(pool) - claimed(pool) >= w.request.gpuCount)
+        .sort((a, b) => toWarm(a) - toWarm(b) || capacityFor(b, running) - capacityFor(a, running) || (a.resourceId < b.resourceId ? -1 : 1))[0];
+      if (!target) continue;
       const short = p1Short.get(target.resourceId) ?? new Map<string, number>();
       short.set(w.request.model, (short.get(w.request.model) ?? 0) + w.request.gpuCount);
       p1Short.set(target.resourceId, short);
@@ -151,7 +170,14 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
     }
     const allowed = typePools.filter((p) => !view.paused.has(pausedKey(p.facilityId, p.gpuType, w.priority)));
     if (allowed.length === 0) continue; // paused everywhere: it waits for the spike to pass
-    const choice = best(allowed.map((pool) => ({ pool, choice: placeGang(pool, { ...req, warmOnly: false, excluded: reserveOf(pool) }) })));
+    // kept for P1: GPUs warmed for a P1 that waits, and the warm reserve, except from a gang that
+    // could never run outside the reserve (a P1 may then preempt it)
+    const excludedFor = (pool: WorkPool) => {
+      const kept = heldForP1(pool);
+      if (w.request.gpuCount <= inService(pool) - pool.warmStandbyUnits) for (const i of reserveOf(pool)) kept.add(i);
+      return kept;
+    };
+    const choice = best(allowed.map((pool) => ({ pool, choice: placeGang(pool, { ...req, warmOnly: false, excluded: excludedFor(pool) }) })));
     const head = blocked.get(w.request.gpuType);
     if (choice) {
       if (head && head.poolId === choice.pool.resourceId) {
@@ -169,7 +195,8 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
       // the head of its type: reserve the moment it fits, where that comes soonest
       const shadows = allowed
         .map((pool) => {
-          const free = pool.gpus.filter((g) => isFree(g) && !reserveOf(pool).has(g.index)).length;
+          const excluded = excludedFor(pool);
+          const free = pool.gpus.filter((g) => isFree(g) && !excluded.has(g.index)).length;
           const s = shadowOf(w.request.gpuCount, free, running.filter((r) => r.poolId === pool.resourceId));
           return s && { poolId: pool.resourceId, ...s };
         })
@@ -212,14 +239,14 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
       const wanted = (pool.warmTargets[model] ?? 0) + (short?.get(model) ?? 0);
       let deficit = wanted - idleWarm - warming;
       if (deficit <= 0) continue;
-      const chosen = pickToWarm(pool, model, deficit);
+      const chosen = pickToWarm(pool, model, deficit, { forP1: short?.has(model) ?? false, short });
       deficit -= chosen.length;
       if (deficit > 0 && short?.has(model)) {
         // a P1 is waiting: preempt P3, then P2, to make room for its model
         const victims = chooseVictims(pool, running, deficit, 0);
         if (victims) {
           for (const v of victims) preempt(v, 'p1', `preempted to warm ${model} for a waiting P1 on ${pool.resourceId}`);
-          chosen.push(...pickToWarm(pool, model, deficit, chosen, new Set(victims.flatMap((v) => v.gpuIndexes))));
+          chosen.push(...pickToWarm(pool, model, deficit, { forP1: true, short, taken: chosen, freed: new Set(victims.flatMap((v) => v.gpuIndexes)) }));
         } else starvedOfPower.add(pool.gpuType);
       }
       if (chosen.length === 0) continue;
@@ -239,18 +266,35 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   return out;
 };
 
+/** GPUs of a pool that can take work, now or once they are free. */
+const inService = (pool: PoolView) => pool.gpus.filter((g) => g.health !== 'failed' && g.inService).length;
+
 /** GPUs a pool could give a P1 soonest: free ones and those preemptible work holds. */
 const capacityFor = (pool: WorkPool, running: readonly Running[]) =>
   pool.gpus.filter(isFree).length + running.filter((r) => r.poolId === pool.resourceId && r.priority !== 'P1').reduce((n, r) => n + r.gpuIndexes.length, 0);
 
 /**
  * GPUs to warm with a model: idle warm GPUs of models over their targets first (already powered),
- * then off GPUs the envelope can power; coolest first, then lowest index.
+ * then off GPUs the envelope can power; coolest first, then lowest index. For a P1 that waits,
+ * then idle GPUs warm with other models even at their targets: a P1 here now goes before the
+ * reserve kept for P1s that may come (else a gang as big as the pool would wait for ever).
  */
-const pickToWarm = (pool: WorkPool, model: string, count: number, taken: readonly number[] = [], freed: ReadonlySet<number> = new Set()): number[] => {
+const pickToWarm = (
+  pool: WorkPool,
+  model: string,
+  count: number,
+  {
+    forP1 = false,
+    short,
+    taken = [],
+    freed = new Set(),
+  }: { forP1?: boolean; short?: ReadonlyMap<string, number> | undefined; taken?: readonly number[]; freed?: ReadonlySet<number> } = {},
+): number[] => {
+  // idle warm GPUs beyond what each other model needs (its target and the P1s waiting for it):
+  // never those a waiting P1 needs, or two models would take each other's GPUs round after round
   const over = new Map<string, number>();
   for (const g of pool.gpus) if (isFree(g) && g.model && g.model !== model) over.set(g.model, (over.get(g.model) ?? 0) + 1);
-  for (const [m, n] of over) over.set(m, n - (pool.warmTargets[m] ?? 0));
+  for (const [m, n] of over) over.set(m, n - (pool.warmTargets[m] ?? 0) - (short?.get(m) ?? 0));
   const temperature = (g: GpuUnit) => pool.temperatureC[g.index] ?? 45;
   const order = (a: GpuUnit, b: GpuUnit) => temperature(a) - temperature(b) || a.index - b.index;
   // GPUs just freed for this model first, whatever they hold
@@ -267,6 +311,11 @@ const pickToWarm = (pool: WorkPool, model: string, count: number, taken: readonl
     chosen.push(g.index);
     headroom--;
   }
+  if (forP1)
+    for (const g of pool.gpus.filter((x) => isFree(x) && x.model && x.model !== model && !short?.has(x.model) && !taken.includes(x.index) && !chosen.includes(x.index)).sort(order)) {
+      if (chosen.length >= count) break;
+      chosen.push(g.index);
+    }
   return chosen;
 };
 

@@ -153,26 +153,37 @@ export const simulate = async (o: SimulationOptions) => {
   let events = 0;
   let submitted = 0;
   let steps = 0;
+  /** Milliseconds spent in each part, for "where the time goes" (everything here is awaited in turn, so they add up). */
+  const spent = new Map<string, number>();
+  const timed = async <T>(part: string, work: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      spent.set(part, (spent.get(part) ?? 0) + performance.now() - started);
+    }
+  };
 
   /** Delivers every new event to every manager in store order, until nothing more follows. */
   const pump = async () => {
     for (;;) {
-      const batch = await store.readAll({ after: cursor, maxCount: 500 });
+      const batch = await timed('reading events', () => store.readAll({ after: cursor, maxCount: 500 }));
       if (batch.length === 0) {
-        await Promise.all([switches.idle(), handovers.idle()]);
+        await timed('switch and handover executors', () => Promise.all([switches.idle(), handovers.idle()]));
         if (comparePositions(cursor, appendedUpTo) >= 0 && (await store.readAll({ after: cursor, maxCount: 1 })).length === 0) return;
         // appended but not yet in sight: a moment
         if (comparePositions(cursor, appendedUpTo) < 0) await new Promise((r) => setTimeout(r, 1));
         continue;
       }
       for (const event of batch) {
-        for (const m of managers) await m.react(event);
+        for (const m of managers) await timed(m.name, () => m.react(event));
         // a switch or handover is carried out before the next event: the order stays the same on every run
-        if (event.type === 'ModeSwitchRequested' || event.type === 'HandoverRequested') await Promise.all([switches.idle(), handovers.idle()]);
+        if (event.type === 'ModeSwitchRequested' || event.type === 'HandoverRequested')
+          await timed('switch and handover executors', () => Promise.all([switches.idle(), handovers.idle()]));
         cursor = event.position;
         events++;
       }
-      for (const m of managers) await m.flush?.();
+      for (const m of managers) if (m.flush) await timed(m.name, () => m.flush!());
     }
   };
   const save = () =>
@@ -194,25 +205,27 @@ export const simulate = async (o: SimulationOptions) => {
     clock.set(next);
     for (; ticks[nextTick] && Date.parse(ticks[nextTick]!.at) <= next; nextTick++) {
       const { streamName, event } = tickEvent(ticks[nextTick]!);
-      await store.appendToStream(streamName, [event], { expectedRevision: 'any' });
+      await timed('market ticks', () => store.appendToStream(streamName, [event], { expectedRevision: 'any' }));
     }
     for (; pendingArrivals[nextArrival] && pendingArrivals[nextArrival]!.atMs <= next; nextArrival++) {
       const a = pendingArrivals[nextArrival]!;
       const workloadId = `w-${o.seed}-${a.n}`;
-      await submitWorkload({ ...deps, ids: { ...deps.ids, id: () => workloadId } }, caller(`arrival:${a.n}`), { customerId: a.customerId, request: a.request }).catch((e) => {
-        if (!(e instanceof CommandRejectedError)) throw e;
-        logger.debug({ arrival: a.n, reason: e.message }, 'arrival refused');
-      });
+      await timed('submissions', () =>
+        submitWorkload({ ...deps, ids: { ...deps.ids, id: () => workloadId } }, caller(`arrival:${a.n}`), { customerId: a.customerId, request: a.request }).catch((e) => {
+          if (!(e instanceof CommandRejectedError)) throw e;
+          logger.debug({ arrival: a.n, reason: e.message }, 'arrival refused');
+        }),
+      );
       submitted++;
     }
     if (next >= nextSample) {
-      await sampleTelemetry(nextSample);
+      await timed('telemetry', () => sampleTelemetry(nextSample));
       nextSample += TELEMETRY_INTERVAL_MS;
     }
-    await scheduler.tick(next);
-    await metering.tick(next);
+    await timed(scheduler.name, () => scheduler.tick(next));
+    await timed(metering.name, () => metering.tick(next));
     await pump();
-    await o.project?.();
+    if (o.project) await timed('projections', o.project);
     // where to go on from after a crash (what comes after is delivered again, harmlessly)
     if (++steps % SAVE_EVERY_STEPS === 0) await save();
     if (o.onProgress && next - lastProgress >= 3_600_000) {
@@ -228,7 +241,7 @@ export const simulate = async (o: SimulationOptions) => {
   await save();
   switches.stop();
   handovers.stop();
-  return { events, arrivals: submitted, scheduler: scheduler.snapshot(), endMs: o.endMs };
+  return { events, arrivals: submitted, scheduler: scheduler.snapshot(), endMs: o.endMs, spentMs: Object.fromEntries(spent) };
 };
 
 const pick = (s: { placements: number; waiting: number; running: number }) => ({ placements: s.placements, waiting: s.waiting, running: s.running });
