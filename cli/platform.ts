@@ -118,9 +118,8 @@ export const startCore = async ({
   // the scheduler and metering keep views of their own: rebuilt from the read models once these hold what they saw
   for (const [name, projection] of [['pm:scheduler', 'workloads'], ['pm:metering', 'billing']] as const)
     if (!(await runner.waitFor(await readCheckpoint(db, name), 120_000))) logger.warn({ processManager: name, projection }, 'read models still behind after 2 minutes');
-  const active = await db.query<{ workload_id: string }>(`SELECT workload_id FROM rm_workloads WHERE status IN ('queued', 'preempted', 'allocated', 'running')`);
-  await scheduler.recover(active.map((r) => r.workload_id), clock.now().getTime());
-  metering.recover(await db.query<{ customerId: string; month: string }>(`SELECT customer_id AS "customerId", month FROM rm_billing_periods WHERE status = 'open'`));
+  await scheduler.recover(clock.now().getTime());
+  await metering.recover();
   const managers = [
     runProcessManager({ db, store, manager: workloadQuotaManager(deps), logger }),
     runProcessManager({ db, store, manager: executor, logger }),

@@ -92,8 +92,8 @@ export const settleRunEnd = async (
 export type Metering = ProcessManager & {
   /** Invoices every month an hour past its end at `nowMs`. */
   tick(nowMs: number): Promise<void>;
-  /** The months still open, per customer (from the billing read model), before the first event. */
-  recover(open: ReadonlyArray<{ customerId: string; month: Month }>): void;
+  /** Takes up the months still open, per customer (from the billing read model), before the first event. */
+  recover(): Promise<void>;
 };
 
 export const createMetering = (deps: CommandDeps, logger: Logger): Metering => {
@@ -130,8 +130,9 @@ export const createMetering = (deps: CommandDeps, logger: Logger): Metering => {
       if (nowMs > now) now = nowMs;
       await closeDue();
     },
-    recover(periods) {
-      for (const p of periods) remember(p.customerId, p.month);
+    async recover() {
+      const open = await deps.readModels.query<{ customerId: string; month: Month }>(`SELECT customer_id AS "customerId", month FROM rm_billing_periods WHERE status = 'open'`);
+      for (const p of open) remember(p.customerId, p.month);
     },
   };
 };

@@ -12,7 +12,7 @@ import { rateAt, type PriceListState } from '../../domain/billing/price-list.ts'
 import { customerDecider, customerStream } from '../../domain/customer/customer.ts';
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { ASIC_MODELS } from '../../domain/fleet/inventory.ts';
-import { gpuIdOf } from '../../domain/fleet/gpus.ts';
+import { gpuIdOf, parseGpuId } from '../../domain/fleet/gpus.ts';
 import type { GpuPoolState } from '../../domain/resource/gpu-pool.ts';
 import { handoverDecider, handoverStream } from '../../domain/resource/handover.ts';
 import { resourceDecider, resourceStream, type ResourceCommand } from '../../domain/resource/resource.ts';
@@ -28,10 +28,11 @@ import { CommandRejectedError } from '../errors.ts';
 import { requestSwitch, resourcesOf } from '../fleet.ts';
 import { requestHandover } from '../handover.ts';
 import { loadPriceList } from '../price-list.ts';
+import { loadStreamState } from '../stream-state.ts';
 
 export type PoolRecord = { state: GpuPoolState; healthy: boolean; switchInFlight: string | undefined; heldAsic: string | undefined };
 
-export type PlaceOutcome = { type: 'placed'; endsAtMs: number | undefined } | { type: 'refused' } | { type: 'ended' };
+export type PlaceOutcome = { type: 'placed'; gpuIndexes: number[]; startsAtMs: number; endsAtMs: number | undefined } | { type: 'refused' } | { type: 'ended' };
 
 /** Two draws in [0, 1) for a run's serving metrics, from its workload and run: the same run always measures the same. */
 export const drawsFor = (workloadId: string, run: number): [number, number] => {
@@ -138,7 +139,19 @@ export const createExecutor = ({
     async place(w: Waiting, d: Placement, atMs: number): Promise<PlaceOutcome> {
       const rated = await rateRun(w, d.run, atMs);
       if ('failed' in rated) return (await fail(w.workloadId, rated.failed, atMs)) ? { type: 'ended' } : { type: 'refused' };
-      const taken = await onPool(d.poolId, { type: 'AllocateGpus', workloadId: w.workloadId, run: d.run, gpuIds: d.gpuIds, mode: d.mode, model: d.model }, `place:${w.workloadId}:${d.run}`, atMs);
+      const allocate = (gpuIds: string[], commandId: string) =>
+        onPool(d.poolId, { type: 'AllocateGpus', workloadId: w.workloadId, run: d.run, gpuIds, mode: d.mode, model: d.model }, commandId, atMs);
+      let taken = await allocate(d.gpuIds, `place:${w.workloadId}:${d.run}`);
+      let gpuIds = d.gpuIds;
+      if (taken.type === 'accepted' && taken.duplicate) {
+        // a repeat (a restart delivering again): what the pool holds for this run is the placement,
+        // whatever this round chose; if it let them go since (a recovery released them), allocate
+        // anew under an id of its own, so the run never records GPUs its pool does not hold
+        const pool = await loadStreamState(deps.store, resourceDecider, resourceStream(d.poolId));
+        const held = pool.state.status === 'registered' ? pool.state.pool?.holders[w.workloadId] : undefined;
+        if (held && held.run === d.run) gpuIds = held.indexes.map((i: number) => gpuIdOf(d.poolId, pools().get(d.poolId)!.state.gpuType, i));
+        else taken = await allocate(d.gpuIds, `place:${w.workloadId}:${d.run}:after-${pool.revision}`);
+      }
       if (taken.type === 'rejected') {
         log.debug({ workloadId: w.workloadId, reason: taken.rejection.message }, 'GPUs refused: the view was stale');
         return { type: 'refused' };
@@ -152,7 +165,7 @@ export const createExecutor = ({
           startupMs: d.startupMs,
           facilityId: d.facilityId,
           resourceId: d.poolId,
-          gpuIds: d.gpuIds,
+          gpuIds,
           score: d.score,
           reason: d.reason,
           warm: d.warm,
@@ -168,8 +181,16 @@ export const createExecutor = ({
         const s = await loadState(deps.store, workloadDecider, workloadStream(w.workloadId));
         return s.status !== 'none' && s.status !== 'queued' && s.status !== 'preempted' ? { type: 'ended' } : { type: 'refused' };
       }
+      // as recorded (a repeat answers with what was recorded then)
+      const allocated = recorded.events.find((e) => e.type === 'ResourcesAllocated');
       const started = recorded.events.find((e) => e.type === 'WorkloadStarted');
-      return { type: 'placed', endsAtMs: started?.type === 'WorkloadStarted' ? Date.parse(started.data.runEndsAt) : undefined };
+      const gpuType = pools().get(d.poolId)!.state.gpuType;
+      return {
+        type: 'placed',
+        gpuIndexes: (allocated?.type === 'ResourcesAllocated' ? allocated.data.gpuIds : gpuIds).map((id) => parseGpuId(id, gpuType)!.index),
+        startsAtMs: allocated?.type === 'ResourcesAllocated' ? Date.parse(allocated.data.startsAt) : atMs + d.startupMs,
+        endsAtMs: started?.type === 'WorkloadStarted' ? Date.parse(started.data.runEndsAt) : undefined,
+      };
     },
 
     async start(r: Running, atMs: number): Promise<number | undefined> {

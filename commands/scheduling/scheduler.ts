@@ -44,7 +44,8 @@ export type SchedulerOptions = {
 
 export type Scheduler = ProcessManager & {
   /** Rebuilds the view from the streams: once, before the first event. */
-  recover(activeWorkloadIds: readonly string[], nowMs: number): Promise<void>;
+  /** Takes up the work in flight (from the streams, listed by the read models) and what was known of demand, prices and pauses, before the first event. */
+  recover(nowMs: number): Promise<void>;
   /** Moves time on to `nowMs` (firing what is due) and schedules. */
   tick(nowMs: number): Promise<void>;
   /** Schedules what the events since the last round changed. */
@@ -92,6 +93,19 @@ export const createScheduler = ({ deps, facilities, logger, temperatureOf }: Sch
       () => undefined,
     );
     return next;
+  };
+
+  /** Demand response as the controller recommends it: a GPU type's P2/P3 block at 0 is paused. */
+  const applyPauses = (facilityId: string, blocks: Readonly<Record<string, number>>) => {
+    for (const [blockId, mode] of Object.entries(blocks)) {
+      const m = /^gpu:(\w+):(P[23])$/.exec(blockId);
+      if (!m) continue;
+      const key = pausedKey(facilityId, m[1] as PoolView['gpuType'], m[2] as 'P2' | 'P3');
+      if (mode === 0 && !paused.has(key)) {
+        paused.add(key);
+        dirty = true;
+      } else if (mode !== 0 && paused.delete(key)) dirty = true;
+    }
   };
 
   /** The latest revision of each pool's stream heard in an event: a cache behind it is read afresh. */
@@ -237,8 +251,9 @@ export const createScheduler = ({ deps, facilities, logger, temperatureOf }: Sch
           const placed = await executor.place(w, d, now);
           if (placed.type === 'placed') {
             waiting.delete(d.workloadId);
-            running.set(d.workloadId, { workloadId: w.workloadId, customerId: w.customerId, priority: w.priority, request: w.request, run: d.run, poolId: d.poolId, gpuIndexes: d.gpuIndexes, sinceMs: now, startsAtMs: now + d.startupMs, endsAtMs: placed.endsAtMs });
-            timers.add(placed.endsAtMs !== undefined ? { kind: 'complete', atMs: placed.endsAtMs, workloadId: d.workloadId, run: d.run } : { kind: 'start', atMs: now + d.startupMs, workloadId: d.workloadId, run: d.run });
+            const { gpuIndexes, startsAtMs, endsAtMs } = placed;
+            running.set(d.workloadId, { workloadId: w.workloadId, customerId: w.customerId, priority: w.priority, request: w.request, run: d.run, poolId: d.poolId, gpuIndexes, sinceMs: now, startsAtMs, endsAtMs });
+            timers.add(endsAtMs !== undefined ? { kind: 'complete', atMs: endsAtMs, workloadId: d.workloadId, run: d.run } : { kind: 'start', atMs: startsAtMs, workloadId: d.workloadId, run: d.run });
             stats.placements++;
             if (w.priority !== 'P1') lastDemand.set(d.poolId, now);
           } else if (placed.type === 'ended') {
@@ -335,20 +350,9 @@ export const createScheduler = ({ deps, facilities, logger, temperatureOf }: Sch
         }
         return;
       }
-      case 'RecommendationIssued': {
-        const facilityId = data.facilityId as string;
-        const blocks = (data.allocation as { blocks: Record<string, number> }).blocks;
-        for (const [blockId, mode] of Object.entries(blocks)) {
-          const m = /^gpu:(\w+):(P[23])$/.exec(blockId);
-          if (!m) continue;
-          const key = pausedKey(facilityId, m[1] as PoolView['gpuType'], m[2] as 'P2' | 'P3');
-          if (mode === 0 && !paused.has(key)) {
-            paused.add(key);
-            dirty = true;
-          } else if (mode !== 0 && paused.delete(key)) dirty = true;
-        }
+      case 'RecommendationIssued':
+        applyPauses(data.facilityId as string, (data.allocation as { blocks: Record<string, number> }).blocks);
         return;
-      }
       case 'PriceListSet':
         executor.priceListChanged();
         return;
@@ -394,10 +398,27 @@ export const createScheduler = ({ deps, facilities, logger, temperatureOf }: Sch
       }),
     nextDueMs: () => timers.nextAtMs(),
     snapshot: () => ({ nowMs: now, waiting: waiting.size, running: running.size, ...stats }),
-    recover: (activeWorkloadIds, nowMs) =>
+    recover: (nowMs) =>
       exclusive(async () => {
         now = Math.max(now, nowMs);
         await refreshPools();
+        const db = deps.readModels;
+        const activeWorkloadIds = (await db.query<{ workload_id: string }>(`SELECT workload_id FROM rm_workloads WHERE status IN ('queued', 'preempted', 'allocated', 'running') ORDER BY workload_id`)).map((r) => r.workload_id);
+        // what the process knew besides: the last hour's P1 asks (the warm pool's basis), the power
+        // prices and demand-response pauses in force, when each pool last had work
+        for (const r of await db.query<{ gpu_type: string; model: string; gpu_count: number; at: string | Date }>(
+          `SELECT gpu_type, model, gpu_count, first_queued_at AS at FROM rm_workloads WHERE priority = 'P1' AND first_queued_at >= $1 AND first_queued_at <= $2 ORDER BY first_queued_at, workload_id`,
+          [iso(now - WARM_WINDOW_MS), iso(now)],
+        ))
+          p1Asked.push({ atMs: Date.parse(iso(r.at)), gpuType: r.gpu_type, model: r.model, gpus: r.gpu_count });
+        for (const r of await db.query<{ feed: string; price_micro_usd: string }>(`SELECT feed, price_micro_usd::text FROM rm_prices_latest WHERE feed LIKE 'power-%'`))
+          powerPrice.set(r.feed, Number(r.price_micro_usd) / 1e6);
+        for (const r of await db.query<{ facility_id: string; blocks: Record<string, number> | null }>(
+          `SELECT DISTINCT ON (facility_id) facility_id, recommendation->'allocation'->'blocks' AS blocks FROM rm_recommendations ORDER BY facility_id, interval_start DESC`,
+        ))
+          if (r.blocks) applyPauses(r.facility_id, r.blocks);
+        for (const r of await db.query<{ resource_id: string; at: string | Date }>(`SELECT resource_id, max(allocated_at) AS at FROM rm_workload_runs WHERE priority <> 'P1' GROUP BY resource_id`))
+          lastDemand.set(r.resource_id, Date.parse(iso(r.at)));
         const held = new Map<string, { poolId: string; run: number }>();
         for (const [poolId, p] of pools) for (const [workloadId, h] of Object.entries(p.state.holders)) held.set(workloadId, { poolId, run: h.run });
         for (const id of activeWorkloadIds) {

@@ -53,7 +53,8 @@ export const availabilityBreach = (run: number, availability: number): SlaBreach
 export const creditsFor = (lineMicroUsd: number, breaches: readonly SlaBreach[]): number[] => {
   let left = lineMicroUsd;
   return breaches.map((b) => {
-    const credit = Math.min(left, Math.floor((lineMicroUsd * b.creditPercent) / 100));
+    // in integers: a line of a few hundred million dollars times 100 is past a double's exact range
+    const credit = Math.min(left, Number((BigInt(lineMicroUsd) * BigInt(b.creditPercent)) / 100n));
     left -= credit;
     return credit;
   });

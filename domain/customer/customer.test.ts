@@ -1,13 +1,16 @@
 /**
  * Invariant 1 (quota): for every customer at every point, reserved + consumed ≤ granted, nothing
- * negative — with reservations consumed run by run, extended, and released.
+ * negative — with reservations consumed run by run, extended, and released. The property is also
+ * run against the decider with a bug planted, and must catch it.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { fold } from '../decider.ts';
+import { fold, type Decider } from '../decider.ts';
 import { GPU_TYPES, WORKLOAD_TYPES, type WorkloadRequest } from '../workload/request.ts';
 import { INITIAL_RATES } from '../billing/price-list.ts';
-import { customerDecider, type CustomerCommand, type CustomerEvent, type CustomerState } from './customer.ts';
+import { customerDecider, MAX_GRANTED, type CustomerCommand, type CustomerEvent, type CustomerState } from './customer.ts';
+
+type CustomerDecider = Decider<CustomerCommand, CustomerEvent, CustomerState>;
 
 const rates = INITIAL_RATES.H100;
 const workloadIds = ['w1', 'w2', 'w3', 'w4', 'w5'] as const;
@@ -57,18 +60,44 @@ const holds = (state: CustomerState) => {
   }
 };
 
+const quotaProperty = (decider: CustomerDecider) =>
+  fc.property(fc.array(command, { maxLength: 60, size: 'max' }), (commands) => {
+    const events: CustomerEvent[] = [{ type: 'CustomerRegistered', data: { customerId: 'c', name: 'C', tier: 'standard' } }];
+    for (const c of commands) {
+      const decision = decider.decide(c, fold(decider, events));
+      if (decision.type === 'accepted') events.push(...decision.events);
+      holds(fold(decider, events));
+    }
+  });
+
+/** Planted bugs: wrappers around the real decider, each of which the property must catch. */
+const PLANTED: Record<string, CustomerDecider> = {
+  // a run's use is counted as consumed but stays reserved too
+  'consumes without reducing the reservation': {
+    ...customerDecider,
+    evolve: (state, event) => {
+      const next = customerDecider.evolve(state, event);
+      if (event.type !== 'QuotaConsumed' || state.status !== 'registered' || next.status !== 'registered') return next;
+      return { ...next, balance: { ...next.balance, reserved: state.balance.reserved }, reservations: state.reservations };
+    },
+  },
+  // a reservation decided as if the whole account limit were granted: no remaining-quota check
+  'reserves without checking the remaining quota': {
+    ...customerDecider,
+    decide: (command, state) =>
+      command.type === 'ReserveQuota' && state.status === 'registered'
+        ? customerDecider.decide(command, { ...state, balance: { ...state.balance, granted: MAX_GRANTED } })
+        : customerDecider.decide(command, state),
+  },
+};
+
 describe('customer quota (invariant 1)', () => {
   it('reserved + consumed never exceeds granted, and nothing goes negative, for any command sequence', () => {
-    fc.assert(
-      fc.property(fc.array(command, { maxLength: 60, size: 'max' }), (commands) => {
-        const events: CustomerEvent[] = [{ type: 'CustomerRegistered', data: { customerId: 'c', name: 'C', tier: 'standard' } }];
-        for (const c of commands) {
-          const decision = customerDecider.decide(c, fold(customerDecider, events));
-          if (decision.type === 'accepted') events.push(...decision.events);
-          holds(fold(customerDecider, events));
-        }
-      }),
-    );
+    fc.assert(quotaProperty(customerDecider));
+  });
+
+  it.each(Object.keys(PLANTED))('catches a decider that %s', (bug) => {
+    expect(fc.check(quotaProperty(PLANTED[bug]!), { numRuns: 500 }).failed).toBe(true);
   });
 
   it('a reservation beyond the remaining quota or budget is rejected with the field at fault', () => {

@@ -13,7 +13,10 @@
  * Restartable: inputs carry ids from their position in the seeded sequences, the process
  * managers' reactions are idempotent, and the driver keeps its place (its checkpoint: the last
  * event delivered, and the virtual time) in the read-model database, so a killed run started
- * again with the same options goes on where it stopped and ends as an unbroken run would.
+ * again with the same options goes on where it stopped: the same arrivals, every run billed once,
+ * nothing held that should not be. Not the very same schedule as an unbroken run: what the
+ * managers knew is rebuilt from the read models, but the telemetry's and devices' random draws
+ * go on from a fresh start.
  */
 import type { Logger } from 'pino';
 import type { CommandDeps } from '../../commands/context.ts';
@@ -129,12 +132,11 @@ export const simulate = async (o: SimulationOptions) => {
   const scheduler = createScheduler({ deps, facilities: o.facilities, logger, temperatureOf: health.temperatureOf });
   const metering = createMetering(deps, logger);
   const managers: ProcessManager[] = [workloadQuotaManager(deps), switches, handovers, economicController(deps, o.facilities, logger), scheduler, metering];
-  if (saved) {
-    // the read models the process managers rebuild from must hold what they had seen
-    const active = await db.query<{ workload_id: string }>(`SELECT workload_id FROM rm_workloads WHERE status IN ('queued', 'preempted', 'allocated', 'running')`);
-    await scheduler.recover(active.map((r) => r.workload_id), clock.ms);
-    metering.recover(await db.query<{ customerId: string; month: string }>(`SELECT customer_id AS "customerId", month FROM rm_billing_periods WHERE status = 'open'`));
-  }
+  // what a run stopped before took up (models loading, work in flight): every time, since a run may
+  // be stopped before its first saved place. The read models hold what the managers saw (projected
+  // after every step, and at least up to the saved place).
+  await scheduler.recover(clock.ms);
+  await metering.recover();
 
   const demand: DemandConfig = { seed: o.seed, startMs: o.startMs, endMs: o.endMs, perDay: o.workloadsPerDay, customers };
   const pendingArrivals: Arrival[] = arrivals(demand).filter((a) => a.atMs >= clock.ms);
