@@ -63,8 +63,21 @@ export const createExecutor = ({
   };
   const onWorkload = (workloadId: string, command: WorkloadCommand, commandId: string, atMs: number) =>
     handleCommand(deps.store, workloadDecider, workloadStream(workloadId), command, at(commandId, atMs));
+  /**
+   * GPUs given back. A repeat of the id answers "done" even when the pool holds the run again
+   * (a recovery released a run, the run was placed anew under an id of its own): then it is
+   * released again under an id of its own, so a run never keeps GPUs after it ends.
+   */
+  const releaseRun = async (poolId: string, workloadId: string, run: number, keepModel: boolean, atMs: number) => {
+    const command: ResourceCommand = { type: 'ReleaseGpus', workloadId, run, keepModel };
+    const done = await onPool(poolId, command, `release:${workloadId}:${run}`, atMs);
+    if (done.type !== 'accepted' || !done.duplicate) return done;
+    const pool = await loadStreamState(deps.store, resourceDecider, resourceStream(poolId));
+    const held = pool.state.status === 'registered' ? pool.state.pool?.holders[workloadId] : undefined;
+    return held && held.run === run ? onPool(poolId, command, `release:${workloadId}:${run}:after-${pool.revision}`, atMs) : done;
+  };
   const release = (r: Pick<Running, 'workloadId' | 'run' | 'poolId' | 'request'>, atMs: number) =>
-    onPool(r.poolId, { type: 'ReleaseGpus', workloadId: r.workloadId, run: r.run, keepModel: r.request.type !== 'model_training' }, `release:${r.workloadId}:${r.run}`, atMs);
+    releaseRun(r.poolId, r.workloadId, r.run, r.request.type !== 'model_training', atMs);
 
   /**
    * The rate of the run (the price list's at its start) and, when it is above what the workload
@@ -222,13 +235,12 @@ export const createExecutor = ({
     async interrupt(r: Running, cause: 'gpu_failed' | 'out_of_service', reason: string, atMs: number) {
       const done = await onWorkload(r.workloadId, { type: 'InterruptRun', run: r.run, at: atMs, cause, reason }, `interrupt:${r.workloadId}:${r.run}`, atMs);
       if (done.type === 'rejected') return false;
-      await onPool(r.poolId, { type: 'ReleaseGpus', workloadId: r.workloadId, run: r.run, keepModel: false }, `release:${r.workloadId}:${r.run}`, atMs);
+      await releaseRun(r.poolId, r.workloadId, r.run, false, atMs);
       return true;
     },
 
     releaseGpus: (r: Running, atMs: number) => release(r, atMs),
-    releaseStale: (poolId: string, workloadId: string, run: number, atMs: number) =>
-      onPool(poolId, { type: 'ReleaseGpus', workloadId, run, keepModel: false }, `release:${workloadId}:${run}`, atMs),
+    releaseStale: (poolId: string, workloadId: string, run: number, atMs: number) => releaseRun(poolId, workloadId, run, false, atMs),
 
     async warm(d: Extract<Decision, { type: 'warm' }>, atMs: number, readyAtMs: number) {
       const done = await onPool(d.poolId, { type: 'WarmGpus', gpuIds: d.gpuIds, model: d.model, readyAt: iso(readyAtMs) }, `warm:${d.poolId}:${atMs}:${d.model}:${d.gpuIds[0]}`, atMs);
