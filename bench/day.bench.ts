@@ -72,6 +72,8 @@ const medianOf = (rs: SimulationRun[]) => {
     submitted: m((r) => r.summary.workloads.submitted),
     waits: first.summary.waits.map((w, i) => ({ ...w, p50Ms: m((r) => r.summary.waits[i]!.p50Ms), p99Ms: m((r) => r.summary.waits[i]!.p99Ms) })),
     shareBreached: m((r) => r.summary.breaches.shareBreached),
+    offeredLoad: m((r) => r.summary.offeredLoad),
+    gpuUtilization: m((r) => r.summary.gpuUtilization),
     projectionLag: Math.max(...rs.map((r) => r.summary.projectionLag)),
     spentMs: Object.fromEntries(Object.keys(first.spentMs).map((k) => [k, m((r) => r.spentMs[k] ?? 0)])),
   };
@@ -88,6 +90,7 @@ const report = (r: ReturnType<typeof medianOf>) => {
     `  placements    ${r.placements.toLocaleString('en-US')}, ${r.placementsPerSecond.toFixed(1)}/s of wall time   (target ${PLACEMENTS_PER_SECOND_TARGET}/s: ${(r.placementsPerSecond / PLACEMENTS_PER_SECOND_TARGET).toFixed(3)}×)`,
     `  queue wait    ${r.waits.map((w) => `${w.priority} p50 ${fmtMs(w.p50Ms)} p99 ${fmtMs(w.p99Ms)} (target ${fmtMs(w.targetMs)}, ${w.p99Ms <= w.targetMs ? 'met' : 'MISSED'})`).join('; ')}`,
     `  SLA           ${(r.shareBreached * 100).toFixed(2)} % of workloads breached`,
+    `  GPUs          ${(r.gpuUtilization * 100).toFixed(1)} % of GPU time billed; the arrivals asked for ${(r.offeredLoad * 100).toFixed(1)} % (peaks above 100 % make queues whatever the scheduler does)`,
     `  projections   ${r.projectionLag === 0 ? 'lag 0 at the end' : `${r.projectionLag} events behind at the end`}`,
     `  time went to  ${spent.map(([k, v]) => `${k} ${((v / total) * 100).toFixed(0)} %`).join(', ')}`,
   ].join('\n');

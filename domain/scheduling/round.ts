@@ -41,10 +41,29 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   let running = view.running.slice();
   const poolsOfType = (t: GpuType) => [...pools.values()].filter((p) => p.gpuType === t);
 
+  // what is derived from a pool's GPUs is kept until the round changes them (a round with hundreds
+  // waiting asks the same of each pool for every one of them)
+  const versions = new Map<string, number>();
+  const changed = (poolId: string) => versions.set(poolId, (versions.get(poolId) ?? 0) + 1);
+  const perPool = <T>(derive: (pool: WorkPool) => T) => {
+    const kept = new Map<string, { version: number; value: T }>();
+    return (pool: WorkPool): T => {
+      const version = versions.get(pool.resourceId) ?? 0;
+      const hit = kept.get(pool.resourceId);
+      if (hit && hit.version === version) return hit.value;
+      const value = derive(pool);
+      kept.set(pool.resourceId, { version, value });
+      return value;
+    };
+  };
+  /** GPUs that can take work, now or once free (health and service do not change in a round). */
+  const inServiceOf = perPool(inService);
+
   // the working view follows every decision, so later ones in the round see earlier ones
   const release = (r: Running) => {
     const pool = pools.get(r.poolId)!;
     for (const i of r.gpuIndexes) pool.gpus[i] = { ...pool.gpus[i]!, busy: null, model: r.request.type === 'model_training' ? null : pool.gpus[i]!.model };
+    changed(r.poolId);
     running = running.filter((x) => x !== r);
   };
   const preempt = (r: Running, cause: 'p1' | 'demand_response', reason: string) => {
@@ -70,12 +89,13 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
       reason: choice.reason,
     });
     for (const i of choice.gpuIndexes) pool.gpus[i] = { ...pool.gpus[i]!, busy: { workloadId: w.workloadId, run: w.nextRun, mode }, warming: false, warmReadyAt: null, model: w.request.model };
+    changed(pool.resourceId);
     running.push({ workloadId: w.workloadId, priority: w.priority, request: w.request, run: w.nextRun, poolId: pool.resourceId, gpuIndexes: choice.gpuIndexes, sinceMs: now, endsAtMs: now + startupMs + w.remainingSeconds * 1000 });
   };
   const best = (candidates: Array<{ pool: WorkPool; choice: GangChoice | undefined }>) =>
     candidates.filter((c): c is { pool: WorkPool; choice: GangChoice } => c.choice !== undefined).sort((a, b) => b.choice.score - a.choice.score || (a.pool.resourceId < b.pool.resourceId ? -1 : 1))[0];
   /** Idle GPUs warm with each model, up to its target: the reserve P2/P3 may not take. */
-  const reserveOf = (pool: WorkPool) => {
+  const reserveOf = perPool((pool) => {
     const kept = new Set<number>();
     const left = { ...pool.warmTargets };
     for (const g of pool.gpus)
@@ -83,12 +103,12 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
         kept.add(g.index);
         left[g.model]!--;
       }
-    return kept;
-  };
+    return kept as ReadonlySet<number>;
+  });
 
   const p1Short = new Map<string, Map<string, number>>(); // pool → model → GPUs a waiting P1 needs warmed
   /** Idle GPUs warm with a model P1s wait for in a pool, as many as they wait for. */
-  const heldForP1 = (pool: WorkPool) => {
+  const heldForP1 = perPool((pool) => {
     const held = new Set<number>();
     const left = new Map(p1Short.get(pool.resourceId) ?? []);
     for (const g of pool.gpus)
@@ -96,8 +116,18 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
         held.add(g.index);
         left.set(g.model, left.get(g.model)! - 1);
       }
-    return held;
-  };
+    return held as ReadonlySet<number>;
+  });
+  /** What P2/P3 may not take: GPUs held for waiting P1s, and (unless `withReserve` is false) the warm reserve; and how many free GPUs are left beside them. */
+  const keptFrom = (withReserve: boolean) =>
+    perPool((pool) => {
+      const kept = new Set(heldForP1(pool));
+      if (withReserve) for (const i of reserveOf(pool)) kept.add(i);
+      let free = 0;
+      for (const g of pool.gpus) if (isFree(g) && !kept.has(g.index)) free++;
+      return { kept: kept as ReadonlySet<number>, free };
+    });
+  const [keptWithReserve, keptWithoutReserve] = [keptFrom(true), keptFrom(false)];
 
   // 1. demand response
   for (const r of [...running]) {
@@ -120,6 +150,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
       basis: { windowMinutes: WARM_WINDOW_MS / 60_000, p1GpusAsked: asked, warmStandbyUnits: pool.warmStandbyUnits },
     });
     pool.warmTargets = targets;
+    changed(pool.resourceId);
   }
 
   // 3. the queue
@@ -128,7 +159,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   for (const w of queueOrder(view.waiting, now)) {
     const typePools = poolsOfType(w.request.gpuType);
     if (typePools.length === 0) continue; // no pool of its type registered (yet): it waits
-    const largest = Math.max(0, ...typePools.map(inService));
+    const largest = Math.max(0, ...typePools.map(inServiceOf));
     if (w.request.gpuCount > largest) {
       out.push({ type: 'fail', workloadId: w.workloadId, reason: `needs ${w.request.gpuCount} ${w.request.gpuType} in one facility; the largest pool has ${largest} in service` });
       continue;
@@ -160,25 +191,26 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
       const claimed = (pool: WorkPool) => [...(p1Short.get(pool.resourceId)?.values() ?? [])].reduce((n, c) => n + c, 0);
       const toWarm = (pool: WorkPool) => w.request.gpuCount - pool.gpus.filter((g) => isFree(g) && g.model === w.request.model).length;
       const target = typePools
-        .filter((pool) => inService(pool) - claimed(pool) >= w.request.gpuCount)
+        .filter((pool) => inServiceOf(pool) - claimed(pool) >= w.request.gpuCount)
         .sort((a, b) => toWarm(a) - toWarm(b) || capacityFor(b, running) - capacityFor(a, running) || (a.resourceId < b.resourceId ? -1 : 1))[0];
       if (!target) continue;
       const short = p1Short.get(target.resourceId) ?? new Map<string, number>();
       short.set(w.request.model, (short.get(w.request.model) ?? 0) + w.request.gpuCount);
       p1Short.set(target.resourceId, short);
+      changed(target.resourceId);
       continue;
     }
     const allowed = typePools.filter((p) => !view.paused.has(pausedKey(p.facilityId, p.gpuType, w.priority)));
     if (allowed.length === 0) continue; // paused everywhere: it waits for the spike to pass
     // kept for P1: GPUs warmed for a P1 that waits, and the warm reserve, except from a gang that
     // could never run outside the reserve (a P1 may then preempt it)
-    const excludedFor = (pool: WorkPool) => {
-      const kept = heldForP1(pool);
-      if (w.request.gpuCount <= inService(pool) - pool.warmStandbyUnits) for (const i of reserveOf(pool)) kept.add(i);
-      return kept;
-    };
-    const choice = best(allowed.map((pool) => ({ pool, choice: placeGang(pool, { ...req, warmOnly: false, excluded: excludedFor(pool) }) })));
+    const keptOf = (pool: WorkPool) => (w.request.gpuCount <= inServiceOf(pool) - pool.warmStandbyUnits ? keptWithReserve : keptWithoutReserve)(pool);
     const head = blocked.get(w.request.gpuType);
+    // only pools with enough free GPUs beside those kept are worth a placement's search, and not the
+    // blocked head's pool when even a warm start there would delay the head
+    const delaysHead = (pool: WorkPool) => head?.poolId === pool.resourceId && w.request.gpuCount > head.spare && now + WARM_START_MS + w.remainingSeconds * 1000 > head.atMs;
+    const roomy = allowed.filter((pool) => keptOf(pool).free >= w.request.gpuCount && !delaysHead(pool));
+    const choice = best(roomy.map((pool) => ({ pool, choice: placeGang(pool, { ...req, warmOnly: false, excluded: keptOf(pool).kept }) })));
     if (choice) {
       if (head && head.poolId === choice.pool.resourceId) {
         const endsAt = now + (choice.choice.warm ? WARM_START_MS : coldLoadMs(w.request.model)) + w.remainingSeconds * 1000;
@@ -195,8 +227,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
       // the head of its type: reserve the moment it fits, where that comes soonest
       const shadows = allowed
         .map((pool) => {
-          const excluded = excludedFor(pool);
-          const free = pool.gpus.filter((g) => isFree(g) && !excluded.has(g.index)).length;
+          const free = keptOf(pool).free;
           const s = shadowOf(w.request.gpuCount, free, running.filter((r) => r.poolId === pool.resourceId));
           return s && { poolId: pool.resourceId, ...s };
         })
@@ -223,6 +254,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
     if (cool.length + alsoCool.length > 0) {
       out.push({ type: 'cool', poolId: pool.resourceId, gpuIds: gpuIdsOf(pool, [...cool, ...alsoCool]), reason: `${pool.resourceId} gives its power back: idle warm GPUs beyond its reserve cool down` });
       for (const i of [...cool, ...alsoCool]) pool.gpus[i] = { ...pool.gpus[i]!, model: null };
+      changed(pool.resourceId);
     }
     poweringDown.add(pool.resourceId);
     out.push({ type: 'power', poolId: pool.resourceId, facilityId: pool.facilityId, direction: 'down', reason: `${pool.gpuType} work has not needed ${pool.resourceId} beyond its warm reserve for an hour: mining takes the power back` });
@@ -252,6 +284,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
       if (chosen.length === 0) continue;
       out.push({ type: 'warm', poolId: pool.resourceId, gpuIds: gpuIdsOf(pool, chosen), model, loadMs: coldLoadMs(model), reason: short?.has(model) ? `a P1 waits for ${model}` : `warm standby target ${pool.warmTargets[model]} for ${model}` });
       for (const i of chosen) pool.gpus[i] = { ...pool.gpus[i]!, warming: true, warmReadyAt: null, model };
+      changed(pool.resourceId);
     }
   }
 

@@ -19,6 +19,8 @@ export type SimulationSummary = {
   billing: { lines: number; billedMicroUsd: number; credits: number; creditedMicroUsd: number; invoices: number };
   /** GPU-seconds billed over GPU-seconds available across the stretch. */
   gpuUtilization: number;
+  /** GPU-seconds the arrivals asked for over GPU-seconds available: above 1, queues grow whatever the scheduler does. */
+  offeredLoad: number;
   events: number;
   /** Events the slowest projection has not applied (0 when caught up). */
   projectionLag: number;
@@ -52,6 +54,8 @@ export const summarizeSimulation = async (db: Sql, store: EventStore, span: { st
   const [lines] = await db.query<{ n: number; amount: string | null; seconds: string | null }>(
     `SELECT count(*)::int AS n, sum(amount_micro_usd)::text AS amount, sum(ran_seconds * gpu_count)::text AS seconds FROM rm_billing_lines`,
   );
+  const [asked] = await db.query<{ seconds: string | null }>(`SELECT sum(gpu_count::bigint * duration_seconds)::text AS seconds FROM rm_workloads`);
+  const available = (span.gpus * (span.endMs - span.startMs)) / 1000;
   const [credits] = await db.query<{ n: number; amount: string | null }>(`SELECT count(*)::int AS n, sum(amount_micro_usd)::text AS amount FROM rm_sla_credits`);
   const [invoices] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM rm_billing_periods WHERE status = 'invoiced'`);
   const checkpoints = await db.query<{ c: string; p: string }>(`SELECT commit_position::text AS c, prepare_position::text AS p FROM hcp_checkpoints`);
@@ -81,7 +85,8 @@ export const summarizeSimulation = async (db: Sql, store: EventStore, span: { st
       creditedMicroUsd: Number(credits?.amount ?? 0),
       invoices: invoices?.n ?? 0,
     },
-    gpuUtilization: span.gpus > 0 ? Number(lines?.seconds ?? 0) / ((span.gpus * (span.endMs - span.startMs)) / 1000) : 0,
+    gpuUtilization: available > 0 ? Number(lines?.seconds ?? 0) / available : 0,
+    offeredLoad: available > 0 ? Number(asked?.seconds ?? 0) / available : 0,
     events: (await store.readAll({ after: START, maxCount: Number.MAX_SAFE_INTEGER })).length,
     projectionLag: (await store.readAll({ after: slowest, maxCount: Number.MAX_SAFE_INTEGER })).length,
   };
@@ -101,6 +106,6 @@ export const formatSummary = (s: SimulationSummary) =>
     ),
     `SLA        ${s.breaches.workloadsBreached} workloads breached (${pct(s.breaches.shareBreached)}): ${Object.entries(s.breaches.byKind).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'}`,
     `billing    ${s.billing.lines} lines, ${formatUsd(s.billing.billedMicroUsd)}; ${s.billing.credits} credits, ${formatUsd(s.billing.creditedMicroUsd)}; ${s.billing.invoices} invoices`,
-    `GPUs       ${pct(s.gpuUtilization)} of GPU time billed`,
+    `GPUs       ${pct(s.gpuUtilization)} of GPU time billed; the arrivals asked for ${pct(s.offeredLoad)} of it`,
     `events     ${s.events} in the store; projections ${s.projectionLag === 0 ? 'caught up' : `${s.projectionLag} events behind`}`,
   ].join('\n');
