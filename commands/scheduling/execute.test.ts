@@ -60,7 +60,7 @@ describe('the scheduler executor, repeated after a crash', () => {
     expect(placed.type).toBe('placed');
     expect((await refresh()).holders[workloadId]?.run).toBe(1);
     // 4. the run starts and completes: its GPUs go back (before the fix: "release" answered as a repeat and they stayed)
-    const running = { workloadId, priority: 'P3' as const, request, run: 1, poolId, gpuIndexes: [0, 1], sinceMs: T0 };
+    const running = { workloadId, priority: 'P3' as const, request, run: 1, poolId, gpuIndexes: [0, 1], sinceMs: T0, endsAtMs: undefined };
     const endsAtMs = await executor.start(running, T0 + 60_000);
     expect(endsAtMs).toBe(T0 + 60_000 + 600_000);
     await executor.complete(running, endsAtMs!);
