@@ -168,13 +168,24 @@ export const simulate = async (o: SimulationOptions) => {
     }
   };
 
+  /** Whether the driver has read the store to its end once (what a stopped run left is delivered first). */
+  let readToEnd = false;
   /** Delivers every new event to every manager in store order, until nothing more follows. */
   const pump = async () => {
     for (;;) {
+      // the driver is the store's only writer: once it has read to the end and delivered up to its
+      // last append, with the executors idle, nothing is left to read (a query saved per step)
+      if (readToEnd && comparePositions(cursor, appendedUpTo) >= 0) {
+        await timed('switch and handover executors', () => Promise.all([switches.idle(), handovers.idle()]));
+        if (comparePositions(cursor, appendedUpTo) >= 0) return;
+      }
       const batch = await timed('reading events', () => store.readAll({ after: cursor, maxCount: 500 }));
       if (batch.length === 0) {
         await timed('switch and handover executors', () => Promise.all([switches.idle(), handovers.idle()]));
-        if (comparePositions(cursor, appendedUpTo) >= 0 && (await store.readAll({ after: cursor, maxCount: 1 })).length === 0) return;
+        if (comparePositions(cursor, appendedUpTo) >= 0 && (await store.readAll({ after: cursor, maxCount: 1 })).length === 0) {
+          readToEnd = true;
+          return;
+        }
         // appended but not yet in sight: a moment
         if (comparePositions(cursor, appendedUpTo) < 0) await new Promise((r) => setTimeout(r, 1));
         continue;
