@@ -39,6 +39,20 @@ export const saveCheckpoint = (tx: Sql, projection: string, position: GlobalPosi
     [projection, position.commit.toString(), position.prepare.toString(), applied],
   );
 
+/**
+ * The same, on its own (no transaction, no lock first): one statement that creates the row or
+ * moves it forward. For a process manager, whose reactions are idempotent and whose checkpoint
+ * only says where to start again.
+ */
+export const advanceCheckpoint = (db: Sql, projection: string, position: GlobalPosition, applied: number) =>
+  db.query(
+    `INSERT INTO hcp_checkpoints AS c (projection, commit_position, prepare_position, events_applied) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (projection) DO UPDATE SET commit_position = excluded.commit_position, prepare_position = excluded.prepare_position,
+       events_applied = c.events_applied + excluded.events_applied
+     WHERE (c.commit_position, c.prepare_position) < (excluded.commit_position, excluded.prepare_position)`,
+    [projection, position.commit.toString(), position.prepare.toString(), applied],
+  );
+
 export const readCheckpoint = async (db: Sql, projection: string): Promise<GlobalPosition> => {
   const [row] = await db.query<{ c: string; p: string }>(
     `SELECT commit_position::text AS c, prepare_position::text AS p FROM hcp_checkpoints WHERE projection = $1`,
