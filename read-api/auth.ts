@@ -32,13 +32,28 @@ export const bearerToken = (value: unknown): string | undefined => {
 
 export type Authenticator = (authorization: unknown) => Promise<Principal>;
 
-export const createAuthenticator = (readModels: Sql, adminKey: string): Authenticator => {
+export type AuthenticatorOptions = {
+  /**
+   * Calls back with the id of each key revoked from now on (returns the unsubscribe function).
+   * With it, keys found are remembered a while and forgotten the moment they are revoked; without
+   * it, every request looks its key up.
+   */
+  onKeyRevoked?: (listener: (keyId: string) => void) => () => void;
+  /** How long a key found is remembered (a bound on staleness should a revocation go unheard). */
+  rememberMs?: number;
+  /** How many keys are remembered at most (the oldest go first). */
+  remember?: number;
+  now?: () => number;
+};
+
+export const createAuthenticator = (readModels: Sql, adminKey: string, { onKeyRevoked, rememberMs = 10_000, remember = 10_000, now = Date.now }: AuthenticatorOptions = {}): Authenticator => {
   const adminHash = Buffer.from(hashApiKey(adminKey), 'hex');
-  return async (authorization) => {
-    const token = bearerToken(authorization);
-    if (!token) throw new AuthError('UNAUTHENTICATED', 'missing or malformed Authorization: Bearer <api key>');
-    const hash = hashApiKey(token);
-    if (timingSafeEqual(Buffer.from(hash, 'hex'), adminHash)) return { role: 'admin', keyId: 'env:HCP_ADMIN_KEY' };
+  // a key's lookup was a query per request, a good share of a busy server's queries
+  const known = new Map<string, { principal: Principal; untilMs: number }>();
+  onKeyRevoked?.((keyId) => {
+    for (const [hash, k] of known) if (k.principal.keyId === keyId) known.delete(hash);
+  });
+  const lookUp = async (hash: string): Promise<Principal> => {
     const [key] = await readModels.query<{ key_id: string; role: Role; customer_id: string | null; revoked: boolean }>(
       `SELECT key_id, role, customer_id, revoked FROM rm_api_keys WHERE key_hash = $1`,
       [hash],
@@ -49,6 +64,29 @@ export const createAuthenticator = (readModels: Sql, adminKey: string): Authenti
       return { role: 'customer', keyId: key.key_id, customerId: key.customer_id };
     }
     return { role: key.role, keyId: key.key_id };
+  };
+  return async (authorization) => {
+    const token = bearerToken(authorization);
+    if (!token) throw new AuthError('UNAUTHENTICATED', 'missing or malformed Authorization: Bearer <api key>');
+    const hash = hashApiKey(token);
+    if (timingSafeEqual(Buffer.from(hash, 'hex'), adminHash)) return { role: 'admin', keyId: 'env:HCP_ADMIN_KEY' };
+    if (!onKeyRevoked) return lookUp(hash);
+    const hit = known.get(hash);
+    if (hit && hit.untilMs > now()) return hit.principal;
+    known.delete(hash);
+    // a revocation heard while the lookup ran must not be undone by remembering its answer
+    let revokedMeanwhile = false;
+    const unsubscribe = onKeyRevoked(() => void (revokedMeanwhile = true));
+    try {
+      const principal = await lookUp(hash);
+      if (!revokedMeanwhile) {
+        if (known.size >= remember) known.delete(known.keys().next().value!);
+        known.set(hash, { principal, untilMs: now() + rememberMs });
+      }
+      return principal;
+    } finally {
+      unsubscribe();
+    }
   };
 };
 

@@ -78,7 +78,8 @@ export type ServerOptions = ApiServices & {
 };
 
 export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200, queryCostLimit = QUERY_COST_LIMIT, maxResponseChars = MAX_RESPONSE_CHARS, ...services }: ServerOptions): Promise<FastifyInstance> => {
-  const authenticate = createAuthenticator(services.readModels, adminKey);
+  const onKeyRevoked = (listener: (keyId: string) => void) => services.feed.subscribe((change) => change.topic === 'api-key-revoked' && listener(change.keyId));
+  const authenticate = createAuthenticator(services.readModels, adminKey, { onKeyRevoked });
   const limiter = createRateLimiter(rateLimitPerMinute);
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -184,7 +185,7 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
     limiter,
     queryCostLimit,
     logger,
-    onKeyRevoked: (listener) => services.feed.subscribe((change) => change.topic === 'api-key-revoked' && listener(change.keyId)),
+    onKeyRevoked,
   });
   app.addHook('preClose', () => websocket.close());
 

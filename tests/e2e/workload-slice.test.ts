@@ -123,6 +123,8 @@ for (const backend of postgresBackends()) {
       expect(unknown.results).toEqual([]);
       expect(unknown.errors.length).toBe(1);
 
+      // used before it is revoked: the server remembers keys it found, and must forget this one at once
+      expect((await p.gql(c.key, `{ me { role } }`)).body.data.me.role).toBe('customer');
       const revoke = await p.gql(ADMIN_KEY, `mutation($k: ID!) { revokeApiKey(keyId: $k) { revoked } }`, { k: c.keyId });
       expect(revoke.body.data.revokeApiKey.revoked).toBe(true);
       const revoked = subscribe(wsClient(p, c.key), `subscription { workloadUpdated { id } }`);
