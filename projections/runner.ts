@@ -159,10 +159,17 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
   };
   const names = projections.map((p) => p.name);
 
-  /** The stored checkpoints, locked until the transaction ends (created at START if missing). */
+  /**
+   * The stored checkpoints, locked until the transaction ends (created at START if missing). The
+   * transaction commits without waiting for its WAL flush (synchronous_commit off, for this
+   * transaction only): read models and their checkpoints are rebuilt from the events, and a crash
+   * can only lose a last batch together with the checkpoint that says it was applied, which is
+   * then applied again. Events themselves are always appended with a flush.
+   */
   const lockAll = async (tx: Sql) => {
     const rows = await tx.query<{ projection: string; c: string; p: string }>(
-      `INSERT INTO hcp_checkpoints (projection, commit_position, prepare_position) SELECT name, $2, $3 FROM unnest($1::text[]) AS name
+      `WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true))
+       INSERT INTO hcp_checkpoints (projection, commit_position, prepare_position) SELECT name, $2, $3 FROM unnest($1::text[]) AS name, unflushed
        ON CONFLICT (projection) DO UPDATE SET projection = excluded.projection
        RETURNING projection, commit_position::text AS c, prepare_position::text AS p`,
       [names, START.commit.toString(), START.prepare.toString()],

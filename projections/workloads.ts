@@ -93,13 +93,22 @@ CREATE TABLE IF NOT EXISTS rm_sla_breaches (
 );
 `;
 
-const recordStatus = async (tx: Sql, workloadId: string, status: string, reason: string | null, at: string) => {
-  await tx.query(`UPDATE rm_workloads SET status = $2, updated_at = $3 WHERE workload_id = $1`, [workloadId, status, at]);
-  await tx.query(
-    `INSERT INTO rm_workload_status_history (workload_id, seq, status, reason, at)
-     SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4 FROM rm_workload_status_history WHERE workload_id = $1`,
-    [workloadId, status, reason, at],
+/**
+ * A workload's new status, with its line in the history and whatever else the event changes on
+ * its row (`also`: SET items numbered from $5 on), in one statement: a busy platform applies
+ * several of these per workload, and each round trip to the database costs more than the work.
+ * Returns the workload's customer, priority and GPU type (nothing if it is unknown).
+ */
+const recordStatus = async (tx: Sql, workloadId: string, status: string, reason: string | null, at: string, also: { set: string; params: readonly unknown[] } = { set: '', params: [] }) => {
+  const [row] = await tx.query<{ customer_id: string; priority: string; gpu_type: string }>(
+    `WITH w AS (UPDATE rm_workloads SET status = $2, updated_at = $3${also.set ? `, ${also.set}` : ''} WHERE workload_id = $1
+                RETURNING customer_id, coalesce(priority, 'P3') AS priority, gpu_type),
+          h AS (INSERT INTO rm_workload_status_history (workload_id, seq, status, reason, at)
+                SELECT $1, coalesce((SELECT max(seq) FROM rm_workload_status_history WHERE workload_id = $1), 0) + 1, $2, $4, $3 FROM w)
+     SELECT customer_id, priority, gpu_type FROM w`,
+    [workloadId, status, at, reason, ...also.params],
   );
+  return row;
 };
 
 const END_STATUS: Partial<Record<WorkloadEvent['type'], string>> = {
@@ -123,14 +132,15 @@ export const workloadsProjection: Projection = {
       case 'WorkloadSubmitted': {
         const { workloadId, request: r } = event.data;
         customerId = event.data.customerId;
+        // the row and the first line of its history in one statement
         await tx.query(
-          `INSERT INTO rm_workloads (workload_id, customer_id, type, model, gpu_type, gpu_count, max_latency_ms, duration_seconds,
-             status, reserved_gpu_seconds, reserved_budget_micro_usd, submitted_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'submitted', $9, $10, $11, $11)`,
+          `WITH w AS (INSERT INTO rm_workloads (workload_id, customer_id, type, model, gpu_type, gpu_count, max_latency_ms, duration_seconds,
+                        status, reserved_gpu_seconds, reserved_budget_micro_usd, submitted_at, updated_at)
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'submitted', $9, $10, $11, $11) RETURNING workload_id)
+           INSERT INTO rm_workload_status_history (workload_id, seq, status, reason, at) SELECT workload_id, 1, 'submitted', NULL, $11 FROM w`,
           [workloadId, customerId, r.type, r.model, r.gpuType, r.gpuCount, r.maxLatencyMs ?? null, r.durationSeconds,
             event.data.reservedGpuSeconds, event.data.reservedBudgetMicroUsd, at],
         );
-        await recordStatus(tx, workloadId, 'submitted', null, at);
         break;
       }
       case 'WorkloadClassified': {
@@ -143,17 +153,15 @@ export const workloadsProjection: Projection = {
       }
       case 'WorkloadQueued': {
         const queuedAt = event.data.at ?? at;
-        await tx.query(`UPDATE rm_workloads SET queued_at = $2, first_queued_at = coalesce(first_queued_at, $2) WHERE workload_id = $1`, [event.data.workloadId, queuedAt]);
-        await recordStatus(tx, event.data.workloadId, 'queued', null, queuedAt);
+        customerId = (await recordStatus(tx, event.data.workloadId, 'queued', null, queuedAt, { set: 'queued_at = $3, first_queued_at = coalesce(first_queued_at, $3)', params: [] }))?.customer_id;
         break;
       }
       case 'ResourcesAllocated': {
         const d = event.data;
-        const [row] = await tx.query<{ customer_id: string; priority: string; gpu_type: string }>(
-          `UPDATE rm_workloads SET run = $2, facility_id = $3, resource_id = $4, gpu_ids = $5, rate_micro_usd_per_gpu_hour = $6, started_at = NULL, run_ends_at = NULL
-            WHERE workload_id = $1 RETURNING customer_id, coalesce(priority, 'P3') AS priority, gpu_type`,
-          [d.workloadId, d.run, d.facilityId, d.resourceId, d.gpuIds, d.rateMicroUsdPerGpuHour],
-        );
+        const row = await recordStatus(tx, d.workloadId, 'allocated', d.reason, d.allocatedAt, {
+          set: 'run = $5, facility_id = $6, resource_id = $7, gpu_ids = $8, rate_micro_usd_per_gpu_hour = $9, started_at = NULL, run_ends_at = NULL',
+          params: [d.run, d.facilityId, d.resourceId, d.gpuIds, d.rateMicroUsdPerGpuHour],
+        });
         if (!row) return [];
         customerId = row.customer_id;
         await tx.query(
@@ -161,15 +169,12 @@ export const workloadsProjection: Projection = {
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING`,
           [d.workloadId, d.run, row.customer_id, row.priority, row.gpu_type, d.facilityId, d.resourceId, d.gpuIds, d.warm, d.score, d.reason, d.waitedMs, d.allocatedAt, d.rateMicroUsdPerGpuHour],
         );
-        await recordStatus(tx, d.workloadId, 'allocated', d.reason, d.allocatedAt);
         break;
       }
       case 'WorkloadStarted': {
         const d = event.data;
-        const [row] = await tx.query<{ customer_id: string }>(`UPDATE rm_workloads SET started_at = $2, run_ends_at = $3 WHERE workload_id = $1 RETURNING customer_id`, [d.workloadId, d.startedAt, d.runEndsAt]);
-        customerId = row?.customer_id;
+        customerId = (await recordStatus(tx, d.workloadId, 'running', null, d.startedAt, { set: 'started_at = $3, run_ends_at = $5', params: [d.runEndsAt] }))?.customer_id;
         await tx.query(`UPDATE rm_workload_runs SET started_at = $3 WHERE workload_id = $1 AND run = $2`, [d.workloadId, d.run, d.startedAt]);
-        await recordStatus(tx, d.workloadId, 'running', null, d.startedAt);
         break;
       }
       case 'SlaBreached': {
@@ -194,23 +199,21 @@ export const workloadsProjection: Projection = {
         const terminal = status !== 'preempted';
         const metrics = event.type === 'WorkloadCompleted' ? event.data.metrics : null;
         const reason = 'reason' in d ? d.reason : event.type === 'WorkloadCompleted' ? null : null;
-        const [row] = await tx.query<{ customer_id: string }>(
-          `UPDATE rm_workloads SET ran_seconds = ran_seconds + $2, billed_gpu_seconds = billed_gpu_seconds + $3, billed_micro_usd = billed_micro_usd + $4,
-                  ended_at = CASE WHEN $5 THEN $6::timestamptz ELSE NULL END, end_reason = $7,
-                  queued_at = CASE WHEN $5 THEN queued_at ELSE $6::timestamptz END,
-                  requests_served = coalesce($8, requests_served), p50_ms = coalesce($9, p50_ms), p99_ms = coalesce($10, p99_ms), availability = coalesce($11, availability),
-                  gpu_ids = NULL, started_at = NULL, run_ends_at = NULL
-            WHERE workload_id = $1 RETURNING customer_id`,
-          [d.workloadId, usage?.ranSeconds ?? 0, usage?.gpuSeconds ?? 0, usage?.amountMicroUsd ?? 0, terminal, endAt, reason,
-            metrics?.requestsServed ?? null, metrics?.p50Ms ?? null, metrics?.p99Ms ?? null, metrics?.availability ?? null],
-        );
+        // $3 is the end time, $4 the reason (the status line's)
+        const row = await recordStatus(tx, d.workloadId, status, reason ?? null, endAt, {
+          set: `ran_seconds = ran_seconds + $5, billed_gpu_seconds = billed_gpu_seconds + $6, billed_micro_usd = billed_micro_usd + $7,
+                ended_at = CASE WHEN $8 THEN $3::timestamptz ELSE NULL END, end_reason = $4,
+                queued_at = CASE WHEN $8 THEN queued_at ELSE $3::timestamptz END,
+                requests_served = coalesce($9, requests_served), p50_ms = coalesce($10, p50_ms), p99_ms = coalesce($11, p99_ms), availability = coalesce($12, availability),
+                gpu_ids = NULL, started_at = NULL, run_ends_at = NULL`,
+          params: [usage?.ranSeconds ?? 0, usage?.gpuSeconds ?? 0, usage?.amountMicroUsd ?? 0, terminal, metrics?.requestsServed ?? null, metrics?.p50Ms ?? null, metrics?.p99Ms ?? null, metrics?.availability ?? null],
+        });
         customerId = row?.customer_id;
         if ('run' in d && d.run !== undefined)
           await tx.query(
             `UPDATE rm_workload_runs SET ended_at = $3, end_kind = $4, ran_seconds = $5, billed_seconds = $6, amount_micro_usd = $7 WHERE workload_id = $1 AND run = $2`,
             [d.workloadId, d.run, endAt, status, usage?.ranSeconds ?? 0, usage?.billedSeconds ?? 0, usage?.amountMicroUsd ?? 0],
           );
-        await recordStatus(tx, d.workloadId, status, reason ?? null, endAt);
         break;
       }
       default:
