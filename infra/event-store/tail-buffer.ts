@@ -51,8 +51,10 @@ export const createTailBuffer = (
         const seen = generation();
         const more = await read(end, maxCount);
         caughtUp = more.length < maxCount ? { atMs: Date.now(), generation: seen } : undefined;
-        events.push(...more);
-        if (events.length > capacity) {
+        for (const e of more) events.push(e);
+        // dropped in chunks of a quarter of the capacity: dropping the overflow at every read
+        // copied the whole buffer each time (most of a long simulation's CPU)
+        if (events.length > capacity + (capacity >> 2)) {
           const drop = events.length - capacity;
           from = events[drop - 1]!.position;
           events = events.slice(drop);
