@@ -1,6 +1,6 @@
 /**
  * npm run bench:submit [-- --backends postgres,pglite] [--clients 8] [--customers 4] [--seconds 20]
- *                         [--runs 3] [--market replay|off] [--profile DIR] [--json]
+ *                         [--runs 3] [--market replay|off] [--profile DIR] [--bin FILE] [--json]
  *
  * Submitting at load, measured from outside: `hcp start` runs in a child process (the whole
  * platform: projections, process managers, the market replayed at its default speed unless
@@ -10,7 +10,8 @@
  * per second, latency p50/p99 (medians over --runs), the ratio to the goal (≥ 500/s with p99
  * ≤ 50 ms on the PostgreSQL server), and a check that nothing was lost or doubled (every
  * acknowledged workload is in the read model once, and no other). --profile DIR writes the
- * server's CPU profile there (node --cpu-prof), to see where the time goes.
+ * server's CPU profile there (node --cpu-prof), to see where the time goes; --bin runs another
+ * build of the CLI (say, one bundled with esbuild --keep-names, whose profile names functions).
  *
  * On the server each backend gets a database of its own, dropped at the end; PGlite gets a
  * temporary data folder.
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     market: { type: 'string', default: 'replay' },
     profile: { type: 'string' },
+    bin: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -54,7 +56,7 @@ for (const b of backends) if (b !== 'pglite' && b !== 'postgres') throw new Erro
 if (args.market !== 'replay' && args.market !== 'off') throw new Error(`--market is replay or off, got ${args.market}`);
 
 const GOAL = { perSecond: 500, p99Ms: 50 };
-const BIN = path.resolve(import.meta.dirname, '../bin/hcp.js');
+const BIN = path.resolve(args.bin ?? path.join(import.meta.dirname, '../bin/hcp.js'));
 const ADMIN_KEY = `bench-admin-${randomBytes(12).toString('hex')}`;
 const out = (line: string) => {
   if (!args.json) process.stdout.write(`${line}\n`);

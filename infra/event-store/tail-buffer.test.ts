@@ -12,7 +12,7 @@ const eventAt = (n: number): RecordedEvent => ({
   id: `e${n}`,
   type: 'Happened',
   data: { n },
-  metadata: { occurredAt: '2024-01-01T00:00:00Z' },
+  metadata: { commandId: `c${n}`, correlationId: 'test', causationId: 'test', actor: 'test', schemaVersion: 1, occurredAt: '2024-01-01T00:00:00Z' },
   streamName: `s-${n % 3}`,
   revision: BigInt(n),
   position: { commit: BigInt(n + 1), prepare: BigInt(n + 1) },
