@@ -14,6 +14,23 @@ import { loadResource, powerLedger } from './power-ledger.ts';
 
 export const ASIC_BLOCK_UNITS = 1000;
 
+/**
+ * GPUs in the largest registered pool of each type (none before a fleet is registered), from the
+ * read model; kept for a few seconds per database, since a fleet changes seldom and submissions
+ * ask often.
+ */
+const largestPoolsKept = new WeakMap<object, { untilMs: number; pools: Promise<ReadonlyMap<string, number>> }>();
+export const largestGpuPools = (deps: Pick<CommandDeps, 'readModels'>, keepMs = 5000): Promise<ReadonlyMap<string, number>> => {
+  const kept = largestPoolsKept.get(deps.readModels);
+  if (kept && kept.untilMs > Date.now()) return kept.pools;
+  const pools = deps.readModels
+    .query<{ model: string; units: number }>(`SELECT model, max(units)::int AS units FROM rm_resources WHERE kind = 'gpu_pool' GROUP BY model`)
+    .then((rows) => new Map(rows.map((r) => [r.model, r.units])));
+  largestPoolsKept.set(deps.readModels, { untilMs: Date.now() + keepMs, pools });
+  pools.catch(() => largestPoolsKept.delete(deps.readModels));
+  return pools;
+};
+
 /** The resources of a facility: ASIC blocks (mining) and one pool per GPU type (warm standby). */
 export const resourcesOf = (facility: FacilitySpec): ResourceSpec[] => [
   ...facility.asicGroups.flatMap((group) => {

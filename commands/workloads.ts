@@ -15,6 +15,7 @@ import { confirmStep } from './quota.ts';
 import { settleRunEnd } from './billing/metering.ts';
 import { CommandRejectedError } from './errors.ts';
 import { loadPriceList, ratesAt } from './price-list.ts';
+import { largestGpuPools } from './fleet.ts';
 
 type QuotaReserved = Extract<CustomerEvent, { type: 'QuotaReserved' }>;
 
@@ -47,6 +48,16 @@ export const openWorkload = async (deps: CommandDeps, caller: Caller, reserved: 
 
 export const submitWorkload = async (deps: CommandDeps, caller: Caller, input: { customerId: string; request: WorkloadRequest }) => {
   const atMs = deps.clock.now().getTime();
+  // a gang runs in one pool: one larger than every pool of its type could never run (before any
+  // fleet is registered nothing is known, and the scheduler fails it later if need be)
+  const largest = await largestGpuPools(deps);
+  const { gpuType, gpuCount } = input.request;
+  if (largest.size > 0 && gpuCount > (largest.get(gpuType) ?? 0))
+    throw new CommandRejectedError({
+      code: 'invalid_input',
+      message: largest.has(gpuType) ? `a gang runs in one pool, and the largest ${gpuType} pool has ${largest.get(gpuType)} GPUs (${gpuCount} asked)` : `the fleet has no ${gpuType} pool`,
+      field: largest.has(gpuType) ? 'gpuCount' : 'gpuType',
+    });
   // reserved at the price list's rates now; a run rated higher later extends its reservation first
   // (a version set by another process a moment ago may be missed: the run is rated at its start anyway)
   const rates = ratesAt(await loadPriceList(deps, { cached: true }), input.request.gpuType, atMs);

@@ -53,6 +53,8 @@ const SafeInt = new GraphQLScalarType({
 });
 
 /** The account's fields, as the grantQuota input names them. */
+/** A refused submission names the field of the input it came from (`input.gpuCount`), as input errors do. */
+const REQUEST_FIELDS: ReadonlySet<string> = new Set(['type', 'model', 'gpuType', 'gpuCount', 'maxLatencyMs']);
 const GRANT_FIELDS: Record<string, string> = { gpuSeconds: 'input.gpuHours', budgetMicroUsd: 'input.budgetUsd' };
 
 const firstSchema = z.number().int().min(1).max(100);
@@ -163,7 +165,7 @@ export const createResolvers = (services: ApiServices) => {
         const { workloadId, position } = await submitWorkload(deps, callerOf(ctx, 'submitWorkload', args), {
           customerId,
           request: input.request,
-        });
+        }).catch(renameRejectedField((field) => (REQUEST_FIELDS.has(field) ? `input.${field}` : undefined)));
         await settled(position);
         return workloadOrFail(ctx, workloadId);
       },

@@ -75,4 +75,26 @@ describe('fleet and switching through the API', () => {
     const m = await p.gql(c.key, `mutation { requestSwitch(resourceId: "texas-south-h100", to: off) { id } }`);
     expect(m.body.errors?.[0].extensions.code).toBe('FORBIDDEN');
   });
+
+  it('refuses a gang larger than every pool of its type, over REST and GraphQL, naming the field and reserving nothing', async () => {
+    const c = await onboardCustomer(p, 'Big Gang', { gpuHours: 1000, budgetUsd: '10000.00' });
+    // the largest A100 pool holds 256 (texas-north); 257 is a valid count no pool can run
+    const rest = await fetch(`${p.url}/api/v1/workloads`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${c.key}` },
+      body: JSON.stringify({ type: 'model_training', model: 'llama-3-70b', gpu_type: 'A100', gpu_count: 257, duration_hours: 1 }),
+    });
+    expect(rest.status).toBe(400);
+    const body = (await rest.json()) as { error: { code: string; field: string; message: string } };
+    expect(body.error).toMatchObject({ code: 'INVALID_INPUT', field: 'gpu_count' });
+    expect(body.error.message).toContain('256');
+    const gql = await p.gql(c.key, `mutation { submitWorkload(input: {type: model_training, model: "llama-3-70b", gpuType: A100, gpuCount: 257, durationHours: 1}) { id } }`);
+    expect(gql.body.errors?.[0].extensions).toMatchObject({ code: 'INVALID_INPUT', field: 'input.gpuCount' });
+    // one pool's worth is fine
+    const fits = await p.gql(c.key, `mutation { submitWorkload(input: {type: model_training, model: "llama-3-70b", gpuType: A100, gpuCount: 256, durationHours: 1}) { id } }`);
+    expect(fits.body.errors).toBeUndefined();
+    const mine = await p.gql(c.key, `{ workloads { nodes { id } } }`);
+    expect(mine.body.data.workloads.nodes.map((w: { id: string }) => w.id)).toEqual([fits.body.data.submitWorkload.id]);
+    expect((await p.store.readStream(`customer-${c.customerId}`)).filter((e) => e.type === 'QuotaReserved')).toHaveLength(1);
+  });
 });
