@@ -1,5 +1,5 @@
 /**
- * GET /metrics in the Prometheus text format (DESIGN.md §4), for staff keys (a scraper sends
+ * GET /metrics in the Prometheus text format (docs/design.md §4), for staff keys (a scraper sends
  * `Authorization: Bearer <key>`): HTTP requests by route and status, counted here; the state
  * of the platform read from its read models at scrape time (workloads, switches and their
  * latency, handovers, latest prices, projection progress); and the process.

@@ -1,5 +1,5 @@
 /**
- * The cost of a GraphQL operation, checked before it runs (DESIGN.md §4 "query depth and cost
+ * The cost of a GraphQL operation, checked before it runs (docs/design.md §4 "query depth and cost
  * limits"): each object it asks for counts 1 (scalars are free: they come with their object),
  * times the size of every list around it, so an alias flood or pages of pages are refused
  * before they touch a database. A list's size is its `first`

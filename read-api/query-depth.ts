@@ -1,5 +1,5 @@
 /**
- * The depth of a GraphQL operation, checked before it runs (DESIGN.md §4), the same on HTTP and
+ * The depth of a GraphQL operation, checked before it runs (docs/design.md §4), the same on HTTP and
  * WebSocket: the deepest chain of nested fields, a fragment spread adding its fragment's depth
  * (not a level of its own). Runs after validation, which refuses fragment cycles; a cycle met
  * anyway counts as too deep rather than looping.

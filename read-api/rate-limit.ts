@@ -1,5 +1,5 @@
 /**
- * Requests per minute per API key (DESIGN.md §4), and per address for every request (at
+ * Requests per minute per API key (docs/design.md §4), and per address for every request (at
  * ADDRESS_FACTOR times the key's rate), so requests with made-up keys are limited too: a
  * fixed one-minute window in memory (one process). The key is known by its hash only.
  *

@@ -1,5 +1,5 @@
 /**
- * DESIGN.md invariant "each tick becomes exactly one event": whatever mix of
+ * docs/design.md invariant "each tick becomes exactly one event": whatever mix of
  * duplicates, redeliveries (lost commits, lost store acknowledgements, failed
  * appends) and consumer restarts the in-process bus produces, the store ends with
  * one event per tick id. Malformed messages go to the DLQ and do not stop later

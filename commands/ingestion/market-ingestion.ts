@@ -1,5 +1,5 @@
 /**
- * Market ingestion (DESIGN.md §2 "Edge"): consumes `hcp.market.ticks` in the group
+ * Market ingestion (docs/design.md §2 "Edge"): consumes `hcp.market.ticks` in the group
  * `hcp-ingestion` and records each tick as exactly one event, PriceTicked or
  * NetworkStatsUpdated, on `marketStream(tick)`.
  *

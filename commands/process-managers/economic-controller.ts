@@ -5,7 +5,7 @@
  * when the decision changes or at least hourly (not per tick), carrying all its
  * inputs so an auditor can recompute it, and asks the switch executor to move the
  * ASIC blocks whose mode changed. GPU tiers pausing for demand response are
- * recorded in the recommendation; acting on running workloads comes with scheduling.
+ * recorded in the recommendation; the scheduler pauses and requeues the workloads (P2/P3, never P1).
  * The look-ahead is the learned forecaster's (domain/economics/forecast.ts, the one the
  * backtest scores best), fed with every settled price of the facility's node; its history
  * is read back from the node's price stream when the process starts.

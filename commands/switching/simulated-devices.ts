@@ -1,5 +1,5 @@
 /**
- * Simulated device controllers with realistic timings (DESIGN.md §7): ASIC
+ * Simulated device controllers with realistic timings (docs/design.md §7): ASIC
  * curtailment to ~25 W in under 5 s and back to full power in under 10 s
  * (LuxOS, Braiins OS+ docs); a warm GPU replica serves in milliseconds, a cold
  * model load takes 34–84 s (ServerlessLLM, OSDI '24). Control steps take a few

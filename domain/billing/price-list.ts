@@ -1,8 +1,8 @@
 /**
  * The price list: what a GPU-hour costs a customer, by GPU type and tier (P1–P3), in integer
  * micro-USD. Event-sourced and versioned on one stream (`price-list`): an admin sets a new
- * version effective from a moment not in the past; a run is rated by the version in force at
- * its start (the latest effective at or before it).
+ * version effective from a moment not in the past; a run is rated by the version in force when
+ * it is placed (its GPUs allocated: the latest effective at or before then).
  *
  * The first version is the platform's list (within the 2024 market: H100 $2.93–4.84 per hour,
  * A100 $1.70–2.35, L40S $0.90–2.30): real-time inference (P1) at the list price, batch (P2)

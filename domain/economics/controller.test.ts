@@ -112,7 +112,7 @@ describe('economic controller', () => {
 });
 
 // ---------------------------------------------------------------------------------------
-// Invariant 8 (DESIGN.md §3), as properties over random facilities, markets and states
+// Invariant 8 (docs/design.md §3), as properties over random facilities, markets and states
 
 const facilityArb = fc
   .record({

@@ -1,5 +1,5 @@
 /**
- * The economic controller (DESIGN.md §3 "Economics", invariant 8): for one facility and the
+ * The economic controller (docs/design.md §3 "Economics", invariant 8): for one facility and the
  * latest market observation, decide which blocks of power mine, sleep, serve or pause.
  * Pure: no clock, no I/O — the time, the previous allocation and the price forecast come in.
  *
@@ -10,7 +10,7 @@
  *   P1 real-time inference (never yields power: SLA, invariant 3), P2 batch inference and
  *   P3 training (interruptible: they pause — checkpoint, model kept in memory, 10 % TDP —
  *   when power is worth more than their revenue, and resume).
- *   Each serving GPU earns rate × utilization per hour (DESIGN §3). Demand shares and
+ *   Each serving GPU earns rate × utilization per hour (docs/design.md §3). Demand shares and
  *   utilization are assumptions the caller states in the observation.
  *
  * Decision per interruptible block: a look-ahead over `horizonIntervals` using the forecast

@@ -37,7 +37,7 @@ const june2024 = { difficulty: 83_716_654_861_185, subsidyBtc: 3.125, feesPerBlo
 const aug2023 = { difficulty: 52_391_178_981_379, subsidyBtc: 6.25, feesPerBlockBtc: 0.12141 };
 
 describe('mining profitability (real data points, computed by hand)', () => {
-  it('2024-06-11: hashprice $0.0547/TH/day, inside the $0.04–0.06 DESIGN §7 cites for 2024–2025', () => {
+  it('2024-06-11: hashprice $0.0547/TH/day, inside the $0.04–0.06 docs/design.md §7 cites for 2024–2025', () => {
     expect(expectedBlocksPerHour(1, june2024.difficulty) * 24).toBeCloseTo(2.402935e-7, 12);
     const hp = hashpriceUsdPerThDay(june2024, 66_989.82);
     expect(hp).toBeCloseTo(0.0547023, 6);

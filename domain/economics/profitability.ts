@@ -1,5 +1,5 @@
 /**
- * Profitability of the two uses of a facility's power (DESIGN.md §3 "Economics"), pure.
+ * Profitability of the two uses of a facility's power (docs/design.md §3 "Economics"), pure.
  *
  * Units are in the names: hashrate TH/s, power W or kW, electricity USD/MWh, BTC price
  * USD/BTC, GPU rates USD per GPU-hour. Formulas work in floating point (they multiply
@@ -7,7 +7,7 @@
  * money leaves this module as integer micro-USD through `toMicroUsd`, rounded half away
  * from zero once, at the boundary — never rounded inside a formula and rounded again.
  *
- * Reference numbers (DESIGN.md §7):
+ * Reference numbers (docs/design.md §7):
  * - expected blocks found by a hashrate h (H/s) in one hour = h × 3600 / (difficulty × 2^32)
  *   (difficulty 1 ⇔ 2^32 expected hashes per block; Bitcoin Core `GetBlockProof`);
  * - block subsidy 6.25 BTC until block 840,000 (2024-04-20), 3.125 BTC since

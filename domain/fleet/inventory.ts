@@ -1,6 +1,6 @@
 /**
- * Hardware specs (DESIGN.md §7, public spec sheets) and the seed scenario's sites
- * and inventory (../shared/seed/SYSTEM-GUIDE.md, "Resource Manager").
+ * Hardware specs (docs/design.md §7, public spec sheets) and the seed scenario's sites
+ * and inventory (docs/design.md §7, "The seed scenario").
  */
 import type { MarketNode } from '../market/ticks.ts';
 import type { GpuType } from '../workload/request.ts';
@@ -31,7 +31,7 @@ export type FacilitySpec = {
   facilityId: string;
   name: string;
   /**
-   * The electricity price node. ../shared/data has ERCOT hubs only: Texas sites use
+   * The electricity price node. The market data (simulators/market/data) has ERCOT hubs only: Texas sites use
    * their hub; North Dakota (outside ERCOT) has no public series here, so it is
    * priced at HB_WEST as a stated stand-in, not as a claim about its market.
    */

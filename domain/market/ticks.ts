@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 
-/** ERCOT settlement points that ../shared/data covers. */
+/** ERCOT settlement points that simulators/market/data covers. */
 export const MARKET_NODES = ['HB_WEST', 'HB_NORTH', 'HB_HOUSTON', 'HB_SOUTH', 'HB_PAN', 'HB_HUBAVG'] as const;
 export type MarketNode = (typeof MARKET_NODES)[number];
 
@@ -37,7 +37,7 @@ const isoTime = z.iso
 const usd = (dollars: number) => dollars * 1_000_000;
 /**
  * What a price of each kind can plausibly be, in micro-USD: a tick outside is refused, not
- * recorded. BTC and GPU-hours are never free or negative; ERCOT real-time prices in the shared
+ * recorded. BTC and GPU-hours are never free or negative; ERCOT real-time prices in the market
  * data run from −$84 to $5,334/MWh (offer cap $5,000 plus adders; the cap was $9,000 until
  * 2021), so −$1,000..$20,000 leaves room for what is real and none for a slipped decimal point.
  */

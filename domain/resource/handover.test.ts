@@ -1,5 +1,5 @@
 /**
- * Power handovers (DESIGN.md §3 "Switching", invariant 4 at facility level): the request
+ * Power handovers (docs/design.md §3 "Switching", invariant 4 at facility level): the request
  * checks SLA, capacity and power and names the field at fault; phases complete only in
  * their order; a handover ends once.
  */

@@ -1,6 +1,6 @@
 /**
  * A power handover: one switch of a facility's power between an ASIC block and a GPU pool
- * (DESIGN.md §3 "Switching"), mining → AI as signal validated, SLA and capacity checked,
+ * (docs/design.md §3 "Switching"), mining → AI as signal validated, SLA and capacity checked,
  * ASIC block ramped down, power reassigned, GPUs activated from warm standby, endpoint
  * ready — and the reverse. Each phase is an event with its duration; a failed phase is
  * recorded (HandoverRollingBack) before anything is undone, so a restart goes on undoing,

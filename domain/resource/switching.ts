@@ -1,6 +1,6 @@
 /**
  * Switch protocols: the ordered phases of moving a resource between modes
- * (DESIGN.md §3 "Switching"). Mining → AI releases ASIC power first, then brings
+ * (docs/design.md §3 "Switching"). Mining → AI releases ASIC power first, then brings
  * GPUs up from warm standby; the reverse takes GPUs down first. The control path
  * (signal to endpoint ready) is reported apart from the physical ASIC ramp.
  */

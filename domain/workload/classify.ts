@@ -1,7 +1,7 @@
 /**
  * Classification into priorities P1–P3 (P4 is the platform's own mining), from the
  * workload's type, latency target, size, duration and the customer's tier. Rule
- * based, so every decision carries the rule that made it (DESIGN.md §3).
+ * based, so every decision carries the rule that made it (docs/design.md §3).
  */
 import type { CustomerTier, Priority, WorkloadRequest } from './request.ts';
 

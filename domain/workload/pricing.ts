@@ -1,6 +1,6 @@
 /**
  * The platform's list price per GPU-hour, charged to customers, in micro-USD.
- * Set within the 2024 market range in ../shared/data/gpu_rental_price_monthly.csv and
+ * Set within the 2024 market range in simulators/market/data/gpu_rental_price_monthly.csv and
  * gpu_rental_price_points_2024.csv (H100 $2.93–4.84, A100 $1.70–2.35, L40S $0.9–2.3).
  */
 import { priceOfGpuSeconds } from '../money.ts';

@@ -1,7 +1,7 @@
 /**
  * SLA feasibility at submission: a P1 request whose latency target the requested
  * GPU type cannot meet is rejected with the reason, not accepted and breached
- * (DESIGN.md §3, invariant 3).
+ * (docs/design.md §3, invariant 3).
  *
  * The floor is time to first token on a warm replica: a fixed overhead plus a
  * per-billion-parameter term by GPU type. These are planning coefficients of the

@@ -1,6 +1,6 @@
 /**
  * The bus the configuration asks for: Kafka when KAFKA_BROKERS is set, otherwise
- * the in-process bus (DESIGN.md §2, "Backends and defaults").
+ * the in-process bus (docs/design.md §2, "Backends and defaults").
  */
 import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';

@@ -1,5 +1,5 @@
 /**
- * The message bus port (DESIGN.md §2 "Edge"): keyed string messages on named topics,
+ * The message bus port (docs/design.md §2 "Edge"): keyed string messages on named topics,
  * consumed by consumer groups with at-least-once delivery. Two adapters implement it:
  * in-process (the embedded default, no KAFKA_BROKERS) and Kafka (kafkajs).
  *

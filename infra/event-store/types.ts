@@ -5,7 +5,7 @@
 import type { ExpectedRevision } from './expected-revision.ts';
 import type { GlobalPosition } from './position.ts';
 
-/** Who and why, on every event (DESIGN.md §4 "Logs"). */
+/** Who and why, on every event (docs/design.md §4 "Logs"). */
 export type EventMetadata = {
   commandId: string;
   correlationId: string;

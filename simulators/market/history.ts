@@ -1,5 +1,5 @@
 /**
- * The real market history in ./data (a copy of ../shared/data, provenance in
+ * The real market history in ./data (provenance in
  * data/PROVENANCE.md): typed series, timestamps as epoch milliseconds (UTC,
  * interval start), prices in USD as published. Parsed once per process.
  */

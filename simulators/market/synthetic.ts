@@ -47,7 +47,7 @@ const DAY_MS = 86_400_000;
 const YEAR_MS = 365.25 * DAY_MS;
 const MONTH_MS = YEAR_MS / 12;
 
-/** Bitcoin consensus (chainparams.cpp / pow.cpp; DESIGN §7). */
+/** Bitcoin consensus (chainparams.cpp / pow.cpp; docs/design.md §7). */
 export const RETARGET_INTERVAL_BLOCKS = 2016;
 export const TARGET_BLOCK_SECONDS = 600;
 export const HALVING_INTERVAL_BLOCKS = 210_000;
@@ -143,7 +143,7 @@ export const CALIBRATION = {
   },
   gpu: {
     /**
-     * Bounds: the brief/DESIGN §7 (H100 ≈ $1.5–5, A100 ≈ $1–2.5, L40S ≈ $0.8–2.3).
+     * Bounds: docs/design.md §7 (H100 ≈ $1.5–5, A100 ≈ $1–2.5, L40S ≈ $0.8–2.3).
      * Vol: sd of month-to-month log change in gpu_rental_price_monthly.csv: H100 0.0746 (32
      * pairs), A100 0.0699 (32 pairs); L40S has no series and borrows H100's. Initial values:
      * H100 4.78 and A100 2.34 (2024-01 in the monthly file); L40S 1.96 (ori.co,

@@ -3,8 +3,8 @@
  * draw that follow what it is doing (off, warm, loading, serving, training), and now and then a
  * fault that lasts: a thermal or memory problem (degraded, for half an hour to two hours) about
  * once per 4,000 GPU-hours, a hard fault (an XID error, failed, until repaired two to six hours
- * later) about once per 20,000 GPU-hours — for the seed's 896 GPUs, some five degradations and
- * one failure a day.
+ * later) about once per 20,000 GPU-hours — for the seed's 1,152 GPUs, some seven degradations and
+ * one or two failures a day.
  */
 import { GPU_MODELS } from '../../domain/fleet/inventory.ts';
 import type { GpuMode } from '../../domain/fleet/gpus.ts';

@@ -1,5 +1,5 @@
 /**
- * The one contract every event store adapter passes (DESIGN.md §2).
+ * The one contract every event store adapter passes (docs/design.md §2).
  * Call `eventStoreContract(name, open)` from a test file; `open` gives a fresh, empty store.
  */
 import { randomUUID } from 'node:crypto';

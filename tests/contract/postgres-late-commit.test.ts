@@ -1,5 +1,5 @@
 /**
- * The hard part of a PostgreSQL event store (DESIGN.md §2): a transaction that took
+ * The hard part of a PostgreSQL event store (docs/design.md §2): a transaction that took
  * its place in the order first but commits last must still be delivered, and
  * before the events ordered after it. Needs real concurrent connections, so it runs
  * against the server (TEST_DATABASE_URL); PGlite has a single connection.

@@ -1,4 +1,4 @@
-/** Rate limits per key and query cost limits, against a running server (DESIGN.md §4). */
+/** Rate limits per key and query cost limits, against a running server (docs/design.md §4). */
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { getIntrospectionQuery, parse } from 'graphql';

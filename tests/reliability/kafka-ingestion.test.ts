@@ -1,7 +1,7 @@
 /**
  * Reliability: market ingestion through a real Kafka broker that restarts in the
  * middle of the stream (and a store that loses some acknowledgements, forcing
- * redeliveries) loses no tick and records none twice (DESIGN.md invariant
+ * redeliveries) loses no tick and records none twice (docs/design.md invariant
  * "each tick becomes exactly one event"), into the PostgreSQL event store (PGlite,
  * or the server when TEST_DATABASE_URL is set).
  *
