@@ -118,14 +118,19 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
       }
     return held as ReadonlySet<number>;
   });
-  /** What P2/P3 may not take: GPUs held for waiting P1s, and (unless `withReserve` is false) the warm reserve; and how many free GPUs are left beside them. */
+  /**
+   * What P2/P3 may not take: GPUs held for waiting P1s, and (unless `withReserve` is false) the
+   * warm reserve; and how many free GPUs beside them a gang could have now: the powered ones, and
+   * as many of the others as the pool's power envelope lets it power.
+   */
   const keptFrom = (withReserve: boolean) =>
     perPool((pool) => {
       const kept = new Set(heldForP1(pool));
       if (withReserve) for (const i of reserveOf(pool)) kept.add(i);
-      let free = 0;
-      for (const g of pool.gpus) if (isFree(g) && !kept.has(g.index)) free++;
-      return { kept: kept as ReadonlySet<number>, free };
+      let [powered, off] = [0, 0];
+      for (const g of pool.gpus) if (isFree(g) && !kept.has(g.index)) isPowered(g) ? powered++ : off++;
+      const headroom = Math.max(0, envelopeOf(pool) - poweredCount(pool.gpus));
+      return { kept: kept as ReadonlySet<number>, free: powered + Math.min(off, headroom) };
     });
   const [keptWithReserve, keptWithoutReserve] = [keptFrom(true), keptFrom(false)];
 
