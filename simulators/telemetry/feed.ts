@@ -14,7 +14,14 @@ import type { MessageBus } from '../../infra/bus/types.ts';
 import type { Sql } from '../../infra/postgres/database.ts';
 import { createGpuTelemetrySimulator, TELEMETRY_INTERVAL_MS } from './gpu-telemetry.ts';
 
-export const startTelemetryFeed = ({ bus, db, clock, seed, logger, pollMs = 100 }: { bus: MessageBus; db: Sql; clock: Clock; seed: string; logger: Logger; pollMs?: number }) => {
+/**
+ * `pollMs` bounds the sampling in real time: at most one sampling moment per poll, so a fast clock
+ * thins the samples rather than floods the bus. At the default market speed (3,600×) five minutes
+ * of market time pass every 83 ms; sampling each of them was over ten thousand GPU samples a
+ * second, the largest share of a live server's background work, for a health signal that needs
+ * a few samples an hour.
+ */
+export const startTelemetryFeed = ({ bus, db, clock, seed, logger, pollMs = 1000 }: { bus: MessageBus; db: Sql; clock: Clock; seed: string; logger: Logger; pollMs?: number }) => {
   const simulator = createGpuTelemetrySimulator({ seed });
   let next = Math.ceil(clock.now().getTime() / TELEMETRY_INTERVAL_MS) * TELEMETRY_INTERVAL_MS;
   let stopped = false;
