@@ -32,8 +32,18 @@ const context = (commandId: string, atMs: number, correlationId = commandId): Co
   now: () => new Date(atMs),
 });
 
-/** Bills a run: its line (and credits), then its use out of the reservation. Returns the month it was billed in. */
-export const billRun = async (deps: CommandDeps, customerId: string, workloadId: string, usage: RunUsage, correlationId?: string): Promise<{ month: Month; position: GlobalPosition | undefined }> => {
+/**
+ * Bills a run: its line (and credits), then its use out of the reservation. Returns the month it
+ * was billed in, and whether any of the workload's reservation is left (known only when the use
+ * was recorded just now; undefined when it was a repeat).
+ */
+export const billRun = async (
+  deps: CommandDeps,
+  customerId: string,
+  workloadId: string,
+  usage: RunUsage,
+  correlationId?: string,
+): Promise<{ month: Month; position: GlobalPosition | undefined; reservationLeft: boolean | undefined }> => {
   const endedMs = Date.parse(usage.endedAt);
   const { breaches, final: _final, ...rest } = usage;
   const lineId = lineIdOf(workloadId, usage.run);
@@ -54,7 +64,10 @@ export const billRun = async (deps: CommandDeps, customerId: string, workloadId:
     context(`consume:${workloadId}:${usage.run}`, endedMs, correlationId),
   );
   if (consumed.type === 'rejected') throw new Error(`quota of ${lineId}: ${consumed.rejection.message}`);
-  return { month, position: consumed.position };
+  // appended just now (not a repeat): this process's copy of the account is as of that append
+  const account = consumed.duplicate ? undefined : await loadState(deps.store, customerDecider, customerStream(customerId), { cached: true });
+  const reservationLeft = account === undefined ? undefined : account.status !== 'registered' || account.reservations[workloadId] !== undefined;
+  return { month, position: consumed.position, reservationLeft };
 };
 
 /**
@@ -77,7 +90,9 @@ export const settleRunEnd = async (
   const usage = e.data.usage ?? null;
   const billed = usage ? await billRun(deps, state.customerId, workloadId, usage, correlationId) : undefined;
   let position = billed?.position;
-  if (WORKLOAD_ENDS.has(e.type)) {
+  // the release of what is left, unless the run's use just took all of it (a release would find
+  // nothing to do, and a no-op costs two reads to tell it from a repeat)
+  if (WORKLOAD_ENDS.has(e.type) && billed?.reservationLeft !== false) {
     const released = await releaseQuota(
       deps,
       { commandId: `settle:${workloadId}`, correlationId, actor: 'process-manager:metering' },
