@@ -63,6 +63,9 @@ export const envelopeOf = (pool: Pick<GpuPoolState, 'units' | 'warmStandbyUnits'
 
 export const poweredCount = (gpus: readonly GpuUnit[]) => gpus.reduce((n, g) => n + (isPowered(g) ? 1 : 0), 0);
 
+/** How many more of the pool's GPUs its envelope lets it power now. */
+export const headroomOf = (pool: Parameters<typeof envelopeOf>[0] & { gpus: readonly GpuUnit[] }) => Math.max(0, envelopeOf(pool) - poweredCount(pool.gpus));
+
 const replaceAt = (gpus: readonly GpuUnit[], indexes: readonly number[], change: (g: GpuUnit) => GpuUnit): GpuUnit[] => {
   const next = gpus.slice();
   for (const i of indexes) next[i] = change(next[i]!);

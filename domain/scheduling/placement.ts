@@ -11,7 +11,7 @@
 import { gpuIdOf, GPUS_PER_HOST, hostOf, isFree, isPowered, type GpuUnit } from '../fleet/gpus.ts';
 import { modelSizeBillions } from '../workload/request.ts';
 import { DEFAULT_MODEL_BILLIONS } from '../workload/sla.ts';
-import { envelopeOf, poweredCount } from '../resource/gpu-pool.ts';
+import { headroomOf } from '../resource/gpu-pool.ts';
 import type { PoolView } from './types.ts';
 
 /** A warm replica answers in milliseconds; routing to it is this. */
@@ -37,7 +37,7 @@ export type GangChoice = { gpuIndexes: number[]; score: number; warm: boolean; r
 /** Free GPUs the pool may use now for this request, and how many of them may be powered up. */
 export const candidatesOf = (pool: PoolView, req: GangRequest) => {
   const free = pool.gpus.filter((g) => isFree(g) && !req.excluded?.has(g.index) && (!req.warmOnly || g.model === req.model));
-  const headroom = Math.max(0, envelopeOf(pool) - poweredCount(pool.gpus));
+  const headroom = headroomOf(pool);
   return { free, headroom };
 };
 

@@ -21,7 +21,7 @@
  *     for power (mining yields: a handover of an ASIC block to the pool).
  */
 import { isFree, isPowered, type GpuUnit } from '../fleet/gpus.ts';
-import { envelopeOf, poweredCount } from '../resource/gpu-pool.ts';
+import { headroomOf, poweredCount } from '../resource/gpu-pool.ts';
 import type { GpuType } from '../workload/request.ts';
 import { coldLoadMs, gpuIdsOf, placeGang, WARM_START_MS, type GangChoice } from './placement.ts';
 import { chooseVictims } from './preemption.ts';
@@ -129,7 +129,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
       if (withReserve) for (const i of reserveOf(pool)) kept.add(i);
       let [powered, off] = [0, 0];
       for (const g of pool.gpus) if (isFree(g) && !kept.has(g.index)) isPowered(g) ? powered++ : off++;
-      const headroom = Math.max(0, envelopeOf(pool) - poweredCount(pool.gpus));
+      const headroom = headroomOf(pool);
       return { kept: kept as ReadonlySet<number>, free: powered + Math.min(off, headroom) };
     });
   const [keptWithReserve, keptWithoutReserve] = [keptFrom(true), keptFrom(false)];
@@ -343,7 +343,7 @@ const pickToWarm = (
     over.set(g.model!, over.get(g.model!)! - 1);
     chosen.push(g.index);
   }
-  let headroom = Math.max(0, envelopeOf(pool) - poweredCount(pool.gpus));
+  let headroom = headroomOf(pool);
   for (const g of pool.gpus.filter((x) => isFree(x) && !isPowered(x) && !taken.includes(x.index) && !chosen.includes(x.index)).sort(order)) {
     if (chosen.length >= count || headroom <= 0) break;
     chosen.push(g.index);
