@@ -64,18 +64,22 @@ export const createExecutor = ({
   const onWorkload = (workloadId: string, command: WorkloadCommand, commandId: string, atMs: number) =>
     handleCommand(deps.store, workloadDecider, workloadStream(workloadId), command, at(commandId, atMs));
   /**
-   * GPUs given back. A repeat of the id answers "done" even when the pool holds the run again
-   * (a recovery released a run, the run was placed anew under an id of its own): then it is
-   * released again under an id of its own, so a run never keeps GPUs after it ends.
+   * A command on a pool's GPUs for one workload's run. When its id answers as a repeat (a restart
+   * delivering again), what the pool holds for the workload now says whether that earlier effect
+   * still `stands`; one undone since (a recovery released the GPUs, a run was placed anew) is sent
+   * again under an id of its own, so a run never records GPUs its pool does not hold, nor keeps
+   * GPUs after it ends. Returns the answer, and what the pool holds when the repeat stands.
    */
-  const releaseRun = async (poolId: string, workloadId: string, run: number, keepModel: boolean, atMs: number) => {
-    const command: ResourceCommand = { type: 'ReleaseGpus', workloadId, run, keepModel };
-    const done = await onPool(poolId, command, `release:${workloadId}:${run}`, atMs);
-    if (done.type !== 'accepted' || !done.duplicate) return done;
+  const onPoolForRun = async (poolId: string, command: Extract<ResourceCommand, { workloadId: string }>, commandId: string, atMs: number, stands: (held: { run: number; indexes: number[] } | undefined) => boolean) => {
+    const done = await onPool(poolId, command, commandId, atMs);
+    if (done.type !== 'accepted' || !done.duplicate) return { done, held: undefined };
     const pool = await loadStreamState(deps.store, resourceDecider, resourceStream(poolId));
-    const held = pool.state.status === 'registered' ? pool.state.pool?.holders[workloadId] : undefined;
-    return held && held.run === run ? onPool(poolId, command, `release:${workloadId}:${run}:after-${pool.revision}`, atMs) : done;
+    const held = pool.state.status === 'registered' ? pool.state.pool?.holders[command.workloadId] : undefined;
+    return stands(held) ? { done, held } : { done: await onPool(poolId, command, `${commandId}:after-${pool.revision}`, atMs), held: undefined };
   };
+  /** GPUs given back: a repeated release stands unless the pool holds the run again. */
+  const releaseRun = async (poolId: string, workloadId: string, run: number, keepModel: boolean, atMs: number) =>
+    (await onPoolForRun(poolId, { type: 'ReleaseGpus', workloadId, run, keepModel }, `release:${workloadId}:${run}`, atMs, (held) => held?.run !== run)).done;
   const release = (r: Pick<Running, 'workloadId' | 'run' | 'poolId' | 'request'>, atMs: number) =>
     releaseRun(r.poolId, r.workloadId, r.run, r.request.type !== 'model_training', atMs);
 
@@ -152,19 +156,16 @@ export const createExecutor = ({
     async place(w: Waiting, d: Placement, atMs: number): Promise<PlaceOutcome> {
       const rated = await rateRun(w, d.run, atMs);
       if ('failed' in rated) return (await fail(w.workloadId, rated.failed, atMs)) ? { type: 'ended' } : { type: 'refused' };
-      const allocate = (gpuIds: string[], commandId: string) =>
-        onPool(d.poolId, { type: 'AllocateGpus', workloadId: w.workloadId, run: d.run, gpuIds, mode: d.mode, model: d.model }, commandId, atMs);
-      let taken = await allocate(d.gpuIds, `place:${w.workloadId}:${d.run}`);
-      let gpuIds = d.gpuIds;
-      if (taken.type === 'accepted' && taken.duplicate) {
-        // a repeat (a restart delivering again): what the pool holds for this run is the placement,
-        // whatever this round chose; if it let them go since (a recovery released them), allocate
-        // anew under an id of its own, so the run never records GPUs its pool does not hold
-        const pool = await loadStreamState(deps.store, resourceDecider, resourceStream(d.poolId));
-        const held = pool.state.status === 'registered' ? pool.state.pool?.holders[w.workloadId] : undefined;
-        if (held && held.run === d.run) gpuIds = held.indexes.map((i: number) => gpuIdOf(d.poolId, pools().get(d.poolId)!.state.gpuType, i));
-        else taken = await allocate(d.gpuIds, `place:${w.workloadId}:${d.run}:after-${pool.revision}`);
-      }
+      // a repeated placement stands while the pool holds this run: what it holds is the placement,
+      // whatever this round chose
+      const { done: taken, held } = await onPoolForRun(
+        d.poolId,
+        { type: 'AllocateGpus', workloadId: w.workloadId, run: d.run, gpuIds: d.gpuIds, mode: d.mode, model: d.model },
+        `place:${w.workloadId}:${d.run}`,
+        atMs,
+        (h) => h?.run === d.run,
+      );
+      const gpuIds = held ? held.indexes.map((i) => gpuIdOf(d.poolId, pools().get(d.poolId)!.state.gpuType, i)) : d.gpuIds;
       if (taken.type === 'rejected') {
         log.debug({ workloadId: w.workloadId, reason: taken.rejection.message }, 'GPUs refused: the view was stale');
         return { type: 'refused' };
