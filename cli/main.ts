@@ -4,6 +4,7 @@
  *   hcp projections rebuild <name|all> rebuild read models from the first event
  *   hcp simulate --day                 a simulated day of the whole platform, and its summary
  *   hcp backtest                       the economic controller against baselines on a market trace
+ *   hcp scenario <family> --out DIR    a seeded stress market in the format of the market data
  */
 import { simulatedClock, systemClock } from '../infra/clock.ts';
 import { ConfigError, loadConfig, type Config } from '../infra/config.ts';
@@ -13,6 +14,7 @@ import { buildServer } from '../read-api/server.ts';
 import { migrateProjections, rebuildProjection } from '../projections/runner.ts';
 import { resolveAdminKey } from './admin-key.ts';
 import { backtestCommand } from './backtest.ts';
+import { scenarioCommand } from './scenario.ts';
 import { simulateCommand, SIMULATE_USAGE } from './simulate.ts';
 import { platformStart, startMarketFeed } from './market-feed.ts';
 import { startDemoLoad } from './demo-load.ts';
@@ -28,7 +30,11 @@ const USAGE = `usage:
   hcp start                            start the platform and serve the API
   hcp projections rebuild <name|all>   rebuild read models from the first event (${PROJECTIONS.map((p) => p.name).join(', ')})
   hcp backtest [--year 2023] [--facility north-dakota|texas-north|texas-south] [--json] [...]
-                                       the economic controller vs baselines and the hindsight optimum (simulators/backtest/README.md)
+                                       the economic controller vs baselines and the hindsight optimum (simulators/backtest/README.md);
+                                       --data DIR backtests any folder in the market-data format, over its whole span
+  hcp scenario <family> --out DIR [--seed 1] [--from 2023-01-01] [--days 365]
+                                       a seeded stress market (alternating, random-walk, spiky-summer, btc-crash,
+                                       halving, flat-cheap, da-biased, da-missing) written in that format
   ${SIMULATE_USAGE.replace('usage: ', '')}
                                        one simulated day of the whole platform (markets, controller, switching,
                                        scheduling, lifecycle, billing) as fast as it runs, and its summary
@@ -135,7 +141,16 @@ const main = async (args: string[]) => {
     }
     throw error;
   }
-  if (command === 'backtest') return backtestCommand(args.slice(1));
+  if (command === 'backtest' || command === 'scenario') {
+    try {
+      return (command === 'backtest' ? backtestCommand : scenarioCommand)(args.slice(1));
+    } catch (error) {
+      // bad flags or a folder that is not market data: the message names it, no stack trace
+      process.stderr.write(`hcp ${command}: ${(error as Error).message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+  }
   if (command === 'simulate') return await simulateCommand(args.slice(1));
   process.stdout.write(`${USAGE}\n`);
   if (command !== 'help' && command !== undefined) process.exitCode = 2;

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { Recommendation } from '../domain/economics/controller.ts';
+import { describePolicy, TRUST_FORECAST } from '../domain/economics/policy.ts';
 import type { Sql } from '../infra/postgres/database.ts';
 import { requireRole, STAFF_ROLES } from './auth.ts';
 import { idSchema, parseInput } from './inputs.ts';
@@ -23,12 +24,16 @@ export const economicsTypeDefs = /* GraphQL */ `
   }
   type GpuPoolDecision { gpuType: String!, reserveWarm: Int!, serving: Int!, paused: Int!, yieldAboveUsdPerMwh: Float, rateUsdPerGpuHour: Float }
   type FacilityOptions { allActiveMicroUsdPerHour: SafeInt!, miningOnlyMicroUsdPerHour: SafeInt!, aiOnlyMicroUsdPerHour: SafeInt!, chosenMicroUsdPerHour: SafeInt! }
+  "How far the decision trusted the forecast: which forecast it followed, and how much more than its cost leaving the active mode had to gain (null: hold still)."
+  type ControllerPolicy { forecast: String!, margin: Float, description: String! }
   type Recommendation {
     facilityId: ID!
     intervalStart: String!
     changed: Boolean!
     confidence: Float!
     reason: String!
+    "The policy the controller's record chose for this decision."
+    policy: ControllerPolicy!
     asicGroups: [AsicGroupDecision!]!
     gpuPools: [GpuPoolDecision!]!
     options: FacilityOptions!
@@ -60,6 +65,8 @@ const toView = (r: Stored) => ({
   changed: r.changed,
   confidence: r.confidence,
   reason: r.reason,
+  // decisions recorded before the controller kept a record followed the forecast with no margin
+  policy: ((p) => ({ ...p, description: describePolicy(p) }))(r.policy ?? TRUST_FORECAST),
   asicGroups: r.allocation.groups.filter((g) => g.kind === 'asic'),
   gpuPools: r.allocation.groups.filter((g) => g.kind === 'gpu'),
   options: {

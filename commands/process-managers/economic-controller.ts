@@ -22,14 +22,14 @@
  * cannot leave the blocks mining through the spike it decided on.
  */
 import type { Logger } from 'pino';
+import { adaptiveDecide, initialAdaptation, type AdaptationRecord } from '../../domain/economics/adaptation.ts';
 import {
   DEFAULT_CONTROLLER_CONFIG,
-  decide,
   initialControllerState,
   type ControllerState,
   type Recommendation,
 } from '../../domain/economics/controller.ts';
-import { DEFAULT_LEARNED_CONFIG, initialLearnedForecaster, learnedForecast, observeSettled, type LearnedForecasterState, type PriceForecast } from '../../domain/economics/forecast.ts';
+import { DEFAULT_LEARNED_CONFIG, initialLearnedForecaster, learnedForecast, observeSettled, settledAt, type LearnedForecasterState, type PriceForecast } from '../../domain/economics/forecast.ts';
 import type { Mode } from '../../domain/economics/plan.ts';
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
@@ -47,10 +47,14 @@ import { GPU_TYPES, type GpuType } from '../../domain/workload/request.ts';
 
 export const economicsStream = (facilityId: string) => `economics-${facilityId}`;
 
-export type RecommendationIssued = { type: 'RecommendationIssued'; data: Recommendation & { stateAfter: ControllerState; intervalStart: string } };
+export type RecommendationIssued = {
+  type: 'RecommendationIssued';
+  /** `adaptationAfter`: the controller's record of its policies after this interval, so a restart goes on with it (absent before the record existed). */
+  data: Recommendation & { stateAfter: ControllerState; intervalStart: string; adaptationAfter?: AdaptationRecord };
+};
 
 /** The controller's recommendation inside a RecommendationIssued event (without the bookkeeping beside it), e.g. to recompute it. */
-export const recommendationOf = ({ stateAfter: _state, intervalStart: _at, ...recommendation }: RecommendationIssued['data']): Recommendation =>
+export const recommendationOf = ({ stateAfter: _state, intervalStart: _at, adaptationAfter: _record, ...recommendation }: RecommendationIssued['data']): Recommendation =>
   recommendation;
 
 /** Assumptions the live controller shares with the backtest (simulators/backtest/README.md). */
@@ -85,7 +89,7 @@ const asicResourceIds = (facility: FacilitySpec) => {
 export const economicController = (deps: CommandDeps, facilities: readonly FacilitySpec[], logger: Logger): ProcessManager => {
   const log = logger.child({ processManager: 'economic-controller' });
   const market: Market = { power: {}, gpu: {} };
-  const memory = new Map<string, { state: ControllerState; decidedInterval: number; recordedAtMs: number }>();
+  const memory = new Map<string, { state: ControllerState; adaptation: AdaptationRecord; decidedInterval: number; recordedAtMs: number }>();
   const blocksToResources = new Map(facilities.map((f) => [f.facilityId, asicResourceIds(f)]));
   const forecasters = new Map<string, LearnedForecasterState>();
 
@@ -166,9 +170,10 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
       // the process may have died between recording it and requesting its switches
       await requestSwitches(facility, data, last!.metadata.commandId, correlationId);
     }
+    // the record goes on from the last recorded decision: the unrecorded steady intervals since (at most an hour) are not scored
     const entry = data
-      ? { state: data.stateAfter, decidedInterval: at, recordedAtMs: at }
-      : { state: initialControllerState(facility, 0), decidedInterval: -Infinity, recordedAtMs: -Infinity };
+      ? { state: data.stateAfter, adaptation: data.adaptationAfter ?? initialAdaptation(facility, 0), decidedInterval: at, recordedAtMs: at }
+      : { state: initialControllerState(facility, 0), adaptation: initialAdaptation(facility, 0), decidedInterval: -Infinity, recordedAtMs: -Infinity };
     memory.set(facility.facilityId, entry);
     return entry;
   };
@@ -209,10 +214,14 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
     const electricity = market.power[powerFeed(facility.marketNode)];
     if (market.btcUsd === undefined || !market.network || electricity === undefined) return;
     if (intervalStart <= entry.decidedInterval) return;
-    const forecast = forecastFrom(await forecasterOf(powerFeed(facility.marketNode), intervalStart + INTERVAL_MS), intervalStart, electricity);
-    const { recommendation, state } = decide({
+    const fc = await forecasterOf(powerFeed(facility.marketNode), intervalStart + INTERVAL_MS);
+    const forecast = forecastFrom(fc, intervalStart, electricity);
+    const settledPrice = settledAt(fc, intervalStart - INTERVAL_MS);
+    const { recommendation, state, record: adaptation } = adaptiveDecide({
       facility,
       state: entry.state,
+      record: entry.adaptation,
+      ...(settledPrice !== undefined ? { settled: { startMs: intervalStart - INTERVAL_MS, usdPerMwh: settledPrice } } : {}),
       pinned: await pinnedOf(facility),
       ...(forecast ? { forecast } : {}),
       observation: {
@@ -230,7 +239,7 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
       const intervalIso = new Date(intervalStart).toISOString();
       const commandId = `recommend:${facility.facilityId}:${intervalIso}`;
       const stream = economicsStream(facility.facilityId);
-      const issued = { ...recommendation, stateAfter: state, intervalStart: intervalIso };
+      const issued = { ...recommendation, stateAfter: state, adaptationAfter: adaptation, intervalStart: intervalIso };
       const { appended } = await deps.store.appendToStream(
         stream,
         [
@@ -251,6 +260,7 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
     // 3. advance, once the interval's decision is stored and acted on
     entry.decidedInterval = intervalStart;
     entry.state = state;
+    entry.adaptation = adaptation;
     if (record) entry.recordedAtMs = intervalStart;
   };
 

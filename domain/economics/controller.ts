@@ -30,6 +30,7 @@ import { ASIC_MODELS } from '../fleet/inventory.ts';
 import type { GpuType } from '../workload/request.ts';
 import { dayAheadAt, persistenceForecast, type DayAhead, type PriceForecast } from './forecast.ts';
 import { firstStepValues, type Mode } from './plan.ts';
+import { describePolicy, leaderOf, policyReason, TRUST_FORECAST, type AdaptationInput, type Policy } from './policy.ts';
 import {
   DEFAULT_POOL_FEE,
   asicKw,
@@ -218,7 +219,11 @@ export type Recommendation = {
     state: ControllerState;
     config: ControllerConfig;
     pinned?: Record<string, Mode>;
+    policy?: Policy;
+    adaptation?: AdaptationInput;
   };
+  /** The policy the decision followed: which forecast and what margin a switch's gain had to clear. */
+  policy: Policy;
   options: BlockOption[];
   /** Profit per hour at the latest price of whole-facility alternatives and of the choice, micro-USD. */
   facilityOptionsMicroUsdPerHour: { allActive: number; miningOnly: number; aiOnly: number; chosen: number };
@@ -239,6 +244,10 @@ export type DecideInput = {
   forecast?: PriceForecast;
   /** Blocks a power handover holds (or is moving) in a mode: the controller leaves them there. */
   pinned?: Record<string, Mode>;
+  /** How far to trust the forecast (adaptation.ts); the given forecast, no extra margin, when absent. */
+  policy?: Policy;
+  /** The controller's record of its recent policies: the leader's policy applies (and is recorded), `policy` is ignored. */
+  adaptation?: AdaptationInput;
 };
 
 const usd = (x: number) => {
@@ -251,11 +260,21 @@ export const decide = (input: DecideInput): { recommendation: Recommendation; st
   const { facility, observation: obs, state } = input;
   const dt = config.intervalMs / 3_600_000;
   const K = Math.max(1, config.horizonIntervals);
-  const forecast =
-    input.forecast ??
+  const persistence = () =>
     persistenceForecast({ atMs: obs.atMs, intervalMs: config.intervalMs, horizon: K, lastUsdPerMwh: obs.electricityUsdPerMwh, ...(obs.dayAhead ? { dayAhead: obs.dayAhead } : {}), persistence: config.persistence });
-  const path = Array.from({ length: K }, (_, k) => forecast.pricesUsdPerMwh[Math.min(k, forecast.pricesUsdPerMwh.length - 1)] ?? obs.electricityUsdPerMwh);
-  const spread0 = forecast.spreadUsdPerMwh?.[0] ?? 0;
+  const forecast = input.forecast ?? persistence();
+  const leader = input.adaptation ? leaderOf(input.adaptation) : undefined;
+  const policy: Policy = leader !== undefined ? input.adaptation!.policies[leader]! : (input.policy ?? TRUST_FORECAST);
+  const used = policy.forecast === 'persistence' && input.forecast ? persistence() : forecast;
+  const path = Array.from({ length: K }, (_, k) => used.pricesUsdPerMwh[Math.min(k, used.pricesUsdPerMwh.length - 1)] ?? obs.electricityUsdPerMwh);
+  const spread0 = used.spreadUsdPerMwh?.[0] ?? 0;
+  /**
+   * Leaving the active mode (mining, serving) must gain more than the switch's own cost by `margin` × that cost
+   * (hold: never by choice); coming back needs only the look-ahead's say, so caution never strands a block asleep.
+   * Larger margins only ever remove switches.
+   */
+  const clears = (v: { stay: number; switchNow: number | undefined }, switchCost: number, wasActive: boolean) =>
+    v.switchNow !== undefined && (!wasActive ? v.switchNow > v.stay : policy.margin !== null && v.switchNow - v.stay > policy.margin * switchCost);
   const D = dwellIntervals(config);
   const { blocks, reserve } = expandFacility(facility, config.asicBlockUnits, obs.gpuDemandShares);
 
@@ -292,7 +311,7 @@ export const decide = (input: DecideInput): { recommendation: Recommendation; st
       gainMemo.set(kind, gain);
     }
     const pin = input.pinned?.[b.id];
-    const wantsActive = pin !== undefined ? pin === 1 : b.interruptible ? (free.switchNow! > free.stay ? !prev.active : prev.active) : true;
+    const wantsActive = pin !== undefined ? pin === 1 : b.interruptible ? (clears(free, switchCost, prev.active) ? !prev.active : prev.active) : true;
     wants.set(b.id, wantsActive);
     let active: boolean;
     let cause: BlockOption['cause'];
@@ -306,7 +325,7 @@ export const decide = (input: DecideInput): { recommendation: Recommendation; st
       active = prev.active;
       cause = 'dwell';
     } else {
-      active = v.switchNow > v.stay ? !prev.active : prev.active;
+      active = clears(v, switchCost, prev.active) ? !prev.active : prev.active;
       cause = 'look-ahead';
     }
     density.set(b.id, gain / Math.max(kw.active - kw.idle, 1e-9));
@@ -388,14 +407,23 @@ export const decide = (input: DecideInput): { recommendation: Recommendation; st
   const recommendation: Recommendation = {
     facilityId: facility.facilityId,
     at: new Date(obs.atMs).toISOString(),
-    inputs: { facility, observation: obs, forecast, state, config, ...(input.pinned && Object.keys(input.pinned).length ? { pinned: input.pinned } : {}) },
+    inputs: {
+      facility,
+      observation: obs,
+      forecast,
+      state,
+      config,
+      ...(input.pinned && Object.keys(input.pinned).length ? { pinned: input.pinned } : {}),
+      ...(input.adaptation ? { adaptation: input.adaptation } : input.policy ? { policy: input.policy } : {}),
+    },
+    policy,
     options,
     facilityOptionsMicroUsdPerHour: facilityOptions,
     allocation: { blocks: blocksOut, groups, totalKw: round3(totalKw), budgetKw: facility.powerBudgetKw, withinBudget: totalKw <= facility.powerBudgetKw + 1e-9 },
     switched,
     changed: switched.length > 0,
     confidence,
-    reason: reasonOf(groups, switched, obs, path, forecast, dayAheadAt(obs.dayAhead, obs.atMs), totalKw, facility.powerBudgetKw, options),
+    reason: reasonOf(groups, switched, obs, path, used, dayAheadAt(obs.dayAhead, obs.atMs), totalKw, facility.powerBudgetKw, options, policy, input.adaptation, leader),
   };
   return { recommendation, state: { blocks: nextBlocks } };
 };
@@ -455,8 +483,13 @@ const reasonOf = (
   totalKw: number,
   budgetKw: number,
   options: BlockOption[],
+  policy: Policy,
+  adaptation: AdaptationInput | undefined,
+  leader: number | undefined,
 ): string => {
   const parts: string[] = [];
+  if (adaptation && leader !== undefined) parts.push(policyReason(adaptation, leader));
+  else if (policy !== TRUST_FORECAST && (policy.forecast !== 'given' || policy.margin !== 0)) parts.push(`policy ${describePolicy(policy)}`);
   parts.push(
     `last price ${usd(obs.electricityUsdPerMwh)}/MWh, expected ${usd(path[0]!)}/MWh next interval and ${usd(path.reduce((s, p) => s + p, 0) / path.length)}/MWh over ${path.length} (${forecast.method}${daNow === undefined ? ', no day-ahead' : `, day-ahead ${usd(daNow)}`})`,
   );
@@ -475,7 +508,13 @@ const reasonOf = (
   const budget = options.filter((o) => o.cause === 'budget').length;
   if (dwell) parts.push(`${dwell} block(s) held by the minimum dwell`);
   if (budget) parts.push(`${budget} block(s) shed to keep ${Math.round(totalKw)} kW within the ${budgetKw} kW budget`);
-  parts.push(switched.length ? `switch: ${switched.join(', ')}` : 'no change: the forecast gain of any switch does not cover its cost');
+  parts.push(
+    switched.length
+      ? `switch: ${switched.join(', ')}`
+      : policy.margin === null
+        ? 'no change: holding still until the forecast earns trust again'
+        : `no change: the forecast gain of any switch does not cover its cost${policy.margin > 0 ? ` and ${policy.margin}× that cost again` : ''}`,
+  );
   return parts.join('; ');
 };
 

@@ -101,6 +101,13 @@ export type LearnedForecasterConfig = {
   regimeHalfWidth: number;
   /** Pseudo-observations pulling each cell toward its back-off. */
   shrinkage: number;
+  /**
+   * What the learned means correct: `last` — the last settled price (pure persistence when a
+   * cell knows nothing); `day-ahead` — the stateless day-ahead + decaying deviation forecast
+   * (ρ = `persistence`), which is the last price again where a day-ahead price is missing.
+   */
+  anchor: 'last' | 'day-ahead';
+  persistence: number;
 };
 
 export const DEFAULT_LEARNED_CONFIG: LearnedForecasterConfig = {
@@ -109,7 +116,13 @@ export const DEFAULT_LEARNED_CONFIG: LearnedForecasterConfig = {
   regimeDays: 3,
   regimeHalfWidth: 4,
   shrinkage: 10,
+  anchor: 'last',
+  persistence: DEFAULT_PERSISTENCE,
 };
+
+/** The anchor of horizon k from the last settled price and the day-ahead prices of its interval and of the target. */
+const anchorOf = (c: LearnedForecasterConfig, k: number, base: number, daBase: number | undefined, daTarget: number | undefined) =>
+  c.anchor === 'day-ahead' && daBase !== undefined && daTarget !== undefined ? daTarget + (base - daBase) * c.persistence ** (k + 1) : base;
 
 /** A cell's running sums: [Σy, Σy², n]. */
 type Cell = readonly [number, number, number];
@@ -144,6 +157,14 @@ const slotsPerDay = (c: LearnedForecasterConfig) => Math.round(86_400_000 / c.in
 
 const priceAt = (s: LearnedForecasterState, slot: number): number | undefined => {
   const v = s.prices[slot - s.firstSlot];
+  return v === null || v === undefined ? undefined : v;
+};
+
+/** The settled price the forecaster holds for the interval starting at `startMs`, if it has seen it. */
+export const settledAt = (s: LearnedForecasterState, startMs: number): number | undefined => priceAt(s, Math.floor(startMs / s.config.intervalMs));
+
+const dayAheadOf = (s: LearnedForecasterState, slot: number): number | undefined => {
+  const v = s.dayAhead[slot - s.firstSlot];
   return v === null || v === undefined ? undefined : v;
 };
 
@@ -217,7 +238,7 @@ export const observeSettled = (
     const base = priceAt(next, i - 1);
     if (base === undefined) continue;
     const { coarse: kc, fine: kf } = keys(base, regimeOf(next, slot, i), settled.dayAheadUsdPerMwh ?? undefined);
-    const y = settled.priceUsdPerMwh - base;
+    const y = settled.priceUsdPerMwh - anchorOf(c, k, base, dayAheadOf(next, i - 1), settled.dayAheadUsdPerMwh ?? undefined);
     coarse[k] = addTo(coarse[k]!, kc, y);
     fine[k] = addTo(fine[k]!, kf, y);
   }
@@ -233,7 +254,10 @@ export const learnedForecast = (state: LearnedForecasterState, args: { atMs: num
   const i = Math.floor(args.atMs / c.intervalMs);
   // the last settled price: interval i − 1, or the latest one before it
   let base: number | undefined;
-  for (let s = i - 1; s >= state.firstSlot && base === undefined; s--) base = priceAt(state, s);
+  let baseSlot = i - 1;
+  for (; baseSlot >= state.firstSlot && base === undefined; baseSlot--) base = priceAt(state, baseSlot);
+  baseSlot++;
+  const daBase = dayAheadAt(args.dayAhead, baseSlot * c.intervalMs) ?? dayAheadOf(state, baseSlot);
   if (base === undefined) throw new RangeError('the forecaster has seen no settled price before this time');
   const prices: number[] = [];
   const spreads: number[] = [];
@@ -249,7 +273,7 @@ export const learnedForecast = (state: LearnedForecasterState, args: { atMs: num
     const n = fn >= 2 ? fn : cn;
     const [sum, sq] = fn >= 2 ? [fs, fss] : [cs, css];
     spreads.push(n >= 2 ? Math.sqrt(Math.max(0, sq / n - (sum / n) ** 2)) : 0);
-    prices.push(base + mean);
+    prices.push(anchorOf(c, k, base, daBase, da) + mean);
   }
   return { pricesUsdPerMwh: prices, spreadUsdPerMwh: spreads, method: `learned conditional mean (${state.observed} intervals seen)` };
 };

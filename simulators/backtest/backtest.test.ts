@@ -134,7 +134,11 @@ describe('hcp backtest flags', () => {
   });
 
   it('names the flag at fault', () => {
-    expect(() => parseBacktestArgs(['--year', '2022'])).toThrow(/^--year: expected 2023 or 2024/);
+    expect(() => parseBacktestArgs(['--year', '20x3'])).toThrow(/^--year: expected a year/);
+    // a year the data does not hold is refused when the trace is built, with the span the data covers
+    expect(() => runBacktest({ year: 2022, strategies: ['reactive'] })).toThrow(/no 15-minute HB_NORTH prices .* \(the data covers 2023-01-01T00:00Z to 2024-12-05T22:00Z\)/);
+    expect(() => parseBacktestArgs(['--data', '/nonexistent'])).toThrow(/^--data: expected a folder of market files/);
+    expect(() => parseBacktestArgs(['--anchor', 'tomorrow'])).toThrow(/^--anchor: expected last or day-ahead/);
     expect(() => parseBacktestArgs(['--node', 'HB_SOUTH'])).toThrow(/^--node: .*HB_SOUTH has hourly prices only/);
     expect(() => parseBacktestArgs(['--facility', 'mars'])).toThrow(/^--facility: expected one of texas-north/);
     expect(() => parseBacktestArgs(['--switch-cost'])).toThrow(/^--switch-cost: expected USD per MW switched, ≥ 0, got nothing/);

@@ -27,6 +27,8 @@
  *   (a budget below the facility's full draw), the per-block DP ignores it: it is then an upper
  *   bound (a relaxation), and the result says so.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { SEED_SCENARIO, type FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { MARKET_NODES } from '../../domain/market/ticks.ts';
 import { formatUsd } from '../../domain/money.ts';
@@ -43,21 +45,25 @@ import {
   reserveKw,
   type Block,
   type ControllerConfig,
+  type ControllerState,
   type DemandShares,
+  type Recommendation,
   type EconomicsObservation,
 } from '../../domain/economics/controller.ts';
 import { initialLearnedForecaster, learnedForecast, observeSettled, DEFAULT_LEARNED_CONFIG, type DayAhead, type LearnedForecasterState } from '../../domain/economics/forecast.ts';
+import { adaptiveDecide, initialAdaptation, type AdaptationOptions } from '../../domain/economics/adaptation.ts';
 import { optimalPlan, scheduleValue, type BlockProblem } from '../../domain/economics/plan.ts';
 import { toMicroUsd } from '../../domain/economics/profitability.ts';
 import { ercotDayAheadHourly, ercotRealTime15Min } from '../market/history.ts';
-import { buildTrace, INTERVAL_MS, type Rt15Node, type Trace, type TraceInterval } from './trace.ts';
+import { buildTrace, traceSpan, INTERVAL_MS, type Rt15Node, type Trace, type TraceInterval } from './trace.ts';
 import { isoMinute as iso } from '../../domain/time.ts';
 
-export const STRATEGIES = ['controller', 'controller-persistence', 'reactive', 'seed-10pct', 'mining-only', 'ai-only', 'optimum'] as const;
+export const STRATEGIES = ['controller', 'controller-fixed', 'controller-persistence', 'reactive', 'seed-10pct', 'mining-only', 'ai-only', 'optimum'] as const;
 export type StrategyName = (typeof STRATEGIES)[number];
 
 const STRATEGY_LABELS: Record<StrategyName, string> = {
-  controller: 'controller (learned forecast)',
+  controller: 'controller (adaptive)',
+  'controller-fixed': 'controller (learned, fixed)',
   'controller-persistence': 'controller (DA + persistence)',
   reactive: 'reactive (previous price)',
   'seed-10pct': 'seed rule (AI if +10%)',
@@ -96,6 +102,12 @@ export type BacktestOptions = {
   /** Days of earlier history the learned forecaster may read before the trace starts. Default 365 (none exists before 2023). */
   forecasterWarmUpDays?: number;
   strategies?: readonly StrategyName[];
+  /** What the learned forecaster corrects: the last price (default) or day-ahead + persistence (forecast.ts). */
+  forecastAnchor?: 'last' | 'day-ahead';
+  /** How the adaptive controller weighs its record (adaptation.ts). */
+  adaptation?: AdaptationOptions;
+  /** A folder of market files in the format of simulators/market/data (e.g. a stress scenario); without a year or dates the whole span of its 15-minute prices. */
+  dataDir?: string;
   /** A ready trace (synthetic markets for property tests); replaces year/from/to/node and the warm-up. */
   trace?: Trace;
   onProgress?: (fraction: number) => void;
@@ -146,16 +158,21 @@ type Resolved = {
   utilization: number;
   shares: DemandShares;
   warmUpDays: number;
+  dataDir?: string;
+  adaptation: AdaptationOptions;
+  forecastAnchor?: 'last' | 'day-ahead';
 };
 
 const resolve = (o: BacktestOptions): Resolved => {
-  const year = o.year ?? 2023;
-  const fromMs = o.fromMs ?? Date.UTC(year, 0, 1);
-  const toMs = o.toMs ?? Date.UTC(year + 1, 0, 1);
   const base = typeof o.facility === 'object' ? o.facility : SEED_SCENARIO.find((f) => f.facilityId === (o.facility ?? 'texas-north'));
   if (!base) throw new RangeError(`unknown facility ${String(o.facility)}: one of ${SEED_SCENARIO.map((f) => f.facilityId).join(', ')}`);
   const node: Rt15Node = o.trace?.node ?? o.node ?? (base.marketNode === 'HB_NORTH' || base.marketNode === 'HB_WEST' ? base.marketNode : 'HB_WEST');
-  const built = o.trace ?? buildTrace({ node, fromMs, toMs, ...(o.gpuRates ? { gpuRateOverrides: o.gpuRates } : {}) });
+  // a folder brought by the caller: its whole span unless a year or dates narrow it
+  const span = o.dataDir !== undefined && o.year === undefined && o.fromMs === undefined ? traceSpan(node, o.dataDir) : undefined;
+  const year = o.year ?? 2023;
+  const fromMs = o.fromMs ?? span?.fromMs ?? Date.UTC(year, 0, 1);
+  const toMs = o.toMs ?? span?.toMs ?? Date.UTC(year + 1, 0, 1);
+  const built = o.trace ?? buildTrace({ node, fromMs, toMs, ...(o.gpuRates ? { gpuRateOverrides: o.gpuRates } : {}), ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) });
   const trace: Trace = { ...built, notes: [...built.notes] };
   const types = new Set(base.gpuPools.map((p) => p.gpuType));
   trace.notes = trace.notes.filter((note) => !/^(H100|A100|L40S)\b/.test(note) || types.has(note.slice(0, note.search(/[ ]/)) as GpuType));
@@ -176,7 +193,7 @@ const resolve = (o: BacktestOptions): Resolved => {
     poolFee: o.poolFee ?? DEFAULT_CONTROLLER_CONFIG.poolFee,
     asicBlockUnits: o.asicBlockUnits ?? DEFAULT_CONTROLLER_CONFIG.asicBlockUnits,
   };
-  return { facility, leftOut, trace, config, utilization: o.gpuUtilization ?? 0.7, shares: o.gpuDemandShares ?? DEFAULT_SHARES, warmUpDays: o.trace ? 0 : (o.forecasterWarmUpDays ?? 365) };
+  return { facility, leftOut, trace, config, utilization: o.gpuUtilization ?? 0.7, shares: o.gpuDemandShares ?? DEFAULT_SHARES, warmUpDays: o.trace ? 0 : (o.forecasterWarmUpDays ?? 365), adaptation: o.adaptation ?? {}, ...(o.forecastAnchor ? { forecastAnchor: o.forecastAnchor } : {}), ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) };
 };
 
 /** What the controller knows at the start of an interval. */
@@ -291,17 +308,27 @@ const seedRule = (r: Resolved, blocks: Block[]) => {
   });
 };
 
-const controller = (r: Resolved, blocks: Block[], learned: boolean, onProgress?: (f: number) => void): Schedules => {
+type ControllerKind = 'adaptive' | 'learned' | 'persistence';
+
+const controller = (r: Resolved, blocks: Block[], kind: ControllerKind, onProgress?: (f: number) => void): Schedules => {
   const n = r.trace.intervals.length;
   const modes = blocks.map(() => new Uint8Array(n).fill(1));
   let state = initialControllerState(r.facility, r.trace.fromMs, r.config);
-  let fc: LearnedForecasterState | undefined = learned ? warmUp(r) : undefined;
+  let fc: LearnedForecasterState | undefined = kind !== 'persistence' ? warmUp(r) : undefined;
+  let record = kind === 'adaptive' ? initialAdaptation(r.facility, r.trace.fromMs, r.config, r.adaptation) : undefined;
   let lastReport = -1;
   r.trace.intervals.forEach((iv, t) => {
     if (iv.lastRtUsdPerMwh !== null) {
       const observation = observationAt(r, iv);
       const forecast = fc && fc.observed > 0 ? learnedForecast(fc, { atMs: iv.startMs, dayAhead: observation.dayAhead! }) : undefined;
-      const out = decide({ facility: r.facility, observation, state, config: r.config, ...(forecast ? { forecast } : {}) });
+      const input = { facility: r.facility, observation, state, config: r.config, ...(forecast ? { forecast } : {}) };
+      let out: { recommendation: Recommendation; state: ControllerState };
+      if (record) {
+        const settled = t > 0 ? { startMs: r.trace.intervals[t - 1]!.startMs, usdPerMwh: iv.lastRtUsdPerMwh } : undefined;
+        const step = adaptiveDecide({ ...input, record, ...(settled ? { settled } : {}) });
+        record = step.record;
+        out = step;
+      } else out = decide(input);
       state = out.state;
       blocks.forEach((b, k) => {
         modes[k]![t] = out.recommendation.allocation.blocks[b.id]!;
@@ -319,11 +346,11 @@ const controller = (r: Resolved, blocks: Block[], learned: boolean, onProgress?:
 
 /** The learned forecaster, shown the history before the trace (causal: only earlier prices). */
 const warmUp = (r: Resolved): LearnedForecasterState => {
-  let fc = initialLearnedForecaster({ ...DEFAULT_LEARNED_CONFIG, intervalMs: INTERVAL_MS, horizon: r.config.horizonIntervals });
+  let fc = initialLearnedForecaster({ ...DEFAULT_LEARNED_CONFIG, intervalMs: INTERVAL_MS, horizon: r.config.horizonIntervals, ...(r.forecastAnchor ? { anchor: r.forecastAnchor } : {}) });
   if (r.warmUpDays === 0) return fc;
   const from = r.trace.fromMs - r.warmUpDays * 86_400_000;
-  const da = new Map(ercotDayAheadHourly(r.trace.node).map((p) => [p.t, p.value]));
-  for (const p of ercotRealTime15Min(r.trace.node)) {
+  const da = new Map(ercotDayAheadHourly(r.trace.node, r.dataDir).map((p) => [p.t, p.value]));
+  for (const p of ercotRealTime15Min(r.trace.node, r.dataDir)) {
     if (p.t < from) continue;
     if (p.t >= r.trace.fromMs) break;
     fc = observeSettled(fc, { startMs: p.t, priceUsdPerMwh: p.value, dayAheadUsdPerMwh: da.get(Math.floor(p.t / 3_600_000) * 3_600_000) ?? null });
@@ -334,7 +361,7 @@ const warmUp = (r: Resolved): LearnedForecasterState => {
 const warmUpCount = (r: Resolved) => {
   if (r.warmUpDays === 0) return 0;
   const from = r.trace.fromMs - r.warmUpDays * 86_400_000;
-  return ercotRealTime15Min(r.trace.node).filter((p) => p.t >= from && p.t < r.trace.fromMs).length;
+  return ercotRealTime15Min(r.trace.node, r.dataDir).filter((p) => p.t >= from && p.t < r.trace.fromMs).length;
 };
 
 const staticRule = (r: Resolved, blocks: Block[], asic: number, gpu: number) => runRule(r, blocks, (_, __, b) => (b.kind === 'asic' ? asic : gpu));
@@ -411,15 +438,17 @@ export const runBacktest = (options: BacktestOptions = {}): BacktestResult => {
 
   const results: StrategyResult[] = [];
   const progressOf = (from: number, to: number) => (options.onProgress ? (f: number) => options.onProgress!(from + (to - from) * f) : undefined);
-  const controllers = wanted.filter((s) => s === 'controller' || s === 'controller-persistence').length;
+  const controllers = wanted.filter((s) => s.startsWith('controller')).length;
   let done = 0;
   for (const name of wanted) {
     let modes: Schedules | 'optimum';
     switch (name) {
       case 'controller':
+      case 'controller-fixed':
       case 'controller-persistence': {
         const share = 0.95 / Math.max(1, controllers);
-        modes = controller(r, blocks, name === 'controller', progressOf(done * share, (done + 1) * share));
+        const kind: ControllerKind = name === 'controller' ? 'adaptive' : name === 'controller-fixed' ? 'learned' : 'persistence';
+        modes = controller(r, blocks, kind, progressOf(done * share, (done + 1) * share));
         done++;
         break;
       }
@@ -466,7 +495,7 @@ export const runBacktest = (options: BacktestOptions = {}): BacktestResult => {
       gpuUtilization: r.utilization,
       gpuDemandShares: r.shares,
       asicBlockUnits: r.config.asicBlockUnits,
-      forecasterWarmUpIntervals: wanted.includes('controller') ? warmUpCount(r) : 0,
+      forecasterWarmUpIntervals: wanted.includes('controller') || wanted.includes('controller-fixed') ? warmUpCount(r) : 0,
     },
     budgetCanBind,
     strategies: results,
@@ -549,8 +578,15 @@ export const parseBacktestArgs = (argv: readonly string[]): ParsedBacktestArgs =
         json = true;
         break;
       case '--year':
-        options.year = num(flag, value(), (x) => x === 2023 || x === 2024, '2023 or 2024 (the 15-minute data)');
+        options.year = num(flag, value(), (x) => Number.isInteger(x) && x >= 2000 && x <= 2100, 'a year, e.g. 2023 (the built-in data holds 2023 and 2024)');
         break;
+      case '--data': {
+        const v = value();
+        if (!v || !existsSync(path.join(v, 'ercot_hb_west_north_rt_15min.csv')))
+          throw new Error(`--data: expected a folder of market files in the format of simulators/market/data (at least ercot_hb_west_north_rt_15min.csv), got ${JSON.stringify(v ?? '')}`);
+        options.dataDir = v;
+        break;
+      }
       case '--from':
         options.fromMs = date(flag, value());
         break;
@@ -603,6 +639,12 @@ export const parseBacktestArgs = (argv: readonly string[]): ParsedBacktestArgs =
         options.gpuRates = { ...options.gpuRates, [m[1]!.toUpperCase() as GpuType]: Number(m[2]) };
         break;
       }
+      case '--anchor': {
+        const v = value();
+        if (v !== 'last' && v !== 'day-ahead') throw new Error(`--anchor: expected last or day-ahead, got ${JSON.stringify(v ?? '')}`);
+        options.forecastAnchor = v;
+        break;
+      }
       case '--budget-kw':
         options.budgetKw = num(flag, value(), (x) => x > 0, 'kW, > 0');
         break;
@@ -621,7 +663,7 @@ export const parseBacktestArgs = (argv: readonly string[]): ParsedBacktestArgs =
         break;
       }
       default:
-        throw new Error(`unknown flag ${JSON.stringify(raw)}: known flags are --year --from --to --node --facility --switch-cost --gpu-switch-seconds --min-dwell --horizon --pool-fee --gpu-utilization --gpu-shares --gpu-rate --budget-kw --block-units --warm-up-days --strategies --json`);
+        throw new Error(`unknown flag ${JSON.stringify(raw)}: known flags are --data --year --from --to --node --facility --switch-cost --gpu-switch-seconds --min-dwell --horizon --pool-fee --gpu-utilization --gpu-shares --gpu-rate --anchor --budget-kw --block-units --warm-up-days --strategies --json`);
     }
   }
   if ((options.fromMs === undefined) !== (options.toMs === undefined)) throw new Error('--from and --to go together');

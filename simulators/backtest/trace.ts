@@ -61,6 +61,15 @@ export type TraceOptions = {
   toMs: number;
   /** A constant rate per GPU type that replaces the series (e.g. L40S, which has none). */
   gpuRateOverrides?: Partial<Record<GpuType, number>>;
+  /** A folder of market files in the format of simulators/market/data; default that folder. */
+  dataDir?: string;
+};
+
+/** The span of a folder's 15-minute prices at a node: first interval start and the end of the last one. */
+export const traceSpan = (node: Rt15Node, dataDir?: string): { fromMs: number; toMs: number } => {
+  const rt = ercotRealTime15Min(node, dataDir);
+  if (rt.length === 0) throw new RangeError(`no 15-minute ${node} prices in ${dataDir ?? 'the market data'}`);
+  return { fromMs: rt[0]!.t, toMs: rt.at(-1)!.t + INTERVAL_MS };
 };
 
 /** Fill a per-key series with the nearest key that has a value (ties: the earlier). */
@@ -91,26 +100,30 @@ const monthStart = (ms: number) => {
 
 export const buildTrace = (opts: TraceOptions): Trace => {
   const notes: string[] = [];
-  const rt = ercotRealTime15Min(opts.node);
+  const dir = opts.dataDir;
+  const rt = ercotRealTime15Min(opts.node, dir);
   const first = lowerBound(rt, opts.fromMs);
   const end = lowerBound(rt, opts.toMs);
-  if (end <= first) throw new RangeError(`no 15-minute ${opts.node} prices between ${iso(opts.fromMs)} and ${iso(opts.toMs)} (the data covers 2023-01-01 to 2024-12-05)`);
+  if (end <= first) {
+    const span = traceSpan(opts.node, dir);
+    throw new RangeError(`no 15-minute ${opts.node} prices between ${iso(opts.fromMs)} and ${iso(opts.toMs)} (the data covers ${iso(span.fromMs)} to ${iso(span.toMs)})`);
+  }
   const expected = Math.round((opts.toMs - opts.fromMs) / INTERVAL_MS);
   if (end - first < expected) notes.push(`${expected - (end - first)} of ${expected} 15-minute intervals are absent from the source and skipped (gaps, not interpolated)`);
 
-  const da = ercotDayAheadHourly(opts.node);
+  const da = ercotDayAheadHourly(opts.node, dir);
   const dayAheadByHour = new Map(da.map((p) => [p.t, p.value]));
-  const btc = btcUsdHourly();
+  const btc = btcUsdHourly(dir);
 
   // network days: realized fees (nearest known), known fees = the day before
-  const net = btcNetworkDaily();
+  const net = btcNetworkDaily(dir);
   const netByDay = new Map(net.map((d) => [d.t, d]));
   const days = net.map((d) => d.t);
   const fees = nearestFill(days, (t) => netByDay.get(t)!.feesPerBlockBtc);
   const daysInTrace = new Set<number>();
 
   // GPU months: nearest month with a value
-  const gpu = gpuRentalMonthly();
+  const gpu = gpuRentalMonthly(dir);
   const months = gpu.map((m) => m.t);
   const h100 = nearestFill(months, (t) => gpu.find((m) => m.t === t)!.h100);
   const a100 = nearestFill(months, (t) => gpu.find((m) => m.t === t)!.a100);
@@ -154,7 +167,7 @@ export const buildTrace = (opts: TraceOptions): Trace => {
   }
   const filledFeeDays = [...daysInTrace].filter((d) => fees.get(d)!.filled).length;
   if (filledFeeDays) notes.push(`${filledFeeDays} of ${daysInTrace.size} days have no fee data and use the nearest day with data`);
-  if (missingDa) notes.push(`${missingDa} intervals have no day-ahead price (e.g. 2023-07-25..09-07): the controller forecasts from real-time prices alone there`);
+  if (missingDa) notes.push(`${missingDa} intervals have no day-ahead price${dir === undefined ? ' (e.g. 2023-07-25..09-07)' : ''}: the controller forecasts from real-time prices alone there`);
   for (const [type, fill] of [['H100', h100], ['A100', a100]] as const) {
     if (opts.gpuRateOverrides?.[type] !== undefined) {
       notes.push(`${type} rate set by the caller: $${opts.gpuRateOverrides[type]}/GPU-hour`);
@@ -163,6 +176,7 @@ export const buildTrace = (opts: TraceOptions): Trace => {
     const filled = [...monthsInTrace].filter((m) => fill.get(m)?.filled);
     if (filled.length) notes.push(`${type} rate: ${filled.length} of ${monthsInTrace.size} months have no list price and use the nearest month with one (${filled.map((m) => iso(m).slice(0, 7)).join(', ')})`);
   }
+  if (dir !== undefined) notes.push(`market data from ${dir}`);
   if (opts.gpuRateOverrides?.L40S === undefined) notes.push('L40S has no rental-price series: L40S pools are left out (give --gpu-rate L40S=<usd> to include them)');
   return { node: opts.node, fromMs: opts.fromMs, toMs: opts.toMs, intervalMs: INTERVAL_MS, intervals, dayAheadByHour, notes };
 };

@@ -11,8 +11,8 @@ export const MARKET_DATA_DIR = process.env.HCP_MARKET_DATA_DIR ?? path.resolve(i
 
 export type Point = { t: number; value: number };
 
-const rows = (file: string): string[][] => {
-  const text = readFileSync(path.join(MARKET_DATA_DIR, file), 'utf8');
+const rows = (dir: string, file: string): string[][] => {
+  const text = readFileSync(path.join(dir, file), 'utf8');
   return text
     .trim()
     .split('\n')
@@ -20,8 +20,14 @@ const rows = (file: string): string[][] => {
     .map((line) => line.split(','));
 };
 
-const header = (file: string): string[] =>
-  readFileSync(path.join(MARKET_DATA_DIR, file), 'utf8').split('\n', 1)[0]!.split(',');
+const header = (dir: string, file: string): string[] => readFileSync(path.join(dir, file), 'utf8').split('\n', 1)[0]!.split(',');
+
+/** A column's index by name; a folder whose file lacks it is refused with the file and column named. */
+const column = (dir: string, file: string, name: string): number => {
+  const k = header(dir, file).indexOf(name);
+  if (k < 0) throw new Error(`${path.join(dir, file)}: no column ${name}`);
+  return k;
+};
 
 /** `2023-01-01T00:15Z` or `2023-01-01` → epoch ms. */
 export const parseUtc = (s: string): number => {
@@ -30,39 +36,51 @@ export const parseUtc = (s: string): number => {
   return t;
 };
 
+/** A series read from a file: every value a finite number and times strictly increasing, or an error naming the file and row. */
+const checked = (dir: string, file: string, points: Point[]): Point[] => {
+  points.forEach((p, k) => {
+    if (!Number.isFinite(p.value) || !Number.isFinite(p.t)) throw new Error(`${path.join(dir, file)}: row ${k + 2} is not a number`);
+    if (k > 0 && p.t <= points[k - 1]!.t) throw new Error(`${path.join(dir, file)}: row ${k + 2} is not after the row before it (rows must be in time order)`);
+  });
+  return points;
+};
+
 const cache = new Map<string, unknown>();
-const once = <T>(key: string, load: () => T): T => {
-  if (!cache.has(key)) cache.set(key, load());
-  return cache.get(key) as T;
+/** Each file is parsed once per process and folder (a backtest of `--data DIR` reads another folder). */
+const once = <T>(dir: string, key: string, load: () => T): T => {
+  const k = `${path.resolve(dir)}|${key}`;
+  if (!cache.has(k)) cache.set(k, load());
+  return cache.get(k) as T;
 };
 
 /** BTC-USD hourly close, 2022-01-01 to 2025-05-13 (CryptoCompare index). */
-export const btcUsdHourly = (): Point[] =>
-  once('btc', () => rows('btc_usd_hourly.csv').map(([ts, close]) => ({ t: parseUtc(ts!), value: Number(close) })));
+export const btcUsdHourly = (dir = MARKET_DATA_DIR): Point[] =>
+  once(dir, 'btc', () => checked(dir, 'btc_usd_hourly.csv', rows(dir, 'btc_usd_hourly.csv').map(([ts, close]) => ({ t: parseUtc(ts!), value: Number(close) }))));
 
 const hubColumn = (node: MarketNode) => `${node.toLowerCase()}_usd_per_mwh`;
 
 /** ERCOT real-time hub price, hourly mean of the 15-minute settlement prices, 2023–2024, complete. */
-export const ercotRealTimeHourly = (node: MarketNode): Point[] =>
-  once(`rt-${node}`, () => {
-    const col = header('ercot_hubs_rt_hourly.csv').indexOf(hubColumn(node));
-    return rows('ercot_hubs_rt_hourly.csv').map((r) => ({ t: parseUtc(r[0]!), value: Number(r[col]) }));
+export const ercotRealTimeHourly = (node: MarketNode, dir = MARKET_DATA_DIR): Point[] =>
+  once(dir, `rt-${node}`, () => {
+    const col = column(dir, 'ercot_hubs_rt_hourly.csv', hubColumn(node));
+    return checked(dir, 'ercot_hubs_rt_hourly.csv', rows(dir, 'ercot_hubs_rt_hourly.csv').map((r) => ({ t: parseUtc(r[0]!), value: Number(r[col]) })));
   });
 
 /** ERCOT day-ahead hub price, hourly; hours the source lacks (1,202, incl. summer 2023) are omitted. */
-export const ercotDayAheadHourly = (node: MarketNode): Point[] =>
-  once(`da-${node}`, () => {
-    const col = header('ercot_hubs_da_hourly.csv').indexOf(hubColumn(node));
-    return rows('ercot_hubs_da_hourly.csv')
-      .filter((r) => r[col] !== '')
+export const ercotDayAheadHourly = (node: MarketNode, dir = MARKET_DATA_DIR): Point[] =>
+  once(dir, `da-${node}`, () => {
+    const col = column(dir, 'ercot_hubs_da_hourly.csv', hubColumn(node));
+    const points = rows(dir, 'ercot_hubs_da_hourly.csv')
+      .filter((r) => (r[col] ?? '') !== '')
       .map((r) => ({ t: parseUtc(r[0]!), value: Number(r[col]) }));
+    return checked(dir, 'ercot_hubs_da_hourly.csv', points);
   });
 
 /** ERCOT real-time 15-minute prices at HB_WEST or HB_NORTH; 2023 complete, gaps in 2024. */
-export const ercotRealTime15Min = (node: 'HB_WEST' | 'HB_NORTH'): Point[] =>
-  once(`rt15-${node}`, () => {
-    const col = header('ercot_hb_west_north_rt_15min.csv').indexOf(hubColumn(node));
-    return rows('ercot_hb_west_north_rt_15min.csv').map((r) => ({ t: parseUtc(r[0]!), value: Number(r[col]) }));
+export const ercotRealTime15Min = (node: 'HB_WEST' | 'HB_NORTH', dir = MARKET_DATA_DIR): Point[] =>
+  once(dir, `rt15-${node}`, () => {
+    const col = column(dir, 'ercot_hb_west_north_rt_15min.csv', hubColumn(node));
+    return checked(dir, 'ercot_hb_west_north_rt_15min.csv', rows(dir, 'ercot_hb_west_north_rt_15min.csv').map((r) => ({ t: parseUtc(r[0]!), value: Number(r[col]) })));
   });
 
 export type NetworkDay = {
@@ -76,9 +94,9 @@ export type NetworkDay = {
 };
 
 /** Bitcoin network, daily, 2020-04-11 to 2025-04-08 (Blockchain.com). */
-export const btcNetworkDaily = (): NetworkDay[] =>
-  once('network', () =>
-    rows('btc_network_daily.csv').map((r) => ({
+export const btcNetworkDaily = (dir = MARKET_DATA_DIR): NetworkDay[] =>
+  once(dir, 'network', () =>
+    rows(dir, 'btc_network_daily.csv').map((r) => ({
       t: parseUtc(r[0]!),
       difficulty: Number(r[1]),
       hashrateThs: Number(r[2]),
@@ -91,11 +109,10 @@ export const btcNetworkDaily = (): NetworkDay[] =>
 export type GpuMonth = { t: number; h100: number | undefined; a100: number | undefined };
 
 /** Monthly GPU rental list prices (median of providers), USD per GPU-hour; withheld months undefined. */
-export const gpuRentalMonthly = (): GpuMonth[] =>
-  once('gpu', () => {
-    const h = header('gpu_rental_price_monthly.csv');
-    const [h100, a100] = [h.indexOf('h100_usd_per_gpu_hour'), h.indexOf('a100_usd_per_gpu_hour')];
-    return rows('gpu_rental_price_monthly.csv').map((r) => ({
+export const gpuRentalMonthly = (dir = MARKET_DATA_DIR): GpuMonth[] =>
+  once(dir, 'gpu', () => {
+    const [h100, a100] = [column(dir, 'gpu_rental_price_monthly.csv', 'h100_usd_per_gpu_hour'), column(dir, 'gpu_rental_price_monthly.csv', 'a100_usd_per_gpu_hour')];
+    return rows(dir, 'gpu_rental_price_monthly.csv').map((r) => ({
       t: parseUtc(`${r[0]}-01`),
       h100: r[h100] ? Number(r[h100]) : undefined,
       a100: r[a100] ? Number(r[a100]) : undefined,

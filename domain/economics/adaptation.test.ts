@@ -1,0 +1,121 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { SEED_SCENARIO } from '../fleet/inventory.ts';
+import { adaptiveDecide, initialAdaptation, type AdaptationRecord } from './adaptation.ts';
+import { decide, initialControllerState, recompute, type ControllerState, type EconomicsObservation } from './controller.ts';
+import type { PriceForecast } from './forecast.ts';
+import { DEFAULT_POLICIES, leaderOf } from './policy.ts';
+
+const FC = { seed: 20261205, numRuns: 60 } as const;
+const T0 = Date.UTC(2023, 7, 17, 20, 30);
+const INTERVAL = 900_000;
+const texasNorth = SEED_SCENARIO.find((f) => f.facilityId === 'texas-north')!;
+// 2023-08-17: strikes S21 ≈ $159, S19 XP ≈ $130 per MWh
+const obsAt = (price: number, atMs = T0): EconomicsObservation => ({
+  atMs,
+  btcUsd: 27_856.5,
+  network: { difficulty: 52_391_178_981_379, subsidyBtc: 6.25, feesPerBlockBtc: 0.12141 },
+  electricityUsdPerMwh: price,
+  gpuUsdPerHour: { H100: 3.38, A100: 2.19, L40S: 1.96 },
+  gpuUtilization: 0.7,
+  gpuDemandShares: { P1: 0.4, P2: 0.3, P3: 0.3 },
+});
+const path = (prices: number[]): PriceForecast => ({ pricesUsdPerMwh: prices, method: 'test' });
+const prices = fc.array(fc.double({ min: 0, max: 3000, noNaN: true }), { minLength: 8, maxLength: 8 });
+/** A state with each block mining or asleep, some still inside their dwell. */
+const stateArb = fc.array(fc.tuple(fc.boolean(), fc.boolean()), { minLength: 32, maxLength: 32 }).map((flags): ControllerState => {
+  const base = initialControllerState(texasNorth, T0);
+  const ids = Object.keys(base.blocks).sort();
+  return { blocks: Object.fromEntries(ids.map((id, k) => [id, { active: flags[k % flags.length]![0], sinceMs: flags[k % flags.length]![1] ? T0 - 3_600_000 : T0 - 365 * 86_400_000 }])) };
+});
+
+describe('the controller adapts to its own record (invariant 8 holds throughout)', () => {
+  it('a larger margin only ever removes switches, whatever the forecast and the state', () => {
+    fc.assert(
+      fc.property(prices, stateArb, fc.double({ min: 0, max: 10, noNaN: true }), fc.double({ min: 0, max: 10, noNaN: true }), (p, state, a, b) => {
+        const [lo, hi] = a <= b ? [a, b] : [b, a];
+        const run = (margin: number | null) =>
+          new Set(decide({ facility: texasNorth, observation: obsAt(p[0]!), state, forecast: path(p), policy: { forecast: 'given', margin } }).recommendation.switched);
+        const loose = run(lo);
+        for (const strict of [run(hi), run(null)]) for (const id of strict) expect(loose.has(id)).toBe(true);
+      }),
+      FC,
+    );
+  });
+
+  it('a record in which holding still did better never makes the controller switch more', () => {
+    fc.assert(
+      fc.property(prices, stateArb, fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 6, maxLength: 6 }), fc.double({ min: 0, max: 1e6, noNaN: true }), (p, state, scores, better) => {
+        const record = initialAdaptation(texasNorth, T0);
+        const switches = (scoresUsd: number[]) =>
+          decide({ facility: texasNorth, observation: obsAt(p[0]!), state, forecast: path(p), adaptation: { ...record.input, scoresUsd } }).recommendation.switched.length;
+        const hold = DEFAULT_POLICIES.findIndex((x) => x.margin === null);
+        const worse = scores.slice();
+        worse[hold] = worse[hold]! + better;
+        expect(switches(worse)).toBeLessThanOrEqual(switches(scores));
+      }),
+      FC,
+    );
+  });
+
+  it('keeps the incumbent unless a challenger leads by more than the lead; ties go to the more trusting policy', () => {
+    const input = { ...initialAdaptation(texasNorth, T0).input, leadUsd: 100 };
+    expect(leaderOf({ ...input, scoresUsd: [0, 0, 0, 0, 0, 0], incumbent: 0 })).toBe(0);
+    expect(leaderOf({ ...input, scoresUsd: [0, 50, 0, 0, 0, 0], incumbent: 0 })).toBe(0);
+    expect(leaderOf({ ...input, scoresUsd: [0, 150, 0, 0, 0, 0], incumbent: 0 })).toBe(1);
+    expect(leaderOf({ ...input, scoresUsd: [150, 100, 0, 0, 0, 0], incumbent: 1 })).toBe(1);
+    expect(leaderOf({ ...input, scoresUsd: [250, 100, 0, 250, 0, 0], incumbent: 1 })).toBe(0);
+  });
+
+  /** Run the adaptive controller over a price path, each interval's forecast being persistence of the last price. */
+  const runPath = (path_: number[]) => {
+    let state = initialControllerState(texasNorth, T0);
+    let record: AdaptationRecord = initialAdaptation(texasNorth, T0);
+    const out = [];
+    for (let t = 1; t < path_.length; t++) {
+      const atMs = T0 + t * INTERVAL;
+      const step = adaptiveDecide({
+        facility: texasNorth,
+        observation: obsAt(path_[t - 1]!, atMs),
+        state,
+        forecast: path(Array(8).fill(path_[t - 1]!)),
+        record,
+        settled: { startMs: atMs - INTERVAL, usdPerMwh: path_[t - 1]! },
+      });
+      state = step.state;
+      record = step.record;
+      out.push(step);
+    }
+    return out;
+  };
+
+  it('stops chasing a price that flips around the strike, and says so; every decision recomputes from its record', () => {
+    // the S21 strike ≈ $159: the price flips between $130 and $190 every interval for two days
+    const flips = Array.from({ length: 193 }, (_, t) => (t % 2 === 0 ? 190 : 130));
+    const steps = runPath(flips);
+    const switchesIn = (from: number, to: number) => steps.slice(from, to).reduce((s, x) => s + x.recommendation.switched.filter((id) => id.startsWith('asic:S21')).length, 0);
+    // persistence of a flipping price makes the trusting policy chase it at first…
+    expect(switchesIn(0, 24)).toBeGreaterThan(20);
+    // …its record in the shadow turns negative against holding still, and a cautious policy leads
+    const last = steps.at(-1)!;
+    expect(last.recommendation.policy.margin === null || (last.recommendation.policy.margin ?? 0) > 0).toBe(true);
+    expect(switchesIn(96, 192)).toBeLessThan(switchesIn(0, 96) / 4);
+    expect(last.recommendation.reason).toMatch(/^policy (hold still|forecast, switch only past)/);
+    for (const s of [steps[0]!, steps[30]!, last]) expect(recompute(s.recommendation)).toEqual({ ok: true, differences: [] });
+    // the recorded scores drive the decision: change them and recompute notices
+    const tampered = { ...last.recommendation, inputs: { ...last.recommendation.inputs, adaptation: { ...last.recommendation.inputs.adaptation!, scoresUsd: [1e9, 0, 0, 0, 0, 0], incumbent: 0 } } };
+    expect(recompute(tampered).ok).toBe(false);
+  });
+
+  it('with unchanged prices a block changes mode at most once (no flapping), whatever the record says', () => {
+    fc.assert(
+      fc.property(fc.double({ min: 0, max: 3000, noNaN: true }), (price) => {
+        const steps = runPath(Array(40).fill(price));
+        const changes = new Map<string, number>();
+        for (const s of steps) for (const id of s.recommendation.switched) changes.set(id, (changes.get(id) ?? 0) + 1);
+        for (const n of changes.values()) expect(n).toBeLessThanOrEqual(1);
+      }),
+      { ...FC, numRuns: 15 },
+    );
+  });
+});

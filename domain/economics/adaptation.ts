@@ -1,0 +1,108 @@
+/**
+ * The controller watches its own record (docs/design.md §3 "Economics"): beside the decision
+ * it acts on, it runs every policy of a fixed menu (policy.ts) in the shadow, each from its own
+ * state, and scores what each would have earned once the interval's price settles — realized
+ * profit of its modes minus its switching costs, weighted toward the recent past. The policy
+ * with the best record leads. On a market the forecaster understands (ERCOT), trusting it wins
+ * and leads; when its forecasts stop explaining the market (a price that flips around the
+ * strike every interval), chasing them loses money in the shadow within hours and a cautious
+ * policy, or holding still, takes over — and hands back when trusting earns more again.
+ *
+ * Why a menu of whole policies scored on realized profit, rather than a forecast-error
+ * statistic: what matters is money after switching costs. A forecast can be badly wrong about
+ * spikes and still right about which side of the strike the next hours fall on, and vice versa;
+ * scoring the decisions themselves needs no model of how error turns into loss.
+ *
+ * Pure: the record comes in and goes out. A decision records the scores it used
+ * (`inputs.adaptation`), so `recompute` derives the same leader and the same decision.
+ */
+import { blockProfitUsdPerHour, blockRevenueUsdPerHour, decide, expandFacility, initialControllerState, type ControllerConfig, type ControllerState, type DecideInput, DEFAULT_CONTROLLER_CONFIG } from './controller.ts';
+import type { Mode } from './plan.ts';
+import { asicKw } from './profitability.ts';
+import { DEFAULT_POLICIES, leaderOf, type AdaptationInput, type Policy } from './policy.ts';
+import type { FacilitySpec } from '../fleet/inventory.ts';
+
+export type AdaptationRecord = {
+  input: AdaptationInput;
+  /** Each policy's own controller state, as if it alone had been followed. */
+  shadows: ControllerState[];
+  /** Each policy's modes in the interval decided last and the switching cost it paid then, scored once that interval settles. */
+  pending?: { startMs: number; modes: Record<string, Mode>[]; switchCostUsd: number[] };
+};
+
+export type AdaptationOptions = {
+  policies?: readonly Policy[];
+  halfLifeIntervals?: number;
+  /** How much better a challenger's record must be, in switches of every ASIC block of the facility (their cost). */
+  leadSwitches?: number;
+};
+
+/** A challenger must have earned, over the recent past, more than moving every ASIC block once more would cost. */
+export const DEFAULT_LEAD_SWITCHES = 2;
+
+/** A week of 15-minute intervals: long enough to tell skill from luck; a policy that chases a flipping price still loses its lead within hours. */
+export const DEFAULT_HALF_LIFE_INTERVALS = 672;
+
+export const initialAdaptation = (facility: FacilitySpec, atMs: number, config: ControllerConfig = DEFAULT_CONTROLLER_CONFIG, o: AdaptationOptions = {}): AdaptationRecord => {
+  const policies = (o.policies ?? DEFAULT_POLICIES).map((p) => ({ ...p }));
+  return {
+    input: {
+      policies,
+      scoresUsd: policies.map(() => 0),
+      incumbent: 0,
+      leadUsd: (o.leadSwitches ?? DEFAULT_LEAD_SWITCHES) * facilitySwitchCostUsd(facility, config),
+      halfLifeIntervals: o.halfLifeIntervals ?? DEFAULT_HALF_LIFE_INTERVALS,
+    },
+    shadows: policies.map(() => initialControllerState(facility, atMs, config)),
+  };
+};
+
+/** Cost of switching every ASIC block of the facility once, USD. */
+const facilitySwitchCostUsd = (facility: FacilitySpec, config: ControllerConfig) =>
+  facility.asicGroups.reduce((s, g) => s + ((g.count * asicKw(g.model)) / 1000) * config.asicSwitchCostUsdPerMw, 0);
+
+/** The interval before the decision, now settled: its start and its price. */
+export type Settled = { startMs: number; usdPerMwh: number };
+
+/** Add the settled interval's realized profit of each policy's modes to its score (nothing if it is not the interval last decided). */
+export const scoreSettled = (record: AdaptationRecord, settled: Settled | undefined, input: Pick<DecideInput, 'facility' | 'observation' | 'config'>): AdaptationRecord => {
+  const { pending } = record;
+  if (!pending) return record;
+  if (!settled || settled.startMs !== pending.startMs) return { ...record, pending: undefined };
+  const config = input.config ?? DEFAULT_CONTROLLER_CONFIG;
+  const dt = config.intervalMs / 3_600_000;
+  const { blocks } = expandFacility(input.facility, config.asicBlockUnits, input.observation.gpuDemandShares);
+  const profit = blocks.map((b) => blockProfitUsdPerHour(b, blockRevenueUsdPerHour(b, input.observation, config.poolFee), settled.usdPerMwh));
+  const decay = 0.5 ** (1 / record.input.halfLifeIntervals);
+  const scoresUsd = record.input.scoresUsd.map((score, k) => {
+    const modes = pending.modes[k]!;
+    const value = blocks.reduce((s, b, j) => s + (modes[b.id] === 0 ? profit[j]!.idle : profit[j]!.active) * dt, 0);
+    return decay * score + value - pending.switchCostUsd[k]!;
+  });
+  return { ...record, input: { ...record.input, scoresUsd }, pending: undefined };
+};
+
+/**
+ * One interval: score the interval that just settled, decide with the leading policy (recorded
+ * with the decision), and move every policy's shadow one interval on.
+ */
+export const adaptiveDecide = (input: Omit<DecideInput, 'policy' | 'adaptation'> & { record: AdaptationRecord; settled?: Settled }) => {
+  const { record: before, settled, ...decideInput } = input;
+  const scored = scoreSettled(before, settled, decideInput);
+  const { recommendation, state } = decide({ ...decideInput, adaptation: scored.input });
+  const leader = leaderOf(scored.input);
+  const modes: Record<string, Mode>[] = [];
+  const switchCostUsd: number[] = [];
+  const shadows = scored.input.policies.map((policy, k) => {
+    const shadow = decide({ ...decideInput, state: scored.shadows[k]!, policy });
+    modes.push(shadow.recommendation.allocation.blocks);
+    switchCostUsd.push(shadow.recommendation.options.reduce((s, o) => s + (o.active !== o.wasActive && o.cause !== 'handover' ? o.switchCostMicroUsd : 0), 0) / 1e6);
+    return shadow.state;
+  });
+  const record: AdaptationRecord = {
+    input: { ...scored.input, incumbent: leader },
+    shadows,
+    pending: { startMs: decideInput.observation.atMs, modes, switchCostUsd },
+  };
+  return { recommendation, state, record };
+};

@@ -1,0 +1,68 @@
+/**
+ * How far the economic controller trusts its forecast (docs/design.md §3 "Economics").
+ *
+ * A policy names the forecast a decision follows and the margin that leaving the active mode
+ * (mining, serving) must clear: a block sleeps or pauses only when the look-ahead's gain of doing
+ * so now exceeds its switching cost by `margin` × that cost again (`margin` 0: the exact
+ * look-ahead; null: hold still, never leave by choice). Coming back to the active mode needs only
+ * the look-ahead's say, so a cautious policy never strands a block asleep. A larger margin only
+ * ever removes switches, for any forecast.
+ *
+ * The controller keeps a record of what each policy in a fixed menu would have earned over the
+ * recent past (adaptation.ts) and follows the leader. The record's scores are inputs of the
+ * decision, recorded with it, so `recompute` derives the same leader and the same decision.
+ */
+
+export type Policy = {
+  /** `given`: the forecast the caller passed (the learned forecaster live and in the backtest); `persistence`: day-ahead + decaying last deviation, from the observation alone. */
+  forecast: 'given' | 'persistence';
+  margin: number | null;
+};
+
+export const TRUST_FORECAST: Policy = { forecast: 'given', margin: 0 };
+
+/**
+ * The menu, most trusting first. Hold is the safe end: what mining (and serving) all along earns.
+ * The persistence policies are there for markets whose day-ahead prices say more than the
+ * learned forecaster has learned to hear (on the synthetic random walk, by 1.5 % of the optimum).
+ */
+export const DEFAULT_POLICIES: readonly Policy[] = [
+  { forecast: 'given', margin: 0 },
+  { forecast: 'given', margin: 1 },
+  { forecast: 'given', margin: 4 },
+  { forecast: 'persistence', margin: 0 },
+  { forecast: 'persistence', margin: 1 },
+  { forecast: 'given', margin: null },
+];
+
+/** What a decision needs of the record: each policy's recent score and which one led before. */
+export type AdaptationInput = {
+  policies: Policy[];
+  /** Realized profit each policy's own decisions would have made, exponentially weighted toward the recent past, USD. */
+  scoresUsd: number[];
+  /** The policy followed at the previous interval. */
+  incumbent: number;
+  /** A challenger takes over only when its score beats the incumbent's by more than this, USD (no chattering on noise). */
+  leadUsd: number;
+  /** Weight halves every this many intervals. */
+  halfLifeIntervals: number;
+};
+
+/** The policy to follow: the best score, the incumbent unless beaten by more than `leadUsd`; ties go to the earlier (more trusting) policy. */
+export const leaderOf = (a: AdaptationInput): number => {
+  let best = 0;
+  for (let k = 1; k < a.scoresUsd.length; k++) if (a.scoresUsd[k]! > a.scoresUsd[best]!) best = k;
+  const incumbent = a.incumbent >= 0 && a.incumbent < a.scoresUsd.length ? a.incumbent : 0;
+  return a.scoresUsd[best]! > a.scoresUsd[incumbent]! + a.leadUsd ? best : incumbent;
+};
+
+export const describePolicy = (p: Policy): string =>
+  p.margin === null ? 'hold still' : `${p.forecast === 'given' ? 'forecast' : 'day-ahead + persistence'}${p.margin > 0 ? `, switch only past ${p.margin + 1}× its cost` : ''}`;
+
+const usd = (x: number) => `${x < 0 ? '-' : ''}$${Math.round(Math.abs(x)).toLocaleString('en-US')}`;
+
+export const policyReason = (a: AdaptationInput, leader: number): string => {
+  const runnerUp = a.scoresUsd.reduce((best, s, k) => (k !== leader && (best < 0 || s > a.scoresUsd[best]!) ? k : best), -1);
+  const changed = leader !== a.incumbent ? ` (was ${describePolicy(a.policies[a.incumbent] ?? TRUST_FORECAST)})` : '';
+  return `policy ${describePolicy(a.policies[leader]!)}${changed}: its recent record ${usd(a.scoresUsd[leader]!)}${runnerUp >= 0 ? ` vs ${usd(a.scoresUsd[runnerUp]!)} for ${describePolicy(a.policies[runnerUp]!)}` : ''}`;
+};
