@@ -20,6 +20,12 @@ export const formatUsd = (microUsd: number): string => {
   return `${sign}${whole}.${frac.length < 2 ? frac.padEnd(2, '0') : frac}`;
 };
 
+/** USD rounded to whole dollars with thousands separators, for people ("-$1,234"): a controller's reasons. */
+export const formatWholeUsd = (usd: number): string => {
+  const r = Math.round(usd);
+  return `${r < 0 ? '-' : ''}$${String(Math.abs(r)).replace(/\B(?=(\d{3})+(?!\d))/g, ',')}`;
+};
+
 /** Price of GPU time, rounded up to the next micro-USD: rate per GPU-hour × GPU-seconds / 3600. */
 export const priceOfGpuSeconds = (microUsdPerGpuHour: number, gpuSeconds: number): number => {
   const exact = BigInt(microUsdPerGpuHour) * BigInt(gpuSeconds);

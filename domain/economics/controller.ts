@@ -30,6 +30,7 @@ import { ASIC_MODELS } from '../fleet/inventory.ts';
 import type { GpuType } from '../workload/request.ts';
 import { dayAheadAt, persistenceForecast, type DayAhead, type PriceForecast } from './forecast.ts';
 import { firstStepValues, type Mode } from './plan.ts';
+import { formatWholeUsd as usd } from '../money.ts';
 import { describePolicy, leaderOf, policyReason, TRUST_FORECAST, type AdaptationInput, type Policy } from './policy.ts';
 import {
   DEFAULT_POOL_FEE,
@@ -248,11 +249,6 @@ export type DecideInput = {
   policy?: Policy;
   /** The controller's record of its recent policies: the leader's policy applies (and is recorded), `policy` is ignored. */
   adaptation?: AdaptationInput;
-};
-
-const usd = (x: number) => {
-  const r = Math.round(x);
-  return `${r < 0 ? '-' : ''}$${String(Math.abs(r)).replace(/\B(?=(\d{3})+(?!\d))/g, ',')}`;
 };
 
 export const decide = (input: DecideInput): { recommendation: Recommendation; state: ControllerState } => {
@@ -489,7 +485,7 @@ const reasonOf = (
 ): string => {
   const parts: string[] = [];
   if (adaptation && leader !== undefined) parts.push(policyReason(adaptation, leader));
-  else if (policy !== TRUST_FORECAST && (policy.forecast !== 'given' || policy.margin !== 0)) parts.push(`policy ${describePolicy(policy)}`);
+  else if (policy.forecast !== 'given' || policy.margin !== 0) parts.push(`policy ${describePolicy(policy)}`);
   parts.push(
     `last price ${usd(obs.electricityUsdPerMwh)}/MWh, expected ${usd(path[0]!)}/MWh next interval and ${usd(path.reduce((s, p) => s + p, 0) / path.length)}/MWh over ${path.length} (${forecast.method}${daNow === undefined ? ', no day-ahead' : `, day-ahead ${usd(daNow)}`})`,
   );

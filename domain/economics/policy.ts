@@ -12,6 +12,7 @@
  * recent past (adaptation.ts) and follows the leader. The record's scores are inputs of the
  * decision, recorded with it, so `recompute` derives the same leader and the same decision.
  */
+import { formatWholeUsd as usd } from '../money.ts';
 
 export type Policy = {
   /** `given`: the forecast the caller passed (the learned forecaster live and in the backtest); `persistence`: day-ahead + decaying last deviation, from the observation alone. */
@@ -58,8 +59,6 @@ export const leaderOf = (a: AdaptationInput): number => {
 
 export const describePolicy = (p: Policy): string =>
   p.margin === null ? 'hold still' : `${p.forecast === 'given' ? 'forecast' : 'day-ahead + persistence'}${p.margin > 0 ? `, switch only past ${p.margin + 1}× its cost` : ''}`;
-
-const usd = (x: number) => `${x < 0 ? '-' : ''}$${Math.round(Math.abs(x)).toLocaleString('en-US')}`;
 
 export const policyReason = (a: AdaptationInput, leader: number): string => {
   const runnerUp = a.scoresUsd.reduce((best, s, k) => (k !== leader && (best < 0 || s > a.scoresUsd[best]!) ? k : best), -1);
