@@ -11,22 +11,18 @@ export const MARKET_DATA_DIR = process.env.HCP_MARKET_DATA_DIR ?? path.resolve(i
 
 export type Point = { t: number; value: number };
 
-const rows = (dir: string, file: string): string[][] => {
-  const text = readFileSync(path.join(dir, file), 'utf8');
-  return text
-    .trim()
-    .split('\n')
-    .slice(1)
-    .map((line) => line.split(','));
-};
-
-const header = (dir: string, file: string): string[] => readFileSync(path.join(dir, file), 'utf8').split('\n', 1)[0]!.split(',');
-
-/** A column's index by name; a folder whose file lacks it is refused with the file and column named. */
-const column = (dir: string, file: string, name: string): number => {
-  const k = header(dir, file).indexOf(name);
-  if (k < 0) throw new Error(`${path.join(dir, file)}: no column ${name}`);
-  return k;
+/** A CSV file, read once: its data rows, and a column's index by name (a file that lacks the column is refused, naming both). */
+const table = (dir: string, file: string) => {
+  const [head, ...body] = readFileSync(path.join(dir, file), 'utf8').trim().split('\n');
+  const names = head!.split(',');
+  return {
+    rows: body.map((line) => line.split(',')),
+    column: (name: string): number => {
+      const k = names.indexOf(name);
+      if (k < 0) throw new Error(`${path.join(dir, file)}: no column ${name}`);
+      return k;
+    },
+  };
 };
 
 /** `2023-01-01T00:15Z` or `2023-01-01` → epoch ms. */
@@ -55,22 +51,27 @@ const once = <T>(dir: string, key: string, load: () => T): T => {
 
 /** BTC-USD hourly close, 2022-01-01 to 2025-05-13 (CryptoCompare index). */
 export const btcUsdHourly = (dir = MARKET_DATA_DIR): Point[] =>
-  once(dir, 'btc', () => checked(dir, 'btc_usd_hourly.csv', rows(dir, 'btc_usd_hourly.csv').map(([ts, close]) => ({ t: parseUtc(ts!), value: Number(close) }))));
+  once(dir, 'btc', () => checked(dir, 'btc_usd_hourly.csv', table(dir, 'btc_usd_hourly.csv').rows.map(([ts, close]) => ({ t: parseUtc(ts!), value: Number(close) }))));
 
 const hubColumn = (node: MarketNode) => `${node.toLowerCase()}_usd_per_mwh`;
 
+/** One hub's real-time prices from an ERCOT file, every row, checked. */
+const realTimeSeries = (dir: string, file: string, node: MarketNode): Point[] => {
+  const t = table(dir, file);
+  const col = t.column(hubColumn(node));
+  return checked(dir, file, t.rows.map((r) => ({ t: parseUtc(r[0]!), value: Number(r[col]) })));
+};
+
 /** ERCOT real-time hub price, hourly mean of the 15-minute settlement prices, 2023–2024, complete. */
 export const ercotRealTimeHourly = (node: MarketNode, dir = MARKET_DATA_DIR): Point[] =>
-  once(dir, `rt-${node}`, () => {
-    const col = column(dir, 'ercot_hubs_rt_hourly.csv', hubColumn(node));
-    return checked(dir, 'ercot_hubs_rt_hourly.csv', rows(dir, 'ercot_hubs_rt_hourly.csv').map((r) => ({ t: parseUtc(r[0]!), value: Number(r[col]) })));
-  });
+  once(dir, `rt-${node}`, () => realTimeSeries(dir, 'ercot_hubs_rt_hourly.csv', node));
 
 /** ERCOT day-ahead hub price, hourly; hours the source lacks (1,202, incl. summer 2023) are omitted. */
 export const ercotDayAheadHourly = (node: MarketNode, dir = MARKET_DATA_DIR): Point[] =>
   once(dir, `da-${node}`, () => {
-    const col = column(dir, 'ercot_hubs_da_hourly.csv', hubColumn(node));
-    const points = rows(dir, 'ercot_hubs_da_hourly.csv')
+    const t = table(dir, 'ercot_hubs_da_hourly.csv');
+    const col = t.column(hubColumn(node));
+    const points = t.rows
       .filter((r) => (r[col] ?? '') !== '')
       .map((r) => ({ t: parseUtc(r[0]!), value: Number(r[col]) }));
     return checked(dir, 'ercot_hubs_da_hourly.csv', points);
@@ -78,10 +79,7 @@ export const ercotDayAheadHourly = (node: MarketNode, dir = MARKET_DATA_DIR): Po
 
 /** ERCOT real-time 15-minute prices at HB_WEST or HB_NORTH; 2023 complete, gaps in 2024. */
 export const ercotRealTime15Min = (node: 'HB_WEST' | 'HB_NORTH', dir = MARKET_DATA_DIR): Point[] =>
-  once(dir, `rt15-${node}`, () => {
-    const col = column(dir, 'ercot_hb_west_north_rt_15min.csv', hubColumn(node));
-    return checked(dir, 'ercot_hb_west_north_rt_15min.csv', rows(dir, 'ercot_hb_west_north_rt_15min.csv').map((r) => ({ t: parseUtc(r[0]!), value: Number(r[col]) })));
-  });
+  once(dir, `rt15-${node}`, () => realTimeSeries(dir, 'ercot_hb_west_north_rt_15min.csv', node));
 
 export type NetworkDay = {
   t: number;
@@ -96,7 +94,7 @@ export type NetworkDay = {
 /** Bitcoin network, daily, 2020-04-11 to 2025-04-08 (Blockchain.com). */
 export const btcNetworkDaily = (dir = MARKET_DATA_DIR): NetworkDay[] =>
   once(dir, 'network', () =>
-    rows(dir, 'btc_network_daily.csv').map((r) => ({
+    table(dir, 'btc_network_daily.csv').rows.map((r) => ({
       t: parseUtc(r[0]!),
       difficulty: Number(r[1]),
       hashrateThs: Number(r[2]),
@@ -111,8 +109,9 @@ export type GpuMonth = { t: number; h100: number | undefined; a100: number | und
 /** Monthly GPU rental list prices (median of providers), USD per GPU-hour; withheld months undefined. */
 export const gpuRentalMonthly = (dir = MARKET_DATA_DIR): GpuMonth[] =>
   once(dir, 'gpu', () => {
-    const [h100, a100] = [column(dir, 'gpu_rental_price_monthly.csv', 'h100_usd_per_gpu_hour'), column(dir, 'gpu_rental_price_monthly.csv', 'a100_usd_per_gpu_hour')];
-    return rows(dir, 'gpu_rental_price_monthly.csv').map((r) => ({
+    const t = table(dir, 'gpu_rental_price_monthly.csv');
+    const [h100, a100] = [t.column('h100_usd_per_gpu_hour'), t.column('a100_usd_per_gpu_hour')];
+    return t.rows.map((r) => ({
       t: parseUtc(`${r[0]}-01`),
       h100: r[h100] ? Number(r[h100]) : undefined,
       a100: r[a100] ? Number(r[a100]) : undefined,
