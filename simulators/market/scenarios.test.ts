@@ -9,10 +9,12 @@ import { SCENARIO_FAMILIES, writeScenario, type ScenarioFamily } from './scenari
 const root = mkdtempSync(path.join(tmpdir(), 'hcp-scenarios-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** One month of each family (spiky-summer in July, when its spikes come), seed 1, as CI runs them. */
-const month = (family: ScenarioFamily, seed: number | string = 1) => {
-  const dir = path.join(root, `${family}-${seed}`);
-  writeScenario(dir, { family, seed, days: 30, fromMs: Date.UTC(2023, family === 'spiky-summer' ? 6 : 0, 1) });
+/** The month CI runs a family over: spiky-summer in July, when its spikes come; the others from January. */
+const startOf = (family: ScenarioFamily) => Date.UTC(2023, family === 'spiky-summer' ? 6 : 0, 1);
+
+/** One month of a family, seed 1 unless told, written to its own folder. */
+const month = (family: ScenarioFamily, seed: number | string = 1, dir = path.join(root, `${family}-${seed}`)) => {
+  writeScenario(dir, { family, seed, days: 30, fromMs: startOf(family) });
   return dir;
 };
 
@@ -20,12 +22,11 @@ describe('stress markets in the market-data format', () => {
   it('are the same bytes for the same seed, differ for another, and read back as a backtest trace', () => {
     for (const family of SCENARIO_FAMILIES) {
       const a = month(family);
-      const b = path.join(root, `${family}-again`);
-      writeScenario(b, { family, seed: 1, days: 30, fromMs: Date.UTC(2023, family === 'spiky-summer' ? 6 : 0, 1) });
+      const b = month(family, 1, path.join(root, `${family}-again`));
       const rt = (dir: string) => readFileSync(path.join(dir, 'ercot_hb_west_north_rt_15min.csv'), 'utf8');
       expect(rt(b)).toBe(rt(a));
       expect(rt(month(family, 2))).not.toBe(rt(a));
-      const trace = buildTrace({ node: 'HB_WEST', fromMs: Date.UTC(2023, family === 'spiky-summer' ? 6 : 0, 1), toMs: Date.UTC(2023, family === 'spiky-summer' ? 6 : 0, 31), dataDir: a });
+      const trace = buildTrace({ node: 'HB_WEST', fromMs: startOf(family), toMs: startOf(family) + 30 * 86_400_000, dataDir: a });
       expect(trace.intervals).toHaveLength(30 * 96);
       expect(trace.intervals.every((iv) => Number.isFinite(iv.rtUsdPerMwh) && iv.btcUsd > 0 && iv.gpuUsdPerHour.H100 === 2.5)).toBe(true);
       const withDa = trace.intervals.filter((iv) => iv.daUsdPerMwh !== null).length;

@@ -76,10 +76,10 @@ type Market = {
 const strikeAt = (btcUsd: number, network: NetworkFacts) => strikePriceUsdPerMwh('S21', network, btcUsd);
 
 /** An ERCOT-like day shape: low at night, a peak in the late afternoon (Central time ≈ UTC − 6). */
-const diurnal = (ms: number) => {
-  const hourLocal = (((ms / HOUR) % 24) + 18) % 24;
-  return Math.sin(((hourLocal - 10) / 24) * 2 * Math.PI);
-};
+const diurnal = (ms: number) => Math.sin(((hourLocal(ms) - 10) / 24) * 2 * Math.PI);
+
+/** Hour of day in ERCOT's Central time, fractional (UTC − 6, no daylight saving). */
+const hourLocal = (ms: number) => (((ms / HOUR) % 24) + 18) % 24;
 
 const isSummer = (ms: number) => {
   const m = new Date(ms).getUTCMonth();
@@ -160,8 +160,7 @@ const build = (o: Required<ScenarioOptions>): Market => {
       const rt = base.slice();
       for (let i = 0; i < n; i++) {
         const ms = o.fromMs + i * MIN15;
-        const hourLocal = (((ms / HOUR) % 24) + 18) % 24;
-        const afternoon = hourLocal >= 14 && hourLocal < 20;
+        const afternoon = hourLocal(ms) >= 14 && hourLocal(ms) < 20;
         const hazard = (afternoon ? 0.01 : 0.001) * (isSummer(ms) ? 3 : 1);
         if (!r.bernoulli(hazard)) continue;
         const length = Math.max(1, Math.round(r.exponential(1 / (isSummer(ms) ? 6 : 3))));
