@@ -12,7 +12,6 @@
  */
 import { fold, type Decider } from '../domain/decider.ts';
 import type { EventStore, EventToAppend, RecordedEvent } from '../infra/event-store/types.ts';
-import { START } from '../infra/event-store/position.ts';
 import { eventIdFor } from '../infra/ids.ts';
 
 type AnyEvent = { type: string; data: Record<string, unknown> };
@@ -40,9 +39,12 @@ const cacheOf = (store: EventStore, decider: object) => {
   return streams;
 };
 
-export const asDomain = <E>(e: RecordedEvent) => ({ type: e.type, data: e.data }) as E;
+/** What folding needs of a stored event: an event just appended is folded before it is read back. */
+type Folded = EventToAppend & { revision: bigint };
 
-const foldOn = <C, E extends AnyEvent, S>(decider: Decider<C, E, S>, from: StreamState<S>, events: readonly RecordedEvent[]): StreamState<S> => {
+export const asDomain = <E>(e: Pick<RecordedEvent, 'type' | 'data'>) => ({ type: e.type, data: e.data }) as E;
+
+const foldOn = <C, E extends AnyEvent, S>(decider: Decider<C, E, S>, from: StreamState<S>, events: readonly Folded[]): StreamState<S> => {
   if (events.length === 0) return from;
   // shared with earlier snapshots of this stream, and only ever told true facts: an id it
   // learns was appended; not copied, so a long stream costs no copy per command
@@ -95,7 +97,7 @@ export const rememberAppended = <C, E extends AnyEvent, S>(store: EventStore, de
   const cached = streams.get(streamName) as StreamState<S> | undefined;
   const base: StreamState<S> | undefined = cached ?? (after < 0n ? { state: fold(decider, []), revision: -1n, commands: new Map() } : undefined);
   if (!base || base.revision !== after) return;
-  const recorded = appended.map((e, i) => ({ ...e, streamName, revision: after + 1n + BigInt(i), position: START }));
+  const recorded = appended.map((e, i) => ({ ...e, revision: after + 1n + BigInt(i) }));
   streams.delete(streamName);
   streams.set(streamName, foldOn(decider, base, recorded));
 };

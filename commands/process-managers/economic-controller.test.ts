@@ -72,7 +72,8 @@ describe('economic controller (live)', () => {
     for (const tick of createReplaySource({ nodes: ['HB_WEST'] }).ticksBetween(next, next + 3 * 3_600_000)) {
       const { streamName, event } = tickEvent(tick);
       const r = await store.appendToStream(streamName, [event], { expectedRevision: 'any' });
-      await late.react({ ...event, streamName, revision: r.nextExpectedRevision, position: r.position });
+      const [stored] = await store.readStream(streamName, { fromRevision: r.nextExpectedRevision, maxCount: 1 });
+      await late.react(stored!);
     }
     const after = (await store.readStream(economicsStream('north-dakota'))).map((e) => e.data as RecommendationIssued['data']).slice(recs.length);
     expect(after.length).toBeGreaterThan(0);

@@ -4,6 +4,7 @@ import {
   matchesExpectedRevision,
   WrongExpectedRevisionError,
 } from './expected-revision.ts';
+import { chainHashes, GENESIS_HASH } from './chain.ts';
 import { comparePositions, resolveAfter } from './position.ts';
 import { createWakeSignal, pollingSubscription } from './polling-subscription.ts';
 import type { EventStore, RecordedEvent } from './types.ts';
@@ -42,13 +43,19 @@ export const createMemoryEventStore = (): EventStore => {
       if (events.length === 0) {
         return { nextExpectedRevision: current ?? -1n, position: all.at(-1)?.position ?? resolveAfter('start'), appended: false };
       }
-      for (const e of events) {
+      const first = BigInt(stream.length);
+      const hashes = chainHashes(
+        stream.at(-1)?.hash ?? GENESIS_HASH,
+        events.map((e, i) => ({ ...e, streamName, revision: first + BigInt(i) })),
+      );
+      for (const [i, e] of events.entries()) {
         const seq = BigInt(all.length);
         const recorded: RecordedEvent = {
           ...structuredClone(e),
           streamName,
-          revision: BigInt(stream.length),
+          revision: first + BigInt(i),
           position: { commit: seq, prepare: seq },
+          hash: hashes[i]!,
         };
         stream.push(recorded);
         all.push(recorded);

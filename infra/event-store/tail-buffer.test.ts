@@ -16,6 +16,7 @@ const eventAt = (n: number): RecordedEvent => ({
   streamName: `s-${n % 3}`,
   revision: BigInt(n),
   position: { commit: BigInt(n + 1), prepare: BigInt(n + 1) },
+  hash: `h${n}`,
 });
 
 describe('tail buffer', () => {

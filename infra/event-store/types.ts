@@ -31,6 +31,8 @@ export type RecordedEvent = EventToAppend & {
   /** 0-based revision of this event in its stream. */
   revision: bigint;
   position: GlobalPosition;
+  /** This event's link in its stream's hash chain (chain.ts), computed by the store on append. */
+  hash: string;
 };
 
 export type AppendResult = {

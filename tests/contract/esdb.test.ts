@@ -75,8 +75,9 @@ if (connectionString) {
 
   eventStoreContract('esdb', async () => {
     const store = await createEsdbEventStore(connectionString);
-    const view = scoped(store, `hcp${randomUUID().slice(0, 8)}_`, await endOfAll());
-    return { store: view, dispose: () => store.close() };
+    const prefix = `hcp${randomUUID().slice(0, 8)}_`;
+    const view = scoped(store, prefix, await endOfAll());
+    return { store: view, dispose: () => store.close(), nameInStore: (streamName) => prefix + streamName };
   });
 } else {
   describe.skip('event store contract: esdb (set ESDB_CONNECTION_STRING to run)', () => {

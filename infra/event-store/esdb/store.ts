@@ -5,6 +5,12 @@
  * Positions: since ESDB 20 every event is its own committed record, so an event's $all position is
  * {commit: p, prepare: p} with p its log position, and an append's result position is the log
  * position of its last event (for a fresh and for an idempotent write alike).
+ *
+ * Hash chain (../chain.ts): ESDB cannot compute it, so the adapter does, from the head of the
+ * stream it read, and writes each event's hash into its metadata under `hcpHash` (the hash covers
+ * the metadata without it). To keep the chain one line, every append goes to the server with an
+ * exact expected revision: an `any` or `stream_exists` append reads the head, chains from it and
+ * retries when another writer got there first.
  */
 import {
   BACKWARDS,
@@ -25,14 +31,20 @@ import {
   IdempotencyMismatchError,
   matchesExpectedRevision,
   WrongExpectedRevisionError,
-  type ExpectedRevision,
 } from '../expected-revision.ts';
+import { chainHashes, GENESIS_HASH } from '../chain.ts';
 import { comparePositions, resolveAfter, START, type GlobalPosition } from '../position.ts';
 import type { AllSubscription, EventMetadata, EventStore, EventToAppend, RecordedEvent } from '../types.ts';
 
 const PAGE = 500;
 /** How far back in a stream an event is looked for by id (ESDB has no index by id). */
 export const ESDB_ID_LOOKUP_DEPTH = 1000;
+/** How far back from its head a stream is searched for a retried `any`/`stream_exists` append. */
+export const ESDB_RETRY_WINDOW = 32;
+/** Attempts of an `any`/`stream_exists` append that lose the race for the head to other writers. */
+const HEAD_RACE_ATTEMPTS = 20;
+/** Where an event's chain hash is kept in its ESDB metadata. */
+const HASH_KEY = 'hcpHash';
 
 /** System streams and events ($stats, $metadata, projection links...) are not ours. */
 const isUserEvent = (e: { streamId: string; type: string }) => !e.streamId.startsWith('$') && !e.type.startsWith('$');
@@ -51,14 +63,17 @@ const toRecorded = (e: EsdbRecordedEvent, commitPosition?: bigint): RecordedEven
   // stream reads carry the event's position from server 22.6 on; before, the commit position is the same p
   const position = e.position ?? (commitPosition === undefined ? undefined : { commit: commitPosition, prepare: commitPosition });
   if (!position) throw new Error(`event ${e.id} came without a position (EventStoreDB 22.6 or later needed)`);
+  const { [HASH_KEY]: hash, ...metadata } = e.metadata;
   return {
     id: e.id,
     type: e.type,
     data: e.data,
-    metadata: e.metadata as EventMetadata,
+    metadata: metadata as EventMetadata,
     streamName: e.streamId,
     revision: e.revision,
     position: { commit: position.commit, prepare: position.prepare },
+    // an event written before the chain existed reads with an empty hash, which verify reports
+    hash: typeof hash === 'string' ? hash : '',
   };
 };
 
@@ -91,12 +106,10 @@ export const createEsdbEventStore = async (connectionString: string): Promise<Ev
    * ESDB accepts a retry silently (same ids, success), so `appended` needs to know what was there
    * before. For an exact or no_stream expectation ESDB guarantees idempotency by comparing the
    * events at revisions expected+1..expected+n with the append's ids: we read that same window.
-   * For any/stream_exists ESDB only dedupes best effort (a bounded cache of recent ids), so a retry
-   * it dedupes still reports `appended: true`: the window is unknown and reading the whole stream
-   * for every append is too dear.
+   * An any/stream_exists append looks for its ids among the stream's last ESDB_RETRY_WINDOW events
+   * instead (see appendToStream): a retry further back than that is not recognised.
    */
-  const isRetry = async (streamName: string, expected: ExpectedRevision, events: readonly EventToAppend[]) => {
-    if (typeof expected !== 'bigint' && expected !== 'no_stream') return false;
+  const isRetry = async (streamName: string, expected: bigint | 'no_stream', events: readonly EventToAppend[]) => {
     const fromRevision = expected === 'no_stream' ? 0n : expected + 1n;
     const stored = await collect(client.readStream(streamName, { fromRevision, maxCount: events.length }));
     const same = events.map((e, i) => stored[i]?.event?.id.toLowerCase() === e.id.toLowerCase());
@@ -167,6 +180,42 @@ export const createEsdbEventStore = async (connectionString: string): Promise<Ev
     return { [Symbol.asyncIterator]: () => generator, close };
   };
 
+  /** Appends after `head` (the event at the expected revision, if any), each event carrying its chain hash. */
+  const appendAt = async (
+    streamName: string,
+    expected: bigint | 'no_stream',
+    head: RecordedEvent | undefined,
+    events: readonly EventToAppend[],
+    appended: boolean,
+  ) => {
+    const first = head ? head.revision + 1n : 0n;
+    const hashes = chainHashes(
+      head?.hash ?? GENESIS_HASH,
+      events.map((e, i) => ({ ...e, streamName, revision: first + BigInt(i) })),
+    );
+    try {
+      // a retry goes to the server too: it confirms the retry and answers with the stored position
+      const result = await client.appendToStream(
+        streamName,
+        events.map(({ id, type, data, metadata }, i) => jsonEvent({ id, type, data, metadata: { ...metadata, [HASH_KEY]: hashes[i]! } })),
+        { expectedRevision: expected },
+      );
+      const position =
+        result.position ??
+        (await readStream(streamName, { fromRevision: result.nextExpectedRevision, maxCount: 1 }))[0]?.position ??
+        START;
+      return {
+        nextExpectedRevision: result.nextExpectedRevision,
+        position: { commit: position.commit, prepare: position.prepare },
+        appended,
+      };
+    } catch (error) {
+      if (!(error instanceof WrongExpectedVersionError)) throw error;
+      const actual = typeof error.actualVersion === 'bigint' && error.actualVersion >= 0n ? error.actualVersion : undefined;
+      throw new WrongExpectedRevisionError(streamName, expected, actual);
+    }
+  };
+
   // fail at start-up on a wrong connection string or an unreachable server, not at the first command
   await collect(client.readStream('hcp-connection-check', { maxCount: 1 }));
 
@@ -182,32 +231,28 @@ export const createEsdbEventStore = async (connectionString: string): Promise<Ev
         }
         return { nextExpectedRevision: last?.revision ?? -1n, position: last?.position ?? START, appended: false };
       }
-      const retry = await isRetry(streamName, expected, events);
-      try {
-        // a retry goes to the server too: it confirms the retry and answers with the stored position
-        const result = await client.appendToStream(
-          streamName,
-          events.map(({ id, type, data, metadata }) => jsonEvent({ id, type, data, metadata })),
-          { expectedRevision: expected },
-        );
-        const position =
-          result.position ??
-          (await readStream(streamName, { fromRevision: result.nextExpectedRevision, maxCount: 1 }))[0]?.position ??
-          START;
-        return {
-          nextExpectedRevision: result.nextExpectedRevision,
-          position: { commit: position.commit, prepare: position.prepare },
-          appended: !retry,
-        };
-      } catch (error) {
-        if (!(error instanceof WrongExpectedVersionError)) throw error;
-        const actual = typeof error.actualVersion === 'bigint' && error.actualVersion >= 0n ? error.actualVersion : undefined;
-        // With `any`, and `stream_exists` on an existing stream, the only conflict ESDB reports is a
-        // half-stored retry: the first id is stored already and a later one is not.
-        if (expected === 'any' || (expected === 'stream_exists' && actual !== undefined)) {
-          throw new IdempotencyMismatchError(streamName, events[0]!.id);
+      if (typeof expected === 'bigint' || expected === 'no_stream') {
+        const retry = await isRetry(streamName, expected, events);
+        const [head] = expected === 'no_stream' ? [] : await readStream(streamName, { fromRevision: expected, maxCount: 1 });
+        return appendAt(streamName, expected, head, events, !retry);
+      }
+      for (let attempt = 1; ; attempt++) {
+        const recent = await readStream(streamName, { direction: 'backwards', maxCount: ESDB_RETRY_WINDOW });
+        const stored = events.map((e) => recent.find((r) => r.id.toLowerCase() === e.id.toLowerCase()));
+        if (stored.every(Boolean)) {
+          const last = stored.at(-1)!;
+          return { nextExpectedRevision: last.revision, position: last.position, appended: false };
         }
-        throw new WrongExpectedRevisionError(streamName, expected, actual);
+        const reused = stored.findIndex(Boolean);
+        if (reused >= 0) throw new IdempotencyMismatchError(streamName, events[reused]!.id);
+        const head = recent[0];
+        if (expected === 'stream_exists' && !head) throw new WrongExpectedRevisionError(streamName, expected, undefined);
+        try {
+          return await appendAt(streamName, head?.revision ?? 'no_stream', head, events, true);
+        } catch (error) {
+          // another writer moved the head between the read and the append: chain from the new head
+          if (!(error instanceof WrongExpectedRevisionError) || attempt >= HEAD_RACE_ATTEMPTS) throw error;
+        }
       }
     },
     readStream,

@@ -13,12 +13,17 @@
  * revision in all four modes, and inserts. A failed check raises HC001 (wrong
  * expected revision, actual revision in DETAIL) or HC002 (idempotency mismatch,
  * event id in DETAIL), so nothing of a rejected append is kept.
+ *
+ * Each stream is a hash chain (../chain.ts): the append computes every event's hash from the
+ * stream's head hash, kept on the stream row it has locked, in the same statement. Events stored
+ * before the chain existed are chained once, in stream order, when this script runs.
  */
 export const EVENT_STORE_SCHEMA = /* sql */ `
 CREATE TABLE IF NOT EXISTS hcp_streams (
   stream_name text PRIMARY KEY,
   revision    bigint NOT NULL
 );
+ALTER TABLE hcp_streams ADD COLUMN IF NOT EXISTS hash text;
 
 CREATE TABLE IF NOT EXISTS hcp_events (
   position        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -36,6 +41,47 @@ CREATE TABLE IF NOT EXISTS hcp_events (
 
 CREATE INDEX IF NOT EXISTS hcp_events_global_order ON hcp_events (transaction_id, position);
 
+ALTER TABLE hcp_events ADD COLUMN IF NOT EXISTS hash text;
+-- empty once every event is chained: finding the unchained is then free at every start
+CREATE INDEX IF NOT EXISTS hcp_events_unchained ON hcp_events (stream_name) WHERE hash IS NULL;
+
+-- The canonical text is jsonb's own rendering, which chain.ts reproduces byte for byte.
+CREATE OR REPLACE FUNCTION hcp_event_hash(p_previous text, p_stream text, p_revision bigint, p_id uuid, p_type text, p_data jsonb, p_metadata jsonb)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $fn$
+  SELECT encode(sha256(convert_to(
+    jsonb_build_array(p_previous, p_stream, p_revision, p_id::text, p_type, p_data, p_metadata)::text, 'UTF8')), 'hex')
+$fn$;
+
+DO $do$
+DECLARE
+  r record;
+  v_stream text;
+  v_previous text;
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM hcp_events WHERE hash IS NULL) THEN
+    RETURN;
+  END IF;
+  FOR r IN
+    SELECT e.position, e.stream_name, e.stream_revision, e.event_id, e.event_type, e.data, e.metadata
+      FROM hcp_events e
+     WHERE e.stream_name IN (SELECT u.stream_name FROM hcp_events u WHERE u.hash IS NULL)
+     ORDER BY e.stream_name, e.stream_revision
+  LOOP
+    IF v_stream IS DISTINCT FROM r.stream_name THEN
+      v_stream := r.stream_name;
+      v_previous := '';
+    END IF;
+    v_previous := hcp_event_hash(v_previous, r.stream_name, r.stream_revision, r.event_id, r.event_type, r.data, r.metadata);
+    UPDATE hcp_events SET hash = v_previous WHERE position = r.position;
+  END LOOP;
+  UPDATE hcp_streams s
+     SET hash = (SELECT e.hash FROM hcp_events e WHERE e.stream_name = s.stream_name ORDER BY e.stream_revision DESC LIMIT 1)
+   WHERE s.hash IS NULL AND s.revision >= 0;
+END
+$do$;
+
 CREATE OR REPLACE FUNCTION hcp_append(p_stream text, p_expected text, p_events jsonb)
 RETURNS TABLE (next_revision text, commit_position text, prepare_position text, appended boolean)
 LANGUAGE plpgsql
@@ -47,11 +93,14 @@ DECLARE
   v_foreign int;
   v_first_stored uuid;
   v_last    bigint;
+  v_head    text;
+  v_hashes  text[] := '{}';
+  v_event   record;
   v_ids     uuid[] := ARRAY(SELECT (x ->> 'id')::uuid FROM jsonb_array_elements(p_events) x);
 BEGIN
   INSERT INTO hcp_streams (stream_name, revision) VALUES (p_stream, -1)
     ON CONFLICT (stream_name) DO NOTHING;
-  SELECT s.revision INTO v_current FROM hcp_streams s WHERE s.stream_name = p_stream FOR UPDATE;
+  SELECT s.revision, coalesce(s.hash, '') INTO v_current, v_head FROM hcp_streams s WHERE s.stream_name = p_stream FOR UPDATE;
 
   -- a retried append (lost acknowledgement): every id is stored already in this stream.
   -- EXECUTE plans this look-up afresh each time: a generic plan cached per connection
@@ -84,16 +133,23 @@ BEGIN
     RETURN;
   END IF;
 
+  -- a chain is sequential: each hash needs the one before
+  FOR v_event IN SELECT x.e, x.ord FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(e, ord) ORDER BY x.ord LOOP
+    v_head := hcp_event_hash(v_head, p_stream, v_current + v_event.ord, (v_event.e ->> 'id')::uuid,
+                             v_event.e ->> 'type', v_event.e -> 'data', v_event.e -> 'metadata');
+    v_hashes := v_hashes || v_head;
+  END LOOP;
+
   WITH inserted AS (
-    INSERT INTO hcp_events (stream_name, stream_revision, event_id, event_type, data, metadata)
-    SELECT p_stream, v_current + x.ord, (x.e ->> 'id')::uuid, x.e ->> 'type', x.e -> 'data', x.e -> 'metadata'
+    INSERT INTO hcp_events (stream_name, stream_revision, event_id, event_type, data, metadata, hash)
+    SELECT p_stream, v_current + x.ord, (x.e ->> 'id')::uuid, x.e ->> 'type', x.e -> 'data', x.e -> 'metadata', v_hashes[x.ord]
       FROM jsonb_array_elements(p_events) WITH ORDINALITY AS x(e, ord)
      ORDER BY x.ord
     RETURNING position
   )
   SELECT max(position) INTO v_last FROM inserted;
 
-  UPDATE hcp_streams SET revision = v_current + v_count WHERE stream_name = p_stream;
+  UPDATE hcp_streams SET revision = v_current + v_count, hash = v_head WHERE stream_name = p_stream;
 
   RETURN QUERY SELECT (v_current + v_count)::text, pg_current_xact_id()::text, v_last::text, true;
 END

@@ -21,10 +21,11 @@ type EventRow = {
   event_type: string;
   data: Record<string, unknown>;
   metadata: EventMetadata;
+  hash: string;
 };
 
 // selected as text under their own names: ORDER BY must name the table's columns (e.*), not these
-const COLUMNS = `e.transaction_id::text, e.position::text, e.stream_name, e.stream_revision::text, e.event_id::text, e.event_type, e.data, e.metadata`;
+const COLUMNS = `e.transaction_id::text, e.position::text, e.stream_name, e.stream_revision::text, e.event_id::text, e.event_type, e.data, e.metadata, e.hash`;
 
 const APPEND = { name: 'hcp_append', text: `SELECT * FROM hcp_append($1, $2, $3::jsonb)` };
 
@@ -62,6 +63,7 @@ const toRecorded = (row: EventRow): RecordedEvent => ({
   streamName: row.stream_name,
   revision: BigInt(row.stream_revision),
   position: { commit: BigInt(row.transaction_id), prepare: BigInt(row.position) },
+  hash: row.hash,
 });
 
 const expectedText = (e: ExpectedRevision) => (typeof e === 'bigint' ? e.toString() : e);
