@@ -97,6 +97,34 @@ describe('hcp CLI', () => {
     expect(unknown.stderr).toContain('unknown projection');
   });
 
+  it('audits the embedded store: a digest, a verify against it, a filtered replay; usage mistakes by name', async () => {
+    const digestFile = path.join(dataDir, 'digest.json');
+    const digest = await run(['audit', 'digest', '--out', digestFile], env());
+    expect(digest.code, digest.stderr).toBe(0);
+    const verified = await run(['audit', 'verify', '--digest', digestFile, '--json'], env());
+    expect(verified.code, verified.stderr).toBe(0);
+    const report = JSON.parse(verified.stdout) as { ok: boolean; events: number; digest: { count: number }; derived: { checks: { name: string; checked: number }[] } };
+    expect(report.ok).toBe(true);
+    expect(report.events).toBeGreaterThan(100);
+    expect(report.digest.count).toBe(0);
+    expect(report.derived.checks.find((c) => c.name === 'quota')!.checked).toBeGreaterThan(0);
+    const replayed = await run(['audit', 'replay', '--category', 'customer', '--format', 'jsonl', '--limit', '3'], env());
+    expect(replayed.code).toBe(0);
+    const lines = replayed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { stream: string; hash: string; metadata: { actor: string } });
+    expect(lines).toHaveLength(3);
+    for (const l of lines) {
+      expect(l.stream).toMatch(/^customer-/);
+      expect(l.hash).toMatch(/^[0-9a-f]{64}$/);
+      expect(l.metadata.actor).toBeTruthy();
+    }
+    const badFormat = await run(['audit', 'replay', '--format', 'xml'], env());
+    expect(badFormat.code).toBe(2);
+    expect(badFormat.stderr).toContain('--format');
+    const noDigest = await run(['audit', 'verify', '--digest', path.join(dataDir, 'missing.json')], env());
+    expect(noDigest.code).toBe(2);
+    expect(noDigest.stderr).toContain('--digest');
+  });
+
   it('backtests the controller on a week of real prices, as JSON for scripts', async () => {
     const res = await run(['backtest', '--from', '2023-08-14', '--to', '2023-08-21', '--facility', 'north-dakota', '--json'], env());
     expect(res.code).toBe(0);

@@ -5,6 +5,7 @@
  *   hcp simulate --day                 a simulated day of the whole platform, and its summary
  *   hcp backtest                       the economic controller against baselines on a market trace
  *   hcp scenario <family> --out DIR    a seeded stress market in the format of the market data
+ *   hcp audit replay|verify|digest     an auditor's replay, tamper and derived-fact checks
  */
 import { simulatedClock, systemClock } from '../infra/clock.ts';
 import { ConfigError, loadConfig, type Config } from '../infra/config.ts';
@@ -15,6 +16,7 @@ import { migrateProjections, rebuildProjection } from '../projections/runner.ts'
 import { resolveAdminKey } from './admin-key.ts';
 import { backtestCommand } from './backtest.ts';
 import { scenarioCommand } from './scenario.ts';
+import { AUDIT_USAGE, auditCommand, AuditUsageError } from './audit.ts';
 import { simulateCommand, SIMULATE_USAGE } from './simulate.ts';
 import { platformStart, startMarketFeed } from './market-feed.ts';
 import { startDemoLoad } from './demo-load.ts';
@@ -35,6 +37,7 @@ const USAGE = `usage:
   hcp scenario <family> --out DIR [--seed 1] [--from 2023-01-01] [--days 365]
                                        a seeded stress market (alternating, random-walk, spiky-summer, btc-crash,
                                        halving, flat-cheap, da-biased, da-missing) written in that format
+  ${AUDIT_USAGE.replace('usage:\n  ', '')}
   ${SIMULATE_USAGE.replace('usage: ', '')}
                                        one simulated day of the whole platform (markets, controller, switching,
                                        scheduling, lifecycle, billing) as fast as it runs, and its summary
@@ -119,6 +122,26 @@ const rebuild = async (config: Config, name: string | undefined) => {
   }
 };
 
+const audit = async (config: Config, sub: string | undefined, argv: readonly string[]) => {
+  let run;
+  try {
+    run = await auditCommand(sub, argv, new Date().toISOString());
+  } catch (error) {
+    if (!(error instanceof AuditUsageError)) throw error;
+    process.stderr.write(`hcp audit: ${error.message}\n`);
+    process.exitCode = 2;
+    return;
+  }
+  const db = await openDatabase(config);
+  const store = await openEventStore(config, db);
+  try {
+    await run(store);
+  } finally {
+    await store.close();
+    await db.close();
+  }
+};
+
 const main = async (args: string[]) => {
   const [command, sub, name] = args;
   let config: Config;
@@ -134,6 +157,7 @@ const main = async (args: string[]) => {
   try {
     if (command === 'start') return await start(config);
     if (command === 'projections' && sub === 'rebuild') return await rebuild(config, name);
+    if (command === 'audit') return await audit(config, sub, args.slice(2));
   } catch (error) {
     if (error instanceof DataFolderInUseError) {
       process.stderr.write(`hcp: ${error.message}\n`);

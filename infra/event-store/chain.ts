@@ -26,7 +26,7 @@ export type Chained = {
 
 export const eventHash = (previousHash: string, e: Chained): string =>
   createHash('sha256')
-    .update(canonicalJson([previousHash, e.streamName, Number(e.revision), e.id, e.type, e.data, e.metadata]), 'utf8')
+    .update(jsonbText([previousHash, e.streamName, Number(e.revision), e.id, e.type, e.data, e.metadata]), 'utf8')
     .digest('hex');
 
 /** The hashes of events appended together, each chained from the one before. */
@@ -42,7 +42,7 @@ export const chainHashes = (previousHash: string, events: readonly Chained[]): s
  * treated as JSON.stringify would: `toJSON` is called, undefined object members are left out,
  * undefined array items and non-finite numbers are null).
  */
-export const canonicalJson = (value: unknown): string => render(value) ?? 'null';
+export const jsonbText = (value: unknown): string => render(value) ?? 'null';
 
 const render = (value: unknown): string | undefined => {
   const v = hasToJson(value) ? value.toJSON() : value;
