@@ -23,6 +23,7 @@ export const tapStore = (store: EventStore): TappedStore => {
     readAll: (options) => store.readAll(options),
     readEventById: (streamName, eventId) => store.readEventById(streamName, eventId),
     subscribeToAll: (options) => store.subscribeToAll(options),
+    headPosition: () => store.headPosition(),
     close: () => store.close(),
     async appendToStream(streamName, events, options) {
       const result = await store.appendToStream(streamName, events, options);

@@ -82,6 +82,7 @@ export const createMemoryEventStore = (): EventStore => {
       return e && e.streamName === streamName ? clone(e) : undefined;
     },
     subscribeToAll: (options = {}) => pollingSubscription({ readAll, wake, after: options.after }),
+    headPosition: async () => all.at(-1)?.position ?? resolveAfter('start'),
     async close() {},
   };
 };

@@ -80,5 +80,7 @@ export type EventStore = {
    */
   readEventById(streamName: string, eventId: string): Promise<RecordedEvent | undefined>;
   subscribeToAll(options?: { after?: GlobalPosition | 'start' }): AllSubscription;
+  /** The position of the last readable event (START when there is none): where a subscription to what comes next starts. */
+  headPosition(): Promise<GlobalPosition>;
   close(): Promise<void>;
 };

@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { BACKWARDS, END, EventStoreDBClient } from '@eventstore/db-client';
 import { afterAll, describe, it } from 'vitest';
 import { createEsdbEventStore } from '../../infra/event-store/esdb/store.ts';
-import { START, type GlobalPosition } from '../../infra/event-store/position.ts';
+import { comparePositions, START, type GlobalPosition } from '../../infra/event-store/position.ts';
 import type { AllSubscription, EventStore, RecordedEvent } from '../../infra/event-store/types.ts';
 import { eventStoreContract } from './event-store.contract.ts';
 
@@ -47,6 +47,11 @@ const scoped = (store: EventStore, prefix: string, origin: GlobalPosition): Even
         if (page.length < PAGE) return out;
         cursor = page[page.length - 1]!.position;
       }
+    },
+    // the adapter's head, or the scope's origin while the scope is empty
+    headPosition: async () => {
+      const head = await store.headPosition();
+      return comparePositions(head, origin) > 0 ? head : origin;
     },
     subscribeToAll(options = {}): AllSubscription {
       const inner = store.subscribeToAll({ after: from(options.after) });

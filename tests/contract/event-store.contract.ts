@@ -268,6 +268,22 @@ export const eventStoreContract = (name: string, open: OpenStore) =>
         expect(seen.map((e) => e.revision)).toEqual([0n, 1n, 2n, 3n, 4n, 0n]);
       });
 
+      it('starts at the head: only what is appended after it', async () => {
+        const store = await fresh();
+        const s = stream();
+        const empty = await store.headPosition();
+        await store.appendToStream(s, testEvents(3));
+        const head = await store.headPosition();
+        expect(comparePositions(head, empty)).toBe(1);
+        expect(comparePositions(head, (await store.readAll()).at(-1)!.position)).toBeGreaterThanOrEqual(0);
+        expect(await store.readAll({ after: head })).toEqual([]);
+        const sub = store.subscribeToAll({ after: head });
+        await store.appendToStream(s, testEvents(1));
+        const next = await sub[Symbol.asyncIterator]().next();
+        await sub.close();
+        expect(next.value!.revision).toBe(3n);
+      });
+
       it('starts after a given position', async () => {
         const store = await fresh();
         await store.appendToStream(stream(), testEvents(4));

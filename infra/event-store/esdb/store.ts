@@ -262,6 +262,11 @@ export const createEsdbEventStore = async (connectionString: string): Promise<Ev
       return recent.find((e) => e.id.toLowerCase() === eventId.toLowerCase());
     },
     subscribeToAll,
+    async headPosition() {
+      // the last record of $all, system or not: a valid place to go on from either way
+      const [last] = await collect(client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1 }));
+      return last?.event ? { commit: last.event.position.commit, prepare: last.event.position.prepare } : START;
+    },
     async close() {
       await client.dispose();
     },

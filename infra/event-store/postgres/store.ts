@@ -6,7 +6,7 @@ import {
   WrongExpectedRevisionError,
   type ExpectedRevision,
 } from '../expected-revision.ts';
-import { resolveAfter, type GlobalPosition } from '../position.ts';
+import { resolveAfter, START, type GlobalPosition } from '../position.ts';
 import { createTailBuffer } from '../tail-buffer.ts';
 import { createWakeSignal, pollingSubscription } from '../polling-subscription.ts';
 import type { EventMetadata, EventStore, ReadAllOptions, RecordedEvent } from '../types.ts';
@@ -36,6 +36,13 @@ const READ_ALL = {
             AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
           ORDER BY e.transaction_id, e.position
           LIMIT $3`,
+};
+
+const HEAD = {
+  name: 'hcp_head',
+  text: `SELECT e.transaction_id::text, e.position::text FROM hcp_events e
+          WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY e.transaction_id DESC, e.position DESC LIMIT 1`,
 };
 
 const READ_FORWARDS = {
@@ -129,6 +136,10 @@ export const createPostgresEventStore = async (
       return row ? toRecorded(row) : undefined;
     },
     subscribeToAll: (options = {}) => pollingSubscription({ readAll, wake, after: options.after }),
+    async headPosition() {
+      const [row] = await db.query<{ transaction_id: string; position: string }>(HEAD);
+      return row ? { commit: BigInt(row.transaction_id), prepare: BigInt(row.position) } : START;
+    },
     async close() {
       if (closeDatabase) await db.close();
     },
