@@ -24,6 +24,7 @@ import { createLifecycleResolvers, lifecycleTypeDefs, registerWorkloadRest } fro
 import { billingTypeDefs, createBillingResolvers } from './billing-api.ts';
 import { createGpuResolvers, gpusTypeDefs } from './gpus-api.ts';
 import { createKpiResolvers, kpisTypeDefs } from './kpis-api.ts';
+import { auditTypeDefs, createAuditResolvers } from './audit-api.ts';
 import { checkQueryCost, QUERY_COST_LIMIT } from './query-cost.ts';
 import { checkQueryDepth } from './query-depth.ts';
 import { serveGraphqlWs } from './websocket.ts';
@@ -134,9 +135,10 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
     createBillingResolvers(services),
     createGpuResolvers(services),
     createKpiResolvers(services),
+    createAuditResolvers(services),
   ) as Record<string, unknown> & { Subscription: Record<string, Pick<GraphQLFieldConfig<unknown, ApiContext>, 'subscribe' | 'resolve'>> };
   await app.register(mercurius, {
-    schema: [typeDefs, fleetTypeDefs, handoverTypeDefs, marketTypeDefs, economicsTypeDefs, lifecycleTypeDefs, billingTypeDefs, gpusTypeDefs, kpisTypeDefs].join('\n'),
+    schema: [typeDefs, fleetTypeDefs, handoverTypeDefs, marketTypeDefs, economicsTypeDefs, lifecycleTypeDefs, billingTypeDefs, gpusTypeDefs, kpisTypeDefs, auditTypeDefs].join('\n'),
     resolvers: resolvers as never,
     graphiql: true,
     // the same token limit as the shape check and the WebSocket server (request-shape.ts)

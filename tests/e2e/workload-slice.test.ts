@@ -3,58 +3,14 @@
  * A submits a workload and receives its update on a subscription, and B can
  * neither query nor subscribe to it.
  */
-import { createClient, type Client } from 'graphql-ws';
-import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresBackends } from '../support/databases.ts';
 import { ADMIN_KEY, onboardCustomer, startTestPlatform, type TestPlatform } from '../support/platform.ts';
+import type { Client } from 'graphql-ws';
+import { subscribe, wsClient } from '../support/graphql-ws.ts';
 
 const SUBMIT = `mutation($i: SubmitWorkloadInput!) { submitWorkload(input: $i) { id status priority } }`;
 const INPUT = { type: 'ai_inference_realtime', model: 'llama-3-70b', gpuType: 'H100', maxLatencyMs: 50, durationHours: 2 };
-
-const wsClient = (p: TestPlatform, key: string): Client =>
-  createClient({
-    url: p.wsUrl,
-    webSocketImpl: WebSocket,
-    connectionParams: { authorization: `Bearer ${key}` },
-    retryAttempts: 0,
-    lazy: true,
-  });
-
-/**
- * Subscribes and collects results; `errors` gets a subscription's error or close, or the errors of
- * a result (a subscription its resolver refuses answers, as graphql-ws' reference server does,
- * with one `next` carrying the errors, then `complete`).
- */
-const subscribe = (client: Client, query: string, variables: Record<string, unknown> = {}) => {
-  const results: any[] = [];
-  const errors: unknown[] = [];
-  let resolveNext: (() => void) | undefined;
-  const dispose = client.subscribe(
-    { query, variables },
-    {
-      next: (v) => {
-        if (v.errors) errors.push(v.errors);
-        else results.push(v);
-        resolveNext?.();
-      },
-      error: (e) => {
-        errors.push(e);
-        resolveNext?.();
-      },
-      complete: () => resolveNext?.(),
-    },
-  );
-  const waitFor = async (count: number, timeoutMs = 10_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (results.length < count && errors.length === 0 && Date.now() < deadline)
-      await new Promise<void>((r) => {
-        resolveNext = r;
-        setTimeout(r, 100);
-      });
-  };
-  return { results, errors, dispose, waitFor };
-};
 
 for (const backend of postgresBackends()) {
   describe(`workload slice end to end (${backend.label})`, () => {
