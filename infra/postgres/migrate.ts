@@ -11,7 +11,7 @@ export const migrate = (db: Database, name: string, script: string): Promise<voi
   });
 
 /** Splits on semicolons outside dollar-quoted bodies (our scripts put no `;` in strings or comments). */
-const splitStatements = (script: string): string[] => {
+export const splitStatements = (script: string): string[] => {
   const out: string[] = [];
   let current = '';
   let inDollar: string | null = null;

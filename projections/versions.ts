@@ -1,0 +1,268 @@
+/**
+ * Read-model versions: a read model built again from the events into a PostgreSQL schema of its
+ * own, beside the live one, while the live one keeps serving and keeps following the events.
+ *
+ * - A rebuild builds every table of its projections in `hcp_build_…`, catches up with the live
+ *   checkpoints, then swaps: in one transaction it locks the live checkpoints (the projection
+ *   runner waits on them), applies nothing more (the version is exactly where the live one is),
+ *   drops the live tables and moves the new ones in. A query waits out that transaction, a few
+ *   milliseconds, and sees the old rows or the new, never a half-built model and never an older
+ *   state than it saw before.
+ * - An as-of version is built up to a position, or up to a moment (the longest prefix of the log
+ *   whose events all occurred by then, so it is a state the platform was really in), and kept
+ *   under its name (`hcp_asof_…`) for analysis and export until dropped.
+ *
+ * Projections name their tables unqualified, so a version is built by running the projection's
+ * own DDL and `apply` with the version's schema first on the transaction's search path.
+ */
+import type { Database, Sql } from '../infra/postgres/database.ts';
+import { migrate, splitStatements } from '../infra/postgres/migrate.ts';
+import { comparePositions, decodePosition, encodePosition, START, type GlobalPosition } from '../infra/event-store/position.ts';
+import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
+import { lockCheckpoint, readCheckpoint } from './checkpoints.ts';
+import type { Projection } from './projection.ts';
+
+export const VERSIONS_SCHEMA = /* sql */ `
+CREATE TABLE IF NOT EXISTS hcp_read_model_versions (
+  name             text PRIMARY KEY,
+  kind             text NOT NULL,
+  projections      text[] NOT NULL,
+  as_of            text,
+  commit_position  bigint NOT NULL,
+  prepare_position bigint NOT NULL,
+  events_applied   bigint NOT NULL DEFAULT 0,
+  status           text NOT NULL,
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  updated_at       timestamptz NOT NULL DEFAULT now()
+);
+`;
+
+/** Where an as-of version stops: after the event at a position, or at the last event of the log's prefix that occurred by a moment. */
+export type AsOf = { kind: 'position'; position: GlobalPosition } | { kind: 'time'; ms: number };
+
+export class VersionError extends Error {}
+
+/** `commit/prepare` (a position as `hcp audit replay` prints it) or an ISO time. */
+export const parseAsOf = (text: string): AsOf => {
+  if (/^\d+\/\d+$/.test(text)) return { kind: 'position', position: decodePosition(text) };
+  const ms = /^\d{4}-\d{2}-\d{2}(T[\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(ms)) throw new VersionError(`--as-of: expected a position (commit/prepare) or an ISO time such as 2023-08-22T12:00:00Z, got ${JSON.stringify(text)}`);
+  return { kind: 'time', ms };
+};
+
+export const describeAsOf = (a: AsOf) => (a.kind === 'position' ? encodePosition(a.position) : new Date(a.ms).toISOString());
+
+/** The schema name an as-of version gets unless named: `hcp_asof_2023_08_22t12_00_00z`, `hcp_asof_p1435_150`. */
+export const asOfVersionName = (a: AsOf) =>
+  `hcp_asof_${a.kind === 'position' ? `p${a.position.commit}_${a.position.prepare}` : new Date(a.ms).toISOString().replace(/\.000Z$/, 'Z').toLowerCase().replace(/[^a-z0-9]+/g, '_')}`;
+
+const VERSION_NAME = /^hcp_(asof|build)_[a-z0-9_]{1,50}$/;
+
+export const checkVersionName = (name: string) => {
+  if (!VERSION_NAME.test(name)) throw new VersionError(`version name: expected hcp_asof_… or hcp_build_… (lowercase letters, digits, _), got ${JSON.stringify(name)}`);
+  return name;
+};
+
+const ident = (name: string) => `"${name}"`;
+
+/** The schema the live read models (and the event store) resolve to on this database. */
+export const liveSchemaOf = async (db: Sql) => (await db.query<{ s: string }>(`SELECT current_schema() AS s`))[0]!.s;
+
+/** Runs `fn` in a transaction whose unqualified names resolve to `schema` first. */
+const inSchema = <T>(db: Database, schema: string, live: string, fn: (tx: Sql) => Promise<T>) =>
+  db.transaction(async (tx) => {
+    await tx.query(`SELECT set_config('search_path', $1, true)`, [`${ident(schema)}, ${ident(live)}`]);
+    return fn(tx);
+  });
+
+/**
+ * A Sql whose queries read a version's tables: each runs in a read-only transaction with the
+ * version first on its search path (the event store and everything else still resolve live).
+ */
+export const versionSql = (db: Database, schema: string, live: string): Sql => ({
+  query: (q, params) =>
+    db.transaction(async (tx) => {
+      await tx.query(`SELECT set_config('search_path', $1, true), set_config('transaction_read_only', 'on', true)`, [`${ident(schema)}, ${ident(live)}`]);
+      return tx.query(q, params);
+    }),
+});
+
+export type VersionRow = {
+  name: string;
+  kind: 'rebuild' | 'as-of';
+  projections: string[];
+  asOf: string | null;
+  position: GlobalPosition;
+  eventsApplied: number;
+  status: 'building' | 'ready';
+  createdAt: string;
+  updatedAt: string;
+};
+
+type Row = {
+  name: string;
+  kind: VersionRow['kind'];
+  projections: string[];
+  as_of: string | null;
+  c: string;
+  p: string;
+  events_applied: string | number;
+  status: VersionRow['status'];
+  created_at: string | Date;
+  updated_at: string | Date;
+};
+
+const toVersion = (r: Row): VersionRow => ({
+  name: r.name,
+  kind: r.kind,
+  projections: r.projections,
+  asOf: r.as_of,
+  position: { commit: BigInt(r.c), prepare: BigInt(r.p) },
+  eventsApplied: Number(r.events_applied),
+  status: r.status,
+  createdAt: new Date(r.created_at).toISOString(),
+  updatedAt: new Date(r.updated_at).toISOString(),
+});
+
+const VERSION_COLUMNS = `name, kind, projections, as_of, commit_position::text AS c, prepare_position::text AS p, events_applied, status, created_at, updated_at`;
+
+export const migrateVersions = (db: Database) => migrate(db, 'hcp_read_model_versions', VERSIONS_SCHEMA);
+
+export const listVersions = async (db: Sql): Promise<VersionRow[]> =>
+  (await db.query<Row>(`SELECT ${VERSION_COLUMNS} FROM hcp_read_model_versions ORDER BY created_at, name`)).map(toVersion);
+
+export const findVersion = async (db: Sql, name: string): Promise<VersionRow | undefined> => {
+  const [row] = await db.query<Row>(`SELECT ${VERSION_COLUMNS} FROM hcp_read_model_versions WHERE name = $1`, [name]);
+  return row && toVersion(row);
+};
+
+/** Creates the version's schema and its projections' tables (empty), and registers it. */
+const createVersion = async (db: Database, name: string, kind: VersionRow['kind'], projections: readonly Projection[], asOf: string | null) => {
+  const live = await liveSchemaOf(db);
+  if (await findVersion(db, name)) throw new VersionError(`a version named ${name} exists already (hcp projections list; hcp projections drop ${name})`);
+  await db.query(`DROP SCHEMA IF EXISTS ${ident(name)} CASCADE`); // left by a build that died before registering
+  await db.query(`CREATE SCHEMA ${ident(name)}`);
+  await inSchema(db, name, live, async (tx) => {
+    for (const p of projections) for (const statement of splitStatements(p.schema)) await tx.query(statement);
+  });
+  await db.query(
+    `INSERT INTO hcp_read_model_versions (name, kind, projections, as_of, commit_position, prepare_position, status) VALUES ($1, $2, $3, $4, $5, $6, 'building')`,
+    [name, kind, projections.map((p) => p.name), asOf, START.commit.toString(), START.prepare.toString()],
+  );
+  return live;
+};
+
+export type BuildOptions = { batchSize?: number; onProgress?: (applied: number, at: GlobalPosition) => void };
+
+/**
+ * Applies the events after the version's position up to `until` (inclusive; or, for a moment, the
+ * prefix that occurred by it; or the store's end), a batch per transaction with the position.
+ * Returns the position reached.
+ */
+const buildVersion = async (db: Database, store: EventStore, version: VersionRow, live: string, projections: readonly Projection[], until: AsOf | 'end', { batchSize = 1000, onProgress }: BuildOptions = {}) => {
+  let at = version.position;
+  let applied = version.eventsApplied;
+  for (;;) {
+    const page = await store.readAll({ after: at, maxCount: batchSize });
+    const stop = page.findIndex((e) => (until === 'end' ? false : until.kind === 'position' ? comparePositions(e.position, until.position) > 0 : Date.parse(e.metadata.occurredAt) > until.ms));
+    const batch: RecordedEvent[] = stop < 0 ? page : page.slice(0, stop);
+    if (batch.length > 0) {
+      const last = batch.at(-1)!.position;
+      await inSchema(db, version.name, live, async (tx) => {
+        for (const e of batch) for (const p of projections) if (p.eventTypes.has(e.type)) await p.apply(tx, e);
+        await tx.query(
+          `UPDATE ${ident(live)}.hcp_read_model_versions SET commit_position = $2, prepare_position = $3, events_applied = events_applied + $4, updated_at = now() WHERE name = $1`,
+          [version.name, last.commit.toString(), last.prepare.toString(), batch.length],
+        );
+      });
+      at = last;
+      applied += batch.length;
+      onProgress?.(applied, at);
+    }
+    if (stop >= 0 || page.length < batchSize) return at;
+  }
+};
+
+const projectionsNamed = (all: readonly Projection[], names: readonly string[]) => all.filter((p) => names.includes(p.name));
+
+/**
+ * Builds `projections` again beside the live read models and swaps them in when caught up; the
+ * live ones answer queries and follow the events all along. Returns the events applied.
+ */
+export const rebuildBeside = async (db: Database, store: EventStore, projections: readonly Projection[], options: BuildOptions & { name?: string } = {}) => {
+  const name = checkVersionName(options.name ?? `hcp_build_${projections.length === 1 ? projections[0]!.name : 'all'}_${Date.now().toString(36)}`);
+  const live = await createVersion(db, name, 'rebuild', projections, null);
+  try {
+    let version = (await findVersion(db, name))!;
+    for (let attempt = 1; ; attempt++) {
+      // 1. catch up with the furthest live checkpoint (at least the end of the log as it was)
+      const checkpoints = await Promise.all(projections.map((p) => readCheckpoint(db, p.name)));
+      const furthest = checkpoints.reduce((a, b) => (comparePositions(a, b) >= 0 ? a : b), START);
+      const until: AsOf | 'end' = attempt === 1 ? 'end' : { kind: 'position', position: furthest };
+      await buildVersion(db, store, version, live, projections, until, options);
+      version = (await findVersion(db, name))!;
+      // 2. swap, if the live read models have not moved past the version meanwhile
+      const swapped = await db.transaction(async (tx) => {
+        // the checkpoints first, in the runner's order: it waits here, and never holds a table we need
+        const now: GlobalPosition[] = [];
+        for (const p of projections) now.push(await lockCheckpoint(tx, p.name));
+        if (now.some((c) => comparePositions(c, version.position) > 0)) return false;
+        for (const p of projections) {
+          for (const table of p.tables) {
+            await tx.query(`DROP TABLE IF EXISTS ${ident(live)}.${ident(table)}`);
+            await tx.query(`ALTER TABLE ${ident(name)}.${ident(table)} SET SCHEMA ${ident(live)}`);
+          }
+        }
+        await tx.query(
+          `UPDATE hcp_checkpoints SET commit_position = $2, prepare_position = $3, events_applied = $4 WHERE projection = ANY ($1)`,
+          [projections.map((p) => p.name), version.position.commit.toString(), version.position.prepare.toString(), version.eventsApplied],
+        );
+        await tx.query(`DELETE FROM hcp_read_model_versions WHERE name = $1`, [name]);
+        return true;
+      });
+      if (swapped) return version.eventsApplied;
+      if (attempt >= 50) throw new VersionError(`${name}: the live read models kept moving ahead of the rebuild; it stays listed, try again`);
+    }
+  } finally {
+    await db.query(`DROP SCHEMA IF EXISTS ${ident(name)} CASCADE`);
+    await db.query(`DELETE FROM hcp_read_model_versions WHERE name = $1`, [name]).catch(() => {});
+  }
+};
+
+/** Builds `projections` as of a position or a moment into a version kept under its name. */
+export const rebuildAsOf = async (db: Database, store: EventStore, projections: readonly Projection[], asOf: AsOf, options: BuildOptions & { name?: string } = {}): Promise<VersionRow> => {
+  const name = checkVersionName(options.name ?? asOfVersionName(asOf));
+  const live = await createVersion(db, name, 'as-of', projections, describeAsOf(asOf));
+  await buildVersion(db, store, (await findVersion(db, name))!, live, projections, asOf, options);
+  await db.query(`UPDATE hcp_read_model_versions SET status = 'ready', updated_at = now() WHERE name = $1`, [name]);
+  return (await findVersion(db, name))!;
+};
+
+/** Finishes an as-of version a build left half done (a crash, a stop), from where it stopped. */
+export const resumeAsOf = async (db: Database, store: EventStore, all: readonly Projection[], name: string, options: BuildOptions = {}) => {
+  const version = await findVersion(db, name);
+  if (!version || version.kind !== 'as-of' || !version.asOf) throw new VersionError(`no as-of version named ${name}`);
+  if (version.status === 'ready') return version;
+  await buildVersion(db, store, version, await liveSchemaOf(db), projectionsNamed(all, version.projections), parseAsOf(version.asOf), options);
+  await db.query(`UPDATE hcp_read_model_versions SET status = 'ready', updated_at = now() WHERE name = $1`, [name]);
+  return (await findVersion(db, name))!;
+};
+
+export const dropVersion = async (db: Database, name: string) => {
+  checkVersionName(name);
+  const known = await findVersion(db, name);
+  if (!known) throw new VersionError(`no version named ${name} (hcp projections list shows them)`);
+  await db.query(`DROP SCHEMA IF EXISTS ${ident(name)} CASCADE`);
+  await db.query(`DELETE FROM hcp_read_model_versions WHERE name = $1`, [name]);
+};
+
+/** Rows of a table in a schema, each as JSON, ordered by its primary key (or by every column). */
+export const tableRows = async (db: Sql, schema: string, table: string): Promise<Record<string, unknown>[]> => {
+  const key = await db.query<{ attname: string }>(
+    `SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+      WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY array_position(i.indkey::int2[], a.attnum)`,
+    [`${ident(schema)}.${ident(table)}`],
+  );
+  const order = key.length > 0 ? key.map((k) => ident(k.attname)).join(', ') : 'to_jsonb(t)::text';
+  return (await db.query<{ r: Record<string, unknown> }>(`SELECT to_jsonb(t) AS r FROM ${ident(schema)}.${ident(table)} t ORDER BY ${order}`)).map((x) => x.r);
+};
