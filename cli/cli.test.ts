@@ -1,6 +1,6 @@
 /**
  * The CLI as a newcomer runs it: `hcp start` on embedded defaults, a request with a
- * demo key, a clean stop, a restart that resumes the market; `hcp projections rebuild`;
+ * demo key, a clean stop, a restart that resumes the market; `hcp projections` and `hcp export`;
  * a bad variable stops it.
  */
 import { spawn } from 'node:child_process';
@@ -87,14 +87,34 @@ describe('hcp CLI', () => {
     }
   });
 
-  it('rebuilds a projection from the first event', async () => {
+  it('rebuilds beside the live read models, builds a version as of a moment, lists, exports and drops it', async () => {
     const rebuilt = await run(['projections', 'rebuild', 'all'], env());
-    expect(rebuilt.code).toBe(0);
-    expect(rebuilt.stdout).toMatch(/rebuilt customers: \d+ events/);
-    expect(rebuilt.stdout).toMatch(/rebuilt workloads: [1-9]\d* events/);
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    expect(rebuilt.stdout).toMatch(/rebuilt customers, workloads, .* swapped: [1-9]\d* events/);
     const unknown = await run(['projections', 'rebuild', 'nope'], env());
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown projection');
+
+    // the workload submitted by the first test, live and as of before anything happened
+    const live = await run(['export', 'workloads', '--format', 'jsonl'], env());
+    expect(live.code, live.stderr).toBe(0);
+    const rows = live.stdout.trim().split('\n').map((line) => JSON.parse(line) as { model: string });
+    expect(rows.map((r) => r.model)).toContain('llama-3-8b');
+    const before = await run(['projections', 'rebuild', 'all', '--as-of', '2000-01-01T00:00:00Z', '--name', 'hcp_asof_y2k'], env());
+    expect(before.code, before.stderr).toBe(0);
+    expect(before.stdout).toMatch(/built hcp_asof_y2k .* 0 events/);
+    const empty = await run(['export', 'workloads', '--as-of', 'hcp_asof_y2k'], env());
+    expect(empty.code, empty.stderr).toBe(0);
+    expect(empty.stdout.trim().split('\n')).toHaveLength(1); // the CSV header alone
+    expect(empty.stdout).toMatch(/^workload_id,customer_id,/);
+    const listed = await run(['projections', 'list'], env());
+    expect(listed.stdout).toMatch(/hcp_asof_y2k\s+as-of\s+2000-01-01T00:00:00.000Z/);
+    expect((await run(['projections', 'drop', 'hcp_asof_y2k'], env())).code).toBe(0);
+    expect((await run(['projections', 'list'], env())).stdout).not.toContain('hcp_asof_y2k');
+
+    const badFormat = await run(['export', 'workloads', '--format', 'xml'], env());
+    expect(badFormat.code).toBe(2);
+    expect(badFormat.stderr).toContain('--format');
   });
 
   it('audits the embedded store: a digest, a verify against it, a filtered replay; usage mistakes by name', async () => {

@@ -1,7 +1,8 @@
 /**
  * The `hcp` command line:
  *   hcp start                          start everything (embedded by default) and serve the API
- *   hcp projections rebuild <name|all> rebuild read models from the first event
+ *   hcp projections rebuild|list|drop  read models rebuilt beside the live ones, or as of a moment
+ *   hcp export <table>                 a read-model table as CSV or JSON Lines
  *   hcp simulate --day                 a simulated day of the whole platform, and its summary
  *   hcp backtest                       the economic controller against baselines on a market trace
  *   hcp scenario <family> --out DIR    a seeded stress market in the format of the market data
@@ -12,7 +13,9 @@ import { ConfigError, loadConfig, type Config } from '../infra/config.ts';
 import { randomIds } from '../infra/ids.ts';
 import { createLogger } from '../infra/logger.ts';
 import { buildServer } from '../read-api/server.ts';
-import { migrateProjections, rebuildProjection } from '../projections/runner.ts';
+import { migrateProjections } from '../projections/runner.ts';
+import { VersionError } from '../projections/versions.ts';
+import { exportCommand, PROJECTIONS_USAGE, projectionsCommand, ProjectionsUsageError } from './projections.ts';
 import { resolveAdminKey } from './admin-key.ts';
 import { backtestCommand } from './backtest.ts';
 import { scenarioCommand } from './scenario.ts';
@@ -30,7 +33,7 @@ import { DataFolderInUseError } from './data-lock.ts';
 
 const USAGE = `usage:
   hcp start                            start the platform and serve the API
-  hcp projections rebuild <name|all>   rebuild read models from the first event (${PROJECTIONS.map((p) => p.name).join(', ')})
+  ${PROJECTIONS_USAGE(PROJECTIONS.map((p) => p.name)).replace('usage:\n  ', '')}
   hcp backtest [--year 2023] [--facility north-dakota|texas-north|texas-south] [--json] [...]
                                        the economic controller vs baselines and the hindsight optimum (simulators/backtest/README.md);
                                        --data DIR backtests any folder in the market-data format, over its whole span
@@ -100,10 +103,14 @@ const start = async (config: Config) => {
   process.stdout.write(`${lines.join('\n')}\n`);
 };
 
-const rebuild = async (config: Config, name: string | undefined) => {
-  const targets = name === 'all' ? PROJECTIONS : PROJECTIONS.filter((p) => p.name === name);
-  if (targets.length === 0) {
-    process.stderr.write(`unknown projection ${JSON.stringify(name ?? '')}\n${USAGE}\n`);
+/** `hcp projections …` and `hcp export`: arguments checked before any database is opened. */
+const readModels = async (config: Config, command: 'projections' | 'export', sub: string | undefined, argv: readonly string[]) => {
+  let run;
+  try {
+    run = command === 'export' ? exportCommand([sub ?? '', ...argv].filter(Boolean), PROJECTIONS) : projectionsCommand(sub, argv, PROJECTIONS);
+  } catch (error) {
+    if (!(error instanceof ProjectionsUsageError || error instanceof VersionError)) throw error;
+    process.stderr.write(`hcp ${command}: ${error.message}\n`);
     process.exitCode = 2;
     return;
   }
@@ -111,11 +118,11 @@ const rebuild = async (config: Config, name: string | undefined) => {
   const store = await openEventStore(config, db);
   try {
     await migrateProjections(db, PROJECTIONS);
-    for (const projection of targets) {
-      const started = Date.now();
-      const applied = await rebuildProjection(db, store, projection);
-      process.stdout.write(`rebuilt ${projection.name}: ${applied} events in ${Date.now() - started} ms\n`);
-    }
+    await run({ db, store, projections: PROJECTIONS, out: (text) => new Promise<void>((resolve) => (process.stdout.write(text) ? resolve() : process.stdout.once('drain', resolve))) });
+  } catch (error) {
+    if (!(error instanceof VersionError)) throw error;
+    process.stderr.write(`hcp ${command}: ${error.message}\n`);
+    process.exitCode = 1;
   } finally {
     await store.close();
     await db.close();
@@ -143,7 +150,7 @@ const audit = async (config: Config, sub: string | undefined, argv: readonly str
 };
 
 const main = async (args: string[]) => {
-  const [command, sub, name] = args;
+  const [command, sub] = args;
   let config: Config;
   try {
     config = loadConfig();
@@ -156,7 +163,7 @@ const main = async (args: string[]) => {
   }
   try {
     if (command === 'start') return await start(config);
-    if (command === 'projections' && sub === 'rebuild') return await rebuild(config, name);
+    if (command === 'projections' || command === 'export') return await readModels(config, command, sub, args.slice(2));
     if (command === 'audit') return await audit(config, sub, args.slice(2));
   } catch (error) {
     if (error instanceof DataFolderInUseError) {
@@ -179,5 +186,11 @@ const main = async (args: string[]) => {
   process.stdout.write(`${USAGE}\n`);
   if (command !== 'help' && command !== undefined) process.exitCode = 2;
 };
+
+// `hcp export … | head`: a reader that stops early is not an error
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(0);
+});
 
 await main(process.argv.slice(2));
