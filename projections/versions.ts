@@ -138,6 +138,7 @@ export const findVersion = async (db: Sql, name: string): Promise<VersionRow | u
 
 /** Creates the version's schema and its projections' tables (empty), and registers it. */
 const createVersion = async (db: Database, name: string, kind: VersionRow['kind'], projections: readonly Projection[], asOf: string | null) => {
+  await migrateVersions(db);
   const live = await liveSchemaOf(db);
   if (await findVersion(db, name)) throw new VersionError(`a version named ${name} exists already (hcp projections list; hcp projections drop ${name})`);
   await db.query(`DROP SCHEMA IF EXISTS ${ident(name)} CASCADE`); // left by a build that died before registering
@@ -178,6 +179,8 @@ const buildVersion = async (db: Database, store: EventStore, version: VersionRow
       at = last;
       applied += batch.length;
       onProgress?.(applied, at);
+      // embedded PGlite answers on this thread without yielding: let the server's requests in between batches
+      await new Promise((r) => setImmediate(r));
     }
     if (stop >= 0 || page.length < batchSize) return at;
   }
@@ -185,28 +188,44 @@ const buildVersion = async (db: Database, store: EventStore, version: VersionRow
 
 const projectionsNamed = (all: readonly Projection[], names: readonly string[]) => all.filter((p) => names.includes(p.name));
 
+/** How long a rebuild waits for live checkpoints that stand still behind it before it assumes no runner is live. */
+const STALLED_MS = 2_000;
+
 /**
  * Builds `projections` again beside the live read models and swaps them in when caught up; the
  * live ones answer queries and follow the events all along. Returns the events applied.
+ *
+ * The swap happens only when every live checkpoint stands exactly where the version does: the
+ * runner has then applied, and told the change feed about, every event the version holds, so a
+ * subscriber misses nothing. A version ahead of the live models waits for them; live models ahead
+ * of the version make it build further. Live checkpoints that stand still behind it for
+ * STALLED_MS mean no runner follows them (the platform is stopped): the version is swapped in at
+ * its own position, and the runner, when it starts, goes on from there.
  */
-export const rebuildBeside = async (db: Database, store: EventStore, projections: readonly Projection[], options: BuildOptions & { name?: string } = {}) => {
+export const rebuildBeside = async (db: Database, store: EventStore, projections: readonly Projection[], options: BuildOptions & { name?: string; stalledMs?: number } = {}) => {
   const name = checkVersionName(options.name ?? `hcp_build_${projections.length === 1 ? projections[0]!.name : 'all'}_${Date.now().toString(36)}`);
   const live = await createVersion(db, name, 'rebuild', projections, null);
   try {
     let version = (await findVersion(db, name))!;
-    for (let attempt = 1; ; attempt++) {
-      // 1. catch up with the furthest live checkpoint (at least the end of the log as it was)
-      const checkpoints = await Promise.all(projections.map((p) => readCheckpoint(db, p.name)));
-      const furthest = checkpoints.reduce((a, b) => (comparePositions(a, b) >= 0 ? a : b), START);
-      const until: AsOf | 'end' = attempt === 1 ? 'end' : { kind: 'position', position: furthest };
+    let until: AsOf | 'end' = 'end';
+    let stalled: { at: string; since: number } | undefined;
+    for (let attempt = 1; attempt <= 1000; attempt++) {
+      // 1. catch up: with the end of the log as it was, then with wherever the live models went
       await buildVersion(db, store, version, live, projections, until, options);
       version = (await findVersion(db, name))!;
-      // 2. swap, if the live read models have not moved past the version meanwhile
-      const swapped = await db.transaction(async (tx) => {
+      // 2. swap, if the live read models stand where the version does
+      const outcome = await db.transaction(async (tx) => {
         // the checkpoints first, in the runner's order: it waits here, and never holds a table we need
         const now: GlobalPosition[] = [];
         for (const p of projections) now.push(await lockCheckpoint(tx, p.name));
-        if (now.some((c) => comparePositions(c, version.position) > 0)) return false;
+        const ahead = now.filter((c) => comparePositions(c, version.position) > 0);
+        if (ahead.length > 0) return { type: 'behind' as const, furthest: ahead.reduce((a, b) => (comparePositions(a, b) >= 0 ? a : b)) };
+        const at = now.map(encodePosition).join(',');
+        const level = now.every((c) => comparePositions(c, version.position) === 0);
+        if (!level) {
+          if (stalled?.at !== at) stalled = { at, since: Date.now() };
+          if (Date.now() - stalled.since < (options.stalledMs ?? STALLED_MS)) return { type: 'ahead' as const };
+        }
         for (const p of projections) {
           for (const table of p.tables) {
             await tx.query(`DROP TABLE IF EXISTS ${ident(live)}.${ident(table)}`);
@@ -218,11 +237,16 @@ export const rebuildBeside = async (db: Database, store: EventStore, projections
           [projections.map((p) => p.name), version.position.commit.toString(), version.position.prepare.toString(), version.eventsApplied],
         );
         await tx.query(`DELETE FROM hcp_read_model_versions WHERE name = $1`, [name]);
-        return true;
+        return { type: 'swapped' as const };
       });
-      if (swapped) return version.eventsApplied;
-      if (attempt >= 50) throw new VersionError(`${name}: the live read models kept moving ahead of the rebuild; it stays listed, try again`);
+      if (outcome.type === 'swapped') return version.eventsApplied;
+      if (outcome.type === 'behind') until = { kind: 'position', position: outcome.furthest };
+      else {
+        until = { kind: 'position', position: version.position };
+        await new Promise((r) => setTimeout(r, 10));
+      }
     }
+    throw new VersionError(`${name}: the live read models kept moving ahead of the rebuild; try again`);
   } finally {
     await db.query(`DROP SCHEMA IF EXISTS ${ident(name)} CASCADE`);
     await db.query(`DELETE FROM hcp_read_model_versions WHERE name = $1`, [name]).catch(() => {});

@@ -1,41 +1,105 @@
 /**
- * `hcp projections rebuild` beside a running server on PostgreSQL: while the customers read model
- * (which holds the API keys) is rebuilt, a valid key is never refused and a revoked key never
- * accepted. (Embedded PGlite cannot be shared by two processes at all: cli.test.ts.)
+ * `hcp projections rebuild all` beside a running platform: every read model is built again in a
+ * schema of its own and swapped in, twice, while a customer keeps submitting workloads, querying
+ * them and subscribing to them. No request fails, no answer steps back, the subscription delivers
+ * what happens after each swap, a valid key is never refused and a revoked key never accepted, and
+ * the swapped-in read models equal what the live ones had become.
  */
+import type { Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROJECTIONS } from '../../cli/platform.ts';
 import { createPostgresEventStore } from '../../infra/event-store/postgres/store.ts';
-import { customersProjection } from '../../projections/customers.ts';
-import { rebuildProjection } from '../../projections/runner.ts';
-import { pgServerDatabase, TEST_DATABASE_URL } from '../support/databases.ts';
+import { listVersions, rebuildBeside } from '../../projections/versions.ts';
+import { postgresBackends } from '../support/databases.ts';
+import { subscribe, wsClient } from '../support/graphql-ws.ts';
 import { ADMIN_KEY, onboardCustomer, startTestPlatform, type TestPlatform } from '../support/platform.ts';
 
-describe.runIf(TEST_DATABASE_URL)('rebuilding the customers read model beside a running server (PostgreSQL)', () => {
-  let p: TestPlatform;
-  beforeAll(async () => {
-    p = await startTestPlatform(await pgServerDatabase(TEST_DATABASE_URL!), { rateLimitPerMinute: 0 });
-  });
-  afterAll(() => p.close());
+const SUBMIT = `mutation($i: SubmitWorkloadInput!) { submitWorkload(input: $i) { id } }`;
+const MINE = `{ workloads(first: 100) { nodes { id } } balance { reserved { gpuSeconds } } }`;
 
-  it('never serves keys from a half-built read model', async () => {
-    const kept = await onboardCustomer(p, 'Kept');
-    const gone = await onboardCustomer(p, 'Gone');
-    await p.gql(ADMIN_KEY, `mutation($k: ID!) { revokeApiKey(keyId: $k) { revoked } }`, { k: gone.keyId });
-    // history for the rebuild to go through: many accounts and grants after the two keys
-    for (let i = 0; i < 40; i++) await onboardCustomer(p, `Filler ${i}`);
+for (const backend of postgresBackends()) {
+  describe(`rebuilding every read model beside a running platform (${backend.label})`, () => {
+    let p: TestPlatform;
+    const clients: Client[] = [];
+    beforeAll(async () => {
+      p = await startTestPlatform(await backend.open(), { rateLimitPerMinute: 0 });
+    });
+    afterAll(async () => {
+      for (const c of clients) await c.dispose();
+      await p.close();
+    });
 
-    const answers: Array<{ who: string; status: number }> = [];
-    let rebuilding = true;
-    const probe = (async () => {
-      while (rebuilding)
-        for (const [who, key] of [['kept', kept.key], ['gone', gone.key]] as const) answers.push({ who, status: (await p.gql(key, '{ me { role } }')).status });
-    })();
-    // what `hcp projections rebuild customers` does, on connections of its own, three times over
-    for (let round = 0; round < 3; round++) await rebuildProjection(p.db, await createPostgresEventStore(p.db), customersProjection, 50);
-    rebuilding = false;
-    await probe;
-    expect(answers.filter((a) => a.who === 'kept').length).toBeGreaterThan(3);
-    expect(answers.filter((a) => a.who === 'kept' && a.status !== 200)).toEqual([]);
-    expect(answers.filter((a) => a.who === 'gone' && a.status !== 401)).toEqual([]);
+    it('keeps answering queries and subscriptions, and swaps in what the live models had become', async () => {
+      const kept = await onboardCustomer(p, 'Kept', { gpuHours: 1000, budgetUsd: '100000.00' });
+      const gone = await onboardCustomer(p, 'Gone');
+      await p.gql(ADMIN_KEY, `mutation($k: ID!) { revokeApiKey(keyId: $k) { revoked } }`, { k: gone.keyId });
+      for (let i = 0; i < 15; i++) await onboardCustomer(p, `Filler ${i}`);
+
+      const client = wsClient(p, kept.key);
+      clients.push(client);
+      const updates = subscribe(client, `subscription { workloadUpdated { id status } }`);
+      const submitted: string[] = [];
+      const submit = async () => {
+        const res = await p.gql(kept.key, SUBMIT, { i: { type: 'model_training', model: 'llama-3-8b', gpuType: 'A100', gpuCount: 1, durationHours: 1 } });
+        expect(res.body.errors, JSON.stringify(res.body.errors)).toBeUndefined();
+        submitted.push(res.body.data.submitWorkload.id);
+      };
+      // once a submission is delivered the subscription is live; it must miss nothing from then on
+      while (updates.results.length === 0 && submitted.length < 20) {
+        await submit();
+        await updates.waitFor(1, 1_000);
+      }
+      expect(updates.results.length).toBeGreaterThan(0);
+      const beforeLive = submitted.splice(0);
+
+      const failures: unknown[] = [];
+      const seen: Array<{ workloads: number; reserved: number }> = [];
+      const refusedGone: number[] = [];
+      let rebuilding = true;
+      const traffic = (async () => {
+        while (rebuilding) {
+          await submit();
+          const mine = await p.gql(kept.key, MINE);
+          if (mine.status !== 200 || mine.body.errors) failures.push(mine.body);
+          else seen.push({ workloads: mine.body.data.workloads.nodes.length, reserved: Number(mine.body.data.balance.reserved.gpuSeconds) });
+          refusedGone.push((await p.gql(gone.key, '{ me { role } }')).status);
+        }
+      })().catch((error) => failures.push(error));
+
+      // what `hcp projections rebuild all` does, on a store of its own
+      const swaps: number[] = [];
+      try {
+        // at least twice, and until the customer has been answered a few times meanwhile
+        while (swaps.length < 2 || (seen.length < 6 && swaps.length < 8)) swaps.push(await rebuildBeside(p.db, await createPostgresEventStore(p.db), PROJECTIONS, { batchSize: 50 }));
+        const swappedAt = submitted.length;
+        while (submitted.length < swappedAt + 2 && failures.length === 0) await new Promise((r) => setTimeout(r, 20));
+      } finally {
+        rebuilding = false;
+        await traffic;
+      }
+
+      expect(failures).toEqual([]);
+      expect(swaps.every((applied) => applied > 0)).toBe(true);
+      expect(seen.length).toBeGreaterThan(3);
+      // nothing steps back: a customer's workloads and reservations only grow here
+      for (let i = 1; i < seen.length; i++) {
+        expect(seen[i]!.workloads).toBeGreaterThanOrEqual(seen[i - 1]!.workloads);
+        expect(seen[i]!.reserved).toBeGreaterThanOrEqual(seen[i - 1]!.reserved);
+      }
+      expect(refusedGone.filter((s) => s !== 401)).toEqual([]);
+      // the subscription delivers every workload, those submitted after the last swap included
+      await updates.waitFor(Infinity, 3_000);
+      expect(updates.errors).toEqual([]);
+      const delivered = new Set(updates.results.map((r) => r.data.workloadUpdated.id as string));
+      expect(submitted.filter((id) => !delivered.has(id))).toEqual([]);
+      // the final answer is complete, and nothing of the rebuilds is left behind
+      const head = await p.store.headPosition();
+      if (head) expect(await p.core.runner.waitFor(head, 10_000)).toBe(true);
+      const last = await p.gql(kept.key, MINE);
+      expect(new Set(last.body.data.workloads.nodes.map((n: { id: string }) => n.id))).toEqual(new Set([...beforeLive, ...submitted]));
+      expect(await listVersions(p.db)).toEqual([]);
+      const schemas = await p.db.query<{ n: string }>(`SELECT nspname AS n FROM pg_namespace WHERE nspname LIKE 'hcp_build_%'`);
+      expect(schemas).toEqual([]);
+    });
   });
-});
+}
