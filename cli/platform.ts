@@ -20,6 +20,7 @@ import { createChangeFeed } from '../projections/change-feed.ts';
 import { customersProjection } from '../projections/customers.ts';
 import type { Projection } from '../projections/projection.ts';
 import { createProjectionRunner, migrateProjections } from '../projections/runner.ts';
+import { migrateVersions, readModelVersions } from '../projections/versions.ts';
 import { readCheckpoint } from '../projections/checkpoints.ts';
 import { workloadsProjection } from '../projections/workloads.ts';
 import { fleetProjection } from '../projections/fleet.ts';
@@ -104,6 +105,7 @@ export const startCore = async ({
   facilities = SEED_SCENARIO,
 }: PlatformParts) => {
   await migrateProjections(db, PROJECTIONS);
+  await migrateVersions(db);
   const feed = createChangeFeed();
   const runner = createProjectionRunner({ db, store, projections: PROJECTIONS, feed, logger });
   const deps: CommandDeps = { store, readModels: db, clock, ids };
@@ -141,6 +143,8 @@ export const startCore = async ({
     feed,
     runner,
     deps,
+    /** Read models built as of a moment (hcp projections rebuild … --as-of), for the API's asOf. */
+    versions: readModelVersions(db),
     /** Stops following the store; closes neither the store nor the database. */
     executor,
     handovers,

@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS hcp_read_model_versions (
   created_at       timestamptz NOT NULL DEFAULT now(),
   updated_at       timestamptz NOT NULL DEFAULT now()
 );
+-- when the last event the version holds occurred: the moment a version as of a position stands at
+ALTER TABLE hcp_read_model_versions ADD COLUMN IF NOT EXISTS last_occurred_at timestamptz;
 `;
 
 /** Where an as-of version stops: after the event at a position, or at the last event of the log's prefix that occurred by a moment. */
@@ -76,16 +78,20 @@ const inSchema = <T>(db: Database, schema: string, live: string, fn: (tx: Sql) =
   });
 
 /**
- * A Sql whose queries read a version's tables: each runs in a read-only transaction with the
- * version first on its search path (the event store and everything else still resolve live).
+ * A Sql whose queries read a version's tables: each runs in a read-only transaction with only the
+ * version on its search path, so a table the version lacks is an error, never the live one's rows.
  */
-export const versionSql = (db: Database, schema: string, live: string): Sql => ({
+export const versionSql = (db: Database, schema: string): Sql => ({
   query: (q, params) =>
     db.transaction(async (tx) => {
-      await tx.query(`SELECT set_config('search_path', $1, true), set_config('transaction_read_only', 'on', true)`, [`${ident(schema)}, ${ident(live)}`]);
-      return tx.query(q, params);
+      await tx.query(`SELECT set_config('search_path', $1, true), set_config('transaction_read_only', 'on', true)`, [ident(checkVersionName(schema))]);
+      return tx.query(typeof q === 'string' ? q : q.text, params);
     }),
 });
+
+/** What the API reads as-of versions through. */
+export type ReadModelVersions = { find(name: string): Promise<VersionRow | undefined>; sql(name: string): Sql };
+export const readModelVersions = (db: Database): ReadModelVersions => ({ find: (name) => findVersion(db, name), sql: (name) => versionSql(db, name) });
 
 export type VersionRow = {
   name: string;
@@ -94,6 +100,8 @@ export type VersionRow = {
   asOf: string | null;
   position: GlobalPosition;
   eventsApplied: number;
+  /** When the last event it holds occurred (undefined: it holds none). */
+  lastOccurredAt?: string;
   status: 'building' | 'ready';
   createdAt: string;
   updatedAt: string;
@@ -107,6 +115,7 @@ type Row = {
   c: string;
   p: string;
   events_applied: string | number;
+  last_occurred_at: string | Date | null;
   status: VersionRow['status'];
   created_at: string | Date;
   updated_at: string | Date;
@@ -119,12 +128,13 @@ const toVersion = (r: Row): VersionRow => ({
   asOf: r.as_of,
   position: { commit: BigInt(r.c), prepare: BigInt(r.p) },
   eventsApplied: Number(r.events_applied),
+  ...(r.last_occurred_at ? { lastOccurredAt: new Date(r.last_occurred_at).toISOString() } : {}),
   status: r.status,
   createdAt: new Date(r.created_at).toISOString(),
   updatedAt: new Date(r.updated_at).toISOString(),
 });
 
-const VERSION_COLUMNS = `name, kind, projections, as_of, commit_position::text AS c, prepare_position::text AS p, events_applied, status, created_at, updated_at`;
+const VERSION_COLUMNS = `name, kind, projections, as_of, commit_position::text AS c, prepare_position::text AS p, events_applied, last_occurred_at, status, created_at, updated_at`;
 
 export const migrateVersions = (db: Database) => migrate(db, 'hcp_read_model_versions', VERSIONS_SCHEMA);
 
@@ -172,8 +182,9 @@ const buildVersion = async (db: Database, store: EventStore, version: VersionRow
       await inSchema(db, version.name, live, async (tx) => {
         for (const e of batch) for (const p of projections) if (p.eventTypes.has(e.type)) await p.apply(tx, e);
         await tx.query(
-          `UPDATE ${ident(live)}.hcp_read_model_versions SET commit_position = $2, prepare_position = $3, events_applied = events_applied + $4, updated_at = now() WHERE name = $1`,
-          [version.name, last.commit.toString(), last.prepare.toString(), batch.length],
+          `UPDATE ${ident(live)}.hcp_read_model_versions
+              SET commit_position = $2, prepare_position = $3, events_applied = events_applied + $4, last_occurred_at = $5, updated_at = now() WHERE name = $1`,
+          [version.name, last.commit.toString(), last.prepare.toString(), batch.length, batch.at(-1)!.metadata.occurredAt],
         );
       });
       at = last;

@@ -14,6 +14,7 @@ import { requireRole, scopeCustomer, type Principal } from './auth.ts';
 import { renameRejectedField } from './errors.ts';
 import { freeText, idSchema, InputError, parseInput } from './inputs.ts';
 import { INVOICE_GRACE_MS } from '../commands/billing/metering.ts';
+import { AS_OF_DOC, asOfView } from './as-of.ts';
 import { callerOf, settled } from './mutation-support.ts';
 import type { ApiContext, ApiServices } from './resolvers.ts';
 
@@ -69,7 +70,7 @@ export const billingTypeDefs = /* GraphQL */ `
 
   extend type Query {
     "A month's usage (yyyymm; default the current month)."
-    usage(month: String, customerId: ID): Usage!
+    usage(month: String, customerId: ID, ${AS_OF_DOC} asOf: String): Usage!
     billingLines(month: String!, customerId: ID, first: Int = 100, after: String): BillingLineConnection!
     "Invoices, newest first; with a month, that month's (refused while it has not closed)."
     invoices(month: String, customerId: ID): [Invoice!]!
@@ -180,10 +181,11 @@ export const createBillingResolvers = (services: ApiServices) => {
   const now = () => services.deps.clock.now().getTime();
   return {
     Query: {
-      usage: async (_: unknown, args: { month?: string | null; customerId?: string | null }, ctx: ApiContext) => {
+      usage: async (_: unknown, args: { month?: string | null; customerId?: string | null; asOf?: string | null }, ctx: ApiContext) => {
         const customerId = customerOf(ctx.principal, args.customerId);
-        const month = args.month == null ? monthOf(now()) : parseInput(monthInput, args.month, 'month');
-        const [p] = await db.query<PeriodRow & { gpu_seconds: string | null }>(
+        const view = await asOfView(services, ctx.principal, args.asOf, ['rm_billing_periods', 'rm_billing_lines']);
+        const month = args.month == null ? monthOf(view?.atMs ?? now()) : parseInput(monthInput, args.month, 'month');
+        const [p] = await (view?.readModels ?? db).query<PeriodRow & { gpu_seconds: string | null }>(
           `SELECT ${PERIOD_COLUMNS}, (SELECT sum(gpu_seconds)::text FROM rm_billing_lines l WHERE l.customer_id = p.customer_id AND l.month = p.month) AS gpu_seconds
              FROM rm_billing_periods p WHERE customer_id = $1 AND month = $2`,
           [customerId, month],

@@ -13,6 +13,7 @@ import type { Sql } from '../infra/postgres/database.ts';
 import type { Change } from '../projections/projection.ts';
 import { requireRole, STAFF_ROLES } from './auth.ts';
 import { optionalId } from './inputs.ts';
+import { AS_OF_DOC, asOfView } from './as-of.ts';
 import { liveFeed } from './live.ts';
 import type { ApiContext, ApiServices } from './resolvers.ts';
 
@@ -55,7 +56,7 @@ export const kpisTypeDefs = /* GraphQL */ `
   }
 
   extend type Query {
-    facilityKpis(facilityId: ID): [FacilityKpis!]!
+    facilityKpis(facilityId: ID, ${AS_OF_DOC} asOf: String): [FacilityKpis!]!
   }
   extend type Subscription {
     "A facility's KPIs as they change (at most once a second), or every facility's."
@@ -71,6 +72,9 @@ const miningRevenueMicroUsd = (r: Recommendation | undefined) => {
   const price = r.inputs.observation.electricityUsdPerMwh;
   return r.options.filter((o) => o.blockId.startsWith('asic:') && o.active).reduce((sum, o) => sum + o.activeProfitMicroUsdPerHour + (o.kwActive / 1000) * price * 1_000_000, 0);
 };
+
+/** What facilityKpis reads: an as-of version must hold them all. */
+const KPI_TABLES = ['rm_facilities', 'rm_gpus', 'rm_resources', 'rm_workloads', 'rm_recommendations', 'rm_workload_runs', 'rm_sla_breaches'];
 
 export const facilityKpis = async (db: Sql, facilityId: string, nowMs: number) => {
   const since = iso(nowMs - DAY_MS);
@@ -154,11 +158,13 @@ export const createKpiResolvers = (services: ApiServices) => {
   const delivered = throttledKpis(db, now);
   return {
     Query: {
-      facilityKpis: async (_: unknown, args: { facilityId?: string | null }, ctx: ApiContext) => {
+      facilityKpis: async (_: unknown, args: { facilityId?: string | null; asOf?: string | null }, ctx: ApiContext) => {
         requireRole(ctx.principal, ...STAFF_ROLES);
         const only = optionalId(args.facilityId, 'facilityId');
-        const ids = only ? [only] : await facilityIds(db);
-        return Promise.all(ids.map((id) => facilityKpis(db, id, now())));
+        const view = await asOfView(services, ctx.principal, args.asOf, KPI_TABLES);
+        const from = view?.readModels ?? db;
+        const ids = only ? [only] : await facilityIds(from);
+        return Promise.all(ids.map((id) => facilityKpis(from, id, view?.atMs ?? now())));
       },
     },
     Subscription: {

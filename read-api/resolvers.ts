@@ -9,6 +9,7 @@ import type { GlobalPosition } from '../infra/event-store/position.ts';
 import type { Sql } from '../infra/postgres/database.ts';
 import type { ChangeFeed } from '../projections/change-feed.ts';
 import type { ProjectionRunner } from '../projections/runner.ts';
+import type { ReadModelVersions } from '../projections/versions.ts';
 import { AuthError, requireRole, scopeCustomer, type Principal } from './auth.ts';
 import {
   grantQuotaInput,
@@ -31,6 +32,8 @@ export type ApiServices = {
   readModels: Sql;
   runner: ProjectionRunner;
   feed: ChangeFeed;
+  /** Read models built as of a moment; without them an `asOf` argument is refused. */
+  versions?: ReadModelVersions;
 };
 
 export type ApiContext = { principal: Principal; correlationId: string };
