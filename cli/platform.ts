@@ -21,6 +21,7 @@ import { customersProjection } from '../projections/customers.ts';
 import type { Projection } from '../projections/projection.ts';
 import { createProjectionRunner, migrateProjections } from '../projections/runner.ts';
 import { migrateVersions, readModelVersions } from '../projections/versions.ts';
+import { rebuildStale, staleProjections } from '../projections/definitions.ts';
 import { readCheckpoint } from '../projections/checkpoints.ts';
 import { workloadsProjection } from '../projections/workloads.ts';
 import { fleetProjection } from '../projections/fleet.ts';
@@ -104,10 +105,13 @@ export const startCore = async ({
   devices = createSimulatedDevices({ random: createRng('devices').next }),
   facilities = SEED_SCENARIO,
 }: PlatformParts) => {
-  await migrateProjections(db, PROJECTIONS);
+  await migrateProjections(db, []);
   await migrateVersions(db);
+  // read models built by an older definition keep serving, unfollowed, while the new one is built beside them
+  const stale = await staleProjections(db, PROJECTIONS);
+  await migrateProjections(db, PROJECTIONS.filter((p) => !stale.includes(p)));
   const feed = createChangeFeed();
-  const runner = createProjectionRunner({ db, store, projections: PROJECTIONS, feed, logger });
+  const runner = createProjectionRunner({ db, store, projections: PROJECTIONS, feed, logger, paused: new Set(stale.map((p) => p.name)) });
   const deps: CommandDeps = { store, readModels: db, clock, ids };
   runner.start();
   await ensurePriceList(deps);
@@ -117,28 +121,41 @@ export const startCore = async ({
   const health = await createGpuHealthMonitor({ deps, db, logger, gpuTypeOf: (poolId) => poolTypes.get(poolId) });
   const scheduler = createScheduler({ deps, facilities, logger, temperatureOf: health.temperatureOf });
   const metering = createMetering(deps, logger);
-  // the scheduler and metering keep views of their own: rebuilt from the read models once these hold what they saw
-  for (const [name, projection] of [['pm:scheduler', 'workloads'], ['pm:metering', 'billing']] as const)
-    if (!(await runner.waitFor(await readCheckpoint(db, name), 120_000))) logger.warn({ processManager: name, projection }, 'read models still behind after 2 minutes');
-  await scheduler.recover(clock.now().getTime());
-  await metering.recover();
-  const managers = [
-    runProcessManager({ db, store, manager: workloadQuotaManager(deps), logger }),
-    runProcessManager({ db, store, manager: executor, logger }),
-    runProcessManager({ db, store, manager: handovers, logger }),
-    runProcessManager({ db, store, manager: economicController(deps, facilities, logger), logger }),
-    runProcessManager({ db, store, manager: scheduler, logger, clock }),
-    runProcessManager({ db, store, manager: metering, logger, clock }),
-  ];
-  // switches and handovers that were under way when the process stopped go on from their last
-  // completed phase; the read models that list them first catch up with what their executors saw
-  for (const name of ['pm:switch-executor', 'pm:handover-executor'])
-    if (!(await runner.waitFor(await readCheckpoint(db, name), 120_000)))
-      logger.warn({ processManager: name }, 'read models still behind after 2 minutes: switches and handovers they do not list yet are resumed at the next start');
-  for (const { resource_id } of await db.query<{ resource_id: string }>(`SELECT resource_id FROM rm_resources WHERE switch_in_flight IS NOT NULL`))
-    executor.resume(resource_id);
-  for (const { handover_id } of await db.query<{ handover_id: string }>(`SELECT handover_id FROM rm_handovers WHERE status IN ('in_flight', 'rolling_back')`))
-    handovers.resume(handover_id);
+  const managers: Array<ReturnType<typeof runProcessManager>> = [];
+  const startManagers = async () => {
+    // the scheduler and metering keep views of their own: rebuilt from the read models once these hold what they saw
+    for (const [name, projection] of [['pm:scheduler', 'workloads'], ['pm:metering', 'billing']] as const)
+      if (!(await runner.waitFor(await readCheckpoint(db, name), 120_000))) logger.warn({ processManager: name, projection }, 'read models still behind after 2 minutes');
+    await scheduler.recover(clock.now().getTime());
+    await metering.recover();
+    managers.push(
+      runProcessManager({ db, store, manager: workloadQuotaManager(deps), logger }),
+      runProcessManager({ db, store, manager: executor, logger }),
+      runProcessManager({ db, store, manager: handovers, logger }),
+      runProcessManager({ db, store, manager: economicController(deps, facilities, logger), logger }),
+      runProcessManager({ db, store, manager: scheduler, logger, clock }),
+      runProcessManager({ db, store, manager: metering, logger, clock }),
+    );
+    // switches and handovers that were under way when the process stopped go on from their last
+    // completed phase; the read models that list them first catch up with what their executors saw
+    for (const name of ['pm:switch-executor', 'pm:handover-executor'])
+      if (!(await runner.waitFor(await readCheckpoint(db, name), 120_000)))
+        logger.warn({ processManager: name }, 'read models still behind after 2 minutes: switches and handovers they do not list yet are resumed at the next start');
+    for (const { resource_id } of await db.query<{ resource_id: string }>(`SELECT resource_id FROM rm_resources WHERE switch_in_flight IS NOT NULL`))
+      executor.resume(resource_id);
+    for (const { handover_id } of await db.query<{ handover_id: string }>(`SELECT handover_id FROM rm_handovers WHERE status IN ('in_flight', 'rolling_back')`))
+      handovers.resume(handover_id);
+  };
+  // the process managers read the read models: with some being rebuilt, they start after the swap
+  const stopping = new AbortController();
+  const managersStarted =
+    stale.length === 0
+      ? await startManagers()
+      : rebuildStale({ db, store, stale, runner, logger, signal: stopping.signal })
+          .then(startManagers)
+          .catch((error) => {
+            if (!stopping.signal.aborted) logger.error({ err: error }, 'rebuilding changed projections failed: process managers not started; restart to try again');
+          });
   return {
     feed,
     runner,
@@ -152,6 +169,8 @@ export const startCore = async ({
     metering,
     health,
     async stop() {
+      stopping.abort();
+      await managersStarted;
       executor.stop();
       handovers.stop();
       await Promise.all(managers.map((m) => m.stop()));

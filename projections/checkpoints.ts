@@ -9,6 +9,8 @@ CREATE TABLE IF NOT EXISTS hcp_checkpoints (
   prepare_position bigint NOT NULL,
   events_applied   bigint NOT NULL DEFAULT 0
 );
+-- the projection definition's version its read model was built by (projections/definitions.ts)
+ALTER TABLE hcp_checkpoints ADD COLUMN IF NOT EXISTS definition_version int NOT NULL DEFAULT 1;
 `;
 
 const toPosition = (row: { c: string; p: string }): GlobalPosition => ({ commit: BigInt(row.c), prepare: BigInt(row.p) });

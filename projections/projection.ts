@@ -18,6 +18,8 @@ export type Change =
   /** A key was revoked: open connections authenticated with it are closed. */
   | { topic: 'api-key-revoked'; keyId: string };
 
+export const definitionVersion = (p: Pick<Projection, 'version'>) => p.version ?? 1;
+
 export type Projection = {
   name: string;
   /** The event types it applies: others pass it by without a transaction (the runner moves its checkpoint now and then). */
@@ -28,4 +30,10 @@ export type Projection = {
   tables: readonly string[];
   /** Applies one event inside the batch's transaction; returns what changed. */
   apply(tx: Sql, event: RecordedEvent): Promise<Change[]>;
+  /**
+   * The definition's version (1 when absent): raise it when `apply` or the tables change. A
+   * platform that finds the read model built by another version builds the new one beside it and
+   * swaps it in when caught up (projections/definitions.ts), instead of serving a mix of the two.
+   */
+  version?: number;
 };

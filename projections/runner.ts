@@ -12,6 +12,7 @@ import { comparePositions, encodePosition, START, type GlobalPosition } from '..
 import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
 import type { ChangeFeed } from './change-feed.ts';
 import { CHECKPOINT_SCHEMA, lockCheckpoint, readCheckpoint, saveCheckpoint } from './checkpoints.ts';
+import { definitionVersion } from './projection.ts';
 import type { Change, Projection } from './projection.ts';
 
 export type BatchOutcome =
@@ -127,6 +128,11 @@ export type ProjectionRunner = {
   drain(): Promise<void>;
   /** Resolves once every projection has applied the event at `position` (or after `timeoutMs`, with false). */
   waitFor(position: GlobalPosition | undefined, timeoutMs?: number): Promise<boolean>;
+  /**
+   * Follows a paused projection again, from its stored checkpoint (a new version swapped in):
+   * the loop starts again from the earliest checkpoint, the others skip what they hold.
+   */
+  resume(name: string): void;
   stop(): Promise<void>;
 };
 
@@ -137,6 +143,12 @@ export type RunnerOptions = {
   feed: ChangeFeed;
   logger: Logger;
   batchSize?: number;
+  /**
+   * Projections not followed for now: their stored tables are from an older definition, and a
+   * new version is being built beside them (projections/definitions.ts). Queries read the old
+   * version meanwhile; waitFor does not wait for them.
+   */
+  paused?: ReadonlySet<string>;
 };
 
 /**
@@ -146,8 +158,12 @@ export type RunnerOptions = {
  * a projection's stored checkpoint went back (a rebuild reset it), the loop starts again from the
  * earliest checkpoint; the others skip what they hold.
  */
-export const createProjectionRunner = ({ db, store, projections, feed, logger, batchSize = 500 }: RunnerOptions): ProjectionRunner => {
+export const createProjectionRunner = ({ db, store, projections, feed, logger, batchSize = 500, paused: initiallyPaused = new Set() }: RunnerOptions): ProjectionRunner => {
   let stopped = false;
+  const paused = new Set(initiallyPaused);
+  // resumed, but followed only from the next start of the loop: the batch under way must not reach them
+  const resuming = new Set<string>();
+  let restart = false;
   const reached = new Map<string, GlobalPosition>();
   const closers = new Set<() => Promise<void>>();
   const loops: Promise<void>[] = [];
@@ -169,10 +185,11 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
   const lockAll = async (tx: Sql) => {
     const rows = await tx.query<{ projection: string; c: string; p: string }>(
       `WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true))
-       INSERT INTO hcp_checkpoints (projection, commit_position, prepare_position) SELECT name, $2, $3 FROM unnest($1::text[]) AS name, unflushed
+       INSERT INTO hcp_checkpoints (projection, commit_position, prepare_position, definition_version)
+       SELECT d.name, $2, $3, d.version FROM unnest($1::text[], $4::int[]) AS d(name, version), unflushed
        ON CONFLICT (projection) DO UPDATE SET projection = excluded.projection
        RETURNING projection, commit_position::text AS c, prepare_position::text AS p`,
-      [names, START.commit.toString(), START.prepare.toString()],
+      [names, START.commit.toString(), START.prepare.toString(), projections.map(definitionVersion)],
     );
     return new Map(rows.map((r) => [r.projection, { commit: BigInt(r.c), prepare: BigInt(r.p) }]));
   };
@@ -181,12 +198,17 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
 
   /** Where each projection is, as stored. */
   const progress = async (): Promise<Progress> => {
+    for (const name of resuming) paused.delete(name);
+    resuming.clear();
     const stored = await db.transaction(lockAll);
     for (const [name, at] of stored) reached.set(name, at);
     wakeWaiters();
     return { stored };
   };
-  const earliest = ({ stored }: Progress) => [...stored.values()].reduce((a, b) => (comparePositions(a, b) <= 0 ? a : b));
+  const earliest = ({ stored }: Progress) => {
+    const followed = [...stored].filter(([name]) => !paused.has(name)).map(([, at]) => at);
+    return followed.length === 0 ? START : followed.reduce((x, y) => (comparePositions(x, y) <= 0 ? x : y));
+  };
 
   /** One batch for every projection, in one transaction; 'reset' when a checkpoint went back. */
   const applyToAll = async (batch: readonly RecordedEvent[], { stored }: Progress): Promise<'applied' | 'reset'> => {
@@ -196,6 +218,7 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
       const moved: Array<[string, GlobalPosition, number]> = [];
       const changes: Change[] = [];
       for (const projection of projections) {
+        if (paused.has(projection.name)) continue;
         const at = now.get(projection.name)!;
         // stored behind what this loop believed: reset by a rebuild, start again from it
         if (comparePositions(at, stored.get(projection.name)!) < 0) return { type: 'reset' as const, projection: projection.name, at };
@@ -219,7 +242,7 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
       logger.info({ projection: outcome.projection, checkpoint: encodePosition(outcome.at) }, 'checkpoint was reset; starting again from it');
       return 'reset';
     }
-    for (const name of names) reached.set(name, last);
+    for (const name of names) if (!paused.has(name)) reached.set(name, last);
     feed.publish(outcome.changes);
     wakeWaiters();
     return 'applied';
@@ -230,13 +253,14 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
     let failures = 0;
     while (!stopped) {
       try {
+        restart = false;
         const state = await progress();
         const subscription = store.subscribeToAll({ after: earliest(state) });
         const close = () => subscription.close();
         closers.add(close);
         try {
           for await (const batch of batched(subscription, batchSize)) {
-            if ((await applyToAll(batch, state)) === 'reset') break;
+            if ((await applyToAll(batch, state)) === 'reset' || restart) break;
             failures = 0;
           }
         } finally {
@@ -272,6 +296,7 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
 
   const caughtUp = (position: GlobalPosition) =>
     projections.every((p) => {
+      if (paused.has(p.name)) return true;
       const at = reached.get(p.name);
       return at !== undefined && comparePositions(at, position) >= 0;
     });
@@ -281,6 +306,14 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
       loops.push(run());
     },
     drain,
+    resume(name) {
+      resuming.add(name);
+      reached.delete(name);
+      restart = true;
+      drained = undefined;
+      // ends the loop's subscription: it starts again from the checkpoints, the resumed one's included
+      for (const close of closers) void close();
+    },
     async waitFor(position, timeoutMs = 5000) {
       if (position === undefined) return true;
       const deadline = Date.now() + timeoutMs;

@@ -20,7 +20,7 @@ import { migrate, splitStatements } from '../infra/postgres/migrate.ts';
 import { comparePositions, decodePosition, encodePosition, START, type GlobalPosition } from '../infra/event-store/position.ts';
 import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
 import { lockCheckpoint, readCheckpoint } from './checkpoints.ts';
-import type { Projection } from './projection.ts';
+import { definitionVersion, type Projection } from './projection.ts';
 
 export const VERSIONS_SCHEMA = /* sql */ `
 CREATE TABLE IF NOT EXISTS hcp_read_model_versions (
@@ -163,17 +163,23 @@ const createVersion = async (db: Database, name: string, kind: VersionRow['kind'
   return live;
 };
 
-export type BuildOptions = { batchSize?: number; onProgress?: (applied: number, at: GlobalPosition) => void };
+export type BuildOptions = {
+  batchSize?: number;
+  onProgress?: (applied: number, at: GlobalPosition) => void;
+  /** Stops the build between batches (a platform stopping); it throws, and a rebuild cleans up. */
+  signal?: AbortSignal;
+};
 
 /**
  * Applies the events after the version's position up to `until` (inclusive; or, for a moment, the
  * prefix that occurred by it; or the store's end), a batch per transaction with the position.
  * Returns the position reached.
  */
-const buildVersion = async (db: Database, store: EventStore, version: VersionRow, live: string, projections: readonly Projection[], until: AsOf | 'end', { batchSize = 1000, onProgress }: BuildOptions = {}) => {
+const buildVersion = async (db: Database, store: EventStore, version: VersionRow, live: string, projections: readonly Projection[], until: AsOf | 'end', { batchSize = 1000, onProgress, signal }: BuildOptions = {}) => {
   let at = version.position;
   let applied = version.eventsApplied;
   for (;;) {
+    if (signal?.aborted) throw new VersionError(`${version.name}: stopped`);
     const page = await store.readAll({ after: at, maxCount: batchSize });
     const stop = page.findIndex((e) => (until === 'end' ? false : until.kind === 'position' ? comparePositions(e.position, until.position) > 0 : Date.parse(e.metadata.occurredAt) > until.ms));
     const batch: RecordedEvent[] = stop < 0 ? page : page.slice(0, stop);
@@ -243,9 +249,11 @@ export const rebuildBeside = async (db: Database, store: EventStore, projections
             await tx.query(`ALTER TABLE ${ident(name)}.${ident(table)} SET SCHEMA ${ident(live)}`);
           }
         }
+        // built by today's definitions: the checkpoints say so (projections/definitions.ts)
         await tx.query(
-          `UPDATE hcp_checkpoints SET commit_position = $2, prepare_position = $3, events_applied = $4 WHERE projection = ANY ($1)`,
-          [projections.map((p) => p.name), version.position.commit.toString(), version.position.prepare.toString(), version.eventsApplied],
+          `UPDATE hcp_checkpoints c SET commit_position = $2, prepare_position = $3, events_applied = $4, definition_version = d.version
+             FROM unnest($1::text[], $5::int[]) AS d(name, version) WHERE c.projection = d.name`,
+          [projections.map((p) => p.name), version.position.commit.toString(), version.position.prepare.toString(), version.eventsApplied, projections.map(definitionVersion)],
         );
         await tx.query(`DELETE FROM hcp_read_model_versions WHERE name = $1`, [name]);
         return { type: 'swapped' as const };
