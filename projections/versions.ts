@@ -219,7 +219,12 @@ const STALLED_MS = 2_000;
  * STALLED_MS mean no runner follows them (the platform is stopped): the version is swapped in at
  * its own position, and the runner, when it starts, goes on from there.
  */
-export const rebuildBeside = async (db: Database, store: EventStore, projections: readonly Projection[], options: BuildOptions & { name?: string; stalledMs?: number } = {}) => {
+export const rebuildBeside = async (
+  db: Database,
+  store: EventStore,
+  projections: readonly Projection[],
+  options: BuildOptions & { name?: string; stalledMs?: number; /** How long the swap's transaction took (bench:rebuild). */ onSwap?: (ms: number) => void } = {},
+) => {
   const name = checkVersionName(options.name ?? `hcp_build_${projections.length === 1 ? projections[0]!.name : 'all'}_${Date.now().toString(36)}`);
   const live = await createVersion(db, name, 'rebuild', projections, null);
   try {
@@ -231,6 +236,7 @@ export const rebuildBeside = async (db: Database, store: EventStore, projections
       await buildVersion(db, store, version, live, projections, until, options);
       version = (await findVersion(db, name))!;
       // 2. swap, if the live read models stand where the version does
+      const swapStarted = performance.now();
       const outcome = await db.transaction(async (tx) => {
         // the checkpoints first, in the runner's order: it waits here, and never holds a table we need
         const now: GlobalPosition[] = [];
@@ -258,7 +264,10 @@ export const rebuildBeside = async (db: Database, store: EventStore, projections
         await tx.query(`DELETE FROM hcp_read_model_versions WHERE name = $1`, [name]);
         return { type: 'swapped' as const };
       });
-      if (outcome.type === 'swapped') return version.eventsApplied;
+      if (outcome.type === 'swapped') {
+        options.onSwap?.(performance.now() - swapStarted);
+        return version.eventsApplied;
+      }
       if (outcome.type === 'behind') until = { kind: 'position', position: outcome.furthest };
       else {
         until = { kind: 'position', position: version.position };

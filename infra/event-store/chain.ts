@@ -58,17 +58,39 @@ const render = (value: unknown): string | undefined => {
     case 'object': {
       if (v === null) return 'null';
       if (Array.isArray(v)) return `[${v.map((item) => render(item) ?? 'null').join(', ')}]`;
-      const members: [Buffer, string][] = [];
-      for (const [key, item] of Object.entries(v)) {
-        const text = render(item);
-        if (text !== undefined) members.push([Buffer.from(key, 'utf8'), `${JSON.stringify(key)}: ${text}`]);
+      const members: [string, string][] = [];
+      for (const key in v) {
+        if (!Object.prototype.hasOwnProperty.call(v, key)) continue;
+        const text = render((v as Record<string, unknown>)[key]);
+        if (text !== undefined) members.push([key, `${quoted(key)}: ${text}`]);
       }
-      members.sort(([a], [b]) => a.length - b.length || Buffer.compare(a, b));
-      return `{${members.map(([, text]) => text).join(', ')}}`;
+      members.sort(([a], [b]) => compareKeys(a, b));
+      let out = '{';
+      for (let i = 0; i < members.length; i++) out += i === 0 ? members[i]![1] : `, ${members[i]![1]}`;
+      return `${out}}`;
     }
     default:
       return undefined; // undefined, functions and symbols, as JSON.stringify
   }
+};
+
+/** Keys repeat from event to event: their JSON text, remembered (a bounded memo). */
+const quotedKeys = new Map<string, string>();
+const quoted = (key: string) => {
+  let q = quotedKeys.get(key);
+  if (q === undefined) {
+    if (quotedKeys.size > 10_000) quotedKeys.clear();
+    quotedKeys.set(key, (q = JSON.stringify(key)));
+  }
+  return q;
+};
+
+/** jsonb's key order: by length in UTF-8 bytes, then bytewise; ASCII keys (nearly all) without a Buffer. */
+const ASCII = /^[\x00-\x7f]*$/;
+const compareKeys = (a: string, b: string): number => {
+  if (ASCII.test(a) && ASCII.test(b)) return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+  const [x, y] = [Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8')];
+  return x.length - y.length || Buffer.compare(x, y);
 };
 
 const hasToJson = (v: unknown): v is { toJSON(): unknown } =>

@@ -148,11 +148,14 @@ export const eventStoreContract = (name: string, open: OpenStore) =>
       it('every event carries the hash of its stream chain, recomputable from the events as read', async () => {
         const store = await fresh();
         const [a, b] = [stream(), stream()];
+        // a store shared with earlier tests may hold more than one page: read from here on
+        const before = await store.headPosition();
         await store.appendToStream(a, testEvents(2), { expectedRevision: 'no_stream' });
         await store.appendToStream(b, testEvents(1));
         await store.appendToStream(a, testEvents(3), { expectedRevision: 1n });
         await store.appendToStream(a, testEvents(1), { expectedRevision: 'stream_exists' });
-        const all = await store.readAll();
+        const all = await store.readAll({ after: before });
+        expect(all.filter((e) => e.streamName === a)).toHaveLength(6);
         expect(all.every((e) => /^[0-9a-f]{64}$/.test(e.hash))).toBe(true);
         expect(chainBreaks(all)).toEqual([]);
         const streamA = await store.readStream(a);
