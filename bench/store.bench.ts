@@ -13,13 +13,16 @@ import { benchEvents } from './support/events.ts';
 import { describeMachine, formatMachine, formatRow, formatTableHeader, type ResultRow } from './support/report.ts';
 import { storeAppend, storePageWalk, storeReadStream } from './support/store.ts';
 import { summarize, timeSequential, type Sample } from './support/stats.ts';
-import { createWriters, STREAMS_PER_WRITER, type AppendBatch } from './support/writers.ts';
+import { createContendedWriters, createWriters, STREAMS_PER_WRITER, type AppendBatch, type ConflictOf } from './support/writers.ts';
+import { WrongExpectedRevisionError } from '../infra/event-store/expected-revision.ts';
 
 const CONFIG = {
   repetitions: 5,
   appendRunMs: 1_000,
   writerCounts: [1, 4, 16],
   batchSizes: [1, 10],
+  /** Contended: this many writers on as many streams they all share, retrying on conflict. */
+  contendedWriters: 16,
   streamsPerWriter: STREAMS_PER_WRITER,
   /** Written before any measurement, in appends of 10; the first is the stream readStream reads. */
   historyStreams: 20,
@@ -83,6 +86,8 @@ try {
     console.log(
       [
         `workload: appends by ${writerCounts.join('/')} concurrent writers, each to ${streamsPerWriter} streams of its own`,
+        `          (and contended: ${CONFIG.contendedWriters} writers all on ${CONFIG.contendedWriters} shared streams, retrying each lost race`,
+        `          with the revision the conflict reports; the ceiling learns it from a unique violation and a SELECT)`,
         `          in turn, with the exact expected revision; ~300 bytes of JSON data + metadata per event;`,
         `          ${appendRunMs} ms per append run; reads in pages of ${pageSize}; medians of ${repetitions} runs`,
         `          after a warm-up run; op = one append / INSERT / page or stream read`,
@@ -115,6 +120,27 @@ try {
         ),
       );
     }
+  }
+
+  // contended: every writer on every stream, each learning the actual revision from its conflicts
+  const storeConflict: ConflictOf = async (error) => (error instanceof WrongExpectedRevisionError ? { lastRevision: error.actual } : undefined);
+  const ceilingConflict: ConflictOf = async (error, streamName) => {
+    if ((error as { code?: string }).code !== '23505') return undefined; // unique (stream, revision)
+    const [row] = await db.query<{ last: string | null }>(`SELECT max(stream_revision)::text AS last FROM ceiling_events WHERE stream_name = $1`, [streamName]);
+    return { lastRevision: row?.last == null ? undefined : BigInt(row.last) };
+  };
+  for (const batchSize of CONFIG.batchSizes) {
+    const { contendedWriters: n } = CONFIG;
+    const name = `bench-contended-${batchSize}`;
+    const storeWriters = createContendedWriters(name, n, n, batchSize, storeAppend(store), storeConflict);
+    const ceilingWriters = createContendedWriters(name, n, n, batchSize, ceilingAppend(db), ceilingConflict);
+    record(
+      await compare(
+        `contended ${n} writers, ${n} shared streams × ${plural(batchSize, 'event')}`,
+        () => storeWriters.runFor(CONFIG.appendRunMs),
+        () => ceilingWriters.runFor(CONFIG.appendRunMs),
+      ),
+    );
   }
 
   // set hint bits and statistics now, so no read run pays for them

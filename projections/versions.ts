@@ -227,7 +227,9 @@ export const rebuildBeside = async (
 ) => {
   const name = checkVersionName(options.name ?? `hcp_build_${projections.length === 1 ? projections[0]!.name : 'all'}_${Date.now().toString(36)}`);
   const live = await createVersion(db, name, 'rebuild', projections, null);
+  const retired = `${name}_old`;
   try {
+    await db.query(`CREATE SCHEMA IF NOT EXISTS ${ident(retired)}`);
     let version = (await findVersion(db, name))!;
     let until: AsOf | 'end' = 'end';
     let stalled: { at: string; since: number } | undefined;
@@ -249,9 +251,11 @@ export const rebuildBeside = async (
           if (stalled?.at !== at) stalled = { at, since: Date.now() };
           if (Date.now() - stalled.since < (options.stalledMs ?? STALLED_MS)) return { type: 'ahead' as const };
         }
+        // catalog changes only: the old tables are moved out and dropped after the commit, so
+        // queries wait for renames, not for a large table's files to be unlinked
         for (const p of projections) {
           for (const table of p.tables) {
-            await tx.query(`DROP TABLE IF EXISTS ${ident(live)}.${ident(table)}`);
+            await tx.query(`ALTER TABLE IF EXISTS ${ident(live)}.${ident(table)} SET SCHEMA ${ident(retired)}`);
             await tx.query(`ALTER TABLE ${ident(name)}.${ident(table)} SET SCHEMA ${ident(live)}`);
           }
         }
@@ -276,6 +280,7 @@ export const rebuildBeside = async (
     }
     throw new VersionError(`${name}: the live read models kept moving ahead of the rebuild; try again`);
   } finally {
+    await db.query(`DROP SCHEMA IF EXISTS ${ident(retired)} CASCADE`);
     await db.query(`DROP SCHEMA IF EXISTS ${ident(name)} CASCADE`);
     await db.query(`DELETE FROM hcp_read_model_versions WHERE name = $1`, [name]).catch(() => {});
   }
