@@ -8,9 +8,8 @@
  * ended, so the set of readable events only ever grows at the end of that order:
  * a transaction that commits late is read late, never skipped.
  *
- * The append is one function call, one statement, one round trip: an exact expected
- * revision that the committed stream already contradicts fails before any lock; otherwise it
- * locks the stream row, detects a retried append by its event ids, checks the expected
+ * The append is one function call, one statement, one round trip: it locks the
+ * stream row, detects a retried append by its event ids, checks the expected
  * revision in all four modes, and inserts. A failed check raises HC001 (wrong
  * expected revision, actual revision in DETAIL) or HC002 (idempotency mismatch,
  * event id in DETAIL), so nothing of a rejected append is kept.
@@ -99,17 +98,6 @@ DECLARE
   v_event   record;
   v_ids     uuid[] := ARRAY(SELECT (x ->> 'id')::uuid FROM jsonb_array_elements(p_events) x);
 BEGIN
-  -- a writer already behind learns so without queueing for the stream's lock (under contention
-  -- it would wait for every writer ahead of it to commit, only to fail): the committed revision,
-  -- read without a lock, is not the one it expects, and none of its events is stored (a retry)
-  IF p_expected ~ '^[0-9]+$' THEN
-    SELECT s.revision INTO v_current FROM hcp_streams s WHERE s.stream_name = p_stream;
-    IF coalesce(v_current, -1) <> p_expected::bigint
-       AND NOT EXISTS (SELECT 1 FROM hcp_events e WHERE e.event_id = ANY (v_ids)) THEN
-      RAISE EXCEPTION USING ERRCODE = 'HC001', MESSAGE = 'wrong expected revision', DETAIL = coalesce(v_current, -1)::text;
-    END IF;
-  END IF;
-
   INSERT INTO hcp_streams (stream_name, revision) VALUES (p_stream, -1)
     ON CONFLICT (stream_name) DO NOTHING;
   SELECT s.revision, coalesce(s.hash, '') INTO v_current, v_head FROM hcp_streams s WHERE s.stream_name = p_stream FOR UPDATE;
