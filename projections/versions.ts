@@ -15,6 +15,7 @@
  * Projections name their tables unqualified, so a version is built by running the projection's
  * own DDL and `apply` with the version's schema first on the transaction's search path.
  */
+import { createHash } from 'node:crypto';
 import type { Database, Sql } from '../infra/postgres/database.ts';
 import { migrate, splitStatements } from '../infra/postgres/migrate.ts';
 import { comparePositions, decodePosition, encodePosition, START, type GlobalPosition } from '../infra/event-store/position.ts';
@@ -74,8 +75,27 @@ export const liveSchemaOf = async (db: Sql) => (await db.query<{ s: string }>(`S
 const inSchema = <T>(db: Database, schema: string, live: string, fn: (tx: Sql) => Promise<T>) =>
   db.transaction(async (tx) => {
     await tx.query(`SELECT set_config('search_path', $1, true)`, [`${ident(schema)}, ${ident(live)}`]);
-    return fn(tx);
+    return fn(db.kind === 'pg' ? prepared(tx, schema) : tx);
   });
+
+/**
+ * Each statement text prepared once per connection (by a name derived from it) instead of parsed
+ * and planned at every event of a rebuild; named per version, so a statement never outlives the
+ * tables it was planned for (a changed definition may give a table other columns).
+ */
+const statementNames = new Map<string, string>();
+const prepared = (tx: Sql, schema: string): Sql => ({
+  query: (q, params) => {
+    if (typeof q !== 'string') return tx.query(q, params);
+    const key = `${schema}\n${q}`;
+    let name = statementNames.get(key);
+    if (name === undefined) {
+      if (statementNames.size > 5_000) statementNames.clear();
+      statementNames.set(key, (name = `hcp_v_${createHash('sha1').update(key).digest('hex').slice(0, 20)}`));
+    }
+    return tx.query({ name, text: q }, params);
+  },
+});
 
 /**
  * A Sql whose queries read a version's tables: each runs in a read-only transaction with only the
