@@ -11,6 +11,7 @@ import type { Database, Sql } from '../infra/postgres/database.ts';
 import { readCheckpoint } from '../projections/checkpoints.ts';
 import type { Projection } from '../projections/projection.ts';
 import {
+  asOfTarget,
   asOfVersionName,
   checkVersionName,
   dropVersion,
@@ -155,15 +156,14 @@ export const exportCommand = (argv: readonly string[], all: readonly Projection[
   const format = values.format ?? 'csv';
   if (format !== 'csv' && format !== 'jsonl') throw usage(`--format: expected csv or jsonl, got ${JSON.stringify(format)}`);
   const asOfText = values['as-of'];
-  const named = asOfText === undefined ? undefined : /^hcp_asof_/.test(asOfText) ? flags(() => checkVersionName(asOfText)) : undefined;
-  const asOf = asOfText === undefined || named ? undefined : flags(() => parseAsOf(asOfText));
+  const target = asOfText === undefined ? undefined : flags(() => asOfTarget(asOfText));
   return async ({ db, store, out }) => {
     await migrateVersions(db);
     let schema = await liveSchemaOf(db);
-    if (named || asOf) {
-      const name = named ?? asOfVersionName(asOf!);
+    if (target) {
+      const { name, asOf } = target;
       let version = await findVersion(db, name);
-      if (!version && named) throw new VersionError(`no version named ${named} (hcp projections list)`);
+      if (!version && !asOf) throw new VersionError(`no version named ${name} (hcp projections list)`);
       // a moment not built yet: build every read model as of it, and keep it for the next export
       version ??= await rebuildAsOf(db, store, all, asOf!, { name, onProgress: progressLine(name) });
       if (version.status !== 'ready') version = await resumeAsOf(db, store, all, name);

@@ -20,7 +20,7 @@ import type { Database, Sql } from '../infra/postgres/database.ts';
 import { migrate, splitStatements } from '../infra/postgres/migrate.ts';
 import { comparePositions, decodePosition, encodePosition, START, type GlobalPosition } from '../infra/event-store/position.ts';
 import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
-import { lockCheckpoint, readCheckpoint } from './checkpoints.ts';
+import { lockCheckpoint } from './checkpoints.ts';
 import { definitionVersion, type Projection } from './projection.ts';
 
 export const VERSIONS_SCHEMA = /* sql */ `
@@ -58,6 +58,16 @@ export const describeAsOf = (a: AsOf) => (a.kind === 'position' ? encodePosition
 /** The schema name an as-of version gets unless named: `hcp_asof_2023_08_22t12_00_00z`, `hcp_asof_p1435_150`. */
 export const asOfVersionName = (a: AsOf) =>
   `hcp_asof_${a.kind === 'position' ? `p${a.position.commit}_${a.position.prepare}` : new Date(a.ms).toISOString().replace(/\.000Z$/, 'Z').toLowerCase().replace(/[^a-z0-9]+/g, '_')}`;
+
+/**
+ * What an `--as-of` / `asOf` argument names: a kept version by its name (`hcp_asof_…`), or the
+ * version built as of a position or moment (with that moment, so a caller can build it).
+ */
+export const asOfTarget = (text: string): { name: string; asOf?: AsOf } => {
+  if (/^hcp_asof_/.test(text)) return { name: checkVersionName(text) };
+  const asOf = parseAsOf(text);
+  return { name: asOfVersionName(asOf), asOf };
+};
 
 const VERSION_NAME = /^hcp_(asof|build)_[a-z0-9_]{1,50}$/;
 

@@ -5,7 +5,7 @@
  * building or lacks a read model is refused by name, never answered from the live tables.
  */
 import type { Sql } from '../infra/postgres/database.ts';
-import { asOfVersionName, checkVersionName, parseAsOf, VersionError } from '../projections/versions.ts';
+import { asOfTarget, parseAsOf, VersionError } from '../projections/versions.ts';
 import { requireRole, STAFF_ROLES, type Principal } from './auth.ts';
 import { InputError } from './inputs.ts';
 import type { ApiServices } from './resolvers.ts';
@@ -21,7 +21,7 @@ export const asOfView = async (services: ApiServices, principal: Principal, asOf
   if (typeof asOf !== 'string' || asOf.length > 80) throw new InputError('asOf', 'expected a version name, a position (commit/prepare) or an ISO time');
   let name: string;
   try {
-    name = /^hcp_asof_/.test(asOf) ? checkVersionName(asOf) : asOfVersionName(parseAsOf(asOf));
+    name = asOfTarget(asOf).name;
   } catch (error) {
     if (error instanceof VersionError) throw new InputError('asOf', error.message);
     throw error;
@@ -33,6 +33,8 @@ export const asOfView = async (services: ApiServices, principal: Principal, asOf
   const readModels = services.versions!.sql(name);
   const held = new Set((await readModels.query<{ t: string }>(`SELECT c.relname AS t FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema()`)).map((r) => r.t));
   if (tables.some((t) => !held.has(t))) throw new InputError('asOf', `${name} holds only ${version.projections.join(', ')}; build every read model with "hcp projections rebuild all --as-of ${asOf}"`);
-  const atMs = version.asOf && !/^\d+\/\d+$/.test(version.asOf) ? Date.parse(version.asOf) : Date.parse(version.lastOccurredAt ?? '1970-01-01T00:00:00Z');
+  // as of a moment: that moment; as of a position: when its last event occurred
+  const built = version.asOf ? parseAsOf(version.asOf) : undefined;
+  const atMs = built?.kind === 'time' ? built.ms : Date.parse(version.lastOccurredAt ?? '1970-01-01T00:00:00Z');
   return { readModels, atMs, version: name };
 };
