@@ -98,6 +98,10 @@ DECLARE
   v_event   record;
   v_ids     uuid[] := ARRAY(SELECT (x ->> 'id')::uuid FROM jsonb_array_elements(p_events) x);
 BEGIN
+  -- writers of one stream queue here, before anything gives their transaction an id: the row lock
+  -- below assigns the id before it waits, so a writer could hold an older id than the one it
+  -- waited for, and store order (by transaction id) would put a later revision before earlier ones
+  PERFORM pg_advisory_xact_lock(hashtextextended(p_stream, 0));
   INSERT INTO hcp_streams (stream_name, revision) VALUES (p_stream, -1)
     ON CONFLICT (stream_name) DO NOTHING;
   SELECT s.revision, coalesce(s.hash, '') INTO v_current, v_head FROM hcp_streams s WHERE s.stream_name = p_stream FOR UPDATE;
