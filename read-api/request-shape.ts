@@ -23,7 +23,9 @@ export const checkGraphQLRequestShape = (params: unknown, where: 'body' | 'query
     if (where === 'body' && params !== undefined) throw new InputError('body', 'must be a JSON object with a "query" string (batched requests are not served)');
     return; // mercurius answers a missing query itself
   }
-  const { query, operationName, variables } = params;
+  const { query, operationName, variables, extensions } = params;
+  if (extensions !== undefined && extensions !== null && !(where === 'querystring' ? isJsonObjectText(extensions) : isPlainObject(extensions)))
+    throw new InputError('extensions', where === 'querystring' ? 'must be given once, as the JSON text of an object' : 'must be an object or null');
   if (query !== undefined && typeof query !== 'string') throw new InputError('query', 'must be a string holding a GraphQL document');
   if (operationName !== undefined && operationName !== null && typeof operationName !== 'string') throw new InputError('operationName', 'must be a string or null');
   // over GET, variables are a JSON text that mercurius parses; in a body they are an object

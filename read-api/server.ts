@@ -67,6 +67,25 @@ const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
 /** mercurius reports failed validation as one error wrapping graphql-js' list. */
 const isValidationWrapper = (e: GraphQLError) => Array.isArray((e.originalError as { errors?: unknown } | undefined)?.errors);
 
+/** Whether the client takes the GraphQL-over-HTTP spec's own media type (any q but 0). */
+const acceptsGraphQLResponse = (accept: string | undefined) =>
+  accept !== undefined && accept.split(',').some((range) => /^\s*application\/graphql-response\+json\s*(;(?!\s*q\s*=\s*0(\.0*)?\s*(;|$)).*)?$/i.test(range));
+
+/**
+ * An answer in application/graphql-response+json: that content type, and a request that never
+ * ran (4xx) carries no `data` entry, so a client tells "refused" from "ran and got null".
+ */
+const asGraphQLResponse = (reply: { statusCode: number; header(name: string, value: string): unknown }, payload: string) => {
+  reply.header('content-type', 'application/graphql-response+json; charset=utf-8');
+  if (reply.statusCode < 400 || reply.statusCode >= 500) return payload;
+  try {
+    const { data, ...rest } = JSON.parse(payload) as { data?: unknown };
+    return data === null ? JSON.stringify(rest) : payload;
+  } catch {
+    return payload;
+  }
+};
+
 export type ServerOptions = ApiServices & {
   logger: Logger;
   adminKey: string;
@@ -120,6 +139,9 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
   app.addHook('preValidation', async (request) => {
     if (request.routeOptions.url !== '/graphql') return;
     request.principal = await authenticate(request.headers.authorization);
+    // the spec lets a client send `"extensions": null`; mercurius' body schema wants an object or nothing
+    const body = request.body as { extensions?: unknown } | undefined;
+    if (request.method !== 'GET' && typeof body === 'object' && body !== null && body.extensions === null) delete body.extensions;
     checkGraphQLRequestShape(request.method === 'GET' ? request.query : request.body, request.method === 'GET' ? 'querystring' : 'body');
   });
 
@@ -193,7 +215,8 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
 
   // a backstop behind the cost limit: no GraphQL answer grows past this, whatever it asked for
   app.addHook('onSend', async (request, reply, payload) => {
-    if (request.routeOptions.url !== '/graphql' || typeof payload !== 'string' || payload.length <= maxResponseChars) return payload;
+    if (request.routeOptions.url !== '/graphql' || typeof payload !== 'string') return payload;
+    if (payload.length <= maxResponseChars) return acceptsGraphQLResponse(request.headers.accept) ? asGraphQLResponse(reply, payload) : payload;
     request.log.warn({ chars: payload.length }, 'GraphQL answer over the size bound: refused');
     reply.code(400).header('content-type', 'application/json; charset=utf-8');
     return JSON.stringify({ errors: [{ message: `the answer would exceed ${maxResponseChars} characters: ask for fewer objects or smaller pages`, extensions: { code: 'RESPONSE_TOO_LARGE' } }] });
