@@ -1,6 +1,6 @@
 /**
  * The `hcp` command line:
- *   hcp start                          start everything (embedded by default) and serve the API
+ *   hcp start [--role …]               start everything (embedded by default), or some roles of it
  *   hcp projections rebuild|list|drop  read models rebuilt beside the live ones, or as of a moment
  *   hcp export <table>                 a read-model table as CSV or JSON Lines
  *   hcp simulate --day                 a simulated day of the whole platform, and its summary
@@ -8,7 +8,7 @@
  *   hcp scenario <family> --out DIR    a seeded stress market in the format of the market data
  *   hcp audit replay|verify|digest     an auditor's replay, tamper and derived-fact checks
  */
-import { simulatedClock, systemClock } from '../infra/clock.ts';
+import { systemClock } from '../infra/clock.ts';
 import { ConfigError, loadConfig, type Config } from '../infra/config.ts';
 import { randomIds } from '../infra/ids.ts';
 import { createLogger } from '../infra/logger.ts';
@@ -21,18 +21,22 @@ import { backtestCommand } from './backtest.ts';
 import { scenarioCommand } from './scenario.ts';
 import { AUDIT_USAGE, auditCommand, AuditUsageError } from './audit.ts';
 import { simulateCommand, SIMULATE_USAGE } from './simulate.ts';
-import { platformStart, startMarketFeed } from './market-feed.ts';
+import { startMarketFeed } from './market-feed.ts';
+import { sharedPlatformClock } from './platform-clock.ts';
+import { lead } from '../infra/postgres/leader.ts';
 import { startDemoLoad } from './demo-load.ts';
 import { createMessageBus } from '../infra/bus/index.ts';
 import { startTelemetryFeed } from '../simulators/telemetry/feed.ts';
 import { ensureDemo } from './demo.ts';
 import { registerScenario } from '../commands/fleet.ts';
 import { SEED_SCENARIO } from '../domain/fleet/inventory.ts';
-import { openDatabase, openEventStore, PROJECTIONS, startCore } from './platform.ts';
+import { openDatabase, openEventStore, parseRoles, PROJECTIONS, ROLES, startCore, type Role } from './platform.ts';
 import { DataFolderInUseError } from './data-lock.ts';
 
 const USAGE = `usage:
-  hcp start                            start the platform and serve the API
+  hcp start [--role all|api,projections,processes,ingestion]
+                                       start the platform (all roles by default, or HCP_ROLE); several
+                                       processes share one PostgreSQL server, one leading each background role
   ${PROJECTIONS_USAGE(PROJECTIONS.map((p) => p.name)).replace('usage:\n  ', '')}
   hcp backtest [--year 2023] [--facility north-dakota|texas-north|texas-south] [--json] [...]
                                        the economic controller vs baselines and the hindsight optimum (simulators/backtest/README.md);
@@ -46,40 +50,85 @@ const USAGE = `usage:
                                        scheduling, lifecycle, billing) as fast as it runs, and its summary
   hcp help`;
 
-const start = async (config: Config) => {
+/** `hcp start [--role …]`: the roles from the flag, else HCP_ROLE; a usage error names what is wrong. */
+const startRoles = (config: Config, argv: readonly string[]) => {
+  const at = argv.indexOf('--role');
+  const inline = argv.find((a) => a.startsWith('--role='));
+  const unknown = argv.filter((a, i) => a !== '--role' && !a.startsWith('--role=') && argv[i - 1] !== '--role');
+  if (unknown.length > 0) throw new Error(`unknown argument ${unknown[0]!.slice(0, 40)} (hcp start [--role all|api,projections,processes,ingestion])`);
+  const text = inline ? inline.slice('--role='.length) : at >= 0 ? argv[at + 1] ?? '' : config.HCP_ROLE;
+  const roles = parseRoles(text);
+  if (roles.size < ROLES.length && !config.DATABASE_URL)
+    throw new Error('roles other than all share the platform through a PostgreSQL server: set DATABASE_URL (embedded PGlite serves one process)');
+  return roles;
+};
+
+const start = async (config: Config, argv: readonly string[]) => {
+  let roles: ReadonlySet<Role>;
+  try {
+    roles = startRoles(config, argv);
+  } catch (error) {
+    process.stderr.write(`hcp start: ${(error as Error).message}\n`);
+    process.exitCode = 2;
+    return;
+  }
   const logger = createLogger(config.LOG_LEVEL);
   const db = await openDatabase(config);
   const store = await openEventStore(config, db);
-  // one clock for the whole platform: market time, at market speed (a two-hour workload runs two seconds at 3600×)
-  const { startMs, resumed } = await platformStart(config, store);
-  const simulated = config.HCP_MARKET === 'off' ? undefined : simulatedClock({ startMs, speed: config.HCP_MARKET_SPEED });
-  const clock = simulated ?? systemClock;
-  const core = await startCore({ db, store, logger, clock, ids: randomIds });
-  const admin = await resolveAdminKey(config.HCP_ADMIN_KEY, config.HCP_DATA_DIR, randomIds);
+  // one clock for every process: market time, at market speed (a two-hour workload runs two seconds at 3600×)
+  const platformClock = config.HCP_MARKET === 'off' ? undefined : await sharedPlatformClock({ db, store, config, logger });
+  const clock = platformClock ?? systemClock;
+  // one process consumes at a time (the ingestion leader); when it dies, Kafka gives its partitions
+  // to the next only after the dead member's session expires: the shortest a broker allows by default
+  const bus = createMessageBus(config, logger, { kafka: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 1_000 } });
+  const core = await startCore({ db, store, logger, clock, ids: randomIds, roles, bus });
   const demoOn = config.HCP_DEMO ?? !config.DATABASE_URL;
-  const demo = demoOn ? await ensureDemo(core.deps, config.HCP_DATA_DIR) : [];
+  const demo = demoOn && roles.has('api') ? await ensureDemo(core.deps, config.HCP_DATA_DIR) : [];
   await registerScenario(core.deps, { commandId: 'scenario:seed', correlationId: 'start', actor: 'system:start' }, SEED_SCENARIO);
-  simulated?.start();
-  const bus = createMessageBus(config, logger);
-  const market = await startMarketFeed(config, { bus, store, logger, clock, startMs, resumed });
-  const health = await core.health.consume(bus);
-  const telemetry = config.HCP_MARKET === 'off' ? undefined : startTelemetryFeed({ bus, db, clock, seed: config.HCP_MARKET_SEED, logger });
-  const load = demoOn && config.HCP_DEMO_LOAD > 0 ? await startDemoLoad(core.deps, { perDay: config.HCP_DEMO_LOAD, logger }) : undefined;
-  const app = await buildServer({ ...core, readModels: db, logger, adminKey: admin.key, rateLimitPerMinute: config.HCP_RATE_LIMIT_PER_MINUTE });
-  const address = await app.listen({ host: config.HCP_HOST, port: config.HCP_PORT });
+
+  // the market replay, the GPU telemetry and the demo's customers: one process feeds them in
+  let marketDescription = 'fed by another process (role ingestion)';
+  const ingestion = roles.has('ingestion')
+    ? lead({
+        db,
+        name: 'ingestion',
+        logger,
+        start: async () => {
+          const market = await startMarketFeed(config, { bus, store, logger, clock, startMs: platformClock?.startMs ?? clock.now().getTime(), resumed: platformClock?.resumed ?? false });
+          marketDescription = market.description;
+          const telemetry = config.HCP_MARKET === 'off' ? undefined : startTelemetryFeed({ bus, db, clock, seed: config.HCP_MARKET_SEED, logger });
+          const load = demoOn && config.HCP_DEMO_LOAD > 0 ? await startDemoLoad(core.deps, { perDay: config.HCP_DEMO_LOAD, logger }) : undefined;
+          return {
+            async stop() {
+              await load?.stop();
+              await telemetry?.stop();
+              await market.stop();
+            },
+          };
+        },
+      })
+    : undefined;
+  await ingestion?.settled;
+
+  let app: Awaited<ReturnType<typeof buildServer>> | undefined;
+  let address: string | undefined;
+  let admin: Awaited<ReturnType<typeof resolveAdminKey>> | undefined;
+  if (roles.has('api')) {
+    admin = await resolveAdminKey(config.HCP_ADMIN_KEY, config.HCP_DATA_DIR, randomIds);
+    app = await buildServer({ ...core, readModels: db, logger, adminKey: admin.key, rateLimitPerMinute: config.HCP_RATE_LIMIT_PER_MINUTE });
+    address = await app.listen({ host: config.HCP_HOST, port: config.HCP_PORT });
+  }
 
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    await app.close();
-    await load?.stop();
-    await telemetry?.stop();
-    await market.stop();
-    await health.stop();
+    await app?.close();
+    await ingestion?.stop();
     await bus.close(); // ends a publish still waiting out a broker outage
     await core.stop();
+    platformClock?.stop();
     await store.close();
     await db.close();
     process.exit(0);
@@ -88,15 +137,26 @@ const start = async (config: Config) => {
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
   // the banner goes to stdout for the person who started it, never to the logs
+  const leading = core.leading();
+  const background = [
+    roles.has('projections') ? `projections ${leading.projections ? 'led here' : 'standing by'}` : undefined,
+    roles.has('processes') ? `process managers ${leading.processes ? 'led here' : 'standing by'}` : undefined,
+    ingestion ? `ingestion ${ingestion.leading() ? 'led here' : 'standing by'}` : undefined,
+  ].filter(Boolean);
   const lines = [
     '',
-    `HCP is running (event store: ${store.kind}${config.DATABASE_URL ? '' : ' on embedded PGlite'}, read models: ${db.kind})`,
-    `  GraphQL   ${address}/graphql   (graphql-ws subscriptions on the same path)`,
-    `  GraphiQL  ${address}/graphiql  (add the header {"Authorization": "Bearer <key>"})`,
-    `  REST      POST ${address}/api/v1/workloads, GET ${address}/health`,
-    `  market    ${market.description} (bus: ${config.KAFKA_BROKERS ? `Kafka at ${config.KAFKA_BROKERS}` : 'in-process'})`,
-    ...(load ? [`  demand    ${config.HCP_DEMO_LOAD} simulated workloads a simulated day from ${load.customers} demo customers (HCP_DEMO_LOAD)`] : []),
-    `  admin key ${config.HCP_ADMIN_KEY ? 'from HCP_ADMIN_KEY' : `${admin.key}   (kept in ${admin.source})`}`,
+    `HCP is running (roles: ${[...roles].join(', ')}; event store: ${store.kind}${config.DATABASE_URL ? '' : ' on embedded PGlite'}, read models: ${db.kind})`,
+    ...(address
+      ? [
+          `  GraphQL   ${address}/graphql   (graphql-ws subscriptions on the same path)`,
+          `  GraphiQL  ${address}/graphiql  (add the header {"Authorization": "Bearer <key>"})`,
+          `  REST      POST ${address}/api/v1/workloads, GET ${address}/health`,
+        ]
+      : []),
+    ...(background.length > 0 ? [`  work      ${background.join('; ')} (one process leads each; another takes over if it stops)`] : []),
+    `  market    ${ingestion?.leading() ? marketDescription : 'fed by the process that leads ingestion'} (bus: ${config.KAFKA_BROKERS ? `Kafka at ${config.KAFKA_BROKERS}` : 'in-process'})`,
+    ...(demoOn && config.HCP_DEMO_LOAD > 0 && ingestion?.leading() ? [`  demand    ${config.HCP_DEMO_LOAD} simulated workloads a simulated day from the demo's load customers (HCP_DEMO_LOAD)`] : []),
+    ...(admin ? [`  admin key ${config.HCP_ADMIN_KEY ? 'from HCP_ADMIN_KEY' : `${admin.key}   (kept in ${admin.source})`}`] : []),
     ...demo.map((d) => `  demo customer ${d.customerId} (${d.name}) key: ${d.key}`),
     '',
   ];
@@ -162,7 +222,7 @@ const main = async (args: string[]) => {
     throw error;
   }
   try {
-    if (command === 'start') return await start(config);
+    if (command === 'start') return await start(config, args.slice(1));
     if (command === 'projections' || command === 'export') return await readModels(config, command, sub, args.slice(2));
     if (command === 'audit') return await audit(config, sub, args.slice(2));
   } catch (error) {

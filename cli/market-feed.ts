@@ -49,6 +49,11 @@ export const startMarketFeed = async (
   { bus, store, logger, clock, startMs, resumed }: { bus: MessageBus; store: EventStore; logger: Logger; clock: Clock; startMs: number; resumed: boolean },
 ) => {
   const ingestion = await startMarketIngestion({ bus, store, logger, clock });
+  // the platform's clock may have run on without a feed (set up, or a feed that died and was taken
+  // over): publishing starts after the last recorded tick and catches up with the clock at once
+  const lastTickMs = config.HCP_MARKET === 'off' ? undefined : await lastRecordedTickMs(store);
+  const nowMs = clock.now().getTime();
+  const fromMs = Math.min(nowMs, lastTickMs === undefined ? Date.parse(config.HCP_MARKET_START) : lastTickMs + 1);
   const abort = new AbortController();
   const source =
     config.HCP_MARKET === 'synthetic'
@@ -61,7 +66,8 @@ export const startMarketFeed = async (
         source,
         // the platform's clock runs at market speed already
         clock,
-        startMs,
+        startMs: nowMs,
+        fromMs,
         speed: 1,
         prime: true,
         signal: abort.signal,

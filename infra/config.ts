@@ -19,6 +19,11 @@ export const configSchema = z.object({
     .string()
     .regex(/^[^\s,:]+:\d{1,5}(,[^\s,:]+:\d{1,5})*$/, 'a comma-separated list of host:port')
     .optional(),
+  /** A prefix for Kafka topics and consumer groups, for platforms sharing one cluster. */
+  HCP_BUS_NAMESPACE: z
+    .string()
+    .regex(/^[a-zA-Z0-9_-]{1,40}$/, 'letters, digits, - and _ (at most 40)')
+    .optional(),
   HCP_ADMIN_KEY: z.string().min(24, 'at least 24 characters').max(256).optional(),
   HCP_DEMO: booleanText.optional(),
   /** Where market ticks come from: the real history replayed, the seeded synthetic market, or nothing. */
@@ -32,6 +37,8 @@ export const configSchema = z.object({
   HCP_DEMO_LOAD: z.coerce.number().int().min(0).max(1_000_000).default(200),
   /** API requests per minute per key (or per address without one); 0 turns the limit off. */
   HCP_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(1200),
+  /** What `hcp start` runs: all, or some of api, projections, processes, ingestion (comma-separated). */
+  HCP_ROLE: z.string().min(1).max(200).default('all'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

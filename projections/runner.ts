@@ -11,6 +11,7 @@ import { migrate } from '../infra/postgres/migrate.ts';
 import { comparePositions, encodePosition, START, type GlobalPosition } from '../infra/event-store/position.ts';
 import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
 import type { ChangeFeed } from './change-feed.ts';
+import { CHANGE_LOG_SCHEMA, pruneChangeLog, recordChanges } from './change-log.ts';
 import { CHECKPOINT_SCHEMA, lockCheckpoint, readCheckpoint, saveCheckpoint } from './checkpoints.ts';
 import { definitionVersion } from './projection.ts';
 import type { Change, Projection } from './projection.ts';
@@ -40,6 +41,7 @@ export const applyBatch = (
 
 export const migrateProjections = async (db: Database, projections: readonly Projection[]) => {
   await migrate(db, 'hcp_checkpoints', CHECKPOINT_SCHEMA);
+  await migrate(db, 'hcp_change_log', CHANGE_LOG_SCHEMA);
   for (const p of projections) await migrate(db, `hcp_projection_${p.name}`, p.schema);
 };
 
@@ -149,6 +151,12 @@ export type RunnerOptions = {
    * version meanwhile; waitFor does not wait for them.
    */
   paused?: ReadonlySet<string>;
+  /**
+   * Record each batch's changes in the change log, in its transaction, for every process to hear
+   * (projections/change-log.ts), instead of telling this process's feed: on a PostgreSQL server,
+   * where API instances may run elsewhere.
+   */
+  changeLog?: boolean;
 };
 
 /**
@@ -158,7 +166,7 @@ export type RunnerOptions = {
  * a projection's stored checkpoint went back (a rebuild reset it), the loop starts again from the
  * earliest checkpoint; the others skip what they hold.
  */
-export const createProjectionRunner = ({ db, store, projections, feed, logger, batchSize = 500, paused: initiallyPaused = new Set() }: RunnerOptions): ProjectionRunner => {
+export const createProjectionRunner = ({ db, store, projections, feed, logger, batchSize = 500, paused: initiallyPaused = new Set(), changeLog = false }: RunnerOptions): ProjectionRunner => {
   let stopped = false;
   const paused = new Set(initiallyPaused);
   // resumed, but followed only from the next start of the loop: the batch under way must not reach them
@@ -200,7 +208,12 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
   const progress = async (): Promise<Progress> => {
     for (const name of resuming) paused.delete(name);
     resuming.clear();
-    const stored = await db.transaction(lockAll);
+    const stored = await db.transaction(async (tx) => {
+      const at = await lockAll(tx);
+      // where the read models stand, for processes that wait for them before the next batch comes
+      if (changeLog) await recordChanges(tx, earliest({ stored: at }), []);
+      return at;
+    });
     for (const [name, at] of stored) reached.set(name, at);
     wakeWaiters();
     return { stored };
@@ -236,6 +249,7 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
           [moved.map((m) => m[0]), moved.map((m) => m[1].commit.toString()), moved.map((m) => m[1].prepare.toString()), moved.map((m) => m[2])],
         );
       for (const [name, at] of moved) stored.set(name, at);
+      if (changeLog) await recordChanges(tx, last, changes);
       return { type: 'applied' as const, changes };
     });
     if (outcome.type === 'reset') {
@@ -243,9 +257,17 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
       return 'reset';
     }
     for (const name of names) if (!paused.has(name)) reached.set(name, last);
-    feed.publish(outcome.changes);
+    if (changeLog) await pruneNow();
+    else feed.publish(outcome.changes);
     wakeWaiters();
     return 'applied';
+  };
+
+  let prunedAt = Date.now();
+  const pruneNow = async () => {
+    if (Date.now() - prunedAt < 60_000) return;
+    prunedAt = Date.now();
+    await pruneChangeLog(db).catch((error: unknown) => logger.warn({ err: error }, 'change log not pruned'));
   };
 
   const run = async () => {

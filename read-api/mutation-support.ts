@@ -18,7 +18,7 @@ export const callerOf = (services: ApiServices, ctx: ApiContext, mutation: strin
 
 /** Read your writes: a mutation returns once the read models hold its events. */
 export const settled = async (services: ApiServices, position: GlobalPosition | undefined) => {
-  if (!(await services.runner.waitFor(position, 10_000)))
+  if (!(await services.progress.waitFor(position, 10_000)))
     throw new GraphQLError('the change was recorded but the read models are lagging; query again shortly', {
       extensions: { code: 'READ_MODEL_LAGGING' },
     });

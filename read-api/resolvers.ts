@@ -8,7 +8,7 @@ import { parseUsd } from '../domain/money.ts';
 import type { GlobalPosition } from '../infra/event-store/position.ts';
 import type { Sql } from '../infra/postgres/database.ts';
 import type { ChangeFeed } from '../projections/change-feed.ts';
-import type { ProjectionRunner } from '../projections/runner.ts';
+import type { ReadModelProgress } from '../projections/change-log.ts';
 import type { ReadModelVersions } from '../projections/versions.ts';
 import { AuthError, requireRole, scopeCustomer, type Principal } from './auth.ts';
 import {
@@ -30,7 +30,8 @@ import type { Change } from '../projections/projection.ts';
 export type ApiServices = {
   deps: CommandDeps;
   readModels: Sql;
-  runner: ProjectionRunner;
+  /** How far the read models are: a mutation answers once they hold what it appended. */
+  progress: ReadModelProgress;
   feed: ChangeFeed;
   /** Read models built as of a moment; without them an `asOf` argument is refused. */
   versions?: ReadModelVersions;

@@ -30,7 +30,7 @@ export const registerRest = (app: FastifyInstance, services: ApiServices, authen
       { commandId, correlationId: request.id, actor: `${principal.role}:${principal.keyId}`, requestDigest: requestDigest({ restSubmit: request.body }) },
       { customerId, request: input.request },
     ).catch(renameRejectedField((field) => (field === 'commandId' ? 'Idempotency-Key' : field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`))));
-    await services.runner.waitFor(position, 10_000);
+    await services.progress.waitFor(position, 10_000);
     const workload = await findWorkload(services.readModels, workloadId);
     return reply.code(201).send({
       workload_id: workloadId,

@@ -165,7 +165,7 @@ export const runDecisionLatency = async (backend: OpenBackend, config: LatencyCo
 
   try {
     const { position } = await registerScenario(core.deps, { commandId: 'bench:scenario', correlationId: 'bench:scenario', actor: 'bench' }, [facility]);
-    if (!(await core.runner.waitFor(position, 30_000))) throw new Error('projections did not catch up with the scenario');
+    if (!(await core.progress.waitFor(position, 30_000))) throw new Error('projections did not catch up with the scenario');
 
     const adminKey = randomBytes(24).toString('hex');
     const app = await buildServer({ ...core, readModels: db, logger, adminKey });
@@ -315,7 +315,7 @@ export const runDecisionLatency = async (backend: OpenBackend, config: LatencyCo
     const completed = switches.filter(({ s }) => !s.failed && s.clientAt !== undefined && s.completedAt !== undefined);
     const deviceWall = (s: SwitchTrace) =>
       spans.filter((p) => p.resourceId === s.resourceId && p.start >= s.requestedAt && p.end <= s.completedAt!).reduce((sum, p) => sum + p.end - p.start, 0);
-    await core.runner.waitFor((await store.readAll({})).at(-1)?.position, 10_000);
+    await core.progress.waitFor((await store.readAll({})).at(-1)?.position, 10_000);
     const readModel = await switchLatency(db, facility.facilityId);
 
     return {

@@ -15,10 +15,25 @@ export { createInProcessBus, type InProcessBus, type InProcessBusOptions } from 
 export { createKafkaBus, parseBrokers, type KafkaBusOptions } from './kafka.ts';
 
 export const createMessageBus = (
-  config: Pick<Config, 'KAFKA_BROKERS'>,
+  config: Pick<Config, 'KAFKA_BROKERS'> & Partial<Pick<Config, 'HCP_BUS_NAMESPACE'>>,
   logger: Logger,
   overrides: { kafka?: Partial<Omit<KafkaBusOptions, 'brokers' | 'logger'>>; inProcess?: InProcessBusOptions } = {},
-): MessageBus =>
-  config.KAFKA_BROKERS
+): MessageBus => {
+  const bus = config.KAFKA_BROKERS
     ? createKafkaBus({ brokers: parseBrokers(config.KAFKA_BROKERS), logger, ...overrides.kafka })
     : createInProcessBus({ logger, ...overrides.inProcess });
+  return config.HCP_BUS_NAMESPACE ? namespaced(bus, config.HCP_BUS_NAMESPACE) : bus;
+};
+
+/**
+ * Topics and consumer groups under a prefix (`<ns>.hcp.market.ticks`, group `<ns>-hcp-ingestion`),
+ * so platforms sharing one Kafka cluster (staging beside production, parallel test runs) never
+ * consume each other's messages.
+ */
+export const namespaced = (bus: MessageBus, ns: string): MessageBus => ({
+  kind: bus.kind,
+  publish: (topic, messages) => bus.publish(`${ns}.${topic}`, messages),
+  consume: (options) => bus.consume({ ...options, topic: `${ns}.${options.topic}`, groupId: `${ns}-${options.groupId}` }),
+  lag: (topic, groupId) => bus.lag(`${ns}.${topic}`, `${ns}-${groupId}`),
+  close: () => bus.close(),
+});

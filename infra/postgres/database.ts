@@ -24,6 +24,20 @@ export type Database = Sql & {
   /** Runs a script of several statements (schema migrations). */
   exec(script: string): Promise<void>;
   close(): Promise<void>;
+  /**
+   * A connection of its own, outside the pool, for what lives as long as a session: an advisory
+   * lock held by a leader, a LISTEN. Only on a PostgreSQL server (PGlite is one connection in
+   * one process, where neither is needed).
+   */
+  session?(): Promise<Session>;
+};
+
+/** One dedicated server connection; `ended` settles when it is lost or closed. */
+export type Session = Sql & {
+  /** Calls `listener` with each notification's payload on `channel` (after LISTEN). */
+  listen(channel: string, listener: (payload: string) => void): Promise<void>;
+  readonly ended: Promise<void>;
+  close(): Promise<void>;
 };
 
 const text = (q: string | SqlQuery) => (typeof q === 'string' ? { text: q } : q);
@@ -53,7 +67,7 @@ export const createPgDatabase = async ({ connectionString, schema, maxConnection
   });
   // an idle client's error (server restart) must not crash the process
   pool.on('error', () => {});
-  const run = async <R>(client: pg.Pool | pg.PoolClient, q: string | SqlQuery, params?: readonly unknown[]) =>
+  const run = async <R>(client: pg.Pool | pg.PoolClient | pg.Client, q: string | SqlQuery, params?: readonly unknown[]) =>
     (await client.query({ ...text(q), values: params as unknown[] })).rows as R[];
   return {
     kind: 'pg',
@@ -77,6 +91,30 @@ export const createPgDatabase = async ({ connectionString, schema, maxConnection
     },
     async close() {
       await pool.end();
+    },
+    async session() {
+      const client = new pg.Client({ connectionString, keepAlive: true, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
+      let end!: () => void;
+      const ended = new Promise<void>((resolve) => (end = resolve));
+      // a lost connection is reported through `ended`, never as an unhandled error
+      client.on('error', end);
+      client.on('end', end);
+      const listeners = new Map<string, (payload: string) => void>();
+      client.on('notification', (n) => listeners.get(n.channel)?.(n.payload ?? ''));
+      await client.connect();
+      return {
+        query: (q, params) => run(client, q, params),
+        async listen(channel, listener) {
+          if (!/^[a-z_][a-z0-9_]{0,62}$/.test(channel)) throw new Error(`invalid channel name ${channel}`);
+          listeners.set(channel, listener);
+          await client.query(`LISTEN ${channel}`);
+        },
+        ended,
+        async close() {
+          await client.end().catch(() => {});
+          end();
+        },
+      };
     },
   };
 };

@@ -79,7 +79,12 @@ export type MarketFeedOptions = {
   pollMs?: number;
   /** Largest simulated span pulled from the source at once while catching up. Default one hour. */
   maxSliceMs?: number;
-  /** Before the first poll, publish `source.inForceAt(startMs - 1)` (ticks older than startMs). Default false. */
+  /**
+   * Where publishing starts, if before `startMs`: the ticks from here to the simulated now are
+   * published at once (a feed taken over by another process fills what its predecessor missed).
+   */
+  fromMs?: number;
+  /** Before the first poll, publish `source.inForceAt(fromMs - 1)` (ticks older than where it starts). Default false. */
   prime?: boolean;
   /** Injectable timer, for tests. Default: setTimeout. */
   sleep?: Sleep;
@@ -117,11 +122,11 @@ export const runMarketFeed = async (opts: MarketFeedOptions): Promise<MarketFeed
   if (!(maxSliceMs >= 1)) throw new Error(`maxSliceMs must be ≥ 1, got ${maxSliceMs}`);
 
   const realStartMs = clock.now().getTime();
-  let cursor = startMs;
+  let cursor = Math.min(startMs, opts.fromMs ?? startMs);
   let published = 0;
 
   if (opts.prime) {
-    for (const tick of source.inForceAt(startMs - 1)) {
+    for (const tick of source.inForceAt(cursor - 1)) {
       if (signal?.aborted) return { published, nextFromMs: cursor, reason: 'aborted' };
       await publish(tick);
       published++;

@@ -27,7 +27,7 @@ for (const backend of postgresBackends()) {
     beforeAll(async () => {
       p = await startTestPlatform(await backend.open(), { rateLimitPerMinute: 0 });
       const { position } = await registerScenario(p.core.deps, { commandId: 'scenario', correlationId: 't', actor: 'test' }, SEED_SCENARIO);
-      await p.core.runner.waitFor(position, 20_000);
+      await p.core.progress.waitFor(position, 20_000);
       analyst = (await p.gql(ADMIN_KEY, `mutation { issueApiKey(role: analyst) { key } }`)).body.data.issueApiKey.key;
     });
     afterAll(() => p.close());
@@ -35,7 +35,7 @@ for (const backend of postgresBackends()) {
     it('answers as the platform stood at a position and at a moment while the live models move on', async () => {
       const customer = await onboardCustomer(p, 'Then Co', { gpuHours: 1000, budgetUsd: '100000.00' });
       const head = await p.store.headPosition();
-      await p.core.runner.waitFor(head, 10_000);
+      await p.core.progress.waitFor(head, 10_000);
       const then = await p.gql(analyst, KPIS);
       expect(then.body.errors).toBeUndefined();
       expect(then.body.data.facilityKpis.length).toBeGreaterThan(0);
@@ -48,7 +48,7 @@ for (const backend of postgresBackends()) {
         const res = await p.gql(customer.key, `mutation { submitWorkload(input: { type: model_training, model: "llama-3-8b", gpuType: A100, gpuCount: 8, durationHours: 2 }) { id } }`);
         expect(res.body.errors).toBeUndefined();
       }
-      await p.core.runner.waitFor(await p.store.headPosition(), 10_000);
+      await p.core.progress.waitFor(await p.store.headPosition(), 10_000);
       const now = await p.gql(analyst, KPIS);
       expect(withoutTime(now.body.data.facilityKpis)).not.toEqual(withoutTime(then.body.data.facilityKpis));
 

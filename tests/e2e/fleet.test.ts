@@ -12,7 +12,7 @@ describe('fleet and switching through the API', () => {
   beforeAll(async () => {
     p = await startTestPlatform(await pgliteDatabase());
     const { position } = await registerScenario(p.core.deps, { commandId: 'scenario', correlationId: 't', actor: 'test' }, SEED_SCENARIO);
-    await p.core.runner.waitFor(position, 20_000);
+    await p.core.progress.waitFor(position, 20_000);
   });
   afterAll(() => p.close());
 

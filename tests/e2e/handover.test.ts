@@ -20,7 +20,7 @@ for (const backend of postgresBackends()) {
     beforeAll(async () => {
       p = await startTestPlatform(await backend.open());
       const { position } = await registerScenario(p.core.deps, { commandId: 'scenario', correlationId: 't', actor: 'test' }, SEED_SCENARIO);
-      await p.core.runner.waitFor(position, 20_000);
+      await p.core.progress.waitFor(position, 20_000);
     });
     afterAll(() => p.close());
 
@@ -60,7 +60,7 @@ for (const backend of postgresBackends()) {
       // (the resources' last switch events come before the handover's last event in the store)
       const [last] = await p.core.deps.store.readStream(handoverStream(h.id), { direction: 'backwards', maxCount: 1 });
       expect(last?.type).toBe('HandoverCompleted');
-      expect(await p.core.runner.waitFor(last!.position, 10_000)).toBe(true);
+      expect(await p.core.progress.waitFor(last!.position, 10_000)).toBe(true);
       const after = await p.gql(
         ADMIN_KEY,
         `{ handover(id: "${h.id}") { ${FIELDS} } resources(facilityId: "texas-north") { id mode switchInFlight } }`,

@@ -34,7 +34,7 @@ describe('market data through the API', () => {
     await record(p, { kind: 'price', tickId: 'b0', feed: 'btc-usd', at: '2023-01-01T00:00:00.000Z', priceMicroUsd: 16_522_030_000 });
     // btc_network_daily.csv for 2023-01-01 (no fee data that day: 0 here)
     const last = await record(p, { kind: 'network', tickId: 'n0', at: '2023-01-01T00:00:00.000Z', difficulty: 35_364_065_900_457, subsidySats: 625_000_000, feesPerBlockSats: 0 });
-    await p.core.runner.waitFor(last.position);
+    await p.core.progress.waitFor(last.position);
   });
   afterAll(() => p.close());
 

@@ -12,9 +12,9 @@ import { createPostgresEventStore } from '../../infra/event-store/postgres/store
 import { listVersions, rebuildBeside } from '../../projections/versions.ts';
 import { postgresBackends } from '../support/databases.ts';
 import { subscribe, wsClient } from '../support/graphql-ws.ts';
+import { submitUntilLive, workloadSubmitter } from '../support/workloads.ts';
 import { ADMIN_KEY, onboardCustomer, startTestPlatform, type TestPlatform } from '../support/platform.ts';
 
-const SUBMIT = `mutation($i: SubmitWorkloadInput!) { submitWorkload(input: $i) { id } }`;
 const MINE = `{ workloads(first: 100) { nodes { id } } balance { reserved { gpuSeconds } } }`;
 
 for (const backend of postgresBackends()) {
@@ -38,18 +38,8 @@ for (const backend of postgresBackends()) {
       const client = wsClient(p, kept.key);
       clients.push(client);
       const updates = subscribe(client, `subscription { workloadUpdated { id status } }`);
-      const submitted: string[] = [];
-      const submit = async () => {
-        const res = await p.gql(kept.key, SUBMIT, { i: { type: 'model_training', model: 'llama-3-8b', gpuType: 'A100', gpuCount: 1, durationHours: 1 } });
-        expect(res.body.errors, JSON.stringify(res.body.errors)).toBeUndefined();
-        submitted.push(res.body.data.submitWorkload.id);
-      };
-      // once a submission is delivered the subscription is live; it must miss nothing from then on
-      while (updates.results.length === 0 && submitted.length < 20) {
-        await submit();
-        await updates.waitFor(1, 1_000);
-      }
-      expect(updates.results.length).toBeGreaterThan(0);
+      const { submitted, submit } = workloadSubmitter(p, kept.key);
+      await submitUntilLive(updates, { submitted, submit });
       const beforeLive = submitted.splice(0);
 
       const failures: unknown[] = [];
@@ -94,7 +84,7 @@ for (const backend of postgresBackends()) {
       expect(submitted.filter((id) => !delivered.has(id))).toEqual([]);
       // the final answer is complete, and nothing of the rebuilds is left behind
       const head = await p.store.headPosition();
-      if (head) expect(await p.core.runner.waitFor(head, 10_000)).toBe(true);
+      if (head) expect(await p.core.progress.waitFor(head, 10_000)).toBe(true);
       const last = await p.gql(kept.key, MINE);
       expect(new Set(last.body.data.workloads.nodes.map((n: { id: string }) => n.id))).toEqual(new Set([...beforeLive, ...submitted]));
       expect(await listVersions(p.db)).toEqual([]);

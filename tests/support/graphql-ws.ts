@@ -1,9 +1,9 @@
 /** A real graphql-ws client for end-to-end tests, and a subscription that collects what it is sent. */
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import type { TestPlatform } from './platform.ts';
+import type { ApiClient } from './platform.ts';
 
-export const wsClient = (p: TestPlatform, key: string): Client =>
+export const wsClient = (p: Pick<ApiClient, 'wsUrl'>, key: string): Client =>
   createClient({
     url: p.wsUrl,
     webSocketImpl: WebSocket,

@@ -27,21 +27,11 @@ export const startTestPlatform = async (db: TestDatabase, { wrapReadModels = (x)
   const core = await startCore({ db, store, logger, clock, ids: randomIds, devices });
   const app = await buildServer({ ...core, readModels: wrapReadModels(db), logger, adminKey: ADMIN_KEY, ...limits });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
-  const gql = async (key: string | undefined, query: string, variables?: Record<string, unknown>) => {
-    const res = await fetch(`${url}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
-      body: JSON.stringify({ query, variables }),
-    });
-    return { status: res.status, body: (await res.json()) as { data?: any; errors?: any[]; error?: any } };
-  };
   return {
-    url,
+    ...apiClient(url),
     db,
-    wsUrl: url.replace(/^http/, 'ws') + '/graphql',
     store,
     core,
-    gql,
     async close() {
       await app.close();
       await core.stop();
@@ -52,8 +42,23 @@ export const startTestPlatform = async (db: TestDatabase, { wrapReadModels = (x)
 
 export type TestPlatform = Awaited<ReturnType<typeof startTestPlatform>>;
 
+/** GraphQL over HTTP and the graphql-ws address of an API at `url` (in this process or another). */
+export const apiClient = (url: string) => ({
+  url,
+  wsUrl: url.replace(/^http/, 'ws') + '/graphql',
+  async gql(key: string | undefined, query: string, variables?: Record<string, unknown>) {
+    const res = await fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body: JSON.stringify({ query, variables }),
+    });
+    return { status: res.status, body: (await res.json()) as { data?: any; errors?: any[]; error?: any } };
+  },
+});
+export type ApiClient = ReturnType<typeof apiClient>;
+
 /** Registers a customer with quota and a key, through the API as an admin would. */
-export const onboardCustomer = async (p: TestPlatform, name: string, quota = { gpuHours: 100, budgetUsd: '1000.00' }) => {
+export const onboardCustomer = async (p: Pick<ApiClient, 'gql'>, name: string, quota = { gpuHours: 100, budgetUsd: '1000.00' }) => {
   const reg = await p.gql(ADMIN_KEY, `mutation($n: String!) { registerCustomer(input: {name: $n}) { id } }`, { n: name });
   const customerId = reg.body.data.registerCustomer.id as string;
   await p.gql(ADMIN_KEY, `mutation($i: GrantQuotaInput!) { grantQuota(input: $i) { customerId } }`, {

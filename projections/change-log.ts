@@ -1,0 +1,160 @@
+/**
+ * Read-model changes across processes. On a PostgreSQL server the projection runner writes each
+ * batch's changes to `hcp_change_log` in the transaction that applies the batch, and notifies
+ * `hcp_changes` (delivered on commit, never for a rolled-back batch). Every process that serves
+ * subscriptions follows the log: it LISTENs, and reads the rows after the last one it saw when
+ * notified, every `pollMs` whatever happens, and after reconnecting, so a notification lost with
+ * a connection delays a change but never loses it. Rows are numbered in commit order: the runner's
+ * transactions queue on the checkpoints' row locks before they insert. The log keeps a few minutes.
+ *
+ * A row also says how far the projections have got (the batch's last position), which is what
+ * an API instance waits for before it answers a mutation (read your writes).
+ */
+import type { Logger } from 'pino';
+import { comparePositions, START, type GlobalPosition } from '../infra/event-store/position.ts';
+import type { Database, Session, Sql } from '../infra/postgres/database.ts';
+import type { ChangeFeed } from './change-feed.ts';
+import type { Change } from './projection.ts';
+
+export const CHANGE_LOG_SCHEMA = /* sql */ `
+CREATE TABLE IF NOT EXISTS hcp_change_log (
+  id               bigserial PRIMARY KEY,
+  commit_position  bigint NOT NULL,
+  prepare_position bigint NOT NULL,
+  changes          jsonb NOT NULL,
+  recorded_at      timestamptz NOT NULL DEFAULT now()
+);`;
+
+export const CHANGES_CHANNEL = 'hcp_changes';
+
+/** How long rows are kept: a follower further behind than this has missed changes (and says so). */
+export const CHANGE_LOG_KEEP_MS = 10 * 60_000;
+
+/** Inside the batch's transaction: its changes and its position, told to listeners on commit. */
+export const recordChanges = (tx: Sql, position: GlobalPosition, changes: readonly Change[]) =>
+  tx.query(
+    `WITH recorded AS (INSERT INTO hcp_change_log (commit_position, prepare_position, changes) VALUES ($1, $2, $3::jsonb) RETURNING id)
+     SELECT pg_notify('${CHANGES_CHANNEL}', current_schema()) FROM recorded`,
+    [position.commit.toString(), position.prepare.toString(), JSON.stringify(changes)],
+  );
+
+/** Drops rows older than `keepMs`, always keeping the last (it holds the projections' position). */
+export const pruneChangeLog = (db: Sql, keepMs = CHANGE_LOG_KEEP_MS) =>
+  db.query(`DELETE FROM hcp_change_log WHERE recorded_at < now() - make_interval(secs => $1) AND id < (SELECT max(id) FROM hcp_change_log)`, [keepMs / 1000]);
+
+export type ReadModelProgress = {
+  /** Resolves once the read models hold the event at `position` (or after `timeoutMs`, with false). */
+  waitFor(position: GlobalPosition | undefined, timeoutMs?: number): Promise<boolean>;
+};
+
+export type ChangeLogFollower = ReadModelProgress & { stop(): Promise<void> };
+
+type Row = { id: string; c: string; p: string; changes: Change[] };
+
+/** Publishes to `feed` every change any process's projections record, from now on. */
+export const followChangeLog = async ({ db, feed, logger, pollMs = 1000 }: { db: Database; feed: ChangeFeed; logger: Logger; pollMs?: number }): Promise<ChangeLogFollower> => {
+  if (!db.session) throw new Error('the change log is followed on a PostgreSQL server');
+  const openSession = db.session.bind(db);
+  const log = logger.child({ component: 'change-log' });
+  const [start] = await db.query<{ id: string | null; c: string | null; p: string | null }>(
+    `SELECT id::text, commit_position::text AS c, prepare_position::text AS p FROM hcp_change_log ORDER BY id DESC LIMIT 1`,
+  );
+  let lastId = BigInt(start?.id ?? 0);
+  let heard: GlobalPosition = start?.c ? { commit: BigInt(start.c), prepare: BigInt(start.p!) } : START;
+  let stopped = false;
+  let waiters: Array<() => void> = [];
+  const wake = () => {
+    const w = waiters;
+    waiters = [];
+    for (const f of w) f();
+  };
+
+  // one read at a time; a notification during a read asks for one more
+  let reading: Promise<void> | undefined;
+  let again = false;
+  const readNew = async () => {
+    for (;;) {
+      const rows = await db.query<Row>(
+        `SELECT id::text, commit_position::text AS c, prepare_position::text AS p, changes FROM hcp_change_log WHERE id > $1 ORDER BY id LIMIT 500`,
+        [lastId.toString()],
+      );
+      if (rows.length > 0 && BigInt(rows[0]!.id) > lastId + 1n && lastId > 0n) {
+        const [{ min } = { min: null }] = await db.query<{ min: string | null }>(`SELECT min(id)::text AS min FROM hcp_change_log`);
+        // ids are taken by rolled-back batches too: only rows pruned before they were read are missed
+        if (min !== null && BigInt(min) > lastId + 1n) log.warn({ after: lastId.toString(), next: rows[0]!.id }, 'changes pruned before this process read them: live subscribers missed some updates');
+      }
+      for (const row of rows) {
+        lastId = BigInt(row.id);
+        const position = { commit: BigInt(row.c), prepare: BigInt(row.p) };
+        if (comparePositions(position, heard) > 0) heard = position;
+        feed.publish(row.changes);
+      }
+      wake();
+      if (rows.length < 500) return;
+    }
+  };
+  const pull = (): Promise<void> => {
+    if (stopped) return Promise.resolve();
+    if (reading) {
+      again = true;
+      return reading;
+    }
+    reading = readNew()
+      .catch((error: unknown) => log.warn({ err: error }, 'reading the change log failed: read again at the next notification or poll'))
+      .finally(() => {
+        reading = undefined;
+        if (again) {
+          again = false;
+          void pull();
+        }
+      });
+    return reading;
+  };
+
+  // the listening connection: opened again when lost, then a read catches up with what it missed
+  let session: Session | undefined;
+  const schema = (await db.query<{ s: string }>(`SELECT current_schema() AS s`))[0]!.s;
+  const listen = async () => {
+    while (!stopped) {
+      try {
+        session = await openSession();
+        await session.listen(CHANGES_CHANNEL, (payload) => payload === schema && void pull());
+        await pull();
+        await session.ended;
+        if (!stopped) log.warn('the change-log connection ended: listening again');
+      } catch (error) {
+        if (!stopped) log.warn({ err: error }, 'cannot listen for changes: trying again');
+      } finally {
+        await session?.close();
+        session = undefined;
+      }
+      if (!stopped) await new Promise((r) => setTimeout(r, pollMs));
+    }
+  };
+  const listening = listen();
+  const poller = setInterval(() => void pull(), pollMs);
+
+  return {
+    async waitFor(position, timeoutMs = 5000) {
+      if (position === undefined) return true;
+      const deadline = Date.now() + timeoutMs;
+      while (comparePositions(heard, position) < 0) {
+        const left = deadline - Date.now();
+        if (left <= 0 || stopped) return false;
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, Math.min(left, pollMs));
+          waiters.push(() => (clearTimeout(t), resolve()));
+        });
+      }
+      return true;
+    },
+    async stop() {
+      stopped = true;
+      clearInterval(poller);
+      await session?.close();
+      await listening;
+      await reading;
+      wake();
+    },
+  };
+};
