@@ -12,6 +12,7 @@ import { systemClock } from '../infra/clock.ts';
 import { ConfigError, loadConfig, type Config } from '../infra/config.ts';
 import { randomIds } from '../infra/ids.ts';
 import { createLogger } from '../infra/logger.ts';
+import Fastify from 'fastify';
 import { buildServer } from '../read-api/server.ts';
 import { migrateProjections } from '../projections/runner.ts';
 import { VersionError } from '../projections/versions.ts';
@@ -110,12 +111,17 @@ const start = async (config: Config, argv: readonly string[]) => {
     : undefined;
   await ingestion?.settled;
 
-  let app: Awaited<ReturnType<typeof buildServer>> | undefined;
-  let address: string | undefined;
+  let app: Awaited<ReturnType<typeof buildServer>>;
+  let address: string;
   let admin: Awaited<ReturnType<typeof resolveAdminKey>> | undefined;
   if (roles.has('api')) {
     admin = await resolveAdminKey(config.HCP_ADMIN_KEY, config.HCP_DATA_DIR, randomIds);
     app = await buildServer({ ...core, readModels: db, logger, adminKey: admin.key, rateLimitPerMinute: config.HCP_RATE_LIMIT_PER_MINUTE });
+    address = await app.listen({ host: config.HCP_HOST, port: config.HCP_PORT });
+  } else {
+    // a worker answers /health only (for load balancers and Kubernetes probes), with what it leads
+    app = Fastify({ logger: false });
+    app.get('/health', async () => ({ status: 'ok', roles: [...roles], leading: { ...core.leading(), ingestion: ingestion?.leading() ?? false } }));
     address = await app.listen({ host: config.HCP_HOST, port: config.HCP_PORT });
   }
 
@@ -124,7 +130,7 @@ const start = async (config: Config, argv: readonly string[]) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    await app?.close();
+    await app.close();
     await ingestion?.stop();
     await bus.close(); // ends a publish still waiting out a broker outage
     await core.stop();
@@ -146,7 +152,7 @@ const start = async (config: Config, argv: readonly string[]) => {
   const lines = [
     '',
     `HCP is running (roles: ${[...roles].join(', ')}; event store: ${store.kind}${config.DATABASE_URL ? '' : ' on embedded PGlite'}, read models: ${db.kind})`,
-    ...(address
+    ...(address && roles.has('api')
       ? [
           `  GraphQL   ${address}/graphql   (graphql-ws subscriptions on the same path)`,
           `  GraphiQL  ${address}/graphiql  (add the header {"Authorization": "Bearer <key>"})`,
@@ -154,6 +160,7 @@ const start = async (config: Config, argv: readonly string[]) => {
         ]
       : []),
     ...(background.length > 0 ? [`  work      ${background.join('; ')} (one process leads each; another takes over if it stops)`] : []),
+    ...(roles.has('api') ? [] : [`  health    ${address}/health`]),
     `  market    ${ingestion?.leading() ? marketDescription : 'fed by the process that leads ingestion'} (bus: ${config.KAFKA_BROKERS ? `Kafka at ${config.KAFKA_BROKERS}` : 'in-process'})`,
     ...(demoOn && config.HCP_DEMO_LOAD > 0 && ingestion?.leading() ? [`  demand    ${config.HCP_DEMO_LOAD} simulated workloads a simulated day from the demo's load customers (HCP_DEMO_LOAD)`] : []),
     ...(admin ? [`  admin key ${config.HCP_ADMIN_KEY ? 'from HCP_ADMIN_KEY' : `${admin.key}   (kept in ${admin.source})`}`] : []),

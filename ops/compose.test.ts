@@ -12,7 +12,7 @@ const root = path.resolve(import.meta.dirname, '..');
 type Service = {
   image?: string;
   build?: unknown;
-  command?: unknown;
+  command?: string[];
   init?: boolean;
   restart?: string;
   ports?: string[];
@@ -20,26 +20,33 @@ type Service = {
   environment?: Record<string, string>;
   healthcheck?: { test: string[] };
 };
-const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8')) as { services: Record<string, Service>; volumes: Record<string, unknown> };
+const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service>; volumes: Record<string, unknown> };
 const dockerfile = readFileSync(path.join(root, 'Dockerfile'), 'utf8');
 
 describe('docker-compose.yml', () => {
-  const { hcp, postgres, kafka } = compose.services;
+  const { postgres, kafka } = compose.services;
+  const hcp = compose.services['api-1'];
+  const platform = Object.entries(compose.services).filter(([, s]) => s.image === 'hcp:local');
 
   it('builds the platform once, in an image, and runs node itself under an init (SIGTERM reaches it)', () => {
-    expect(hcp!.build).toBeDefined();
-    expect(hcp!.image).toBeUndefined();
-    expect(JSON.stringify(hcp!.command ?? '')).not.toMatch(/npm ci|sh -c/);
-    expect(hcp!.init).toBe(true);
+    expect(platform.map(([name]) => name)).toEqual(['api-1', 'api-2', 'worker-1', 'worker-2']);
+    for (const [name, s] of platform) {
+      expect(s.build, name).toBe('.');
+      expect(JSON.stringify(s.command ?? ''), name).not.toMatch(/npm ci|sh -c/);
+      expect(s.command?.toString(), name).toMatch(/^node,bin\/hcp\.js,start,--role,(api|projections,processes,ingestion)$/);
+      expect(s.init, name).toBe(true);
+    }
     expect(dockerfile).toMatch(/^FROM node:22/m); // Node 20 reached end of life on 2026-04-30
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/^CMD \["node", "bin\/hcp\.js", "start"\]$/m);
   });
 
   it('keeps the platform\'s data in a named volume of its own, never a checkout\'s folder', () => {
-    expect(hcp!.environment!.HCP_DATA_DIR).toBe('/data');
-    expect(hcp!.volumes).toEqual(['hcp-data:/data']);
-    expect(compose.volumes).toHaveProperty('hcp-data');
+    for (const [name, s] of platform) {
+      expect(s.environment!.HCP_DATA_DIR).toBe('/data');
+      expect(s.volumes).toEqual([`hcp-${name}:/data`]);
+      expect(compose.volumes).toHaveProperty(`hcp-${name}`);
+    }
     for (const s of Object.values(compose.services)) for (const v of s.volumes ?? []) expect(v, v).not.toMatch(/^\.{1,2}\//);
   });
 
