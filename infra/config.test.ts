@@ -15,6 +15,9 @@ describe('configuration', () => {
     ['HCP_ADMIN_KEY', 'short'],
     ['LOG_LEVEL', 'loud'],
     ['HCP_DEMO', 'maybe'],
+    ['HCP_TRUSTED_PROXIES', '10.0.0.0/8, proxy.example'],
+    ['HCP_TRUSTED_PROXIES', '999.1.1.1'],
+    ['HCP_BUS_NAMESPACE', 'has space'],
   ])('a bad %s (%s) is refused with a message naming it', (name, value) => {
     const attempt = () => loadConfig({ [name]: value });
     expect(attempt).toThrow(ConfigError);
@@ -27,7 +30,9 @@ describe('configuration', () => {
       ESDB_CONNECTION_STRING: 'esdb://localhost:2113?tls=false',
       KAFKA_BROKERS: '127.0.0.1:9092,kafka:9092',
       HCP_PORT: '',
+      HCP_TRUSTED_PROXIES: '10.0.0.0/8, loopback,fd00::1',
     });
+    expect(c.HCP_TRUSTED_PROXIES).toEqual(['10.0.0.0/8', 'loopback', 'fd00::1']);
     expect(c.HCP_PORT).toBe(4000);
     expect(c.KAFKA_BROKERS).toBe('127.0.0.1:9092,kafka:9092');
   });

@@ -1,5 +1,15 @@
 /** Configuration from the environment, validated at start: a bad value names its variable. */
+import proxyaddr from '@fastify/proxy-addr';
 import { z } from 'zod';
+
+const compiles = (proxies: string[]) => {
+  try {
+    proxyaddr.compile(proxies);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 const booleanText = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
 
@@ -37,6 +47,13 @@ export const configSchema = z.object({
   HCP_DEMO_LOAD: z.coerce.number().int().min(0).max(1_000_000).default(200),
   /** API requests per minute per key (or per address without one); 0 turns the limit off. */
   HCP_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).max(1_000_000).default(1200),
+  /** Proxies whose X-Forwarded-For the API believes: addresses, CIDR ranges, `loopback`, `uniquelocal` (comma-separated). */
+  HCP_TRUSTED_PROXIES: z
+    .string()
+    .max(2000)
+    .transform((text) => text.split(',').map((a) => a.trim()).filter(Boolean))
+    .refine(compiles, 'addresses or CIDR ranges, or loopback, linklocal, uniquelocal, comma-separated')
+    .default([]),
   /** What `hcp start` runs: all, or some of api, projections, processes, ingestion (comma-separated). */
   HCP_ROLE: z.string().min(1).max(200).default('all'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

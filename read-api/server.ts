@@ -31,6 +31,7 @@ import { serveGraphqlWs } from './websocket.ts';
 import { checkGraphQLRequestShape, MAX_QUERY_TOKENS, subscriptionOverHttp } from './request-shape.ts';
 import { codedValidationError } from './validation-field.ts';
 import { callersOf, createRateLimiter } from './rate-limit.ts';
+import { clientAddress, trustedProxies } from './client-address.ts';
 
 type ResolverMap = Record<string, Record<string, unknown> | unknown>;
 
@@ -95,9 +96,20 @@ export type ServerOptions = ApiServices & {
   queryCostLimit?: number;
   /** Largest GraphQL answer served, in characters (default MAX_RESPONSE_CHARS). */
   maxResponseChars?: number;
+  /** Proxies whose X-Forwarded-For is believed (client-address.ts); nobody's by default. */
+  trustedProxies?: readonly string[];
 };
 
-export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200, queryCostLimit = QUERY_COST_LIMIT, maxResponseChars = MAX_RESPONSE_CHARS, ...services }: ServerOptions): Promise<FastifyInstance> => {
+export const buildServer = async ({
+  logger,
+  adminKey,
+  rateLimitPerMinute = 1200,
+  queryCostLimit = QUERY_COST_LIMIT,
+  maxResponseChars = MAX_RESPONSE_CHARS,
+  trustedProxies: proxies = [],
+  ...services
+}: ServerOptions): Promise<FastifyInstance> => {
+  const trustProxy = trustedProxies(proxies);
   const onKeyRevoked = (listener: (keyId: string) => void) => services.feed.subscribe((change) => change.topic === 'api-key-revoked' && listener(change.keyId));
   const authenticate = createAuthenticator(services.readModels, adminKey, { onKeyRevoked });
   const limiter = createRateLimiter(rateLimitPerMinute);
@@ -106,6 +118,7 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
     bodyLimit: 64 * 1024,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
+    trustProxy: trustProxy ?? false,
   });
   app.decorateRequest('principal', undefined);
 
@@ -210,6 +223,7 @@ export const buildServer = async ({ logger, adminKey, rateLimitPerMinute = 1200,
     queryCostLimit,
     logger,
     onKeyRevoked,
+    addressOf: (request) => clientAddress(request, trustProxy),
   });
   app.addHook('preClose', () => websocket.close());
 

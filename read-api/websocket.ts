@@ -59,11 +59,15 @@ export type GraphqlWsOptions = {
   logger: Logger;
   /** Calls back with the id of each key revoked from now on; returns the unsubscribe function. */
   onKeyRevoked?: (listener: (keyId: string) => void) => () => void;
+  /** The client's address (X-Forwarded-For believed from trusted proxies only). */
+  addressOf?: (request: IncomingMessage) => string;
   /** Open connections per key (default 20). */
   maxConnectionsPerKey?: number;
   /** Operations running at once on one connection (default 100). */
   maxOperationsPerConnection?: number;
 };
+
+const socketAddress = (request: IncomingMessage) => request.socket.remoteAddress ?? 'unknown';
 
 /** The open, acknowledged connections and the key each authenticated with. */
 type Connections = Map<Extra['socket'], string>;
@@ -72,7 +76,7 @@ type Revoked = ReadonlySet<string>;
 
 /** The protocol handlers: who may connect, what each operation must pass, how results and errors are formatted. */
 export const graphqlWsOptions = (
-  { schema, authenticate, limiter, queryCostLimit, logger, maxConnectionsPerKey = 20, maxOperationsPerConnection = 100 }: GraphqlWsOptions,
+  { schema, authenticate, limiter, queryCostLimit, logger, addressOf = socketAddress, maxConnectionsPerKey = 20, maxOperationsPerConnection = 100 }: GraphqlWsOptions,
   connections: Connections = new Map(),
   revoked: Revoked = new Set(),
 ): ServerOptions<ConnectionParams, Extra> => {
@@ -108,7 +112,7 @@ export const graphqlWsOptions = (
           });
         // counted like a request, before anything reads the database
         const authorization = authorizationOf(ctx.connectionParams);
-        for (const caller of callersOf(authorization, ctx.extra.request.socket.remoteAddress ?? 'unknown')) limiter.take(caller);
+        for (const caller of callersOf(authorization, addressOf(ctx.extra.request))) limiter.take(caller);
         const principal = await authenticate(authorization).catch((error: unknown) => {
           if (error instanceof AuthError) forbidden(ctx.extra.socket); // revoked since the connection began
           throw error;
@@ -177,7 +181,7 @@ export const serveGraphqlWs = (
       socket.on('error', () => socket.destroy());
       const pathname = (request.url ?? '').split('?')[0];
       if (pathname !== path) return refuse(socket, '404 Not Found');
-      options.limiter.take(callersOf(undefined, request.socket.remoteAddress ?? 'unknown')[0]!);
+      options.limiter.take(callersOf(undefined, (options.addressOf ?? socketAddress)(request))[0]!);
       wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws, request));
     } catch (error) {
       if (error instanceof RateLimitedError) return refuse(socket, '429 Too Many Requests', [`Retry-After: ${error.retryAfterSeconds}`]);

@@ -38,6 +38,35 @@ describe('API limits', () => {
   });
 });
 
+describe('X-Forwarded-For', () => {
+  /** Requests without a key from `forwardedFor` (through this machine's loopback) until refused, at most 30. */
+  const untilLimited = async (p: TestPlatform, forwardedFor: string) => {
+    for (let i = 1; i <= 30; i++) {
+      const res = await fetch(`${p.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor }, body: '{"query":"{ __typename }"}' });
+      if (res.status === 429) return i;
+      expect(res.status).toBe(401);
+    }
+    return undefined;
+  };
+
+  it('is believed from a configured proxy only: each forwarded client has its own address window', async () => {
+    const proxied = await startTestPlatform(await pgliteDatabase(), { rateLimitPerMinute: 2, trustedProxies: ['loopback'] });
+    const direct = await startTestPlatform(await pgliteDatabase(), { rateLimitPerMinute: 2 });
+    try {
+      // behind the trusted proxy (here: loopback), two clients are two addresses
+      expect(await untilLimited(proxied, '203.0.113.1')).toBeDefined();
+      expect(await untilLimited(proxied, '203.0.113.1')).toBe(1);
+      expect(await untilLimited(proxied, '203.0.113.2')).toBeGreaterThan(1);
+      // from anyone else the header is ignored: a made-up address buys no fresh window
+      expect(await untilLimited(direct, '203.0.113.1')).toBeDefined();
+      expect(await untilLimited(direct, '203.0.113.2')).toBe(1);
+    } finally {
+      await proxied.close();
+      await direct.close();
+    }
+  });
+});
+
 describe('query cost limit', () => {
   let p: TestPlatform;
   beforeAll(async () => {

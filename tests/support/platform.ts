@@ -12,7 +12,7 @@ import type { Sql } from '../../infra/postgres/database.ts';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 
-export type TestPlatformOptions = Pick<ServerOptions, 'rateLimitPerMinute' | 'queryCostLimit' | 'maxResponseChars'> & {
+export type TestPlatformOptions = Pick<ServerOptions, 'rateLimitPerMinute' | 'queryCostLimit' | 'maxResponseChars' | 'trustedProxies'> & {
   /** Wraps what the API reads read models through (to count its queries, say). */
   wrapReadModels?: (db: Sql) => Sql;
   /** The platform's clock (default: the system's). */
