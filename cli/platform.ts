@@ -13,6 +13,7 @@ import type { Clock } from '../infra/clock.ts';
 import type { Config } from '../infra/config.ts';
 import { createPostgresEventStore } from '../infra/event-store/postgres/store.ts';
 import type { EventStore } from '../infra/event-store/types.ts';
+import { timedStore } from '../infra/metrics.ts';
 import type { IdGenerator } from '../infra/ids.ts';
 import { createPgDatabase, createPgliteDatabase, type Database } from '../infra/postgres/database.ts';
 import { lockDataFolder } from './data-lock.ts';
@@ -78,12 +79,13 @@ export const openDatabase = async (config: Config): Promise<Database> => {
   };
 };
 
+/** The event store the configuration names, its appends timed for /metrics. */
 export const openEventStore = async (config: Config, db: Database): Promise<EventStore> => {
   if (config.ESDB_CONNECTION_STRING) {
     const { createEsdbEventStore } = await import('../infra/event-store/esdb/store.ts');
-    return createEsdbEventStore(config.ESDB_CONNECTION_STRING);
+    return timedStore(await createEsdbEventStore(config.ESDB_CONNECTION_STRING));
   }
-  return createPostgresEventStore(db);
+  return timedStore(await createPostgresEventStore(db));
 };
 
 /** What a process does: serve the API, run the projections, the process managers, or feed the market in. */

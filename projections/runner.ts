@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { Database, Sql } from '../infra/postgres/database.ts';
 import { migrate } from '../infra/postgres/migrate.ts';
+import { projectionBatchDuration, projectionBatchEvents } from '../infra/metrics.ts';
 import { comparePositions, encodePosition, START, type GlobalPosition } from '../infra/event-store/position.ts';
 import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
 import type { ChangeFeed } from './change-feed.ts';
@@ -226,6 +227,8 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
   /** One batch for every projection, in one transaction; 'reset' when a checkpoint went back. */
   const applyToAll = async (batch: readonly RecordedEvent[], { stored }: Progress): Promise<'applied' | 'reset'> => {
     const last = batch.at(-1)!.position;
+    const timer = projectionBatchDuration.startTimer();
+    projectionBatchEvents.inc(batch.length);
     const outcome = await db.transaction(async (tx) => {
       const now = await lockAll(tx);
       const moved: Array<[string, GlobalPosition, number]> = [];
@@ -252,6 +255,7 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
       if (changeLog) await recordChanges(tx, last, changes);
       return { type: 'applied' as const, changes };
     });
+    timer();
     if (outcome.type === 'reset') {
       logger.info({ projection: outcome.projection, checkpoint: encodePosition(outcome.at) }, 'checkpoint was reset; starting again from it');
       return 'reset';

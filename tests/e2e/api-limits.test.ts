@@ -178,10 +178,15 @@ describe('GET /metrics', () => {
     const text = await res.text();
     expect(text).toMatch(/^# TYPE hcp_http_requests_total counter$/m);
     expect(text).toMatch(/^hcp_http_requests_total\{method="POST",route="\/graphql",status="200"\} \d+$/m);
-    expect(text).toMatch(/^hcp_events_applied_total\{consumer="customers"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^hcp_events_applied\{consumer="customers"\} [1-9]\d*$/m);
     expect(text).toMatch(/^process_resident_memory_bytes \d+$/m);
+    // latency histograms: requests by route, projection batches
+    expect(text).toMatch(/^# TYPE hcp_http_request_duration_seconds histogram$/m);
+    expect(text).toMatch(/^hcp_http_request_duration_seconds_bucket\{le="\+Inf",method="POST",route="\/graphql"\} [1-9]\d*$/m);
+    expect(text).toMatch(/^hcp_projection_batch_duration_seconds_count [1-9]\d*$/m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_p99_seconds /m);
     // every sample line is name{labels} value
-    for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) expect(line).toMatch(/^[a-z_]+(\{[^}]*\})? (-?\d+(\.\d+)?(e[+-]?\d+)?|NaN)$/);
+    for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) expect(line).toMatch(/^[a-z_][a-z0-9_]*(\{[^}]*\})? (-?\d+(\.\d+)?(e[+-]?\d+)?|NaN)$/);
     expect(text).not.toContain(customer.key);
   });
 });

@@ -118,6 +118,12 @@ describe.skipIf(!TEST_DATABASE_URL)('scale-out: two API instances and two worker
     expect(first.lines.join('\n')).toMatch(/projections led here; process managers led here; ingestion led here/);
     expect(second.lines.join('\n')).toMatch(/projections standing by; process managers standing by; ingestion standing by/);
 
+    const health = async (p: Hcp) => {
+      const url = /health\s+(http:\/\/\S+\/health)/.exec(await lineOf(p, (l) => l.trimStart().startsWith('health '), 1000))![1]!;
+      return (await (await fetch(url)).json()) as { leading: Record<string, boolean> };
+    };
+    expect((await health(second)).leading).toEqual({ projections: false, processes: false, ingestion: false });
+
     const customer = await onboardCustomer(api2, 'Scale-out', { gpuHours: 1000, budgetUsd: '100000.00' });
     const client = wsClient(api1, customer.key);
     clients.push(client);
@@ -141,6 +147,7 @@ describe.skipIf(!TEST_DATABASE_URL)('scale-out: two API instances and two worker
     const takeover = Object.fromEntries(['projections', 'processes', 'ingestion'].map((role) => [role, leadingAt(second, role)! - killedAt]));
     console.log(`takeover after SIGKILL (ms): ${JSON.stringify(takeover)}`);
     for (const ms of Object.values(takeover)) expect(ms).toBeLessThan(5_000);
+    expect((await health(second)).leading).toEqual({ projections: true, processes: true, ingestion: true });
     await during;
     for (let i = 0; i < 5; i++) await submit();
 
