@@ -1,0 +1,243 @@
+/**
+ * npm run bench:scale [-- --connections 16] [--seconds 5] [--runs 3] [--failovers 3] [--json]
+ *
+ * HCP scaled out on the PostgreSQL server, measured from outside, every part a process of its own:
+ *
+ * 1. Query throughput: a simple read (`{ latestPrices { feed at priceMicroUsd } }` with a customer's
+ *    key) with `connections` concurrent keep-alive clients for `seconds`, medians over `runs`,
+ *    against one API instance, two (requests alternate), and plain fastify serving the same read
+ *    as JSON (bench/scale/plain-server.ts; no GraphQL, no key, no limits). Goal: ≥ 70 % of plain
+ *    fastify (the mercurius-with-JIT anchor is about 93 %).
+ * 2. Serving isolated from background work: the p99 of the same read on an API instance while a
+ *    worker replays the market at 3,600× and at 36,000×, beside one process with every role (the
+ *    quick start's shape) at the same speeds, at a light steady load (4 connections). Goal:
+ *    p99 ≤ 50 ms at any speed.
+ * 3. Failover: a worker leading every role is SIGKILLed with a standby running, `failovers`
+ *    times; the time until the standby leads each role (from its log), median.
+ *
+ * The load generator runs in this process, on the same machine as the servers and PostgreSQL:
+ * on a small machine the figures are bounded by the cores they share (printed).
+ */
+import http from 'node:http';
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { median, quantile } from './support/stats.ts';
+import { benchDatabase, startHcp, startProcess, type HcpProcess } from './support/processes.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    connections: { type: 'string', default: '16' },
+    seconds: { type: 'string', default: '5' },
+    runs: { type: 'string', default: '3' },
+    failovers: { type: 'string', default: '3' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const count = (name: string, v: string | undefined) => {
+  const n = Number(v);
+  if (!(Number.isInteger(n) && n > 0)) throw new Error(`--${name} must be a positive integer, got ${v}`);
+  return n;
+};
+const connections = count('connections', args.connections);
+const seconds = count('seconds', args.seconds);
+const runs = count('runs', args.runs);
+const failovers = count('failovers', args.failovers);
+const out = (line: string) => !args.json && process.stdout.write(`${line}\n`);
+const progress = (line: string) => process.stderr.write(`${line}\n`);
+
+const ADMIN_KEY = `bench-admin-${randomBytes(12).toString('hex')}`;
+const WORKER = 'projections,processes,ingestion';
+const QUERY = JSON.stringify({ query: '{ latestPrices { feed at priceMicroUsd } }' });
+
+type Target = { url: string; path: string; method: 'GET' | 'POST'; key?: string };
+type Run = { requests: number; perSecond: number; p50Ms: number; p99Ms: number; errors: number };
+type Result = { perSecond: number; p50Ms: number; p99Ms: number; errors: number };
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+
+const request = (target: Target) =>
+  new Promise<number>((resolve, reject) => {
+    const url = new URL(target.path, target.url);
+    const req = http.request(
+      url,
+      {
+        method: target.method,
+        agent,
+        headers: target.method === 'POST' ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(QUERY), ...(target.key ? { authorization: `Bearer ${target.key}` } : {}) } : {},
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    if (target.method === 'POST') req.write(QUERY);
+    req.end();
+  });
+
+/** `clients` loops, each sending one request after another to the targets in turn, for `forSeconds`. */
+const drive = async (targets: readonly Target[], clients: number, forSeconds: number): Promise<Run> => {
+  const latencies: number[] = [];
+  let errors = 0;
+  const start = performance.now();
+  const deadline = start + forSeconds * 1000;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let i = c; performance.now() < deadline; i++) {
+        const t0 = performance.now();
+        const status = await request(targets[i % targets.length]!).catch(() => 0);
+        if (status === 200) latencies.push(performance.now() - t0);
+        else errors++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  return { requests: latencies.length, perSecond: latencies.length / elapsed, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), errors };
+};
+
+const measure = async (label: string, targets: readonly Target[], clients = connections): Promise<Result> => {
+  await drive(targets, clients, 1); // warm-up
+  const samples: Run[] = [];
+  for (let r = 0; r < runs; r++) samples.push(await drive(targets, clients, seconds));
+  const result = {
+    perSecond: median(samples.map((s) => s.perSecond)),
+    p50Ms: median(samples.map((s) => s.p50Ms)),
+    p99Ms: median(samples.map((s) => s.p99Ms)),
+    errors: samples.reduce((n, s) => n + s.errors, 0),
+  };
+  progress(`  ${label}: ${result.perSecond.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms${result.errors ? `, ${result.errors} errors` : ''}`);
+  return result;
+};
+
+const gql = async (url: string, key: string, query: string, variables?: Record<string, unknown>) => {
+  const res = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ query, variables }) });
+  const body = (await res.json()) as { data?: any; errors?: unknown };
+  if (res.status !== 200 || body.errors) throw new Error(`${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+  return body.data;
+};
+
+const customerKey = async (url: string) => {
+  const { registerCustomer } = await gql(url, ADMIN_KEY, `mutation { registerCustomer(input: {name: "bench scale"}) { id } }`);
+  const { issueApiKey } = await gql(url, ADMIN_KEY, `mutation($c: ID!) { issueApiKey(role: customer, customerId: $c) { key } }`, { c: registerCustomer.id });
+  return issueApiKey.key as string;
+};
+
+const envFor = (databaseUrl: string, speed: number): NodeJS.ProcessEnv => ({
+  DATABASE_URL: databaseUrl,
+  HCP_ADMIN_KEY: ADMIN_KEY,
+  HCP_DEMO: 'false',
+  HCP_DEMO_LOAD: '0',
+  HCP_MARKET: 'replay',
+  HCP_MARKET_SPEED: String(speed),
+  HCP_RATE_LIMIT_PER_MINUTE: '0',
+  HCP_BUS_NAMESPACE: `bench${randomBytes(3).toString('hex')}`,
+  LOG_LEVEL: 'info',
+});
+
+const running: HcpProcess[] = [];
+const start = async (p: Promise<HcpProcess>) => {
+  const started = await p;
+  running.push(started);
+  return started;
+};
+
+const main = async () => {
+  const cpus = os.cpus();
+  out(`bench:scale — ${connections} connections × ${seconds} s × ${runs} runs (medians), load generator in this process`);
+  out(`machine:  ${os.type()} ${os.release()} ${os.arch()}, ${cpus.length} × ${cpus[0]?.model ?? 'unknown'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+  out(`bus:      ${process.env.KAFKA_BROKERS ? `Kafka at ${process.env.KAFKA_BROKERS}` : 'in-process (each worker its own)'}`);
+  const report: Record<string, unknown> = { connections, seconds, runs, cpus: cpus.length };
+
+  // ---- 1. throughput: 1 and 2 API instances, plain fastify ----
+  const db = await benchDatabase('hcp_bench_scale');
+  try {
+    const env = envFor(db.url, 3600);
+    progress('starting a worker, two API instances and plain fastify …');
+    await start(startHcp(WORKER, env));
+    const [api1, api2] = await Promise.all([start(startHcp('api', env)), start(startHcp('api', env))]);
+    const plain = await start(startProcess({ args: ['bench/scale/plain-server.ts'], nodeArgs: ['--import', 'tsx'], env: { DATABASE_URL: db.url }, ready: 'plain fastify listening' }));
+    const key = await customerKey(api1!.url);
+    // prices in the read model before measuring
+    for (let i = 0; i < 100 && (await gql(api1!.url, key, '{ latestPrices { feed } }')).latestPrices.length === 0; i++) await new Promise((r) => setTimeout(r, 200));
+    const graphql = (p: HcpProcess): Target => ({ url: p.url, path: '/graphql', method: 'POST', key });
+    const plainResult = await measure('plain fastify, JSON', [{ url: plain.url, path: '/prices', method: 'GET' }]);
+    const one = await measure('GraphQL, 1 API instance', [graphql(api1!)]);
+    const two = await measure('GraphQL, 2 API instances', [graphql(api1!), graphql(api2!)]);
+    report.throughput = { plain: plainResult, oneInstance: one, twoInstances: two, oneToPlain: one.perSecond / plainResult.perSecond, twoToPlain: two.perSecond / plainResult.perSecond };
+    out('');
+    out('simple read `latestPrices` (customer key)          req/s     p50 ms   p99 ms   vs plain');
+    for (const [label, r] of [
+      ['plain fastify, same read as JSON', plainResult],
+      ['GraphQL, 1 API instance', one],
+      ['GraphQL, 2 API instances (alternating)', two],
+    ] as const)
+      out(`  ${label.padEnd(46)} ${r.perSecond.toFixed(0).padStart(7)} ${r.p50Ms.toFixed(1).padStart(10)} ${r.p99Ms.toFixed(1).padStart(8)} ${(r.perSecond / plainResult.perSecond).toFixed(2).padStart(9)}×`);
+    out(`  goal: ≥ 0.70× plain fastify — 1 instance ${(one.perSecond / plainResult.perSecond).toFixed(2)}×, 2 instances ${(two.perSecond / plainResult.perSecond).toFixed(2)}×`);
+    for (const p of running.splice(0)) await p.stop();
+  } finally {
+    await db.drop();
+  }
+
+  // ---- 2. isolation: an API instance beside a worker, vs one process with every role ----
+  const isolation: Record<string, Result> = {};
+  for (const speed of [3600, 36000]) {
+    for (const shape of ['split', 'all'] as const) {
+      const sdb = await benchDatabase('hcp_bench_scale');
+      try {
+        const env = envFor(sdb.url, speed);
+        let api: HcpProcess;
+        if (shape === 'split') {
+          await start(startHcp(WORKER, env));
+          api = await start(startHcp('api', env));
+        } else api = await start(startHcp('all', env));
+        const key = await customerKey(api.url);
+        await new Promise((r) => setTimeout(r, 2000)); // the market under way
+        isolation[`${shape}@${speed}`] = await measure(`${shape === 'split' ? 'API instance beside a worker' : 'one process, every role'} at ${speed}×`, [{ url: api.url, path: '/graphql', method: 'POST', key }], 4);
+        for (const p of running.splice(0)) await p.stop();
+      } finally {
+        for (const p of running.splice(0)) await p.stop();
+        await sdb.drop();
+      }
+    }
+  }
+  report.isolation = isolation;
+  out('');
+  out('simple read under background work, 4 connections     req/s     p50 ms   p99 ms   p99 ≤ 50 ms');
+  for (const [label, r] of Object.entries(isolation))
+    out(`  ${label.replace('split@', 'API beside a worker, market at ').replace('all@', 'one process, every role, at ').padEnd(48)}${r.perSecond.toFixed(0).padStart(8)} ${r.p50Ms.toFixed(1).padStart(10)} ${r.p99Ms.toFixed(1).padStart(8)}   ${r.p99Ms <= 50 ? 'yes' : 'no'}`);
+
+  // ---- 3. failover ----
+  const fdb = await benchDatabase('hcp_bench_scale');
+  try {
+    const env = envFor(fdb.url, 3600);
+    let leader = await start(startHcp(WORKER, env));
+    const takeovers: Record<string, number[]> = { projections: [], processes: [], ingestion: [] };
+    for (let i = 0; i < failovers; i++) {
+      const standby = await start(startHcp(WORKER, env));
+      const killedAt = Date.now();
+      leader.child.kill('SIGKILL');
+      const deadline = Date.now() + 30_000;
+      while (Object.keys(takeovers).some((role) => standby.leadingAt(role) === undefined) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      for (const role of Object.keys(takeovers)) takeovers[role]!.push((standby.leadingAt(role) ?? Number.NaN) - killedAt);
+      progress(`  failover ${i + 1}: ${Object.entries(takeovers).map(([r, t]) => `${r} ${t.at(-1)} ms`).join(', ')}`);
+      leader = standby;
+    }
+    const medians = Object.fromEntries(Object.entries(takeovers).map(([role, t]) => [role, median(t)]));
+    report.failoverMs = medians;
+    out('');
+    out(`failover after SIGKILL of the leading worker (median of ${failovers}): ${Object.entries(medians).map(([r, ms]) => `${r} ${ms} ms`).join(', ')}`);
+  } finally {
+    for (const p of running.splice(0)) await p.stop();
+    await fdb.drop();
+  }
+  if (args.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+};
+
+try {
+  await main();
+} finally {
+  for (const p of running) p.child.kill('SIGKILL');
+  agent.destroy();
+}
