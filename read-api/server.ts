@@ -176,6 +176,7 @@ export const buildServer = async ({
     schema: [typeDefs, fleetTypeDefs, handoverTypeDefs, marketTypeDefs, economicsTypeDefs, lifecycleTypeDefs, billingTypeDefs, gpusTypeDefs, kpisTypeDefs, auditTypeDefs].join('\n'),
     resolvers: resolvers as never,
     graphiql: true,
+    jit: 1,
     // the same token limit as the shape check and the WebSocket server (request-shape.ts)
     graphql: { parseOptions: { maxTokens: MAX_QUERY_TOKENS } },
     context: (request): ApiContext => ({ principal: request.principal!, correlationId: request.id }),
