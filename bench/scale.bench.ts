@@ -4,14 +4,14 @@
  * HCP scaled out on the PostgreSQL server, measured from outside, every part a process of its own:
  *
  * 1. Query throughput: a simple read (`{ latestPrices { feed at priceMicroUsd } }` with a customer's
- *    key) with `connections` concurrent keep-alive clients for `seconds`, medians over `runs`,
- *    against one API instance, two (requests alternate), and plain fastify serving the same read
- *    as JSON (bench/scale/plain-server.ts; no GraphQL, no key, no limits). Goal: ≥ 70 % of plain
+ *    key) with `connections` concurrent keep-alive clients for `seconds`, medians over `runs`
+ *    taken in turn (A B C A B C …), against one API instance, two (requests alternate), and plain
+ *    fastify serving the same read as JSON, with the market at real pace (a quiet background) (bench/scale/plain-server.ts; no GraphQL, no key, no limits). Goal: ≥ 70 % of plain
  *    fastify (the mercurius-with-JIT anchor is about 93 %).
  * 2. Serving isolated from background work: the p99 of the same read on an API instance while a
- *    worker replays the market at 3,600× and at 36,000×, beside one process with every role (the
- *    quick start's shape) at the same speeds, at a light steady load (4 connections). Goal:
- *    p99 ≤ 50 ms at any speed.
+ *    worker replays the market at 3,600× and at 36,000×, beside one process with every role on
+ *    the server, and the quick start (every role on embedded PGlite), at the same speeds, at a
+ *    light steady load (4 connections). Goal: p99 ≤ 50 ms at any speed.
  * 3. Failover: a worker leading every role is SIGKILLed with a standby running, `failovers`
  *    times; the time until the standby leads each role (from its log), median.
  *
@@ -19,6 +19,8 @@
  * on a small machine the figures are bounded by the cores they share (printed).
  */
 import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
@@ -97,10 +99,7 @@ const drive = async (targets: readonly Target[], clients: number, forSeconds: nu
   return { requests: latencies.length, perSecond: latencies.length / elapsed, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), errors };
 };
 
-const measure = async (label: string, targets: readonly Target[], clients = connections): Promise<Result> => {
-  await drive(targets, clients, 1); // warm-up
-  const samples: Run[] = [];
-  for (let r = 0; r < runs; r++) samples.push(await drive(targets, clients, seconds));
+const summarize = (label: string, samples: readonly Run[]): Result => {
   const result = {
     perSecond: median(samples.map((s) => s.perSecond)),
     p50Ms: median(samples.map((s) => s.p50Ms)),
@@ -109,6 +108,14 @@ const measure = async (label: string, targets: readonly Target[], clients = conn
   };
   progress(`  ${label}: ${result.perSecond.toFixed(0)} req/s, p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms${result.errors ? `, ${result.errors} errors` : ''}`);
   return result;
+};
+
+/** Each configuration in turn, `runs` rounds (A B C A B C …), so drift on the machine falls on all alike. */
+const measureInterleaved = async (configs: ReadonlyArray<{ label: string; targets: readonly Target[] }>, clients = connections): Promise<Result[]> => {
+  for (const c of configs) await drive(c.targets, clients, 1); // warm-up
+  const samples: Run[][] = configs.map(() => []);
+  for (let r = 0; r < runs; r++) for (const [i, c] of configs.entries()) samples[i]!.push(await drive(c.targets, clients, seconds));
+  return configs.map((c, i) => summarize(c.label, samples[i]!));
 };
 
 const gql = async (url: string, key: string, query: string, variables?: Record<string, unknown>) => {
@@ -136,6 +143,8 @@ const envFor = (databaseUrl: string, speed: number): NodeJS.ProcessEnv => ({
   LOG_LEVEL: 'info',
 });
 
+const SHAPES = { split: 'API instance beside a worker (server)', all: 'one process, every role (server)', embedded: 'one process, every role (PGlite)' } as const;
+
 const running: HcpProcess[] = [];
 const start = async (p: Promise<HcpProcess>) => {
   const started = await p;
@@ -153,7 +162,8 @@ const main = async () => {
   // ---- 1. throughput: 1 and 2 API instances, plain fastify ----
   const db = await benchDatabase('hcp_bench_scale');
   try {
-    const env = envFor(db.url, 3600);
+    // the market at real pace: prices in force are published at start, then the background is quiet
+    const env = envFor(db.url, 1);
     progress('starting a worker, two API instances and plain fastify …');
     await start(startHcp(WORKER, env));
     const [api1, api2] = await Promise.all([start(startHcp('api', env)), start(startHcp('api', env))]);
@@ -162,9 +172,12 @@ const main = async () => {
     // prices in the read model before measuring
     for (let i = 0; i < 100 && (await gql(api1!.url, key, '{ latestPrices { feed } }')).latestPrices.length === 0; i++) await new Promise((r) => setTimeout(r, 200));
     const graphql = (p: HcpProcess): Target => ({ url: p.url, path: '/graphql', method: 'POST', key });
-    const plainResult = await measure('plain fastify, JSON', [{ url: plain.url, path: '/prices', method: 'GET' }]);
-    const one = await measure('GraphQL, 1 API instance', [graphql(api1!)]);
-    const two = await measure('GraphQL, 2 API instances', [graphql(api1!), graphql(api2!)]);
+    await new Promise((r) => setTimeout(r, 3000)); // the worker's start-up catch-up over
+    const [plainResult, one, two] = await measureInterleaved([
+      { label: 'plain fastify, JSON', targets: [{ url: plain.url, path: '/prices', method: 'GET' }] },
+      { label: 'GraphQL, 1 API instance', targets: [graphql(api1!)] },
+      { label: 'GraphQL, 2 API instances', targets: [graphql(api1!), graphql(api2!)] },
+    ]) as [Result, Result, Result];
     report.throughput = { plain: plainResult, oneInstance: one, twoInstances: two, oneToPlain: one.perSecond / plainResult.perSecond, twoToPlain: two.perSecond / plainResult.perSecond };
     out('');
     out('simple read `latestPrices` (customer key)          req/s     p50 ms   p99 ms   vs plain');
@@ -183,22 +196,26 @@ const main = async () => {
   // ---- 2. isolation: an API instance beside a worker, vs one process with every role ----
   const isolation: Record<string, Result> = {};
   for (const speed of [3600, 36000]) {
-    for (const shape of ['split', 'all'] as const) {
+    for (const shape of ['split', 'all', 'embedded'] as const) {
       const sdb = await benchDatabase('hcp_bench_scale');
+      const dataDir = mkdtempSync(path.join(os.tmpdir(), 'hcp-bench-scale-'));
       try {
         const env = envFor(sdb.url, speed);
         let api: HcpProcess;
         if (shape === 'split') {
           await start(startHcp(WORKER, env));
           api = await start(startHcp('api', env));
-        } else api = await start(startHcp('all', env));
+        } else if (shape === 'all') api = await start(startHcp('all', env));
+        // the quick start: PGlite in a data folder, one process, one connection for everything
+        else api = await start(startHcp('all', { ...env, DATABASE_URL: '', HCP_DATA_DIR: dataDir }));
         const key = await customerKey(api.url);
         await new Promise((r) => setTimeout(r, 2000)); // the market under way
-        isolation[`${shape}@${speed}`] = await measure(`${shape === 'split' ? 'API instance beside a worker' : 'one process, every role'} at ${speed}×`, [{ url: api.url, path: '/graphql', method: 'POST', key }], 4);
-        for (const p of running.splice(0)) await p.stop();
+        const [result] = await measureInterleaved([{ label: `${SHAPES[shape]} at ${speed}×`, targets: [{ url: api.url, path: '/graphql', method: 'POST', key }] }], 4);
+        isolation[`${shape}@${speed}`] = result!;
       } finally {
         for (const p of running.splice(0)) await p.stop();
         await sdb.drop();
+        rmSync(dataDir, { recursive: true, force: true });
       }
     }
   }
@@ -206,7 +223,7 @@ const main = async () => {
   out('');
   out('simple read under background work, 4 connections     req/s     p50 ms   p99 ms   p99 ≤ 50 ms');
   for (const [label, r] of Object.entries(isolation))
-    out(`  ${label.replace('split@', 'API beside a worker, market at ').replace('all@', 'one process, every role, at ').padEnd(48)}${r.perSecond.toFixed(0).padStart(8)} ${r.p50Ms.toFixed(1).padStart(10)} ${r.p99Ms.toFixed(1).padStart(8)}   ${r.p99Ms <= 50 ? 'yes' : 'no'}`);
+    out(`  ${`${SHAPES[label.split('@')[0] as keyof typeof SHAPES]}, ${label.split('@')[1]}×`.padEnd(48)}${r.perSecond.toFixed(0).padStart(8)} ${r.p50Ms.toFixed(1).padStart(10)} ${r.p99Ms.toFixed(1).padStart(8)}   ${r.p99Ms <= 50 ? 'yes' : 'no'}`);
 
   // ---- 3. failover ----
   const fdb = await benchDatabase('hcp_bench_scale');
