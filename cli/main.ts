@@ -118,7 +118,7 @@ const start = async (config: Config, argv: readonly string[]) => {
   let admin: Awaited<ReturnType<typeof resolveAdminKey>> | undefined;
   if (roles.has('api')) {
     admin = await resolveAdminKey(config.HCP_ADMIN_KEY, config.HCP_DATA_DIR, randomIds);
-    app = await buildServer({ ...core, readModels: db, logger, adminKey: admin.key, rateLimitPerMinute: config.HCP_RATE_LIMIT_PER_MINUTE, trustedProxies: config.HCP_TRUSTED_PROXIES });
+    app = await buildServer({ ...core, readModels: db.foreground?.() ?? db, logger, adminKey: admin.key, rateLimitPerMinute: config.HCP_RATE_LIMIT_PER_MINUTE, trustedProxies: config.HCP_TRUSTED_PROXIES });
     address = await app.listen({ host: config.HCP_HOST, port: config.HCP_PORT });
   } else {
     // a worker answers /health (for load balancers and Kubernetes probes) with what it leads, and

@@ -30,6 +30,11 @@ export type Database = Sql & {
    * one process, where neither is needed).
    */
   session?(): Promise<Session>;
+  /**
+   * The same database for the API's reads, ahead of background work where they share one
+   * connection (PGlite); a server's pool needs no such thing.
+   */
+  foreground?(): Sql;
 };
 
 /** One dedicated server connection; `ended` settles when it is lost or closed. */
@@ -124,21 +129,52 @@ export type PgliteDatabaseOptions = {
   dataDir?: string;
 };
 
+/**
+ * Turns for PGlite's one connection: an operation (a query, a transaction) runs when the one before
+ * it ends, a waiting foreground one (the API's reads) before any background one (projections,
+ * process managers, ingestion), though never more than `burst` in a row while background work
+ * waits. PGlite queues in arrival order on its own, so a busy background made every API read wait
+ * behind all of it; now a read waits for one operation at most, and a fast simulation slows
+ * itself instead of the API.
+ */
+export const createTurns = (burst = 8) => {
+  const waiting = { foreground: [] as Array<() => void>, background: [] as Array<() => void> };
+  let busy = false;
+  let inARow = 0;
+  const next = () => {
+    const fg = waiting.foreground.length > 0 && (inARow < burst || waiting.background.length === 0);
+    const wake = fg ? waiting.foreground.shift() : waiting.background.shift();
+    if (!wake) return void (busy = false);
+    inARow = fg ? inARow + 1 : 0;
+    wake();
+  };
+  return async <T>(lane: 'foreground' | 'background', op: () => Promise<T>): Promise<T> => {
+    if (busy) await new Promise<void>((resolve) => waiting[lane].push(resolve));
+    else busy = true;
+    try {
+      return await op();
+    } finally {
+      next();
+    }
+  };
+};
+
 export const createPgliteDatabase = async ({ dataDir }: PgliteDatabaseOptions = {}): Promise<Database> => {
   const { PGlite } = await import('@electric-sql/pglite');
   const db: PGlite = await PGlite.create(dataDir ? { dataDir } : {});
+  const turn = createTurns();
+  const query = async (q: string | SqlQuery, params?: readonly unknown[]) => (await db.query(text(q).text, params as unknown[])).rows as never[];
   return {
     kind: 'pglite',
-    async query(q, params) {
-      return (await db.query(text(q).text, params as unknown[])).rows as never[];
-    },
+    query: (q, params) => turn('background', () => query(q, params)),
+    foreground: () => ({ query: (q, params) => turn('foreground', () => query(q, params)) }),
     async transaction(fn) {
-      return db.transaction(async (tx) =>
-        fn({ query: async (q, params) => (await tx.query(text(q).text, params as unknown[])).rows as never[] }),
+      return turn('background', () =>
+        db.transaction(async (tx) => fn({ query: async (q, params) => (await tx.query(text(q).text, params as unknown[])).rows as never[] })),
       );
     },
     async exec(script) {
-      await db.exec(script);
+      await turn('background', () => db.exec(script));
     },
     async close() {
       await db.close();
