@@ -166,7 +166,10 @@ export const startCore = async ({
         start: async () => {
           const stale = await staleProjections(db, PROJECTIONS);
           await migrateProjections(db, PROJECTIONS.filter((p) => !stale.includes(p)));
-          const running = createProjectionRunner({ db, store, projections: PROJECTIONS, feed, logger, paused: new Set(stale.map((p) => p.name)), changeLog: follower !== undefined });
+          // on PGlite a batch's transaction holds the one connection (and the event loop, which runs
+          // its WASM): smaller batches let API reads in between (bench:scale, 36,000×: p50 1.2 s → 0.6 s)
+          const batchSize = db.kind === 'pglite' ? 50 : 500;
+          const running = createProjectionRunner({ db, store, projections: PROJECTIONS, feed, logger, paused: new Set(stale.map((p) => p.name)), changeLog: follower !== undefined, batchSize });
           runner = running;
           running.start();
           const stopping = new AbortController();
