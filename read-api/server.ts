@@ -20,6 +20,7 @@ import { createMarketResolvers } from './market-resolvers.ts';
 import { createEconomicsResolvers, economicsTypeDefs } from './economics-api.ts';
 import { createHandoverResolvers, handoverTypeDefs } from './handover-api.ts';
 import { registerMetrics } from './metrics.ts';
+import { registerGraphiql } from './graphiql.ts';
 import { createLifecycleResolvers, lifecycleTypeDefs, registerWorkloadRest } from './lifecycle-api.ts';
 import { billingTypeDefs, createBillingResolvers } from './billing-api.ts';
 import { createGpuResolvers, gpusTypeDefs } from './gpus-api.ts';
@@ -175,7 +176,8 @@ export const buildServer = async ({
   await app.register(mercurius, {
     schema: [typeDefs, fleetTypeDefs, handoverTypeDefs, marketTypeDefs, economicsTypeDefs, lifecycleTypeDefs, billingTypeDefs, gpusTypeDefs, kpisTypeDefs, auditTypeDefs].join('\n'),
     resolvers: resolvers as never,
-    graphiql: true,
+    // served by registerGraphiql, with its assets: mercurius' page loads them from a CDN
+    graphiql: false,
     jit: 1,
     // the same token limit as the shape check and the WebSocket server (request-shape.ts)
     graphql: { parseOptions: { maxTokens: MAX_QUERY_TOKENS } },
@@ -237,6 +239,7 @@ export const buildServer = async ({
     return JSON.stringify({ errors: [{ message: `the answer would exceed ${maxResponseChars} characters: ask for fewer objects or smaller pages`, extensions: { code: 'RESPONSE_TOO_LARGE' } }] });
   });
 
+  registerGraphiql(app);
   registerRest(app, services, authenticate);
   registerWorkloadRest(app, services, authenticate);
   registerMetrics(app, services, authenticate);
