@@ -5,20 +5,15 @@
  * tab's sessionStorage, never sent anywhere but this server) and uses it for queries over HTTP
  * and subscriptions over graphql-ws alike.
  */
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { CSS, JS, packageDir, serveAssets, servePage, type Assets } from './assets.ts';
 
-const require = createRequire(import.meta.url);
-const packageDir = (name: string) => path.dirname(require.resolve(`${name}/package.json`));
-
-/** The only files served under /graphiql/assets/: a fixed list, never a path from the request. */
-export const GRAPHIQL_ASSETS: Record<string, { file: () => string; type: string }> = {
-  'react.js': { file: () => path.join(packageDir('react'), 'umd/react.production.min.js'), type: 'text/javascript; charset=utf-8' },
-  'react-dom.js': { file: () => path.join(packageDir('react-dom'), 'umd/react-dom.production.min.js'), type: 'text/javascript; charset=utf-8' },
-  'graphiql.js': { file: () => path.join(packageDir('graphiql'), 'graphiql.min.js'), type: 'text/javascript; charset=utf-8' },
-  'graphiql.css': { file: () => path.join(packageDir('graphiql'), 'graphiql.min.css'), type: 'text/css; charset=utf-8' },
+const GRAPHIQL_ASSETS: Assets = {
+  'react.js': { file: () => path.join(packageDir('react'), 'umd/react.production.min.js'), type: JS },
+  'react-dom.js': { file: () => path.join(packageDir('react-dom'), 'umd/react-dom.production.min.js'), type: JS },
+  'graphiql.js': { file: () => path.join(packageDir('graphiql'), 'graphiql.min.js'), type: JS },
+  'graphiql.css': { file: () => path.join(packageDir('graphiql'), 'graphiql.min.css'), type: CSS },
 };
 
 const PAGE = /* html */ `<!doctype html>
@@ -68,13 +63,6 @@ const PAGE = /* html */ `<!doctype html>
 `;
 
 export const registerGraphiql = (app: FastifyInstance) => {
-  const cache = new Map<string, Promise<Buffer>>();
-  app.get('/graphiql', async (_request, reply) => reply.header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').send(PAGE));
-  app.get<{ Params: { file: string } }>('/graphiql/assets/:file', async (request, reply) => {
-    const asset = Object.hasOwn(GRAPHIQL_ASSETS, request.params.file) ? GRAPHIQL_ASSETS[request.params.file] : undefined;
-    if (!asset) return reply.code(404).send({ error: { code: 'NOT_FOUND', message: `no asset ${request.params.file.slice(0, 100)}` } });
-    let body = cache.get(request.params.file);
-    if (!body) cache.set(request.params.file, (body = readFile(asset.file())));
-    return reply.header('content-type', asset.type).header('cache-control', 'public, max-age=3600').send(await body);
-  });
+  servePage(app, '/graphiql', PAGE);
+  serveAssets(app, '/graphiql/assets', GRAPHIQL_ASSETS);
 };

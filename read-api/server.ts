@@ -21,6 +21,7 @@ import { createEconomicsResolvers, economicsTypeDefs } from './economics-api.ts'
 import { createHandoverResolvers, handoverTypeDefs } from './handover-api.ts';
 import { registerMetrics } from './metrics.ts';
 import { registerGraphiql } from './graphiql.ts';
+import { registerDashboard } from './dashboard/index.ts';
 import { createLifecycleResolvers, lifecycleTypeDefs, registerWorkloadRest } from './lifecycle-api.ts';
 import { billingTypeDefs, createBillingResolvers } from './billing-api.ts';
 import { createGpuResolvers, gpusTypeDefs } from './gpus-api.ts';
@@ -240,6 +241,7 @@ export const buildServer = async ({
   });
 
   registerGraphiql(app);
+  registerDashboard(app);
   registerRest(app, services, authenticate);
   registerWorkloadRest(app, services, authenticate);
   registerMetrics(app, services, authenticate);

@@ -1,0 +1,99 @@
+/**
+ * The dashboards in a real browser (headless Chromium, every request to another host refused),
+ * against a running platform (`hcp start` on embedded defaults: the market replayed at 3,600×,
+ * the demo customers): the operator's page draws the price chart and the facilities and moves as
+ * the market does; a customer's page lists their workload and follows it through its lifecycle,
+ * and shows nothing of another customer's. Screenshots: test-artifacts/screenshots/.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'puppeteer-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumPath, launchBrowser, localPage, screenshot } from '../support/browser.ts';
+import { apiClient, type ApiClient } from '../support/platform.ts';
+
+const BIN = path.resolve(import.meta.dirname, '../../bin/hcp.js');
+
+describe.skipIf(!chromiumPath)('dashboards in Chromium, against a running platform', () => {
+  let child: ChildProcess;
+  let browser: Browser;
+  let api: ApiClient;
+  let stdout = '';
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'hcp-dashboard-'));
+  const keyOf = (pattern: RegExp) => pattern.exec(stdout)![1]!;
+
+  beforeAll(async () => {
+    child = spawn(process.execPath, [BIN, 'start'], {
+      env: { ...process.env, DATABASE_URL: '', KAFKA_BROKERS: '', HCP_DATA_DIR: dataDir, HCP_PORT: '0', HCP_ADMIN_KEY: '', LOG_LEVEL: 'warn', HCP_RATE_LIMIT_PER_MINUTE: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (d) => (stdout += d));
+    const started = Date.now();
+    while (!/demo customer globex/.test(stdout)) {
+      if (child.exitCode !== null || Date.now() - started > 60_000) throw new Error(`hcp start did not come up:\n${stdout}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    api = apiClient(/GraphQL\s+(http:\/\/\S+)\/graphql/.exec(stdout)![1]!);
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    child?.kill('SIGTERM');
+    await new Promise((r) => child?.once('exit', r));
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const signIn = async (key: string) => {
+    const { page, refused, errors } = await localPage(browser, api.url);
+    await page.goto(`${api.url}/dashboard`, { waitUntil: 'load' });
+    await page.type('#api-key', key);
+    await page.click('#sign-in button');
+    await page.waitForFunction(() => document.querySelector('#live')?.getAttribute('data-state') === 'on', { timeout: 15_000 });
+    return { page, refused, errors };
+  };
+  const textOf = (page: Page, selector: string) => page.$eval(selector, (e) => e.textContent ?? '');
+
+  it("shows the operator the market, the facilities and the controller, live", async () => {
+    const { page, refused, errors } = await signIn(keyOf(/admin key (hcp_admin_\S+)/));
+    await page.waitForSelector('#price-chart canvas', { timeout: 20_000 });
+    await page.waitForSelector('[data-facility] table', { timeout: 20_000 });
+    await page.waitForSelector('[data-recommendation]', { timeout: 20_000 });
+    const before = await textOf(page, '[data-live="price-at"]');
+    // the market moves at 3,600×: a new tick within seconds, drawn without a reload
+    await page.waitForFunction((t) => document.querySelector('[data-live="price-at"]')?.textContent !== t, { timeout: 20_000 }, before);
+    expect(Date.parse(await textOf(page, '[data-live="price-at"]'))).toBeGreaterThan(Date.parse(before));
+    expect(await page.$$eval('[data-facility]', (s) => s.length)).toBeGreaterThanOrEqual(3);
+    await screenshot(page, 'dashboard-operator');
+    expect(refused).toEqual([]);
+    expect(errors).toEqual([]);
+    expect(await page.$('#errors')).toBeNull();
+    await page.close();
+  });
+
+  it("follows a customer's workload through its lifecycle and shows no other customer's", async () => {
+    const acme = keyOf(/demo customer acme .* key: (\S+)/);
+    const globex = keyOf(/demo customer globex .* key: (\S+)/);
+    const submit = async (key: string) => {
+      const res = await api.gql(key, `mutation { submitWorkload(input: { type: model_training, model: "llama-3-8b", gpuType: A100, gpuCount: 1, durationHours: 2 }) { id } }`);
+      expect(res.body.errors, JSON.stringify(res.body.errors)).toBeUndefined();
+      return res.body.data.submitWorkload.id as string;
+    };
+    const theirs = await submit(globex);
+    const { page, refused, errors } = await signIn(acme);
+    await page.waitForSelector('[data-live="quota-available"]', { timeout: 15_000 });
+    const mine = await submit(acme);
+    // delivered over graphql-ws, then followed to its end (two hours of market time: seconds here)
+    await page.waitForSelector(`[data-workload-id="${mine}"]`, { timeout: 15_000 });
+    await page.waitForFunction((id) => document.querySelector(`[data-workload-id="${id}"] [data-status]`)?.getAttribute('data-status') === 'completed', { timeout: 30_000 }, mine);
+    expect(await page.$(`[data-workload-id="${theirs}"]`)).toBeNull();
+    const ids = await page.$$eval('[data-workload-id]', (rows) => rows.map((r) => r.getAttribute('data-workload-id')));
+    const listed = (await api.gql(acme, `{ workloads(first: 100) { nodes { id } } }`)).body.data.workloads.nodes.map((n: { id: string }) => n.id);
+    expect(ids.every((id) => listed.includes(id))).toBe(true);
+    await screenshot(page, 'dashboard-customer');
+    expect(refused).toEqual([]);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+});
