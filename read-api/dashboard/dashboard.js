@@ -132,6 +132,44 @@
       chartSection.querySelector('[data-live="price-at"]').textContent = p.at;
     });
 
+    // hashprice: what a TH/s earns a day at the latest BTC price and network
+    const { networkStats } = await gql(`{ networkStats { at difficulty subsidySats feesPerBlockSats } }`);
+    const btcNow = latestPrices.find((p) => p.feed === 'btc-usd');
+    if (networkStats && btcNow) {
+      const hashrateThs = (networkStats.difficulty * 2 ** 32) / 600 / 1e12;
+      const perDay = ((144 * (networkStats.subsidySats + networkStats.feesPerBlockSats)) / 1e8) * (btcNow.priceMicroUsd / 1e6);
+      chartSection.append(h('div', { class: 'muted' }, `hashprice $${(perDay / hashrateThs).toFixed(4)} per TH/s a day (BTC $${Math.round(btcNow.priceMicroUsd / 1e6).toLocaleString()}, network ${(hashrateThs / 1e6).toFixed(0)} EH/s, ${networkStats.at})`));
+    }
+
+    // power: each facility's draw as the controller set it, interval by interval, against its budget
+    const powerSection = view.appendChild(h('section', { class: 'wide' }, h('h2', {}, 'Power by facility against budget (kW, per decision)'), h('div', { id: 'power-chart' })));
+    const draws = new Map();
+    for (const f of facilities) {
+      const { recommendations } = await gql(`query($f: ID!) { recommendations(facilityId: $f, first: 96) { intervalStart totalKw budgetKw } }`, { f: f.id });
+      draws.set(f.id, new Map(recommendations.map((r) => [Math.floor(Date.parse(r.intervalStart) / 1000), r.totalKw])));
+    }
+    const powerTimes = () => [...new Set([...draws.values()].flatMap((m) => [...m.keys()]))].sort((a, b) => a - b);
+    const powerData = () => {
+      const t = powerTimes();
+      return [t, ...facilities.map((f) => t.map((x) => draws.get(f.id).get(x) ?? null)), ...facilities.map((f) => t.map(() => f.powerBudgetKw))];
+    };
+    const palette = ['#1b5fb0', '#c77800', '#2a9d8f', '#8a3ab9'];
+    const powerPlot = new uPlot(
+      {
+        width: Math.max(320, powerSection.clientWidth - 40),
+        height: 220,
+        scales: { x: { time: true } },
+        axes: [{}, { size: 70, values: (_u, ticks) => ticks.map((v) => `${Math.round(v).toLocaleString()}`) }],
+        series: [{}, ...facilities.map((f, i) => ({ label: `${f.id} kW`, stroke: palette[i % palette.length], spanGaps: true })), ...facilities.map((f, i) => ({ label: `${f.id} budget`, stroke: palette[i % palette.length], dash: [4, 4], width: 1 }))],
+      },
+      powerData(),
+      powerSection.querySelector('#power-chart'),
+    );
+    live(`subscription { recommendationIssued { facilityId intervalStart totalKw } }`, {}, ({ recommendationIssued: r }) => {
+      draws.get(r.facilityId)?.set(Math.floor(Date.parse(r.intervalStart) / 1000), r.totalKw);
+      powerPlot.setData(powerData());
+    });
+
     // facilities: KPIs and the controller's latest decision, each kept current
     for (const f of facilities) {
       const { facilityKpis, recommendation } = await gql(`query($f: ID!) { facilityKpis(facilityId: $f) { ${KPIS} } recommendation(facilityId: $f) { ${RECOMMENDATION} } }`, { f: f.id });
@@ -150,11 +188,15 @@
     }
 
     // switches: the latest, each row updated as its phases complete
-    const SWITCH = `id resourceId from to status phasesDone phasesTotal controlPathMs physicalMs requestedAt reason`;
-    const switchRow = (s) => h('tr', { 'data-switch': s.id }, h('td', {}, s.requestedAt), h('td', {}, s.resourceId), h('td', {}, `${s.from} → ${s.to}`), h('td', { class: `status-${s.status}` }, s.status), h('td', { class: 'num' }, `${s.phasesDone}/${s.phasesTotal}`), h('td', { class: 'num' }, ms(s.controlPathMs)), h('td', { class: 'num' }, ms(s.physicalMs)));
+    const SWITCH = `id resourceId from to status phasesDone phasesTotal controlPathMs physicalMs requestedAt reason phases { phase durationMs }`;
+    const switchRow = (s) =>
+      h('tr', { 'data-switch': s.id },
+        h('td', {}, s.requestedAt), h('td', {}, s.resourceId), h('td', {}, `${s.from} → ${s.to}`), h('td', { class: `status-${s.status}` }, s.status),
+        h('td', { class: 'muted' }, s.phases.map((p) => `${p.phase} ${ms(p.durationMs)}`).join(' · ') || `${s.phasesDone}/${s.phasesTotal}`),
+        h('td', { class: 'num' }, ms(s.controlPathMs)), h('td', { class: 'num' }, ms(s.physicalMs)));
     const { switches } = await gql(`{ switches(first: 12) { ${SWITCH} } }`);
     const body = h('tbody', {}, switches.map(switchRow));
-    view.appendChild(h('section', { class: 'wide' }, h('h2', {}, 'Switches'), h('table', {}, h('thead', {}, h('tr', {}, ['requested', 'resource', 'mode', 'status', 'phases', 'control path', 'ramp'].map((x) => h('th', {}, x)))), body)));
+    view.appendChild(h('section', { class: 'wide' }, h('h2', {}, 'Switches'), h('table', {}, h('thead', {}, h('tr', {}, ['requested', 'resource', 'mode', 'status', 'phases (duration)', 'control path', 'ramp'].map((x) => h('th', {}, x)))), body)));
     live(`subscription { switchProgress { ${SWITCH} } }`, {}, ({ switchProgress: s }) => {
       const row = switchRow(s);
       const old = body.querySelector(`[data-switch="${CSS.escape(s.id)}"]`);
@@ -165,7 +207,8 @@
   };
 
   // ---------------------------------------------------------------- customer ------------------
-  const WORKLOAD = `id model gpuType gpuCount priority status submittedAt updatedAt`;
+  const WORKLOAD = `id model gpuType gpuCount priority status submittedAt updatedAt
+    usage { costSoFar { usd } } sla { p99Ms latencyTargetMs met }`;
   const customerView = async (view, customer) => {
     const quota = view.appendChild(h('section', {}, h('h2', {}, 'Quota')));
     const spend = view.appendChild(h('section', {}, h('h2', {}, 'This month')));
@@ -185,10 +228,16 @@
     let pending;
     const refreshSoon = () => (pending ??= setTimeout(() => ((pending = undefined), refreshMoney().catch(showError)), 1000));
 
-    const row = (w) => h('tr', { 'data-workload-id': w.id }, h('td', {}, w.id), h('td', {}, w.model), h('td', {}, `${w.gpuCount} × ${w.gpuType}`), h('td', {}, w.priority ?? '—'), h('td', { class: `status-${w.status}`, 'data-status': w.status }, w.status), h('td', {}, w.updatedAt));
+    const latency = (sla) => (sla.p99Ms === null || sla.p99Ms === undefined ? '—' : `${ms(sla.p99Ms)}${sla.latencyTargetMs ? ` / ${ms(sla.latencyTargetMs)}` : ''}`);
+    const row = (w) =>
+      h('tr', { 'data-workload-id': w.id },
+        h('td', {}, w.id), h('td', {}, w.model), h('td', {}, `${w.gpuCount} × ${w.gpuType}`), h('td', {}, w.priority ?? '—'),
+        h('td', { class: `status-${w.status}`, 'data-status': w.status }, w.status),
+        h('td', { class: 'num' }, latency(w.sla)), h('td', {}, w.sla.met ? 'met' : 'breached'),
+        h('td', { class: 'num', 'data-cost': '' }, w.usage.costSoFar.usd), h('td', {}, w.updatedAt));
     const { workloads } = await gql(`{ workloads(first: 50) { nodes { ${WORKLOAD} } } }`);
     const body = h('tbody', {}, workloads.nodes.map(row));
-    view.prepend(h('section', { class: 'wide' }, h('h2', {}, `Workloads of ${customer.name}`), h('table', {}, h('thead', {}, h('tr', {}, ['workload', 'model', 'GPUs', 'tier', 'status', 'updated'].map((x) => h('th', {}, x)))), body)));
+    view.prepend(h('section', { class: 'wide' }, h('h2', {}, `Workloads of ${customer.name}`), h('table', {}, h('thead', {}, h('tr', {}, ['workload', 'model', 'GPUs', 'tier', 'status', 'p99 / target', 'SLA', 'cost so far', 'updated'].map((x) => h('th', {}, x)))), body)));
     live(`subscription { workloadUpdated { ${WORKLOAD} } }`, {}, ({ workloadUpdated: w }) => {
       const next = row(w);
       const old = body.querySelector(`[data-workload-id="${CSS.escape(w.id)}"]`);

@@ -64,7 +64,9 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium, against a running platfo
     // the market moves at 3,600×: a new tick within seconds, drawn without a reload
     await page.waitForFunction((t) => document.querySelector('[data-live="price-at"]')?.textContent !== t, { timeout: 20_000 }, before);
     expect(Date.parse(await textOf(page, '[data-live="price-at"]'))).toBeGreaterThan(Date.parse(before));
-    expect(await page.$$eval('[data-facility]', (s) => s.length)).toBeGreaterThanOrEqual(3);
+    // every facility of the seed, and the switches below them
+    await page.waitForFunction(() => document.querySelectorAll('[data-facility]').length >= 3 && [...document.querySelectorAll('h2')].some((e) => e.textContent === 'Switches'), { timeout: 20_000 });
+    await page.waitForSelector('#power-chart canvas', { timeout: 5_000 });
     await screenshot(page, 'dashboard-operator');
     expect(refused).toEqual([]);
     expect(errors).toEqual([]);
