@@ -164,6 +164,7 @@ const start = async (config: Config, argv: readonly string[]) => {
     ...(address && roles.has('api')
       ? [
           `  GraphQL   ${address}/graphql   (graphql-ws subscriptions on the same path)`,
+          `  dashboard ${address}/dashboard (sign in with a key below: staff see operations, customers their workloads)`,
           `  GraphiQL  ${address}/graphiql  (paste a key in its API key field; served without internet)`,
           `  REST      POST ${address}/api/v1/workloads, GET ${address}/health`,
         ]
