@@ -24,20 +24,19 @@ CREATE TABLE IF NOT EXISTS hcp_platform_clock (
   id           int PRIMARY KEY CHECK (id = 1),
   market_ms    bigint NOT NULL,
   real_ms      bigint NOT NULL,
-  speed        double precision NOT NULL,
-  heartbeat_ms bigint NOT NULL
-);`;
+  speed        double precision NOT NULL
+);
+-- a heartbeat once written by every process and never read (membership is the advisory lock)
+ALTER TABLE hcp_platform_clock DROP COLUMN IF EXISTS heartbeat_ms;`;
 
 const MEMBERS_KEY = `hashtextextended(current_schema() || ':hcp-platform-members', 0)`;
 
 type Anchor = { marketMs: number; realMs: number; speed: number };
-type Row = { market_ms: string; real_ms: string; speed: number; heartbeat_ms: string };
+type Row = { market_ms: string; real_ms: string; speed: number };
 
 const anchorOf = (r: Row): Anchor => ({ marketMs: Number(r.market_ms), realMs: Number(r.real_ms), speed: Number(r.speed) });
 
 export type PlatformClock = Clock & {
-  /** Whether this process set the anchor (the platform was down) or joined a running one. */
-  readonly joined: boolean;
   /** Market time when this process joined. */
   readonly startMs: number;
   /** Whether market time resumed after the last recorded tick (rather than from HCP_MARKET_START). */
@@ -67,16 +66,13 @@ export const sharedPlatformClock = async ({
   const membership = db.session ? await db.session() : undefined;
   const alone = membership ? (await membership.query<{ held: boolean }>(`SELECT pg_try_advisory_lock(${MEMBERS_KEY}) AS held`))[0]!.held : true;
   const { anchor, joined } = await db.transaction(async (tx) => {
-    const [row] = await tx.query<Row>(`SELECT market_ms::text, real_ms::text, speed, heartbeat_ms::text FROM hcp_platform_clock WHERE id = 1 FOR UPDATE`);
-    const now = real();
-    if (row && !alone && Number(row.speed) === speed) {
-      await tx.query(`UPDATE hcp_platform_clock SET heartbeat_ms = $1 WHERE id = 1`, [now]);
-      return { anchor: anchorOf(row), joined: true };
-    }
+    const [row] = await tx.query<Row>(`SELECT market_ms::text, real_ms::text, speed FROM hcp_platform_clock WHERE id = 1 FOR UPDATE`);
+    if (row && !alone && Number(row.speed) === speed) return { anchor: anchorOf(row), joined: true };
     // the first after a stop, or started at another speed: market time goes on from the last tick
+    const now = real();
     await tx.query(
-      `INSERT INTO hcp_platform_clock (id, market_ms, real_ms, speed, heartbeat_ms) VALUES (1, $1, $2, $3, $2)
-       ON CONFLICT (id) DO UPDATE SET market_ms = $1, real_ms = $2, speed = $3, heartbeat_ms = $2`,
+      `INSERT INTO hcp_platform_clock (id, market_ms, real_ms, speed) VALUES (1, $1, $2, $3)
+       ON CONFLICT (id) DO UPDATE SET market_ms = $1, real_ms = $2, speed = $3`,
       [startMs, now, speed],
     );
     return { anchor: { marketMs: startMs, realMs: now, speed }, joined: false };
@@ -87,22 +83,21 @@ export const sharedPlatformClock = async ({
   }
   let current = anchor;
   const now = () => current.marketMs + Math.floor((real() - current.realMs) * current.speed);
-  const renew = setInterval(() => {
-    db.query<Row>(`UPDATE hcp_platform_clock SET heartbeat_ms = $1 WHERE id = 1 RETURNING market_ms::text, real_ms::text, speed, heartbeat_ms::text`, [real()])
+  const refresh = setInterval(() => {
+    db.query<Row>(`SELECT market_ms::text, real_ms::text, speed FROM hcp_platform_clock WHERE id = 1`)
       .then(([row]) => {
         if (row) current = anchorOf(row);
       })
-      .catch((error: unknown) => logger.warn({ err: error }, 'platform clock not renewed'));
+      .catch((error: unknown) => logger.warn({ err: error }, 'platform clock not re-read'));
   }, refreshMs);
-  renew.unref();
+  refresh.unref();
   const joinedAt = now();
   return {
     now: () => new Date(now()),
-    joined,
     startMs: joinedAt,
     resumed: !joined && resumed,
     stop() {
-      clearInterval(renew);
+      clearInterval(refresh);
       void membership?.close();
     },
   };

@@ -200,8 +200,6 @@ export const startCore = async ({
     feed,
     /** How far the read models are (what a mutation waits for before it answers). */
     progress,
-    /** This process's projection runner, while it leads the projections. */
-    localRunner: () => runner,
     deps,
     /** Read models built as of a moment (hcp projections rebuild … --as-of), for the API's asOf. */
     versions: readModelVersions(db),
