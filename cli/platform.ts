@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { CommandDeps } from '../commands/context.ts';
 import { runProcessManager } from '../commands/process-managers/runner.ts';
 import { workloadQuotaManager } from '../commands/process-managers/workload-quota.ts';
-import type { Clock } from '../infra/clock.ts';
+import { sleepUnlessAborted, type Clock } from '../infra/clock.ts';
 import type { Config } from '../infra/config.ts';
 import { createPostgresEventStore } from '../infra/event-store/postgres/store.ts';
 import type { EventStore } from '../infra/event-store/types.ts';
@@ -121,11 +121,6 @@ export type PlatformParts = {
   bus?: MessageBus;
 };
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
 
 /**
  * The core of a process: the change feed its API serves subscriptions from and, for each
@@ -246,7 +241,7 @@ const startProcessManagers = async ({
   // the process managers read the read models: with some being rebuilt, they start after the swap
   for (let waited = 0; (await staleProjections(db, PROJECTIONS)).length > 0; waited++) {
     if (waited % 60 === 0) logger.info('process managers wait for changed projections to be rebuilt and swapped in');
-    await sleep(1000, signal);
+    await sleepUnlessAborted(1000, signal);
     if (signal.aborted) return { stop: async () => {} };
   }
   const executor = switchExecutor(deps, devices, logger);

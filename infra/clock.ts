@@ -30,3 +30,11 @@ export const simulatedClock = ({ startMs, speed, real = systemClock }: { startMs
     speed,
   };
 };
+
+/** Waits `ms` of real time, or less when `signal` aborts first (a stopping process does not wait out its pauses). */
+export const sleepUnlessAborted = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+  });

@@ -13,6 +13,7 @@
  * process (the data folder is locked to it), which simply leads.
  */
 import type { Logger } from 'pino';
+import { sleepUnlessAborted } from '../clock.ts';
 import type { Database, Session } from './database.ts';
 
 export type Work = { stop(): Promise<void> };
@@ -44,11 +45,6 @@ export type LeadOptions = {
 
 const LOCK_KEY = `hashtextextended(current_schema() || ':hcp-leader:' || $1, 0)`;
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
 
 /** Resolves when the session stops answering (or ends), checking every `everyMs`. */
 const lost = async (session: Session, everyMs: number, signal: AbortSignal): Promise<void> => {
@@ -64,7 +60,7 @@ const lost = async (session: Session, everyMs: number, signal: AbortSignal): Pro
       new Promise<boolean>((r) => setTimeout(() => r(false), 2 * everyMs).unref()),
     ]);
     if (!answered) return;
-    await Promise.race([sleep(everyMs, signal), session.ended]);
+    await Promise.race([sleepUnlessAborted(everyMs, signal), session.ended]);
   }
 };
 
@@ -103,7 +99,7 @@ export const lead = ({ db, name, logger, start, retryMs = 1000, heartbeatMs = 20
           if (!standingBy) log.info('another process leads: standing by');
           standingBy = true;
           settle();
-          await Promise.race([sleep(retryMs, stopping.signal), session.ended]);
+          await Promise.race([sleepUnlessAborted(retryMs, stopping.signal), session.ended]);
         }
         if (stopping.signal.aborted) break;
         log.info('leading');
@@ -120,7 +116,7 @@ export const lead = ({ db, name, logger, start, retryMs = 1000, heartbeatMs = 20
         failures++;
         if (!stopping.signal.aborted) log.error({ err: error, failures }, 'leading failed: asking again');
         settle();
-        await sleep(Math.min(10_000, retryMs * failures), stopping.signal);
+        await sleepUnlessAborted(Math.min(10_000, retryMs * failures), stopping.signal);
       } finally {
         // ending the session frees the lock
         await session?.close();
