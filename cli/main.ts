@@ -12,10 +12,8 @@ import { systemClock } from '../infra/clock.ts';
 import { ConfigError, loadConfig, type Config } from '../infra/config.ts';
 import { randomIds } from '../infra/ids.ts';
 import { createLogger } from '../infra/logger.ts';
-import Fastify from 'fastify';
-import { createAuthenticator, STAFF_ROLES } from '../read-api/auth.ts';
-import { processMetrics } from '../infra/metrics.ts';
 import { buildServer } from '../read-api/server.ts';
+import { buildWorkerServer } from '../read-api/worker-server.ts';
 import { migrateProjections } from '../projections/runner.ts';
 import { VersionError } from '../projections/versions.ts';
 import { exportCommand, PROJECTIONS_USAGE, projectionsCommand, ProjectionsUsageError } from './projections.ts';
@@ -121,16 +119,8 @@ const start = async (config: Config, argv: readonly string[]) => {
     app = await buildServer({ ...core, readModels: db.foreground?.() ?? db, logger, adminKey: admin.key, rateLimitPerMinute: config.HCP_RATE_LIMIT_PER_MINUTE, trustedProxies: config.HCP_TRUSTED_PROXIES });
     address = await app.listen({ host: config.HCP_HOST, port: config.HCP_PORT });
   } else {
-    // a worker answers /health (for load balancers and Kubernetes probes) with what it leads, and
-    // /metrics (its process's histograms: appends, projection batches) to staff keys
-    app = Fastify({ logger: false });
-    const authenticate = createAuthenticator(db, (await resolveAdminKey(config.HCP_ADMIN_KEY, config.HCP_DATA_DIR, randomIds)).key);
-    app.get('/health', async () => ({ status: 'ok', roles: [...roles], leading: { ...core.leading(), ingestion: ingestion?.leading() ?? false } }));
-    app.get('/metrics', async (request, reply) => {
-      const principal = await authenticate(request.headers.authorization).catch(() => undefined);
-      if (!principal || !(STAFF_ROLES as readonly string[]).includes(principal.role)) return reply.code(principal ? 403 : 401).send({ error: { code: principal ? 'FORBIDDEN' : 'UNAUTHENTICATED', message: 'a staff key is needed' } });
-      return reply.header('content-type', processMetrics.contentType).send(await processMetrics.metrics());
-    });
+    const adminKey = (await resolveAdminKey(config.HCP_ADMIN_KEY, config.HCP_DATA_DIR, randomIds)).key;
+    app = buildWorkerServer({ readModels: db, adminKey, health: () => ({ roles: [...roles], leading: { ...core.leading(), ingestion: ingestion?.leading() ?? false } }) });
     address = await app.listen({ host: config.HCP_HOST, port: config.HCP_PORT });
   }
 
@@ -161,7 +151,7 @@ const start = async (config: Config, argv: readonly string[]) => {
   const lines = [
     '',
     `HCP is running (roles: ${[...roles].join(', ')}; event store: ${store.kind}${config.DATABASE_URL ? '' : ' on embedded PGlite'}, read models: ${db.kind})`,
-    ...(address && roles.has('api')
+    ...(roles.has('api')
       ? [
           `  GraphQL   ${address}/graphql   (graphql-ws subscriptions on the same path)`,
           `  dashboard ${address}/dashboard (sign in with a key below: staff see operations, customers their workloads)`,

@@ -3,6 +3,7 @@
  * precisely, with a code and the field; unexpected ones masked, and logged.
  */
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { CommandRejectedError } from '../commands/errors.ts';
 import { ConcurrencyExhaustedError } from '../commands/handle.ts';
@@ -123,3 +124,14 @@ export const formatGraphQLErrors = (errors: readonly GraphQLError[], logger: Pic
     if (isUnexpected(e)) logger.error({ err: e.originalError, path: e.path }, 'unexpected resolver error');
     return withCode(toGraphQLError(e).toJSON());
   });
+
+/** Fastify's error handler for every HCP server: expected errors as their code (and field), the rest masked and logged. */
+export const replyWithError = (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+  const known = publicError(error);
+  if (known) return reply.code(known.status).headers(known.headers ?? {}).send({ error: { code: known.code, message: known.message, ...(known.field ? { field: known.field } : {}) } });
+  const status = (error as { statusCode?: number }).statusCode;
+  if (status && status >= 400 && status < 500)
+    return reply.code(status).send({ error: { code: 'BAD_REQUEST', message: (error as Error).message, field: 'body' } });
+  request.log.error({ err: error }, 'unexpected error');
+  return reply.code(500).send({ error: { code: 'INTERNAL_SERVER_ERROR', message: 'internal error' } });
+};

@@ -9,7 +9,7 @@ import { GraphQLError, GraphQLScalarType, Kind, type GraphQLFieldConfig, type Gr
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { createAuthenticator, type Principal } from './auth.ts';
-import { isUnexpected, publicError, toGraphQLError, withCode } from './errors.ts';
+import { isUnexpected, publicError, replyWithError, toGraphQLError, withCode } from './errors.ts';
 import { createResolvers, type ApiContext, type ApiServices } from './resolvers.ts';
 import { registerRest } from './rest.ts';
 import { typeDefs } from './schema.ts';
@@ -124,15 +124,7 @@ export const buildServer = async ({
   });
   app.decorateRequest('principal', undefined);
 
-  app.setErrorHandler((error, request, reply) => {
-    const known = publicError(error);
-    if (known) return reply.code(known.status).headers(known.headers ?? {}).send({ error: { code: known.code, message: known.message, ...(known.field ? { field: known.field } : {}) } });
-    const status = (error as { statusCode?: number }).statusCode;
-    if (status && status >= 400 && status < 500)
-      return reply.code(status).send({ error: { code: 'BAD_REQUEST', message: (error as Error).message, field: 'body' } });
-    request.log.error({ err: error }, 'unexpected error');
-    return reply.code(500).send({ error: { code: 'INTERNAL_SERVER_ERROR', message: 'internal error' } });
-  });
+  app.setErrorHandler(replyWithError);
 
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!.slice(0, 200);

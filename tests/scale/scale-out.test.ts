@@ -123,6 +123,12 @@ describe.skipIf(!TEST_DATABASE_URL)('scale-out: two API instances and two worker
       return (await (await fetch(url)).json()) as { leading: Record<string, boolean> };
     };
     expect((await health(second)).leading).toEqual({ projections: false, processes: false, ingestion: false });
+    // a worker's own metrics, to staff keys only
+    const metricsUrl = /health\s+(http:\/\/\S+)\/health/.exec(await lineOf(first, (l) => l.trimStart().startsWith('health '), 1000))![1]! + '/metrics';
+    expect((await fetch(metricsUrl)).status).toBe(401);
+    const metrics = await fetch(metricsUrl, { headers: { authorization: `Bearer ${ADMIN_KEY}` } });
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^hcp_projection_batch_duration_seconds_count [1-9]\d*$/m);
 
     const customer = await onboardCustomer(api2, 'Scale-out', { gpuHours: 1000, budgetUsd: '100000.00' });
     const client = wsClient(api1, customer.key);
