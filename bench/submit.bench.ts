@@ -21,13 +21,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { median, quantile } from './support/stats.ts';
 import { probeServer, serverUrl } from './switch/backends.ts';
+import { benchDatabase, freePort } from './support/processes.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -67,16 +66,6 @@ const out = (line: string) => {
 };
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = net.createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-
 type Server = { url: string; child: ChildProcess; stop(): Promise<void> };
 
 /** `hcp start` on a backend of its own, once it prints its banner. */
@@ -95,19 +84,9 @@ const startServer = async (backend: string): Promise<Server> => {
   };
   let cleanup = async () => {};
   if (backend === 'postgres') {
-    const database = `hcp_bench_submit_${randomBytes(4).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: serverUrl() });
-    await admin.connect();
-    await admin.query(`CREATE DATABASE ${database}`);
-    await admin.end();
-    const url = new URL(serverUrl());
-    url.pathname = `/${database}`;
-    env.DATABASE_URL = url.toString();
-    cleanup = async () => {
-      const c = new pg.Client({ connectionString: serverUrl() });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).finally(() => c.end());
-    };
+    const database = await benchDatabase('hcp_bench_submit');
+    env.DATABASE_URL = database.url;
+    cleanup = database.drop;
   } else {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'hcp-bench-submit-'));
     delete env.DATABASE_URL;

@@ -25,7 +25,8 @@ describe.skipIf(!TEST_DATABASE_URL)('leader election by advisory lock (PostgreSQ
   });
   afterAll(() => db?.drop());
 
-  const offer = (working: Set<string>, who: string): Leadership =>
+  /** Offers `who` as a leader; its work is in `working` while it runs, and each stop is recorded. */
+  const offer = (working: Set<string>, who: string, stops: string[] = []): Leadership =>
     lead({
       db,
       name: 'singleton',
@@ -34,7 +35,7 @@ describe.skipIf(!TEST_DATABASE_URL)('leader election by advisory lock (PostgreSQ
       heartbeatMs: 100,
       start: async () => {
         working.add(who);
-        return { stop: async () => void working.delete(who) };
+        return { stop: async () => void (working.delete(who), stops.push(who)) };
       },
     });
 
@@ -56,21 +57,9 @@ describe.skipIf(!TEST_DATABASE_URL)('leader election by advisory lock (PostgreSQ
   it('stops the work of a leader whose connection is cut; then exactly one process leads again', async () => {
     const working = new Set<string>();
     const stops: string[] = [];
-    const offerCounting = (who: string) =>
-      lead({
-        db,
-        name: 'singleton',
-        logger,
-        retryMs: 100,
-        heartbeatMs: 100,
-        start: async () => {
-          working.add(who);
-          return { stop: async () => void (working.delete(who), stops.push(who)) };
-        },
-      });
-    const a = offerCounting('a');
+    const a = offer(working, 'a', stops);
     await a.settled;
-    const b = offerCounting('b');
+    const b = offer(working, 'b', stops);
     await b.settled;
     // the lock's holder, cut off as a network failure or an operator would
     const [holder] = await db.query<{ pid: number }>(
