@@ -248,7 +248,7 @@ const startProcessManagers = async ({
   const handovers = handoverExecutor(deps, devices, logger);
   const poolTypes = new Map<string, GpuType>(facilities.flatMap((f) => resourcesOf(f).filter((r) => r.kind === 'gpu_pool').map((r) => [r.resourceId, r.model as GpuType] as const)));
   const health = await createGpuHealthMonitor({ deps, db, logger, gpuTypeOf: (poolId) => poolTypes.get(poolId) });
-  const scheduler = createScheduler({ deps, facilities, logger, temperatureOf: health.temperatureOf });
+  const scheduler = createScheduler({ deps, facilities, logger, temperaturesOf: health.temperaturesOf });
   const metering = createMetering(deps, logger);
   // the scheduler and metering keep views of their own: rebuilt from the read models once these hold what they saw
   for (const [name, projection] of [['pm:scheduler', 'workloads'], ['pm:metering', 'billing']] as const)

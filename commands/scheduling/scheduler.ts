@@ -38,8 +38,8 @@ export type SchedulerOptions = {
   deps: CommandDeps;
   facilities: readonly FacilitySpec[];
   logger: Logger;
-  /** A GPU's temperature from telemetry, °C (undefined: not heard yet). */
-  temperatureOf?: (poolId: string, index: number) => number | undefined;
+  /** The GPUs' temperatures from telemetry, °C by index (a GPU not heard yet is absent). */
+  temperaturesOf?: (poolId: string) => Readonly<Record<number, number>>;
 };
 
 export type Scheduler = ProcessManager & {
@@ -61,7 +61,7 @@ const eventTimeMs = (e: RecordedEvent) => {
   return Number.isFinite(t) ? t : undefined;
 };
 
-export const createScheduler = ({ deps, facilities, logger, temperatureOf }: SchedulerOptions): Scheduler => {
+export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: SchedulerOptions): Scheduler => {
   const log = logger.child({ processManager: 'scheduler' });
   const poolIds = facilities.flatMap((f) => resourcesOf(f).filter((r) => r.kind === 'gpu_pool').map((r) => r.resourceId));
   const facilityOfPool = new Map(facilities.flatMap((f) => resourcesOf(f).filter((r) => r.kind === 'gpu_pool').map((r) => [r.resourceId, f.facilityId] as const)));
@@ -191,11 +191,7 @@ export const createScheduler = ({ deps, facilities, logger, temperatureOf }: Sch
       if (!p) return [];
       const facilityId = facilityOfPool.get(id)!;
       const node = nodeOfFacility.get(facilityId);
-      const temperatureC: Record<number, number> = {};
-      if (temperatureOf) for (const g of p.state.gpus) {
-        const t = temperatureOf(id, g.index);
-        if (t !== undefined) temperatureC[g.index] = t;
-      }
+      const temperatureC = temperaturesOf?.(id) ?? {};
       return [
         {
           resourceId: id,

@@ -46,17 +46,19 @@ CREATE TABLE IF NOT EXISTS gpu_telemetry_hourly (
 export type GpuHealthMonitor = {
   /** Aggregates a pool's samples and records the health changes they imply. */
   ingest(batch: TelemetryBatch): Promise<number>;
-  /** The latest temperature heard of a GPU, °C. */
-  temperatureOf(poolId: string, index: number): number | undefined;
+  /** The latest temperature heard of each GPU of a pool, °C, by index: a new object after each batch, never changed after. */
+  temperaturesOf(poolId: string): Readonly<Record<number, number>>;
   /** Consumes the bus topic until stopped. */
   consume(bus: MessageBus): Promise<{ stop(): Promise<void> }>;
 };
+
+const NO_TEMPERATURES: Readonly<Record<number, number>> = Object.freeze({});
 
 export const createGpuHealthMonitor = async ({ deps, db, logger, gpuTypeOf }: { deps: CommandDeps; db: Database; logger: Logger; gpuTypeOf: (poolId: string) => GpuType | undefined }): Promise<GpuHealthMonitor> => {
   const log = logger.child({ component: 'gpu-health' });
   await db.exec(SCHEMA);
   const tracks = new Map<string, HealthTrack>();
-  const temperatures = new Map<string, Map<number, number>>();
+  const temperatures = new Map<string, Readonly<Record<number, number>>>();
   const known = new Set<string>();
 
   /** A pool's GPUs' health as recorded, the first time its samples come (a restart goes on from there). */
@@ -91,12 +93,13 @@ export const createGpuHealthMonitor = async ({ deps, db, logger, gpuTypeOf }: { 
       [batch.resourceId, hour, samples.length, samples.reduce((a, s) => a + s.temperatureC, 0), Math.max(...samples.map((s) => s.temperatureC)), samples.reduce((a, s) => a + s.powerW, 0),
         samples.reduce((a, s) => a + s.eccErrors, 0), samples.reduce((a, s) => a + s.xidErrors, 0)],
     );
-    const temps = temperatures.get(batch.resourceId) ?? new Map<number, number>();
+    // a new record per batch: the scheduler keeps the one it read for a round without copying it
+    const temps: Record<number, number> = { ...temperatures.get(batch.resourceId) };
+    for (const s of samples) temps[parseGpuId(s.gpuId, gpuType)!.index] = s.temperatureC;
     temperatures.set(batch.resourceId, temps);
     let changes = 0;
     const atMs = Date.parse(batch.at);
     for (const s of samples) {
-      temps.set(parseGpuId(s.gpuId, gpuType)!.index, s.temperatureC);
       const { track, change } = trackHealth(tracks.get(s.gpuId) ?? { health: 'healthy', better: 0 }, s);
       tracks.set(s.gpuId, track);
       if (!change) continue;
@@ -114,7 +117,7 @@ export const createGpuHealthMonitor = async ({ deps, db, logger, gpuTypeOf }: { 
 
   return {
     ingest,
-    temperatureOf: (poolId, index) => temperatures.get(poolId)?.get(index),
+    temperaturesOf: (poolId) => temperatures.get(poolId) ?? NO_TEMPERATURES,
     async consume(bus) {
       const subscription = await bus.consume({
         topic: TOPICS.gpuTelemetry,

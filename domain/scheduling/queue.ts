@@ -35,13 +35,14 @@ export const queueOrder = (waiting: readonly Waiting[], nowMs: number): Waiting[
 
 /**
  * When a blocked head needing `need` GPUs of a pool could start: runs end in order of their
- * expected ends until enough are free. Returns that moment and the GPUs to spare then, or
- * undefined when the running work can never free enough (or a run's end is unknown).
+ * expected ends (`byEnd`, the pool's runs in that order, unknown ends last) until enough are free.
+ * Returns that moment and the GPUs to spare then, or undefined when the running work can never
+ * free enough (or a run's end is unknown).
  */
-export const shadowOf = (need: number, freeNow: number, runningInPool: readonly Running[]): { atMs: number; spare: number } | undefined => {
+export const shadowOf = (need: number, freeNow: number, byEnd: readonly Running[]): { atMs: number; spare: number } | undefined => {
   if (freeNow >= need) return undefined;
   let free = freeNow;
-  for (const r of [...runningInPool].sort((a, b) => (a.endsAtMs ?? Infinity) - (b.endsAtMs ?? Infinity))) {
+  for (const r of byEnd) {
     if (r.endsAtMs === undefined) return undefined;
     free += r.gpuIndexes.length;
     if (free >= need) return { atMs: r.endsAtMs, spare: free - need };

@@ -39,7 +39,9 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   const out: Decision[] = [];
   const pools = new Map<string, WorkPool>(view.pools.map((p) => [p.resourceId, { ...p, gpus: p.gpus.slice(), warmTargets: { ...p.warmTargets } }]));
   let running = view.running.slice();
-  const poolsOfType = (t: GpuType) => [...pools.values()].filter((p) => p.gpuType === t);
+  const byType = new Map<GpuType, WorkPool[]>();
+  for (const p of pools.values()) byType.set(p.gpuType, [...(byType.get(p.gpuType) ?? []), p]);
+  const poolsOfType = (t: GpuType): readonly WorkPool[] => byType.get(t) ?? [];
 
   // what is derived from a pool's GPUs is kept until the round changes them (a round with hundreds
   // waiting asks the same of each pool for every one of them)
@@ -58,6 +60,20 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   };
   /** GPUs that can take work, now or once free (health and service do not change in a round). */
   const inServiceOf = perPool(inService);
+  /** Idle GPUs warm with each model, and GPUs warming with each, per pool. */
+  const warmCounts = perPool((pool) => {
+    const idle = new Map<string, number>();
+    const warming = new Map<string, number>();
+    for (const g of pool.gpus) {
+      if (!g.model) continue;
+      if (isFree(g)) idle.set(g.model, (idle.get(g.model) ?? 0) + 1);
+      if (g.warming) warming.set(g.model, (warming.get(g.model) ?? 0) + 1);
+    }
+    return { idle, warming };
+  });
+  const idleWarmWith = (pool: WorkPool, model: string) => warmCounts(pool).idle.get(model) ?? 0;
+  /** The runs on a pool's GPUs, in order of their expected ends (a backfill's shadow is found from them). */
+  const runsByEnd = perPool((pool) => running.filter((r) => r.poolId === pool.resourceId).sort((a, b) => (a.endsAtMs ?? Infinity) - (b.endsAtMs ?? Infinity)));
 
   // the working view follows every decision, so later ones in the round see earlier ones
   const release = (r: Running) => {
@@ -161,10 +177,28 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   // 3. the queue
   const blocked = new Map<GpuType, { poolId: string; atMs: number; spare: number } | null>();
   const wantsPower = new Set<GpuType>();
+  // asked of every waiting workload, the same for all of a type (and tier) in a round
+  const largestOf = new Map<GpuType, number>();
+  const allowedOf = new Map<string, readonly WorkPool[]>();
+  const allowedFor = (w: Waiting) => {
+    const key = `${w.request.gpuType}|${w.priority}`;
+    let allowed = allowedOf.get(key);
+    if (!allowed) allowedOf.set(key, (allowed = poolsOfType(w.request.gpuType).filter((p) => !view.paused.has(pausedKey(p.facilityId, p.gpuType, w.priority)))));
+    return allowed;
+  };
+  // kept for P1: GPUs warmed for a P1 that waits, and the warm reserve, except from a gang that
+  // could never run outside the reserve (a P1 may then preempt it)
+  const keptOf = (w: Waiting, pool: WorkPool) => (w.request.gpuCount <= inServiceOf(pool) - pool.warmStandbyUnits ? keptWithReserve : keptWithoutReserve)(pool);
+  /** Whether a placement on the blocked head's pool would delay it even with a warm start. */
+  const delaysHead = (w: Waiting, pool: WorkPool) => {
+    const head = blocked.get(w.request.gpuType);
+    return head?.poolId === pool.resourceId && w.request.gpuCount > head.spare && now + WARM_START_MS + w.remainingSeconds * 1000 > head.atMs;
+  };
   for (const w of queueOrder(view.waiting, now)) {
     const typePools = poolsOfType(w.request.gpuType);
     if (typePools.length === 0) continue; // no pool of its type registered (yet): it waits
-    const largest = Math.max(0, ...typePools.map(inServiceOf));
+    let largest = largestOf.get(w.request.gpuType);
+    if (largest === undefined) largestOf.set(w.request.gpuType, (largest = Math.max(0, ...typePools.map(inServiceOf))));
     if (w.request.gpuCount > largest) {
       out.push({ type: 'fail', workloadId: w.workloadId, reason: `needs ${w.request.gpuCount} ${w.request.gpuType} in one facility; the largest pool has ${largest} in service` });
       continue;
@@ -179,7 +213,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
       // P2/P3 runs serving the model leave it warm when preempted
       let placed = false;
       for (const pool of typePools) {
-        const freeWarm = pool.gpus.filter((g) => isFree(g) && g.model === w.request.model).length;
+        const freeWarm = idleWarmWith(pool, w.request.model);
         const victims = chooseVictims(pool, running, w.request.gpuCount, freeWarm, w.request.model);
         if (!victims) continue;
         for (const v of victims) preempt(v, 'p1', `preempted for P1 ${w.workloadId}, which needs ${w.request.model} warm on ${w.request.gpuCount} ${pool.gpuType}`);
@@ -194,7 +228,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
       // wait while GPUs are warmed for it (step 5), in the pool with the fewest to warm among those
       // with room beside what earlier P1s wait for there; with none, it waits its turn unclaimed
       const claimed = (pool: WorkPool) => [...(p1Short.get(pool.resourceId)?.values() ?? [])].reduce((n, c) => n + c, 0);
-      const toWarm = (pool: WorkPool) => w.request.gpuCount - pool.gpus.filter((g) => isFree(g) && g.model === w.request.model).length;
+      const toWarm = (pool: WorkPool) => w.request.gpuCount - idleWarmWith(pool, w.request.model);
       const target = typePools
         .filter((pool) => inServiceOf(pool) - claimed(pool) >= w.request.gpuCount)
         .sort((a, b) => toWarm(a) - toWarm(b) || capacityFor(b, running) - capacityFor(a, running) || (a.resourceId < b.resourceId ? -1 : 1))[0];
@@ -205,17 +239,13 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
       changed(target.resourceId);
       continue;
     }
-    const allowed = typePools.filter((p) => !view.paused.has(pausedKey(p.facilityId, p.gpuType, w.priority)));
+    const allowed = allowedFor(w);
     if (allowed.length === 0) continue; // paused everywhere: it waits for the spike to pass
-    // kept for P1: GPUs warmed for a P1 that waits, and the warm reserve, except from a gang that
-    // could never run outside the reserve (a P1 may then preempt it)
-    const keptOf = (pool: WorkPool) => (w.request.gpuCount <= inServiceOf(pool) - pool.warmStandbyUnits ? keptWithReserve : keptWithoutReserve)(pool);
     const head = blocked.get(w.request.gpuType);
     // only pools with enough free GPUs beside those kept are worth a placement's search, and not the
     // blocked head's pool when even a warm start there would delay the head
-    const delaysHead = (pool: WorkPool) => head?.poolId === pool.resourceId && w.request.gpuCount > head.spare && now + WARM_START_MS + w.remainingSeconds * 1000 > head.atMs;
-    const roomy = allowed.filter((pool) => keptOf(pool).free >= w.request.gpuCount && !delaysHead(pool));
-    const choice = best(roomy.map((pool) => ({ pool, choice: placeGang(pool, { ...req, warmOnly: false, excluded: keptOf(pool).kept }) })));
+    const roomy = allowed.filter((pool) => keptOf(w, pool).free >= w.request.gpuCount && !delaysHead(w, pool));
+    const choice = roomy.length === 0 ? undefined : best(roomy.map((pool) => ({ pool, choice: placeGang(pool, { ...req, warmOnly: false, excluded: keptOf(w, pool).kept }) })));
     if (choice) {
       if (head && head.poolId === choice.pool.resourceId) {
         const endsAt = now + (choice.choice.warm ? WARM_START_MS : coldLoadMs(w.request.model)) + w.remainingSeconds * 1000;
@@ -232,8 +262,8 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
       // the head of its type: reserve the moment it fits, where that comes soonest
       const shadows = allowed
         .map((pool) => {
-          const free = keptOf(pool).free;
-          const s = shadowOf(w.request.gpuCount, free, running.filter((r) => r.poolId === pool.resourceId));
+          const free = keptOf(w, pool).free;
+          const s = shadowOf(w.request.gpuCount, free, runsByEnd(pool));
           return s && { poolId: pool.resourceId, ...s };
         })
         .filter((s): s is { poolId: string; atMs: number; spare: number } => s !== undefined)
@@ -271,8 +301,8 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
     const short = p1Short.get(pool.resourceId);
     const models = new Set([...Object.keys(pool.warmTargets), ...(short?.keys() ?? [])]);
     for (const model of [...models].sort()) {
-      const idleWarm = pool.gpus.filter((g) => isFree(g) && g.model === model).length;
-      const warming = pool.gpus.filter((g) => g.warming && g.model === model).length;
+      const idleWarm = idleWarmWith(pool, model);
+      const warming = warmCounts(pool).warming.get(model) ?? 0;
       const wanted = (pool.warmTargets[model] ?? 0) + (short?.get(model) ?? 0);
       let deficit = wanted - idleWarm - warming;
       if (deficit <= 0) continue;

@@ -131,7 +131,7 @@ export const simulate = async (o: SimulationOptions) => {
   const pools = o.facilities.flatMap((f) => resourcesOf(f).filter((r) => r.kind === 'gpu_pool'));
   const health = await createGpuHealthMonitor({ deps, db, logger, gpuTypeOf: (id) => pools.find((p) => p.resourceId === id)?.model as GpuType | undefined });
   const telemetry = createGpuTelemetrySimulator({ seed: o.seed });
-  const scheduler = createScheduler({ deps, facilities: o.facilities, logger, temperatureOf: health.temperatureOf });
+  const scheduler = createScheduler({ deps, facilities: o.facilities, logger, temperaturesOf: health.temperaturesOf });
   const metering = createMetering(deps, logger);
   const managers: ProcessManager[] = [workloadQuotaManager(deps), switches, handovers, economicController(deps, o.facilities, logger), scheduler, metering];
   // what a run stopped before took up (models loading, work in flight): every time, since a run may
