@@ -133,6 +133,22 @@ export const eventStoreContract = (name: string, open: OpenStore) =>
         expect((await store.readStream(s)).length).toBe(4);
       });
 
+      it('stored ids are found even when the expected revision holds', async () => {
+        const store = await fresh();
+        const s = stream();
+        const events = testEvents(2);
+        const first = await store.appendToStream(s, events, { expectedRevision: 'no_stream' });
+        const later = await store.appendToStream(s, testEvents(1), { expectedRevision: 1n });
+        // expecting the stream as it is now: the revision check passes, the ids are the repeat
+        const repeat = await store.appendToStream(s, events, { expectedRevision: later.nextExpectedRevision });
+        expect(repeat.appended).toBe(false);
+        expect(repeat.nextExpectedRevision).toBe(1n);
+        expect(comparePositions(repeat.position, first.position)).toBe(0);
+        await expect(store.appendToStream(s, [events[0]!, ...testEvents(1)], { expectedRevision: later.nextExpectedRevision })).rejects.toBeInstanceOf(IdempotencyMismatchError);
+        await expect(store.appendToStream(stream(), events, { expectedRevision: 'no_stream' })).rejects.toBeInstanceOf(IdempotencyMismatchError);
+        expect((await store.readStream(s)).length).toBe(3);
+      });
+
       it('an append that reuses only some stored ids is refused whole', async () => {
         const store = await fresh();
         const s = stream();

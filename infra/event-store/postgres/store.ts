@@ -73,6 +73,17 @@ const toRecorded = (row: EventRow): RecordedEvent => ({
   hash: row.hash,
 });
 
+/** Where the ids of an append are stored already, if anywhere (a unique violation on the event id asks). */
+const STORED_IDS = {
+  name: 'hcp_stored_ids',
+  text: `SELECT count(*)::int AS stored, count(*) FILTER (WHERE e.stream_name <> $1)::int AS foreign, min(e.event_id::text) AS first,
+                (SELECT row(l.stream_revision::text, l.transaction_id::text, l.position::text)::text FROM hcp_events l WHERE l.event_id = $3::uuid AND l.stream_name = $1) AS last
+           FROM hcp_events e WHERE e.event_id = ANY ($2::uuid[])`,
+};
+
+const isStoredIdViolation = (e: { code?: string; constraint?: string; message?: string }) =>
+  e.code === '23505' && (e.constraint === 'hcp_events_event_id' || /hcp_events_event_id/.test(e.message ?? ''));
+
 const expectedText = (e: ExpectedRevision) => (typeof e === 'bigint' ? e.toString() : e);
 
 const MAX_LIMIT = 1_000_000;
@@ -112,7 +123,18 @@ export const createPostgresEventStore = async (
           appended: row.appended,
         };
       } catch (error) {
-        const e = error as { code?: string; detail?: string };
+        const e = error as { code?: string; detail?: string; constraint?: string; message?: string };
+        if (isStoredIdViolation(e) && events.length > 0) {
+          // the expected revision held, but ids are stored: a retry the cache forgot, or ids reused
+          const ids = events.map((x) => x.id);
+          const [found] = await db.query<{ stored: number; foreign: number; first: string; last: string | null }>(STORED_IDS, [streamName, ids, ids.at(-1)]);
+          if (found && found.stored === events.length && found.foreign === 0 && found.last) {
+            const [revision, commit, prepare] = found.last.slice(1, -1).split(',');
+            return { nextExpectedRevision: BigInt(revision!), position: { commit: BigInt(commit!), prepare: BigInt(prepare!) }, appended: false };
+          }
+          if (found && found.stored > 0) throw new IdempotencyMismatchError(streamName, found.first);
+          throw error;
+        }
         if (e.code === 'HC001') {
           const actual = BigInt(e.detail ?? '-1');
           throw new WrongExpectedRevisionError(streamName, expected, actual < 0n ? undefined : actual);
