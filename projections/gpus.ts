@@ -33,13 +33,15 @@ CREATE TABLE IF NOT EXISTS rm_warm_targets (
 );
 `;
 
-/** A GPU's mode from its row: its workload's, else warm standby or warming with a model, else off. */
-const MODE_SQL = `CASE WHEN workload_id IS NOT NULL THEN mode WHEN warming THEN 'warming' WHEN model IS NOT NULL THEN 'warm_standby' ELSE 'off' END`;
-
-const update = (tx: Sql, gpuIds: readonly string[], set: string, params: unknown[], at: string) =>
-  tx.query(`UPDATE rm_gpus SET ${set}, updated_at = $2 WHERE gpu_id = ANY($1)`, [gpuIds, at, ...params]).then(() =>
-    tx.query(`UPDATE rm_gpus SET mode = ${MODE_SQL} WHERE gpu_id = ANY($1) AND workload_id IS NULL`, [gpuIds]),
-  );
+/**
+ * A GPU's mode: its workload's, else warming or warm standby with a model, else off. Each update
+ * sets it in the same statement from what the row becomes (`idle`: the mode of a GPU without
+ * work, in the row's values after the update, which SET reads as they were before it).
+ */
+const update = (tx: Sql, gpuIds: readonly string[], set: string, params: unknown[], at: string, idle: string) =>
+  tx.query(`UPDATE rm_gpus SET ${set}, mode = CASE WHEN workload_id IS NOT NULL THEN mode ELSE ${idle} END, updated_at = $2 WHERE gpu_id = ANY($1)`, [gpuIds, at, ...params]);
+/** The mode of a GPU without work whose warming and model this update leaves as they are. */
+const IDLE_AS_IS = `CASE WHEN warming THEN 'warming' WHEN model IS NOT NULL THEN 'warm_standby' ELSE 'off' END`;
 
 export const gpusProjection: Projection = {
   name: 'gpus',
@@ -65,27 +67,38 @@ export const gpusProjection: Projection = {
       }
       case 'ResourceAllocated':
         if (!event.data.gpuIds) return [];
-        await update(tx, event.data.gpuIds, `workload_id = $3, run = $4, mode = $5, model = coalesce($6, model), warming = false`, [event.data.workloadId, event.data.run ?? 0, event.data.mode ?? 'serving', event.data.model ?? null], at);
+        await tx.query(`UPDATE rm_gpus SET workload_id = $3, run = $4, mode = $5, model = coalesce($6, model), warming = false, updated_at = $2 WHERE gpu_id = ANY($1)`, [
+          event.data.gpuIds,
+          at,
+          event.data.workloadId,
+          event.data.run ?? 0,
+          event.data.mode ?? 'serving',
+          event.data.model ?? null,
+        ]);
         break;
       case 'ResourceReleased':
         if (!event.data.gpuIds) return [];
-        await update(tx, event.data.gpuIds, `workload_id = NULL, run = NULL, model = $3`, [event.data.keptModel ?? null], at);
+        // the work leaves: the mode is the idle one, whatever the row held
+        await tx.query(
+          `UPDATE rm_gpus SET workload_id = NULL, run = NULL, model = $3, mode = CASE WHEN warming THEN 'warming' WHEN $3::text IS NOT NULL THEN 'warm_standby' ELSE 'off' END, updated_at = $2 WHERE gpu_id = ANY($1)`,
+          [event.data.gpuIds, at, event.data.keptModel ?? null],
+        );
         break;
       case 'ResourceHealthChanged':
         if (event.data.gpuId === undefined) return [];
-        await update(tx, [event.data.gpuId], `health = $3${event.data.health === 'failed' ? ', model = NULL, warming = false' : ''}`, [event.data.health], at);
+        await update(tx, [event.data.gpuId], `health = $3${event.data.health === 'failed' ? ', model = NULL, warming = false' : ''}`, [event.data.health], at, event.data.health === 'failed' ? `'off'` : IDLE_AS_IS);
         break;
       case 'GpuServiceChanged':
-        await update(tx, [event.data.gpuId], `in_service = $3`, [event.data.inService], at);
+        await update(tx, [event.data.gpuId], `in_service = $3`, [event.data.inService], at, IDLE_AS_IS);
         break;
       case 'GpusWarming':
-        await update(tx, event.data.gpuIds, `warming = true, model = $3`, [event.data.model], at);
+        await update(tx, event.data.gpuIds, `warming = true, model = $3`, [event.data.model], at, `'warming'`);
         break;
       case 'GpusWarmed':
-        await update(tx, event.data.gpuIds, `warming = false, model = $3`, [event.data.model], at);
+        await update(tx, event.data.gpuIds, `warming = false, model = $3`, [event.data.model], at, `CASE WHEN $3::text IS NOT NULL THEN 'warm_standby' ELSE 'off' END`);
         break;
       case 'GpusCooled':
-        await update(tx, event.data.gpuIds, `warming = false, model = NULL`, [], at);
+        await update(tx, event.data.gpuIds, `warming = false, model = NULL`, [], at, `'off'`);
         break;
       case 'WarmStandbySized':
         await tx.query(`DELETE FROM rm_warm_targets WHERE resource_id = $1`, [event.data.resourceId]);
