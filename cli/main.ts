@@ -22,7 +22,7 @@ import { backtestCommand } from './backtest.ts';
 import { scenarioCommand } from './scenario.ts';
 import { AUDIT_USAGE, auditCommand, AuditUsageError } from './audit.ts';
 import { simulateCommand, SIMULATE_USAGE } from './simulate.ts';
-import { startMarketFeed } from './market-feed.ts';
+import { prepareMarketFeed, startMarketFeed } from './market-feed.ts';
 import { sharedPlatformClock } from './platform-clock.ts';
 import { lead } from '../infra/postgres/leader.ts';
 import { startDemoLoad } from './demo-load.ts';
@@ -80,8 +80,9 @@ const start = async (config: Config, argv: readonly string[]) => {
   const platformClock = config.HCP_MARKET === 'off' ? undefined : await sharedPlatformClock({ db, store, config, logger });
   const clock = platformClock ?? systemClock;
   // one process consumes at a time (the ingestion leader); when it dies, Kafka gives its partitions
-  // to the next only after the dead member's session expires: the shortest a broker allows by default
-  const bus = createMessageBus(config, logger, { kafka: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 1_000 } });
+  // to the next only after the dead member's session expires (a heartbeat every sixth of it)
+  const sessionTimeoutMs = config.HCP_KAFKA_SESSION_TIMEOUT_MS;
+  const bus = createMessageBus(config, logger, { kafka: { sessionTimeoutMs, heartbeatIntervalMs: Math.max(250, Math.floor(sessionTimeoutMs / 6)) } });
   const core = await startCore({ db, store, logger, clock, ids: randomIds, roles, bus });
   const demoOn = config.HCP_DEMO ?? !config.DATABASE_URL;
   const demo = demoOn && roles.has('api') ? await ensureDemo(core.deps, config.HCP_DATA_DIR) : [];
@@ -89,6 +90,7 @@ const start = async (config: Config, argv: readonly string[]) => {
 
   // the market replay, the GPU telemetry and the demo's customers: one process feeds them in
   let marketDescription = 'fed by another process (role ingestion)';
+  if (roles.has('ingestion')) prepareMarketFeed(config);
   const ingestion = roles.has('ingestion')
     ? lead({
         db,

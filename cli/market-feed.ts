@@ -44,6 +44,15 @@ export const platformStart = async (config: Config, store: EventStore) => {
 };
 
 /** Publishes the market as the platform's (simulated) clock moves on from `startMs`. */
+/**
+ * Reads and indexes the market history a replay feed serves, ahead of leading: a standby that takes
+ * over ingestion then publishes at once instead of parsing the history first (about a second on a
+ * busy process, every tick of that second late).
+ */
+export const prepareMarketFeed = (config: Pick<Config, 'HCP_MARKET'>) => {
+  if (config.HCP_MARKET === 'replay') createReplaySource().inForceAt(0);
+};
+
 export const startMarketFeed = async (
   config: Config,
   { bus, store, logger, clock, startMs, resumed }: { bus: MessageBus; store: EventStore; logger: Logger; clock: Clock; startMs: number; resumed: boolean },

@@ -18,6 +18,7 @@ describe('configuration', () => {
     ['HCP_TRUSTED_PROXIES', '10.0.0.0/8, proxy.example'],
     ['HCP_TRUSTED_PROXIES', '999.1.1.1'],
     ['HCP_BUS_NAMESPACE', 'has space'],
+    ['HCP_KAFKA_SESSION_TIMEOUT_MS', '500'],
   ])('a bad %s (%s) is refused with a message naming it', (name, value) => {
     const attempt = () => loadConfig({ [name]: value });
     expect(attempt).toThrow(ConfigError);

@@ -34,6 +34,12 @@ export const configSchema = z.object({
     .string()
     .regex(/^[a-zA-Z0-9_-]{1,40}$/, 'letters, digits, - and _ (at most 40)')
     .optional(),
+  /**
+   * How long Kafka waits for a silent consumer before giving its partitions to another: the most
+   * a takeover of ingestion waits for the bus. The broker refuses less than its
+   * group.min.session.timeout.ms (6 s unless configured; ops/kafka allows 1 s).
+   */
+  HCP_KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(1000).max(300_000).default(6000),
   HCP_ADMIN_KEY: z.string().min(24, 'at least 24 characters').max(256).optional(),
   HCP_DEMO: booleanText.optional(),
   /** Where market ticks come from: the real history replayed, the seeded synthetic market, or nothing. */

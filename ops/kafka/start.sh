@@ -85,6 +85,9 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 transaction.state.log.num.partitions=3
 group.initial.rebalance.delay.ms=0
+# consumers may ask for sessions down to 1 s (HCP_KAFKA_SESSION_TIMEOUT_MS): a dead consumer's
+# partitions move sooner; the stock minimum is 6 s
+group.min.session.timeout.ms=1000
 
 # small footprint for a test box
 num.network.threads=2

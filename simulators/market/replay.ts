@@ -167,6 +167,9 @@ const lowerBound = (times: ArrayLike<number>, t: number): number => {
 const memo = new Map<string, Built>();
 
 /** The real history as a MarketSource. Built once per process and options (about 200k frozen ticks), on first use. */
+/** Each feed's tick times, kept with the memoized history (a feed is the same array for every source). */
+const feedTimes = new WeakMap<MarketTick[], Float64Array>();
+
 export const createReplaySource = (opts: ReplayOptions = {}): ReplaySource => {
   const key = JSON.stringify([opts.nodes ?? null, opts.fifteenMinute ?? true, opts.l40s ?? 'list-price', opts.feeds ?? null]);
   let built: Built | undefined;
@@ -178,7 +181,6 @@ export const createReplaySource = (opts: ReplayOptions = {}): ReplaySource => {
     }
     return built;
   };
-  const feedTimes = new Map<MarketTick[], Float64Array>();
   const timesOf = (feed: MarketTick[]) => {
     let t = feedTimes.get(feed);
     if (!t) feedTimes.set(feed, (t = Float64Array.from(feed, (x) => Date.parse(x.at))));
