@@ -121,8 +121,14 @@ export const buildServer = async ({
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     trustProxy: trustProxy ?? false,
+    // one access line per request (below) instead of fastify's two
+    disableRequestLogging: true,
   });
   app.decorateRequest('principal', undefined);
+  app.addHook('onResponse', async (request, reply) => {
+    // the path without its query string: a GET /graphql carries the operation (and maybe values) there
+    request.log.info({ method: request.method, path: request.url.split('?')[0]!.slice(0, 200), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
+  });
 
   app.setErrorHandler(replyWithError);
 
