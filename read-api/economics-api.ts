@@ -26,6 +26,17 @@ export const economicsTypeDefs = /* GraphQL */ `
   type FacilityOptions { allActiveMicroUsdPerHour: SafeInt!, miningOnlyMicroUsdPerHour: SafeInt!, aiOnlyMicroUsdPerHour: SafeInt!, chosenMicroUsdPerHour: SafeInt! }
   "How far the decision trusted the forecast: which forecast it followed, and how much more than its cost leaving the active mode had to gain (null: hold still)."
   type ControllerPolicy { forecast: String!, margin: Float, description: String! }
+  "A decision's power draw by fleet and mode, kW (it sums to totalKw)."
+  type PowerSplit {
+    "ASIC blocks mining."
+    miningKw: Float!
+    "GPU blocks serving or training."
+    aiKw: Float!
+    "Blocks idle: ASICs asleep, GPUs off (what idle hardware still draws)."
+    idleKw: Float!
+    "The GPUs held warm for real-time inference."
+    warmReserveKw: Float!
+  }
   type Recommendation {
     facilityId: ID!
     intervalStart: String!
@@ -39,6 +50,7 @@ export const economicsTypeDefs = /* GraphQL */ `
     options: FacilityOptions!
     totalKw: Float!
     budgetKw: Float!
+    power: PowerSplit!
     "Blocks that changed mode."
     switched: [String!]!
     "The whole recommendation with its inputs, for auditors to recompute."
@@ -59,6 +71,19 @@ export const economicsTypeDefs = /* GraphQL */ `
 
 type Stored = Recommendation & { intervalStart: string };
 
+const kw = (x: number) => Math.round(x * 1000) / 1000;
+
+/** The draw by fleet and mode: each block's in its mode, the warm reserve whatever is left of the total. */
+const powerSplit = (r: Stored) => {
+  let [mining, ai, idle] = [0, 0, 0];
+  for (const o of r.options) {
+    if (!o.active) idle += o.kwIdle;
+    else if (o.blockId.startsWith('asic:')) mining += o.kwActive;
+    else ai += o.kwActive;
+  }
+  return { miningKw: kw(mining), aiKw: kw(ai), idleKw: kw(idle), warmReserveKw: kw(Math.max(0, r.allocation.totalKw - mining - ai - idle)) };
+};
+
 const toView = (r: Stored) => ({
   facilityId: r.facilityId,
   intervalStart: r.intervalStart,
@@ -77,6 +102,7 @@ const toView = (r: Stored) => ({
   },
   totalKw: r.allocation.totalKw,
   budgetKw: r.allocation.budgetKw,
+  power: powerSplit(r),
   switched: r.switched,
   json: JSON.stringify(r),
 });

@@ -23,6 +23,10 @@ export const kpisTypeDefs = /* GraphQL */ `
     gpus: Int!
     "In service and not failed."
     available: Int!
+    "Failed, as telemetry found them (in service or not)."
+    failed: Int!
+    "Taken out of service by an operator."
+    outOfService: Int!
     busy: Int!
     "Idle with a model loaded (warm standby)."
     warm: Int!
@@ -79,8 +83,9 @@ const KPI_TABLES = ['rm_facilities', 'rm_gpus', 'rm_resources', 'rm_workloads', 
 export const facilityKpis = async (db: Sql, facilityId: string, nowMs: number) => {
   const since = iso(nowMs - DAY_MS);
   const [gpus, [asic], [ai], [rec], waiting, runs] = await Promise.all([
-    db.query<{ gpu_type: string; gpus: number; available: number; busy: number; warm: number }>(
+    db.query<{ gpu_type: string; gpus: number; available: number; failed: number; out_of_service: number; busy: number; warm: number }>(
       `SELECT gpu_type, count(*)::int AS gpus, count(*) FILTER (WHERE in_service AND health <> 'failed')::int AS available,
+              count(*) FILTER (WHERE health = 'failed')::int AS failed, count(*) FILTER (WHERE NOT in_service)::int AS out_of_service,
               count(*) FILTER (WHERE workload_id IS NOT NULL)::int AS busy, count(*) FILTER (WHERE workload_id IS NULL AND model IS NOT NULL AND NOT warming)::int AS warm
          FROM rm_gpus WHERE facility_id = $1 GROUP BY gpu_type ORDER BY gpu_type`,
       [facilityId],
@@ -112,7 +117,7 @@ export const facilityKpis = async (db: Sql, facilityId: string, nowMs: number) =
   return {
     facilityId,
     at: iso(nowMs),
-    gpuUtilization: gpus.map((g) => ({ gpuType: g.gpu_type, gpus: g.gpus, available: g.available, busy: g.busy, warm: g.warm, utilization: g.available > 0 ? g.busy / g.available : 0 })),
+    gpuUtilization: gpus.map((g) => ({ gpuType: g.gpu_type, gpus: g.gpus, available: g.available, failed: g.failed, outOfService: g.out_of_service, busy: g.busy, warm: g.warm, utilization: g.available > 0 ? g.busy / g.available : 0 })),
     asicUnits: units,
     asicUnitsMining: mining,
     asicShareMining: units > 0 ? mining / units : 0,

@@ -10,6 +10,14 @@
     for (const child of children.flat()) node.append(child instanceof Node ? child : document.createTextNode(child === undefined || child === null ? '' : String(child)));
     return node;
   };
+  /** An SVG element, its attributes and text set as values (never markup). */
+  const svgNode = (tag, attributes = {}, text) => {
+    const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
+    for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
+    if (text !== undefined) node.textContent = String(text);
+    return node;
+  };
+  const MODE_COLOURS = { mining: '#c77800', underclocked: '#e0a040', sleeping: '#999', off: '#bbb', warm_standby: '#2a9d8f', serving: '#1b5fb0', training: '#8a3ab9' };
   const table = (headers, rows) => h('table', {}, h('thead', {}, h('tr', {}, headers.map(([label, num]) => h('th', num ? { class: 'num' } : {}, label)))), h('tbody', {}, rows));
   const pct = (x) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(1)} %`);
   const ms = (x) => (x === null || x === undefined ? '—' : x >= 60000 ? `${(x / 60000).toFixed(1)} min` : x >= 1000 ? `${(x / 1000).toFixed(1)} s` : `${Math.round(x)} ms`);
@@ -43,9 +51,10 @@
 
   // ---------------------------------------------------------------- operator ------------------
   const KPIS = `facilityId at asicUnits asicUnitsMining asicShareMining
-    gpuUtilization { gpuType gpus available busy warm utilization }
+    gpuUtilization { gpuType gpus available failed outOfService busy warm utilization }
     revenuePerHour { ai { microUsd } mining { microUsd } }
     tiers { priority waiting runs waitP50Ms waitP99Ms waitTargetMs slaCompliance }`;
+  const POWER = `power { miningKw aiKw idleKw warmReserveKw }`;
   const RECOMMENDATION = `facilityId intervalStart reason confidence totalKw budgetKw switched
     policy { description } options { chosenMicroUsdPerHour miningOnlyMicroUsdPerHour aiOnlyMicroUsdPerHour }`;
 
@@ -56,8 +65,12 @@
         h('span', {}, 'ASICs mining'), h('span', {}, `${k.asicUnitsMining} of ${k.asicUnits} (${pct(k.asicShareMining)})`),
         h('span', {}, 'revenue per hour'), h('span', {}, `AI ${usd(k.revenuePerHour.ai.microUsd)} · mining ${usd(k.revenuePerHour.mining.microUsd)}`)),
       h('h2', {}, 'GPU pools'),
-      table([['type'], ['GPUs', 1], ['available', 1], ['busy', 1], ['warm', 1], ['utilization', 1]],
-        k.gpuUtilization.map((g) => h('tr', {}, h('td', {}, g.gpuType), h('td', { class: 'num' }, g.gpus), h('td', { class: 'num' }, g.available), h('td', { class: 'num' }, g.busy), h('td', { class: 'num' }, g.warm), h('td', { class: 'num' }, pct(g.utilization))))),
+      table([['type'], ['GPUs', 1], ['available', 1], ['failed', 1], ['out of service', 1], ['busy', 1], ['warm', 1], ['utilization', 1]],
+        k.gpuUtilization.map((g) =>
+          h('tr', { 'data-gpu-type': g.gpuType },
+            h('td', {}, g.gpuType), h('td', { class: 'num' }, g.gpus), h('td', { class: 'num' }, g.available),
+            h('td', { class: g.failed > 0 ? 'num status-failed' : 'num', 'data-failed': g.failed }, g.failed), h('td', { class: 'num' }, g.outOfService),
+            h('td', { class: 'num' }, g.busy), h('td', { class: 'num' }, g.warm), h('td', { class: 'num' }, pct(g.utilization))))),
       h('h2', {}, 'Queue by tier'),
       table([['tier'], ['waiting', 1], ['runs 24 h', 1], ['wait p50', 1], ['wait p99', 1], ['target', 1], ['SLA met', 1]],
         k.tiers.map((t) => h('tr', {}, h('td', {}, t.priority), h('td', { class: 'num' }, t.waiting), h('td', { class: 'num' }, t.runs), h('td', { class: 'num' }, ms(t.waitP50Ms)), h('td', { class: 'num' }, ms(t.waitP99Ms)), h('td', { class: 'num' }, ms(t.waitTargetMs)), h('td', { class: 'num' }, pct(t.slaCompliance))))));
@@ -144,9 +157,12 @@
     // power: each facility's draw as the controller set it, interval by interval, against its budget
     const powerSection = view.appendChild(h('section', { class: 'wide' }, h('h2', {}, 'Power by facility against budget (kW, per decision)'), h('div', { id: 'power-chart' })));
     const draws = new Map();
+    /** Per facility, per interval: the draw by fleet and mode. */
+    const splits = new Map();
     for (const f of facilities) {
-      const { recommendations } = await gql(`query($f: ID!) { recommendations(facilityId: $f, first: 96) { intervalStart totalKw budgetKw } }`, { f: f.id });
+      const { recommendations } = await gql(`query($f: ID!) { recommendations(facilityId: $f, first: 96) { intervalStart totalKw budgetKw ${POWER} } }`, { f: f.id });
       draws.set(f.id, new Map(recommendations.map((r) => [Math.floor(Date.parse(r.intervalStart) / 1000), r.totalKw])));
+      splits.set(f.id, new Map(recommendations.map((r) => [Math.floor(Date.parse(r.intervalStart) / 1000), r.power])));
     }
     const powerTimes = () => [...new Set([...draws.values()].flatMap((m) => [...m.keys()]))].sort((a, b) => a - b);
     const powerData = () => {
@@ -165,9 +181,38 @@
       powerData(),
       powerSection.querySelector('#power-chart'),
     );
-    live(`subscription { recommendationIssued { facilityId intervalStart totalKw } }`, {}, ({ recommendationIssued: r }) => {
-      draws.get(r.facilityId)?.set(Math.floor(Date.parse(r.intervalStart) / 1000), r.totalKw);
+    // the same draw by fleet and mode, every facility together: what mining has, what AI has, what idles
+    const splitSection = view.appendChild(h('section', { class: 'wide' }, h('h2', {}, 'Power by fleet and mode, every facility (kW, per decision)'), h('div', { id: 'split-chart' })));
+    const PARTS = [['miningKw', 'ASICs mining', '#c77800'], ['aiKw', 'GPUs serving or training', '#1b5fb0'], ['warmReserveKw', 'GPUs warm for P1', '#2a9d8f'], ['idleKw', 'idle (asleep, off)', '#999']];
+    const splitData = () => {
+      const t = powerTimes();
+      // a facility without a decision at an interval adds its latest before it
+      const at = (f, x) => {
+        let best;
+        for (const [time, split] of splits.get(f.id)) if (time <= x && (!best || time > best[0])) best = [time, split];
+        return best?.[1];
+      };
+      return [t, ...PARTS.map(([key]) => t.map((x) => facilities.reduce((sum, f) => sum + (at(f, x)?.[key] ?? 0), 0)))];
+    };
+    const splitPlot = new uPlot(
+      {
+        width: Math.max(320, splitSection.clientWidth - 40),
+        height: 220,
+        scales: { x: { time: true } },
+        axes: [{}, { size: 70, values: (_u, ticks) => ticks.map((v) => `${Math.round(v).toLocaleString()}`) }],
+        series: [{}, ...PARTS.map(([, label, stroke]) => ({ label, stroke, width: 1.5, spanGaps: true }))],
+      },
+      splitData(),
+      splitSection.querySelector('#split-chart'),
+    );
+    live(`subscription { recommendationIssued { facilityId intervalStart totalKw ${POWER} } }`, {}, ({ recommendationIssued: r }) => {
+      const t = Math.floor(Date.parse(r.intervalStart) / 1000);
+      draws.get(r.facilityId)?.set(t, r.totalKw);
+      splits.get(r.facilityId)?.set(t, r.power);
+      // a day's window, as the price chart keeps
+      for (const m of [...draws.values(), ...splits.values()]) for (const k of m.keys()) if (k < t - 24 * 3600) m.delete(k);
       powerPlot.setData(powerData());
+      splitPlot.setData(splitData());
     });
 
     // facilities: KPIs and the controller's latest decision, each kept current
@@ -188,7 +233,33 @@
     }
 
     // switches: the latest, each row updated as its phases complete
-    const SWITCH = `id resourceId from to status phasesDone phasesTotal controlPathMs physicalMs requestedAt reason phases { phase durationMs }`;
+    const SWITCH = `id resourceId from to status phasesDone phasesTotal controlPathMs physicalMs requestedAt finishedAt reason phases { phase durationMs }`;
+    // the timeline: a day of switches, one row per resource, each a mark from request to end in the colour of its target mode
+    const timeline = view.appendChild(h('section', { class: 'wide' }, h('h2', {}, 'Switch timeline (up to a day of market time; colour: the mode switched to)'), h('div', { id: 'switch-timeline' })));
+    const seen = new Map((await gql(`{ switches(first: 500) { ${SWITCH} } }`)).switches.map((s) => [s.id, s]));
+    const drawTimeline = () => {
+      const all = [...seen.values()];
+      const end = Math.max(0, ...all.map((s) => Date.parse(s.finishedAt ?? s.requestedAt)));
+      for (const [id, s] of seen) if (Date.parse(s.requestedAt) < end - 24 * 3600_000) seen.delete(id);
+      // from the earliest switch kept (at least an hour before the end): a young platform's fill the width
+      const start = Math.min(end - 3600_000, ...[...seen.values()].map((s) => Date.parse(s.requestedAt)));
+      const rows = [...new Set([...seen.values()].map((s) => s.resourceId))].sort();
+      const [left, width, rowHeight] = [170, Math.max(320, timeline.clientWidth - 40), 16];
+      const x = (t) => left + ((t - start) / (end - start || 1)) * (width - left - 8);
+      const svg = svgNode('svg', { width, height: rows.length * rowHeight + 20, role: 'img', 'aria-label': 'switch timeline' });
+      rows.forEach((r, i) => svg.append(svgNode('text', { x: 0, y: i * rowHeight + 12, 'font-size': 11 }, r)));
+      for (const s of seen.values()) {
+        const from = Date.parse(s.requestedAt);
+        const to = s.finishedAt ? Date.parse(s.finishedAt) : end;
+        const mark = svgNode('rect', { x: x(from), y: rows.indexOf(s.resourceId) * rowHeight + 2, width: Math.max(3, x(to) - x(from)), height: rowHeight - 4, fill: MODE_COLOURS[s.to] ?? '#667', stroke: s.status === 'failed' ? '#a12' : 'none', 'data-switch-mark': s.id });
+        mark.append(svgNode('title', {}, `${s.resourceId}: ${s.from} → ${s.to}, ${s.status}, requested ${s.requestedAt}`));
+        svg.append(mark);
+      }
+      svg.append(svgNode('text', { x: left, y: rows.length * rowHeight + 16, 'font-size': 11, fill: '#667' }, new Date(start).toISOString().slice(0, 16)));
+      svg.append(svgNode('text', { x: width - 8, y: rows.length * rowHeight + 16, 'font-size': 11, fill: '#667', 'text-anchor': 'end' }, new Date(end).toISOString().slice(0, 16)));
+      timeline.querySelector('#switch-timeline').replaceChildren(svg);
+    };
+    drawTimeline();
     const switchRow = (s) =>
       h('tr', { 'data-switch': s.id },
         h('td', {}, s.requestedAt), h('td', {}, s.resourceId), h('td', {}, `${s.from} → ${s.to}`), h('td', { class: `status-${s.status}` }, s.status),
@@ -198,6 +269,8 @@
     const body = h('tbody', {}, switches.map(switchRow));
     view.appendChild(h('section', { class: 'wide' }, h('h2', {}, 'Switches'), h('table', {}, h('thead', {}, h('tr', {}, ['requested', 'resource', 'mode', 'status', 'phases (duration)', 'control path', 'ramp'].map((x) => h('th', {}, x)))), body)));
     live(`subscription { switchProgress { ${SWITCH} } }`, {}, ({ switchProgress: s }) => {
+      seen.set(s.id, s);
+      drawTimeline();
       const row = switchRow(s);
       const old = body.querySelector(`[data-switch="${CSS.escape(s.id)}"]`);
       if (old) old.replaceWith(row);

@@ -67,6 +67,20 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium, against a running platfo
     // every facility of the seed, and the switches below them
     await page.waitForFunction(() => document.querySelectorAll('[data-facility]').length >= 3 && [...document.querySelectorAll('h2')].some((e) => e.textContent === 'Switches'), { timeout: 20_000 });
     await page.waitForSelector('#power-chart canvas', { timeout: 5_000 });
+    // the draw by fleet and mode, and the GPUs failed or out of service per pool, as the API has them
+    await page.waitForSelector('#split-chart canvas', { timeout: 5_000 });
+    const admin = keyOf(/admin key (hcp_admin_\S+)/);
+    const kpis = (await api.gql(admin, `{ facilityKpis { facilityId gpuUtilization { gpuType failed } } }`)).body.data.facilityKpis as Array<{ facilityId: string; gpuUtilization: Array<{ gpuType: string; failed: number }> }>;
+    const shown = await page.$$eval('[data-facility] [data-gpu-type]', (rows) => rows.map((r) => r.querySelector('[data-failed]')?.getAttribute('data-failed')));
+    expect(shown.length).toBe(kpis.flatMap((k) => k.gpuUtilization).length);
+    expect(shown.every((n) => n !== null && n !== undefined && Number.isInteger(Number(n)))).toBe(true);
+    const split = (await api.gql(admin, `{ facilities { id } }`)).body.data.facilities as Array<{ id: string }>;
+    const [r] = (await api.gql(admin, `query($f: ID!) { recommendations(facilityId: $f, first: 1) { totalKw power { miningKw aiKw idleKw warmReserveKw } } }`, { f: split[0]!.id })).body.data.recommendations;
+    if (r) expect(r.power.miningKw + r.power.aiKw + r.power.idleKw + r.power.warmReserveKw).toBeCloseTo(r.totalKw, 1);
+    // the switch timeline: a mark for a switch the API lists
+    await page.waitForSelector('#switch-timeline svg', { timeout: 5_000 });
+    const listed = (await api.gql(admin, `{ switches(first: 1) { id } }`)).body.data.switches as Array<{ id: string }>;
+    if (listed.length > 0) await page.waitForSelector(`[data-switch-mark="${listed[0]!.id}"]`, { timeout: 10_000 });
     await screenshot(page, 'dashboard-operator');
     expect(refused).toEqual([]);
     expect(errors).toEqual([]);
