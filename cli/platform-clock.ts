@@ -17,7 +17,9 @@ import type { Config } from '../infra/config.ts';
 import type { EventStore } from '../infra/event-store/types.ts';
 import type { Database } from '../infra/postgres/database.ts';
 import { migrate } from '../infra/postgres/migrate.ts';
+import { marketSpeed } from '../infra/metrics.ts';
 import { platformStart } from './market-feed.ts';
+import { governSpeed } from './speed-governor.ts';
 
 const SCHEMA = /* sql */ `
 CREATE TABLE IF NOT EXISTS hcp_platform_clock (
@@ -51,6 +53,7 @@ export const sharedPlatformClock = async ({
   logger,
   real = () => Date.now(),
   refreshMs = 2_000,
+  governed = db.kind === 'pglite',
 }: {
   db: Database;
   store: EventStore;
@@ -58,6 +61,8 @@ export const sharedPlatformClock = async ({
   logger: Logger;
   real?: () => number;
   refreshMs?: number;
+  /** Market time slows while the event loop lags (cli/speed-governor.ts): the embedded platform's, one process. */
+  governed?: boolean;
 }): Promise<PlatformClock> => {
   await migrate(db, 'hcp_platform_clock', SCHEMA);
   const speed = config.HCP_MARKET_SPEED;
@@ -83,7 +88,21 @@ export const sharedPlatformClock = async ({
   }
   let current = anchor;
   const now = () => current.marketMs + Math.floor((real() - current.realMs) * current.speed);
+  marketSpeed.set(current.speed);
+  // one process: nothing to re-read, and a new speed is anchored here, where market time is now
+  const governor = governed
+    ? governSpeed({
+        asked: speed,
+        onSpeed: (next, load) => {
+          const at = now();
+          current = { marketMs: at, realMs: real(), speed: next };
+          marketSpeed.set(next);
+          logger.debug({ speed: Math.round(next), asked: speed, busy: Math.round(load.utilization * 100) / 100, lagP99Ms: Math.round(load.lagP99Ms) }, 'market speed governed');
+        },
+      })
+    : undefined;
   const refresh = setInterval(() => {
+    if (governed) return;
     db.query<Row>(`SELECT market_ms::text, real_ms::text, speed FROM hcp_platform_clock WHERE id = 1`)
       .then(([row]) => {
         if (row) current = anchorOf(row);
@@ -98,6 +117,7 @@ export const sharedPlatformClock = async ({
     resumed: !joined && resumed,
     stop() {
       clearInterval(refresh);
+      governor?.stop();
       void membership?.close();
     },
   };

@@ -4,7 +4,7 @@
  * slow: HTTP requests, event appends and projection batches. Recorded where they happen; served
  * with the platform's state by GET /metrics (read-api/metrics.ts).
  */
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { EventStore } from './event-store/types.ts';
 
 export const processMetrics = new Registry();
@@ -12,6 +12,12 @@ collectDefaultMetrics({ register: processMetrics });
 
 // sub-millisecond to seconds: an append or a simple read takes a few ms, a slow batch seconds
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export const marketSpeed = new Gauge({
+  name: 'hcp_market_speed',
+  help: 'Simulated seconds per real second the platform clock runs at now (the embedded platform slows it while its event loop lags).',
+  registers: [processMetrics],
+});
 
 export const httpRequests = new Counter({
   name: 'hcp_http_requests_total',

@@ -3,7 +3,7 @@
  * reference server for GraphQL over WebSocket (websocket.ts), and REST. Every request is
  * authenticated before it runs; every operation is validated, depth- and cost-limited.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import mercurius from 'mercurius';
 import { GraphQLError, GraphQLScalarType, Kind, type GraphQLFieldConfig, type GraphQLFormattedError } from 'graphql';
 import type { Logger } from 'pino';
@@ -102,6 +102,17 @@ export type ServerOptions = ApiServices & {
   trustedProxies?: readonly string[];
 };
 
+/** One access line per request, when it is answered, instead of fastify's two. */
+class AccessLog extends LogController {
+  override incomingRequest() {}
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply) {
+    // the path without its query string: a GET /graphql carries the operation (and maybe values) there
+    const line = { method: request.method, path: request.url.split('?')[0]!.slice(0, 200), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
+    if (error) reply.log.error({ ...line, err: error }, 'request errored');
+    else reply.log.info(line, 'request');
+  }
+}
+
 export const buildServer = async ({
   logger,
   adminKey,
@@ -121,14 +132,12 @@ export const buildServer = async ({
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     trustProxy: trustProxy ?? false,
-    // one access line per request (below) instead of fastify's two
-    disableRequestLogging: true,
+    logController: new AccessLog(),
+    // registering takes milliseconds, but on the embedded platform the event loop may be busy for
+    // seconds at a time while the background catches up at start: fastify's 10 s would crash it
+    pluginTimeout: 120_000,
   });
   app.decorateRequest('principal', undefined);
-  app.addHook('onResponse', async (request, reply) => {
-    // the path without its query string: a GET /graphql carries the operation (and maybe values) there
-    request.log.info({ method: request.method, path: request.url.split('?')[0]!.slice(0, 200), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request');
-  });
 
   app.setErrorHandler(replyWithError);
 
