@@ -322,7 +322,8 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
 
   const caughtUp = (position: GlobalPosition) =>
     projections.every((p) => {
-      if (paused.has(p.name)) return true;
+      // paused: not waited for; resumed (followed again from the loop's next start): waited for
+      if (paused.has(p.name) && !resuming.has(p.name)) return true;
       const at = reached.get(p.name);
       return at !== undefined && comparePositions(at, position) >= 0;
     });
