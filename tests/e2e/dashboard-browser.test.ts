@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumPath, launchBrowser, localPage, screenshot } from '../support/browser.ts';
+import { chromiumPath, launchBrowser, screenshot, signInToDashboard } from '../support/browser.ts';
 import { apiClient, type ApiClient } from '../support/platform.ts';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/hcp.js');
@@ -45,14 +45,7 @@ describe.skipIf(!chromiumPath)('dashboards in Chromium, against a running platfo
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  const signIn = async (key: string) => {
-    const { page, refused, errors } = await localPage(browser, api.url);
-    await page.goto(`${api.url}/dashboard`, { waitUntil: 'load' });
-    await page.type('#api-key', key);
-    await page.click('#sign-in button');
-    await page.waitForFunction(() => document.querySelector('#live')?.getAttribute('data-state') === 'on', { timeout: 15_000 });
-    return { page, refused, errors };
-  };
+  const signIn = (key: string) => signInToDashboard(browser, api.url, key);
   const textOf = (page: Page, selector: string) => page.$eval(selector, (e) => e.textContent ?? '');
 
   it("shows the operator the market, the facilities and the controller, live", async () => {

@@ -4,7 +4,8 @@
  * worker that leads is SIGKILLed while workloads flow; the standby takes every role over within
  * 5 s; a subscriber on API instance 1 hears of every workload submitted through instance 2,
  * before and after; at the end every read model equals a clean rebuild and no market tick or
- * billing line was recorded twice.
+ * billing line was recorded twice. With Chromium, an operator's dashboard open on instance 1
+ * goes on receiving ticks across the failover, without a reload or an error.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -13,6 +14,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { Client } from 'graphql-ws';
+import type { Browser } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECTIONS } from '../../cli/platform.ts';
 import { createPostgresEventStore } from '../../infra/event-store/postgres/store.ts';
@@ -25,6 +27,7 @@ import { TEST_DATABASE_URL } from '../support/databases.ts';
 import { subscribe, wsClient } from '../support/graphql-ws.ts';
 import { submitUntilLive, workloadSubmitter } from '../support/workloads.ts';
 import { ADMIN_KEY, apiClient, onboardCustomer, type ApiClient } from '../support/platform.ts';
+import { chromiumPath, launchBrowser, screenshot, signInToDashboard } from '../support/browser.ts';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/hcp.js');
 const WORKER = 'projections,processes,ingestion';
@@ -58,6 +61,7 @@ describe.skipIf(!TEST_DATABASE_URL)('scale-out: two API instances and two worker
   url.pathname = `/${database}`;
   const namespace = `t${randomBytes(4).toString('hex')}`;
   const processes: Hcp[] = [];
+  let watcher: Browser | undefined;
   const clients: Client[] = [];
   let dataDir: string;
 
@@ -106,6 +110,7 @@ describe.skipIf(!TEST_DATABASE_URL)('scale-out: two API instances and two worker
     dataDir = await mkdtemp(path.join(tmpdir(), 'hcp-scale-'));
   });
   afterAll(async () => {
+    await watcher?.close();
     for (const c of clients) await c.dispose();
     for (const p of processes) p.child.kill('SIGKILL');
     await Promise.all(processes.map((p) => p.exited));
@@ -140,6 +145,10 @@ describe.skipIf(!TEST_DATABASE_URL)('scale-out: two API instances and two worker
     // once a submission through instance 2 is heard on instance 1, the subscription is live
     await submitUntilLive(updates, { submitted, submit });
     for (let i = 0; i < 5; i++) await submit();
+    // an operator watching the dashboard on instance 1 (when Chromium is here)
+    watcher = chromiumPath ? await launchBrowser() : undefined;
+    const watching = watcher ? await signInToDashboard(watcher, api1.url, ADMIN_KEY) : undefined;
+    if (watching) await watching.page.waitForFunction(() => /^\d{4}-/.test(document.querySelector('[data-live="price-at"]')?.textContent ?? ''), { timeout: 20_000 });
 
     const killedAt = Date.now();
     first.child.kill('SIGKILL');
@@ -156,6 +165,17 @@ describe.skipIf(!TEST_DATABASE_URL)('scale-out: two API instances and two worker
     console.log(`takeover after SIGKILL (ms): ${JSON.stringify(takeover)}`);
     for (const ms of Object.values(takeover)) expect(ms).toBeLessThan(5_000);
     expect((await health(second)).leading).toEqual({ projections: true, processes: true, ingestion: true });
+    if (watching) {
+      // the page goes on without a reload: ticks the new leader feeds in arrive on its subscription
+      const { page, refused, errors } = watching;
+      const at = await page.$eval('[data-live="price-at"]', (e) => e.textContent ?? '');
+      await page.waitForFunction((t) => Date.parse(document.querySelector('[data-live="price-at"]')?.textContent ?? '') > Date.parse(t), { timeout: 20_000 }, at);
+      expect(await page.$eval('#live', (e) => e.getAttribute('data-state'))).toBe('on');
+      await screenshot(page, 'dashboard-failover');
+      expect(await page.$('#errors')).toBeNull();
+      expect(refused).toEqual([]);
+      expect(errors).toEqual([]);
+    }
     await during;
     for (let i = 0; i < 5; i++) await submit();
 

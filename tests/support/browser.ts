@@ -54,3 +54,13 @@ export const screenshot = async (page: Page, name: string) => {
   await page.screenshot({ path: file as `${string}.png`, fullPage: true });
   return file;
 };
+
+/** The dashboard at `origin`, signed in with `key`, its live connection up. */
+export const signInToDashboard = async (browser: Browser, origin: string, key: string) => {
+  const { page, refused, errors } = await localPage(browser, origin);
+  await page.goto(`${origin}/dashboard`, { waitUntil: 'load' });
+  await page.type('#api-key', key);
+  await page.click('#sign-in button');
+  await page.waitForFunction(() => document.querySelector('#live')?.getAttribute('data-state') === 'on', { timeout: 15_000 });
+  return { page, refused, errors };
+};
