@@ -118,7 +118,8 @@ BEGIN
   -- for only where a retry could pass the revision check ('any', 'stream_exists') or where the
   -- check fails: a retry expecting a revision or no stream finds the stream past it. On the
   -- common path (the expected revision holds) stored ids surface as the event id's unique
-  -- violation, which the client classifies the same way (store.ts), so that path reads nothing.
+  -- violation, and the client asks again with an expectation nothing meets ('ids-only', store.ts)
+  -- to have it classified here, so that path reads nothing.
   -- EXECUTE plans the look-up afresh each time: a generic plan cached per connection while
   -- hcp_events was nearly empty kept scanning the whole table.
   IF NOT v_matches OR p_expected IN ('any', 'stream_exists') THEN

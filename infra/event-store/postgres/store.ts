@@ -73,13 +73,11 @@ const toRecorded = (row: EventRow): RecordedEvent => ({
   hash: row.hash,
 });
 
-/** Where the ids of an append are stored already, if anywhere (a unique violation on the event id asks). */
-const STORED_IDS = {
-  name: 'hcp_stored_ids',
-  text: `SELECT count(*)::int AS stored, count(*) FILTER (WHERE e.stream_name <> $1)::int AS foreign, min(e.event_id::text) AS first,
-                (SELECT row(l.stream_revision::text, l.transaction_id::text, l.position::text)::text FROM hcp_events l WHERE l.event_id = $3::uuid AND l.stream_name = $1) AS last
-           FROM hcp_events e WHERE e.event_id = ANY ($2::uuid[])`,
-};
+/**
+ * Given to hcp_append instead of an expected revision, which it never meets: the function then only
+ * looks the ids up, answering a repeat as such or raising HC002, and never appends (see below).
+ */
+const IDS_ONLY = 'ids-only';
 
 const isStoredIdViolation = (e: { code?: string; constraint?: string; message?: string }) =>
   e.code === '23505' && (e.constraint === 'hcp_events_event_id' || /hcp_events_event_id/.test(e.message ?? ''));
@@ -108,13 +106,13 @@ export const createPostgresEventStore = async (
     kind: 'postgres',
     async appendToStream(streamName, events, options = {}) {
       const expected = options.expectedRevision ?? 'any';
-      try {
+      const append = async (expectation: string) => {
         const [row] = await db.query<{
           next_revision: string;
           commit_position: string;
           prepare_position: string;
           appended: boolean;
-        }>(APPEND, [streamName, expectedText(expected), JSON.stringify(events)]);
+        }>(APPEND, [streamName, expectation, JSON.stringify(events)]);
         if (!row) throw new Error('hcp_append returned no row');
         if (row.appended) wake.notify();
         return {
@@ -122,25 +120,27 @@ export const createPostgresEventStore = async (
           position: { commit: BigInt(row.commit_position), prepare: BigInt(row.prepare_position) },
           appended: row.appended,
         };
-      } catch (error) {
-        const e = error as { code?: string; detail?: string; constraint?: string; message?: string };
-        if (isStoredIdViolation(e) && events.length > 0) {
-          // the expected revision held, but ids are stored: a retry the cache forgot, or ids reused
-          const ids = events.map((x) => x.id);
-          const [found] = await db.query<{ stored: number; foreign: number; first: string; last: string | null }>(STORED_IDS, [streamName, ids, ids.at(-1)]);
-          if (found && found.stored === events.length && found.foreign === 0 && found.last) {
-            const [revision, commit, prepare] = found.last.slice(1, -1).split(',');
-            return { nextExpectedRevision: BigInt(revision!), position: { commit: BigInt(commit!), prepare: BigInt(prepare!) }, appended: false };
-          }
-          if (found && found.stored > 0) throw new IdempotencyMismatchError(streamName, found.first);
-          throw error;
-        }
+      };
+      const refusal = (error: unknown) => {
+        const e = error as { code?: string; detail?: string };
         if (e.code === 'HC001') {
           const actual = BigInt(e.detail ?? '-1');
-          throw new WrongExpectedRevisionError(streamName, expected, actual < 0n ? undefined : actual);
+          return new WrongExpectedRevisionError(streamName, expected, actual < 0n ? undefined : actual);
         }
-        if (e.code === 'HC002') throw new IdempotencyMismatchError(streamName, e.detail ?? '?');
-        throw error;
+        if (e.code === 'HC002') return new IdempotencyMismatchError(streamName, e.detail ?? '?');
+        return error;
+      };
+      try {
+        return await append(expectedText(expected));
+      } catch (error) {
+        if (!isStoredIdViolation(error as { code?: string }) || events.length === 0) throw refusal(error);
+        // the expected revision held, but an id is stored (a retry the cache forgot, or an id
+        // reused): the function's own look-up says which, asked with an expectation nothing meets
+        try {
+          return await append(IDS_ONLY);
+        } catch (again) {
+          throw (again as { code?: string }).code === 'HC002' ? refusal(again) : error;
+        }
       }
     },
     async readStream(streamName, options = {}) {
