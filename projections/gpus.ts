@@ -40,8 +40,10 @@ CREATE TABLE IF NOT EXISTS rm_warm_targets (
  */
 const update = (tx: Sql, gpuIds: readonly string[], set: string, params: unknown[], at: string, idle: string) =>
   tx.query(`UPDATE rm_gpus SET ${set}, mode = CASE WHEN workload_id IS NOT NULL THEN mode ELSE ${idle} END, updated_at = $2 WHERE gpu_id = ANY($1)`, [gpuIds, at, ...params]);
-/** The mode of a GPU without work whose warming and model this update leaves as they are. */
-const IDLE_AS_IS = `CASE WHEN warming THEN 'warming' WHEN model IS NOT NULL THEN 'warm_standby' ELSE 'off' END`;
+/** The mode of a GPU without work, warming as it is, holding `model` (a column or a parameter). */
+const idleWith = (model: string) => `CASE WHEN warming THEN 'warming' WHEN ${model} IS NOT NULL THEN 'warm_standby' ELSE 'off' END`;
+/** The same for an update that leaves warming and model as they are. */
+const IDLE_AS_IS = idleWith('model');
 
 export const gpusProjection: Projection = {
   name: 'gpus',
@@ -80,7 +82,7 @@ export const gpusProjection: Projection = {
         if (!event.data.gpuIds) return [];
         // the work leaves: the mode is the idle one, whatever the row held
         await tx.query(
-          `UPDATE rm_gpus SET workload_id = NULL, run = NULL, model = $3, mode = CASE WHEN warming THEN 'warming' WHEN $3::text IS NOT NULL THEN 'warm_standby' ELSE 'off' END, updated_at = $2 WHERE gpu_id = ANY($1)`,
+          `UPDATE rm_gpus SET workload_id = NULL, run = NULL, model = $3, mode = ${idleWith('$3::text')}, updated_at = $2 WHERE gpu_id = ANY($1)`,
           [event.data.gpuIds, at, event.data.keptModel ?? null],
         );
         break;
