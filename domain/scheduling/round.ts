@@ -178,7 +178,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   const blocked = new Map<GpuType, { poolId: string; atMs: number; spare: number } | null>();
   const wantsPower = new Set<GpuType>();
   // asked of every waiting workload, the same for all of a type (and tier) in a round
-  const largestOf = new Map<GpuType, number>();
+  const largestOf = new Map([...byType].map(([type, typePools]) => [type, Math.max(0, ...typePools.map(inServiceOf))]));
   const allowedOf = new Map<string, readonly WorkPool[]>();
   const allowedFor = (w: Waiting) => {
     const key = `${w.request.gpuType}|${w.priority}`;
@@ -197,8 +197,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   for (const w of queueOrder(view.waiting, now)) {
     const typePools = poolsOfType(w.request.gpuType);
     if (typePools.length === 0) continue; // no pool of its type registered (yet): it waits
-    let largest = largestOf.get(w.request.gpuType);
-    if (largest === undefined) largestOf.set(w.request.gpuType, (largest = Math.max(0, ...typePools.map(inServiceOf))));
+    const largest = largestOf.get(w.request.gpuType)!;
     if (w.request.gpuCount > largest) {
       out.push({ type: 'fail', workloadId: w.workloadId, reason: `needs ${w.request.gpuCount} ${w.request.gpuType} in one facility; the largest pool has ${largest} in service` });
       continue;
