@@ -43,7 +43,6 @@ export const platformStart = async (config: Config, store: EventStore) => {
   return { startMs, resumed: resumeMs !== undefined && startMs === resumeMs + 1 };
 };
 
-/** Publishes the market as the platform's (simulated) clock moves on from `startMs`. */
 /**
  * Reads and indexes the market history a replay feed serves, ahead of leading: a standby that takes
  * over ingestion then publishes at once instead of parsing the history first (about a second on a
@@ -53,6 +52,7 @@ export const prepareMarketFeed = (config: Pick<Config, 'HCP_MARKET'>) => {
   if (config.HCP_MARKET === 'replay') createReplaySource().inForceAt(0);
 };
 
+/** Publishes the market as the platform's (simulated) clock moves on from `startMs`. */
 export const startMarketFeed = async (
   config: Config,
   { bus, store, logger, clock, startMs, resumed }: { bus: MessageBus; store: EventStore; logger: Logger; clock: Clock; startMs: number; resumed: boolean },

@@ -101,15 +101,17 @@ export const sharedPlatformClock = async ({
         },
       })
     : undefined;
-  const refresh = setInterval(() => {
-    if (governed) return;
-    db.query<Row>(`SELECT market_ms::text, real_ms::text, speed FROM hcp_platform_clock WHERE id = 1`)
-      .then(([row]) => {
-        if (row) current = anchorOf(row);
-      })
-      .catch((error: unknown) => logger.warn({ err: error }, 'platform clock not re-read'));
-  }, refreshMs);
-  refresh.unref();
+  // several processes: each re-reads the anchor another may have set
+  const refresh = governed
+    ? undefined
+    : setInterval(() => {
+        db.query<Row>(`SELECT market_ms::text, real_ms::text, speed FROM hcp_platform_clock WHERE id = 1`)
+          .then(([row]) => {
+            if (row) current = anchorOf(row);
+          })
+          .catch((error: unknown) => logger.warn({ err: error }, 'platform clock not re-read'));
+      }, refreshMs);
+  refresh?.unref();
   const joinedAt = now();
   return {
     now: () => new Date(now()),
