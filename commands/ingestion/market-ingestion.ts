@@ -1,7 +1,7 @@
 /**
  * Market ingestion (docs/design.md §2 "Edge"): consumes `hcp.market.ticks` in the group
- * `hcp-ingestion` and records each tick as exactly one event, PriceTicked or
- * NetworkStatsUpdated, on `marketStream(tick)`.
+ * `hcp-ingestion` and records each tick as exactly one event, PriceTicked,
+ * NetworkStatsUpdated or DayAheadPublished, on `marketStream(tick)`.
  *
  * Exactly one event per tick under at-least-once delivery: the event id is
  * `uuidFromName('tick:' + tickId)`, so a redelivered or republished tick is an
@@ -78,7 +78,7 @@ export const parseTickMessage = (value: string | null | undefined): ParsedTick =
   return { ok: false, rejection: { reason: 'schema', field: first.field, message: first.message, issues } };
 };
 
-export const TICK_EVENT_TYPES = { price: 'PriceTicked', network: 'NetworkStatsUpdated' } as const;
+export const TICK_EVENT_TYPES = { price: 'PriceTicked', network: 'NetworkStatsUpdated', 'day-ahead': 'DayAheadPublished' } as const;
 
 export const tickCommandId = (tickId: string) => `tick:${tickId}`;
 export const tickEventId = (tickId: string) => uuidFromName(tickCommandId(tickId));

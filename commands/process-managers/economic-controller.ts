@@ -6,9 +6,16 @@
  * inputs so an auditor can recompute it, and asks the switch executor to move the
  * ASIC blocks whose mode changed. GPU tiers pausing for demand response are
  * recorded in the recommendation; the scheduler pauses and requeues the workloads (P2/P3, never P1).
- * The look-ahead is the learned forecaster's (domain/economics/forecast.ts, the one the
- * backtest scores best), fed with every settled price of the facility's node; its history
- * is read back from the node's price stream when the process starts.
+ * It decides on what the backtest decides on, so that a replay through this pipeline makes the
+ * backtest's decisions (a test holds them equal over a real week): an interval is decided when
+ * the first real-time price of the facility's node stamped in it arrives, before that price is
+ * learned — a replayed 15-minute price is the interval's average, known only once it is over —
+ * with the latest settled price, the hour's BTC close and the day's network stats (stamped at the
+ * same instant, they arrive first: simulators/market/source.ts FEED_ORDER), the day-ahead prices
+ * published by then (`market-<node>-da`), the learned forecaster (domain/economics/forecast.ts)
+ * fed every settled price with the day-ahead price of its hour, and the adaptation's record
+ * (adaptation.ts). The forecaster's history is read back from the node's streams (a year, as the
+ * backtest's warm-up) when the process starts.
  * ASIC blocks a power handover holds (their power went to GPUs) or is moving are pinned:
  * the decision counts them in their mode and never switches them.
  *
@@ -29,11 +36,11 @@ import {
   type ControllerState,
   type Recommendation,
 } from '../../domain/economics/controller.ts';
-import { DEFAULT_LEARNED_CONFIG, initialLearnedForecaster, learnedForecast, observeSettled, settledAt, type LearnedForecasterState, type PriceForecast } from '../../domain/economics/forecast.ts';
+import { DEFAULT_LEARNED_CONFIG, dayAheadWindow, initialLearnedForecaster, learnedForecast, observeSettled, settledAt, type LearnedForecasterState } from '../../domain/economics/forecast.ts';
 import type { Mode } from '../../domain/economics/plan.ts';
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
-import { gpuFeed, powerFeed, SATS_PER_BTC, type NetworkStats, type PriceTick } from '../../domain/market/ticks.ts';
+import { dayAheadFeed, gpuFeed, MARKET_NODES, powerFeed, SATS_PER_BTC, type DayAheadSchedule, type MarketNode, type NetworkStats, type PriceTick } from '../../domain/market/ticks.ts';
 import { uuidFromName } from '../../infra/ids.ts';
 import type { RecordedEvent } from '../../infra/event-store/types.ts';
 import type { CommandDeps } from '../context.ts';
@@ -63,9 +70,10 @@ export const LIVE_ASSUMPTIONS = { gpuUtilization: 0.7, gpuDemandShares: { P1: 0.
 const INTERVAL_MS = DEFAULT_CONTROLLER_CONFIG.intervalMs;
 /** Unchanged decisions are recorded at this cadence (market time), changed ones always. */
 export const STEADY_CADENCE_MS = 3_600_000;
-/** What a starting controller learns from: the node's prices of the 60 days before (about 5,800 intervals), at most 200,000 ticks read. */
-export const WARM_UP_MS = 60 * 86_400_000;
+/** What a starting controller learns from: the node's prices of the year before (the backtest's warm-up; about 35,000 intervals), at most 200,000 ticks read. */
+export const WARM_UP_MS = 365 * 86_400_000;
 export const WARM_UP_MAX_TICKS = 200_000;
+const HOUR_MS = 3_600_000;
 
 type Market = {
   btcUsd?: number;
@@ -92,52 +100,67 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
   const memory = new Map<string, { state: ControllerState; adaptation: AdaptationRecord; decidedInterval: number; recordedAtMs: number }>();
   const blocksToResources = new Map(facilities.map((f) => [f.facilityId, asicResourceIds(f)]));
   const forecasters = new Map<string, LearnedForecasterState>();
+  /** Day-ahead prices by node and hour start, USD/MWh, as published (the last WARM_UP_MS of them). */
+  const dayAheadBooks = new Map<MarketNode, Map<number, number>>();
+  const bookOf = (node: MarketNode) => {
+    let book = dayAheadBooks.get(node);
+    if (!book) dayAheadBooks.set(node, (book = new Map()));
+    return book;
+  };
+  const enterSchedule = (s: DayAheadSchedule) => {
+    const book = bookOf(s.node);
+    const from = Date.parse(s.fromHour);
+    s.hourlyMicroUsdPerMwh.forEach((v, h) => {
+      if (v !== null) book.set(from + h * HOUR_MS, v / 1_000_000);
+    });
+    for (const hour of book.keys()) if (hour < from - WARM_UP_MS) book.delete(hour);
+  };
 
-  /** Teach the node's forecaster a settled price, once per interval, in time order (a redelivery or an older tick teaches nothing). */
-  const learn = (fc: LearnedForecasterState, atMs: number, usd: number) => {
+  /** Teach the node's forecaster a settled price with its hour's day-ahead price, once per interval, in time order (a redelivery or an older tick teaches nothing). */
+  const learn = (fc: LearnedForecasterState, node: MarketNode, atMs: number, usd: number) => {
     const slot = Math.floor(atMs / INTERVAL_MS);
     if (fc.prices.length > 0 && slot <= fc.firstSlot + fc.prices.length - 1) return fc;
-    return observeSettled(fc, { startMs: slot * INTERVAL_MS, priceUsdPerMwh: usd, dayAheadUsdPerMwh: null });
+    const dayAhead = bookOf(node).get(Math.floor(atMs / HOUR_MS) * HOUR_MS) ?? null;
+    return observeSettled(fc, { startMs: slot * INTERVAL_MS, priceUsdPerMwh: usd, dayAheadUsdPerMwh: dayAhead });
+  };
+
+  /** A stream's events newest first, back to `sinceMs` (by the `at` of their data), at most `max` read. */
+  const readBack = async <T extends { at: string }>(stream: string, sinceMs: number, max: number): Promise<T[]> => {
+    const out: T[] = [];
+    let from: bigint | undefined;
+    for (let read = 0; read < max; ) {
+      const page = await deps.store.readStream(stream, { direction: 'backwards', maxCount: Math.min(5000, max - read), ...(from !== undefined ? { fromRevision: from } : {}) });
+      read += page.length;
+      out.push(...page.map((e) => e.data as T));
+      const oldest = page.at(-1);
+      // ticks arrive roughly in time order: a page that ends before the window is the last one needed
+      if (!oldest || oldest.revision === 0n || Date.parse((oldest.data as T).at) < sinceMs) break;
+      from = oldest.revision - 1n;
+    }
+    return out;
   };
 
   /**
    * The node's forecaster; the first time, it learns the node's prices of the WARM_UP_MS before
-   * `beforeMs` back from the store, newest first, reading at most WARM_UP_MAX_TICKS of them.
+   * `beforeMs` back from the store (at most WARM_UP_MAX_TICKS read), with the day-ahead
+   * schedules published over the same span.
    */
-  const forecasterOf = async (feed: string, beforeMs: number) => {
+  const forecasterOf = async (node: MarketNode, beforeMs: number) => {
+    const feed = powerFeed(node);
     const known = forecasters.get(feed);
     if (known) return known;
+    for (const s of (await readBack<DayAheadSchedule>(`market-${dayAheadFeed(node)}`, beforeMs - WARM_UP_MS, 1000)).reverse())
+      if (Date.parse(s.at) < beforeMs) enterSchedule(s);
     let fc = initialLearnedForecaster({ ...DEFAULT_LEARNED_CONFIG, intervalMs: INTERVAL_MS, horizon: DEFAULT_CONTROLLER_CONFIG.horizonIntervals });
-    const recent: Array<{ at: number; usd: number }> = [];
-    let from: bigint | undefined;
-    for (let read = 0; read < WARM_UP_MAX_TICKS; ) {
-      const page = await deps.store.readStream(`market-${feed}`, { direction: 'backwards', maxCount: Math.min(5000, WARM_UP_MAX_TICKS - read), ...(from !== undefined ? { fromRevision: from } : {}) });
-      read += page.length;
-      for (const e of page) {
-        const tick = e.data as PriceTick;
-        const at = Date.parse(tick.at);
-        if (at < beforeMs && at >= beforeMs - WARM_UP_MS) recent.push({ at, usd: tick.priceMicroUsd / 1_000_000 });
-      }
-      const oldest = page.at(-1);
-      // ticks arrive roughly in time order: a page that ends before the window is the last one needed
-      if (!oldest || oldest.revision === 0n || Date.parse((oldest.data as PriceTick).at) < beforeMs - WARM_UP_MS) break;
-      from = oldest.revision - 1n;
-    }
-    for (const { at, usd } of recent.sort((a, b) => a.at - b.at)) fc = learn(fc, at, usd);
+    const recent = (await readBack<PriceTick>(`market-${feed}`, beforeMs - WARM_UP_MS, WARM_UP_MAX_TICKS))
+      .map((tick) => ({ at: Date.parse(tick.at), usd: tick.priceMicroUsd / 1_000_000 }))
+      .filter(({ at }) => at < beforeMs && at >= beforeMs - WARM_UP_MS)
+      .sort((a, b) => a.at - b.at);
+    for (const { at, usd } of recent) fc = learn(fc, node, at, usd);
+    // a process that starts mid-stream knows the latest price before the interval from the store
+    if (recent.length > 0) market.power[feed] ??= recent.at(-1)!.usd;
     forecasters.set(feed, fc);
     return fc;
-  };
-
-  /** The interval's own price (the tick in force), then the learned conditional means for the rest of the look-ahead. */
-  const forecastFrom = (fc: LearnedForecasterState, intervalStart: number, inForce: number): PriceForecast | undefined => {
-    if (fc.observed < 2) return undefined; // nothing learned yet: the controller's persistence forecast
-    const next = learnedForecast(fc, { atMs: intervalStart + INTERVAL_MS });
-    const K = DEFAULT_CONTROLLER_CONFIG.horizonIntervals;
-    return {
-      pricesUsdPerMwh: [inForce, ...next.pricesUsdPerMwh.slice(0, K - 1)],
-      spreadUsdPerMwh: [0, ...(next.spreadUsdPerMwh ?? []).slice(0, K - 1)],
-      method: `price in force, then ${next.method}`,
-    };
   };
 
   /**
@@ -209,19 +232,23 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
     }
   };
 
+  /** Decides the interval starting at `intervalStart` on what was settled before it (the caller has not yet learned the interval's own price). */
   const decideFacility = async (facility: FacilitySpec, intervalStart: number, correlationId: string) => {
     const entry = await remember(facility, correlationId);
-    const electricity = market.power[powerFeed(facility.marketNode)];
-    if (market.btcUsd === undefined || !market.network || electricity === undefined) return;
     if (intervalStart <= entry.decidedInterval) return;
-    const fc = await forecasterOf(powerFeed(facility.marketNode), intervalStart + INTERVAL_MS);
-    const forecast = forecastFrom(fc, intervalStart, electricity);
-    const settledPrice = settledAt(fc, intervalStart - INTERVAL_MS);
+    const node = facility.marketNode;
+    const fc = await forecasterOf(node, intervalStart);
+    const electricity = market.power[powerFeed(node)];
+    if (market.btcUsd === undefined || !market.network || electricity === undefined) return;
+    const dayAhead = dayAheadWindow((h) => bookOf(node).get(h), intervalStart, DEFAULT_CONTROLLER_CONFIG.horizonIntervals, INTERVAL_MS);
+    const forecast = fc.observed > 0 ? learnedForecast(fc, { atMs: intervalStart, dayAhead }) : undefined;
+    // the interval decided last, now settled, is scored for the adaptation's record
+    const settledPrice = settledAt(fc, entry.decidedInterval);
     const { recommendation, state, record: adaptation } = adaptiveDecide({
       facility,
       state: entry.state,
       record: entry.adaptation,
-      ...(settledPrice !== undefined ? { settled: { startMs: intervalStart - INTERVAL_MS, usdPerMwh: settledPrice } } : {}),
+      ...(settledPrice !== undefined ? { settled: { startMs: entry.decidedInterval, usdPerMwh: settledPrice } } : {}),
       pinned: await pinnedOf(facility),
       ...(forecast ? { forecast } : {}),
       observation: {
@@ -229,6 +256,7 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
         btcUsd: market.btcUsd,
         network: market.network,
         electricityUsdPerMwh: electricity,
+        dayAhead,
         gpuUsdPerHour: { ...(await listRatesAt(intervalStart)), ...market.gpu },
         ...LIVE_ASSUMPTIONS,
       },
@@ -267,25 +295,25 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
   return {
     name: 'economic-controller',
     async react(event: RecordedEvent) {
-      let at: number;
-      if (event.type === 'PriceTicked') {
+      if (event.type === 'NetworkStatsUpdated') {
+        const s = event.data as NetworkStats;
+        market.network = { difficulty: s.difficulty, subsidyBtc: s.subsidySats / SATS_PER_BTC, feesPerBlockBtc: s.feesPerBlockSats / SATS_PER_BTC };
+      } else if (event.type === 'DayAheadPublished') enterSchedule(event.data as DayAheadSchedule);
+      else if (event.type === 'PriceTicked') {
         const tick = event.data as PriceTick;
-        at = Date.parse(tick.at);
         const usd = tick.priceMicroUsd / 1_000_000;
         if (tick.feed === 'btc-usd') market.btcUsd = usd;
-        else if (tick.feed.startsWith('power-')) {
-          market.power[tick.feed] = usd;
-          const fc = forecasters.get(tick.feed);
-          if (fc) forecasters.set(tick.feed, learn(fc, at, usd));
-        }
-        else for (const g of ['H100', 'A100', 'L40S'] as const) if (tick.feed === gpuFeed(g)) market.gpu[g] = usd;
-      } else if (event.type === 'NetworkStatsUpdated') {
-        const s = event.data as NetworkStats;
-        at = Date.parse(s.at);
-        market.network = { difficulty: s.difficulty, subsidyBtc: s.subsidySats / SATS_PER_BTC, feesPerBlockBtc: s.feesPerBlockSats / SATS_PER_BTC };
-      } else return;
-      const intervalStart = Math.floor(at / INTERVAL_MS) * INTERVAL_MS;
-      for (const facility of facilities) await decideFacility(facility, intervalStart, event.metadata.correlationId);
+        for (const g of GPU_TYPES) if (tick.feed === gpuFeed(g)) market.gpu[g] = usd;
+        const node = MARKET_NODES.find((n) => powerFeed(n) === tick.feed);
+        if (!node) return;
+        // a node's price opens its interval: decide it on what was settled before, then learn the price
+        const at = Date.parse(tick.at);
+        const intervalStart = Math.floor(at / INTERVAL_MS) * INTERVAL_MS;
+        for (const facility of facilities) if (facility.marketNode === node) await decideFacility(facility, intervalStart, event.metadata.correlationId);
+        market.power[tick.feed] = usd;
+        const fc = forecasters.get(tick.feed);
+        if (fc) forecasters.set(tick.feed, learn(fc, node, at, usd));
+      }
     },
   };
 };

@@ -53,6 +53,37 @@ export const dayAheadAt = (da: DayAhead | undefined, ms: number): number | undef
   return v === null || v === undefined ? undefined : v;
 };
 
+const DAY_MS = 86_400_000;
+
+/**
+ * When the day-ahead prices of UTC day `dayStartMs` are public: 20:00 UTC the day before.
+ * ERCOT posts its day-ahead market by about 13:30 Central (18:30 UTC in summer, 19:30 in winter)
+ * for the Central operating day; 20:00 UTC is after both, so a controller never sees a price
+ * earlier than it could have (the first hours of a UTC day, which belong to the Central day
+ * before, were public a day earlier still).
+ */
+export const dayAheadPublishedAt = (dayStartMs: number) => dayStartMs - 4 * HOUR_MS;
+
+/** Whether the day-ahead price of the hour starting at `hourMs` is public at `atMs`. */
+export const dayAheadPublic = (hourMs: number, atMs: number) => dayAheadPublishedAt(Math.floor(hourMs / DAY_MS) * DAY_MS) <= atMs;
+
+/**
+ * The day-ahead prices a controller deciding the interval at `atMs` can use: from the hour of the
+ * last settled interval through the look-ahead, each where published by `atMs`. The backtest and
+ * the live controller both build their input with this.
+ */
+export const dayAheadWindow = (priceOfHour: (hourMs: number) => number | undefined, atMs: number, horizonIntervals: number, intervalMs: number): DayAhead => {
+  const fromMs = Math.floor((atMs - intervalMs) / HOUR_MS) * HOUR_MS;
+  const hours = Math.ceil((atMs + horizonIntervals * intervalMs - fromMs) / HOUR_MS);
+  return {
+    fromMs,
+    hourlyUsdPerMwh: Array.from({ length: hours }, (_, h) => {
+      const hourMs = fromMs + h * HOUR_MS;
+      return dayAheadPublic(hourMs, atMs) ? (priceOfHour(hourMs) ?? null) : null;
+    }),
+  };
+};
+
 export const DEFAULT_PERSISTENCE = 0.73;
 
 /**

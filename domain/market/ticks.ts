@@ -1,7 +1,8 @@
 /**
- * Market facts: price ticks and Bitcoin network stats, as they arrive on the bus
- * (Kafka or in-process) and as they are recorded (`market-<feed>` streams).
- * Prices are integer micro-USD per the feed's unit; times are ISO-8601 UTC.
+ * Market facts: price ticks, Bitcoin network stats and day-ahead price schedules, as they
+ * arrive on the bus (Kafka or in-process) and as they are recorded (`market-<feed>` streams;
+ * day-ahead schedules on `market-<node>-da`). Prices are integer micro-USD per the feed's
+ * unit; times are ISO-8601 UTC.
  */
 import { z } from 'zod';
 
@@ -78,11 +79,42 @@ export const networkStatsSchema = z.strictObject({
 });
 export type NetworkStats = z.infer<typeof networkStatsSchema>;
 
-export const marketTickSchema = z.discriminatedUnion('kind', [priceTickSchema, networkStatsSchema]);
+const HOUR_MS = 3_600_000;
+
+/**
+ * A node's day-ahead prices as the market publishes them, before the hours they price: one
+ * schedule per operating day, `at` = when it was published (a controller may use it from then
+ * on, never before), `fromHour` = the first hour it prices. A null is an hour the market left
+ * unpriced (the source has gaps).
+ */
+export const dayAheadScheduleSchema = z
+  .strictObject({
+    kind: z.literal('day-ahead'),
+    tickId: z.string().min(1).max(128),
+    node: z.enum(MARKET_NODES),
+    at: isoTime,
+    fromHour: isoTime.refine((s) => Date.parse(s) % HOUR_MS === 0, { message: 'must be on the hour' }),
+    hourlyMicroUsdPerMwh: z.array(z.number().int().nullable()).min(1).max(48),
+  })
+  .superRefine((s, ctx) => {
+    const { min, max } = PLAUSIBLE_PRICE_MICRO_USD.power;
+    s.hourlyMicroUsdPerMwh.forEach((v, h) => {
+      if (v !== null && !(v >= min && v <= max)) ctx.addIssue({ code: 'custom', path: ['hourlyMicroUsdPerMwh', h], message: `a day-ahead price must lie between ${min} and ${max} micro-USD (USD/MWh)` });
+    });
+    // published before the hours it prices: a schedule stamped after its first hour would let a replay see its own past as a forecast
+    if (Date.parse(s.at) > Date.parse(s.fromHour)) ctx.addIssue({ code: 'custom', path: ['at'], message: 'a day-ahead schedule is published before its first hour (at ≤ fromHour)' });
+  });
+export type DayAheadSchedule = z.infer<typeof dayAheadScheduleSchema>;
+
+export const marketTickSchema = z.discriminatedUnion('kind', [priceTickSchema, networkStatsSchema, dayAheadScheduleSchema]);
 export type MarketTick = z.infer<typeof marketTickSchema>;
 
 export const NETWORK_FEED = 'network-btc';
-export const marketStream = (tick: MarketTick) => `market-${tick.kind === 'price' ? tick.feed : NETWORK_FEED}`;
+/** The feed of a node's day-ahead schedules (stream `market-<node>-da`). */
+export const dayAheadFeed = (node: MarketNode) => `${node.toLowerCase()}-da`;
+/** A tick's feed key: the price feed id, `network-btc`, or `<node>-da`. */
+export const feedKey = (tick: MarketTick): string => (tick.kind === 'price' ? tick.feed : tick.kind === 'network' ? NETWORK_FEED : dayAheadFeed(tick.node));
+export const marketStream = (tick: MarketTick) => `market-${feedKey(tick)}`;
 
 export const usdToMicro = (usd: number) => Math.round(usd * 1_000_000);
 export const SATS_PER_BTC = 100_000_000;

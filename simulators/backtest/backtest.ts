@@ -50,7 +50,7 @@ import {
   type Recommendation,
   type EconomicsObservation,
 } from '../../domain/economics/controller.ts';
-import { initialLearnedForecaster, learnedForecast, observeSettled, DEFAULT_LEARNED_CONFIG, type DayAhead, type LearnedForecasterState } from '../../domain/economics/forecast.ts';
+import { dayAheadWindow, initialLearnedForecaster, learnedForecast, observeSettled, DEFAULT_LEARNED_CONFIG, type LearnedForecasterState } from '../../domain/economics/forecast.ts';
 import { adaptiveDecide, initialAdaptation, type AdaptationOptions } from '../../domain/economics/adaptation.ts';
 import { optimalPlan, scheduleValue, type BlockProblem } from '../../domain/economics/plan.ts';
 import { toMicroUsd } from '../../domain/economics/profitability.ts';
@@ -59,7 +59,9 @@ import { buildTrace, traceSpan, INTERVAL_MS, type Rt15Node, type Trace, type Tra
 import { isoMinute as iso } from '../../domain/time.ts';
 
 export const STRATEGIES = ['controller', 'controller-fixed', 'controller-persistence', 'reactive', 'seed-10pct', 'mining-only', 'ai-only', 'optimum'] as const;
-export type StrategyName = (typeof STRATEGIES)[number];
+/** Not causal, so never run unless asked for (`--strategies`): an estimate of the best these forecasting features could do. */
+export const ANALYSIS_STRATEGIES = ['in-sample-limit'] as const;
+export type StrategyName = (typeof STRATEGIES)[number] | (typeof ANALYSIS_STRATEGIES)[number];
 
 const STRATEGY_LABELS: Record<StrategyName, string> = {
   controller: 'controller (adaptive)',
@@ -70,6 +72,7 @@ const STRATEGY_LABELS: Record<StrategyName, string> = {
   'mining-only': 'mining only',
   'ai-only': 'AI only',
   optimum: 'hindsight optimum (DP)',
+  'in-sample-limit': 'in-sample limit (forecaster fitted on the scored trace)',
 };
 
 export type BacktestOptions = {
@@ -202,18 +205,11 @@ const observationAt = (r: Resolved, iv: TraceInterval): EconomicsObservation => 
   btcUsd: iv.btcUsdKnown,
   network: iv.networkKnown,
   electricityUsdPerMwh: iv.lastRtUsdPerMwh!,
-  dayAhead: dayAheadFrom(r.trace, iv.startMs, r.config.horizonIntervals),
+  dayAhead: dayAheadWindow((h) => r.trace.dayAheadByHour.get(h), iv.startMs, r.config.horizonIntervals, INTERVAL_MS),
   gpuUsdPerHour: iv.gpuUsdPerHour,
   gpuUtilization: r.utilization,
   gpuDemandShares: r.shares,
 });
-
-/** Day-ahead prices from the hour of the last settled interval through the look-ahead (always published by then). */
-const dayAheadFrom = (trace: Trace, atMs: number, horizon: number): DayAhead => {
-  const fromMs = Math.floor((atMs - INTERVAL_MS) / 3_600_000) * 3_600_000;
-  const hours = Math.ceil((atMs + horizon * INTERVAL_MS - fromMs) / 3_600_000);
-  return { fromMs, hourlyUsdPerMwh: Array.from({ length: hours }, (_, h) => trace.dayAheadByHour.get(fromMs + h * 3_600_000) ?? null) };
-};
 
 /** Realized per-interval rewards of each block (integer micro-USD) and its switching costs. */
 const problems = (r: Resolved, blocks: Block[]): { problems: BlockProblem[]; reserveMicro: number } => {
@@ -308,19 +304,22 @@ const seedRule = (r: Resolved, blocks: Block[]) => {
   });
 };
 
-type ControllerKind = 'adaptive' | 'learned' | 'persistence';
+/** `in-sample`: the learned controller whose forecaster's conditional means were fitted on the whole scored trace (its history still moves causally). */
+type ControllerKind = 'adaptive' | 'learned' | 'persistence' | 'in-sample';
 
 const controller = (r: Resolved, blocks: Block[], kind: ControllerKind, onProgress?: (f: number) => void): Schedules => {
   const n = r.trace.intervals.length;
   const modes = blocks.map(() => new Uint8Array(n).fill(1));
   let state = initialControllerState(r.facility, r.trace.fromMs, r.config);
   let fc: LearnedForecasterState | undefined = kind !== 'persistence' ? warmUp(r) : undefined;
+  const fitted = kind === 'in-sample' ? r.trace.intervals.reduce((f, iv) => observeSettled(f, { startMs: iv.startMs, priceUsdPerMwh: iv.rtUsdPerMwh, dayAheadUsdPerMwh: iv.daUsdPerMwh }), fc!) : undefined;
   let record = kind === 'adaptive' ? initialAdaptation(r.facility, r.trace.fromMs, r.config, r.adaptation) : undefined;
   let lastReport = -1;
   r.trace.intervals.forEach((iv, t) => {
     if (iv.lastRtUsdPerMwh !== null) {
       const observation = observationAt(r, iv);
-      const forecast = fc && fc.observed > 0 ? learnedForecast(fc, { atMs: iv.startMs, dayAhead: observation.dayAhead! }) : undefined;
+      const knows = fitted && fc ? { ...fc, coarse: fitted.coarse, fine: fitted.fine } : fc;
+      const forecast = knows && knows.observed > 0 ? learnedForecast(knows, { atMs: iv.startMs, dayAhead: observation.dayAhead! }) : undefined;
       const input = { facility: r.facility, observation, state, config: r.config, ...(forecast ? { forecast } : {}) };
       let out: { recommendation: Recommendation; state: ControllerState };
       if (record) {
@@ -383,6 +382,21 @@ const enforceBudget = (r: Resolved, blocks: Block[], modes: Schedules, reserveDr
   });
 };
 
+/**
+ * The adaptive controller's decisions over the trace, interval by interval: each interruptible
+ * block's mode (1 active, 0 idle) from the first interval it decided. What a replay of the same
+ * trace through the live pipeline must reproduce.
+ */
+export const controllerDecisions = (options: BacktestOptions = {}): Array<{ startMs: number; blocks: Record<string, number> }> => {
+  const r = resolve(options);
+  const { blocks } = expandFacility(r.facility, r.config.asicBlockUnits, r.shares);
+  const modes = controller(r, blocks, 'adaptive');
+  const decided = blocks.flatMap((b, k) => (b.interruptible ? [{ id: b.id, k }] : []));
+  return r.trace.intervals.flatMap((iv, t) =>
+    iv.lastRtUsdPerMwh === null ? [] : [{ startMs: iv.startMs, blocks: Object.fromEntries(decided.map(({ id, k }) => [id, modes[k]![t]!])) }],
+  );
+};
+
 export const runBacktest = (options: BacktestOptions = {}): BacktestResult => {
   const r = resolve(options);
   const { blocks, reserve } = expandFacility(r.facility, r.config.asicBlockUnits, r.shares);
@@ -438,16 +452,17 @@ export const runBacktest = (options: BacktestOptions = {}): BacktestResult => {
 
   const results: StrategyResult[] = [];
   const progressOf = (from: number, to: number) => (options.onProgress ? (f: number) => options.onProgress!(from + (to - from) * f) : undefined);
-  const controllers = wanted.filter((s) => s.startsWith('controller')).length;
+  const controllers = wanted.filter((s) => s.startsWith('controller') || s === 'in-sample-limit').length;
   let done = 0;
   for (const name of wanted) {
     let modes: Schedules | 'optimum';
     switch (name) {
       case 'controller':
       case 'controller-fixed':
-      case 'controller-persistence': {
+      case 'controller-persistence':
+      case 'in-sample-limit': {
         const share = 0.95 / Math.max(1, controllers);
-        const kind: ControllerKind = name === 'controller' ? 'adaptive' : name === 'controller-fixed' ? 'learned' : 'persistence';
+        const kind: ControllerKind = name === 'controller' ? 'adaptive' : name === 'controller-fixed' ? 'learned' : name === 'in-sample-limit' ? 'in-sample' : 'persistence';
         modes = controller(r, blocks, kind, progressOf(done * share, (done + 1) * share));
         done++;
         break;
@@ -657,8 +672,9 @@ export const parseBacktestArgs = (argv: readonly string[]): ParsedBacktestArgs =
       case '--strategies': {
         const v = value();
         const names = (v ?? '').split(',').filter(Boolean);
-        const bad = names.filter((x) => !(STRATEGIES as readonly string[]).includes(x));
-        if (names.length === 0 || bad.length) throw new Error(`--strategies: expected a comma list of ${STRATEGIES.join(', ')}, got ${JSON.stringify(v ?? '')}`);
+        const known: readonly string[] = [...STRATEGIES, ...ANALYSIS_STRATEGIES];
+        const bad = names.filter((x) => !known.includes(x));
+        if (names.length === 0 || bad.length) throw new Error(`--strategies: expected a comma list of ${known.join(', ')}, got ${JSON.stringify(v ?? '')}`);
         options.strategies = names as StrategyName[];
         break;
       }

@@ -10,9 +10,10 @@
  * - BTC: realized = close of the hour containing the interval (hourly resolution); known = the
  *   close of the hour before;
  * - network: difficulty and subsidy of the UTC day (known from the chain); fees per block of the
- *   day (realized) or of the day before (known). Days without fee data (2023: fees are daily only
- *   from 2023-04-30, every 4th day before) take the nearest day with data (ties: the earlier);
- *   the trace counts them.
+ *   day (realized) or of the day before (known, as the replay publishes it). Days without fee
+ *   data (2023: fees are daily only from 2023-04-30, every 4th day before): realized takes the
+ *   nearest day with data (ties: the earlier); known holds the last day with data before, never
+ *   a later one. The trace counts them.
  * - GPU rates: the monthly list-price series has H100 only for 2023-09 and 2024, A100 from
  *   2023-09 (not 2024-03), no L40S. Policy: a month without a value takes the nearest month with
  *   one (ties: the earlier), so Jan–Aug 2023 use September 2023 ($3.38 H100, $2.19 A100) and
@@ -120,6 +121,13 @@ export const buildTrace = (opts: TraceOptions): Trace => {
   const netByDay = new Map(net.map((d) => [d.t, d]));
   const days = net.map((d) => d.t);
   const fees = nearestFill(days, (t) => netByDay.get(t)!.feesPerBlockBtc);
+  // what is known at a day's start: the last day with fee data before it
+  const feesKnown = new Map<number, number>();
+  let lastFee: number | undefined;
+  for (const d of net) {
+    if (lastFee !== undefined) feesKnown.set(d.t, lastFee);
+    if (d.feesPerBlockBtc !== undefined) lastFee = d.feesPerBlockBtc;
+  }
   const daysInTrace = new Set<number>();
 
   // GPU months: nearest month with a value
@@ -137,8 +145,8 @@ export const buildTrace = (opts: TraceOptions): Trace => {
     const day = Math.floor(p.t / DAY_MS) * DAY_MS;
     const nd = netByDay.get(day);
     const feeToday = fees.get(day);
-    const feeYesterday = fees.get(day - DAY_MS) ?? feeToday;
-    if (!nd || !feeToday || !feeYesterday) throw new RangeError(`no Bitcoin network data for ${iso(day)}`);
+    const feeYesterday = feesKnown.get(day) ?? feeToday?.value;
+    if (!nd || !feeToday || feeYesterday === undefined) throw new RangeError(`no Bitcoin network data for ${iso(day)}`);
     daysInTrace.add(day);
     const btcNow = valueAt(btc, hour);
     const btcKnown = valueAt(btc, hour - HOUR_MS) ?? btcNow;
@@ -161,7 +169,7 @@ export const buildTrace = (opts: TraceOptions): Trace => {
       btcUsd: btcNow,
       btcUsdKnown: btcKnown,
       network: { difficulty: nd.difficulty, subsidyBtc: nd.subsidyBtc, feesPerBlockBtc: feeToday.value },
-      networkKnown: { difficulty: nd.difficulty, subsidyBtc: nd.subsidyBtc, feesPerBlockBtc: feeYesterday.value },
+      networkKnown: { difficulty: nd.difficulty, subsidyBtc: nd.subsidyBtc, feesPerBlockBtc: feeYesterday },
       gpuUsdPerHour: rates,
     });
   }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { marketTickSchema, type MarketTick, type PriceTick } from '../../domain/market/ticks.ts';
+import { marketStream, marketTickSchema, type DayAheadSchedule, type MarketTick, type PriceTick } from '../../domain/market/ticks.ts';
 import { createReplaySource, L40S_LIST_PRICE_USD_PER_GPU_HOUR } from './replay.ts';
 import { feedKey, feedRank } from './source.ts';
 
@@ -13,7 +13,7 @@ describe('replay of the real market history', () => {
   const replay = createReplaySource();
 
   it('reproduces known ERCOT values: hourly, and 15-minute for HB_WEST/HB_NORTH in 2023', () => {
-    const hourly = createReplaySource({ fifteenMinute: false, feeds: { power: true, btc: false, network: false, gpu: false } });
+    const hourly = createReplaySource({ fifteenMinute: false, feeds: { power: true, btc: false, network: false, gpu: false, dayAhead: false } });
     const scarcityHour = hourly.ticksBetween(T('2023-09-07T00:00Z'), T('2023-09-07T00:00Z') + HOUR);
     const west = price(scarcityHour, 'power-hb_west', '2023-09-07T00:00Z');
     expect(west).toMatchObject({ priceMicroUsd: 5_257_580_000, tickId: 'replay:power-hb_west:rt1h:2023-09-07T00:00:00.000Z' });
@@ -41,26 +41,39 @@ describe('replay of the real market history', () => {
     ]);
   });
 
-  it('replays daily network stats and holds the last known fee on days without one', () => {
+  it("replays daily network stats with the day before's fees, held from the last day that had them", () => {
     const day = (d: string) => replay.ticksBetween(T(d), T(d) + 1).find((t) => t.kind === 'network');
+    // the halving day: its own difficulty and subsidy, the fees of 2024-04-19 (0.77445 BTC/block; its own 9.67 are known a day later)
     expect(day('2024-04-20T00:00Z')).toEqual({
       kind: 'network',
       tickId: 'replay:network-btc:2024-04-20T00:00:00.000Z',
       at: '2024-04-20T00:00:00.000Z',
       difficulty: 86_388_558_925_171,
       subsidySats: 312_500_000,
-      feesPerBlockSats: 967_473_000,
+      feesPerBlockSats: 77_445_000,
     });
-    // 2022-12-31 has fees 0.07808 BTC/block; 2023-01-01 has none, so 2022-12-31's is held
-    expect(day('2022-12-31T00:00Z')).toMatchObject({ feesPerBlockSats: 7_808_000, subsidySats: 625_000_000 });
+    expect(day('2024-04-21T00:00Z')).toMatchObject({ feesPerBlockSats: 967_473_000 });
+    // 2022-12-31 has fees 0.07808 BTC/block; 2023-01-01 has none, so 2023-01-02 holds 2022-12-31's
     expect(day('2023-01-01T00:00Z')).toMatchObject({ feesPerBlockSats: 7_808_000, difficulty: 35_364_065_900_457 });
-    expect(replay.feeHeldDays).toContain(T('2023-01-01T00:00Z'));
-    expect(replay.feeHeldDays).not.toContain(T('2022-12-31T00:00Z'));
-    expect(replay.feeHeldDays).toHaveLength(1_093);
-    // the first two days precede any fee value and are not replayed
+    expect(day('2023-01-02T00:00Z')).toMatchObject({ feesPerBlockSats: 7_808_000 });
+    expect(replay.feeHeldDays).toContain(T('2023-01-02T00:00Z'));
+    expect(replay.feeHeldDays).not.toContain(T('2023-01-01T00:00Z'));
+    expect(replay.feeHeldDays).toHaveLength(1_092);
+    // the days up to the first with a fee value (2020-04-13) have no fees of the day before: not replayed
     const net = replay.ticksBetween(replay.fromMs, replay.toMs).filter((t) => t.kind === 'network');
-    expect(net[0]!.at).toBe('2020-04-13T00:00:00.000Z');
-    expect(net).toHaveLength(1_822);
+    expect(net[0]!.at).toBe('2020-04-14T00:00:00.000Z');
+    expect(net).toHaveLength(1_821);
+  });
+
+  it('publishes each day-ahead schedule at 20:00 UTC the day before, with the hours the source lacks as null', () => {
+    const schedules = (from: string, to: string) => replay.ticksBetween(T(from), T(to)).filter((t): t is DayAheadSchedule => t.kind === 'day-ahead' && t.node === 'HB_WEST');
+    const [oct2] = schedules('2023-10-01T00:00Z', '2023-10-02T00:00Z');
+    expect(oct2).toMatchObject({ tickId: 'replay:hb_west-da:2023-10-02T00:00:00.000Z', at: '2023-10-01T20:00:00.000Z', fromHour: '2023-10-02T00:00:00.000Z' });
+    expect(oct2!.hourlyMicroUsdPerMwh).toHaveLength(24);
+    expect(oct2!.hourlyMicroUsdPerMwh.slice(0, 2)).toEqual([74_480_000, 42_760_000]);
+    expect(marketStream(oct2!)).toBe('market-hb_west-da');
+    // the summer 2023 gap: no schedule at all
+    expect(schedules('2023-08-01T00:00Z', '2023-08-20T00:00Z')).toEqual([]);
   });
 
   it('replays monthly GPU rates, withheld months keep the previous rate, and L40S is a fixed list price or absent', () => {
@@ -72,7 +85,7 @@ describe('replay of the real market history', () => {
     expect(replay.ticksBetween(T('2024-03-01T00:00Z'), T('2024-04-01T00:00Z')).filter((t) => feedKey(t) === 'gpu-a100')).toEqual([]);
     const mid = replay.inForceAt(T('2024-03-15T00:00Z'));
     expect(mid.find((t) => feedKey(t) === 'gpu-a100')).toMatchObject({ priceMicroUsd: 2_350_000, at: '2024-02-01T00:00:00.000Z' });
-    const omit = createReplaySource({ l40s: 'omit', feeds: { gpu: true, btc: false, power: false, network: false } });
+    const omit = createReplaySource({ l40s: 'omit', feeds: { gpu: true, btc: false, power: false, network: false, dayAhead: false } });
     expect(new Set(omit.ticksBetween(omit.fromMs, omit.toMs).map(feedKey))).toEqual(new Set(['gpu-h100', 'gpu-a100']));
   });
 

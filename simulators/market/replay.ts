@@ -14,10 +14,16 @@
  *   The 15-minute file's 2024 gaps are not patched: hourly is used for all of 2024.
  * - `network-btc`: one tick per UTC day at 00:00Z, the day's Blockchain.com stats
  *   (difficulty = the day's average on adjustment days; subsidy in force for most of the
- *   day; fees per block). FEES: the file has no fee value on 1,095 of its 1,824 days
- *   (daily data only 2023-04-30 to 2024-04-27, every 4th day elsewhere). On those days the
- *   LAST KNOWN value is held and the day is listed in `feeHeldDays`. The first two days
- *   (2020-04-11/12), before any fee value, are not replayed: the feed starts 2020-04-13.
+ *   day) and the fees per block of the day BEFORE: a day's fees are known once it is over.
+ *   FEES: the file has no fee value on 1,095 of its 1,824 days (daily data only 2023-04-30
+ *   to 2024-04-27, every 4th day elsewhere). When the day before has none, the LAST KNOWN
+ *   value is held and the day is listed in `feeHeldDays`. Days up to the first with a fee
+ *   value (2020-04-11/12 have none, 2020-04-13 has one) are not replayed: the feed starts
+ *   2020-04-14.
+ * - `<node>-da`: the node's day-ahead prices for each UTC day, one schedule of 24 hourly
+ *   prices published at 20:00 UTC the day before (domain/economics/forecast.ts
+ *   `dayAheadPublishedAt`: after ERCOT's ~13:30 Central posting); an hour the file lacks is
+ *   null (none 2023-07-25..09-07).
  * - `gpu-h100`, `gpu-a100`: monthly median list price (henryzhangpku/gpu-price-index
  *   backfill), stamped at the month's start; withheld months produce no tick, so the
  *   previous month's rate stays in force.
@@ -33,6 +39,7 @@ import {
   MARKET_NODES,
   NETWORK_FEED,
   SATS_PER_BTC,
+  dayAheadFeed,
   gpuFeed,
   powerFeed,
   usdToMicro,
@@ -40,7 +47,8 @@ import {
   type MarketNode,
   type MarketTick,
 } from '../../domain/market/ticks.ts';
-import { btcNetworkDaily, btcUsdHourly, ercotRealTime15Min, ercotRealTimeHourly, gpuRentalMonthly, type Point } from './history.ts';
+import { dayAheadPublishedAt } from '../../domain/economics/forecast.ts';
+import { btcNetworkDaily, btcUsdHourly, ercotDayAheadHourly, ercotRealTime15Min, ercotRealTimeHourly, gpuRentalMonthly, type Point } from './history.ts';
 import type { MarketSource } from './source.ts';
 import { iso } from '../../domain/time.ts';
 
@@ -58,7 +66,7 @@ export type ReplayOptions = {
   /** L40S: a fixed documented list price (default) or no feed at all. */
   l40s?: 'list-price' | 'omit';
   /** Which feed families to replay. Default: all. */
-  feeds?: { btc?: boolean; power?: boolean; network?: boolean; gpu?: boolean };
+  feeds?: { btc?: boolean; power?: boolean; network?: boolean; gpu?: boolean; dayAhead?: boolean };
 };
 
 export type ReplaySource = MarketSource & {
@@ -86,19 +94,21 @@ const buildNetwork = (): { ticks: MarketTick[]; held: number[] } => {
   const ticks: MarketTick[] = [];
   const held: number[] = [];
   let lastFee: number | undefined;
+  let heldSince = false;
   for (const day of btcNetworkDaily()) {
-    const known = day.feesPerBlockBtc;
-    if (known === undefined) {
-      if (lastFee === undefined) continue; // before the first fee value: not replayed
-      held.push(day.t);
-    } else lastFee = known;
+    // the fees of the day before (known once it is over); held from the last day that had them
+    const known = lastFee;
+    if (day.feesPerBlockBtc !== undefined) lastFee = day.feesPerBlockBtc;
+    if (known === undefined) continue; // no fee value before this day: not replayed
+    if (heldSince) held.push(day.t);
+    heldSince = day.feesPerBlockBtc === undefined;
     ticks.push(Object.freeze({
       kind: 'network',
       tickId: `replay:${NETWORK_FEED}:${iso(day.t)}`,
       at: iso(day.t),
       difficulty: day.difficulty,
       subsidySats: Math.round(day.subsidyBtc * SATS_PER_BTC),
-      feesPerBlockSats: Math.round((known ?? lastFee!) * SATS_PER_BTC),
+      feesPerBlockSats: Math.round(known * SATS_PER_BTC),
     }));
   }
   return { ticks, held };
@@ -118,6 +128,29 @@ const buildPower = (node: MarketNode, fifteenMinute: boolean): MarketTick[] => {
   return hourly(ercotRealTimeHourly(node));
 };
 
+const DAY_MS = 86_400_000;
+
+/** A node's day-ahead schedules: one per UTC day of the file, published the day before (nulls where the file has no price). */
+const buildDayAhead = (node: MarketNode): MarketTick[] => {
+  const byDay = new Map<number, Array<number | null>>();
+  for (const p of ercotDayAheadHourly(node)) {
+    const day = Math.floor(p.t / DAY_MS) * DAY_MS;
+    let hours = byDay.get(day);
+    if (!hours) byDay.set(day, (hours = Array.from({ length: 24 }, () => null)));
+    hours[(p.t - day) / HOUR_MS] = usdToMicro(p.value);
+  }
+  return [...byDay].map(([day, hours]) =>
+    Object.freeze({
+      kind: 'day-ahead' as const,
+      tickId: `replay:${dayAheadFeed(node)}:${iso(day)}`,
+      node,
+      at: iso(dayAheadPublishedAt(day)),
+      fromHour: iso(day),
+      hourlyMicroUsdPerMwh: hours,
+    }),
+  );
+};
+
 const buildGpu = (l40s: 'list-price' | 'omit'): MarketTick[][] => {
   const months = gpuRentalMonthly();
   const h100: MarketTick[] = [];
@@ -132,19 +165,20 @@ const buildGpu = (l40s: 'list-price' | 'omit'): MarketTick[][] => {
 };
 
 const build = (opts: ReplayOptions): Built => {
-  const want = { btc: true, power: true, network: true, gpu: true, ...opts.feeds };
+  const want = { btc: true, power: true, network: true, gpu: true, dayAhead: true, ...opts.feeds };
   const nodes = MARKET_NODES.filter((n) => (opts.nodes ?? MARKET_NODES).includes(n));
   const feeds: MarketTick[][] = [];
   let feeHeldDays: number[] = [];
-  // fixed feed order, the same as the synthetic source's: network, btc, power nodes, gpu types
+  // source.ts FEED_ORDER: network, btc, gpu types, day-ahead, power nodes
   if (want.network) {
     const { ticks, held } = buildNetwork();
     feeds.push(ticks);
     feeHeldDays = held;
   }
   if (want.btc) feeds.push(btcUsdHourly().map((p) => priceTick('btc-usd', p.t + HOUR_MS, p.value)));
-  if (want.power) for (const node of nodes) feeds.push(buildPower(node, opts.fifteenMinute ?? true));
   if (want.gpu) feeds.push(...buildGpu(opts.l40s ?? 'list-price'));
+  if (want.dayAhead) for (const node of nodes) feeds.push(buildDayAhead(node));
+  if (want.power) for (const node of nodes) feeds.push(buildPower(node, opts.fifteenMinute ?? true));
   const nonEmpty = feeds.filter((f) => f.length > 0);
   // Array.prototype.sort is stable: equal times keep the feed order of the concatenation
   const entries = nonEmpty.flat().map((tick) => ({ t: Date.parse(tick.at), tick }));

@@ -9,7 +9,7 @@
  * since its last poll. Time never comes from the source itself.
  */
 import type { Clock } from '../../infra/clock.ts';
-import { MARKET_NODES, NETWORK_FEED, gpuFeed, powerFeed, type MarketTick } from '../../domain/market/ticks.ts';
+import { MARKET_NODES, NETWORK_FEED, dayAheadFeed, feedKey, gpuFeed, powerFeed, type MarketTick } from '../../domain/market/ticks.ts';
 
 export type MarketSource = {
   /**
@@ -29,15 +29,21 @@ export type MarketSource = {
 
 export const tickTimeMs = (tick: MarketTick): number => Date.parse(tick.at);
 
-/** A tick feed key: the price feed id, or `network-btc`. */
-export const feedKey = (tick: MarketTick): string => (tick.kind === 'price' ? tick.feed : NETWORK_FEED);
+export { feedKey };
 
-/** The fixed feed order for ticks at the same instant: network, btc-usd, power nodes, gpu types. */
+/**
+ * The fixed feed order for ticks at the same instant: network, btc-usd, gpu types, day-ahead
+ * schedules, power nodes. Real-time power comes last because the economic controller decides
+ * an interval when its node's first price of that interval arrives: everything else stamped
+ * at that instant (the hour's BTC close, the day's network stats, the month's GPU rate) is then
+ * known, as it is to the backtest.
+ */
 export const FEED_ORDER: readonly string[] = [
   NETWORK_FEED,
   'btc-usd',
-  ...MARKET_NODES.map(powerFeed),
   ...(['H100', 'A100', 'L40S'] as const).map(gpuFeed),
+  ...MARKET_NODES.map(dayAheadFeed),
+  ...MARKET_NODES.map(powerFeed),
 ];
 export const feedRank = (tick: MarketTick): number => FEED_ORDER.indexOf(feedKey(tick));
 

@@ -389,7 +389,8 @@ const build = (r: Resolved, tag: string): Proc[] => {
   }
   procs.push(btc.proc);
 
-  // ---- electricity per node
+  // ---- electricity per node (its process runs last at equal times: source.ts FEED_ORDER)
+  let powerProc: Proc | undefined;
   if (r.nodes.length > 0) {
     const rng = root.fork('power');
     const P = CALIBRATION.power;
@@ -441,7 +442,7 @@ const build = (r: Resolved, tag: string): Proc[] => {
         proc.nextMs = t + r.powerIntervalMs;
       },
     };
-    procs.push(proc);
+    powerProc = proc;
   }
 
   // ---- GPU rates: bounded logit OU
@@ -472,6 +473,7 @@ const build = (r: Resolved, tag: string): Proc[] => {
     };
     procs.push(proc);
   }
+  if (powerProc) procs.push(powerProc);
 
   return procs;
 };
