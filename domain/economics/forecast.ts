@@ -139,6 +139,11 @@ export type LearnedForecasterConfig = {
    */
   anchor: 'last' | 'day-ahead';
   persistence: number;
+  /**
+   * Condition on how much the price moved over the last two hours (range < $20, < $100, more):
+   * the same last price means something else in a calm hour than in a turbulent one.
+   */
+  swing: boolean;
 };
 
 export const DEFAULT_LEARNED_CONFIG: LearnedForecasterConfig = {
@@ -149,6 +154,8 @@ export const DEFAULT_LEARNED_CONFIG: LearnedForecasterConfig = {
   shrinkage: 10,
   anchor: 'last',
   persistence: DEFAULT_PERSISTENCE,
+  // measured on 2023–24 (simulators/backtest/README.md): better for the fixed controller, worse for the adaptive one on three of four site-years
+  swing: false,
 };
 
 /** The anchor of horizon k from the last settled price and the day-ahead prices of its interval and of the target. */
@@ -213,8 +220,27 @@ const regimeOf = (s: LearnedForecasterState, target: number, knownBefore: number
   return best;
 };
 
-const keys = (level: number, regime: number | undefined, da: number | undefined) => {
-  const coarse = bucket(level, LEVEL_EDGES) * NR + (regime === undefined ? 0 : bucket(regime, REGIME_EDGES));
+/** Edges of the range (highest − lowest) of the last two hours' settled prices, USD/MWh: calm, moving, turbulent. */
+const SWING_EDGES = [20, 100];
+const SWING_INTERVALS = 8;
+const NS = SWING_EDGES.length + 1;
+
+/** How much the price moved over the intervals before decision slot `i` (bucket; 0 when the feature is off). */
+const swingOf = (s: LearnedForecasterState, i: number): number => {
+  if (!s.config.swing) return 0;
+  let hi = -Infinity;
+  let lo = Infinity;
+  for (let q = 1; q <= SWING_INTERVALS; q++) {
+    const p = priceAt(s, i - q);
+    if (p === undefined) continue;
+    if (p > hi) hi = p;
+    if (p < lo) lo = p;
+  }
+  return hi >= lo ? bucket(hi - lo, SWING_EDGES) : 0;
+};
+
+const keys = (level: number, regime: number | undefined, da: number | undefined, swing: number) => {
+  const coarse = (bucket(level, LEVEL_EDGES) * NR + (regime === undefined ? 0 : bucket(regime, REGIME_EDGES))) * NS + swing;
   const fine = coarse * ND + (da === undefined ? ND - 1 : bucket(da, DA_EDGES));
   return { coarse, fine };
 };
@@ -268,7 +294,7 @@ export const observeSettled = (
     const i = slot - k;
     const base = priceAt(next, i - 1);
     if (base === undefined) continue;
-    const { coarse: kc, fine: kf } = keys(base, regimeOf(next, slot, i), settled.dayAheadUsdPerMwh ?? undefined);
+    const { coarse: kc, fine: kf } = keys(base, regimeOf(next, slot, i), settled.dayAheadUsdPerMwh ?? undefined, swingOf(next, i));
     const y = settled.priceUsdPerMwh - anchorOf(c, k, base, dayAheadOf(next, i - 1), settled.dayAheadUsdPerMwh ?? undefined);
     coarse[k] = addTo(coarse[k]!, kc, y);
     fine[k] = addTo(fine[k]!, kf, y);
@@ -293,10 +319,11 @@ export const learnedForecast = (state: LearnedForecasterState, args: { atMs: num
   const prices: number[] = [];
   const spreads: number[] = [];
   const k0 = c.shrinkage;
+  const swing = swingOf(state, i);
   for (let k = 0; k < c.horizon; k++) {
     const j = i + k;
     const da = dayAheadAt(args.dayAhead, j * c.intervalMs);
-    const { coarse: kc, fine: kf } = keys(base, regimeOf(state, j, i), da);
+    const { coarse: kc, fine: kf } = keys(base, regimeOf(state, j, i), da, swing);
     const [cs, css, cn] = state.coarse[k]![kc] ?? EMPTY;
     const [fs, fss, fn] = state.fine[k]![kf] ?? EMPTY;
     const coarseMean = cs / (cn + k0);

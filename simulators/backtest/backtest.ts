@@ -107,6 +107,8 @@ export type BacktestOptions = {
   strategies?: readonly StrategyName[];
   /** What the learned forecaster corrects: the last price (default) or day-ahead + persistence (forecast.ts). */
   forecastAnchor?: 'last' | 'day-ahead';
+  /** Whether the learned forecaster conditions on the last two hours' price range (forecast.ts `swing`; default false). */
+  forecastSwing?: boolean;
   /** How the adaptive controller weighs its record (adaptation.ts). */
   adaptation?: AdaptationOptions;
   /** A folder of market files in the format of simulators/market/data (e.g. a stress scenario); without a year or dates the whole span of its 15-minute prices. */
@@ -164,6 +166,7 @@ type Resolved = {
   dataDir?: string;
   adaptation: AdaptationOptions;
   forecastAnchor?: 'last' | 'day-ahead';
+  forecastSwing: boolean;
 };
 
 const resolve = (o: BacktestOptions): Resolved => {
@@ -196,7 +199,7 @@ const resolve = (o: BacktestOptions): Resolved => {
     poolFee: o.poolFee ?? DEFAULT_CONTROLLER_CONFIG.poolFee,
     asicBlockUnits: o.asicBlockUnits ?? DEFAULT_CONTROLLER_CONFIG.asicBlockUnits,
   };
-  return { facility, leftOut, trace, config, utilization: o.gpuUtilization ?? 0.7, shares: o.gpuDemandShares ?? DEFAULT_SHARES, warmUpDays: o.trace ? 0 : (o.forecasterWarmUpDays ?? 365), adaptation: o.adaptation ?? {}, ...(o.forecastAnchor ? { forecastAnchor: o.forecastAnchor } : {}), ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) };
+  return { facility, leftOut, trace, config, utilization: o.gpuUtilization ?? 0.7, shares: o.gpuDemandShares ?? DEFAULT_SHARES, warmUpDays: o.trace ? 0 : (o.forecasterWarmUpDays ?? 365), adaptation: o.adaptation ?? {}, forecastSwing: o.forecastSwing ?? DEFAULT_LEARNED_CONFIG.swing, ...(o.forecastAnchor ? { forecastAnchor: o.forecastAnchor } : {}), ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}) };
 };
 
 /** What the controller knows at the start of an interval. */
@@ -345,7 +348,7 @@ const controller = (r: Resolved, blocks: Block[], kind: ControllerKind, onProgre
 
 /** The learned forecaster, shown the history before the trace (causal: only earlier prices). */
 const warmUp = (r: Resolved): LearnedForecasterState => {
-  let fc = initialLearnedForecaster({ ...DEFAULT_LEARNED_CONFIG, intervalMs: INTERVAL_MS, horizon: r.config.horizonIntervals, ...(r.forecastAnchor ? { anchor: r.forecastAnchor } : {}) });
+  let fc = initialLearnedForecaster({ ...DEFAULT_LEARNED_CONFIG, intervalMs: INTERVAL_MS, horizon: r.config.horizonIntervals, swing: r.forecastSwing, ...(r.forecastAnchor ? { anchor: r.forecastAnchor } : {}) });
   if (r.warmUpDays === 0) return fc;
   const from = r.trace.fromMs - r.warmUpDays * 86_400_000;
   const da = new Map(ercotDayAheadHourly(r.trace.node, r.dataDir).map((p) => [p.t, p.value]));
@@ -660,6 +663,9 @@ export const parseBacktestArgs = (argv: readonly string[]): ParsedBacktestArgs =
         options.forecastAnchor = v;
         break;
       }
+      case '--swing':
+        options.forecastSwing = true;
+        break;
       case '--budget-kw':
         options.budgetKw = num(flag, value(), (x) => x > 0, 'kW, > 0');
         break;
@@ -679,7 +685,7 @@ export const parseBacktestArgs = (argv: readonly string[]): ParsedBacktestArgs =
         break;
       }
       default:
-        throw new Error(`unknown flag ${JSON.stringify(raw)}: known flags are --data --year --from --to --node --facility --switch-cost --gpu-switch-seconds --min-dwell --horizon --pool-fee --gpu-utilization --gpu-shares --gpu-rate --anchor --budget-kw --block-units --warm-up-days --strategies --json`);
+        throw new Error(`unknown flag ${JSON.stringify(raw)}: known flags are --data --year --from --to --node --facility --switch-cost --gpu-switch-seconds --min-dwell --horizon --pool-fee --gpu-utilization --gpu-shares --gpu-rate --anchor --swing --budget-kw --block-units --warm-up-days --strategies --json`);
     }
   }
   if ((options.fromMs === undefined) !== (options.toMs === undefined)) throw new Error('--from and --to go together');
