@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { marketTickSchema, type MarketTick, type NetworkStats, type PriceTick } from '../../domain/market/ticks.ts';
+import { marketTickSchema, type DayAheadSchedule, type MarketTick, type NetworkStats, type PriceTick } from '../../domain/market/ticks.ts';
 import { feedKey, feedRank, tickTimeMs } from './source.ts';
 import {
   CALIBRATION,
@@ -180,5 +180,25 @@ describe('synthetic market', () => {
     expect(() => createSyntheticSource({ seed: 1, btcIntervalMs: 0 })).toThrow(/btcIntervalMs/);
     expect(() => createSyntheticSource({ seed: 1, powerIntervalMs: 1.5 })).toThrow(/powerIntervalMs/);
     expect(() => createSyntheticSource({ seed: 1, initial: { gpuUsdPerHour: { H100: 9 } } })).toThrow(/H100/);
+  });
+
+  it('publishes each UTC day\'s day-ahead prices at 20:00 UTC the day before, and they say more about the hour than a flat price does', () => {
+    const ticks = coarse('da', { nodes: ['HB_WEST'] }).ticksBetween(start, start + 60 * DAY);
+    const schedules = ticks.filter((t): t is DayAheadSchedule => t.kind === 'day-ahead');
+    expect(schedules.length).toBeGreaterThanOrEqual(59);
+    for (const d of schedules) {
+      expect(marketTickSchema.safeParse(d).success).toBe(true);
+      expect(Date.parse(d.fromHour) - Date.parse(d.at)).toBe(4 * HOUR);
+      expect(Date.parse(d.fromHour) % DAY).toBe(0);
+      expect(d.hourlyMicroUsdPerMwh).toHaveLength(24);
+    }
+    // realized hourly prices against the day-ahead price of their hour, and against one flat price
+    const daOf = new Map(schedules.flatMap((d) => d.hourlyMicroUsdPerMwh.map((v, h) => [Date.parse(d.fromHour) + h * HOUR, v! / 1e6] as const)));
+    const realized = ticks.filter((t): t is PriceTick => t.kind === 'price' && t.feed === 'power-hb_west' && daOf.has(tickTimeMs(t)));
+    const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const flat = median(realized.map((t) => t.priceMicroUsd / 1e6));
+    const errDa = median(realized.map((t) => Math.abs(t.priceMicroUsd / 1e6 - daOf.get(tickTimeMs(t))!)));
+    const errFlat = median(realized.map((t) => Math.abs(t.priceMicroUsd / 1e6 - flat)));
+    expect(errDa).toBeLessThan(errFlat);
   });
 });

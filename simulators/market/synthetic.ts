@@ -9,6 +9,8 @@
  * - Electricity per ERCOT hub: (hub median × time-of-day shape × month shape) × exp(OU)
  *   + a per-node basis OU, with price spikes from a jump process (onset hazard by month
  *   and hour of day, exponential duration, log-normal level that wanders while it lasts).
+ *   Day-ahead per hub: each UTC day's typical price by hour (median level × shapes + mean
+ *   basis; no noise, no spikes), published at 20:00 UTC the day before, as the replay does.
  * - Bitcoin network: blocks arrive as a Poisson process at rate hashrate / (difficulty ×
  *   2^32); difficulty retargets every 2016 blocks with Bitcoin's rule (pow.cpp: actual
  *   timespan of the last 2016 blocks, clamped to ×¼…×4); the hashrate follows the
@@ -26,6 +28,7 @@ import {
   MARKET_NODES,
   NETWORK_FEED,
   SATS_PER_BTC,
+  dayAheadFeed,
   gpuFeed,
   powerFeed,
   usdToMicro,
@@ -37,6 +40,7 @@ import { createRng, hashString, type Rng } from '../random.ts';
 import { MARKET_DATA_DIR } from './history.ts';
 import { feedKey, feedRank, type MarketSource } from './source.ts';
 import { iso } from '../../domain/time.ts';
+import { dayAheadPublishedAt } from '../../domain/economics/forecast.ts';
 
 export type GpuType = 'H100' | 'A100' | 'L40S';
 export const GPU_TYPES: readonly GpuType[] = ['H100', 'A100', 'L40S'];
@@ -391,6 +395,7 @@ const build = (r: Resolved, tag: string): Proc[] => {
 
   // ---- electricity per node (its process runs last at equal times: source.ts FEED_ORDER)
   let powerProc: Proc | undefined;
+  let dayAheadProc: Proc | undefined;
   if (r.nodes.length > 0) {
     const rng = root.fork('power');
     const P = CALIBRATION.power;
@@ -443,6 +448,24 @@ const build = (r: Resolved, tag: string): Proc[] => {
       },
     };
     powerProc = proc;
+
+    // day-ahead: each UTC day's typical price by hour and node (the hour's shape at the median level,
+    // plus the node's mean basis; none of the day's noise or spikes), published at 20:00 UTC the day before
+    let day = Math.floor(r.startMs / DAY_MS) * DAY_MS;
+    while (dayAheadPublishedAt(day) < r.startMs) day += DAY_MS;
+    const da: Proc = {
+      nextMs: dayAheadPublishedAt(day),
+      emit(out) {
+        const t = da.nextMs;
+        const at = iso(t);
+        const hourly = Array.from({ length: 24 }, (_, h) => P.hubMedianUsdPerMwh * shapeAt(new Date(day + h * HOUR_MS + HOUR_MS / 2)));
+        for (const n of r.nodes)
+          out.push({ kind: 'day-ahead', tickId: `${tag}:${dayAheadFeed(n)}:${at}`, node: n, at, fromHour: iso(day), hourlyMicroUsdPerMwh: hourly.map((usd) => usdToMicro(usd + P.basis[n].mean)) });
+        day += DAY_MS;
+        da.nextMs = dayAheadPublishedAt(day);
+      },
+    };
+    dayAheadProc = da;
   }
 
   // ---- GPU rates: bounded logit OU
@@ -473,6 +496,7 @@ const build = (r: Resolved, tag: string): Proc[] => {
     };
     procs.push(proc);
   }
+  if (dayAheadProc) procs.push(dayAheadProc);
   if (powerProc) procs.push(powerProc);
 
   return procs;
