@@ -59,13 +59,22 @@ export async function* replay(store: EventStore, filter: ReplayFilter = {}): Asy
   }
 }
 
-/** Reads page after page, each from the last event of the one before, until a short page. */
+/**
+ * Reads page after page, each from the last event of the one before, until a short page. The next
+ * page is asked for as soon as one arrives, so the store reads it while the caller works through
+ * this one (at most two pages held).
+ */
 async function* pagesOf(read: (last: RecordedEvent | undefined) => Promise<RecordedEvent[]>): AsyncGenerator<RecordedEvent> {
-  for (let last: RecordedEvent | undefined; ; ) {
-    const page = await read(last);
-    yield* page;
-    if (page.length < REPLAY_PAGE) return;
-    last = page.at(-1);
+  let next: Promise<RecordedEvent[]> | undefined = read(undefined);
+  try {
+    while (next) {
+      const page: RecordedEvent[] = await next;
+      next = page.length < REPLAY_PAGE ? undefined : read(page.at(-1));
+      yield* page;
+    }
+  } finally {
+    // a caller that stops early leaves the read ahead unawaited: its failure is nobody's
+    next?.catch(() => {});
   }
 }
 
