@@ -14,6 +14,7 @@ import {
   type Recommendation,
 } from './controller.ts';
 import type { PriceForecast } from './forecast.ts';
+import { DEFAULT_POLICIES, type AdaptationInput } from './policy.ts';
 
 const T0 = Date.UTC(2023, 7, 17, 20, 30);
 const INTERVAL = 900_000;
@@ -164,6 +165,14 @@ const configArb = fc.record({
 
 const forecastArb = fc.option(fc.array(priceArb, { minLength: 1, maxLength: 8 }).map((p): PriceForecast => ({ pricesUsdPerMwh: p, method: 'random' })), { nil: undefined });
 
+/** No adaptation (always trust the forecast), or a record whose scores make any policy of the menu lead. */
+const adaptationArb = fc.option(
+  fc.record({ scoresUsd: fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: DEFAULT_POLICIES.length, maxLength: DEFAULT_POLICIES.length }), incumbent: fc.nat(DEFAULT_POLICIES.length - 1) }).map(
+    (r): AdaptationInput => ({ policies: DEFAULT_POLICIES.map((p) => ({ ...p })), leadUsd: 1000, halfLifeIntervals: 672, ...r }),
+  ),
+  { nil: undefined },
+);
+
 /** A random prior state: each block active or not, changed 0..6 intervals ago (or long ago). */
 const stateFor = (facility: FacilitySpec, config: ControllerConfig, bits: number[]): ControllerState => {
   const base = initialControllerState(facility, T0, config);
@@ -176,22 +185,23 @@ const stateFor = (facility: FacilitySpec, config: ControllerConfig, bits: number
   };
 };
 
-describe('invariant 8: economics', () => {
+describe('invariant 8: economics (with or without the adaptation leading any policy)', () => {
   it('with prices unchanged no block switches more than once, and from its own decision none switches', () => {
     fc.assert(
-      fc.property(facilityArb, observationArb, configArb, forecastArb, fc.array(fc.nat(15), { minLength: 1, maxLength: 20 }), (facility, obs, config, forecast, bits) => {
+      fc.property(facilityArb, observationArb, configArb, forecastArb, fc.array(fc.nat(15), { minLength: 1, maxLength: 20 }), adaptationArb, (facility, obs, config, forecast, bits, adaptation) => {
         let state = stateFor(facility, config, bits);
+        const adapted = adaptation ? { adaptation } : {};
         const changes = new Map<string, number>();
         let last: Recommendation | undefined;
         for (let k = 0; k < 3 * (config.minDwellMs / INTERVAL) + 3; k++) {
-          const out = decide({ facility, observation: { ...obs, atMs: T0 + k * INTERVAL }, state, config, ...(forecast ? { forecast } : {}) });
+          const out = decide({ facility, observation: { ...obs, atMs: T0 + k * INTERVAL }, state, config, ...adapted, ...(forecast ? { forecast } : {}) });
           for (const id of out.recommendation.switched) changes.set(id, (changes.get(id) ?? 0) + 1);
           state = out.state;
           last = out.recommendation;
         }
         for (const [id, n] of changes) expect(n, `${id} switched ${n} times`).toBeLessThanOrEqual(1);
         // steady: the last decision changed nothing and the next one changes nothing
-        const again = decide({ facility, observation: { ...obs, atMs: T0 + 100 * INTERVAL }, state, config, ...(forecast ? { forecast } : {}) });
+        const again = decide({ facility, observation: { ...obs, atMs: T0 + 100 * INTERVAL }, state, config, ...adapted, ...(forecast ? { forecast } : {}) });
         expect(again.recommendation.switched).toEqual([]);
         expect(last!.allocation.blocks).toEqual(again.recommendation.allocation.blocks);
       }),
@@ -209,9 +219,11 @@ describe('invariant 8: economics', () => {
         fc.array(fc.nat(15), { minLength: 1, maxLength: 20 }),
         fc.constantFrom('H100' as const, 'A100' as const),
         fc.double({ min: 0, max: 5, noNaN: true }),
-        (facility, obs, config, forecast, bits, type, raise) => {
+        adaptationArb,
+        (facility, obs, config, forecast, bits, type, raise, adaptation) => {
           const state = stateFor(facility, config, bits);
-          const run = (o: EconomicsObservation) => decide({ facility, observation: o, state, config, ...(forecast ? { forecast } : {}) }).recommendation;
+          // whichever policy the record makes lead (the record does not depend on today's GPU price)
+          const run = (o: EconomicsObservation) => decide({ facility, observation: o, state, config, ...(adaptation ? { adaptation } : {}), ...(forecast ? { forecast } : {}) }).recommendation;
           const low = run(obs);
           const high = run({ ...obs, gpuUsdPerHour: { ...obs.gpuUsdPerHour, [type]: obs.gpuUsdPerHour[type]! + raise } });
           expect(serving(high, type)).toBeGreaterThanOrEqual(serving(low, type));
@@ -239,8 +251,8 @@ describe('invariant 8: economics', () => {
 
   it('every recommendation recomputes from its recorded inputs', () => {
     fc.assert(
-      fc.property(facilityArb, observationArb, configArb, forecastArb, fc.array(fc.nat(15), { minLength: 1, maxLength: 20 }), (facility, obs, config, forecast, bits) => {
-        const { recommendation } = decide({ facility, observation: obs, state: stateFor(facility, config, bits), config, ...(forecast ? { forecast } : {}) });
+      fc.property(facilityArb, observationArb, configArb, forecastArb, fc.array(fc.nat(15), { minLength: 1, maxLength: 20 }), adaptationArb, (facility, obs, config, forecast, bits, adaptation) => {
+        const { recommendation } = decide({ facility, observation: obs, state: stateFor(facility, config, bits), config, ...(adaptation ? { adaptation } : {}), ...(forecast ? { forecast } : {}) });
         expect(recompute(JSON.parse(JSON.stringify(recommendation)) as Recommendation).ok).toBe(true);
       }),
       { numRuns: 30 },
