@@ -1,5 +1,5 @@
-/** Read model of market prices (latest per feed, and history for time buckets) and Bitcoin network stats. */
-import { NETWORK_FEED, type NetworkStats, type PriceTick } from '../domain/market/ticks.ts';
+/** Read model of market prices (latest per feed, and history for time buckets), Bitcoin network stats and day-ahead prices. */
+import { NETWORK_FEED, type DayAheadSchedule, type NetworkStats, type PriceTick } from '../domain/market/ticks.ts';
 import type { RecordedEvent } from '../infra/event-store/types.ts';
 import type { Change, Projection } from './projection.ts';
 
@@ -23,13 +23,22 @@ CREATE TABLE IF NOT EXISTS rm_network_latest (
   subsidy_sats        bigint NOT NULL,
   fees_per_block_sats bigint NOT NULL
 );
+CREATE TABLE IF NOT EXISTS rm_day_ahead (
+  node             text NOT NULL,
+  hour             timestamptz NOT NULL,
+  price_micro_usd  bigint NOT NULL,
+  published_at     timestamptz NOT NULL,
+  PRIMARY KEY (node, hour)
+);
 `;
 
 export const marketProjection: Projection = {
   name: 'market',
-  eventTypes: new Set(['PriceTicked', 'NetworkStatsUpdated']),
+  // 2: day-ahead prices
+  version: 2,
+  eventTypes: new Set(['PriceTicked', 'NetworkStatsUpdated', 'DayAheadPublished']),
   schema: SCHEMA,
-  tables: ['rm_price_history', 'rm_prices_latest', 'rm_network_latest'],
+  tables: ['rm_price_history', 'rm_prices_latest', 'rm_network_latest', 'rm_day_ahead'],
   async apply(tx, recorded: RecordedEvent): Promise<Change[]> {
     if (recorded.type === 'PriceTicked') {
       const tick = recorded.data as PriceTick;
@@ -56,6 +65,19 @@ export const marketProjection: Projection = {
         [NETWORK_FEED, s.at, s.difficulty, s.subsidySats, s.feesPerBlockSats],
       );
       return [{ topic: 'price', feed: NETWORK_FEED }];
+    }
+    if (recorded.type === 'DayAheadPublished') {
+      const d = recorded.data as DayAheadSchedule;
+      // a schedule published again (a correction) replaces the earlier one's hours
+      await tx.query(
+        `INSERT INTO rm_day_ahead (node, hour, price_micro_usd, published_at)
+         SELECT $1, $2::timestamptz + (h.i - 1) * interval '1 hour', h.price, $3
+           FROM unnest($4::bigint[]) WITH ORDINALITY AS h(price, i) WHERE h.price IS NOT NULL
+         ON CONFLICT (node, hour) DO UPDATE SET price_micro_usd = excluded.price_micro_usd, published_at = excluded.published_at
+         WHERE rm_day_ahead.published_at <= excluded.published_at`,
+        [d.node, d.fromHour, d.at, d.hourlyMicroUsdPerMwh.map((v) => (v === null ? null : String(v)))],
+      );
+      return []; // no subscription carries day-ahead prices (priceTicked is real-time prices)
     }
     return [];
   },

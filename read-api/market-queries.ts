@@ -64,3 +64,15 @@ export const networkStats = async (db: Sql) => {
     ? { at: iso(r.at), difficulty: Number(r.difficulty), subsidySats: Number(r.subsidy_sats), feesPerBlockSats: Number(r.fees_per_block_sats) }
     : null;
 };
+
+/** At most this many hours per day-ahead query (a month). */
+export const MAX_DAY_AHEAD_HOURS = 744;
+
+export const dayAheadPrices = async (db: Sql, q: { node: string; from: string; to: string }) =>
+  (
+    await db.query<{ hour: string | Date; price: string; published: string | Date }>(
+      `SELECT hour, price_micro_usd::text AS price, published_at AS published FROM rm_day_ahead
+        WHERE node = $1 AND hour >= $2::timestamptz AND hour < $3::timestamptz ORDER BY hour LIMIT ${MAX_DAY_AHEAD_HOURS}`,
+      [q.node, q.from, q.to],
+    )
+  ).map((r) => ({ node: q.node, hour: iso(r.hour), priceMicroUsd: Number(r.price), priceUsd: usd(Number(r.price)), publishedAt: iso(r.published) }));

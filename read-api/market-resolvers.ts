@@ -1,9 +1,9 @@
 /** Resolvers for market data, open to every authenticated role. */
 import { z } from 'zod';
-import { feedIdSchema } from '../domain/market/ticks.ts';
+import { feedIdSchema, MARKET_NODES } from '../domain/market/ticks.ts';
 import { InputError, parseInput } from './inputs.ts';
 import { liveFeed, sharedLoad } from './live.ts';
-import { bucketsSpanned, latestPrice, latestPrices, MAX_BUCKETS, networkStats, priceHistory, type Bucket } from './market-queries.ts';
+import { bucketsSpanned, dayAheadPrices, latestPrice, latestPrices, MAX_BUCKETS, MAX_DAY_AHEAD_HOURS, networkStats, priceHistory, type Bucket } from './market-queries.ts';
 import type { ApiContext, ApiServices } from './resolvers.ts';
 
 /** An ISO time with any offset, passed on in UTC (PostgreSQL refuses year 0 and offsets past ±15:59 that ISO allows). */
@@ -30,6 +30,14 @@ export const createMarketResolvers = ({ readModels: db, feed }: ApiServices) => 
         return priceHistory(db, { feed: feedId, from, to, bucket });
       },
       networkStats: () => networkStats(db),
+      dayAheadPrices: (_: unknown, args: { node: string; from: string; to: string }) => {
+        const node = parseInput(z.enum(MARKET_NODES, { message: `one of ${MARKET_NODES.join(', ')}` }), args.node, 'node');
+        const [from, to] = [parseInput(isoTime, args.from, 'from'), parseInput(isoTime, args.to, 'to')];
+        if (Date.parse(to) < Date.parse(from)) throw new InputError('to', `${to} is before from (${from})`);
+        const hours = Math.ceil((Date.parse(to) - Date.parse(from)) / 3_600_000);
+        if (hours > MAX_DAY_AHEAD_HOURS) throw new InputError('to', `from..to spans ${hours} hours; at most ${MAX_DAY_AHEAD_HOURS}`);
+        return dayAheadPrices(db, { node, from, to });
+      },
     },
     Subscription: {
       priceTicked: {

@@ -23,11 +23,16 @@ export const marketTypeDefs = /* GraphQL */ `
 
   type NetworkStats { at: String!, difficulty: Float!, subsidySats: SafeInt!, feesPerBlockSats: SafeInt! }
 
+  "A node's day-ahead price for one hour, as published before it (USD/MWh)."
+  type DayAheadPrice { node: String!, hour: String!, priceMicroUsd: SafeInt!, priceUsd: Float!, publishedAt: String! }
+
   extend type Query {
     latestPrices: [Price!]!
     "Bars of one feed in [from, to), at most 5,000 buckets."
     prices(feed: String!, from: String!, to: String!, bucket: PriceBucket = HOUR): [PriceBar!]!
     networkStats: NetworkStats
+    "Day-ahead prices of an ERCOT hub (HB_WEST, HB_NORTH, …) for the hours in [from, to), at most 744 hours (a month)."
+    dayAheadPrices(node: String!, from: String!, to: String!): [DayAheadPrice!]!
   }
 
   extend type Subscription {

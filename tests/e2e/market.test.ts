@@ -2,24 +2,16 @@
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { marketStream, type MarketTick } from '../../domain/market/ticks.ts';
-import { uuidFromName } from '../../infra/ids.ts';
+import type { MarketTick } from '../../domain/market/ticks.ts';
+import { tickEvent } from '../../commands/ingestion/market-ingestion.ts';
 import { pgliteDatabase } from '../support/databases.ts';
 import { onboardCustomer, startTestPlatform, type TestPlatform } from '../support/platform.ts';
 
-const record = (p: TestPlatform, tick: MarketTick) =>
-  p.store.appendToStream(
-    marketStream(tick),
-    [
-      {
-        id: uuidFromName(`tick:${tick.tickId}`),
-        type: tick.kind === 'price' ? 'PriceTicked' : 'NetworkStatsUpdated',
-        data: tick,
-        metadata: { commandId: `tick:${tick.tickId}`, correlationId: tick.tickId, causationId: tick.tickId, actor: 'test', schemaVersion: 1, occurredAt: tick.at },
-      },
-    ],
-    { expectedRevision: 'any' },
-  );
+/** A tick recorded as market ingestion records it. */
+const record = (p: TestPlatform, tick: MarketTick) => {
+  const { streamName, event } = tickEvent(tick);
+  return p.store.appendToStream(streamName, [event], { expectedRevision: 'any' });
+};
 
 describe('market data through the API', () => {
   let p: TestPlatform;
@@ -33,7 +25,16 @@ describe('market data through the API', () => {
       await record(p, { kind: 'price', tickId: `w${i}`, feed: 'power-hb_west', at: new Date(Date.UTC(2023, 0, 1, 0, 15 * i)).toISOString(), priceMicroUsd: Math.round(usd * 1e6) });
     await record(p, { kind: 'price', tickId: 'b0', feed: 'btc-usd', at: '2023-01-01T00:00:00.000Z', priceMicroUsd: 16_522_030_000 });
     // btc_network_daily.csv for 2023-01-01 (no fee data that day: 0 here)
-    const last = await record(p, { kind: 'network', tickId: 'n0', at: '2023-01-01T00:00:00.000Z', difficulty: 35_364_065_900_457, subsidySats: 625_000_000, feesPerBlockSats: 0 });
+    await record(p, { kind: 'network', tickId: 'n0', at: '2023-01-01T00:00:00.000Z', difficulty: 35_364_065_900_457, subsidySats: 625_000_000, feesPerBlockSats: 0 });
+    // ercot_hubs_da_hourly.csv, HB_WEST, the first three hours of 2023 (the rest of the day left unpriced here)
+    const last = await record(p, {
+      kind: 'day-ahead',
+      tickId: 'da0',
+      node: 'HB_WEST',
+      at: '2022-12-31T20:00:00.000Z',
+      fromHour: '2023-01-01T00:00:00.000Z',
+      hourlyMicroUsdPerMwh: [13_290_000, 6_760_000, null, 5_000_000],
+    });
     await p.core.progress.waitFor(last.position);
   });
   afterAll(() => p.close());
@@ -90,5 +91,18 @@ describe('market data through the API', () => {
     await record(p, { kind: 'price', tickId: 'b1', feed: 'btc-usd', at: '2023-01-01T01:00:00.000Z', priceMicroUsd: 16_544_100_000 });
     expect(await got).toEqual({ feed: 'btc-usd', priceUsd: 16_544.1, at: '2023-01-01T01:00:00.000Z' });
     await client.dispose();
+  });
+
+  it('gives a hub\'s day-ahead prices for a range of hours, and refuses an unknown hub or a range too long by name', async () => {
+    const r = await p.gql(key, `{ dayAheadPrices(node: "HB_WEST", from: "2023-01-01T00:00:00Z", to: "2023-01-01T03:00:00Z") { node hour priceUsd publishedAt } }`);
+    expect(r.body.errors).toBeUndefined();
+    expect(r.body.data.dayAheadPrices).toEqual([
+      { node: 'HB_WEST', hour: '2023-01-01T00:00:00.000Z', priceUsd: 13.29, publishedAt: '2022-12-31T20:00:00.000Z' },
+      { node: 'HB_WEST', hour: '2023-01-01T01:00:00.000Z', priceUsd: 6.76, publishedAt: '2022-12-31T20:00:00.000Z' },
+    ]);
+    const bad = await p.gql(key, `{ dayAheadPrices(node: "HB_MOON", from: "2023-01-01T00:00:00Z", to: "2023-01-02T00:00:00Z") { hour } }`);
+    expect(bad.body.errors?.[0]?.extensions?.field).toBe('node');
+    const long = await p.gql(key, `{ dayAheadPrices(node: "HB_WEST", from: "2023-01-01T00:00:00Z", to: "2023-03-01T00:00:00Z") { hour } }`);
+    expect(long.body.errors?.[0]?.extensions?.field).toBe('to');
   });
 });
