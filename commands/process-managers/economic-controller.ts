@@ -41,6 +41,7 @@ import type { Mode } from '../../domain/economics/plan.ts';
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
 import { dayAheadFeed, gpuFeed, MARKET_NODES, powerFeed, SATS_PER_BTC, type DayAheadSchedule, type MarketNode, type NetworkStats, type PriceTick } from '../../domain/market/ticks.ts';
+import { HOUR_MS } from '../../domain/time.ts';
 import { uuidFromName } from '../../infra/ids.ts';
 import type { RecordedEvent } from '../../infra/event-store/types.ts';
 import type { CommandDeps } from '../context.ts';
@@ -73,7 +74,6 @@ export const STEADY_CADENCE_MS = 3_600_000;
 /** What a starting controller learns from: the node's prices of the year before (the backtest's warm-up; about 35,000 intervals), at most 200,000 ticks read. */
 export const WARM_UP_MS = 365 * 86_400_000;
 export const WARM_UP_MAX_TICKS = 200_000;
-const HOUR_MS = 3_600_000;
 
 type Market = {
   btcUsd?: number;

@@ -27,6 +27,8 @@
  * The controller takes a forecast as an input and records it in its recommendation, so a
  * decision can be recomputed without the forecaster's state.
  */
+import { dayAheadPublic } from '../market/ticks.ts';
+import { HOUR_MS } from '../time.ts';
 
 export type PriceForecast = {
   /** Expected price of interval k (k = 0 is the interval being decided), USD/MWh. */
@@ -43,7 +45,6 @@ export type DayAhead = {
   hourlyUsdPerMwh: (number | null)[];
 };
 
-const HOUR_MS = 3_600_000;
 
 /** The day-ahead price in force at `ms`, if published. */
 export const dayAheadAt = (da: DayAhead | undefined, ms: number): number | undefined => {
@@ -52,20 +53,6 @@ export const dayAheadAt = (da: DayAhead | undefined, ms: number): number | undef
   const v = h >= 0 ? da.hourlyUsdPerMwh[h] : undefined;
   return v === null || v === undefined ? undefined : v;
 };
-
-const DAY_MS = 86_400_000;
-
-/**
- * When the day-ahead prices of UTC day `dayStartMs` are public: 20:00 UTC the day before.
- * ERCOT posts its day-ahead market by about 13:30 Central (18:30 UTC in summer, 19:30 in winter)
- * for the Central operating day; 20:00 UTC is after both, so a controller never sees a price
- * earlier than it could have (the first hours of a UTC day, which belong to the Central day
- * before, were public a day earlier still).
- */
-export const dayAheadPublishedAt = (dayStartMs: number) => dayStartMs - 4 * HOUR_MS;
-
-/** Whether the day-ahead price of the hour starting at `hourMs` is public at `atMs`. */
-export const dayAheadPublic = (hourMs: number, atMs: number) => dayAheadPublishedAt(Math.floor(hourMs / DAY_MS) * DAY_MS) <= atMs;
 
 /**
  * The day-ahead prices a controller deciding the interval at `atMs` can use: from the hour of the

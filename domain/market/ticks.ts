@@ -5,6 +5,7 @@
  * unit; times are ISO-8601 UTC.
  */
 import { z } from 'zod';
+import { DAY_MS, HOUR_MS } from '../time.ts';
 
 /** ERCOT settlement points that simulators/market/data covers. */
 export const MARKET_NODES = ['HB_WEST', 'HB_NORTH', 'HB_HOUSTON', 'HB_SOUTH', 'HB_PAN', 'HB_HUBAVG'] as const;
@@ -79,7 +80,18 @@ export const networkStatsSchema = z.strictObject({
 });
 export type NetworkStats = z.infer<typeof networkStatsSchema>;
 
-const HOUR_MS = 3_600_000;
+/**
+ * When the day-ahead prices of UTC day `dayStartMs` are public: 20:00 UTC the day before.
+ * ERCOT posts its day-ahead market by about 13:30 Central (18:30 UTC in summer, 19:30 in winter)
+ * for the Central operating day; 20:00 UTC is after both, so a controller never sees a price
+ * earlier than it could have (the first hours of a UTC day, which belong to the Central day
+ * before, were public a day earlier still). The replay and the synthetic market publish on it;
+ * the backtest holds back what it would not yet have published.
+ */
+export const dayAheadPublishedAt = (dayStartMs: number) => dayStartMs - 4 * HOUR_MS;
+
+/** Whether the day-ahead price of the hour starting at `hourMs` is public at `atMs`. */
+export const dayAheadPublic = (hourMs: number, atMs: number) => dayAheadPublishedAt(Math.floor(hourMs / DAY_MS) * DAY_MS) <= atMs;
 
 /**
  * A node's day-ahead prices as the market publishes them, before the hours they price: one

@@ -21,7 +21,7 @@
  *   value (2020-04-11/12 have none, 2020-04-13 has one) are not replayed: the feed starts
  *   2020-04-14.
  * - `<node>-da`: the node's day-ahead prices for each UTC day, one schedule of 24 hourly
- *   prices published at 20:00 UTC the day before (domain/economics/forecast.ts
+ *   prices published at 20:00 UTC the day before (domain/market/ticks.ts
  *   `dayAheadPublishedAt`: after ERCOT's ~13:30 Central posting); an hour the file lacks is
  *   null (none 2023-07-25..09-07).
  * - `gpu-h100`, `gpu-a100`: monthly median list price (henryzhangpku/gpu-price-index
@@ -40,6 +40,7 @@ import {
   NETWORK_FEED,
   SATS_PER_BTC,
   dayAheadFeed,
+  dayAheadPublishedAt,
   gpuFeed,
   powerFeed,
   usdToMicro,
@@ -47,12 +48,10 @@ import {
   type MarketNode,
   type MarketTick,
 } from '../../domain/market/ticks.ts';
-import { dayAheadPublishedAt } from '../../domain/economics/forecast.ts';
 import { btcNetworkDaily, btcUsdHourly, ercotDayAheadHourly, ercotRealTime15Min, ercotRealTimeHourly, gpuRentalMonthly, type Point } from './history.ts';
 import type { MarketSource } from './source.ts';
-import { iso } from '../../domain/time.ts';
+import { DAY_MS, HOUR_MS, iso } from '../../domain/time.ts';
 
-const HOUR_MS = 3_600_000;
 /** First instant served by the hourly file for HB_WEST/HB_NORTH when the 15-minute file is used for 2023. */
 export const FIFTEEN_MINUTE_UNTIL_MS = Date.parse('2024-01-01T00:00:00Z');
 /** ori.co L40S 48 GB, gpu_rental_price_points_2024.csv, snapshot 2024-05-26 (commit bbc9260). */
@@ -127,8 +126,6 @@ const buildPower = (node: MarketNode, fifteenMinute: boolean): MarketTick[] => {
   }
   return hourly(ercotRealTimeHourly(node));
 };
-
-const DAY_MS = 86_400_000;
 
 /** A node's day-ahead schedules: one per UTC day of the file, published the day before (nulls where the file has no price). */
 const buildDayAhead = (node: MarketNode): MarketTick[] => {

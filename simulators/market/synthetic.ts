@@ -29,6 +29,7 @@ import {
   NETWORK_FEED,
   SATS_PER_BTC,
   dayAheadFeed,
+  dayAheadPublishedAt,
   gpuFeed,
   powerFeed,
   usdToMicro,
@@ -40,7 +41,6 @@ import { createRng, hashString, type Rng } from '../random.ts';
 import { MARKET_DATA_DIR } from './history.ts';
 import { feedKey, feedRank, type MarketSource } from './source.ts';
 import { iso } from '../../domain/time.ts';
-import { dayAheadPublishedAt } from '../../domain/economics/forecast.ts';
 
 export type GpuType = 'H100' | 'A100' | 'L40S';
 export const GPU_TYPES: readonly GpuType[] = ['H100', 'A100', 'L40S'];
