@@ -23,7 +23,7 @@
  */
 import type { GpuType } from '../../domain/workload/request.ts';
 import type { NetworkFacts } from '../../domain/economics/profitability.ts';
-import { btcNetworkDaily, btcUsdHourly, ercotDayAheadHourly, ercotRealTime15Min, gpuRentalMonthly, valueAt, type Point } from '../market/history.ts';
+import { btcNetworkDaily, btcUsdHourly, ercotDayAheadHourly, ercotRealTime15Min, feesKnownAtDayStart, gpuRentalMonthly, valueAt, type Point } from '../market/history.ts';
 import { isoMinute as iso } from '../../domain/time.ts';
 
 export const INTERVAL_MS = 900_000;
@@ -121,13 +121,7 @@ export const buildTrace = (opts: TraceOptions): Trace => {
   const netByDay = new Map(net.map((d) => [d.t, d]));
   const days = net.map((d) => d.t);
   const fees = nearestFill(days, (t) => netByDay.get(t)!.feesPerBlockBtc);
-  // what is known at a day's start: the last day with fee data before it
-  const feesKnown = new Map<number, number>();
-  let lastFee: number | undefined;
-  for (const d of net) {
-    if (lastFee !== undefined) feesKnown.set(d.t, lastFee);
-    if (d.feesPerBlockBtc !== undefined) lastFee = d.feesPerBlockBtc;
-  }
+  const feesKnown = feesKnownAtDayStart(net);
   const daysInTrace = new Set<number>();
 
   // GPU months: nearest month with a value
@@ -145,7 +139,7 @@ export const buildTrace = (opts: TraceOptions): Trace => {
     const day = Math.floor(p.t / DAY_MS) * DAY_MS;
     const nd = netByDay.get(day);
     const feeToday = fees.get(day);
-    const feeYesterday = feesKnown.get(day) ?? feeToday?.value;
+    const feeYesterday = feesKnown.get(day)?.feesPerBlockBtc ?? feeToday?.value;
     if (!nd || !feeToday || feeYesterday === undefined) throw new RangeError(`no Bitcoin network data for ${iso(day)}`);
     daysInTrace.add(day);
     const btcNow = valueAt(btc, hour);

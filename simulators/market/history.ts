@@ -91,6 +91,24 @@ export type NetworkDay = {
   feesPerBlockBtc: number | undefined;
 };
 
+/**
+ * The fees per block known at each day's start: those of the last day before it that has a value
+ * (a day's fees are known once it is over; never a later day's). `held`: the day before has none,
+ * so an older day's is carried. Days up to the first with a value are absent. The replay publishes
+ * these, and the backtest trace decides on them, so the two agree.
+ */
+export const feesKnownAtDayStart = (days: readonly NetworkDay[]): Map<number, { feesPerBlockBtc: number; held: boolean }> => {
+  const known = new Map<number, { feesPerBlockBtc: number; held: boolean }>();
+  let last: number | undefined;
+  let dayBeforeHadNone = false;
+  for (const d of days) {
+    if (last !== undefined) known.set(d.t, { feesPerBlockBtc: last, held: dayBeforeHadNone });
+    if (d.feesPerBlockBtc !== undefined) last = d.feesPerBlockBtc;
+    dayBeforeHadNone = d.feesPerBlockBtc === undefined;
+  }
+  return known;
+};
+
 /** Bitcoin network, daily, 2020-04-11 to 2025-04-08 (Blockchain.com). */
 export const btcNetworkDaily = (dir = MARKET_DATA_DIR): NetworkDay[] =>
   once(dir, 'network', () =>

@@ -48,7 +48,7 @@ import {
   type MarketNode,
   type MarketTick,
 } from '../../domain/market/ticks.ts';
-import { btcNetworkDaily, btcUsdHourly, ercotDayAheadHourly, ercotRealTime15Min, ercotRealTimeHourly, gpuRentalMonthly, type Point } from './history.ts';
+import { btcNetworkDaily, btcUsdHourly, ercotDayAheadHourly, feesKnownAtDayStart, ercotRealTime15Min, ercotRealTimeHourly, gpuRentalMonthly, type Point } from './history.ts';
 import type { MarketSource } from './source.ts';
 import { DAY_MS, HOUR_MS, iso } from '../../domain/time.ts';
 
@@ -92,22 +92,19 @@ type Built = { feeds: MarketTick[][]; all: MarketTick[]; times: Float64Array; fe
 const buildNetwork = (): { ticks: MarketTick[]; held: number[] } => {
   const ticks: MarketTick[] = [];
   const held: number[] = [];
-  let lastFee: number | undefined;
-  let heldSince = false;
-  for (const day of btcNetworkDaily()) {
-    // the fees of the day before (known once it is over); held from the last day that had them
-    const known = lastFee;
-    if (day.feesPerBlockBtc !== undefined) lastFee = day.feesPerBlockBtc;
-    if (known === undefined) continue; // no fee value before this day: not replayed
-    if (heldSince) held.push(day.t);
-    heldSince = day.feesPerBlockBtc === undefined;
+  const days = btcNetworkDaily();
+  const fees = feesKnownAtDayStart(days);
+  for (const day of days) {
+    const known = fees.get(day.t);
+    if (!known) continue; // no fee value before this day: not replayed
+    if (known.held) held.push(day.t);
     ticks.push(Object.freeze({
       kind: 'network',
       tickId: `replay:${NETWORK_FEED}:${iso(day.t)}`,
       at: iso(day.t),
       difficulty: day.difficulty,
       subsidySats: Math.round(day.subsidyBtc * SATS_PER_BTC),
-      feesPerBlockSats: Math.round(known * SATS_PER_BTC),
+      feesPerBlockSats: Math.round(known.feesPerBlockBtc * SATS_PER_BTC),
     }));
   }
   return { ticks, held };
