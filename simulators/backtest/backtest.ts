@@ -310,6 +310,14 @@ const seedRule = (r: Resolved, blocks: Block[]) => {
 /** `in-sample`: the learned controller whose forecaster's conditional means were fitted on the whole scored trace (its history still moves causally). */
 type ControllerKind = 'adaptive' | 'learned' | 'persistence' | 'in-sample';
 
+/** The strategies that run the controller, and how. */
+const CONTROLLER_KINDS: Partial<Record<StrategyName, ControllerKind>> = {
+  controller: 'adaptive',
+  'controller-fixed': 'learned',
+  'controller-persistence': 'persistence',
+  'in-sample-limit': 'in-sample',
+};
+
 const controller = (r: Resolved, blocks: Block[], kind: ControllerKind, onProgress?: (f: number) => void): Schedules => {
   const n = r.trace.intervals.length;
   const modes = blocks.map(() => new Uint8Array(n).fill(1));
@@ -455,7 +463,7 @@ export const runBacktest = (options: BacktestOptions = {}): BacktestResult => {
 
   const results: StrategyResult[] = [];
   const progressOf = (from: number, to: number) => (options.onProgress ? (f: number) => options.onProgress!(from + (to - from) * f) : undefined);
-  const controllers = wanted.filter((s) => s.startsWith('controller') || s === 'in-sample-limit').length;
+  const controllers = wanted.filter((s) => CONTROLLER_KINDS[s]).length;
   let done = 0;
   for (const name of wanted) {
     let modes: Schedules | 'optimum';
@@ -465,8 +473,7 @@ export const runBacktest = (options: BacktestOptions = {}): BacktestResult => {
       case 'controller-persistence':
       case 'in-sample-limit': {
         const share = 0.95 / Math.max(1, controllers);
-        const kind: ControllerKind = name === 'controller' ? 'adaptive' : name === 'controller-fixed' ? 'learned' : name === 'in-sample-limit' ? 'in-sample' : 'persistence';
-        modes = controller(r, blocks, kind, progressOf(done * share, (done + 1) * share));
+        modes = controller(r, blocks, CONTROLLER_KINDS[name]!, progressOf(done * share, (done + 1) * share));
         done++;
         break;
       }
