@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { marketStream, marketTickSchema, type DayAheadSchedule, type MarketTick, type PriceTick } from '../../domain/market/ticks.ts';
+import { feedKey, marketStream, marketTickSchema, type DayAheadSchedule, type MarketTick, type PriceTick } from '../../domain/market/ticks.ts';
 import { createReplaySource, L40S_LIST_PRICE_USD_PER_GPU_HOUR } from './replay.ts';
-import { feedKey, feedRank } from './source.ts';
+import { feedRank } from './source.ts';
 
 const T = (s: string) => Date.parse(s);
 const HOUR = 3_600_000;

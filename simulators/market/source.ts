@@ -29,8 +29,6 @@ export type MarketSource = {
 
 export const tickTimeMs = (tick: MarketTick): number => Date.parse(tick.at);
 
-export { feedKey };
-
 /**
  * The fixed feed order for ticks at the same instant: network, btc-usd, gpu types, day-ahead
  * schedules, power nodes. Real-time power comes last because the economic controller decides

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { marketTickSchema, type DayAheadSchedule, type MarketTick, type NetworkStats, type PriceTick } from '../../domain/market/ticks.ts';
-import { feedKey, feedRank, tickTimeMs } from './source.ts';
+import { feedKey, marketTickSchema, type DayAheadSchedule, type MarketTick, type NetworkStats, type PriceTick } from '../../domain/market/ticks.ts';
+import { feedRank, tickTimeMs } from './source.ts';
 import {
   CALIBRATION,
   DEFAULT_START,

@@ -30,6 +30,7 @@ import {
   SATS_PER_BTC,
   dayAheadFeed,
   dayAheadPublishedAt,
+  feedKey,
   gpuFeed,
   powerFeed,
   usdToMicro,
@@ -39,7 +40,7 @@ import {
 } from '../../domain/market/ticks.ts';
 import { createRng, hashString, type Rng } from '../random.ts';
 import { MARKET_DATA_DIR } from './history.ts';
-import { feedKey, feedRank, type MarketSource } from './source.ts';
+import { feedRank, type MarketSource } from './source.ts';
 import { iso } from '../../domain/time.ts';
 
 export type GpuType = 'H100' | 'A100' | 'L40S';
