@@ -1,8 +1,8 @@
 /** Read model of billing: the price list's versions, each run's line, the SLA credits, and each customer's months and invoices. */
 import type { BillingEvent } from '../domain/billing/billing.ts';
 import type { PriceListEvent } from '../domain/billing/price-list.ts';
-import type { RecordedEvent } from '../infra/event-store/types.ts';
 import type { Change, Projection } from './projection.ts';
+import { addInt8, insertRows, loadRows, saveRows, type Int8, type Row, type RowTable } from './rows.ts';
 
 const SCHEMA = /* sql */ `
 CREATE TABLE IF NOT EXISTS rm_price_list (
@@ -63,62 +63,90 @@ CREATE TABLE IF NOT EXISTS rm_billing_periods (
 CREATE INDEX IF NOT EXISTS rm_billing_periods_open ON rm_billing_periods (month) WHERE status = 'open';
 `;
 
+const PERIODS: RowTable = { name: 'rm_billing_periods', key: ['customer_id', 'month'] };
+
+type PeriodRow = {
+  customer_id: string;
+  month: string;
+  status: string;
+  lines: number;
+  subtotal_micro_usd: Int8;
+  credits_micro_usd: Int8;
+  invoice_id: string | null;
+  total_micro_usd: Int8 | null;
+  issued_at: string | Date | null;
+};
+
+const openPeriod = (customerId: string, month: string): PeriodRow => ({
+  customer_id: customerId, month, status: 'open', lines: 0, subtotal_micro_usd: 0, credits_micro_usd: 0, invoice_id: null, total_micro_usd: null, issued_at: null,
+});
+
 export const billingProjection: Projection = {
   name: 'billing',
   eventTypes: new Set(['PriceListSet', 'BillingLineRecorded', 'SlaCreditIssued', 'InvoiceIssued']),
   schema: SCHEMA,
   tables: ['rm_billing_periods', 'rm_sla_credits', 'rm_billing_lines', 'rm_price_list'],
-  async apply(tx, recorded: RecordedEvent): Promise<Change[]> {
-    const event = { type: recorded.type, data: recorded.data } as BillingEvent | PriceListEvent;
-    const at = recorded.metadata.occurredAt;
-    switch (event.type) {
-      case 'PriceListSet':
-        await tx.query(`INSERT INTO rm_price_list (version, effective_from, rates, reason, set_at) VALUES ($1, $2, $3::jsonb, $4, $5) ON CONFLICT DO NOTHING`, [
-          event.data.version,
-          event.data.effectiveFrom,
-          JSON.stringify(event.data.rates),
-          event.data.reason,
-          at,
-        ]);
-        return [{ topic: 'price-list' }];
-      case 'BillingLineRecorded': {
-        const l = event.data;
-        await tx.query(
-          `INSERT INTO rm_billing_lines (line_id, customer_id, month, workload_id, run, gpu_type, priority, gpu_count, model, started_at, ended_at, ended_by,
-             ran_seconds, billed_seconds, gpu_seconds, rate_micro_usd_per_gpu_hour, price_list_version, amount_micro_usd, late_from)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT DO NOTHING`,
-          [l.lineId, l.customerId, l.month, l.workloadId, l.run, l.gpuType, l.priority, l.gpuCount, l.model, l.startedAt, l.endedAt, l.endedBy,
-            l.ranSeconds, l.billedSeconds, l.gpuSeconds, l.rateMicroUsdPerGpuHour, l.priceListVersion, l.amountMicroUsd, l.lateFrom ?? null],
-        );
-        await tx.query(
-          `INSERT INTO rm_billing_periods (customer_id, month, status, lines, subtotal_micro_usd) VALUES ($1, $2, 'open', 1, $3)
-           ON CONFLICT (customer_id, month) DO UPDATE SET lines = rm_billing_periods.lines + 1, subtotal_micro_usd = rm_billing_periods.subtotal_micro_usd + excluded.subtotal_micro_usd`,
-          [l.customerId, l.month, l.amountMicroUsd],
-        );
-        return [{ topic: 'billing', customerId: l.customerId, month: l.month }];
+  async apply(tx, recorded): Promise<Change[]> {
+    const events = recorded.map((e) => ({ type: e.type, data: e.data, at: e.metadata.occurredAt }) as (BillingEvent | PriceListEvent) & { at: string });
+    const periods = await loadRows<PeriodRow>(tx, PERIODS, events.flatMap((e) => ('month' in e.data ? [[e.data.customerId, e.data.month]] : [])));
+    const lines: Row[] = [];
+    const credits: Row[] = [];
+    const changes: Change[] = [];
+    for (const event of events) {
+      switch (event.type) {
+        case 'PriceListSet':
+          await tx.query(`INSERT INTO rm_price_list (version, effective_from, rates, reason, set_at) VALUES ($1, $2, $3::jsonb, $4, $5) ON CONFLICT DO NOTHING`, [
+            event.data.version,
+            event.data.effectiveFrom,
+            JSON.stringify(event.data.rates),
+            event.data.reason,
+            event.at,
+          ]);
+          changes.push({ topic: 'price-list' });
+          continue;
+        case 'BillingLineRecorded': {
+          const l = event.data;
+          lines.push({
+            line_id: l.lineId, customer_id: l.customerId, month: l.month, workload_id: l.workloadId, run: l.run, gpu_type: l.gpuType, priority: l.priority, gpu_count: l.gpuCount,
+            model: l.model, started_at: l.startedAt, ended_at: l.endedAt, ended_by: l.endedBy, ran_seconds: l.ranSeconds, billed_seconds: l.billedSeconds, gpu_seconds: l.gpuSeconds,
+            rate_micro_usd_per_gpu_hour: l.rateMicroUsdPerGpuHour, price_list_version: l.priceListVersion, amount_micro_usd: l.amountMicroUsd, late_from: l.lateFrom ?? null,
+          });
+          const period = periods.get(l.customerId, l.month) ?? periods.put(openPeriod(l.customerId, l.month));
+          period.lines += 1;
+          period.subtotal_micro_usd = addInt8(period.subtotal_micro_usd, l.amountMicroUsd);
+          periods.changed(period);
+          break;
+        }
+        case 'SlaCreditIssued': {
+          const c = event.data;
+          credits.push({
+            credit_id: c.creditId, line_id: c.lineId, customer_id: c.customerId, month: c.month, workload_id: c.workloadId, run: c.run, kind: c.kind,
+            credit_percent: c.creditPercent, amount_micro_usd: c.amountMicroUsd, issued_at: event.at,
+          });
+          const period = periods.get(c.customerId, c.month);
+          if (period) {
+            period.credits_micro_usd = addInt8(period.credits_micro_usd, c.amountMicroUsd);
+            periods.changed(period);
+          }
+          break;
+        }
+        case 'InvoiceIssued': {
+          const i = event.data;
+          const period =
+            periods.get(i.customerId, i.month) ??
+            periods.put({ ...openPeriod(i.customerId, i.month), lines: i.lines, subtotal_micro_usd: i.subtotalMicroUsd, credits_micro_usd: i.creditsMicroUsd });
+          Object.assign(period, { status: 'invoiced', invoice_id: i.invoiceId, total_micro_usd: i.totalMicroUsd, issued_at: i.issuedAt });
+          periods.changed(period);
+          break;
+        }
+        default:
+          continue;
       }
-      case 'SlaCreditIssued': {
-        const c = event.data;
-        await tx.query(
-          `INSERT INTO rm_sla_credits (credit_id, line_id, customer_id, month, workload_id, run, kind, credit_percent, amount_micro_usd, issued_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING`,
-          [c.creditId, c.lineId, c.customerId, c.month, c.workloadId, c.run, c.kind, c.creditPercent, c.amountMicroUsd, at],
-        );
-        await tx.query(`UPDATE rm_billing_periods SET credits_micro_usd = credits_micro_usd + $3 WHERE customer_id = $1 AND month = $2`, [c.customerId, c.month, c.amountMicroUsd]);
-        return [{ topic: 'billing', customerId: c.customerId, month: c.month }];
-      }
-      case 'InvoiceIssued': {
-        const i = event.data;
-        await tx.query(
-          `INSERT INTO rm_billing_periods (customer_id, month, status, lines, subtotal_micro_usd, credits_micro_usd, invoice_id, total_micro_usd, issued_at)
-           VALUES ($1, $2, 'invoiced', $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (customer_id, month) DO UPDATE SET status = 'invoiced', invoice_id = $6, total_micro_usd = $7, issued_at = $8`,
-          [i.customerId, i.month, i.lines, i.subtotalMicroUsd, i.creditsMicroUsd, i.invoiceId, i.totalMicroUsd, i.issuedAt],
-        );
-        return [{ topic: 'billing', customerId: i.customerId, month: i.month }];
-      }
-      default:
-        return [];
+      changes.push({ topic: 'billing', customerId: event.data.customerId, month: event.data.month });
     }
+    await insertRows(tx, 'rm_billing_lines', lines);
+    await insertRows(tx, 'rm_sla_credits', credits);
+    await saveRows(tx, periods);
+    return changes;
   },
 };

@@ -1,7 +1,7 @@
 /** Read model of customer accounts (quota granted / reserved / consumed) and API keys (for authentication). */
 import type { CustomerEvent } from '../domain/customer/customer.ts';
-import type { RecordedEvent } from '../infra/event-store/types.ts';
 import type { Change, Projection } from './projection.ts';
+import { addInt8, loadRows, saveRows, type Int8, type RowTable } from './rows.ts';
 
 const SCHEMA = /* sql */ `
 CREATE TABLE IF NOT EXISTS rm_customers (
@@ -29,71 +29,85 @@ CREATE TABLE IF NOT EXISTS rm_api_keys (
 );
 `;
 
-const balanceUpdate = (columns: string) =>
-  `UPDATE rm_customers SET ${columns}, updated_at = $4 WHERE customer_id = $1`;
+const CUSTOMERS: RowTable = { name: 'rm_customers', key: ['customer_id'] };
+
+type CustomerRow = {
+  customer_id: string;
+  name: string;
+  tier: string;
+  granted_gpu_seconds: Int8;
+  granted_budget_micro_usd: Int8;
+  reserved_gpu_seconds: Int8;
+  reserved_budget_micro_usd: Int8;
+  consumed_gpu_seconds: Int8;
+  consumed_budget_micro_usd: Int8;
+  registered_at: string | Date;
+  updated_at: string | Date;
+};
+
+type Balance = 'granted' | 'reserved' | 'consumed';
+/** How each quota event moves the balances: +1 adds its amounts, -1 takes them away. */
+const MOVES: Partial<Record<CustomerEvent['type'], Partial<Record<Balance, 1 | -1>>>> = {
+  QuotaGranted: { granted: 1 },
+  QuotaReserved: { reserved: 1 },
+  QuotaReservationExtended: { reserved: 1 },
+  QuotaReleased: { reserved: -1 },
+  QuotaConsumed: { reserved: -1, consumed: 1 },
+};
 
 export const customersProjection: Projection = {
   name: 'customers',
   eventTypes: new Set(['CustomerRegistered', 'QuotaGranted', 'QuotaReserved', 'QuotaReservationExtended', 'QuotaReleased', 'QuotaConsumed', 'ApiKeyIssued', 'ApiKeyRevoked']),
   schema: SCHEMA,
   tables: ['rm_api_keys', 'rm_customers'],
-  async apply(tx, recorded: RecordedEvent): Promise<Change[]> {
-    const event = { type: recorded.type, data: recorded.data } as CustomerEvent;
-    const at = recorded.metadata.occurredAt;
-    switch (event.type) {
-      case 'CustomerRegistered':
-        await tx.query(
-          `INSERT INTO rm_customers (customer_id, name, tier, registered_at, updated_at) VALUES ($1, $2, $3, $4, $4)
-           ON CONFLICT (customer_id) DO NOTHING`,
-          [event.data.customerId, event.data.name, event.data.tier, at],
-        );
-        break;
-      case 'QuotaGranted':
-        await tx.query(
-          balanceUpdate(`granted_gpu_seconds = granted_gpu_seconds + $2, granted_budget_micro_usd = granted_budget_micro_usd + $3`),
-          [event.data.customerId, event.data.gpuSeconds, event.data.budgetMicroUsd, at],
-        );
-        break;
-      case 'QuotaReserved':
-        await tx.query(
-          balanceUpdate(`reserved_gpu_seconds = reserved_gpu_seconds + $2, reserved_budget_micro_usd = reserved_budget_micro_usd + $3`),
-          [event.data.customerId, event.data.gpuSeconds, event.data.budgetMicroUsd, at],
-        );
-        break;
-      case 'QuotaReservationExtended':
-        await tx.query(
-          balanceUpdate(`reserved_gpu_seconds = reserved_gpu_seconds + $2, reserved_budget_micro_usd = reserved_budget_micro_usd + $3`),
-          [event.data.customerId, event.data.gpuSeconds, event.data.budgetMicroUsd, at],
-        );
-        break;
-      case 'QuotaReleased':
-        await tx.query(
-          balanceUpdate(`reserved_gpu_seconds = reserved_gpu_seconds - $2, reserved_budget_micro_usd = reserved_budget_micro_usd - $3`),
-          [event.data.customerId, event.data.gpuSeconds, event.data.budgetMicroUsd, at],
-        );
-        break;
-      case 'QuotaConsumed':
-        await tx.query(
-          balanceUpdate(
-            `reserved_gpu_seconds = reserved_gpu_seconds - $2, reserved_budget_micro_usd = reserved_budget_micro_usd - $3,
-             consumed_gpu_seconds = consumed_gpu_seconds + $2, consumed_budget_micro_usd = consumed_budget_micro_usd + $3`,
-          ),
-          [event.data.customerId, event.data.gpuSeconds, event.data.budgetMicroUsd, at],
-        );
-        break;
-      case 'ApiKeyIssued':
-        await tx.query(
-          `INSERT INTO rm_api_keys (key_id, key_hash, role, customer_id, label, issued_at) VALUES ($1, $2, $3, $4, $5, $6)
-           ON CONFLICT (key_id) DO NOTHING`,
-          [event.data.keyId, event.data.keyHash, event.data.role, event.data.customerId, event.data.label, at],
-        );
-        return [];
-      case 'ApiKeyRevoked':
-        await tx.query(`UPDATE rm_api_keys SET revoked = true, revoked_at = $2 WHERE key_id = $1`, [event.data.keyId, at]);
-        return [{ topic: 'api-key-revoked', keyId: event.data.keyId }];
-      default:
-        return [];
+  async apply(tx, events): Promise<Change[]> {
+    const all = events.map((e) => ({ type: e.type, data: e.data, at: e.metadata.occurredAt }) as CustomerEvent & { at: string });
+    const customers = await loadRows<CustomerRow>(tx, CUSTOMERS, all.flatMap((e) => ('customerId' in e.data && e.data.customerId ? [[e.data.customerId]] : [])));
+    const changes: Change[] = [];
+    for (const event of all) {
+      const { at } = event;
+      switch (event.type) {
+        case 'CustomerRegistered':
+          if (!customers.get(event.data.customerId))
+            customers.put({
+              customer_id: event.data.customerId, name: event.data.name, tier: event.data.tier,
+              granted_gpu_seconds: 0, granted_budget_micro_usd: 0, reserved_gpu_seconds: 0, reserved_budget_micro_usd: 0, consumed_gpu_seconds: 0, consumed_budget_micro_usd: 0,
+              registered_at: at, updated_at: at,
+            });
+          break;
+        case 'QuotaGranted':
+        case 'QuotaReserved':
+        case 'QuotaReservationExtended':
+        case 'QuotaReleased':
+        case 'QuotaConsumed': {
+          const row = customers.get(event.data.customerId);
+          if (row) {
+            for (const [balance, sign] of Object.entries(MOVES[event.type]!) as Array<[Balance, 1 | -1]>) {
+              row[`${balance}_gpu_seconds`] = addInt8(row[`${balance}_gpu_seconds`], sign * event.data.gpuSeconds);
+              row[`${balance}_budget_micro_usd`] = addInt8(row[`${balance}_budget_micro_usd`], sign * event.data.budgetMicroUsd);
+            }
+            row.updated_at = at;
+            customers.changed(row);
+          }
+          break;
+        }
+        case 'ApiKeyIssued':
+          await tx.query(
+            `INSERT INTO rm_api_keys (key_id, key_hash, role, customer_id, label, issued_at) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (key_id) DO NOTHING`,
+            [event.data.keyId, event.data.keyHash, event.data.role, event.data.customerId, event.data.label, at],
+          );
+          continue;
+        case 'ApiKeyRevoked':
+          await tx.query(`UPDATE rm_api_keys SET revoked = true, revoked_at = $2 WHERE key_id = $1`, [event.data.keyId, at]);
+          changes.push({ topic: 'api-key-revoked', keyId: event.data.keyId });
+          continue;
+        default:
+          continue;
+      }
+      changes.push({ topic: 'customer', customerId: event.data.customerId });
     }
-    return [{ topic: 'customer', customerId: event.data.customerId }];
+    await saveRows(tx, customers);
+    return changes;
   },
 };

@@ -11,7 +11,7 @@ import { createLogger } from '../infra/logger.ts';
 import { postgresBackends, type TestDatabase } from '../tests/support/databases.ts';
 import { createChangeFeed } from './change-feed.ts';
 import { rebuildStale, staleProjections } from './definitions.ts';
-import type { Projection } from './projection.ts';
+import { oneByOne, type Projection } from './projection.ts';
 import { createProjectionRunner, migrateProjections } from './runner.ts';
 
 const logger = createLogger('silent');
@@ -23,13 +23,13 @@ const counter = (version: number): Projection => ({
   eventTypes: new Set(['Ticked']),
   tables: ['rm_tally'],
   schema: `CREATE TABLE IF NOT EXISTS rm_tally (stream text PRIMARY KEY, n int NOT NULL, definition int NOT NULL)`,
-  async apply(tx, e) {
+  apply: oneByOne(async (tx, e) => {
     await tx.query(
       `INSERT INTO rm_tally (stream, n, definition) VALUES ($1, 1, $2) ON CONFLICT (stream) DO UPDATE SET n = rm_tally.n + 1, definition = $2`,
       [e.streamName, version],
     );
     return [];
-  },
+  }),
 });
 
 const tick = (store: EventStore, stream: string) =>

@@ -1,6 +1,6 @@
 /** Read model of the economic controller's recommendations (the latest per facility, and their history). */
 import type { RecordedEvent } from '../infra/event-store/types.ts';
-import type { Change, Projection } from './projection.ts';
+import { oneByOne, type Change, type Projection } from './projection.ts';
 
 const SCHEMA = /* sql */ `
 CREATE TABLE IF NOT EXISTS rm_recommendations (
@@ -19,7 +19,7 @@ export const economicsProjection: Projection = {
   eventTypes: new Set(['RecommendationIssued']),
   schema: SCHEMA,
   tables: ['rm_recommendations'],
-  async apply(tx, recorded: RecordedEvent): Promise<Change[]> {
+  apply: oneByOne(async (tx, recorded: RecordedEvent): Promise<Change[]> => {
     if (recorded.type !== 'RecommendationIssued') return [];
     const r = recorded.data as { facilityId: string; intervalStart: string; changed: boolean; confidence: number; reason: string };
     await tx.query(
@@ -28,5 +28,5 @@ export const economicsProjection: Projection = {
       [r.facilityId, r.intervalStart, r.changed, r.confidence, r.reason, JSON.stringify(recorded.data)],
     );
     return [{ topic: 'recommendation', facilityId: r.facilityId }];
-  },
+  }),
 };

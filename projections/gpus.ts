@@ -2,9 +2,8 @@
 import { gpuIdOf, GPUS_PER_HOST } from '../domain/fleet/gpus.ts';
 import type { ResourceEvent } from '../domain/resource/resource.ts';
 import type { GpuType } from '../domain/workload/request.ts';
-import type { RecordedEvent } from '../infra/event-store/types.ts';
-import type { Sql } from '../infra/postgres/database.ts';
 import type { Change, Projection } from './projection.ts';
+import { loadRows, saveRows, type RowTable } from './rows.ts';
 
 const SCHEMA = /* sql */ `
 CREATE TABLE IF NOT EXISTS rm_gpus (
@@ -33,83 +32,127 @@ CREATE TABLE IF NOT EXISTS rm_warm_targets (
 );
 `;
 
+const GPUS: RowTable = { name: 'rm_gpus', key: ['gpu_id'] };
+
+type GpuRow = {
+  gpu_id: string;
+  resource_id: string;
+  facility_id: string;
+  gpu_type: string;
+  host: number;
+  slot: number;
+  health: string;
+  in_service: boolean;
+  model: string | null;
+  warming: boolean;
+  workload_id: string | null;
+  run: number | null;
+  mode: string;
+  updated_at: string | Date;
+};
+
+/** The GPUs an event names (a pool's registration names all of its units). */
+const gpuIdsOf = (event: ResourceEvent): readonly string[] => {
+  switch (event.type) {
+    case 'ResourceRegistered':
+      return event.data.kind === 'gpu_pool' ? Array.from({ length: event.data.units }, (_, i) => gpuIdOf(event.data.resourceId, event.data.model as GpuType, i)) : [];
+    case 'ResourceAllocated':
+    case 'ResourceReleased':
+      return event.data.gpuIds ?? [];
+    case 'ResourceHealthChanged':
+      return event.data.gpuId === undefined ? [] : [event.data.gpuId];
+    case 'GpuServiceChanged':
+      return [event.data.gpuId];
+    case 'GpusWarming':
+    case 'GpusWarmed':
+    case 'GpusCooled':
+      return event.data.gpuIds;
+    default:
+      return [];
+  }
+};
+
+/** A GPU's mode without work: warming, warm standby with a model, else off. */
+const idleMode = (gpu: GpuRow) => (gpu.warming ? 'warming' : gpu.model !== null ? 'warm_standby' : 'off');
+
 /**
- * A GPU's mode: its workload's, else warming or warm standby with a model, else off. Each update
- * sets it in the same statement from what the row becomes (`idle`: the mode of a GPU without
- * work, in the row's values after the update, which SET reads as they were before it).
+ * How an event changes one GPU it names (which exists). A GPU's mode is its workload's while it
+ * has one, else its idle mode after the change.
  */
-const update = (tx: Sql, gpuIds: readonly string[], set: string, params: unknown[], at: string, idle: string) =>
-  tx.query(`UPDATE rm_gpus SET ${set}, mode = CASE WHEN workload_id IS NOT NULL THEN mode ELSE ${idle} END, updated_at = $2 WHERE gpu_id = ANY($1)`, [gpuIds, at, ...params]);
-/** The mode of a GPU without work, warming as it is, holding `model` (a column or a parameter). */
-const idleWith = (model: string) => `CASE WHEN warming THEN 'warming' WHEN ${model} IS NOT NULL THEN 'warm_standby' ELSE 'off' END`;
-/** The same for an update that leaves warming and model as they are. */
-const IDLE_AS_IS = idleWith('model');
+const evolveGpu = (gpu: GpuRow, event: ResourceEvent, at: string) => {
+  switch (event.type) {
+    case 'ResourceAllocated':
+      Object.assign(gpu, { workload_id: event.data.workloadId, run: event.data.run ?? 0, mode: event.data.mode ?? 'serving', model: event.data.model ?? gpu.model, warming: false });
+      break;
+    case 'ResourceReleased':
+      Object.assign(gpu, { workload_id: null, run: null, model: event.data.keptModel ?? null });
+      break;
+    case 'ResourceHealthChanged': {
+      const d = event.data;
+      if (d.gpuId === undefined) return;
+      gpu.health = d.health;
+      if (d.health === 'failed') Object.assign(gpu, { model: null, warming: false });
+      break;
+    }
+    case 'GpuServiceChanged':
+      gpu.in_service = event.data.inService;
+      break;
+    case 'GpusWarming':
+      Object.assign(gpu, { warming: true, model: event.data.model });
+      break;
+    case 'GpusWarmed':
+      Object.assign(gpu, { warming: false, model: event.data.model ?? null });
+      break;
+    case 'GpusCooled':
+      Object.assign(gpu, { warming: false, model: null });
+      break;
+    default:
+      return;
+  }
+  if (gpu.workload_id === null) gpu.mode = idleMode(gpu);
+  gpu.updated_at = at;
+};
 
 export const gpusProjection: Projection = {
   name: 'gpus',
   eventTypes: new Set(['ResourceRegistered', 'ResourceAllocated', 'ResourceReleased', 'ResourceHealthChanged', 'GpuServiceChanged', 'GpusWarming', 'GpusWarmed', 'GpusCooled', 'WarmStandbySized']),
   schema: SCHEMA,
   tables: ['rm_warm_targets', 'rm_gpus'],
-  async apply(tx, recorded: RecordedEvent): Promise<Change[]> {
-    const event = { type: recorded.type, data: recorded.data } as ResourceEvent;
-    const at = recorded.metadata.occurredAt;
-    switch (event.type) {
-      case 'ResourceRegistered': {
+  async apply(tx, recorded): Promise<Change[]> {
+    const events = recorded.map((e) => ({ event: { type: e.type, data: e.data } as ResourceEvent, at: e.metadata.occurredAt }));
+    const gpus = await loadRows<GpuRow>(tx, GPUS, events.flatMap(({ event }) => gpuIdsOf(event).map((id) => [id])));
+    const changes: Change[] = [];
+    for (const { event, at } of events) {
+      const ids = gpuIdsOf(event);
+      if (event.type === 'ResourceRegistered') {
         const r = event.data;
-        if (r.kind !== 'gpu_pool') return [];
-        const type = r.model as GpuType;
-        const ids = Array.from({ length: r.units }, (_, i) => gpuIdOf(r.resourceId, type, i));
-        await tx.query(
-          `INSERT INTO rm_gpus (gpu_id, resource_id, facility_id, gpu_type, host, slot, updated_at)
-           SELECT id, $2, $3, $4, (ord - 1) / $5 + 1, (ord - 1) % $5, $6 FROM unnest($1::text[]) WITH ORDINALITY AS t(id, ord)
-           ON CONFLICT (gpu_id) DO NOTHING`,
-          [ids, r.resourceId, r.facilityId, type, GPUS_PER_HOST[type], at],
-        );
-        return [];
+        const perHost = GPUS_PER_HOST[r.model as GpuType];
+        ids.forEach((id, i) => {
+          if (!gpus.get(id))
+            gpus.put({ gpu_id: id, resource_id: r.resourceId, facility_id: r.facilityId, gpu_type: r.model, host: Math.floor(i / perHost) + 1, slot: i % perHost,
+              health: 'healthy', in_service: true, model: null, warming: false, workload_id: null, run: null, mode: 'off', updated_at: at });
+        });
+        continue;
       }
-      case 'ResourceAllocated':
-        if (!event.data.gpuIds) return [];
-        await tx.query(`UPDATE rm_gpus SET workload_id = $3, run = $4, mode = $5, model = coalesce($6, model), warming = false, updated_at = $2 WHERE gpu_id = ANY($1)`, [
-          event.data.gpuIds,
-          at,
-          event.data.workloadId,
-          event.data.run ?? 0,
-          event.data.mode ?? 'serving',
-          event.data.model ?? null,
-        ]);
-        break;
-      case 'ResourceReleased':
-        if (!event.data.gpuIds) return [];
-        // the work leaves: the mode is the idle one, whatever the row held
-        await tx.query(
-          `UPDATE rm_gpus SET workload_id = NULL, run = NULL, model = $3, mode = ${idleWith('$3::text')}, updated_at = $2 WHERE gpu_id = ANY($1)`,
-          [event.data.gpuIds, at, event.data.keptModel ?? null],
-        );
-        break;
-      case 'ResourceHealthChanged':
-        if (event.data.gpuId === undefined) return [];
-        await update(tx, [event.data.gpuId], `health = $3${event.data.health === 'failed' ? ', model = NULL, warming = false' : ''}`, [event.data.health], at, event.data.health === 'failed' ? `'off'` : IDLE_AS_IS);
-        break;
-      case 'GpuServiceChanged':
-        await update(tx, [event.data.gpuId], `in_service = $3`, [event.data.inService], at, IDLE_AS_IS);
-        break;
-      case 'GpusWarming':
-        await update(tx, event.data.gpuIds, `warming = true, model = $3`, [event.data.model], at, `'warming'`);
-        break;
-      case 'GpusWarmed':
-        await update(tx, event.data.gpuIds, `warming = false, model = $3`, [event.data.model], at, `CASE WHEN $3::text IS NOT NULL THEN 'warm_standby' ELSE 'off' END`);
-        break;
-      case 'GpusCooled':
-        await update(tx, event.data.gpuIds, `warming = false, model = NULL`, [], at, `'off'`);
-        break;
-      case 'WarmStandbySized':
+      if (event.type === 'WarmStandbySized') {
         await tx.query(`DELETE FROM rm_warm_targets WHERE resource_id = $1`, [event.data.resourceId]);
-        for (const [model, target] of Object.entries(event.data.targets))
-          await tx.query(`INSERT INTO rm_warm_targets (resource_id, model, target) VALUES ($1, $2, $3)`, [event.data.resourceId, model, target]);
-        break;
-      default:
-        return [];
+        const targets = Object.entries(event.data.targets);
+        if (targets.length > 0)
+          await tx.query(`INSERT INTO rm_warm_targets (resource_id, model, target) SELECT $1, m, t FROM unnest($2::text[], $3::int[]) AS x(m, t)`, [
+            event.data.resourceId, targets.map(([m]) => m), targets.map(([, t]) => t),
+          ]);
+      } else {
+        if (ids.length === 0) continue;
+        for (const id of ids) {
+          const gpu = gpus.get(id);
+          if (!gpu) continue;
+          evolveGpu(gpu, event, at);
+          gpus.changed(gpu);
+        }
+      }
+      changes.push({ topic: 'gpus', resourceId: event.data.resourceId });
     }
-    return [{ topic: 'gpus', resourceId: event.data.resourceId }];
+    await saveRows(tx, gpus);
+    return changes;
   },
 };

@@ -1,7 +1,7 @@
 /** Read model of power handovers: one row each with its facility-level outcome, and every phase with its duration. */
 import type { HandoverEvent } from '../domain/resource/handover.ts';
 import type { RecordedEvent } from '../infra/event-store/types.ts';
-import type { Change, Projection } from './projection.ts';
+import { oneByOne, type Change, type Projection } from './projection.ts';
 
 const SCHEMA = /* sql */ `
 CREATE TABLE IF NOT EXISTS rm_handovers (
@@ -42,7 +42,7 @@ export const handoversProjection: Projection = {
   eventTypes: new Set(['HandoverRequested', 'HandoverPhaseCompleted', 'HandoverRollingBack', 'HandoverCompleted', 'HandoverFailed']),
   schema: SCHEMA,
   tables: ['rm_handover_phases', 'rm_handovers'],
-  async apply(tx, recorded: RecordedEvent): Promise<Change[]> {
+  apply: oneByOne(async (tx, recorded: RecordedEvent): Promise<Change[]> => {
     const event = { type: recorded.type, data: recorded.data } as HandoverEvent;
     const at = recorded.metadata.occurredAt;
     let facilityId: string;
@@ -102,5 +102,5 @@ export const handoversProjection: Projection = {
         return [];
     }
     return [{ topic: 'handover', handoverId: event.data.handoverId, facilityId }];
-  },
+  }),
 };

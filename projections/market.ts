@@ -1,7 +1,7 @@
 /** Read model of market prices (latest per feed, and history for time buckets), Bitcoin network stats and day-ahead prices. */
 import { NETWORK_FEED, type DayAheadSchedule, type NetworkStats, type PriceTick } from '../domain/market/ticks.ts';
 import type { RecordedEvent } from '../infra/event-store/types.ts';
-import type { Change, Projection } from './projection.ts';
+import { oneByOne, type Change, type Projection } from './projection.ts';
 
 const SCHEMA = /* sql */ `
 CREATE TABLE IF NOT EXISTS rm_price_history (
@@ -39,7 +39,7 @@ export const marketProjection: Projection = {
   eventTypes: new Set(['PriceTicked', 'NetworkStatsUpdated', 'DayAheadPublished']),
   schema: SCHEMA,
   tables: ['rm_price_history', 'rm_prices_latest', 'rm_network_latest', 'rm_day_ahead'],
-  async apply(tx, recorded: RecordedEvent): Promise<Change[]> {
+  apply: oneByOne(async (tx, recorded: RecordedEvent): Promise<Change[]> => {
     if (recorded.type === 'PriceTicked') {
       const tick = recorded.data as PriceTick;
       await tx.query(
@@ -80,5 +80,5 @@ export const marketProjection: Projection = {
       return []; // no subscription carries day-ahead prices (priceTicked is real-time prices)
     }
     return [];
-  },
+  }),
 };

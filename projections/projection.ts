@@ -28,12 +28,31 @@ export type Projection = {
   schema: string;
   /** Its tables, emptied by a rebuild. */
   tables: readonly string[];
-  /** Applies one event inside the batch's transaction; returns what changed. */
-  apply(tx: Sql, event: RecordedEvent): Promise<Change[]>;
+  /**
+   * Applies a batch's events of its types, in order, inside the batch's transaction; returns what
+   * changed. Most apply them one by one (`oneByOne`); those that see many events per row change
+   * the batch's rows in memory and write them back once (projections/rows.ts).
+   */
+  apply(tx: Sql, events: readonly RecordedEvent[]): Promise<Change[]>;
   /**
    * The definition's version (1 when absent): raise it when `apply` or the tables change. A
    * platform that finds the read model built by another version builds the new one beside it and
    * swaps it in when caught up (projections/definitions.ts), instead of serving a mix of the two.
    */
   version?: number;
+};
+
+/** A projection's batch apply from how it applies one event. */
+export const oneByOne =
+  (applyOne: (tx: Sql, event: RecordedEvent) => Promise<Change[]>): Projection['apply'] =>
+  async (tx, events) => {
+    const changes: Change[] = [];
+    for (const event of events) changes.push(...(await applyOne(tx, event)));
+    return changes;
+  };
+
+/** Applies the events of `events` that are of the projection's types (none: no work at all). */
+export const applyOwn = async (tx: Sql, projection: Projection, events: readonly RecordedEvent[]): Promise<Change[]> => {
+  const own = events.filter((e) => projection.eventTypes.has(e.type));
+  return own.length === 0 ? [] : projection.apply(tx, own);
 };

@@ -83,7 +83,17 @@ class Crash extends Error {}
 /** A projection that crashes after `after` events of the batch it is applying. */
 const crashing = (p: Projection, after: number): Projection => {
   let seen = 0;
-  return { ...p, apply: async (tx, e) => (++seen > after ? Promise.reject(new Crash('crash')) : p.apply(tx, e)) };
+  return {
+    ...p,
+    apply: async (tx, events) => {
+      const room = after - seen;
+      seen += events.length;
+      if (room >= events.length) return p.apply(tx, events);
+      // the events before the crash are applied, and rolled back with the batch's transaction
+      if (room > 0) await p.apply(tx, events.slice(0, room));
+      throw new Crash('crash');
+    },
+  };
 };
 
 const afterIndex = (events: RecordedEvent[], i: number): GlobalPosition => (i <= 0 ? START : events[i - 1]!.position);

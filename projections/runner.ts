@@ -14,7 +14,7 @@ import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
 import type { ChangeFeed } from './change-feed.ts';
 import { CHANGE_LOG_SCHEMA, pruneChangeLog, recordChanges } from './change-log.ts';
 import { CHECKPOINT_SCHEMA, lockCheckpoint, readCheckpoint, saveCheckpoint } from './checkpoints.ts';
-import { definitionVersion } from './projection.ts';
+import { applyOwn, definitionVersion } from './projection.ts';
 import type { Change, Projection } from './projection.ts';
 
 export type BatchOutcome =
@@ -33,8 +33,7 @@ export const applyBatch = (
     const checkpoint = await lockCheckpoint(tx, projection.name);
     if (comparePositions(checkpoint, deliveredAfter) < 0) return { type: 'behind', checkpoint };
     const fresh = events.filter((e) => comparePositions(e.position, checkpoint) > 0);
-    const changes: Change[] = [];
-    for (const event of fresh) if (projection.eventTypes.has(event.type)) changes.push(...(await projection.apply(tx, event)));
+    const changes = await applyOwn(tx, projection, fresh);
     const last = fresh.at(-1)?.position;
     if (last) await saveCheckpoint(tx, projection.name, last, fresh.length);
     return { type: 'applied', checkpoint: last ?? checkpoint, applied: fresh.length, changes };
@@ -76,7 +75,7 @@ export const rebuildProjection = async (db: Database, store: EventStore, project
     for (;;) {
       const events = await store.readAll({ after, maxCount: batchSize });
       if (events.length === 0) break;
-      for (const event of events) await projection.apply(tx, event);
+      await applyOwn(tx, projection, events);
       after = events.at(-1)!.position;
       applied += events.length;
     }
@@ -241,7 +240,7 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
         const fresh = batch.filter((e) => comparePositions(e.position, at) > 0);
         if (fresh.length === 0) continue;
         const mine = fresh.filter((e) => projection.eventTypes.has(e.type));
-        for (const event of mine) changes.push(...(await projection.apply(tx, event)));
+        if (mine.length > 0) changes.push(...(await projection.apply(tx, mine)));
         moved.push([projection.name, fresh.at(-1)!.position, mine.length]);
       }
       if (moved.length > 0)

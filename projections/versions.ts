@@ -21,7 +21,7 @@ import { migrate, splitStatements } from '../infra/postgres/migrate.ts';
 import { comparePositions, decodePosition, encodePosition, START, type GlobalPosition } from '../infra/event-store/position.ts';
 import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
 import { lockCheckpoint } from './checkpoints.ts';
-import { definitionVersion, type Projection } from './projection.ts';
+import { applyOwn, definitionVersion, type Projection } from './projection.ts';
 
 export const VERSIONS_SCHEMA = /* sql */ `
 CREATE TABLE IF NOT EXISTS hcp_read_model_versions (
@@ -81,10 +81,14 @@ const ident = (name: string) => `"${name}"`;
 /** The schema the live read models (and the event store) resolve to on this database. */
 export const liveSchemaOf = async (db: Sql) => (await db.query<{ s: string }>(`SELECT current_schema() AS s`))[0]!.s;
 
-/** Runs `fn` in a transaction whose unqualified names resolve to `schema` first. */
+/**
+ * Runs `fn` in a transaction whose unqualified names resolve to `schema` first. Its statements are
+ * prepared (below) but planned for their parameters every time: a generic plan for a batch's
+ * row lookups (`projections/rows.ts`) scans the whole table, and a rebuild then slows as it grows.
+ */
 const inSchema = <T>(db: Database, schema: string, live: string, fn: (tx: Sql) => Promise<T>) =>
   db.transaction(async (tx) => {
-    await tx.query(`SELECT set_config('search_path', $1, true)`, [`${ident(schema)}, ${ident(live)}`]);
+    await tx.query(`SELECT set_config('search_path', $1, true), set_config('plan_cache_mode', 'force_custom_plan', true)`, [`${ident(schema)}, ${ident(live)}`]);
     return fn(db.kind === 'pg' ? prepared(tx, schema) : tx);
   });
 
@@ -216,7 +220,7 @@ const buildVersion = async (db: Database, store: EventStore, version: VersionRow
     if (batch.length > 0) {
       const last = batch.at(-1)!.position;
       await inSchema(db, version.name, live, async (tx) => {
-        for (const e of batch) for (const p of projections) if (p.eventTypes.has(e.type)) await p.apply(tx, e);
+        for (const p of projections) await applyOwn(tx, p, batch);
         await tx.query(
           `UPDATE ${ident(live)}.hcp_read_model_versions
               SET commit_position = $2, prepare_position = $3, events_applied = events_applied + $4, last_occurred_at = $5, updated_at = now() WHERE name = $1`,

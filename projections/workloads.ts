@@ -3,9 +3,8 @@
  * (where, how long it waited and ran, what each cost) and its SLA breaches.
  */
 import type { WorkloadEvent } from '../domain/workload/workload.ts';
-import type { RecordedEvent } from '../infra/event-store/types.ts';
-import type { Sql } from '../infra/postgres/database.ts';
 import type { Change, Projection } from './projection.ts';
+import { addInt8, insertRows, loadRows, saveRows, type Int8, type Row, type RowTable } from './rows.ts';
 
 const SCHEMA = /* sql */ `
 CREATE TABLE IF NOT EXISTS rm_workloads (
@@ -93,22 +92,69 @@ CREATE TABLE IF NOT EXISTS rm_sla_breaches (
 );
 `;
 
-/**
- * A workload's new status, with its line in the history and whatever else the event changes on
- * its row (`also`: SET items numbered from $5 on), in one statement: a busy platform applies
- * several of these per workload, and each round trip to the database costs more than the work.
- * Returns the workload's customer, priority and GPU type (nothing if it is unknown).
- */
-const recordStatus = async (tx: Sql, workloadId: string, status: string, reason: string | null, at: string, also: { set: string; params: readonly unknown[] } = { set: '', params: [] }) => {
-  const [row] = await tx.query<{ customer_id: string; priority: string; gpu_type: string }>(
-    `WITH w AS (UPDATE rm_workloads SET status = $2, updated_at = $3${also.set ? `, ${also.set}` : ''} WHERE workload_id = $1
-                RETURNING customer_id, coalesce(priority, 'P3') AS priority, gpu_type),
-          h AS (INSERT INTO rm_workload_status_history (workload_id, seq, status, reason, at)
-                SELECT $1, coalesce((SELECT max(seq) FROM rm_workload_status_history WHERE workload_id = $1), 0) + 1, $2, $4, $3 FROM w)
-     SELECT customer_id, priority, gpu_type FROM w`,
-    [workloadId, status, at, reason, ...also.params],
-  );
-  return row;
+const WORKLOADS: RowTable = { name: 'rm_workloads', key: ['workload_id'] };
+const RUNS: RowTable = { name: 'rm_workload_runs', key: ['workload_id', 'run'] };
+
+type Time = string | Date;
+/** A row of rm_workloads, as the batch holds it. */
+export type WorkloadRow = {
+  workload_id: string;
+  customer_id: string;
+  type: string;
+  model: string;
+  gpu_type: string;
+  gpu_count: number;
+  max_latency_ms: number | null;
+  duration_seconds: number;
+  priority: string | null;
+  priority_reason: string | null;
+  status: string;
+  reserved_gpu_seconds: Int8;
+  reserved_budget_micro_usd: Int8;
+  submitted_at: Time;
+  updated_at: Time;
+  queued_at: Time | null;
+  first_queued_at: Time | null;
+  run: number;
+  facility_id: string | null;
+  resource_id: string | null;
+  gpu_ids: string[] | null;
+  started_at: Time | null;
+  run_ends_at: Time | null;
+  rate_micro_usd_per_gpu_hour: Int8 | null;
+  ran_seconds: Int8;
+  billed_gpu_seconds: Int8;
+  billed_micro_usd: Int8;
+  sla_breaches: number;
+  requests_served: Int8 | null;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  availability: number | null;
+  ended_at: Time | null;
+  end_reason: string | null;
+};
+
+type RunRow = {
+  workload_id: string;
+  run: number;
+  customer_id: string;
+  priority: string;
+  gpu_type: string;
+  facility_id: string;
+  resource_id: string;
+  gpu_ids: string[];
+  warm: boolean;
+  score: number;
+  reason: string;
+  waited_ms: Int8;
+  allocated_at: Time;
+  started_at: Time | null;
+  ended_at: Time | null;
+  end_kind: string | null;
+  ran_seconds: Int8 | null;
+  billed_seconds: Int8 | null;
+  amount_micro_usd: Int8 | null;
+  rate_micro_usd_per_gpu_hour: Int8;
 };
 
 const END_STATUS: Partial<Record<WorkloadEvent['type'], string>> = {
@@ -119,111 +165,157 @@ const END_STATUS: Partial<Record<WorkloadEvent['type'], string>> = {
   WorkloadCancelled: 'cancelled',
 };
 
+/** The run an event is about, if any. */
+const runOf = (event: WorkloadEvent): number | undefined => ('run' in event.data && typeof event.data.run === 'number' ? event.data.run : undefined);
+
 export const workloadsProjection: Projection = {
   name: 'workloads',
   eventTypes: new Set(['WorkloadSubmitted', 'WorkloadClassified', 'WorkloadQueued', 'ResourcesAllocated', 'WorkloadStarted', 'SlaBreached', 'WorkloadCompleted', 'WorkloadPreempted', 'WorkloadInterrupted', 'WorkloadFailed', 'WorkloadCancelled']),
   schema: SCHEMA,
   tables: ['rm_sla_breaches', 'rm_workload_runs', 'rm_workload_status_history', 'rm_workloads'],
-  async apply(tx, recorded: RecordedEvent): Promise<Change[]> {
-    const event = { type: recorded.type, data: recorded.data } as WorkloadEvent;
-    const at = recorded.metadata.occurredAt;
-    let customerId: string | undefined;
-    switch (event.type) {
-      case 'WorkloadSubmitted': {
-        const { workloadId, request: r } = event.data;
-        customerId = event.data.customerId;
-        // the row and the first line of its history in one statement
-        await tx.query(
-          `WITH w AS (INSERT INTO rm_workloads (workload_id, customer_id, type, model, gpu_type, gpu_count, max_latency_ms, duration_seconds,
-                        status, reserved_gpu_seconds, reserved_budget_micro_usd, submitted_at, updated_at)
-                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'submitted', $9, $10, $11, $11) RETURNING workload_id)
-           INSERT INTO rm_workload_status_history (workload_id, seq, status, reason, at) SELECT workload_id, 1, 'submitted', NULL, $11 FROM w`,
-          [workloadId, customerId, r.type, r.model, r.gpuType, r.gpuCount, r.maxLatencyMs ?? null, r.durationSeconds,
-            event.data.reservedGpuSeconds, event.data.reservedBudgetMicroUsd, at],
-        );
-        break;
+  async apply(tx, recorded): Promise<Change[]> {
+    const events = recorded.map((e) => ({ event: { type: e.type, data: e.data } as WorkloadEvent, at: e.metadata.occurredAt }));
+    // 1. load what the batch touches: the workloads, their runs, where each one's history stands
+    const ids = [...new Set(events.map(({ event }) => event.data.workloadId))];
+    const workloads = await loadRows<WorkloadRow>(tx, WORKLOADS, ids.map((id) => [id]));
+    const runs = await loadRows<RunRow>(tx, RUNS, events.flatMap(({ event }) => (runOf(event) === undefined ? [] : [[event.data.workloadId, runOf(event)]])));
+    const lastSeq = new Map(
+      (await tx.query<{ workload_id: string; seq: number }>(`SELECT workload_id, max(seq) AS seq FROM rm_workload_status_history WHERE workload_id = ANY($1) GROUP BY workload_id`, [ids])).map(
+        (r) => [r.workload_id, Number(r.seq)],
+      ),
+    );
+    const history: Row[] = [];
+    const breaches: Row[] = [];
+    const changes: Change[] = [];
+
+    /** A workload's new status, with its line in the history; the row, if the workload is known. */
+    const recordStatus = (workloadId: string, status: string, reason: string | null, at: string) => {
+      const row = workloads.get(workloadId);
+      if (!row) return undefined;
+      Object.assign(row, { status, updated_at: at });
+      const seq = (lastSeq.get(workloadId) ?? 0) + 1;
+      lastSeq.set(workloadId, seq);
+      history.push({ workload_id: workloadId, seq, status, reason, at });
+      workloads.changed(row);
+      return row;
+    };
+    const changeRun = (workloadId: string, run: number | undefined, values: Partial<RunRow>) => {
+      const row = run === undefined ? undefined : runs.get(workloadId, run);
+      if (!row) return;
+      Object.assign(row, values);
+      runs.changed(row);
+    };
+
+    // 2. apply each event to the rows in memory
+    for (const { event, at } of events) {
+      let customerId: string | undefined;
+      switch (event.type) {
+        case 'WorkloadSubmitted': {
+          const { workloadId, request: r } = event.data;
+          customerId = event.data.customerId;
+          if (workloads.get(workloadId)) break;
+          workloads.put({
+            workload_id: workloadId, customer_id: customerId, type: r.type, model: r.model, gpu_type: r.gpuType, gpu_count: r.gpuCount, max_latency_ms: r.maxLatencyMs ?? null,
+            duration_seconds: r.durationSeconds, priority: null, priority_reason: null, status: 'submitted',
+            reserved_gpu_seconds: event.data.reservedGpuSeconds, reserved_budget_micro_usd: event.data.reservedBudgetMicroUsd, submitted_at: at, updated_at: at,
+            queued_at: null, first_queued_at: null, run: 0, facility_id: null, resource_id: null, gpu_ids: null, started_at: null, run_ends_at: null,
+            rate_micro_usd_per_gpu_hour: null, ran_seconds: 0, billed_gpu_seconds: 0, billed_micro_usd: 0, sla_breaches: 0,
+            requests_served: null, p50_ms: null, p99_ms: null, availability: null, ended_at: null, end_reason: null,
+          });
+          lastSeq.set(workloadId, 1);
+          history.push({ workload_id: workloadId, seq: 1, status: 'submitted', reason: null, at });
+          break;
+        }
+        case 'WorkloadClassified': {
+          const row = workloads.get(event.data.workloadId);
+          if (row) {
+            Object.assign(row, { priority: event.data.priority, priority_reason: event.data.reason, updated_at: at });
+            workloads.changed(row);
+          }
+          break;
+        }
+        case 'WorkloadQueued': {
+          const queuedAt = event.data.at ?? at;
+          const row = recordStatus(event.data.workloadId, 'queued', null, queuedAt);
+          if (row) Object.assign(row, { queued_at: queuedAt, first_queued_at: row.first_queued_at ?? queuedAt });
+          break;
+        }
+        case 'ResourcesAllocated': {
+          const d = event.data;
+          const row = recordStatus(d.workloadId, 'allocated', d.reason, d.allocatedAt);
+          if (!row) break;
+          Object.assign(row, { run: d.run, facility_id: d.facilityId, resource_id: d.resourceId, gpu_ids: d.gpuIds, rate_micro_usd_per_gpu_hour: d.rateMicroUsdPerGpuHour, started_at: null, run_ends_at: null });
+          if (!runs.get(d.workloadId, d.run))
+            runs.put({
+              workload_id: d.workloadId, run: d.run, customer_id: row.customer_id, priority: row.priority ?? 'P3', gpu_type: row.gpu_type, facility_id: d.facilityId, resource_id: d.resourceId,
+              gpu_ids: d.gpuIds, warm: d.warm, score: d.score, reason: d.reason, waited_ms: d.waitedMs, allocated_at: d.allocatedAt,
+              started_at: null, ended_at: null, end_kind: null, ran_seconds: null, billed_seconds: null, amount_micro_usd: null, rate_micro_usd_per_gpu_hour: d.rateMicroUsdPerGpuHour,
+            });
+          break;
+        }
+        case 'WorkloadStarted': {
+          const d = event.data;
+          const row = recordStatus(d.workloadId, 'running', null, d.startedAt);
+          if (row) Object.assign(row, { started_at: d.startedAt, run_ends_at: d.runEndsAt });
+          changeRun(d.workloadId, d.run, { started_at: d.startedAt });
+          break;
+        }
+        case 'SlaBreached': {
+          const d = event.data;
+          customerId = d.customerId;
+          breaches.push({ workload_id: d.workloadId, run: d.run, kind: d.kind, customer_id: d.customerId, measured: d.measured, target: d.target, unit: d.unit, credit_percent: d.creditPercent, at: d.at });
+          const row = workloads.get(d.workloadId);
+          if (row) {
+            row.sla_breaches += 1;
+            workloads.changed(row);
+          }
+          break;
+        }
+        case 'WorkloadCompleted':
+        case 'WorkloadPreempted':
+        case 'WorkloadInterrupted':
+        case 'WorkloadFailed':
+        case 'WorkloadCancelled': {
+          const d = event.data;
+          const endAt = d.at ?? at;
+          const usage = d.usage ?? null;
+          const status = END_STATUS[event.type]!;
+          // a preempted workload waits again; the others have ended
+          const terminal = status !== 'preempted';
+          const metrics = event.type === 'WorkloadCompleted' ? event.data.metrics : null;
+          const reason = 'reason' in d ? d.reason : null;
+          const row = recordStatus(d.workloadId, status, reason, endAt);
+          if (row)
+            Object.assign(row, {
+              ran_seconds: addInt8(row.ran_seconds, usage?.ranSeconds ?? 0),
+              billed_gpu_seconds: addInt8(row.billed_gpu_seconds, usage?.gpuSeconds ?? 0),
+              billed_micro_usd: addInt8(row.billed_micro_usd, usage?.amountMicroUsd ?? 0),
+              ended_at: terminal ? endAt : null,
+              end_reason: reason,
+              queued_at: terminal ? row.queued_at : endAt,
+              requests_served: metrics?.requestsServed ?? row.requests_served,
+              p50_ms: metrics?.p50Ms ?? row.p50_ms,
+              p99_ms: metrics?.p99Ms ?? row.p99_ms,
+              availability: metrics?.availability ?? row.availability,
+              gpu_ids: null,
+              started_at: null,
+              run_ends_at: null,
+            });
+          changeRun(d.workloadId, d.run, { ended_at: endAt, end_kind: status, ran_seconds: usage?.ranSeconds ?? 0, billed_seconds: usage?.billedSeconds ?? 0, amount_micro_usd: usage?.amountMicroUsd ?? 0 });
+          break;
+        }
+        default:
+          continue;
       }
-      case 'WorkloadClassified': {
-        const [row] = await tx.query<{ customer_id: string }>(
-          `UPDATE rm_workloads SET priority = $2, priority_reason = $3, updated_at = $4 WHERE workload_id = $1 RETURNING customer_id`,
-          [event.data.workloadId, event.data.priority, event.data.reason, at],
-        );
-        customerId = row?.customer_id;
-        break;
-      }
-      case 'WorkloadQueued': {
-        const queuedAt = event.data.at ?? at;
-        customerId = (await recordStatus(tx, event.data.workloadId, 'queued', null, queuedAt, { set: 'queued_at = $3, first_queued_at = coalesce(first_queued_at, $3)', params: [] }))?.customer_id;
-        break;
-      }
-      case 'ResourcesAllocated': {
-        const d = event.data;
-        const row = await recordStatus(tx, d.workloadId, 'allocated', d.reason, d.allocatedAt, {
-          set: 'run = $5, facility_id = $6, resource_id = $7, gpu_ids = $8, rate_micro_usd_per_gpu_hour = $9, started_at = NULL, run_ends_at = NULL',
-          params: [d.run, d.facilityId, d.resourceId, d.gpuIds, d.rateMicroUsdPerGpuHour],
-        });
-        if (!row) return [];
-        customerId = row.customer_id;
-        await tx.query(
-          `INSERT INTO rm_workload_runs (workload_id, run, customer_id, priority, gpu_type, facility_id, resource_id, gpu_ids, warm, score, reason, waited_ms, allocated_at, rate_micro_usd_per_gpu_hour)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT DO NOTHING`,
-          [d.workloadId, d.run, row.customer_id, row.priority, row.gpu_type, d.facilityId, d.resourceId, d.gpuIds, d.warm, d.score, d.reason, d.waitedMs, d.allocatedAt, d.rateMicroUsdPerGpuHour],
-        );
-        break;
-      }
-      case 'WorkloadStarted': {
-        const d = event.data;
-        customerId = (await recordStatus(tx, d.workloadId, 'running', null, d.startedAt, { set: 'started_at = $3, run_ends_at = $5', params: [d.runEndsAt] }))?.customer_id;
-        await tx.query(`UPDATE rm_workload_runs SET started_at = $3 WHERE workload_id = $1 AND run = $2`, [d.workloadId, d.run, d.startedAt]);
-        break;
-      }
-      case 'SlaBreached': {
-        const d = event.data;
-        customerId = d.customerId;
-        await tx.query(
-          `INSERT INTO rm_sla_breaches (workload_id, run, kind, customer_id, measured, target, unit, credit_percent, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING`,
-          [d.workloadId, d.run, d.kind, d.customerId, d.measured, d.target, d.unit, d.creditPercent, d.at],
-        );
-        await tx.query(`UPDATE rm_workloads SET sla_breaches = sla_breaches + 1 WHERE workload_id = $1`, [d.workloadId]);
-        break;
-      }
-      case 'WorkloadCompleted':
-      case 'WorkloadPreempted':
-      case 'WorkloadInterrupted':
-      case 'WorkloadFailed':
-      case 'WorkloadCancelled': {
-        const d = event.data;
-        const endAt = d.at ?? at;
-        const usage = d.usage ?? null;
-        const status = END_STATUS[event.type]!;
-        const terminal = status !== 'preempted';
-        const metrics = event.type === 'WorkloadCompleted' ? event.data.metrics : null;
-        const reason = 'reason' in d ? d.reason : event.type === 'WorkloadCompleted' ? null : null;
-        // $3 is the end time, $4 the reason (the status line's)
-        const row = await recordStatus(tx, d.workloadId, status, reason ?? null, endAt, {
-          set: `ran_seconds = ran_seconds + $5, billed_gpu_seconds = billed_gpu_seconds + $6, billed_micro_usd = billed_micro_usd + $7,
-                ended_at = CASE WHEN $8 THEN $3::timestamptz ELSE NULL END, end_reason = $4,
-                queued_at = CASE WHEN $8 THEN queued_at ELSE $3::timestamptz END,
-                requests_served = coalesce($9, requests_served), p50_ms = coalesce($10, p50_ms), p99_ms = coalesce($11, p99_ms), availability = coalesce($12, availability),
-                gpu_ids = NULL, started_at = NULL, run_ends_at = NULL`,
-          params: [usage?.ranSeconds ?? 0, usage?.gpuSeconds ?? 0, usage?.amountMicroUsd ?? 0, terminal, metrics?.requestsServed ?? null, metrics?.p50Ms ?? null, metrics?.p99Ms ?? null, metrics?.availability ?? null],
-        });
-        customerId = row?.customer_id;
-        if ('run' in d && d.run !== undefined)
-          await tx.query(
-            `UPDATE rm_workload_runs SET ended_at = $3, end_kind = $4, ran_seconds = $5, billed_seconds = $6, amount_micro_usd = $7 WHERE workload_id = $1 AND run = $2`,
-            [d.workloadId, d.run, endAt, status, usage?.ranSeconds ?? 0, usage?.billedSeconds ?? 0, usage?.amountMicroUsd ?? 0],
-          );
-        break;
-      }
-      default:
-        return [];
+      customerId ??= workloads.get(event.data.workloadId)?.customer_id;
+      if (customerId) changes.push({ topic: 'workload', workloadId: event.data.workloadId, customerId });
     }
-    if (!customerId) {
-      const [row] = await tx.query<{ customer_id: string }>(`SELECT customer_id FROM rm_workloads WHERE workload_id = $1`, [event.data.workloadId]);
-      if (!row) return [];
-      customerId = row.customer_id;
-    }
-    return [{ topic: 'workload', workloadId: event.data.workloadId, customerId }];
+
+    // 3. write back: one statement per table
+    await saveRows(tx, workloads);
+    await insertRows(tx, 'rm_workload_status_history', history);
+    await saveRows(tx, runs);
+    await insertRows(tx, 'rm_sla_breaches', breaches);
+    return changes;
   },
 };

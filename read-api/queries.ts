@@ -3,6 +3,7 @@ import { formatUsd } from '../domain/money.ts';
 import type { Sql } from '../infra/postgres/database.ts';
 import { whereEquals } from './sql-filters.ts';
 import { iso } from '../domain/time.ts';
+import type { WorkloadRow as StoredWorkload } from '../projections/workloads.ts';
 
 export type Amount = { gpuSeconds: number; gpuHours: number; budgetMicroUsd: number; budgetUsd: string };
 const amount = (gpuSeconds: number | string, budgetMicroUsd: number | string): Amount => {
@@ -59,23 +60,11 @@ export const findCustomer = async (db: Sql, customerId: string) => {
 export const listCustomers = async (db: Sql, first: number) =>
   (await db.query<CustomerRow>(`SELECT ${CUSTOMER_COLUMNS} FROM rm_customers ORDER BY customer_id LIMIT $1`, [first])).map(toCustomer);
 
-type WorkloadRow = {
-  workload_id: string;
-  customer_id: string;
-  type: string;
-  model: string;
-  gpu_type: string;
-  gpu_count: number;
-  max_latency_ms: number | null;
-  duration_seconds: number;
-  priority: string | null;
-  priority_reason: string | null;
-  status: string;
-  reserved_gpu_seconds: string;
-  reserved_budget_micro_usd: string;
-  submitted_at: string | Date;
-  updated_at: string | Date;
-};
+/** The columns a workload's view reads, its amounts as text (exact). */
+type WorkloadRow = Pick<
+  StoredWorkload,
+  'workload_id' | 'customer_id' | 'type' | 'model' | 'gpu_type' | 'gpu_count' | 'max_latency_ms' | 'duration_seconds' | 'priority' | 'priority_reason' | 'status' | 'submitted_at' | 'updated_at'
+> & { reserved_gpu_seconds: string; reserved_budget_micro_usd: string };
 
 const WORKLOAD_COLUMNS = `workload_id, customer_id, type, model, gpu_type, gpu_count, max_latency_ms, duration_seconds, priority,
   priority_reason, status, reserved_gpu_seconds::text, reserved_budget_micro_usd::text, submitted_at, updated_at`;
