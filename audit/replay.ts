@@ -3,6 +3,7 @@
  * page through millions of events without the process ever holding more than one page.
  */
 import { comparePositions, encodePosition, type GlobalPosition } from '../infra/event-store/position.ts';
+import { pagesAhead } from '../infra/event-store/read-ahead.ts';
 import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
 
 /** A stream's category: its name up to the first `-` (`workload-w1` is in `workload`). */
@@ -59,23 +60,9 @@ export async function* replay(store: EventStore, filter: ReplayFilter = {}): Asy
   }
 }
 
-/**
- * Reads page after page, each from the last event of the one before, until a short page. The next
- * page is asked for as soon as one arrives, so the store reads it while the caller works through
- * this one (at most two pages held).
- */
+/** The events of pages read one ahead. */
 async function* pagesOf(read: (last: RecordedEvent | undefined) => Promise<RecordedEvent[]>): AsyncGenerator<RecordedEvent> {
-  let next: Promise<RecordedEvent[]> | undefined = read(undefined);
-  try {
-    while (next) {
-      const page: RecordedEvent[] = await next;
-      next = page.length < REPLAY_PAGE ? undefined : read(page.at(-1));
-      yield* page;
-    }
-  } finally {
-    // a caller that stops early leaves the read ahead unawaited: its failure is nobody's
-    next?.catch(() => {});
-  }
+  for await (const page of pagesAhead(read, REPLAY_PAGE)) yield* page;
 }
 
 /** One event as one JSON line: every field and all metadata; bigints as decimal strings. */

@@ -5,7 +5,7 @@
  * statement per table: a few round trips per batch instead of one or two per event, which is what
  * a rebuild from a million events spends its time on.
  *
- * Rows travel as JSON (`jsonb_populate_recordset` with the table's own row type), so the table's
+ * Rows travel as JSON (`json_populate_recordset` with the table's own row type), so the table's
  * column types do the conversions and no column list is written twice. A new row must carry every
  * column (an absent one is NULL, not its default).
  */
@@ -48,7 +48,7 @@ export const loadRows = async <R extends Row>(tx: Sql, table: RowTable, keys: It
   if (wanted.size > 0) {
     const columns = table.key.map((c) => `"${c}"`).join(', ');
     const found = await tx.query<R>(
-      `SELECT t.* FROM ${table.name} t WHERE (${table.key.map((c) => `t."${c}"`).join(', ')}) IN (SELECT ${columns} FROM jsonb_populate_recordset(NULL::${table.name}, $1::jsonb))`,
+      `SELECT t.* FROM ${table.name} t WHERE (${table.key.map((c) => `t."${c}"`).join(', ')}) IN (SELECT ${columns} FROM json_populate_recordset(NULL::${table.name}, $1::json))`,
       [JSON.stringify([...wanted.values()])],
     );
     for (const row of found) rows.set(keyText(table.key.map((c) => row[c])), row);
@@ -77,7 +77,7 @@ export const saveRows = async <R extends Row>(tx: Sql, rows: TableRows<R>) => {
   const { name, key } = rows.table;
   const columns = Object.keys(changed[0]!).filter((c) => !key.includes(c));
   await tx.query(
-    `INSERT INTO ${name} SELECT * FROM jsonb_populate_recordset(NULL::${name}, $1::jsonb)
+    `INSERT INTO ${name} SELECT * FROM json_populate_recordset(NULL::${name}, $1::json)
      ON CONFLICT (${key.map((c) => `"${c}"`).join(', ')}) DO UPDATE SET ${columns.map((c) => `"${c}" = excluded."${c}"`).join(', ')}`,
     [JSON.stringify(changed)],
   );
@@ -86,5 +86,5 @@ export const saveRows = async <R extends Row>(tx: Sql, rows: TableRows<R>) => {
 /** Inserts new rows (each with every column), skipping those whose key exists: one statement. */
 export const insertRows = async (tx: Sql, table: string, rows: readonly Row[]) => {
   if (rows.length === 0) return;
-  await tx.query(`INSERT INTO ${table} SELECT * FROM jsonb_populate_recordset(NULL::${table}, $1::jsonb) ON CONFLICT DO NOTHING`, [JSON.stringify(rows)]);
+  await tx.query(`INSERT INTO ${table} SELECT * FROM json_populate_recordset(NULL::${table}, $1::json) ON CONFLICT DO NOTHING`, [JSON.stringify(rows)]);
 };

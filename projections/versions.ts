@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import type { Database, Sql } from '../infra/postgres/database.ts';
 import { migrate, splitStatements } from '../infra/postgres/migrate.ts';
 import { comparePositions, decodePosition, encodePosition, START, type GlobalPosition } from '../infra/event-store/position.ts';
+import { pagesAhead } from '../infra/event-store/read-ahead.ts';
 import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
 import { lockCheckpoint } from './checkpoints.ts';
 import { applyOwn, definitionVersion, type Projection } from './projection.ts';
@@ -212,9 +213,9 @@ export type BuildOptions = {
 const buildVersion = async (db: Database, store: EventStore, version: VersionRow, live: string, projections: readonly Projection[], until: AsOf | 'end', { batchSize = 1000, onProgress, signal }: BuildOptions = {}) => {
   let at = version.position;
   let applied = version.eventsApplied;
-  for (;;) {
+  // the next page is read while this one is applied
+  for await (const page of pagesAhead((last) => store.readAll({ after: last?.position ?? at, maxCount: batchSize }), batchSize)) {
     if (signal?.aborted) throw new VersionError(`${version.name}: stopped`);
-    const page = await store.readAll({ after: at, maxCount: batchSize });
     const stop = page.findIndex((e) => (until === 'end' ? false : until.kind === 'position' ? comparePositions(e.position, until.position) > 0 : Date.parse(e.metadata.occurredAt) > until.ms));
     const batch: RecordedEvent[] = stop < 0 ? page : page.slice(0, stop);
     if (batch.length > 0) {
@@ -233,8 +234,10 @@ const buildVersion = async (db: Database, store: EventStore, version: VersionRow
       // embedded PGlite answers on this thread without yielding: let the server's requests in between batches
       await new Promise((r) => setImmediate(r));
     }
-    if (stop >= 0 || page.length < batchSize) return at;
+    if (stop >= 0) break;
   }
+  if (signal?.aborted) throw new VersionError(`${version.name}: stopped`);
+  return at;
 };
 
 const projectionsNamed = (all: readonly Projection[], names: readonly string[]) => all.filter((p) => names.includes(p.name));
