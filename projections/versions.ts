@@ -199,6 +199,11 @@ const createVersion = async (db: Database, name: string, kind: VersionRow['kind'
 };
 
 export type BuildOptions = {
+  /**
+   * Events per transaction. Larger batches touch each row fewer times (a workload's dozen events
+   * fall in one batch more often); on embedded PGlite a batch holds the API's only thread, so it
+   * stays small there.
+   */
   batchSize?: number;
   onProgress?: (applied: number, at: GlobalPosition) => void;
   /** Stops the build between batches (a platform stopping); it throws, and a rebuild cleans up. */
@@ -210,7 +215,7 @@ export type BuildOptions = {
  * prefix that occurred by it; or the store's end), a batch per transaction with the position.
  * Returns the position reached.
  */
-const buildVersion = async (db: Database, store: EventStore, version: VersionRow, live: string, projections: readonly Projection[], until: AsOf | 'end', { batchSize = 1000, onProgress, signal }: BuildOptions = {}) => {
+const buildVersion = async (db: Database, store: EventStore, version: VersionRow, live: string, projections: readonly Projection[], until: AsOf | 'end', { batchSize = db.kind === 'pg' ? 4000 : 1000, onProgress, signal }: BuildOptions = {}) => {
   let at = version.position;
   let applied = version.eventsApplied;
   // the next page is read while this one is applied
