@@ -39,7 +39,10 @@ export type Handled<Event> =
   | { type: 'rejected'; rejection: Rejection };
 
 export const SCHEMA_VERSION = 1;
-const MAX_ATTEMPTS = 8;
+// A writer loses a round only to another writer's success, so with n writers on one stream it loses at most
+// n - 1 times (once more if its first try trusted a stale cache): 24 attempts do not exhaust under 22
+// concurrent writers, however the rounds interleave.
+const MAX_ATTEMPTS = 24;
 
 export class ConcurrencyExhaustedError extends Error {
   readonly type = 'concurrency_exhausted' as const;
@@ -130,8 +133,8 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
       }
       if (!(error instanceof WrongExpectedRevisionError)) throw error;
       if (attempt >= MAX_ATTEMPTS) throw new ConcurrencyExhaustedError(streamName);
-      // a short, jittered pause lets the competing writer finish before we reload
-      await new Promise((r) => setTimeout(r, Math.random() * 2 * attempt));
+      // a jittered pause, growing up to 64 ms, lets the competing writers finish before we reload
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(64, 2 ** attempt)));
     }
   }
 };

@@ -10,7 +10,7 @@
  * That rendering sorts an object's keys by their length in UTF-8 bytes and then bytewise,
  * writes `", "` and `": "` between items, and prints numbers in plain decimal notation.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /** What the first event of a stream chains from. */
 export const GENESIS_HASH = '';
@@ -25,9 +25,7 @@ export type Chained = {
 };
 
 export const eventHash = (previousHash: string, e: Chained): string =>
-  createHash('sha256')
-    .update(jsonbText([previousHash, e.streamName, Number(e.revision), e.id, e.type, e.data, e.metadata]), 'utf8')
-    .digest('hex');
+  hash('sha256', jsonbText([previousHash, e.streamName, Number(e.revision), e.id, e.type, e.data, e.metadata]), 'hex');
 
 /** The hashes of events appended together, each chained from the one before. */
 export const chainHashes = (previousHash: string, events: readonly Chained[]): string[] => {
@@ -58,15 +56,11 @@ const render = (value: unknown): string | undefined => {
     case 'object': {
       if (v === null) return 'null';
       if (Array.isArray(v)) return `[${v.map((item) => render(item) ?? 'null').join(', ')}]`;
-      const members: [string, string][] = [];
-      for (const key in v) {
-        if (!Object.prototype.hasOwnProperty.call(v, key)) continue;
-        const text = render((v as Record<string, unknown>)[key]);
-        if (text !== undefined) members.push([key, `${quoted(key)}: ${text}`]);
-      }
-      members.sort(([a], [b]) => compareKeys(a, b));
       let out = '{';
-      for (let i = 0; i < members.length; i++) out += i === 0 ? members[i]![1] : `, ${members[i]![1]}`;
+      for (const [key, prefix] of membersInOrder(v as Record<string, unknown>)) {
+        const text = render((v as Record<string, unknown>)[key]);
+        if (text !== undefined) out += out.length === 1 ? prefix + text : `, ${prefix}${text}`;
+      }
       return `${out}}`;
     }
     default:
@@ -74,15 +68,23 @@ const render = (value: unknown): string | undefined => {
   }
 };
 
-/** Keys repeat from event to event: their JSON text, remembered (a bounded memo). */
-const quotedKeys = new Map<string, string>();
-const quoted = (key: string) => {
-  let q = quotedKeys.get(key);
-  if (q === undefined) {
-    if (quotedKeys.size > 10_000) quotedKeys.clear();
-    quotedKeys.set(key, (q = JSON.stringify(key)));
+/**
+ * An object's own keys in jsonb's order, each with its `"key": ` text. Events of a type share
+ * their objects' shapes, so the order is worked out once per shape (a bounded memo), not sorted
+ * again for every object of every event.
+ */
+const shapes = new Map<string, ReadonlyArray<readonly [string, string]>>();
+const membersInOrder = (v: Record<string, unknown>) => {
+  const keys = Object.keys(v);
+  // JSON text names a list of keys unambiguously (a joined string would take {} for {"": …})
+  const shape = JSON.stringify(keys);
+  let members = shapes.get(shape);
+  if (members === undefined) {
+    if (shapes.size > 10_000) shapes.clear();
+    members = keys.sort(compareKeys).map((key) => [key, `${JSON.stringify(key)}: `] as const);
+    shapes.set(shape, members);
   }
-  return q;
+  return members;
 };
 
 /** jsonb's key order: by length in UTF-8 bytes, then bytewise; ASCII keys (nearly all) without a Buffer. */
