@@ -2,17 +2,20 @@
  * npm run bench:store [-- --json]
  *
  * Append and read throughput of the PostgreSQL event store on the real server, side by side
- * with a ceiling on the same server in the same run: the same rows written and read with plain
- * SQL (support/ceiling.ts). Runs in a fresh schema of its own and drops it at the end.
+ * in the same run with a peer and a ceiling on the same server: Emmett's PostgreSQL store
+ * appending the same events (support/emmett.ts; appends only), and the same rows written and
+ * read with plain SQL (support/ceiling.ts). Runs in a fresh schema (and, for Emmett, a database)
+ * of its own and drops them at the end.
  */
 import { randomBytes } from 'node:crypto';
 import { createPostgresEventStore } from '../infra/event-store/postgres/store.ts';
 import { createPgDatabase } from '../infra/postgres/database.ts';
+import { EMMETT_VERSION, openEmmett } from './support/emmett.ts';
 import { ceilingAppend, ceilingPageWalk, ceilingReadStream, createCeilingTable } from './support/ceiling.ts';
 import { benchEvents } from './support/events.ts';
 import { describeMachine, formatMachine, formatRow, formatTableHeader, type ResultRow } from './support/report.ts';
 import { storeAppend, storePageWalk, storeReadStream } from './support/store.ts';
-import { summarize, timeSequential, type Sample } from './support/stats.ts';
+import { summarize, timeSequential, type Sample, type Summary } from './support/stats.ts';
 import { createContendedWriters, createWriters, STREAMS_PER_WRITER, type AppendBatch, type ConflictOf } from './support/writers.ts';
 import { WrongExpectedRevisionError } from '../infra/event-store/expected-revision.ts';
 
@@ -35,26 +38,26 @@ const json = process.argv.includes('--json');
 const url = process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `bench_store_${randomBytes(4).toString('hex')}`;
 
-const db = await createPgDatabase({ connectionString: url, schema, maxConnections: 20 });
+const MAX_CONNECTIONS = 20;
+const db = await createPgDatabase({ connectionString: url, schema, maxConnections: MAX_CONNECTIONS });
 const dropSchema = () => db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
 process.once('SIGINT', () => void dropSchema().finally(() => process.exit(130)));
 
-/** One uncounted warm-up each, then alternating repetitions, so drift (table growth, checkpoints) hits both alike. */
-const compare = async (workload: string, store: () => Promise<Sample>, ceiling: () => Promise<Sample>): Promise<ResultRow> => {
-  await store();
-  await ceiling();
-  const storeSamples: Sample[] = [];
-  const ceilingSamples: Sample[] = [];
-  for (let rep = 0; rep < CONFIG.repetitions; rep++) {
-    storeSamples.push(await store());
-    ceilingSamples.push(await ceiling());
-  }
-  const [storeSummary, ceilingSummary] = [summarize(storeSamples), summarize(ceilingSamples)];
+type Run = () => Promise<Sample>;
+
+/** One uncounted warm-up each, then alternating repetitions, so drift (table growth, checkpoints) hits all alike. */
+const compare = async (workload: string, store: Run, ceiling: Run, emmett?: Run): Promise<ResultRow> => {
+  const runs = [store, ceiling, ...(emmett ? [emmett] : [])];
+  for (const run of runs) await run();
+  const samples = runs.map((): Sample[] => []);
+  for (let rep = 0; rep < CONFIG.repetitions; rep++) for (const [i, run] of runs.entries()) samples[i]!.push(await run());
+  const [storeSummary, ceilingSummary, emmettSummary] = samples.map(summarize) as [Summary, Summary, Summary | undefined];
   return {
     workload,
     store: storeSummary,
     ceiling: ceilingSummary,
     storeToCeiling: storeSummary.eventsPerSecond / ceilingSummary.eventsPerSecond,
+    ...(emmettSummary ? { emmett: emmettSummary, storeToEmmett: storeSummary.eventsPerSecond / emmettSummary.eventsPerSecond } : {}),
   };
 };
 
@@ -71,6 +74,7 @@ const writeHistory = async (append: AppendBatch) => {
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
+const emmett = await openEmmett(MAX_CONNECTIONS);
 try {
   const store = await createPostgresEventStore(db);
   await createCeilingTable(db);
@@ -91,6 +95,8 @@ try {
         `          in turn, with the exact expected revision; ~300 bytes of JSON data + metadata per event;`,
         `          ${appendRunMs} ms per append run; reads in pages of ${pageSize}; medians of ${repetitions} runs`,
         `          after a warm-up run; op = one append / INSERT / page or stream read`,
+        `Emmett:   @event-driven-io/emmett-postgresql ${EMMETT_VERSION}, the same events and expected revisions, in a database of its own;`,
+        `          contended, it reads the actual version after a conflict (its error does not carry it)`,
         `ceiling:  the same rows in a table of the same columns and indexes, one multi-row INSERT per batch`,
         `          (autocommit, no function), read by SELECT ... ORDER BY position LIMIT ${pageSize} (keyset walk)`,
         formatMachine(machine),
@@ -104,6 +110,7 @@ try {
   // against an empty hcp_events, its idempotency check scans the whole table on every append
   // until the next ANALYZE (autovacuum's, within about a minute). Measure a store with a history.
   await writeHistory(storeAppend(store));
+  await writeHistory(emmett.append);
   await writeHistory(ceilingAppend(db));
   await db.query(`VACUUM (ANALYZE) hcp_events, ceiling_events`);
 
@@ -112,11 +119,13 @@ try {
       const name = `bench-${writers}x${batchSize}`;
       const storeWriters = createWriters(name, writers, batchSize, storeAppend(store));
       const ceilingWriters = createWriters(name, writers, batchSize, ceilingAppend(db));
+      const emmettWriters = createWriters(name, writers, batchSize, emmett.append);
       record(
         await compare(
           `append ${plural(writers, 'writer')} × ${plural(batchSize, 'event')}`,
           () => storeWriters.runFor(CONFIG.appendRunMs),
           () => ceilingWriters.runFor(CONFIG.appendRunMs),
+          () => emmettWriters.runFor(CONFIG.appendRunMs),
         ),
       );
     }
@@ -134,11 +143,13 @@ try {
     const name = `bench-contended-${batchSize}`;
     const storeWriters = createContendedWriters(name, n, n, batchSize, storeAppend(store), storeConflict);
     const ceilingWriters = createContendedWriters(name, n, n, batchSize, ceilingAppend(db), ceilingConflict);
+    const emmettWriters = createContendedWriters(name, n, n, batchSize, emmett.append, emmett.conflictOf);
     record(
       await compare(
         `contended ${n} writers, ${n} shared streams × ${plural(batchSize, 'event')}`,
         () => storeWriters.runFor(CONFIG.appendRunMs),
         () => ceilingWriters.runFor(CONFIG.appendRunMs),
+        () => emmettWriters.runFor(CONFIG.appendRunMs),
       ),
     );
   }
@@ -164,8 +175,9 @@ try {
     ),
   );
 
-  if (json) console.log(JSON.stringify({ machine, config: CONFIG, results: rows }, null, 2));
+  if (json) console.log(JSON.stringify({ machine, config: CONFIG, emmett: EMMETT_VERSION, results: rows }, null, 2));
 } finally {
   await dropSchema();
   await db.close();
+  await emmett.close();
 }

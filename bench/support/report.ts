@@ -13,7 +13,8 @@ export type Machine = {
   synchronousCommit: string;
 };
 
-export type ResultRow = { workload: string; store: Summary; ceiling: Summary; storeToCeiling: number };
+/** A workload measured on the store and the ceiling, and on Emmett's store where it runs the same (appends). */
+export type ResultRow = { workload: string; store: Summary; ceiling: Summary; storeToCeiling: number; emmett?: Summary; storeToEmmett?: number };
 
 export const describeMachine = async (db: Sql): Promise<Machine> => {
   const [server] = await db.query<{ version: string; synchronous_commit: string }>(
@@ -37,7 +38,7 @@ export const formatMachine = (m: Machine) =>
     `server:   ${m.postgres} (synchronous_commit=${m.synchronousCommit})`,
   ].join('\n');
 
-const WORKLOAD_WIDTH = 36;
+const WORKLOAD_WIDTH = 52;
 const SIDE_WIDTHS = [10, 9, 8, 8];
 
 const side = (s: Summary) =>
@@ -54,16 +55,27 @@ const sideHeader = ['events/s', 'ops/s', 'p50 ms', 'p99 ms'].map((h, i) => h.pad
 const sideWidth = SIDE_WIDTHS.reduce((a, b) => a + b, 0);
 const GAP = '   ';
 
+const PEER_WIDTHS = [10, 8];
+const peer = (s: Summary | undefined) =>
+  (s ? [Math.round(s.eventsPerSecond).toLocaleString('en-US'), s.p50Ms.toFixed(2)] : ['–', '–']).map((cell, i) => cell.padStart(PEER_WIDTHS[i]!)).join('');
+const peerHeader = ['events/s', 'p50 ms'].map((h, i) => h.padStart(PEER_WIDTHS[i]!)).join('');
+const peerWidth = PEER_WIDTHS.reduce((a, b) => a + b, 0);
+const ratio = (label: string, value: number | undefined) => (value === undefined ? '–' : value.toFixed(2)).padStart(label.length);
+
 export const formatTableHeader = () =>
   [
-    ''.padEnd(WORKLOAD_WIDTH) + 'event store'.padStart(sideWidth) + GAP + 'ceiling (plain SQL)'.padStart(sideWidth),
-    'workload'.padEnd(WORKLOAD_WIDTH) + sideHeader + GAP + sideHeader + GAP + 'store/ceiling',
+    ''.padEnd(WORKLOAD_WIDTH) + 'event store'.padStart(sideWidth) + GAP + 'Emmett'.padStart(peerWidth) + GAP + 'ceiling (plain SQL)'.padStart(sideWidth),
+    'workload'.padEnd(WORKLOAD_WIDTH) + sideHeader + GAP + peerHeader + GAP + sideHeader + GAP + 'store/Emmett' + GAP + 'store/ceiling',
   ].join('\n');
 
 export const formatRow = (row: ResultRow) =>
   row.workload.padEnd(WORKLOAD_WIDTH) +
   side(row.store) +
   GAP +
+  peer(row.emmett) +
+  GAP +
   side(row.ceiling) +
   GAP +
-  row.storeToCeiling.toFixed(2).padStart('store/ceiling'.length);
+  ratio('store/Emmett', row.storeToEmmett) +
+  GAP +
+  ratio('store/ceiling', row.storeToCeiling);
