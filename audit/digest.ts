@@ -4,7 +4,7 @@
  * rewrite of history even when every chain was recomputed to look whole: the heads it names and
  * the log up to its position must still hash the same.
  */
-import type { ChainWalk } from './chains.ts';
+import type { ChainWalk, Walked } from './chains.ts';
 import { encodePosition } from '../infra/event-store/position.ts';
 import type { RecordedEvent } from '../infra/event-store/types.ts';
 
@@ -21,7 +21,7 @@ export type Digest = {
   streams: Record<string, { revision: string; hash: string }>;
 };
 
-export const digestOf = (walk: ChainWalk, last: RecordedEvent | undefined, store: string, takenAt: string): Digest => ({
+export const digestOf = (walk: ChainWalk, last: Walked | undefined, store: string, takenAt: string): Digest => ({
   format: DIGEST_FORMAT,
   takenAt,
   store,
@@ -62,7 +62,7 @@ export const digestCheck = (digest: Digest) => {
   const differences: DigestDifference[] = [];
   return {
     differences,
-    see(e: RecordedEvent, walk: ChainWalk) {
+    see(e: Walked, walk: ChainWalk) {
       const head = digest.streams[e.streamName];
       if (head && head.revision === e.revision.toString() && head.hash !== e.hash) {
         differences.push({ kind: 'head-changed', stream: e.streamName, revision: head.revision, digest: head.hash, now: e.hash });

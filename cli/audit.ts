@@ -4,10 +4,10 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { describeBreak, walkChains } from '../audit/chains.ts';
+import { describeBreak, walkChains, type Walked } from '../audit/chains.ts';
 import { describeDifference, digestOf, parseDigest, type Digest } from '../audit/digest.ts';
 import { derivedChecks } from '../audit/derived.ts';
-import { eventJson, eventText, replay, type ReplayFilter } from '../audit/replay.ts';
+import { eventJson, eventText, logAsStored, replay, type ReplayFilter } from '../audit/replay.ts';
 import { verifyStore, type VerifyReport } from '../audit/verify.ts';
 import { decodePosition } from '../infra/event-store/position.ts';
 import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
@@ -153,8 +153,8 @@ const digestCommand = (argv: readonly string[], nowIso: string) => {
   return async (store: EventStore) => {
   const walk = walkChains();
   let breaks = 0;
-  let last: RecordedEvent | undefined;
-  for await (const e of replay(store)) {
+  let last: Walked | undefined;
+  for await (const e of logAsStored(store)) {
     breaks += walk.add(e).length;
     last = e;
   }

@@ -219,7 +219,7 @@ const buildVersion = async (db: Database, store: EventStore, version: VersionRow
   let at = version.position;
   let applied = version.eventsApplied;
   // the next page is read while this one is applied
-  for await (const page of pagesAhead((last) => store.readAll({ after: last?.position ?? at, maxCount: batchSize }), batchSize)) {
+  for await (const page of pagesAhead<RecordedEvent>((last) => store.readAll({ after: last?.position ?? at, maxCount: batchSize }), batchSize)) {
     if (signal?.aborted) throw new VersionError(`${version.name}: stopped`);
     const stop = page.findIndex((e) => (until === 'end' ? false : until.kind === 'position' ? comparePositions(e.position, until.position) > 0 : Date.parse(e.metadata.occurredAt) > until.ms));
     const batch: RecordedEvent[] = stop < 0 ? page : page.slice(0, stop);

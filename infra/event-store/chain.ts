@@ -27,6 +27,17 @@ export type Chained = {
 export const eventHash = (previousHash: string, e: Chained): string =>
   hash('sha256', jsonbText([previousHash, e.streamName, Number(e.revision), e.id, e.type, e.data, e.metadata]), 'hex');
 
+/**
+ * The same hash from data and metadata as the store renders them (jsonb text, unparsed): the array
+ * around them is written here exactly as jsonbText would, so nothing is parsed or rendered again.
+ */
+export const eventHashOfText = (previousHash: string, e: Omit<Chained, 'data' | 'metadata'> & { dataText: string; metadataText: string }): string =>
+  hash(
+    'sha256',
+    `[${JSON.stringify(previousHash)}, ${JSON.stringify(e.streamName)}, ${e.revision.toString()}, ${JSON.stringify(e.id)}, ${JSON.stringify(e.type)}, ${e.dataText}, ${e.metadataText}]`,
+    'hex',
+  );
+
 /** The hashes of events appended together, each chained from the one before. */
 export const chainHashes = (previousHash: string, events: readonly Chained[]): string[] => {
   const out: string[] = [];

@@ -35,6 +35,12 @@ export type RecordedEvent = EventToAppend & {
   hash: string;
 };
 
+/**
+ * An event as stored, its data and metadata left in the text the store renders them as (jsonb's
+ * canonical text, which the hash chain covers): what a chain verifier needs, without parsing.
+ */
+export type StoredEventText = Omit<RecordedEvent, 'data' | 'metadata'> & { dataText: string; metadataText: string };
+
 export type AppendResult = {
   /** Revision of the last event in the stream after the append. */
   nextExpectedRevision: bigint;
@@ -73,6 +79,8 @@ export type EventStore = {
   /** A missing stream reads as an empty array. */
   readStream(streamName: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;
+  /** readAll with data and metadata unparsed, where the store keeps them as canonical text (PostgreSQL, PGlite). */
+  readAllText?(options?: ReadAllOptions): Promise<StoredEventText[]>;
   /**
    * The event of a stream with this id, if the stream holds it. PostgreSQL and memory look it up
    * by its unique id; EventStoreDB has no index by id and looks among the stream's last

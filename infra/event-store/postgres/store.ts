@@ -9,7 +9,7 @@ import {
 import { resolveAfter, START, type GlobalPosition } from '../position.ts';
 import { createTailBuffer } from '../tail-buffer.ts';
 import { createWakeSignal, pollingSubscription } from '../polling-subscription.ts';
-import type { EventMetadata, EventStore, ReadAllOptions, RecordedEvent } from '../types.ts';
+import type { EventMetadata, EventStore, ReadAllOptions, RecordedEvent, StoredEventText } from '../types.ts';
 import { EVENT_STORE_SCHEMA } from './schema.ts';
 
 type EventRow = {
@@ -26,6 +26,16 @@ type EventRow = {
 
 // selected as text under their own names: ORDER BY must name the table's columns (e.*), not these
 const COLUMNS = `e.transaction_id::text, e.position::text, e.stream_name, e.stream_revision::text, e.event_id::text, e.event_type, e.data, e.metadata, e.hash`;
+
+// the same, with data and metadata as jsonb's own text: for a chain verifier, which hashes that text
+const READ_ALL_TEXT = {
+  name: 'hcp_read_all_text',
+  text: `SELECT ${COLUMNS.replace('e.data, e.metadata', 'e.data::text AS data_text, e.metadata::text AS metadata_text')} FROM hcp_events e
+          WHERE (e.transaction_id, e.position) > ($1::text::xid8, $2::bigint)
+            AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY e.transaction_id, e.position
+          LIMIT $3`,
+};
 
 const APPEND = { name: 'hcp_append', text: `SELECT * FROM hcp_append($1, $2, $3::jsonb)` };
 
@@ -62,16 +72,20 @@ const READ_BY_ID = {
   text: `SELECT ${COLUMNS} FROM hcp_events e WHERE e.event_id = $1::uuid AND e.stream_name = $2`,
 };
 
-const toRecorded = (row: EventRow): RecordedEvent => ({
+type TextRow = Omit<EventRow, 'data' | 'metadata'> & { data_text: string; metadata_text: string };
+
+/** What every read gives of an event besides its data and metadata. */
+const placed = (row: Omit<EventRow, 'data' | 'metadata'>) => ({
   id: row.event_id,
   type: row.event_type,
-  data: row.data,
-  metadata: row.metadata,
   streamName: row.stream_name,
   revision: BigInt(row.stream_revision),
   position: { commit: BigInt(row.transaction_id), prepare: BigInt(row.position) },
   hash: row.hash,
 });
+
+const toRecorded = (row: EventRow): RecordedEvent => ({ ...placed(row), data: row.data, metadata: row.metadata });
+const toStoredText = (row: TextRow): StoredEventText => ({ ...placed(row), dataText: row.data_text, metadataText: row.metadata_text });
 
 /**
  * Given to hcp_append instead of an expected revision, which it never meets: the function then only
@@ -152,6 +166,15 @@ export const createPostgresEventStore = async (
       return rows.map(toRecorded);
     },
     readAll,
+    async readAllText(options = {}) {
+      const after = resolveAfter(options.after);
+      const rows = await db.query<TextRow>(READ_ALL_TEXT, [
+        (after.commit < 0n ? 0n : after.commit).toString(),
+        after.prepare.toString(),
+        Math.min(options.maxCount ?? MAX_LIMIT, MAX_LIMIT),
+      ]);
+      return rows.map(toStoredText);
+    },
     async readEventById(streamName, eventId) {
       if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(eventId)) return undefined;
       const [row] = await db.query<EventRow>(READ_BY_ID, [eventId, streamName]);
