@@ -21,7 +21,8 @@ import { createChangeFeed } from '../projections/change-feed.ts';
 import { customersProjection } from '../projections/customers.ts';
 import type { Projection } from '../projections/projection.ts';
 import { createProjectionRunner, migrateProjections, type ProjectionRunner } from '../projections/runner.ts';
-import { followChangeLog, type ReadModelProgress } from '../projections/change-log.ts';
+import { eitherCaughtUp, followChangeLog, type ReadModelProgress } from '../projections/change-log.ts';
+import type { GlobalPosition } from '../infra/event-store/position.ts';
 import { lead, type Work } from '../infra/postgres/leader.ts';
 import type { MessageBus } from '../infra/bus/types.ts';
 import { migrateVersions, readModelVersions } from '../projections/versions.ts';
@@ -151,7 +152,11 @@ export const startCore = async ({
   // on a server, API instances anywhere hear the projections' changes through the change log
   const follower = db.session ? await followChangeLog({ db, feed, logger }) : undefined;
   let runner: ProjectionRunner | undefined;
-  const progress: ReadModelProgress = follower ?? { waitFor: (position, timeoutMs) => (runner ? runner.waitFor(position, timeoutMs) : Promise.resolve(false)) };
+  const local = (position: GlobalPosition | undefined, timeoutMs?: number) => (runner ? runner.waitFor(position, timeoutMs) : Promise.resolve(false));
+  // where this process applies the projections itself it knows first, without the log's notification and read
+  const progress: ReadModelProgress = follower
+    ? { waitFor: (position, timeoutMs) => (runner ? eitherCaughtUp(local(position, timeoutMs), follower.waitFor(position, timeoutMs)) : follower.waitFor(position, timeoutMs)) }
+    : { waitFor: local };
 
   const projections = roles.has('projections')
     ? lead({

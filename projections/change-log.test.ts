@@ -8,11 +8,23 @@ import { createLogger } from '../infra/logger.ts';
 import { migrate } from '../infra/postgres/migrate.ts';
 import { pgServerDatabase, TEST_DATABASE_URL, type TestDatabase } from '../tests/support/databases.ts';
 import { createChangeFeed } from './change-feed.ts';
-import { CHANGE_LOG_SCHEMA, followChangeLog, recordChanges } from './change-log.ts';
+import { CHANGE_LOG_SCHEMA, eitherCaughtUp, followChangeLog, recordChanges } from './change-log.ts';
 import type { Change } from './projection.ts';
 
 const at = (n: number) => ({ commit: BigInt(n), prepare: BigInt(n) });
 const change = (id: string): Change => ({ topic: 'customer', customerId: id });
+
+describe('eitherCaughtUp (a local runner beside the log)', () => {
+  const after = <T>(ms: number, value: T) => new Promise<T>((r) => setTimeout(() => r(value), ms));
+  it('answers true as soon as one says so, and false only when both give up', async () => {
+    expect(await eitherCaughtUp(after(50, false), after(5, true))).toBe(true);
+    expect(await eitherCaughtUp(after(5, false), after(30, true))).toBe(true);
+    expect(await eitherCaughtUp(Promise.reject(new Error('stopped')), after(5, true))).toBe(true);
+    expect(await eitherCaughtUp(after(5, false), after(10, false))).toBe(false);
+    // does not wait for the other at all
+    expect(await eitherCaughtUp(after(5, true), new Promise<boolean>(() => {}))).toBe(true);
+  });
+});
 
 describe.skipIf(!TEST_DATABASE_URL)('change log (PostgreSQL server)', () => {
   let db: TestDatabase;

@@ -47,6 +47,17 @@ export type ReadModelProgress = {
   waitFor(position: GlobalPosition | undefined, timeoutMs?: number): Promise<boolean>;
 };
 
+/** True as soon as either says the read models hold the position; false only when both give up. */
+export const eitherCaughtUp = (a: Promise<boolean>, b: Promise<boolean>) =>
+  new Promise<boolean>((resolve) => {
+    let left = 2;
+    const done = (caughtUp: boolean) => {
+      if (caughtUp) resolve(true);
+      else if (--left === 0) resolve(false);
+    };
+    for (const p of [a, b]) p.then(done, () => done(false));
+  });
+
 export type ChangeLogFollower = ReadModelProgress & { stop(): Promise<void> };
 
 type Row = { id: string; c: string; p: string; changes: Change[] };
