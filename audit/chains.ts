@@ -27,11 +27,14 @@ export type Walked = RecordedEvent | StoredEventText;
 
 export type ChainWalk = {
   /** Checks the next event in store order; returns what it breaks (usually nothing). */
-  add(e: Walked): ChainBreak[];
+  add(e: Walked): readonly ChainBreak[];
   readonly heads: ReadonlyMap<string, StreamHead>;
   readonly events: number;
   readonly logHash: string;
 };
+
+/** What nearly every event breaks: shared, so the common case allocates nothing. */
+const NO_BREAKS: readonly ChainBreak[] = Object.freeze([]);
 
 export const walkChains = (): ChainWalk => {
   const heads = new Map<string, StreamHead>();
@@ -42,23 +45,25 @@ export const walkChains = (): ChainWalk => {
       events++;
       logHash = foldLog(logHash, e);
       const stream = e.streamName;
-      const position = encodePosition(e.position);
       const head = heads.get(stream);
       const expected = head ? head.revision + 1n : 0n;
-      const breaks: ChainBreak[] = [];
       if (e.revision < expected) {
-        breaks.push({ kind: 'out-of-order', stream, revision: e.revision, position, after: head?.revision ?? -1n });
-        return breaks; // the head stays where the stream's order left it
+        // the head stays where the stream's order left it
+        return [{ kind: 'out-of-order', stream, revision: e.revision, position: encodePosition(e.position), after: head?.revision ?? -1n }];
       }
+      let breaks: readonly ChainBreak[] = NO_BREAKS;
       if (e.revision > expected) {
-        breaks.push({ kind: 'gap', stream, revision: e.revision, position, missingFrom: expected, missingTo: e.revision - 1n });
+        breaks = [{ kind: 'gap', stream, revision: e.revision, position: encodePosition(e.position), missingFrom: expected, missingTo: e.revision - 1n }];
       } else {
         const previous = head?.hash ?? GENESIS_HASH;
         const recomputed = 'dataText' in e ? eventHashOfText(previous, e) : eventHash(previous, e);
-        if (recomputed !== e.hash) breaks.push({ kind: 'hash-mismatch', stream, revision: e.revision, position, stored: e.hash, recomputed });
+        if (recomputed !== e.hash) breaks = [{ kind: 'hash-mismatch', stream, revision: e.revision, position: encodePosition(e.position), stored: e.hash, recomputed }];
       }
       // chain on from the stored hash: one edited event is one break, not a break in every event after it
-      heads.set(stream, { revision: e.revision, hash: e.hash });
+      if (head) {
+        head.revision = e.revision;
+        head.hash = e.hash;
+      } else heads.set(stream, { revision: e.revision, hash: e.hash });
       return breaks;
     },
     heads,

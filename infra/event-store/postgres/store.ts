@@ -84,8 +84,20 @@ const placed = (row: Omit<EventRow, 'data' | 'metadata'>) => ({
   hash: row.hash,
 });
 
-const toRecorded = (row: EventRow): RecordedEvent => ({ ...placed(row), data: row.data, metadata: row.metadata });
-const toStoredText = (row: TextRow): StoredEventText => ({ ...placed(row), dataText: row.data_text, metadataText: row.metadata_text });
+// filled in place rather than spread: a rebuild or a chain walk makes a million of these, and a
+// spread copy made the walk half as fast
+const toRecorded = (row: EventRow): RecordedEvent => {
+  const e = placed(row) as RecordedEvent;
+  e.data = row.data;
+  e.metadata = row.metadata;
+  return e;
+};
+const toStoredText = (row: TextRow): StoredEventText => {
+  const e = placed(row) as StoredEventText;
+  e.dataText = row.data_text;
+  e.metadataText = row.metadata_text;
+  return e;
+};
 
 /**
  * Given to hcp_append instead of an expected revision, which it never meets: the function then only
