@@ -105,9 +105,12 @@ BEGIN
   -- below assigns the id before it waits, so a writer could hold an older id than the one it
   -- waited for, and store order (by transaction id) would put a later revision before earlier ones
   PERFORM pg_advisory_xact_lock(hashtextextended(p_stream, 0));
-  INSERT INTO hcp_streams (stream_name, revision) VALUES (p_stream, -1)
-    ON CONFLICT (stream_name) DO NOTHING;
+  -- an existing stream (most appends) is locked at once; a new one is created first
   SELECT s.revision, coalesce(s.hash, '') INTO v_current, v_head FROM hcp_streams s WHERE s.stream_name = p_stream FOR UPDATE;
+  IF NOT FOUND THEN
+    INSERT INTO hcp_streams (stream_name, revision) VALUES (p_stream, -1) ON CONFLICT (stream_name) DO NOTHING;
+    SELECT s.revision, coalesce(s.hash, '') INTO v_current, v_head FROM hcp_streams s WHERE s.stream_name = p_stream FOR UPDATE;
+  END IF;
 
   v_matches := p_expected = 'any'
     OR (p_expected = 'no_stream' AND v_current = -1)
@@ -143,6 +146,18 @@ BEGIN
 
   IF v_count = 0 THEN
     RETURN QUERY SELECT v_current::text, '0', '-1', false;
+    RETURN;
+  END IF;
+
+  -- one event (most appends): no loop over the array, one row inserted
+  IF v_count = 1 THEN
+    v_head := hcp_event_hash(v_head, p_stream, v_current + 1, (p_events -> 0 ->> 'id')::uuid,
+                             p_events -> 0 ->> 'type', p_events -> 0 -> 'data', p_events -> 0 -> 'metadata');
+    INSERT INTO hcp_events (stream_name, stream_revision, event_id, event_type, data, metadata, hash)
+    VALUES (p_stream, v_current + 1, (p_events -> 0 ->> 'id')::uuid, p_events -> 0 ->> 'type', p_events -> 0 -> 'data', p_events -> 0 -> 'metadata', v_head)
+    RETURNING position INTO v_last;
+    UPDATE hcp_streams SET revision = v_current + 1, hash = v_head WHERE stream_name = p_stream;
+    RETURN QUERY SELECT (v_current + 1)::text, pg_current_xact_id()::text, v_last::text, true;
     RETURN;
   END IF;
 
