@@ -1,6 +1,6 @@
 /**
  * npm run bench:submit [-- --backends postgres,pglite] [--clients 8] [--customers 4] [--seconds 20]
- *                         [--runs 3] [--market replay|off] [--speed 3600] [--profile DIR] [--bin FILE] [--json]
+ *                         [--runs 3] [--market replay|off] [--speed 3600] [--split] [--profile DIR] [--bin FILE] [--json]
  *
  * Submitting at load, measured from outside: `hcp start` runs in a child process (the whole
  * platform: projections, process managers, the market replayed at --speed (default 3,600×, the
@@ -12,13 +12,15 @@
  * per second, latency p50/p99 (medians over --runs), the ratio to the goal (≥ 500/s with p99
  * ≤ 50 ms on the PostgreSQL server), and a check that nothing was lost or doubled (every
  * acknowledged workload is in the read model once, and no other). --profile DIR writes the
- * server's CPU profile there (node --cpu-prof), to see where the time goes; --bin runs another
+ * server's CPU profile there (node --cpu-prof), to see where the time goes; --split (server only)
+ * runs the API in one process and the background work (projections, process managers, ingestion)
+ * in another, so each has an event loop of its own; --bin runs another
  * build of the CLI (say, one bundled with esbuild --keep-names, whose profile names functions).
  *
  * On the server each backend gets a database of its own, dropped at the end; PGlite gets a
  * temporary data folder.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -26,7 +28,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { median, quantile } from './support/stats.ts';
 import { probeServer, serverUrl } from './switch/backends.ts';
-import { benchDatabase, freePort } from './support/processes.ts';
+import { benchDatabase, freePort, startHcp } from './support/processes.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -39,6 +41,7 @@ const { values: args } = parseArgs({
     market: { type: 'string', default: 'replay' },
     speed: { type: 'string', default: '3600' },
     profile: { type: 'string' },
+    split: { type: 'boolean', default: false },
     bin: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
@@ -66,7 +69,8 @@ const out = (line: string) => {
 };
 const progress = (line: string) => process.stderr.write(`${line}\n`);
 
-type Server = { url: string; child: ChildProcess; stop(): Promise<void> };
+/** `pids`: every process of the server, whose CPU is counted as the server's. */
+type Server = { url: string; pids: number[]; stop(): Promise<void> };
 
 /** `hcp start` on a backend of its own, once it prints its banner. */
 const startServer = async (backend: string): Promise<Server> => {
@@ -94,6 +98,22 @@ const startServer = async (backend: string): Promise<Server> => {
     cleanup = async () => rmSync(dir, { recursive: true, force: true });
   }
   const nodeArgs = args.profile ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(args.profile)] : [];
+  if (args.split && backend === 'postgres') {
+    const worker = await startHcp('projections,processes,ingestion', env, nodeArgs);
+    const api = await startHcp('api', env, nodeArgs).catch(async (error) => {
+      await worker.stop();
+      throw error;
+    });
+    return {
+      url: api.url,
+      pids: [api.child.pid!, worker.child.pid!],
+      async stop() {
+        await api.stop();
+        await worker.stop();
+        await cleanup();
+      },
+    };
+  }
   const child = spawn(process.execPath, [...nodeArgs, BIN, 'start'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let [stdout, stderr] = ['', ''];
   child.stdout!.on('data', (d) => (stdout += d));
@@ -107,7 +127,7 @@ const startServer = async (backend: string): Promise<Server> => {
   }
   return {
     url: `http://127.0.0.1:${port}`,
-    child,
+    pids: [child.pid!],
     async stop() {
       child.kill('SIGTERM');
       let timer: NodeJS.Timeout | undefined;
@@ -226,7 +246,7 @@ const cpuByPid = (comm: string) => {
   return out;
 };
 /** Where the CPU went during a phase: the server, PostgreSQL (all its processes), the clients (this process). */
-const cpuNow = (serverPid: number) => ({ server: cpuOfPid(serverPid), postgres: cpuByPid('postgres'), clients: (process.cpuUsage().user + process.cpuUsage().system) / 1000 });
+const cpuNow = (serverPids: readonly number[]) => ({ server: serverPids.reduce((ms, pid) => ms + cpuOfPid(pid), 0), postgres: cpuByPid('postgres'), clients: (process.cpuUsage().user + process.cpuUsage().system) / 1000 });
 type CpuSnapshot = ReturnType<typeof cpuNow>;
 /** CPU ms spent between two snapshots (a PostgreSQL process that ended meanwhile is not counted: a slight underestimate). */
 const cpuSpent = (a: CpuSnapshot, b: CpuSnapshot) => {
@@ -241,7 +261,9 @@ const main = async () => {
   const cpus = os.cpus();
   out(`bench:submit — submitWorkload over GraphQL from ${clients} clients of ${customers} customers, ${seconds} s per run after ${warmup} s of warm-up, median of ${runs} runs`);
   out(`machine:  ${os.type()} ${os.release()} ${os.arch()}, ${cpus.length} × ${cpus[0]?.model ?? 'unknown'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`);
-  out(`server:   hcp start in a child process (market ${args.market === 'off' ? 'off' : `replayed at ${speed}×`}, no demo load); clients in this process`);
+  out(
+    `server:   hcp start in ${args.split ? 'two child processes on the server (--role api, and a worker with every other role)' : 'a child process'} (market ${args.market === 'off' ? 'off' : `replayed at ${speed}×`}, no demo load); clients in this process`,
+  );
   out(`goal:     ≥ ${GOAL.perSecond}/s with p99 ≤ ${GOAL.p99Ms} ms on the PostgreSQL server`);
   const results: Record<string, unknown> = {};
   for (const backend of backends) {
@@ -260,9 +282,9 @@ const main = async () => {
         const keys = await onboard(server.url, customers);
         // the warm-up's submissions are checked with the rest, not counted in the figures
         const warm = warmup > 0 ? (await drive(server.url, keys, warmup)).ids : [];
-        const cpu0 = cpuNow(server.child.pid!);
+        const cpu0 = cpuNow(server.pids);
         const phase = await drive(server.url, keys, seconds);
-        const cpu1 = cpuNow(server.child.pid!);
+        const cpu1 = cpuNow(server.pids);
         const spent = cpuSpent(cpu0, cpu1);
         const cpuMsPer = { server: spent.server / Math.max(1, phase.submitted), postgres: spent.postgres / Math.max(1, phase.submitted), clients: spent.clients / Math.max(1, phase.submitted) };
         const problems = await check(server.url, keys, [...warm, ...phase.ids]);
