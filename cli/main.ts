@@ -75,7 +75,7 @@ const start = async (config: Config, argv: readonly string[]) => {
   }
   const logger = createLogger(config.LOG_LEVEL);
   const db = await openDatabase(config);
-  const store = await openEventStore(config, db);
+  const store = await openEventStore(config, db, logger);
   // one clock for every process: market time, at market speed (a two-hour workload runs two seconds at 3600×)
   const platformClock = config.HCP_MARKET === 'off' ? undefined : await sharedPlatformClock({ db, store, config, logger });
   const clock = platformClock ?? systemClock;

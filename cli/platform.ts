@@ -81,12 +81,14 @@ export const openDatabase = async (config: Config): Promise<Database> => {
 };
 
 /** The event store the configuration names, its appends timed for /metrics. */
-export const openEventStore = async (config: Config, db: Database): Promise<EventStore> => {
+export const openEventStore = async (config: Config, db: Database, logger?: Logger): Promise<EventStore> => {
   if (config.ESDB_CONNECTION_STRING) {
     const { createEsdbEventStore } = await import('../infra/event-store/esdb/store.ts');
     return timedStore(await createEsdbEventStore(config.ESDB_CONNECTION_STRING));
   }
-  return timedStore(await createPostgresEventStore(db));
+  // a running platform hears the appends of its other processes (API instances, workers) at once
+  const warn = (message: string, error?: unknown) => logger?.warn(error === undefined ? {} : { err: error }, message);
+  return timedStore(await createPostgresEventStore(db, logger ? { hearOtherProcesses: { warn } } : {}));
 };
 
 /** What a process does: serve the API, run the projections, the process managers, or feed the market in. */

@@ -12,7 +12,8 @@
  */
 import type { Logger } from 'pino';
 import { comparePositions, START, type GlobalPosition } from '../infra/event-store/position.ts';
-import type { Database, Session, Sql } from '../infra/postgres/database.ts';
+import type { Database, Sql } from '../infra/postgres/database.ts';
+import { listenToSchema } from '../infra/postgres/listen.ts';
 import type { ChangeFeed } from './change-feed.ts';
 import type { Change } from './projection.ts';
 
@@ -65,7 +66,6 @@ type Row = { id: string; c: string; p: string; changes: Change[] };
 /** Publishes to `feed` every change any process's projections record, from now on. */
 export const followChangeLog = async ({ db, feed, logger, pollMs = 1000 }: { db: Database; feed: ChangeFeed; logger: Logger; pollMs?: number }): Promise<ChangeLogFollower> => {
   if (!db.session) throw new Error('the change log is followed on a PostgreSQL server');
-  const openSession = db.session.bind(db);
   const log = logger.child({ component: 'change-log' });
   const [start] = await db.query<{ id: string | null; c: string | null; p: string | null }>(
     `SELECT id::text, commit_position::text AS c, prepare_position::text AS p FROM hcp_change_log ORDER BY id DESC LIMIT 1`,
@@ -122,27 +122,13 @@ export const followChangeLog = async ({ db, feed, logger, pollMs = 1000 }: { db:
     return reading;
   };
 
-  // the listening connection: opened again when lost, then a read catches up with what it missed
-  let session: Session | undefined;
-  const schema = (await db.query<{ s: string }>(`SELECT current_schema() AS s`))[0]!.s;
-  const listen = async () => {
-    while (!stopped) {
-      try {
-        session = await openSession();
-        await session.listen(CHANGES_CHANNEL, (payload) => payload === schema && void pull());
-        await pull();
-        await session.ended;
-        if (!stopped) log.warn('the change-log connection ended: listening again');
-      } catch (error) {
-        if (!stopped) log.warn({ err: error }, 'cannot listen for changes: trying again');
-      } finally {
-        await session?.close();
-        session = undefined;
-      }
-      if (!stopped) await new Promise((r) => setTimeout(r, pollMs));
-    }
-  };
-  const listening = listen();
+  // the listening connection, opened again when lost; each time it listens, a read catches up
+  const listener = await listenToSchema(db, CHANGES_CHANNEL, {
+    onNotified: () => void pull(),
+    onListening: pull,
+    retryMs: pollMs,
+    warn: (message, error) => log.warn(error === undefined ? {} : { err: error }, message),
+  });
   const poller = setInterval(() => void pull(), pollMs);
 
   return {
@@ -162,8 +148,7 @@ export const followChangeLog = async ({ db, feed, logger, pollMs = 1000 }: { db:
     async stop() {
       stopped = true;
       clearInterval(poller);
-      await session?.close();
-      await listening;
+      await listener.stop();
       await reading;
       wake();
     },

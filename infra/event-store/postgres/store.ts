@@ -1,5 +1,6 @@
 /** PostgreSQL event store over `pg` or PGlite (see schema.ts for the ordering scheme). */
 import type { Database } from '../../postgres/database.ts';
+import { listenToSchema } from '../../postgres/listen.ts';
 import { migrate } from '../../postgres/migrate.ts';
 import {
   IdempotencyMismatchError,
@@ -114,12 +115,23 @@ const MAX_LIMIT = 1_000_000;
 
 export const migrateEventStore = (db: Database) => migrate(db, 'hcp_event_store', EVENT_STORE_SCHEMA);
 
+export const APPENDED_CHANNEL = 'hcp_appended';
+
 export const createPostgresEventStore = async (
   db: Database,
-  { closeDatabase = false }: { closeDatabase?: boolean } = {},
+  {
+    closeDatabase = false,
+    hearOtherProcesses,
+  }: {
+    closeDatabase?: boolean;
+    /** On a server, hear other processes' appends at once (LISTEN), not at the next poll; warnings go here. */
+    hearOtherProcesses?: { warn: (message: string, error?: unknown) => void };
+  } = {},
 ): Promise<EventStore> => {
   await migrateEventStore(db);
   const wake = createWakeSignal();
+  const listener =
+    hearOtherProcesses && db.session ? await listenToSchema(db, APPENDED_CHANNEL, { onNotified: () => wake.notify(), retryMs: 1000, warn: hearOtherProcesses.warn }) : undefined;
 
   const readFromDatabase = async (after: GlobalPosition, maxCount: number) =>
     (
@@ -198,6 +210,7 @@ export const createPostgresEventStore = async (
       return row ? { commit: BigInt(row.transaction_id), prepare: BigInt(row.position) } : START;
     },
     async close() {
+      await listener?.stop();
       if (closeDatabase) await db.close();
     },
   };
