@@ -86,9 +86,9 @@ export const openEventStore = async (config: Config, db: Database, logger?: Logg
     const { createEsdbEventStore } = await import('../infra/event-store/esdb/store.ts');
     return timedStore(await createEsdbEventStore(config.ESDB_CONNECTION_STRING));
   }
-  // a running platform hears the appends of its other processes (API instances, workers) at once
+  // a running platform tells its other processes (API instances, workers) of its appends, and hears theirs
   const warn = (message: string, error?: unknown) => logger?.warn(error === undefined ? {} : { err: error }, message);
-  return timedStore(await createPostgresEventStore(db, logger ? { hearOtherProcesses: { warn } } : {}));
+  return timedStore(await createPostgresEventStore(db, logger ? { acrossProcesses: { warn } } : {}));
 };
 
 /** What a process does: serve the API, run the projections, the process managers, or feed the market in. */

@@ -16,9 +16,6 @@
  * expected revision, actual revision in DETAIL) or HC002 (idempotency mismatch,
  * event id in DETAIL), so nothing of a rejected append is kept.
  *
- * A successful append notifies `hcp_appended` (payload: the schema) at commit, so subscribers in
- * other processes read at once instead of at their next poll.
- *
  * Each stream is a hash chain (../chain.ts): the append computes every event's hash from the
  * stream's head hash, kept on the stream row it has locked, in the same statement. Events stored
  * before the chain existed are chained once, in stream order, when this script runs.
@@ -160,7 +157,6 @@ BEGIN
     VALUES (p_stream, v_current + 1, (p_events -> 0 ->> 'id')::uuid, p_events -> 0 ->> 'type', p_events -> 0 -> 'data', p_events -> 0 -> 'metadata', v_head)
     RETURNING position INTO v_last;
     UPDATE hcp_streams SET revision = v_current + 1, hash = v_head WHERE stream_name = p_stream;
-    PERFORM pg_notify('hcp_appended', current_schema());
     RETURN QUERY SELECT (v_current + 1)::text, pg_current_xact_id()::text, v_last::text, true;
     RETURN;
   END IF;
@@ -182,8 +178,6 @@ BEGIN
   SELECT max(position) INTO v_last FROM inserted;
 
   UPDATE hcp_streams SET revision = v_current + v_count, hash = v_head WHERE stream_name = p_stream;
-  -- delivered at commit, to the processes that follow this schema's log (store.ts)
-  PERFORM pg_notify('hcp_appended', current_schema());
 
   RETURN QUERY SELECT (v_current + v_count)::text, pg_current_xact_id()::text, v_last::text, true;
 END
