@@ -154,7 +154,19 @@ export const startCore = async ({
   // on a server, API instances anywhere hear the projections' changes through the change log
   const follower = db.session ? await followChangeLog({ db, feed, logger }) : undefined;
   let runner: ProjectionRunner | undefined;
-  const local = (position: GlobalPosition | undefined, timeoutMs?: number) => (runner ? runner.waitFor(position, timeoutMs) : Promise.resolve(false));
+  let runnerStarted!: () => void;
+  const runnerReady = new Promise<void>((resolve) => (runnerStarted = resolve));
+  // the process managers may ask before the projections' lead has started the runner: wait for it
+  // (within the time asked) rather than answer "behind" at once
+  const local = async (position: GlobalPosition | undefined, timeoutMs = 5000) => {
+    if (!runner) {
+      let timer: NodeJS.Timeout | undefined;
+      const ready = await Promise.race([runnerReady.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)))]);
+      clearTimeout(timer);
+      if (!ready) return false;
+    }
+    return runner!.waitFor(position, timeoutMs);
+  };
   // where this process applies the projections itself it knows first, without the log's notification and read
   const progress: ReadModelProgress = follower
     ? { waitFor: (position, timeoutMs) => (runner ? eitherCaughtUp(local(position, timeoutMs), follower.waitFor(position, timeoutMs)) : follower.waitFor(position, timeoutMs)) }
@@ -174,6 +186,7 @@ export const startCore = async ({
           const running = createProjectionRunner({ db, store, projections: PROJECTIONS, feed, logger, paused: new Set(stale.map((p) => p.name)), changeLog: follower !== undefined, batchSize });
           runner = running;
           running.start();
+          runnerStarted();
           const stopping = new AbortController();
           const rebuilding =
             stale.length === 0
