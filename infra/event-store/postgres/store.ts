@@ -28,26 +28,19 @@ type EventRow = {
 // selected as text under their own names: ORDER BY must name the table's columns (e.*), not these
 const COLUMNS = `e.transaction_id::text, e.position::text, e.stream_name, e.stream_revision::text, e.event_id::text, e.event_type, e.data, e.metadata, e.hash`;
 
-// the same, with data and metadata as jsonb's own text: for a chain verifier, which hashes that text
-const READ_ALL_TEXT = {
-  name: 'hcp_read_all_text',
-  text: `SELECT ${COLUMNS.replace('e.data, e.metadata', 'e.data::text AS data_text, e.metadata::text AS metadata_text')} FROM hcp_events e
-          WHERE (e.transaction_id, e.position) > ($1::text::xid8, $2::bigint)
-            AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-          ORDER BY e.transaction_id, e.position
-          LIMIT $3`,
-};
-
 const APPEND = { name: 'hcp_append', text: `SELECT * FROM hcp_append($1, $2, $3::jsonb)` };
 
-const READ_ALL = {
-  name: 'hcp_read_all',
-  text: `SELECT ${COLUMNS} FROM hcp_events e
+/** Events after a position in store order, readable ones only (schema.ts), with these columns. */
+const afterPosition = (columns: string) => `SELECT ${columns} FROM hcp_events e
           WHERE (e.transaction_id, e.position) > ($1::text::xid8, $2::bigint)
             AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
           ORDER BY e.transaction_id, e.position
-          LIMIT $3`,
-};
+          LIMIT $3`;
+const afterPositionParams = (after: GlobalPosition, maxCount: number) => [(after.commit < 0n ? 0n : after.commit).toString(), after.prepare.toString(), Math.min(maxCount, MAX_LIMIT)];
+
+const READ_ALL = { name: 'hcp_read_all', text: afterPosition(COLUMNS) };
+// data and metadata as jsonb's own text: for a chain verifier, which hashes that text
+const READ_ALL_TEXT = { name: 'hcp_read_all_text', text: afterPosition(COLUMNS.replace('e.data, e.metadata', 'e.data::text AS data_text, e.metadata::text AS metadata_text')) };
 
 const HEAD = {
   name: 'hcp_head',
@@ -163,7 +156,7 @@ export const createPostgresEventStore = async (
 
   const readFromDatabase = async (after: GlobalPosition, maxCount: number) =>
     (
-      await db.query<EventRow>(READ_ALL, [(after.commit < 0n ? 0n : after.commit).toString(), after.prepare.toString(), Math.min(maxCount, MAX_LIMIT)])
+      await db.query<EventRow>(READ_ALL, afterPositionParams(after, maxCount))
     ).map(toRecorded);
   const tail = createTailBuffer(readFromDatabase, () => wake.generation());
   const readAll = (options: ReadAllOptions = {}) => tail.read(resolveAfter(options.after), options.maxCount ?? MAX_LIMIT);
@@ -222,13 +215,7 @@ export const createPostgresEventStore = async (
     },
     readAll,
     async readAllText(options = {}) {
-      const after = resolveAfter(options.after);
-      const rows = await db.query<TextRow>(READ_ALL_TEXT, [
-        (after.commit < 0n ? 0n : after.commit).toString(),
-        after.prepare.toString(),
-        Math.min(options.maxCount ?? MAX_LIMIT, MAX_LIMIT),
-      ]);
-      return rows.map(toStoredText);
+      return (await db.query<TextRow>(READ_ALL_TEXT, afterPositionParams(resolveAfter(options.after), options.maxCount ?? MAX_LIMIT))).map(toStoredText);
     },
     async readEventById(streamName, eventId) {
       if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(eventId)) return undefined;
