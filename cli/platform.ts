@@ -159,13 +159,15 @@ export const startCore = async ({
   // the process managers may ask before the projections' lead has started the runner: wait for it
   // (within the time asked) rather than answer "behind" at once
   const local = async (position: GlobalPosition | undefined, timeoutMs = 5000) => {
+    const deadline = Date.now() + timeoutMs;
     if (!runner) {
       let timer: NodeJS.Timeout | undefined;
       const ready = await Promise.race([runnerReady.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), timeoutMs)))]);
       clearTimeout(timer);
       if (!ready) return false;
     }
-    return runner!.waitFor(position, timeoutMs);
+    // what is left of the time asked, not all of it again
+    return runner!.waitFor(position, Math.max(0, deadline - Date.now()));
   };
   // where this process applies the projections itself it knows first, without the log's notification and read
   const progress: ReadModelProgress = follower
