@@ -34,7 +34,25 @@ export const checkGraphQLRequestShape = (params: unknown, where: 'body' | 'query
   if (where === 'querystring' && typeof query === 'string') checkGetOperation(query, operationName as string | null | undefined);
   // a document that does not parse is refused here: mercurius would take its text for a JSON-encoded
   // syntax tree, which no token limit bounds
-  if (where === 'body' && typeof query === 'string') parseQueryOrRefuse(query);
+  if (where === 'body' && typeof query === 'string' && !parsedBefore(query)) {
+    parseQueryOrRefuse(query);
+    rememberParsed(query);
+  }
+};
+
+/**
+ * Query texts that parsed, the most recent ones: a client sends the same few queries again and
+ * again, and parsing each (mercurius parses it again anyway, from its own cache) was a good share
+ * of a small query's time. Bounded in count and in the length of a text kept.
+ */
+const PARSED_KEPT = 1_000;
+const PARSED_TEXT_MAX = 4_096;
+const parsed = new Set<string>();
+const parsedBefore = (query: string) => parsed.has(query);
+const rememberParsed = (query: string) => {
+  if (query.length > PARSED_TEXT_MAX) return;
+  if (parsed.size >= PARSED_KEPT) parsed.delete(parsed.values().next().value!);
+  parsed.add(query);
 };
 
 /** Parses within the token limit, or throws the parse error coded GRAPHQL_PARSE_FAILED. */

@@ -102,14 +102,23 @@ export type ServerOptions = ApiServices & {
   trustedProxies?: readonly string[];
 };
 
-/** One access line per request, when it is answered, instead of fastify's two. */
+/**
+ * One access line per request, when it is answered, instead of fastify's two. A line of an answered
+ * request holds only what is built here (no header, no body), so it skips the logger's redaction,
+ * which cost more than the rest of the line; an error goes through the redacting logger.
+ */
 class AccessLog extends LogController {
+  readonly #lines: Logger;
+  constructor(logger: Logger) {
+    super();
+    this.#lines = logger.child({}, { redact: [] });
+  }
   override incomingRequest() {}
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply) {
     // the path without its query string: a GET /graphql carries the operation (and maybe values) there
-    const line = { method: request.method, path: request.url.split('?')[0]!.slice(0, 200), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
+    const line = { reqId: request.id, method: request.method, path: request.url.split('?')[0]!.slice(0, 200), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
     if (error) reply.log.error({ ...line, err: error }, 'request errored');
-    else reply.log.info(line, 'request');
+    else if (this.#lines.isLevelEnabled('info')) this.#lines.info(line, 'request');
   }
 }
 
@@ -132,7 +141,7 @@ export const buildServer = async ({
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     trustProxy: trustProxy ?? false,
-    logController: new AccessLog(),
+    logController: new AccessLog(logger),
     // registering takes milliseconds, but on the embedded platform the event loop may be busy for
     // seconds at a time while the background catches up at start: fastify's 10 s would crash it
     pluginTimeout: 120_000,
@@ -152,9 +161,10 @@ export const buildServer = async ({
   app.removeContentTypeParser('text/plain');
 
   // every request but the health check counts against its key (or address)
-  app.addHook('onRequest', async (request) => {
-    if (request.url !== '/health') for (const caller of callersOf(request.headers.authorization, request.ip)) limiter.take(caller);
-  });
+  if (rateLimitPerMinute > 0)
+    app.addHook('onRequest', async (request) => {
+      if (request.url !== '/health') for (const caller of callersOf(request.headers.authorization, request.ip)) limiter.take(caller);
+    });
 
   // GraphQL over HTTP needs a key (WebSocket upgrades never reach fastify: websocket.ts)
   // before schema validation, whose type coercion would turn `"query": 123` into a document mercurius cannot run
@@ -218,11 +228,17 @@ export const buildServer = async ({
   });
 
   // over HTTP a subscription would run its resolver once with nothing to deliver: say where it is served
+  // mercurius hands the same document object for the same query text (its cache), and without
+  // variables nothing else moves the cost: a document that passed once passes again
+  const passed = new WeakSet<object>();
   app.graphql.addHook('preExecution', async (schema, document, _context, variables) => {
+    const alone = variables === undefined || variables === null || Object.keys(variables).length === 0;
+    if (alone && passed.has(document)) return;
     if (document.definitions.some((d) => d.kind === Kind.OPERATION_DEFINITION && d.operation === 'subscription'))
       throw subscriptionOverHttp();
     checkQueryDepth(document);
     checkQueryCost(schema, document, variables, queryCostLimit);
+    if (alone) passed.add(document);
   });
 
   const subscriptionFields = app.graphql.schema.getSubscriptionType()!.getFields();

@@ -99,6 +99,15 @@ describe('query cost limit', () => {
     expect(r.body.data ?? null).toBeNull();
     expect((await p.gql(ADMIN_KEY, `{ handovers(first: 500) { id status } }`)).body.errors).toBeUndefined();
   });
+
+  it('checks the cost again whenever variables come with a document that passed without them', async () => {
+    const paged = `query($n: Int = 1) { ${Array.from({ length: 50 }, (_, i) => `a${i}: handovers(first: $n) { id status }`).join(' ')} }`;
+    for (let i = 0; i < 2; i++) expect((await p.gql(ADMIN_KEY, paged)).body.errors).toBeUndefined();
+    const costly = await p.gql(ADMIN_KEY, paged, { n: 500 });
+    expect(costly.status).toBe(400);
+    expect(costly.body.errors?.[0]).toMatchObject({ extensions: { code: 'QUERY_TOO_COSTLY' } });
+    expect((await p.gql(ADMIN_KEY, paged, { n: 2 })).body.errors).toBeUndefined();
+  });
 });
 
 describe('introspection and document size over HTTP POST', () => {
