@@ -89,6 +89,8 @@ export type SimulationRun = {
   wallSeconds: number;
   eventsAppended: number;
   placements: number;
+  /** Wall milliseconds the scheduler spent deciding its rounds and carrying placements out. */
+  schedulerMs: { deciding: number; placing: number };
   /** Milliseconds spent in each part of the driver. */
   spentMs: Record<string, number>;
   summary: SimulationSummary;
@@ -152,6 +154,7 @@ export const runSimulation = async (db: Database, backend: SimulationRun['backen
       wallSeconds,
       eventsAppended: result.events,
       placements: result.scheduler.placements,
+      schedulerMs: { deciding: result.scheduler.decidingMs, placing: result.scheduler.placingMs },
       spentMs: result.spentMs,
       summary,
     };

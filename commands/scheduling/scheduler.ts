@@ -52,7 +52,12 @@ export type Scheduler = ProcessManager & {
   flush(): Promise<void>;
   /** The earliest timer, for a simulation to jump to. */
   nextDueMs(): number | undefined;
-  snapshot(): { nowMs: number; waiting: number; running: number; placements: number; preemptions: number };
+  /**
+   * What it has done, and the wall time it took: deciding (the pure rounds) and placing (carrying a
+   * placement out: its appends on the pool's and the workload's streams), so a backlog's pace can be
+   * told from the pace of arrivals.
+   */
+  snapshot(): { nowMs: number; waiting: number; running: number; placements: number; preemptions: number; decidingMs: number; placingMs: number };
 };
 
 const eventTimeMs = (e: RecordedEvent) => {
@@ -80,7 +85,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
   const powerPrice = new Map<string, number>();
   /** Pools whose power a handover or switch is changing, by the id of that change. */
   const powerChanges = new Map<string, string>();
-  const stats = { placements: 0, preemptions: 0 };
+  const stats = { placements: 0, preemptions: 0, decidingMs: 0, placingMs: 0 };
   let now = 0;
   let dirty = true;
 
@@ -229,6 +234,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     if (!dirty || now <= 0) return; // nothing changed, or no time yet (the first event gives it)
     dirty = false;
     await refreshPools();
+    const decidingFrom = performance.now();
     const views = poolViews();
     const decisions = schedulingRound({
       nowMs: now,
@@ -238,13 +244,16 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
       paused,
       recentP1Gpus: recentP1(views),
     });
+    stats.decidingMs += performance.now() - decidingFrom;
     if (decisions.length > 0) log.debug({ at: iso(now), decisions: decisions.map((d) => d.type) }, 'round');
     for (const d of decisions) {
       switch (d.type) {
         case 'place': {
           const w = waiting.get(d.workloadId);
           if (!w) break;
+          const placingFrom = performance.now();
           const placed = await executor.place(w, d, now);
+          stats.placingMs += performance.now() - placingFrom;
           if (placed.type === 'placed') {
             waiting.delete(d.workloadId);
             const { gpuIndexes, startsAtMs, endsAtMs } = placed;
