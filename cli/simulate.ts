@@ -91,6 +91,8 @@ export type SimulationRun = {
   placements: number;
   /** Wall milliseconds the scheduler spent deciding its rounds and carrying placements out. */
   schedulerMs: { deciding: number; placing: number };
+  /** Scheduling rounds run. */
+  rounds: number;
   /** Milliseconds spent in each part of the driver. */
   spentMs: Record<string, number>;
   summary: SimulationSummary;
@@ -155,6 +157,7 @@ export const runSimulation = async (db: Database, backend: SimulationRun['backen
       eventsAppended: result.events,
       placements: result.scheduler.placements,
       schedulerMs: { deciding: result.scheduler.decidingMs, placing: result.scheduler.placingMs },
+      rounds: result.scheduler.rounds,
       spentMs: result.spentMs,
       summary,
     };

@@ -57,7 +57,7 @@ export type Scheduler = ProcessManager & {
    * placement out: its appends on the pool's and the workload's streams), so a backlog's pace can be
    * told from the pace of arrivals.
    */
-  snapshot(): { nowMs: number; waiting: number; running: number; placements: number; preemptions: number; decidingMs: number; placingMs: number };
+  snapshot(): { nowMs: number; waiting: number; running: number; placements: number; preemptions: number; rounds: number; decidingMs: number; placingMs: number };
 };
 
 const eventTimeMs = (e: RecordedEvent) => {
@@ -85,7 +85,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
   const powerPrice = new Map<string, number>();
   /** Pools whose power a handover or switch is changing, by the id of that change. */
   const powerChanges = new Map<string, string>();
-  const stats = { placements: 0, preemptions: 0, decidingMs: 0, placingMs: 0 };
+  const stats = { placements: 0, preemptions: 0, rounds: 0, decidingMs: 0, placingMs: 0 };
   let now = 0;
   let dirty = true;
 
@@ -245,6 +245,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
       recentP1Gpus: recentP1(views),
     });
     stats.decidingMs += performance.now() - decidingFrom;
+    stats.rounds++;
     if (decisions.length > 0) log.debug({ at: iso(now), decisions: decisions.map((d) => d.type) }, 'round');
     for (const d of decisions) {
       switch (d.type) {
