@@ -43,3 +43,15 @@ export class IdempotencyMismatchError extends Error {
     this.name = 'IdempotencyMismatchError';
   }
 }
+
+/**
+ * An append to several streams refused whole (appendToStreams): one of them was not at its expected
+ * revision, or held an id already. Which, and why, is for an append of that stream alone to say.
+ */
+export class AppendsRefusedError extends Error {
+  readonly type = 'appends_refused' as const;
+  constructor(readonly streamNames: readonly string[], readonly reason: string) {
+    super(`appends to ${streamNames.join(', ')} refused together: ${reason}`);
+    this.name = 'AppendsRefusedError';
+  }
+}

@@ -50,6 +50,8 @@ export type AppendResult = {
   appended: boolean;
 };
 
+export type StreamAppend = { streamName: string; events: readonly EventToAppend[]; expectedRevision?: ExpectedRevision };
+
 export type ReadStreamOptions = {
   direction?: 'forwards' | 'backwards';
   /** Inclusive; defaults to the first (forwards) or last (backwards) event. */
@@ -76,6 +78,13 @@ export type EventStore = {
     events: readonly EventToAppend[],
     options?: { expectedRevision?: ExpectedRevision },
   ): Promise<AppendResult>;
+  /**
+   * Appends to several streams at once, all or none (a refusal of any keeps nothing of the others),
+   * in the order given; one result per append. Where the store offers it (PostgreSQL, PGlite and
+   * memory; EventStoreDB has no transaction across streams). It does not tell a retried append from
+   * a conflict: on any refusal, append one stream at a time, where each is told apart.
+   */
+  appendToStreams?(appends: readonly StreamAppend[]): Promise<AppendResult[]>;
   /** A missing stream reads as an empty array. */
   readStream(streamName: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>;

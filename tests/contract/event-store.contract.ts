@@ -108,6 +108,51 @@ export const eventStoreContract = (name: string, open: OpenStore) =>
       });
     });
 
+    describe('appending to several streams at once (where the store offers it)', () => {
+      it('appends each, in the order given, and answers for each', async () => {
+        const store = await fresh();
+        if (!store.appendToStreams) return;
+        const [a, b] = [stream(), stream()];
+        await store.appendToStream(a, testEvents(2));
+        const results = await store.appendToStreams([
+          { streamName: a, events: testEvents(1), expectedRevision: 1n },
+          { streamName: b, events: testEvents(3), expectedRevision: 'no_stream' },
+        ]);
+        expect(results.map((r) => [r.nextExpectedRevision, r.appended])).toEqual([
+          [2n, true],
+          [2n, true],
+        ]);
+        expect(comparePositions(results[0]!.position, results[1]!.position)).toBeLessThan(0);
+        const all = await store.readAll();
+        expect(all.map((e) => nameOf(e.streamName) === nameOf(a) ? 'a' : 'b')).toEqual(['a', 'a', 'a', 'b', 'b', 'b']);
+        expect(encodePosition(all.at(-1)!.position)).toBe(encodePosition(results[1]!.position));
+        expect(chainBreaks(all)).toEqual([]);
+      });
+
+      it('keeps nothing of any when one is refused: a wrong revision, or an id stored already', async () => {
+        const store = await fresh();
+        if (!store.appendToStreams) return;
+        const [a, b] = [stream(), stream()];
+        const held = testEvents(1);
+        await store.appendToStream(b, held);
+        for (const second of [
+          { streamName: b, events: testEvents(1), expectedRevision: 5n },
+          { streamName: b, events: [...held, ...testEvents(1)], expectedRevision: 0n },
+        ]) {
+          const refused = await store.appendToStreams([{ streamName: a, events: testEvents(2), expectedRevision: 'no_stream' }, second]).then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect((refused as { type?: string })?.type).toBe('appends_refused');
+          expect(await store.readStream(a)).toEqual([]);
+          expect((await store.readAll()).length).toBe(1);
+        }
+        // and the stream refused with the others takes a plain append afterwards
+        await store.appendToStream(a, testEvents(1), { expectedRevision: 'no_stream' });
+        expect((await store.readAll()).length).toBe(2);
+      });
+    });
+
     describe('idempotent append', () => {
       it('a retried append with the same event ids adds nothing and is not a conflict', async () => {
         const store = await fresh();

@@ -16,6 +16,8 @@
  * expected revision, actual revision in DETAIL) or HC002 (idempotency mismatch,
  * event id in DETAIL), so nothing of a rejected append is kept.
  *
+ * `hcp_append_many` does the same for several streams in one statement, all or none.
+ *
  * Each stream is a hash chain (../chain.ts): the append computes every event's hash from the
  * stream's head hash, kept on the stream row it has locked, in the same statement. Events stored
  * before the chain existed are chained once, in stream order, when this script runs.
@@ -180,6 +182,23 @@ BEGIN
   UPDATE hcp_streams SET revision = v_current + v_count, hash = v_head WHERE stream_name = p_stream;
 
   RETURN QUERY SELECT (v_current + v_count)::text, pg_current_xact_id()::text, v_last::text, true;
+END
+$fn$;
+
+-- Appends to several streams at once, all or none: one statement, one round trip, one commit. Each
+-- is hcp_append's, in the order given (streams locked in that order). A refusal of any raises,
+-- and the statement keeps nothing. A stored id is not told apart here: the client then appends
+-- one stream at a time, where it is.
+CREATE OR REPLACE FUNCTION hcp_append_many(p_appends jsonb)
+RETURNS TABLE (next_revision text, commit_position text, prepare_position text, appended boolean)
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+  v_append record;
+BEGIN
+  FOR v_append IN SELECT x.a, x.ord FROM jsonb_array_elements(p_appends) WITH ORDINALITY AS x(a, ord) ORDER BY x.ord LOOP
+    RETURN QUERY SELECT * FROM hcp_append(v_append.a ->> 'stream', v_append.a ->> 'expected', v_append.a -> 'events');
+  END LOOP;
 END
 $fn$;
 `;

@@ -3,6 +3,7 @@ import type { Database } from '../../postgres/database.ts';
 import { listenToSchema } from '../../postgres/listen.ts';
 import { migrate } from '../../postgres/migrate.ts';
 import {
+  AppendsRefusedError,
   IdempotencyMismatchError,
   WrongExpectedRevisionError,
   type ExpectedRevision,
@@ -29,6 +30,14 @@ type EventRow = {
 const COLUMNS = `e.transaction_id::text, e.position::text, e.stream_name, e.stream_revision::text, e.event_id::text, e.event_type, e.data, e.metadata, e.hash`;
 
 const APPEND = { name: 'hcp_append', text: `SELECT * FROM hcp_append($1, $2, $3::jsonb)` };
+const APPEND_MANY = { name: 'hcp_append_many', text: `SELECT * FROM hcp_append_many($1::jsonb)` };
+
+type AppendRow = { next_revision: string; commit_position: string; prepare_position: string; appended: boolean };
+const appendResultOf = (row: AppendRow) => ({
+  nextExpectedRevision: BigInt(row.next_revision),
+  position: { commit: BigInt(row.commit_position), prepare: BigInt(row.prepare_position) },
+  appended: row.appended,
+});
 
 /** Events after a position in store order, readable ones only (schema.ts), with these columns. */
 const afterPosition = (columns: string) => `SELECT ${columns} FROM hcp_events e
@@ -166,22 +175,13 @@ export const createPostgresEventStore = async (
     async appendToStream(streamName, events, options = {}) {
       const expected = options.expectedRevision ?? 'any';
       const append = async (expectation: string) => {
-        const [row] = await db.query<{
-          next_revision: string;
-          commit_position: string;
-          prepare_position: string;
-          appended: boolean;
-        }>(APPEND, [streamName, expectation, JSON.stringify(events)]);
+        const [row] = await db.query<AppendRow>(APPEND, [streamName, expectation, JSON.stringify(events)]);
         if (!row) throw new Error('hcp_append returned no row');
         if (row.appended) {
           wake.notify();
           tellOthers();
         }
-        return {
-          nextExpectedRevision: BigInt(row.next_revision),
-          position: { commit: BigInt(row.commit_position), prepare: BigInt(row.prepare_position) },
-          appended: row.appended,
-        };
+        return appendResultOf(row);
       };
       const refusal = (error: unknown) => {
         const e = error as { code?: string; detail?: string };
@@ -204,6 +204,23 @@ export const createPostgresEventStore = async (
           throw (again as { code?: string }).code === 'HC002' ? refusal(again) : error;
         }
       }
+    },
+    async appendToStreams(appends) {
+      const rows = await db
+        .query<AppendRow>(APPEND_MANY, [JSON.stringify(appends.map((a) => ({ stream: a.streamName, expected: expectedText(a.expectedRevision ?? 'any'), events: a.events })))])
+        .catch((error: unknown) => {
+          // a revision or an id refused (or two such appends deadlocked on each other's streams)
+          const e = error as { code?: string; message?: string };
+          if (e.code === 'HC001' || e.code === 'HC002' || e.code === '40P01' || isStoredIdViolation(e))
+            throw new AppendsRefusedError(appends.map((a) => a.streamName), e.message ?? String(e.code));
+          throw error;
+        });
+      if (rows.length !== appends.length) throw new Error(`hcp_append_many returned ${rows.length} rows for ${appends.length} appends`);
+      if (rows.some((r) => r.appended)) {
+        wake.notify();
+        tellOthers();
+      }
+      return rows.map(appendResultOf);
     },
     async readStream(streamName, options = {}) {
       const limit = Math.min(options.maxCount ?? MAX_LIMIT, MAX_LIMIT);
