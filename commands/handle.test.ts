@@ -12,7 +12,7 @@ import { createPostgresEventStore } from '../infra/event-store/postgres/store.ts
 import type { EventStore } from '../infra/event-store/types.ts';
 import { postgresBackends } from '../tests/support/databases.ts';
 import { requestDigest } from './context.ts';
-import { handleCommand, loadState } from './handle.ts';
+import { handleCommand, handleTogether, loadState } from './handle.ts';
 import { loadStreamState, MAX_COMMANDS_PER_STREAM } from './stream-state.ts';
 import { INITIAL_RATES } from '../domain/billing/price-list.ts';
 
@@ -43,6 +43,41 @@ const balanceOf = async (store: EventStore, customerId: string) => {
 
 for (const backend of backends) {
   describe(`command pipeline (invariant 6) on ${backend.label}`, () => {
+    it('handles commands on several streams together, or leaves all of them to handleCommand', async () => {
+      const { store, dispose } = await backend.open();
+      try {
+        const [a, b] = [await register(store), await register(store)];
+        const grant = (customerId: string, gpuSeconds: number, id: string) => ({
+          decider: customerDecider,
+          streamName: customerStream(customerId),
+          command: { type: 'GrantQuota', gpuSeconds, budgetMicroUsd: gpuSeconds * 10 } satisfies CustomerCommand,
+          context: ctx(id),
+        });
+        const eventsNow = async () => (await store.readAll()).length;
+
+        // both appended, in one go where the store can (EventStoreDB cannot: then it is declined)
+        const together = await handleTogether(store, [grant(a, 1, `t1-${a}`), grant(b, 2, `t1-${b}`)]);
+        if (!store.appendToStreams) return expect(together).toBeUndefined();
+        expect(together?.map((h) => h.type)).toEqual(['accepted', 'accepted']);
+        expect([(await balanceOf(store, a)).granted.gpuSeconds, (await balanceOf(store, b)).granted.gpuSeconds]).toEqual([1, 2]);
+
+        // declined, appending nothing: a repeat, a refusal, one stream moved on behind the cache
+        const before = await eventsNow();
+        expect(await handleTogether(store, [grant(a, 1, `t1-${a}`), grant(b, 5, `t2-${b}`)])).toBeUndefined();
+        expect(await handleTogether(store, [grant(a, 5, `t3-${a}`), { ...grant(b, 5, `t3-${b}`), command: { type: 'RegisterCustomer', customerId: b, name: 'again', tier: 'standard' } }])).toBeUndefined();
+        const elsewhere = { ...store }; // another process: the same store, a cache of its own
+        await handleCommand(elsewhere, customerDecider, customerStream(b), { type: 'GrantQuota', gpuSeconds: 100, budgetMicroUsd: 1000 }, ctx(`elsewhere-${b}`));
+        expect(await handleTogether(store, [grant(a, 5, `t4-${a}`), grant(b, 5, `t4-${b}`)])).toBeUndefined();
+        expect(await eventsNow()).toBe(before + 1);
+
+        // and handleCommand then does each as usual
+        for (const c of [grant(a, 5, `t4-${a}`), grant(b, 5, `t4-${b}`)]) expect((await handleCommand(store, c.decider, c.streamName, c.command, c.context)).type).toBe('accepted');
+        expect([(await balanceOf(store, a)).granted.gpuSeconds, (await balanceOf(store, b)).granted.gpuSeconds]).toEqual([6, 107]);
+      } finally {
+        await dispose();
+      }
+    });
+
     it('concurrent grants on one customer lose no update', async () => {
       await fc.assert(
         fc.asyncProperty(fc.array(fc.integer({ min: 1, max: 1000 }), { minLength: 2, maxLength: 12 }), async (amounts) => {

@@ -11,7 +11,7 @@
  * its recent ones, README).
  */
 import type { Decider, Rejection } from '../domain/decider.ts';
-import { IdempotencyMismatchError, WrongExpectedRevisionError } from '../infra/event-store/expected-revision.ts';
+import { AppendsRefusedError, IdempotencyMismatchError, WrongExpectedRevisionError } from '../infra/event-store/expected-revision.ts';
 import type { GlobalPosition } from '../infra/event-store/position.ts';
 import type { EventMetadata, EventStore, RecordedEvent } from '../infra/event-store/types.ts';
 import { eventIdFor } from '../infra/ids.ts';
@@ -58,6 +58,20 @@ type AnyEvent = { type: string; data: Record<string, unknown> };
  * stream-state.ts). With `cached`, what this process knows of it without a read: everything it
  * appended itself, but not what another process appended since.
  */
+/** A decision's events as the store takes them: ids from the command, who and why in the metadata. */
+const eventsToAppend = (context: CommandContext, streamName: string, events: readonly AnyEvent[]) => {
+  const metadata: EventMetadata = {
+    commandId: context.commandId,
+    correlationId: context.correlationId,
+    causationId: context.causationId ?? context.commandId,
+    actor: context.actor,
+    schemaVersion: SCHEMA_VERSION,
+    occurredAt: context.now().toISOString(),
+    ...(context.requestDigest ? { requestDigest: context.requestDigest } : {}),
+  };
+  return events.map((e, i) => ({ id: eventIdFor(context.commandId, streamName, i), type: e.type, data: e.data, metadata }));
+};
+
 export const loadState = async <C, E extends AnyEvent, S>(store: EventStore, decider: Decider<C, E, S>, streamName: string, options: { cached?: boolean } = {}): Promise<S> =>
   (await loadStreamState(store, decider, streamName, options)).state;
 
@@ -96,21 +110,7 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
       return decision.type === 'rejected' ? decision : { type: 'accepted', events: [], position: undefined, duplicate: false };
     }
 
-    const metadata: EventMetadata = {
-      commandId: context.commandId,
-      correlationId: context.correlationId,
-      causationId: context.causationId ?? context.commandId,
-      actor: context.actor,
-      schemaVersion: SCHEMA_VERSION,
-      occurredAt: context.now().toISOString(),
-      ...(context.requestDigest ? { requestDigest: context.requestDigest } : {}),
-    };
-    const toAppend = decision.events.map((e, i) => ({
-      id: eventIdFor(context.commandId, streamName, i),
-      type: e.type,
-      data: e.data,
-      metadata,
-    }));
+    const toAppend = eventsToAppend(context, streamName, decision.events);
     // 3. append with the expected revision; the store refuses an id it holds already
     const expectedRevision = revision < 0n ? ('no_stream' as const) : revision;
     try {
@@ -137,4 +137,40 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
       await new Promise((r) => setTimeout(r, Math.random() * Math.min(64, 2 ** attempt)));
     }
   }
+};
+
+/** A command for handleTogether, on its stream: each its own decider's (the list mixes them, hence `any`). */
+export type CommandOnStream = { decider: Decider<any, any, any>; streamName: string; command: unknown; context: CommandContext };
+
+/**
+ * Several commands on different streams, appended in one round trip and all or none, when that is
+ * plainly possible: the store offers it, and each command, decided on its stream's cached state,
+ * is new to it and appends something. Otherwise, or when the store refuses them (a stale cache, an
+ * id stored already), nothing is appended and the answer is undefined: the caller then handles each
+ * with handleCommand, which tells every case apart. What it saves is a round trip and a commit per
+ * command after the first; what it adds is that the streams change together.
+ */
+export const handleTogether = async (store: EventStore, commands: readonly CommandOnStream[]): Promise<Array<Handled<AnyEvent>> | undefined> => {
+  if (!store.appendToStreams || new Set(commands.map((c) => c.streamName)).size !== commands.length) return undefined;
+  // 1. load (the cache alone) and decide
+  const planned = [];
+  for (const c of commands) {
+    const { state, revision, commands: seen } = await loadStreamState(store, c.decider, c.streamName, { cached: true, assumeNew: true });
+    if (seen.has(c.context.commandId)) return undefined; // a repeat: handleCommand answers it
+    const decision = c.decider.decide(c.command, state);
+    if (decision.type === 'rejected' || decision.events.length === 0) return undefined;
+    planned.push({ ...c, revision, events: decision.events as AnyEvent[], toAppend: eventsToAppend(c.context, c.streamName, decision.events) });
+  }
+  // 2. append them all, or none
+  let results;
+  try {
+    results = await store.appendToStreams(planned.map((p) => ({ streamName: p.streamName, events: p.toAppend, expectedRevision: p.revision < 0n ? ('no_stream' as const) : p.revision })));
+  } catch (error) {
+    if (error instanceof AppendsRefusedError) return undefined;
+    throw error;
+  }
+  // 3. a retry the cache had forgotten appends nothing: handleCommand finds what it stored
+  if (results.some((r) => !r.appended)) return undefined;
+  for (const p of planned) rememberAppended(store, p.decider, p.streamName, p.revision, p.toAppend);
+  return planned.map((p, i) => ({ type: 'accepted', events: p.events, position: results[i]!.position, duplicate: false }));
 };

@@ -13,7 +13,7 @@ import { HOUR_MS, iso, monthEndMs, monthOf, nextMonth, type Month } from '../../
 import { workloadDecider, workloadStream, type RunUsage, type WorkloadEvent } from '../../domain/workload/workload.ts';
 import type { RecordedEvent } from '../../infra/event-store/types.ts';
 import type { CommandContext } from '../handle.ts';
-import { handleCommand, loadState } from '../handle.ts';
+import { handleCommand, handleTogether, loadState } from '../handle.ts';
 import type { CommandDeps } from '../context.ts';
 import { releaseQuota } from '../quota.ts';
 import type { GlobalPosition } from '../../infra/event-store/position.ts';
@@ -48,26 +48,38 @@ export const billRun = async (
   const { breaches, final: _final, ...rest } = usage;
   const lineId = lineIdOf(workloadId, usage.run);
   let month = monthOf(endedMs);
+  const recordLine = (month: Month) => ({
+    decider: billingDecider,
+    streamName: billingStream(customerId, month),
+    command: { type: 'RecordLine' as const, line: { ...rest, lineId, customerId, month, workloadId, ...(month !== monthOf(endedMs) ? { lateFrom: monthOf(endedMs) } : {}) } satisfies BillingLine, breaches },
+    context: context(`bill:${lineId}:${month}`, endedMs, correlationId),
+  });
+  const consume = {
+    decider: customerDecider,
+    streamName: customerStream(customerId),
+    command: { type: 'ConsumeQuota' as const, workloadId, run: usage.run, gpuSeconds: usage.gpuSeconds, budgetMicroUsd: usage.amountMicroUsd },
+    context: context(`consume:${workloadId}:${usage.run}`, endedMs, correlationId),
+  };
+  /** What is left of the workload's reservation, from this process's copy of the account (as of an append it just made). */
+  const reservationLeftNow = async () => {
+    const account = await loadState(deps.store, customerDecider, customerStream(customerId), { cached: true });
+    return account.status !== 'registered' || account.reservations[workloadId] !== undefined;
+  };
+  // the usual case, in one round trip: the line and the use recorded together
+  const together = await handleTogether(deps.store, [recordLine(month), consume]);
+  if (together?.[1]?.type === 'accepted') return { month, position: together[1].position, reservationLeft: await reservationLeftNow() };
   for (let hops = 0; ; hops++) {
-    const line: BillingLine = { ...rest, lineId, customerId, month, workloadId, ...(month !== monthOf(endedMs) ? { lateFrom: monthOf(endedMs) } : {}) };
-    const recorded = await handleCommand(deps.store, billingDecider, billingStream(customerId, month), { type: 'RecordLine', line, breaches }, context(`bill:${lineId}:${month}`, endedMs, correlationId));
+    const { decider, streamName, command, context: recordedAs } = recordLine(month);
+    const recorded = await handleCommand(deps.store, decider, streamName, command, recordedAs);
     if (recorded.type === 'accepted') break;
     // the month is invoiced: the line goes to the next one, saying so
     if (recorded.rejection.field !== 'month' || hops > 24) throw new Error(`billing ${lineId}: ${recorded.rejection.message}`);
     month = nextMonth(month);
   }
-  const consumed = await handleCommand(
-    deps.store,
-    customerDecider,
-    customerStream(customerId),
-    { type: 'ConsumeQuota', workloadId, run: usage.run, gpuSeconds: usage.gpuSeconds, budgetMicroUsd: usage.amountMicroUsd },
-    context(`consume:${workloadId}:${usage.run}`, endedMs, correlationId),
-  );
+  const consumed = await handleCommand(deps.store, consume.decider, consume.streamName, consume.command, consume.context);
   if (consumed.type === 'rejected') throw new Error(`quota of ${lineId}: ${consumed.rejection.message}`);
   // appended just now (not a repeat): this process's copy of the account is as of that append
-  const account = consumed.duplicate ? undefined : await loadState(deps.store, customerDecider, customerStream(customerId), { cached: true });
-  const reservationLeft = account === undefined ? undefined : account.status !== 'registered' || account.reservations[workloadId] !== undefined;
-  return { month, position: consumed.position, reservationLeft };
+  return { month, position: consumed.position, reservationLeft: consumed.duplicate ? undefined : await reservationLeftNow() };
 };
 
 /**
