@@ -22,7 +22,7 @@ import { iso } from '../../domain/time.ts';
 import { workloadDecider, workloadStream, type WorkloadCommand } from '../../domain/workload/workload.ts';
 import { uuidFromName } from '../../infra/ids.ts';
 import type { CommandContext } from '../handle.ts';
-import { handleCommand, handleTogether, loadState } from '../handle.ts';
+import { handleCommand, loadState } from '../handle.ts';
 import type { CommandDeps } from '../context.ts';
 import { CommandRejectedError } from '../errors.ts';
 import { requestSwitch, resourcesOf } from '../fleet.ts';
@@ -156,48 +156,39 @@ export const createExecutor = ({
     async place(w: Waiting, d: Placement, atMs: number): Promise<PlaceOutcome> {
       const rated = await rateRun(w, d.run, atMs);
       if ('failed' in rated) return (await fail(w.workloadId, rated.failed, atMs)) ? { type: 'ended' } : { type: 'refused' };
-      const allocateRun = (gpuIds: string[]): WorkloadCommand => ({
-        type: 'AllocateRun',
-        run: d.run,
-        at: atMs,
-        startupMs: d.startupMs,
-        facilityId: d.facilityId,
-        resourceId: d.poolId,
-        gpuIds,
-        score: d.score,
-        reason: d.reason,
-        warm: d.warm,
-        rateMicroUsdPerGpuHour: rated.rate,
-        priceListVersion: rated.version,
-      });
-      const placedAs = (recorded: ReadonlyArray<{ type: string; data: Record<string, unknown> }>, gpuIds: string[]): PlaceOutcome => {
-        const allocated = recorded.find((e) => e.type === 'ResourcesAllocated');
-        const started = recorded.find((e) => e.type === 'WorkloadStarted');
-        const gpuType = pools().get(d.poolId)!.state.gpuType;
-        return {
-          type: 'placed',
-          gpuIndexes: ((allocated?.data.gpuIds as string[] | undefined) ?? gpuIds).map((id) => parseGpuId(id, gpuType)!.index),
-          startsAtMs: allocated ? Date.parse(allocated.data.startsAt as string) : atMs + d.startupMs,
-          endsAtMs: started ? Date.parse(started.data.runEndsAt as string) : undefined,
-        };
-      };
-      const allocateGpus: Extract<ResourceCommand, { type: 'AllocateGpus' }> = { type: 'AllocateGpus', workloadId: w.workloadId, run: d.run, gpuIds: d.gpuIds, mode: d.mode, model: d.model };
-      // the usual case, in one round trip: GPUs taken on the pool and recorded on the workload together
-      markPoolDirty(d.poolId);
-      const together = await handleTogether(deps.store, [
-        { decider: resourceDecider, streamName: resourceStream(d.poolId), command: allocateGpus, context: at(`place:${w.workloadId}:${d.run}`, atMs) },
-        { decider: workloadDecider, streamName: workloadStream(w.workloadId), command: allocateRun(d.gpuIds), context: at(`allocate:${w.workloadId}:${d.run}`, atMs) },
-      ]);
-      if (together?.[1]?.type === 'accepted') return placedAs(together[1].events, d.gpuIds);
       // a repeated placement stands while the pool holds this run: what it holds is the placement,
       // whatever this round chose
-      const { done: taken, held } = await onPoolForRun(d.poolId, allocateGpus, `place:${w.workloadId}:${d.run}`, atMs, (h) => h?.run === d.run);
+      const { done: taken, held } = await onPoolForRun(
+        d.poolId,
+        { type: 'AllocateGpus', workloadId: w.workloadId, run: d.run, gpuIds: d.gpuIds, mode: d.mode, model: d.model },
+        `place:${w.workloadId}:${d.run}`,
+        atMs,
+        (h) => h?.run === d.run,
+      );
       const gpuIds = held ? held.indexes.map((i) => gpuIdOf(d.poolId, pools().get(d.poolId)!.state.gpuType, i)) : d.gpuIds;
       if (taken.type === 'rejected') {
         log.debug({ workloadId: w.workloadId, reason: taken.rejection.message }, 'GPUs refused: the view was stale');
         return { type: 'refused' };
       }
-      const recorded = await onWorkload(w.workloadId, allocateRun(gpuIds), `allocate:${w.workloadId}:${d.run}`, atMs);
+      const recorded = await onWorkload(
+        w.workloadId,
+        {
+          type: 'AllocateRun',
+          run: d.run,
+          at: atMs,
+          startupMs: d.startupMs,
+          facilityId: d.facilityId,
+          resourceId: d.poolId,
+          gpuIds,
+          score: d.score,
+          reason: d.reason,
+          warm: d.warm,
+          rateMicroUsdPerGpuHour: rated.rate,
+          priceListVersion: rated.version,
+        },
+        `allocate:${w.workloadId}:${d.run}`,
+        atMs,
+      );
       if (recorded.type === 'rejected') {
         // cancelled (or moved) meanwhile: the GPUs go back
         await release({ workloadId: w.workloadId, run: d.run, poolId: d.poolId, request: w.request }, atMs);
@@ -205,7 +196,15 @@ export const createExecutor = ({
         return s.status !== 'none' && s.status !== 'queued' && s.status !== 'preempted' ? { type: 'ended' } : { type: 'refused' };
       }
       // as recorded (a repeat answers with what was recorded then)
-      return placedAs(recorded.events, gpuIds);
+      const allocated = recorded.events.find((e) => e.type === 'ResourcesAllocated');
+      const started = recorded.events.find((e) => e.type === 'WorkloadStarted');
+      const gpuType = pools().get(d.poolId)!.state.gpuType;
+      return {
+        type: 'placed',
+        gpuIndexes: (allocated?.type === 'ResourcesAllocated' ? allocated.data.gpuIds : gpuIds).map((id) => parseGpuId(id, gpuType)!.index),
+        startsAtMs: allocated?.type === 'ResourcesAllocated' ? Date.parse(allocated.data.startsAt) : atMs + d.startupMs,
+        endsAtMs: started?.type === 'WorkloadStarted' ? Date.parse(started.data.runEndsAt) : undefined,
+      };
     },
 
     async start(r: Running, atMs: number): Promise<number | undefined> {
@@ -220,15 +219,7 @@ export const createExecutor = ({
     async complete(r: Running, atMs: number) {
       const pool = pools().get(r.poolId);
       const degraded = r.gpuIndexes.some((i) => pool?.state.gpus[i]?.health === 'degraded');
-      const completeRun: WorkloadCommand = { type: 'CompleteRun', run: r.run, at: atMs, draws: drawsFor(r.workloadId, r.run), degraded };
-      // the usual case, in one round trip: the end recorded and the GPUs given back together
-      markPoolDirty(r.poolId);
-      const together = await handleTogether(deps.store, [
-        { decider: workloadDecider, streamName: workloadStream(r.workloadId), command: completeRun, context: at(`complete:${r.workloadId}:${r.run}`, atMs) },
-        { decider: resourceDecider, streamName: resourceStream(r.poolId), command: { type: 'ReleaseGpus', workloadId: r.workloadId, run: r.run, keepModel: r.request.type !== 'model_training' }, context: at(`release:${r.workloadId}:${r.run}`, atMs) },
-      ]);
-      if (together) return;
-      await onWorkload(r.workloadId, completeRun, `complete:${r.workloadId}:${r.run}`, atMs);
+      await onWorkload(r.workloadId, { type: 'CompleteRun', run: r.run, at: atMs, draws: drawsFor(r.workloadId, r.run), degraded }, `complete:${r.workloadId}:${r.run}`, atMs);
       await release(r, atMs);
     },
 
