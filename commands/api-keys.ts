@@ -10,7 +10,9 @@ import { CommandRejectedError } from './errors.ts';
 import { accepted, contextFor, type Caller, type CommandDeps } from './context.ts';
 import { handleCommand } from './handle.ts';
 
-export const hashApiKey = (key: string) => createHash('sha256').update(key).digest('hex');
+/** A key's SHA-256, as bytes (to compare) and as the hex text stored for it. */
+export const apiKeyDigest = (key: string) => createHash('sha256').update(key).digest();
+export const hashApiKey = (key: string) => apiKeyDigest(key).toString('hex');
 
 export const sameSecret = (a: string, b: string) => {
   const x = Buffer.from(hashApiKey(a));

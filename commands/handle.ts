@@ -53,11 +53,6 @@ export class ConcurrencyExhaustedError extends Error {
 
 type AnyEvent = { type: string; data: Record<string, unknown> };
 
-/**
- * A stream's current state: its events folded by the decider (only the new ones are read; see
- * stream-state.ts). With `cached`, what this process knows of it without a read: everything it
- * appended itself, but not what another process appended since.
- */
 /** A decision's events as the store takes them: ids from the command, who and why in the metadata. */
 const eventsToAppend = (context: CommandContext, streamName: string, events: readonly AnyEvent[]) => {
   const metadata: EventMetadata = {
@@ -72,6 +67,14 @@ const eventsToAppend = (context: CommandContext, streamName: string, events: rea
   return events.map((e, i) => ({ id: eventIdFor(context.commandId, streamName, i), type: e.type, data: e.data, metadata }));
 };
 
+/** What an append made on a fold at `revision` expects the stream to be at. */
+const expectedAt = (revision: bigint) => (revision < 0n ? ('no_stream' as const) : revision);
+
+/**
+ * A stream's current state: its events folded by the decider (only the new ones are read; see
+ * stream-state.ts). With `cached`, what this process knows of it without a read: everything it
+ * appended itself, but not what another process appended since.
+ */
 export const loadState = async <C, E extends AnyEvent, S>(store: EventStore, decider: Decider<C, E, S>, streamName: string, options: { cached?: boolean } = {}): Promise<S> =>
   (await loadStreamState(store, decider, streamName, options)).state;
 
@@ -112,9 +115,8 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
 
     const toAppend = eventsToAppend(context, streamName, decision.events);
     // 3. append with the expected revision; the store refuses an id it holds already
-    const expectedRevision = revision < 0n ? ('no_stream' as const) : revision;
     try {
-      const result = await store.appendToStream(streamName, toAppend, { expectedRevision });
+      const result = await store.appendToStream(streamName, toAppend, { expectedRevision: expectedAt(revision) });
       if (result.appended) {
         rememberAppended(store, decider, streamName, revision, toAppend);
         return { type: 'accepted', events: decision.events, position: result.position, duplicate: false };
@@ -150,7 +152,7 @@ export type CommandOnStream = { decider: Decider<any, any, any>; streamName: str
  * with handleCommand, which tells every case apart. What it saves is a round trip and a commit per
  * command after the first; what it adds is that the streams change together.
  */
-export const handleTogether = async (store: EventStore, commands: readonly CommandOnStream[]): Promise<Array<Handled<AnyEvent>> | undefined> => {
+export const handleTogether = async (store: EventStore, commands: readonly CommandOnStream[]): Promise<Array<Extract<Handled<AnyEvent>, { type: 'accepted' }>> | undefined> => {
   if (!store.appendToStreams || new Set(commands.map((c) => c.streamName)).size !== commands.length) return undefined;
   // 1. load (the cache alone) and decide
   const planned = [];
@@ -164,7 +166,7 @@ export const handleTogether = async (store: EventStore, commands: readonly Comma
   // 2. append them all, or none
   let results;
   try {
-    results = await store.appendToStreams(planned.map((p) => ({ streamName: p.streamName, events: p.toAppend, expectedRevision: p.revision < 0n ? ('no_stream' as const) : p.revision })));
+    results = await store.appendToStreams(planned.map((p) => ({ streamName: p.streamName, events: p.toAppend, expectedRevision: expectedAt(p.revision) })));
   } catch (error) {
     if (error instanceof AppendsRefusedError) return undefined;
     throw error;
@@ -172,5 +174,5 @@ export const handleTogether = async (store: EventStore, commands: readonly Comma
   // 3. a retry the cache had forgotten appends nothing: handleCommand finds what it stored
   if (results.some((r) => !r.appended)) return undefined;
   for (const p of planned) rememberAppended(store, p.decider, p.streamName, p.revision, p.toAppend);
-  return planned.map((p, i) => ({ type: 'accepted', events: p.events, position: results[i]!.position, duplicate: false }));
+  return planned.map((p, i) => ({ type: 'accepted' as const, events: p.events, position: results[i]!.position, duplicate: false }));
 };

@@ -3,10 +3,10 @@
  * `Authorization: Bearer <key>` (over WebSocket, in connectionParams). The admin
  * key comes from HCP_ADMIN_KEY; other keys are looked up by hash in the read model.
  */
-import { hashApiKey } from '../commands/api-keys.ts';
+import { apiKeyDigest } from '../commands/api-keys.ts';
 import type { Role } from '../domain/access/keys.ts';
 import type { Sql } from '../infra/postgres/database.ts';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 
 export type Principal =
   | { role: 'customer'; keyId: string; customerId: string }
@@ -47,7 +47,7 @@ export type AuthenticatorOptions = {
 };
 
 export const createAuthenticator = (readModels: Sql, adminKey: string, { onKeyRevoked, rememberMs = 10_000, remember = 10_000, now = Date.now }: AuthenticatorOptions = {}): Authenticator => {
-  const adminHash = Buffer.from(hashApiKey(adminKey), 'hex');
+  const adminHash = apiKeyDigest(adminKey);
   // a key's lookup was a query per request, a good share of a busy server's queries
   const known = new Map<string, { principal: Principal; untilMs: number }>();
   onKeyRevoked?.((keyId) => {
@@ -68,9 +68,9 @@ export const createAuthenticator = (readModels: Sql, adminKey: string, { onKeyRe
   return async (authorization) => {
     const token = bearerToken(authorization);
     if (!token) throw new AuthError('UNAUTHENTICATED', 'missing or malformed Authorization: Bearer <api key>');
-    const digest = createHash('sha256').update(token).digest();
+    const digest = apiKeyDigest(token);
     if (timingSafeEqual(digest, adminHash)) return { role: 'admin', keyId: 'env:HCP_ADMIN_KEY' };
-    const hash = digest.toString('hex'); // as hashApiKey writes it
+    const hash = digest.toString('hex');
     if (!onKeyRevoked) return lookUp(hash);
     const hit = known.get(hash);
     if (hit && hit.untilMs > now()) return hit.principal;

@@ -9,7 +9,7 @@
  * callers it does not hold yet share one overflow window at an address's rate: during such a
  * flood, new callers are throttled together, and callers already counted keep their counts.
  */
-import { createHash } from 'node:crypto';
+import { hashApiKey } from '../commands/api-keys.ts';
 import { bearerToken } from './auth.ts';
 
 export class RateLimitedError extends Error {
@@ -62,5 +62,5 @@ export const createRateLimiter = (perMinute: number, now: () => number = Date.no
 /** Whom a request counts against: its address, and its key (by hash) when it carries one. */
 export const callersOf = (authorization: unknown, address: string): string[] => {
   const token = bearerToken(authorization);
-  return token ? [`ip:${address}`, `key:${createHash('sha256').update(token).digest('hex').slice(0, 32)}`] : [`ip:${address}`];
+  return token ? [`ip:${address}`, `key:${hashApiKey(token).slice(0, 32)}`] : [`ip:${address}`];
 };

@@ -118,7 +118,7 @@ class AccessLog extends LogController {
     // the path without its query string: a GET /graphql carries the operation (and maybe values) there
     const line = { reqId: request.id, method: request.method, path: request.url.split('?')[0]!.slice(0, 200), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 };
     if (error) reply.log.error({ ...line, err: error }, 'request errored');
-    else if (this.#lines.isLevelEnabled('info')) this.#lines.info(line, 'request');
+    else this.#lines.info(line, 'request');
   }
 }
 

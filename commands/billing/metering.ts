@@ -48,11 +48,11 @@ export const billRun = async (
   const { breaches, final: _final, ...rest } = usage;
   const lineId = lineIdOf(workloadId, usage.run);
   let month = monthOf(endedMs);
-  const recordLine = (month: Month) => ({
+  const recordLine = (inMonth: Month) => ({
     decider: billingDecider,
-    streamName: billingStream(customerId, month),
-    command: { type: 'RecordLine' as const, line: { ...rest, lineId, customerId, month, workloadId, ...(month !== monthOf(endedMs) ? { lateFrom: monthOf(endedMs) } : {}) } satisfies BillingLine, breaches },
-    context: context(`bill:${lineId}:${month}`, endedMs, correlationId),
+    streamName: billingStream(customerId, inMonth),
+    command: { type: 'RecordLine' as const, line: { ...rest, lineId, customerId, month: inMonth, workloadId, ...(inMonth !== monthOf(endedMs) ? { lateFrom: monthOf(endedMs) } : {}) } satisfies BillingLine, breaches },
+    context: context(`bill:${lineId}:${inMonth}`, endedMs, correlationId),
   });
   const consume = {
     decider: customerDecider,
@@ -67,7 +67,7 @@ export const billRun = async (
   };
   // the usual case, in one round trip: the line and the use recorded together
   const together = await handleTogether(deps.store, [recordLine(month), consume]);
-  if (together?.[1]?.type === 'accepted') return { month, position: together[1].position, reservationLeft: await reservationLeftNow() };
+  if (together) return { month, position: together[1]!.position, reservationLeft: await reservationLeftNow() };
   for (let hops = 0; ; hops++) {
     const { decider, streamName, command, context: recordedAs } = recordLine(month);
     const recorded = await handleCommand(deps.store, decider, streamName, command, recordedAs);
