@@ -1,9 +1,8 @@
 /** Read model of facilities, their resources with current mode, and switches with per-phase durations. */
 import type { FacilityEvent } from '../domain/facility/facility.ts';
 import type { ResourceEvent } from '../domain/resource/resource.ts';
-import type { RecordedEvent } from '../infra/event-store/types.ts';
-import type { Sql } from '../infra/postgres/database.ts';
 import type { Change, Projection } from './projection.ts';
+import { insertRows, loadRows, saveRows, type Int8, type Row, type RowTable, type TableRows } from './rows.ts';
 
 const SCHEMA = /* sql */ `
 CREATE TABLE IF NOT EXISTS rm_facilities (
@@ -57,114 +56,144 @@ CREATE TABLE IF NOT EXISTS rm_switch_phases (
 );
 `;
 
-const facilityOf = async (tx: Sql, resourceId: string) =>
-  (await tx.query<{ facility_id: string }>(`SELECT facility_id FROM rm_resources WHERE resource_id = $1`, [resourceId]))[0]?.facility_id;
+const FACILITIES: RowTable = { name: 'rm_facilities', key: ['facility_id'] };
+const RESOURCES: RowTable = { name: 'rm_resources', key: ['resource_id'] };
+const SWITCHES: RowTable = { name: 'rm_switches', key: ['switch_id'] };
+
+type Time = string | Date;
+type FacilityRow = { facility_id: string; name: string; market_node: string; power_budget_kw: Int8; updated_at: Time };
+/** A row of rm_resources. */
+export type ResourceRow = {
+  resource_id: string;
+  facility_id: string;
+  kind: string;
+  model: string;
+  units: number;
+  power_w_per_unit: number;
+  hashrate_ths_per_unit: number | null;
+  mode: string;
+  healthy: boolean;
+  allocated_units: number;
+  switch_in_flight: string | null;
+  updated_at: Time;
+  warm_standby_units: number | null;
+};
+/** A row of rm_switches. */
+export type SwitchRow = {
+  switch_id: string;
+  resource_id: string;
+  facility_id: string;
+  from_mode: string;
+  to_mode: string;
+  reason: string;
+  status: string;
+  phases_total: number;
+  phases_done: number;
+  control_path_ms: number | null;
+  physical_ms: number | null;
+  failed_phase: string | null;
+  failure_reason: string | null;
+  requested_at: Time;
+  finished_at: Time | null;
+};
+
+type FleetEvent = FacilityEvent | ResourceEvent;
+const keyed = (events: readonly FleetEvent[], field: 'facilityId' | 'resourceId' | 'switchId') =>
+  events.flatMap((e) => (field in e.data ? [[(e.data as Record<string, string>)[field]]] : []));
 
 export const fleetProjection: Projection = {
   name: 'fleet',
   eventTypes: new Set(['FacilityRegistered', 'PowerBudgetSet', 'ResourceRegistered', 'ResourceHealthChanged', 'ResourceAllocated', 'ResourceReleased', 'ModeSwitchRequested', 'SwitchPhaseCompleted', 'ModeSwitched', 'SwitchFailed']),
   schema: SCHEMA,
   tables: ['rm_switch_phases', 'rm_switches', 'rm_resources', 'rm_facilities'],
-  async apply(tx, events): Promise<Change[]> {
-    // allocations come in thousands and only add to a count: summed per resource, one statement per run of them
-    const pending = new Map<string, { delta: number; at: string }>();
-    const flush = async () => {
-      if (pending.size === 0) return;
-      const rows = [...pending];
-      pending.clear();
-      await tx.query(
-        `UPDATE rm_resources r SET allocated_units = allocated_units + d.delta, updated_at = d.at
-           FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS d(id, delta, at) WHERE r.resource_id = d.id`,
-        [rows.map(([id]) => id), rows.map(([, d]) => d.delta), rows.map(([, d]) => d.at)],
-      );
-    };
+  async apply(tx, recorded): Promise<Change[]> {
+    const events = recorded.map((e) => ({ type: e.type, data: e.data }) as FleetEvent);
+    // 1. load what the batch touches
+    const facilities = await loadRows<FacilityRow>(tx, FACILITIES, keyed(events, 'facilityId'));
+    const resources = await loadRows<ResourceRow>(tx, RESOURCES, keyed(events, 'resourceId'));
+    const switches = await loadRows<SwitchRow>(tx, SWITCHES, keyed(events, 'switchId'));
+    const phases: Row[] = [];
     const changes: Change[] = [];
-    for (const recorded of events) {
-      if (recorded.type === 'ResourceAllocated' || recorded.type === 'ResourceReleased') {
-        const d = recorded.data as { resourceId: string; units: number };
-        const sum = pending.get(d.resourceId) ?? { delta: 0, at: recorded.metadata.occurredAt };
-        pending.set(d.resourceId, { delta: sum.delta + (recorded.type === 'ResourceAllocated' ? d.units : -d.units), at: recorded.metadata.occurredAt });
-        continue;
+    const change = <R extends Row>(rows: TableRows<R>, row: R | undefined, values: Partial<R>) => {
+      if (!row) return;
+      Object.assign(row, values);
+      rows.changed(row);
+    };
+
+    // 2. apply each event to the rows in memory
+    recorded.forEach(({ metadata: { occurredAt: at } }, i) => {
+      const event = events[i]!;
+      switch (event.type) {
+        case 'FacilityRegistered': {
+          const d = event.data;
+          if (!facilities.get(d.facilityId)) facilities.put({ facility_id: d.facilityId, name: d.name, market_node: d.marketNode, power_budget_kw: d.powerBudgetKw, updated_at: at });
+          return;
+        }
+        case 'PowerBudgetSet':
+          return change(facilities, facilities.get(event.data.facilityId), { power_budget_kw: event.data.powerBudgetKw, updated_at: at });
+        case 'ResourceRegistered': {
+          const r = event.data;
+          if (!resources.get(r.resourceId))
+            resources.put({
+              resource_id: r.resourceId, facility_id: r.facilityId, kind: r.kind, model: r.model, units: r.units, power_w_per_unit: r.powerWPerUnit,
+              hashrate_ths_per_unit: r.hashrateThsPerUnit ?? null, mode: r.mode, healthy: true, allocated_units: 0, switch_in_flight: null, updated_at: at,
+              warm_standby_units: r.warmStandbyUnits ?? null,
+            });
+          return;
+        }
+        case 'ResourceHealthChanged':
+          // one GPU's health is the GPUs read model's
+          if (event.data.gpuId === undefined) change(resources, resources.get(event.data.resourceId), { healthy: event.data.healthy, updated_at: at });
+          return;
+        case 'ResourceAllocated':
+        case 'ResourceReleased': {
+          const row = resources.get(event.data.resourceId);
+          if (row) change(resources, row, { allocated_units: row.allocated_units + (event.type === 'ResourceAllocated' ? event.data.units : -event.data.units), updated_at: at });
+          return;
+        }
+        case 'ModeSwitchRequested': {
+          const d = event.data;
+          const resource = resources.get(d.resourceId);
+          change(resources, resource, { switch_in_flight: d.switchId, updated_at: at });
+          if (!switches.get(d.switchId))
+            switches.put({
+              switch_id: d.switchId, resource_id: d.resourceId, facility_id: resource?.facility_id ?? 'unknown', from_mode: d.from, to_mode: d.to, reason: d.reason,
+              status: 'in_flight', phases_total: d.phases.length, phases_done: 0, control_path_ms: null, physical_ms: null, failed_phase: null, failure_reason: null,
+              requested_at: at, finished_at: null,
+            });
+          break;
+        }
+        case 'SwitchPhaseCompleted': {
+          const d = event.data;
+          phases.push({ switch_id: d.switchId, idx: d.index, phase: d.phase, duration_ms: d.durationMs, at });
+          change(switches, switches.get(d.switchId), { phases_done: d.index + 1 });
+          break;
+        }
+        case 'ModeSwitched':
+        case 'SwitchFailed': {
+          const d = event.data;
+          change(resources, resources.get(d.resourceId), { mode: event.type === 'ModeSwitched' ? event.data.to : event.data.rolledBackTo, switch_in_flight: null, updated_at: at });
+          change(
+            switches,
+            switches.get(d.switchId),
+            event.type === 'ModeSwitched'
+              ? { status: 'completed', control_path_ms: event.data.controlPathMs, physical_ms: event.data.physicalMs, failed_phase: null, failure_reason: null, finished_at: at }
+              : { status: 'failed', control_path_ms: null, physical_ms: null, failed_phase: event.data.phase, failure_reason: event.data.reason, finished_at: at },
+          );
+          break;
+        }
+        default:
+          return;
       }
-      await flush();
-      changes.push(...(await applyOne(tx, recorded)));
-    }
-    await flush();
+      const { resourceId, switchId } = event.data;
+      changes.push({ topic: 'switch', switchId, resourceId, facilityId: resources.get(resourceId)?.facility_id ?? 'unknown' });
+    });
+
+    // 3. write back: one statement per table
+    await saveRows(tx, facilities);
+    await saveRows(tx, resources);
+    await saveRows(tx, switches);
+    await insertRows(tx, 'rm_switch_phases', phases);
     return changes;
   },
-};
-
-/** Every other event, one by one. */
-const applyOne = async (tx: Sql, recorded: RecordedEvent): Promise<Change[]> => {
-  const event = { type: recorded.type, data: recorded.data } as FacilityEvent | ResourceEvent;
-  const at = recorded.metadata.occurredAt;
-  switch (event.type) {
-    case 'FacilityRegistered':
-      await tx.query(
-        `INSERT INTO rm_facilities (facility_id, name, market_node, power_budget_kw, updated_at) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (facility_id) DO NOTHING`,
-        [event.data.facilityId, event.data.name, event.data.marketNode, event.data.powerBudgetKw, at],
-      );
-      return [];
-    case 'PowerBudgetSet':
-      await tx.query(`UPDATE rm_facilities SET power_budget_kw = $2, updated_at = $3 WHERE facility_id = $1`, [
-        event.data.facilityId,
-        event.data.powerBudgetKw,
-        at,
-      ]);
-      return [];
-    case 'ResourceRegistered': {
-      const r = event.data;
-      await tx.query(
-        `INSERT INTO rm_resources (resource_id, facility_id, kind, model, units, power_w_per_unit, hashrate_ths_per_unit, warm_standby_units, mode, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (resource_id) DO NOTHING`,
-        [r.resourceId, r.facilityId, r.kind, r.model, r.units, r.powerWPerUnit, r.hashrateThsPerUnit, r.warmStandbyUnits ?? null, r.mode, at],
-      );
-      return [];
-    }
-    case 'ResourceHealthChanged':
-      if (event.data.gpuId !== undefined) return []; // one GPU's: the GPUs read model's
-      await tx.query(`UPDATE rm_resources SET healthy = $2, updated_at = $3 WHERE resource_id = $1`, [event.data.resourceId, event.data.healthy, at]);
-      return [];
-    case 'ModeSwitchRequested': {
-      const facilityId = (await facilityOf(tx, event.data.resourceId)) ?? 'unknown';
-      await tx.query(`UPDATE rm_resources SET switch_in_flight = $2, updated_at = $3 WHERE resource_id = $1`, [
-        event.data.resourceId,
-        event.data.switchId,
-        at,
-      ]);
-      await tx.query(
-        `INSERT INTO rm_switches (switch_id, resource_id, facility_id, from_mode, to_mode, reason, status, phases_total, requested_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'in_flight', $7, $8) ON CONFLICT (switch_id) DO NOTHING`,
-        [event.data.switchId, event.data.resourceId, facilityId, event.data.from, event.data.to, event.data.reason, event.data.phases.length, at],
-      );
-      return [{ topic: 'switch', switchId: event.data.switchId, resourceId: event.data.resourceId, facilityId }];
-    }
-    case 'SwitchPhaseCompleted': {
-      await tx.query(
-        `INSERT INTO rm_switch_phases (switch_id, idx, phase, duration_ms, at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
-        [event.data.switchId, event.data.index, event.data.phase, event.data.durationMs, at],
-      );
-      await tx.query(`UPDATE rm_switches SET phases_done = $2 WHERE switch_id = $1`, [event.data.switchId, event.data.index + 1]);
-      break;
-    }
-    case 'ModeSwitched':
-    case 'SwitchFailed': {
-      const { resourceId, switchId } = event.data;
-      const mode = event.type === 'ModeSwitched' ? event.data.to : event.data.rolledBackTo;
-      await tx.query(`UPDATE rm_resources SET mode = $2, switch_in_flight = NULL, updated_at = $3 WHERE resource_id = $1`, [resourceId, mode, at]);
-      await tx.query(
-        `UPDATE rm_switches SET status = $2, control_path_ms = $3, physical_ms = $4, failed_phase = $5, failure_reason = $6, finished_at = $7
-          WHERE switch_id = $1`,
-        event.type === 'ModeSwitched'
-          ? [switchId, 'completed', event.data.controlPathMs, event.data.physicalMs, null, null, at]
-          : [switchId, 'failed', null, null, event.data.phase, event.data.reason, at],
-      );
-      break;
-    }
-    default:
-      return [];
-  }
-  const facilityId = (await facilityOf(tx, event.data.resourceId)) ?? 'unknown';
-  return [{ topic: 'switch', switchId: event.data.switchId, resourceId: event.data.resourceId, facilityId }];
 };

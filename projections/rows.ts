@@ -37,23 +37,34 @@ export type TableRows<R extends Row> = {
   readonly table: RowTable;
 };
 
-const keyText = (values: readonly unknown[]) => values.map((v) => (v instanceof Date ? v.toISOString() : String(v))).join('\u001f');
+const keyPart = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v));
+const keyText = (values: readonly unknown[]) => (values.length === 1 ? keyPart(values[0]) : values.map(keyPart).join('\u001f'));
 
 /** The rows of `table` with the given keys (each the key's values, in the key's column order). */
 export const loadRows = async <R extends Row>(tx: Sql, table: RowTable, keys: Iterable<readonly unknown[]>): Promise<TableRows<R>> => {
   const rows = new Map<string, R>();
+  // a batch changes the same row many times (a workload's dozen events): its key is worked out once
+  const keyOf = new WeakMap<Row, string>();
   const dirty = new Set<string>();
   const wanted = new Map<string, Row>();
-  for (const k of keys) wanted.set(keyText(k), Object.fromEntries(table.key.map((c, i) => [c, k[i]])));
+  const single = table.key.length === 1 ? table.key[0]! : undefined;
+  for (const k of keys) {
+    const text = keyText(k);
+    if (!wanted.has(text)) wanted.set(text, single !== undefined ? { [single]: k[0] } : Object.fromEntries(table.key.map((c, i) => [c, k[i]])));
+  }
+  const keyOfRow = (row: Row) => {
+    let k = keyOf.get(row);
+    if (k === undefined) keyOf.set(row, (k = single !== undefined ? keyPart(row[single]) : keyText(table.key.map((c) => row[c]))));
+    return k;
+  };
   if (wanted.size > 0) {
     const columns = table.key.map((c) => `"${c}"`).join(', ');
     const found = await tx.query<R>(
       `SELECT t.* FROM ${table.name} t WHERE (${table.key.map((c) => `t."${c}"`).join(', ')}) IN (SELECT ${columns} FROM json_populate_recordset(NULL::${table.name}, $1::json))`,
       [JSON.stringify([...wanted.values()])],
     );
-    for (const row of found) rows.set(keyText(table.key.map((c) => row[c])), row);
+    for (const row of found) rows.set(keyOfRow(row), row);
   }
-  const keyOfRow = (row: Row) => keyText(table.key.map((c) => row[c]));
   return {
     table,
     get: (...key) => rows.get(keyText(key)),

@@ -14,7 +14,7 @@ import { encodePosition } from '../infra/event-store/position.ts';
 import { postgresBackends, type TestDatabase } from '../tests/support/databases.ts';
 import { readCheckpoint } from './checkpoints.ts';
 import { applyBatch, resetProjection } from './runner.ts';
-import { dropVersion, listVersions, liveSchemaOf, migrateVersions, rebuildAsOf, rebuildBeside, tableRows } from './versions.ts';
+import { dropVersion, listVersions, liveSchemaOf, migrateVersions, rebuildAsOf, rebuildBeside, resumeAsOf, tableRows } from './versions.ts';
 
 const TABLES = PROJECTIONS.flatMap((p) => p.tables);
 
@@ -87,6 +87,30 @@ for (const backend of postgresBackends()) {
       expect((await listVersions(db)).map((v) => [v.name, v.kind, v.status])).toEqual([[version.name, 'as-of', 'ready']]);
       await dropVersion(db, version.name);
       expect(await listVersions(db)).toEqual([]);
+    }, 120_000);
+
+    it('a build that fails part way through a batch resumes each projection from where it stood', async () => {
+      // the last projection fails on its third batch, after the others have committed theirs
+      const failing = PROJECTIONS.at(-1)!;
+      let calls = 0;
+      const flaky = PROJECTIONS.map((p) =>
+        p !== failing
+          ? p
+          : {
+              ...p,
+              apply: (tx: Parameters<typeof p.apply>[0], events: Parameters<typeof p.apply>[1]) => (++calls === 3 ? Promise.reject(new Error('lost the connection')) : p.apply(tx, events)),
+            },
+      );
+      const end = { kind: 'position' as const, position: log.at(-1)!.position };
+      await expect(rebuildAsOf(db, store, flaky, end, { name: 'hcp_asof_resumed', batchSize: 200, parallel: 3 })).rejects.toThrow('lost the connection');
+      const [half] = await listVersions(db);
+      expect([half!.status, half!.eventsApplied]).toEqual(['building', 400]);
+      const resumed = await resumeAsOf(db, store, PROJECTIONS, 'hcp_asof_resumed', { batchSize: 300 });
+      expect([resumed.status, resumed.eventsApplied]).toEqual(['ready', log.length]);
+      const clean = await rebuildAsOf(db, store, PROJECTIONS, end, { name: 'hcp_asof_clean' });
+      expect(await rowsOf(db, resumed.name)).toEqual(await rowsOf(db, clean.name));
+      await dropVersion(db, resumed.name);
+      await dropVersion(db, clean.name);
     }, 120_000);
 
     it('a rebuild beside the live models swaps in what a clean build gives, and leaves nothing behind', async () => {

@@ -201,23 +201,71 @@ const createVersion = async (db: Database, name: string, kind: VersionRow['kind'
 export type BuildOptions = {
   /**
    * Events per transaction. Larger batches touch each row fewer times (a workload's dozen events
-   * fall in one batch more often); on embedded PGlite a batch holds the API's only thread, so it
-   * stays small there.
+   * fall in one batch more often) and make fewer round trips; on embedded PGlite a batch holds the
+   * API's only thread, so it stays small there.
    */
   batchSize?: number;
+  /**
+   * Projections applied at once, each in its own transaction on its own connection (a server
+   * only): while PostgreSQL writes one projection's rows, this process computes the next one's.
+   */
+  parallel?: number;
   onProgress?: (applied: number, at: GlobalPosition) => void;
   /** Stops the build between batches (a platform stopping); it throws, and a rebuild cleans up. */
   signal?: AbortSignal;
 };
 
 /**
- * Applies the events after the version's position up to `until` (inclusive; or, for a moment, the
- * prefix that occurred by it; or the store's end), a batch per transaction with the position.
- * Returns the position reached.
+ * Where each projection of a version stands, in the version's own schema: a batch's projections
+ * commit separately (BuildOptions.parallel), so after a crash each one goes on from its own
+ * position and never applies an event twice. The version's row holds the position every one of
+ * them has reached.
  */
-const buildVersion = async (db: Database, store: EventStore, version: VersionRow, live: string, projections: readonly Projection[], until: AsOf | 'end', { batchSize = db.kind === 'pg' ? 4000 : 1000, onProgress, signal }: BuildOptions = {}) => {
+const PROGRESS = 'hcp_version_progress';
+
+const readProgress = async (db: Database, version: VersionRow, projections: readonly Projection[]) => {
+  const at = ident(version.name);
+  await db.query(`CREATE TABLE IF NOT EXISTS ${at}.${PROGRESS} (projection text PRIMARY KEY, commit_position bigint NOT NULL, prepare_position bigint NOT NULL)`);
+  // a version begun before progress was kept per projection: each stands where the version does
+  await db.query(
+    `INSERT INTO ${at}.${PROGRESS} (projection, commit_position, prepare_position) SELECT unnest($1::text[]), $2, $3 ON CONFLICT DO NOTHING`,
+    [projections.map((p) => p.name), version.position.commit.toString(), version.position.prepare.toString()],
+  );
+  const rows = await db.query<{ projection: string; c: string; p: string }>(`SELECT projection, commit_position::text AS c, prepare_position::text AS p FROM ${at}.${PROGRESS}`);
+  return new Map(rows.map((r) => [r.projection, { commit: BigInt(r.c), prepare: BigInt(r.p) }]));
+};
+
+/** Runs `work` for every item, at most `limit` at a time, in the items' order; rejects with the first failure once all have settled. */
+const eachLimited = async <T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>) => {
+  let next = 0;
+  const failures: unknown[] = [];
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await work(item).catch((error: unknown) => void failures.push(error));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failures.length > 0) throw failures[0];
+};
+
+/**
+ * Applies the events after the version's position up to `until` (inclusive; or, for a moment, the
+ * prefix that occurred by it; or the store's end), a batch at a time: each projection's share in
+ * a transaction with its progress, then the version's position. Returns the position reached.
+ */
+const buildVersion = async (
+  db: Database,
+  store: EventStore,
+  version: VersionRow,
+  live: string,
+  projections: readonly Projection[],
+  until: AsOf | 'end',
+  { batchSize = db.kind === 'pg' ? 20_000 : 1000, parallel = db.kind === 'pg' ? 3 : 1, onProgress, signal }: BuildOptions = {},
+) => {
   let at = version.position;
   let applied = version.eventsApplied;
+  const progress = await readProgress(db, version, projections);
   // the next page is read while this one is applied
   for await (const page of pagesAhead<RecordedEvent>((last) => store.readAll({ after: last?.position ?? at, maxCount: batchSize }), batchSize)) {
     if (signal?.aborted) throw new VersionError(`${version.name}: stopped`);
@@ -225,14 +273,18 @@ const buildVersion = async (db: Database, store: EventStore, version: VersionRow
     const batch: RecordedEvent[] = stop < 0 ? page : page.slice(0, stop);
     if (batch.length > 0) {
       const last = batch.at(-1)!.position;
-      await inSchema(db, version.name, live, async (tx) => {
-        for (const p of projections) await applyOwn(tx, p, batch);
-        await tx.query(
-          `UPDATE ${ident(live)}.hcp_read_model_versions
-              SET commit_position = $2, prepare_position = $3, events_applied = events_applied + $4, last_occurred_at = $5, updated_at = now() WHERE name = $1`,
-          [version.name, last.commit.toString(), last.prepare.toString(), batch.length, batch.at(-1)!.metadata.occurredAt],
-        );
-      });
+      await eachLimited(projections, parallel, (p) =>
+        inSchema(db, version.name, live, async (tx) => {
+          const held = progress.get(p.name)!;
+          await applyOwn(tx, p, comparePositions(held, batch[0]!.position) < 0 ? batch : batch.filter((e) => comparePositions(e.position, held) > 0));
+          await tx.query(`UPDATE ${ident(version.name)}.${PROGRESS} SET commit_position = $2, prepare_position = $3 WHERE projection = $1`, [p.name, last.commit.toString(), last.prepare.toString()]);
+        }).then(() => void progress.set(p.name, last)),
+      );
+      await db.query(
+        `UPDATE hcp_read_model_versions
+            SET commit_position = $2, prepare_position = $3, events_applied = events_applied + $4, last_occurred_at = $5, updated_at = now() WHERE name = $1`,
+        [version.name, last.commit.toString(), last.prepare.toString(), batch.length, batch.at(-1)!.metadata.occurredAt],
+      );
       at = last;
       applied += batch.length;
       onProgress?.(applied, at);

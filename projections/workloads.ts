@@ -43,6 +43,8 @@ ALTER TABLE rm_workloads ADD COLUMN IF NOT EXISTS p99_ms double precision;
 ALTER TABLE rm_workloads ADD COLUMN IF NOT EXISTS availability double precision;
 ALTER TABLE rm_workloads ADD COLUMN IF NOT EXISTS ended_at timestamptz;
 ALTER TABLE rm_workloads ADD COLUMN IF NOT EXISTS end_reason text;
+-- the seq of its last line in rm_workload_status_history
+ALTER TABLE rm_workloads ADD COLUMN IF NOT EXISTS status_seq integer NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS rm_workloads_by_customer ON rm_workloads (customer_id, submitted_at DESC, workload_id DESC);
 CREATE INDEX IF NOT EXISTS rm_workloads_by_time ON rm_workloads (submitted_at DESC, workload_id DESC);
 CREATE INDEX IF NOT EXISTS rm_workloads_active ON rm_workloads (status) WHERE status IN ('queued', 'preempted', 'allocated', 'running');
@@ -132,6 +134,7 @@ export type WorkloadRow = {
   availability: number | null;
   ended_at: Time | null;
   end_reason: string | null;
+  status_seq: number;
 };
 
 type RunRow = {
@@ -170,20 +173,16 @@ const runOf = (event: WorkloadEvent): number | undefined => ('run' in event.data
 
 export const workloadsProjection: Projection = {
   name: 'workloads',
+  // 2: status_seq (the history's last line) kept on the workload
+  version: 2,
   eventTypes: new Set(['WorkloadSubmitted', 'WorkloadClassified', 'WorkloadQueued', 'ResourcesAllocated', 'WorkloadStarted', 'SlaBreached', 'WorkloadCompleted', 'WorkloadPreempted', 'WorkloadInterrupted', 'WorkloadFailed', 'WorkloadCancelled']),
   schema: SCHEMA,
   tables: ['rm_sla_breaches', 'rm_workload_runs', 'rm_workload_status_history', 'rm_workloads'],
   async apply(tx, recorded): Promise<Change[]> {
     const events = recorded.map((e) => ({ event: { type: e.type, data: e.data } as WorkloadEvent, at: e.metadata.occurredAt }));
-    // 1. load what the batch touches: the workloads, their runs, where each one's history stands
-    const ids = [...new Set(events.map(({ event }) => event.data.workloadId))];
-    const workloads = await loadRows<WorkloadRow>(tx, WORKLOADS, ids.map((id) => [id]));
+    // 1. load what the batch touches: the workloads and their runs
+    const workloads = await loadRows<WorkloadRow>(tx, WORKLOADS, events.map(({ event }) => [event.data.workloadId]));
     const runs = await loadRows<RunRow>(tx, RUNS, events.flatMap(({ event }) => (runOf(event) === undefined ? [] : [[event.data.workloadId, runOf(event)]])));
-    const lastSeq = new Map(
-      (await tx.query<{ workload_id: string; seq: number }>(`SELECT workload_id, max(seq) AS seq FROM rm_workload_status_history WHERE workload_id = ANY($1) GROUP BY workload_id`, [ids])).map(
-        (r) => [r.workload_id, Number(r.seq)],
-      ),
-    );
     const history: Row[] = [];
     const breaches: Row[] = [];
     const changes: Change[] = [];
@@ -192,9 +191,8 @@ export const workloadsProjection: Projection = {
     const recordStatus = (workloadId: string, status: string, reason: string | null, at: string) => {
       const row = workloads.get(workloadId);
       if (!row) return undefined;
-      Object.assign(row, { status, updated_at: at });
-      const seq = (lastSeq.get(workloadId) ?? 0) + 1;
-      lastSeq.set(workloadId, seq);
+      const seq = row.status_seq + 1;
+      Object.assign(row, { status, updated_at: at, status_seq: seq });
       history.push({ workload_id: workloadId, seq, status, reason, at });
       workloads.changed(row);
       return row;
@@ -220,9 +218,8 @@ export const workloadsProjection: Projection = {
             reserved_gpu_seconds: event.data.reservedGpuSeconds, reserved_budget_micro_usd: event.data.reservedBudgetMicroUsd, submitted_at: at, updated_at: at,
             queued_at: null, first_queued_at: null, run: 0, facility_id: null, resource_id: null, gpu_ids: null, started_at: null, run_ends_at: null,
             rate_micro_usd_per_gpu_hour: null, ran_seconds: 0, billed_gpu_seconds: 0, billed_micro_usd: 0, sla_breaches: 0,
-            requests_served: null, p50_ms: null, p99_ms: null, availability: null, ended_at: null, end_reason: null,
+            requests_served: null, p50_ms: null, p99_ms: null, availability: null, ended_at: null, end_reason: null, status_seq: 1,
           });
-          lastSeq.set(workloadId, 1);
           history.push({ workload_id: workloadId, seq: 1, status: 'submitted', reason: null, at });
           break;
         }

@@ -2,6 +2,7 @@
 import { drawKw } from '../domain/resource/power.ts';
 import type { ResourceMode } from '../domain/resource/switching.ts';
 import type { Sql } from '../infra/postgres/database.ts';
+import type { ResourceRow, SwitchRow } from '../projections/fleet.ts';
 import { whereEquals } from './sql-filters.ts';
 import { isoOrNull as iso } from '../domain/time.ts';
 
@@ -11,21 +12,6 @@ export const listFacilities = async (db: Sql) =>
       `SELECT facility_id, name, market_node, power_budget_kw::text FROM rm_facilities ORDER BY facility_id`,
     )
   ).map((f) => ({ id: f.facility_id, name: f.name, marketNode: f.market_node, powerBudgetKw: Number(f.power_budget_kw) }));
-
-type ResourceRow = {
-  resource_id: string;
-  facility_id: string;
-  kind: string;
-  model: string;
-  units: number;
-  power_w_per_unit: number;
-  hashrate_ths_per_unit: number | null;
-  warm_standby_units: number | null;
-  mode: string;
-  healthy: boolean;
-  allocated_units: number;
-  switch_in_flight: string | null;
-};
 
 const toResource = (r: ResourceRow) => ({
   id: r.resource_id,
@@ -47,24 +33,6 @@ const toResource = (r: ResourceRow) => ({
 export const listResources = async (db: Sql, filter: { facilityId?: string; kind?: string; mode?: string }) => {
   const { where, params } = whereEquals([['facility_id', filter.facilityId], ['kind', filter.kind], ['mode', filter.mode]]);
   return (await db.query<ResourceRow>(`SELECT * FROM rm_resources ${where} ORDER BY facility_id, resource_id`, params)).map(toResource);
-};
-
-type SwitchRow = {
-  switch_id: string;
-  resource_id: string;
-  facility_id: string;
-  from_mode: string;
-  to_mode: string;
-  reason: string;
-  status: string;
-  phases_total: number;
-  phases_done: number;
-  control_path_ms: number | null;
-  physical_ms: number | null;
-  failed_phase: string | null;
-  failure_reason: string | null;
-  requested_at: string | Date;
-  finished_at: string | Date | null;
 };
 
 const toSwitch = (s: SwitchRow) => ({
