@@ -16,6 +16,7 @@ import type { GlobalPosition } from '../infra/event-store/position.ts';
 import type { EventMetadata, EventStore, RecordedEvent } from '../infra/event-store/types.ts';
 import { eventIdFor } from '../infra/ids.ts';
 import { asDomain, eventsOfCommand, loadStreamState, rememberAppended, storedEventsOfCommand } from './stream-state.ts';
+import { HcpError } from '../infra/errors.ts';
 
 /** Who sent a command, why, and when (from the injected clock). */
 export type CommandContext = {
@@ -44,7 +45,7 @@ export const SCHEMA_VERSION = 1;
 // concurrent writers, however the rounds interleave.
 const MAX_ATTEMPTS = 24;
 
-export class ConcurrencyExhaustedError extends Error {
+export class ConcurrencyExhaustedError extends HcpError {
   readonly type = 'concurrency_exhausted' as const;
   constructor(readonly streamName: string) {
     super(`stream ${streamName}: still conflicting after ${MAX_ATTEMPTS} attempts`);

@@ -7,12 +7,13 @@ import { apiKeyDigest } from '../commands/api-keys.ts';
 import type { Role } from '../domain/access/keys.ts';
 import type { Sql } from '../infra/postgres/database.ts';
 import { timingSafeEqual } from 'node:crypto';
+import { HcpError } from '../infra/errors.ts';
 
 export type Principal =
   | { role: 'customer'; keyId: string; customerId: string }
   | { role: 'admin' | 'auditor' | 'analyst'; keyId: string };
 
-export class AuthError extends Error {
+export class AuthError extends HcpError {
   readonly type = 'auth_error' as const;
   constructor(
     readonly code: 'UNAUTHENTICATED' | 'FORBIDDEN',

@@ -6,11 +6,12 @@ import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { CommandRejectedError } from '../commands/errors.ts';
-import { ConcurrencyExhaustedError } from '../commands/handle.ts';
-import { AuthError } from './auth.ts';
-import { InputError } from './inputs.ts';
-import { RateLimitedError } from './rate-limit.ts';
-import { SubscriberTooSlowError } from './live.ts';
+import type { ConcurrencyExhaustedError } from '../commands/handle.ts';
+import type { AuthError } from './auth.ts';
+import type { InputError } from './inputs.ts';
+import type { RateLimitedError } from './rate-limit.ts';
+import type { SubscriberTooSlowError } from './live.ts';
+import { HcpError } from '../infra/errors.ts';
 
 export type PublicError = {
   status: number;
@@ -24,7 +25,7 @@ export type PublicError = {
 };
 
 /** A request sent with a method its route does not serve (a mutation by GET). */
-export class MethodNotAllowedError extends Error {
+export class MethodNotAllowedError extends HcpError {
   readonly type = 'method_not_allowed' as const;
   constructor(
     message: string,
@@ -52,30 +53,35 @@ export const isMalformedRequest = (error: unknown): error is { statusCode: numbe
   return typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 && typeof e.code === 'string' && /^(MER_ERR|FST_)/.test(e.code) && !Array.isArray(e.errors);
 };
 
+/** The errors answered precisely, by kind. */
+type Expected = InputError | AuthError | CommandRejectedError | RateLimitedError | MethodNotAllowedError | SubscriberTooSlowError | ConcurrencyExhaustedError;
+
+/** Each expected kind's public face: its status, code, message and field. */
+const PUBLIC: { [T in Expected['type']]: (error: Extract<Expected, { type: T }>) => PublicError } = {
+  input_error: (e) => ({ status: 400, code: 'BAD_USER_INPUT', message: e.message, field: e.field }),
+  auth_error: (e) => ({ status: e.code === 'FORBIDDEN' ? 403 : 401, code: e.code, message: e.message }),
+  command_rejected: ({ rejection: { code, message, field } }) => ({ status: REJECTION_STATUS[code] ?? 422, code: code.toUpperCase(), message, ...(field ? { field } : {}) }),
+  rate_limited: (e) => ({
+    status: 429,
+    code: 'RATE_LIMITED',
+    message: e.message,
+    headers: { 'retry-after': String(e.retryAfterSeconds) },
+    extensions: { retryAfterSeconds: e.retryAfterSeconds },
+  }),
+  method_not_allowed: (e) => ({ status: 405, code: 'METHOD_NOT_ALLOWED', message: e.message, headers: { allow: e.allow.join(', ') } }),
+  subscriber_too_slow: (e) => ({ status: 429, code: 'SUBSCRIBER_TOO_SLOW', message: e.message }),
+  concurrency_exhausted: () => ({ status: 503, code: 'CONFLICT_RETRY', message: 'too many concurrent changes; retry' }),
+};
+
+const isExpected = (error: unknown): error is Expected => error instanceof HcpError && Object.hasOwn(PUBLIC, error.type);
+
 /** The public face of an error, or undefined when it is unexpected (and must be masked). */
 export const publicError = (error: unknown): PublicError | undefined => {
-  if (error instanceof InputError) return { status: 400, code: 'BAD_USER_INPUT', message: error.message, field: error.field };
-  if (error instanceof AuthError) return { status: error.code === 'FORBIDDEN' ? 403 : 401, code: error.code, message: error.message };
-  if (error instanceof CommandRejectedError) {
-    const { code, message, field } = error.rejection;
-    return { status: REJECTION_STATUS[code] ?? 422, code: code.toUpperCase(), message, ...(field ? { field } : {}) };
-  }
-  if (error instanceof RateLimitedError)
-    return {
-      status: 429,
-      code: 'RATE_LIMITED',
-      message: error.message,
-      headers: { 'retry-after': String(error.retryAfterSeconds) },
-      extensions: { retryAfterSeconds: error.retryAfterSeconds },
-    };
-  if (error instanceof MethodNotAllowedError) return { status: 405, code: 'METHOD_NOT_ALLOWED', message: error.message, headers: { allow: error.allow.join(', ') } };
-  if (error instanceof SubscriberTooSlowError) return { status: 429, code: 'SUBSCRIBER_TOO_SLOW', message: error.message };
-  if (error instanceof ConcurrencyExhaustedError) return { status: 503, code: 'CONFLICT_RETRY', message: 'too many concurrent changes; retry' };
+  if (isExpected(error)) return (PUBLIC[error.type] as (e: Expected) => PublicError)(error);
   if (isMalformedRequest(error)) {
     const { statusCode: status, message } = error;
     return { status, code: status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_REQUEST', message, field: 'body' };
   }
-  if (error instanceof GraphQLError && error.extensions?.code) return undefined;
   return undefined;
 };
 

@@ -5,6 +5,7 @@ import { ROLES } from '../domain/access/keys.ts';
 import { formatUsd, parseUsd } from '../domain/money.ts';
 import { MAX_GRANTED } from '../domain/customer/customer.ts';
 import { isStorableText, STORABLE_TEXT_MESSAGE } from '../domain/text.ts';
+import { HcpError } from '../infra/errors.ts';
 
 /** Free text of at most `max` characters that the stores can keep as given. */
 /**
@@ -26,7 +27,7 @@ export const freeText = (max: number) =>
 /** Free text that must say something. */
 export const nonBlankText = (max: number) => freeText(max).pipe(z.string().trim().refine((s) => VISIBLE.test(s), 'must hold a visible character'));
 
-export class InputError extends Error {
+export class InputError extends HcpError {
   readonly type = 'input_error' as const;
   constructor(
     readonly field: string,

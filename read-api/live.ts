@@ -7,11 +7,12 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import type { ChangeFeed } from '../projections/change-feed.ts';
 import type { Change } from '../projections/projection.ts';
+import { HcpError } from '../infra/errors.ts';
 
 /** Whether a field resolves for a subscription's delivery (where loads are shared) rather than a query. */
 export const inSubscription = (info: Pick<GraphQLResolveInfo, 'operation'>) => info.operation.operation === 'subscription';
 
-export class SubscriberTooSlowError extends Error {
+export class SubscriberTooSlowError extends HcpError {
   readonly type = 'subscriber_too_slow' as const;
   constructor(maxPending: number) {
     super(`subscription closed: more than ${maxPending} undelivered updates`);

@@ -11,8 +11,9 @@
  */
 import { hashApiKey } from '../commands/api-keys.ts';
 import { bearerToken } from './auth.ts';
+import { HcpError } from '../infra/errors.ts';
 
-export class RateLimitedError extends Error {
+export class RateLimitedError extends HcpError {
   readonly type = 'rate_limited' as const;
   constructor(
     readonly perMinute: number,
