@@ -33,6 +33,7 @@ import { registerScenario } from '../commands/fleet.ts';
 import { SEED_SCENARIO } from '../domain/fleet/inventory.ts';
 import { openDatabase, openEventStore, parseRoles, PROJECTIONS, ROLES, startCore, type Role } from './platform.ts';
 import { DataFolderInUseError } from './data-lock.ts';
+import { iso } from '../domain/time.ts';
 
 const USAGE = `usage:
   hcp start [--role all|api,projections,processes,ingestion]
@@ -201,7 +202,7 @@ const readModels = async (config: Config, command: 'projections' | 'export', sub
 const audit = async (config: Config, sub: string | undefined, argv: readonly string[]) => {
   let run;
   try {
-    run = await auditCommand(sub, argv, new Date().toISOString());
+    run = await auditCommand(sub, argv, iso(Date.now()));
   } catch (error) {
     if (!(error instanceof AuditUsageError)) throw error;
     process.stderr.write(`hcp audit: ${error.message}\n`);

@@ -18,6 +18,7 @@ import type { Logger } from '../infra/logger.ts';
 import { createReplaySource } from '../simulators/market/replay.ts';
 import { FEED_ORDER, runMarketFeed } from '../simulators/market/source.ts';
 import { createSyntheticSource } from '../simulators/market/synthetic.ts';
+import { iso } from '../domain/time.ts';
 
 const FEED_STOP_WAIT_MS = 5_000;
 
@@ -87,7 +88,7 @@ export const startMarketFeed = async (
     : Promise.resolve();
   return {
     description: source
-      ? `${config.HCP_MARKET} from ${new Date(startMs).toISOString()}${resumed ? ' (resumed after the last recorded tick)' : ''} at ${config.HCP_MARKET_SPEED}x`
+      ? `${config.HCP_MARKET} from ${iso(startMs)}${resumed ? ' (resumed after the last recorded tick)' : ''} at ${config.HCP_MARKET_SPEED}x`
       : 'off',
     async stop() {
       abort.abort();

@@ -19,6 +19,7 @@ import { simulate } from '../simulators/platform/simulate.ts';
 import { fleetSize, SCALES, type ScaleName } from '../simulators/platform/scales.ts';
 import { formatSummary, summarizeSimulation, type SimulationSummary } from '../simulators/platform/summary.ts';
 import { PROJECTIONS } from './platform.ts';
+import { iso } from '../domain/time.ts';
 
 export const SIMULATE_USAGE = `usage: hcp simulate [--day | --hours N] [--date 2023-08-20] [--scale seed|designed] [--per-day N]
                     [--seed S] [--database-url URL [--schema hcp_simulation] [--fresh]] [--json]`;
@@ -141,7 +142,7 @@ export const runSimulation = async (db: Database, backend: SimulationRun['backen
       project: () => runner.drain(),
       onProgress: (p) =>
         onProgress?.(
-          `${new Date(p.atMs).toISOString().slice(0, 16)}Z  ${p.arrivals} arrived, ${p.placements} placed, ${p.running} running, ${p.waiting} waiting  (${((performance.now() - started) / 1000).toFixed(0)} s)`,
+          `${iso(p.atMs).slice(0, 16)}Z  ${p.arrivals} arrived, ${p.placements} placed, ${p.running} running, ${p.waiting} waiting  (${((performance.now() - started) / 1000).toFixed(0)} s)`,
         ),
     });
     const wallSeconds = (performance.now() - started) / 1000;

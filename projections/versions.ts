@@ -23,6 +23,7 @@ import { pagesAhead } from '../infra/event-store/read-ahead.ts';
 import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
 import { lockCheckpoint } from './checkpoints.ts';
 import { applyOwn, definitionVersion, type Projection } from './projection.ts';
+import { iso } from '../domain/time.ts';
 
 export const VERSIONS_SCHEMA = /* sql */ `
 CREATE TABLE IF NOT EXISTS hcp_read_model_versions (
@@ -54,11 +55,11 @@ export const parseAsOf = (text: string): AsOf => {
   return { kind: 'time', ms };
 };
 
-export const describeAsOf = (a: AsOf) => (a.kind === 'position' ? encodePosition(a.position) : new Date(a.ms).toISOString());
+export const describeAsOf = (a: AsOf) => (a.kind === 'position' ? encodePosition(a.position) : iso(a.ms));
 
 /** The schema name an as-of version gets unless named: `hcp_asof_2023_08_22t12_00_00z`, `hcp_asof_p1435_150`. */
 export const asOfVersionName = (a: AsOf) =>
-  `hcp_asof_${a.kind === 'position' ? `p${a.position.commit}_${a.position.prepare}` : new Date(a.ms).toISOString().replace(/\.000Z$/, 'Z').toLowerCase().replace(/[^a-z0-9]+/g, '_')}`;
+  `hcp_asof_${a.kind === 'position' ? `p${a.position.commit}_${a.position.prepare}` : iso(a.ms).replace(/\.000Z$/, 'Z').toLowerCase().replace(/[^a-z0-9]+/g, '_')}`;
 
 /**
  * What an `--as-of` / `asOf` argument names: a kept version by its name (`hcp_asof_…`), or the
@@ -163,10 +164,10 @@ const toVersion = (r: Row): VersionRow => ({
   asOf: r.as_of,
   position: { commit: BigInt(r.c), prepare: BigInt(r.p) },
   eventsApplied: Number(r.events_applied),
-  ...(r.last_occurred_at ? { lastOccurredAt: new Date(r.last_occurred_at).toISOString() } : {}),
+  ...(r.last_occurred_at ? { lastOccurredAt: iso(r.last_occurred_at) } : {}),
   status: r.status,
-  createdAt: new Date(r.created_at).toISOString(),
-  updatedAt: new Date(r.updated_at).toISOString(),
+  createdAt: iso(r.created_at),
+  updatedAt: iso(r.updated_at),
 });
 
 const VERSION_COLUMNS = `name, kind, projections, as_of, commit_position::text AS c, prepare_position::text AS p, events_applied, last_occurred_at, status, created_at, updated_at`;

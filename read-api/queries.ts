@@ -108,7 +108,7 @@ export const decodeCursor = (cursor: string): { at: string; id: string } | undef
   // exactly what encodeCursor writes: a UTC ISO time and a workload id (anything else would reach SQL)
   if (!at || !id || extra !== undefined || !/^[A-Za-z0-9_-]{1,128}$/.test(id) || !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/.test(at)) return undefined;
   const ms = Date.parse(at);
-  if (Number.isNaN(ms) || new Date(ms).getUTCFullYear() < 1 || new Date(ms).toISOString().slice(0, 19) !== at.slice(0, 19)) return undefined;
+  if (Number.isNaN(ms) || new Date(ms).getUTCFullYear() < 1 || iso(ms).slice(0, 19) !== at.slice(0, 19)) return undefined;
   return { at, id };
 };
 

@@ -41,7 +41,7 @@ import type { Mode } from '../../domain/economics/plan.ts';
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
 import { dayAheadFeed, gpuFeed, MARKET_NODES, powerFeed, SATS_PER_BTC, type DayAheadSchedule, type MarketNode, type NetworkStats, type PriceTick } from '../../domain/market/ticks.ts';
-import { HOUR_MS } from '../../domain/time.ts';
+import { HOUR_MS, iso } from '../../domain/time.ts';
 import { uuidFromName } from '../../infra/ids.ts';
 import type { RecordedEvent } from '../../infra/event-store/types.ts';
 import type { CommandDeps } from '../context.ts';
@@ -264,7 +264,7 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
     const record = recommendation.changed || intervalStart - entry.recordedAtMs >= STEADY_CADENCE_MS;
     if (record) {
       // 1. record: the event id derives from the interval, so deciding it again appends nothing
-      const intervalIso = new Date(intervalStart).toISOString();
+      const intervalIso = iso(intervalStart);
       const commandId = `recommend:${facility.facilityId}:${intervalIso}`;
       const stream = economicsStream(facility.facilityId);
       const issued = { ...recommendation, stateAfter: state, adaptationAfter: adaptation, intervalStart: intervalIso };

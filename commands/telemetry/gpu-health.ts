@@ -18,6 +18,7 @@ import { GROUPS, TOPICS } from '../../infra/bus/topics.ts';
 import type { Database } from '../../infra/postgres/database.ts';
 import type { CommandDeps } from '../context.ts';
 import { handleCommand } from '../handle.ts';
+import { iso } from '../../domain/time.ts';
 
 const SCHEMA = /* sql */ `
 CREATE TABLE IF NOT EXISTS gpu_telemetry_latest (
@@ -84,7 +85,7 @@ export const createGpuHealthMonitor = async ({ deps, db, logger, gpuTypeOf }: { 
        WHERE gpu_telemetry_latest.at < excluded.at`,
       [samples.map((s) => s.gpuId), batch.resourceId, batch.at, samples.map((s) => s.temperatureC), samples.map((s) => s.powerW), samples.map((s) => s.eccErrors), samples.map((s) => s.xidErrors)],
     );
-    const hour = new Date(Math.floor(Date.parse(batch.at) / 3_600_000) * 3_600_000).toISOString();
+    const hour = iso(Math.floor(Date.parse(batch.at) / 3_600_000) * 3_600_000);
     await db.query(
       `INSERT INTO gpu_telemetry_hourly (resource_id, hour, samples, sum_temperature, max_temperature, sum_power_w, ecc_errors, xid_errors) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT (resource_id, hour) DO UPDATE SET samples = gpu_telemetry_hourly.samples + excluded.samples, sum_temperature = gpu_telemetry_hourly.sum_temperature + excluded.sum_temperature,

@@ -10,6 +10,7 @@
  */
 import { accept, reject, type Decider, type DomainEvent } from '../decider.ts';
 import { GPU_TYPES, type GpuType, type Priority } from '../workload/request.ts';
+import { iso } from '../time.ts';
 
 export const PRICE_LIST_STREAM = 'price-list';
 
@@ -64,8 +65,8 @@ export const priceListDecider: Decider<PriceListCommand, PriceListEvent, PriceLi
     // the past is billed already: a version takes effect now or later, and after every earlier one
     if (state.versions.length > 0 && command.effectiveFromMs < command.nowMs) return reject('invalid_input', 'a new price takes effect now or later, not in the past', 'effectiveFrom');
     const latest = Math.max(-Infinity, ...state.versions.map((v) => v.effectiveFromMs));
-    if (command.effectiveFromMs < latest) return reject('invalid_input', `must not be before the latest version's (${new Date(latest).toISOString()})`, 'effectiveFrom');
+    if (command.effectiveFromMs < latest) return reject('invalid_input', `must not be before the latest version's (${iso(latest)})`, 'effectiveFrom');
     const rates = Object.fromEntries(GPU_TYPES.map((g) => [g, Object.fromEntries(TIERS.map((t) => [t, command.rates[g][t]]))])) as Rates;
-    return accept({ type: 'PriceListSet', data: { version: state.versions.length + 1, effectiveFrom: new Date(command.effectiveFromMs).toISOString(), rates, reason: command.reason } });
+    return accept({ type: 'PriceListSet', data: { version: state.versions.length + 1, effectiveFrom: iso(command.effectiveFromMs), rates, reason: command.reason } });
   },
 };

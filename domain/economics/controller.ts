@@ -45,6 +45,7 @@ import {
   toMicroUsd,
   type NetworkFacts,
 } from './profitability.ts';
+import { iso } from '../time.ts';
 
 export type GpuTier = 'P1' | 'P2' | 'P3';
 export const GPU_TIERS: readonly GpuTier[] = ['P1', 'P2', 'P3'];
@@ -402,7 +403,7 @@ export const decide = (input: DecideInput): { recommendation: Recommendation; st
 
   const recommendation: Recommendation = {
     facilityId: facility.facilityId,
-    at: new Date(obs.atMs).toISOString(),
+    at: iso(obs.atMs),
     inputs: {
       facility,
       observation: obs,

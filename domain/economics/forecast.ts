@@ -28,7 +28,7 @@
  * decision can be recomputed without the forecaster's state.
  */
 import { dayAheadPublic } from '../market/ticks.ts';
-import { HOUR_MS } from '../time.ts';
+import { HOUR_MS, iso } from '../time.ts';
 
 export type PriceForecast = {
   /** Expected price of interval k (k = 0 is the interval being decided), USD/MWh. */
@@ -253,7 +253,7 @@ export const observeSettled = (
   let { firstSlot, prices, dayAhead } = state;
   if (prices.length === 0) firstSlot = slot;
   const last = firstSlot + prices.length - 1;
-  if (prices.length > 0 && slot <= last) throw new RangeError(`interval ${new Date(settled.startMs).toISOString()} is not after the last observed one`);
+  if (prices.length > 0 && slot <= last) throw new RangeError(`interval ${iso(settled.startMs)} is not after the last observed one`);
   const keep = historyLength(c);
   if (prices.length > 0 && slot - last > keep) {
     // a gap longer than the history kept leaves nothing of it: start again here (never fill it slot by slot)

@@ -8,6 +8,7 @@ import type { EventStore } from '../../infra/event-store/types.ts';
 import { comparePositions, START, type GlobalPosition } from '../../infra/event-store/position.ts';
 import { QUEUE_WAIT_TARGET_MS } from '../../domain/billing/sla.ts';
 import { formatUsd } from '../../domain/money.ts';
+import { iso } from '../../domain/time.ts';
 
 export type TierWaits = { priority: string; placed: number; waiting: number; p50Ms: number; p99Ms: number; targetMs: number; withinTarget: boolean };
 
@@ -47,7 +48,7 @@ export const summarizeSimulation = async (db: Sql, store: EventStore, span: { st
      SELECT priority, count(*) FILTER (WHERE placed)::int AS placed, count(*) FILTER (WHERE NOT placed)::int AS waiting,
             percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99
        FROM w GROUP BY priority`,
-    [new Date(span.endMs).toISOString()],
+    [iso(span.endMs)],
   );
   const breaches = await db.query<{ kind: string; n: number }>(`SELECT kind, count(*)::int AS n FROM rm_sla_breaches GROUP BY kind ORDER BY kind`);
   const [breached] = await db.query<{ n: number }>(`SELECT count(DISTINCT workload_id)::int AS n FROM rm_sla_breaches`);
