@@ -16,7 +16,8 @@
  * Pure: the record comes in and goes out. A decision records the scores it used
  * (`inputs.adaptation`), so `recompute` derives the same leader and the same decision.
  */
-import { blockProfitUsdPerHour, blockRevenueUsdPerHour, decide, expandFacility, initialControllerState, type ControllerConfig, type ControllerState, type DecideInput, DEFAULT_CONTROLLER_CONFIG } from './controller.ts';
+import { decide, initialControllerState, type ControllerConfig, type ControllerState, type DecideInput, DEFAULT_CONTROLLER_CONFIG } from './controller.ts';
+import { blockProfitUsdPerHour, blockRevenueUsdPerHour, expandFacility } from './blocks.ts';
 import type { Mode } from './plan.ts';
 import { asicKw } from './profitability.ts';
 import { DEFAULT_POLICIES, leaderOf, type AdaptationInput, type Policy } from './policy.ts';

@@ -2,17 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { FacilitySpec } from '../fleet/inventory.ts';
 import { SEED_SCENARIO } from '../fleet/inventory.ts';
-import {
-  DEFAULT_CONTROLLER_CONFIG,
-  decide,
-  expandFacility,
-  initialControllerState,
-  recompute,
-  type ControllerConfig,
-  type ControllerState,
-  type EconomicsObservation,
-  type Recommendation,
-} from './controller.ts';
+import { DEFAULT_CONTROLLER_CONFIG, decide, initialControllerState, recompute, type ControllerConfig, type ControllerState, type EconomicsObservation, type Recommendation } from './controller.ts';
+import { expandFacility } from './blocks.ts';
 import type { PriceForecast } from './forecast.ts';
 import { DEFAULT_POLICIES, type AdaptationInput } from './policy.ts';
 

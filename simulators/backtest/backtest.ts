@@ -33,23 +33,8 @@ import { SEED_SCENARIO, type FacilitySpec } from '../../domain/fleet/inventory.t
 import { MARKET_NODES } from '../../domain/market/ticks.ts';
 import { formatUsd } from '../../domain/money.ts';
 import { GPU_TYPES, type GpuType } from '../../domain/workload/request.ts';
-import {
-  DEFAULT_CONTROLLER_CONFIG,
-  blockKw,
-  blockProfitUsdPerHour,
-  blockRevenueUsdPerHour,
-  blockSwitchCostUsd,
-  decide,
-  expandFacility,
-  initialControllerState,
-  reserveKw,
-  type Block,
-  type ControllerConfig,
-  type ControllerState,
-  type DemandShares,
-  type Recommendation,
-  type EconomicsObservation,
-} from '../../domain/economics/controller.ts';
+import { DEFAULT_CONTROLLER_CONFIG, decide, initialControllerState, type ControllerConfig, type ControllerState, type Recommendation, type EconomicsObservation } from '../../domain/economics/controller.ts';
+import { blockKw, blockProfitUsdPerHour, blockRevenueUsdPerHour, blockSwitchCostUsd, expandFacility, reserveKw, type Block, type DemandShares } from '../../domain/economics/blocks.ts';
 import { dayAheadWindow, initialLearnedForecaster, learnedForecast, observeSettled, DEFAULT_LEARNED_CONFIG, type LearnedForecasterState } from '../../domain/economics/forecast.ts';
 import { adaptiveDecide, initialAdaptation, type AdaptationOptions } from '../../domain/economics/adaptation.ts';
 import { optimalPlan, scheduleValue, type BlockProblem } from '../../domain/economics/plan.ts';
