@@ -1,5 +1,7 @@
 /** `hcp backtest`: the economic controller against its baselines and the hindsight optimum on a real market trace. */
-import { formatBacktest, parseBacktestArgs, runBacktest } from '../simulators/backtest/backtest.ts';
+import { parseBacktestArgs } from '../simulators/backtest/args.ts';
+import { runBacktest } from '../simulators/backtest/backtest.ts';
+import { formatBacktest } from '../simulators/backtest/report.ts';
 
 /** A one-line progress bar on stderr, when stderr is a terminal. */
 const progressBar = (stream: NodeJS.WriteStream) => {

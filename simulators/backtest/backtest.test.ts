@@ -1,7 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
-import { formatBacktest, parseBacktestArgs, runBacktest, STRATEGIES } from './backtest.ts';
+import { parseBacktestArgs } from './args.ts';
+import { runBacktest, STRATEGIES } from './backtest.ts';
+import { formatBacktest } from './report.ts';
 import { buildTrace, INTERVAL_MS, type Trace, type TraceInterval } from './trace.ts';
 
 const day = (s: string) => Date.parse(`${s}T00:00:00Z`);
