@@ -10,7 +10,7 @@ import { Gauge, Registry } from 'prom-client';
 import { httpDuration, httpRequests, processMetrics } from '../infra/metrics.ts';
 import type { Authenticator } from './auth.ts';
 import { requireRole, STAFF_ROLES } from './auth.ts';
-import { switchLatency } from './fleet-queries.ts';
+import { switchLatency } from './fleet-api.ts';
 import type { ApiServices } from './resolvers.ts';
 
 type Row = { k: string; n: string | number };

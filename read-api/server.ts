@@ -13,10 +13,8 @@ import { isUnexpected, publicError, replyWithError, toGraphQLError, withCode } f
 import { createResolvers, type ApiContext, type ApiServices } from './resolvers.ts';
 import { registerRest } from './rest.ts';
 import { typeDefs } from './schema.ts';
-import { fleetTypeDefs } from './fleet-schema.ts';
-import { createFleetResolvers } from './fleet-resolvers.ts';
-import { marketTypeDefs } from './market-schema.ts';
-import { createMarketResolvers } from './market-resolvers.ts';
+import { createFleetResolvers, fleetTypeDefs } from './fleet-api.ts';
+import { createMarketResolvers, marketTypeDefs } from './market-api.ts';
 import { createEconomicsResolvers, economicsTypeDefs } from './economics-api.ts';
 import { createHandoverResolvers, handoverTypeDefs } from './handover-api.ts';
 import { registerMetrics } from './metrics.ts';

@@ -5,7 +5,7 @@
  */
 import Fastify from 'fastify';
 import { createPgDatabase } from '../../infra/postgres/database.ts';
-import { latestPrices } from '../../read-api/market-queries.ts';
+import { latestPrices } from '../../read-api/market-api.ts';
 
 const db = await createPgDatabase({ connectionString: process.env.DATABASE_URL! });
 const app = Fastify({ logger: false });

@@ -25,7 +25,7 @@ import { systemClock } from '../../infra/clock.ts';
 import { createPostgresEventStore } from '../../infra/event-store/postgres/store.ts';
 import { randomIds } from '../../infra/ids.ts';
 import { createLogger } from '../../infra/logger.ts';
-import { switchLatency } from '../../read-api/fleet-queries.ts';
+import { switchLatency } from '../../read-api/fleet-api.ts';
 import { buildServer } from '../../read-api/server.ts';
 import { createRng } from '../../simulators/random.ts';
 import type { MarketTick } from '../../domain/market/ticks.ts';
