@@ -1,5 +1,5 @@
 /**
- * npm run bench:rebuild [-- --json] [--repetitions 3] [--pglite-events 100000]
+ * npm run bench:rebuild [-- --json] [--repetitions 3] [--pglite-events 100000] [--parallel 2] [--batch 20000] [--server-only]
  *
  * Every read model rebuilt beside the live ones and swapped in (what `hcp projections rebuild
  * all` does), from the events of a simulated platform: on the PostgreSQL server over the whole
@@ -26,7 +26,9 @@ import { rebuildBeside } from '../projections/versions.ts';
 import { describeMachine, formatMachine } from './support/report.ts';
 import { median, quantile } from './support/stats.ts';
 
-const { values: flags } = parseArgs({ options: { json: { type: 'boolean' }, repetitions: { type: 'string' }, 'pglite-events': { type: 'string' } } });
+const { values: flags } = parseArgs({
+  options: { json: { type: 'boolean' }, repetitions: { type: 'string' }, 'pglite-events': { type: 'string' }, parallel: { type: 'string' }, batch: { type: 'string' }, 'server-only': { type: 'boolean' } },
+});
 const CONFIG = {
   url: process.env.DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
   schema: process.env.BENCH_REBUILD_SCHEMA ?? 'hcp_bench_1m',
@@ -35,6 +37,12 @@ const CONFIG = {
   minimumEvents: Number(process.env.BENCH_REBUILD_MIN_EVENTS ?? 1_000_000),
   repetitions: Number(flags.repetitions ?? 3),
   pgliteEvents: Number(flags['pglite-events'] ?? 100_000),
+  /** Projections a server build applies at once (BuildOptions.parallel). */
+  parallel: flags.parallel === undefined ? undefined : Number(flags.parallel),
+  /** Events per batch of a server build (BuildOptions.batchSize). */
+  batch: flags.batch === undefined ? undefined : Number(flags.batch),
+  /** The server's rebuild alone: no PGlite, no verify. */
+  serverOnly: flags['server-only'] === true,
   /** The reader's pause between two questions. */
   probeEveryMs: 5,
 };
@@ -77,11 +85,11 @@ const reader = (db: Sql) => {
 
 type RebuildRun = { events: number; seconds: number; eventsPerSecond: number; swapMs: number; readerP50Ms: number; readerP99Ms: number; readerMaxMs: number; readerQuestions: number };
 
-const rebuildOnce = async (db: Database, store: EventStore, probe: Sql): Promise<RebuildRun> => {
+const rebuildOnce = async (db: Database, store: EventStore, probe: Sql, build: { parallel?: number; batchSize?: number } = {}): Promise<RebuildRun> => {
   const r = reader(probe);
   let swapMs = Number.NaN;
   const t0 = performance.now();
-  const events = await rebuildBeside(db, store, PROJECTIONS, { stalledMs: 0, onSwap: (ms) => (swapMs = ms) });
+  const events = await rebuildBeside(db, store, PROJECTIONS, { stalledMs: 0, onSwap: (ms) => (swapMs = ms), ...build });
   const seconds = (performance.now() - t0) / 1000;
   const latencies = await r.stop();
   return {
@@ -137,7 +145,7 @@ try {
     [
       `workload: every read model (${PROJECTIONS.map((p) => p.name).join(', ')}) rebuilt beside the live ones and swapped in,`,
       `          from ${events.toLocaleString('en-US')} events of a simulated seed-scale platform (PostgreSQL) and its first ${CONFIG.pgliteEvents.toLocaleString('en-US')} (PGlite),`,
-      `          batches as hcp projections rebuild makes them (20,000 events per batch on the server, its projections 3 at a time in transactions of their own; 1,000 per transaction on PGlite); a reader asks two API questions every ${CONFIG.probeEveryMs} ms meanwhile;`,
+      `          batches as hcp projections rebuild makes them (20,000 events per batch on the server, its projections 2 at a time in transactions of their own; 1,000 per transaction on PGlite); a reader asks two API questions every ${CONFIG.probeEveryMs} ms meanwhile;`,
       `          medians of ${CONFIG.repetitions} run(s)`,
       formatMachine(machine),
       '',
@@ -148,38 +156,43 @@ try {
   const serverRuns: RebuildRun[] = [];
   // the reader is another process's connection (the API's), not one the rebuild's pool may be using
   const probe = await createPgDatabase({ connectionString: CONFIG.url, schema: CONFIG.schema, maxConnections: 1 });
-  for (let i = 0; i < CONFIG.repetitions; i++) serverRuns.push(await rebuildOnce(db, store, probe));
+  for (let i = 0; i < CONFIG.repetitions; i++) serverRuns.push(await rebuildOnce(db, store, probe, { ...(CONFIG.parallel ? { parallel: CONFIG.parallel } : {}), ...(CONFIG.batch ? { batchSize: CONFIG.batch } : {}) }));
   await probe.close();
   const server = medianRun(serverRuns);
   say(formatRun('rebuild all, PostgreSQL', server));
+  const goals = () => say(`rebuild on the server: ${Math.round(server.eventsPerSecond).toLocaleString('en-US')} events/s (goal 50,000: ${(server.eventsPerSecond / 50_000).toFixed(2)}×); swap ${server.swapMs.toFixed(1)} ms (goal < 50)`);
+  if (CONFIG.serverOnly) {
+    goals();
+    if (json) console.log(JSON.stringify({ machine, config: CONFIG, server: { runs: serverRuns, median: server } }, null, 2));
+  } else {
+    const pglite = await createPgliteDatabase();
+    const pgliteStore = await createPostgresEventStore(pglite);
+    const copied = await copyPrefix(store, pgliteStore, CONFIG.pgliteEvents);
+    await migrateProjections(pglite, PROJECTIONS);
+    const pgliteRuns: RebuildRun[] = [];
+    for (let i = 0; i < CONFIG.repetitions; i++) pgliteRuns.push(await rebuildOnce(pglite, pgliteStore, pglite));
+    const embedded = medianRun(pgliteRuns);
+    say(formatRun(`rebuild all, PGlite (${Math.round(copied / 1000)}k)`, embedded));
+    await pglite.close();
 
-  const pglite = await createPgliteDatabase();
-  const pgliteStore = await createPostgresEventStore(pglite);
-  const copied = await copyPrefix(store, pgliteStore, CONFIG.pgliteEvents);
-  await migrateProjections(pglite, PROJECTIONS);
-  const pgliteRuns: RebuildRun[] = [];
-  for (let i = 0; i < CONFIG.repetitions; i++) pgliteRuns.push(await rebuildOnce(pglite, pgliteStore, pglite));
-  const embedded = medianRun(pgliteRuns);
-  say(formatRun(`rebuild all, PGlite (${Math.round(copied / 1000)}k)`, embedded));
-  await pglite.close();
-
-  // hcp audit verify over the whole log, on a store of its own (nothing served from a tail buffer)
-  const verify = async (withDerived: boolean) => {
-    const runs: number[] = [];
-    for (let i = 0; i < CONFIG.repetitions; i++) {
-      const fresh = await createPostgresEventStore(db);
-      const t0 = performance.now();
-      const report = await verifyStore(fresh, { derived: withDerived ? derivedChecks() : [] });
-      runs.push(report.events / ((performance.now() - t0) / 1000));
-      if (report.chain.count > 0 || report.derived.count > 0) throw new Error(`verify found ${report.chain.count} chain break(s), ${report.derived.count} derived difference(s)`);
-    }
-    return median(runs);
-  };
-  const chains = await verify(false);
-  const derived = await verify(true);
-  say(`\nhcp audit verify, ${events.toLocaleString('en-US')} events: chains ${Math.round(chains).toLocaleString('en-US')} events/s (goal 100,000: ${(chains / 100_000).toFixed(2)}×); with every derived fact ${Math.round(derived).toLocaleString('en-US')} events/s`);
-  say(`rebuild on the server: ${Math.round(server.eventsPerSecond).toLocaleString('en-US')} events/s (goal 50,000: ${(server.eventsPerSecond / 50_000).toFixed(2)}×); swap ${server.swapMs.toFixed(1)} ms (goal < 50)`);
-  if (json) console.log(JSON.stringify({ machine, config: CONFIG, server: { runs: serverRuns, median: server }, pglite: { events: copied, runs: pgliteRuns, median: embedded }, verify: { chainsEventsPerSecond: chains, derivedEventsPerSecond: derived } }, null, 2));
+    // hcp audit verify over the whole log, on a store of its own (nothing served from a tail buffer)
+    const verify = async (withDerived: boolean) => {
+      const runs: number[] = [];
+      for (let i = 0; i < CONFIG.repetitions; i++) {
+        const fresh = await createPostgresEventStore(db);
+        const t0 = performance.now();
+        const report = await verifyStore(fresh, { derived: withDerived ? derivedChecks() : [] });
+        runs.push(report.events / ((performance.now() - t0) / 1000));
+        if (report.chain.count > 0 || report.derived.count > 0) throw new Error(`verify found ${report.chain.count} chain break(s), ${report.derived.count} derived difference(s)`);
+      }
+      return median(runs);
+    };
+    const chains = await verify(false);
+    const derived = await verify(true);
+    say(`\nhcp audit verify, ${events.toLocaleString('en-US')} events: chains ${Math.round(chains).toLocaleString('en-US')} events/s (goal 100,000: ${(chains / 100_000).toFixed(2)}×); with every derived fact ${Math.round(derived).toLocaleString('en-US')} events/s`);
+    goals();
+    if (json) console.log(JSON.stringify({ machine, config: CONFIG, server: { runs: serverRuns, median: server }, pglite: { events: copied, runs: pgliteRuns, median: embedded }, verify: { chainsEventsPerSecond: chains, derivedEventsPerSecond: derived } }, null, 2));
+  }
 } finally {
   await db.close();
 }

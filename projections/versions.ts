@@ -209,6 +209,8 @@ export type BuildOptions = {
   /**
    * Projections applied at once, each in its own transaction on its own connection (a server
    * only): while PostgreSQL writes one projection's rows, this process computes the next one's.
+   * Two keep both cores of a small machine busy (three were slower there); queries served
+   * meanwhile wait longer the busier the build keeps the machine.
    */
   parallel?: number;
   onProgress?: (applied: number, at: GlobalPosition) => void;
@@ -262,7 +264,7 @@ const buildVersion = async (
   live: string,
   projections: readonly Projection[],
   until: AsOf | 'end',
-  { batchSize = db.kind === 'pg' ? 20_000 : 1000, parallel = db.kind === 'pg' ? 3 : 1, onProgress, signal }: BuildOptions = {},
+  { batchSize = db.kind === 'pg' ? 20_000 : 1000, parallel = db.kind === 'pg' ? 2 : 1, onProgress, signal }: BuildOptions = {},
 ) => {
   let at = version.position;
   let applied = version.eventsApplied;
