@@ -11,7 +11,7 @@ import type { EventStore } from '../infra/event-store/types.ts';
 import type { Database, Sql } from '../infra/postgres/database.ts';
 import { definitionVersion, type Projection } from './projection.ts';
 import type { ProjectionRunner } from './runner.ts';
-import { rebuildBeside } from './versions.ts';
+import { gentleBuild, rebuildBeside } from './versions.ts';
 
 /** Projections whose read models another definition built (a projection never run is not one). */
 export const staleProjections = async (db: Sql, projections: readonly Projection[]): Promise<Projection[]> => {
@@ -28,12 +28,11 @@ export const rebuildStale = async ({ db, store, stale, runner, logger, signal }:
   const started = Date.now();
   logger.info({ projections: names }, 'projection definitions changed: building their new versions beside the old read models, which keep serving');
   // nobody follows the old tables, so the swap need not wait for them to stand where the new version does
-  // beside the API serving from this process and database: small batches one projection at a time,
-  // so the build never holds the event loop or both cores for long (hcp projections rebuild goes faster)
+  // beside the API serving from this process and database: the build never holds the event loop
+  // or both cores for long (hcp projections rebuild goes faster)
   const applied = await rebuildBeside(db, store, stale, {
+    ...gentleBuild(db),
     stalledMs: 0,
-    batchSize: db.kind === 'pg' ? 4000 : 1000,
-    parallel: 1,
     signal,
     onProgress: (n) => n % 100_000 < 1000 && logger.info({ projections: names, applied: n }, 'building new projection versions'),
   });

@@ -87,10 +87,12 @@ export const liveSchemaOf = async (db: Sql) => (await db.query<{ s: string }>(`S
  * Runs `fn` in a transaction whose unqualified names resolve to `schema` first. Its statements are
  * prepared (below) but planned for their parameters every time: a generic plan for a batch's
  * row lookups (`projections/rows.ts`) scans the whole table, and a rebuild then slows as it grows.
+ * It commits without waiting for its WAL flush: a crash can only lose a last batch together with
+ * the progress that says it was applied, and a resumed build applies it again.
  */
 const inSchema = <T>(db: Database, schema: string, live: string, fn: (tx: Sql) => Promise<T>) =>
   db.transaction(async (tx) => {
-    await tx.query(`SELECT set_config('search_path', $1, true), set_config('plan_cache_mode', 'force_custom_plan', true)`, [`${ident(schema)}, ${ident(live)}`]);
+    await tx.query(`SELECT set_config('search_path', $1, true), set_config('plan_cache_mode', 'force_custom_plan', true), set_config('synchronous_commit', 'off', true)`, [`${ident(schema)}, ${ident(live)}`]);
     return fn(db.kind === 'pg' ? prepared(tx, schema) : tx);
   });
 
@@ -217,6 +219,14 @@ export type BuildOptions = {
   /** Stops the build between batches (a platform stopping); it throws, and a rebuild cleans up. */
   signal?: AbortSignal;
 };
+
+/**
+ * A build beside an API that must keep answering quickly: small batches, one projection at a time
+ * (on the million-event bench about 20,000 events/s with the reader's p99 at 45 ms, against about
+ * 34,000 events/s and 190 ms by default). `hcp projections rebuild --gentle`, and the rebuild the
+ * platform starts by itself in the API's process when a definition changes.
+ */
+export const gentleBuild = (db: Pick<Database, 'kind'>): BuildOptions => ({ batchSize: db.kind === 'pg' ? 4000 : 1000, parallel: 1 });
 
 /**
  * Where each projection of a version stands, in the version's own schema: a batch's projections
