@@ -13,6 +13,7 @@
  * hcp_bench_1m) on DATABASE_URL, and reused: about 50 minutes on a 2-core machine.
  */
 import { spawn } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { derivedChecks } from '../audit/derived.ts';
@@ -61,15 +62,22 @@ const ensureLog = async (db: Sql) => {
   return ensureLog(db);
 };
 
-/** Asks what the API asks until stopped; the latency of every answer. */
-const reader = (db: Sql) => {
+/** What the API asks: a customer's newest workloads, and the running count. */
+const QUESTIONS = [
+  `SELECT workload_id, status FROM rm_workloads WHERE customer_id = (SELECT min(customer_id) FROM rm_workloads) ORDER BY submitted_at DESC LIMIT 20`,
+  `SELECT count(*) FROM rm_workloads WHERE status = 'running'`,
+];
+
+type Reader = { stop(): Promise<number[]> };
+
+/** Asks what the API asks until stopped, in this process (embedded PGlite: the API shares it); the latency of every answer. */
+const readerHere = (db: Sql): Reader => {
   const latencies: number[] = [];
   let stopped = false;
   const done = (async () => {
     while (!stopped) {
       const t0 = performance.now();
-      await db.query(`SELECT workload_id, status FROM rm_workloads WHERE customer_id = (SELECT min(customer_id) FROM rm_workloads) ORDER BY submitted_at DESC LIMIT 20`);
-      await db.query(`SELECT count(*) FROM rm_workloads WHERE status = 'running'`);
+      for (const q of QUESTIONS) await db.query(q);
       latencies.push(performance.now() - t0);
       await new Promise((r) => setTimeout(r, CONFIG.probeEveryMs));
     }
@@ -83,10 +91,48 @@ const reader = (db: Sql) => {
   };
 };
 
+/**
+ * The same on a server, from a thread with its own event loop and connection, as an API process
+ * would: what it measures is the database under the build, not this process's event loop.
+ */
+const readerThread = (): Reader => {
+  const worker = new Worker(
+    `const { parentPort, workerData: w } = require('node:worker_threads');
+     const pg = require('pg');
+     (async () => {
+       const client = new pg.Client({ connectionString: w.url, options: '-c search_path=' + w.schema });
+       await client.connect();
+       let stopped = false;
+       parentPort.on('message', () => (stopped = true));
+       const latencies = [];
+       while (!stopped) {
+         const t0 = performance.now();
+         for (const q of w.questions) await client.query(q);
+         latencies.push(performance.now() - t0);
+         await new Promise((r) => setTimeout(r, w.everyMs));
+       }
+       await client.end();
+       parentPort.postMessage(latencies);
+     })();`,
+    { eval: true, workerData: { url: CONFIG.url, schema: CONFIG.schema, questions: QUESTIONS, everyMs: CONFIG.probeEveryMs } },
+  );
+  const answered = new Promise<number[]>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  return {
+    async stop() {
+      worker.postMessage('stop');
+      const latencies = await answered;
+      await worker.terminate();
+      return latencies;
+    },
+  };
+};
+
 type RebuildRun = { events: number; seconds: number; eventsPerSecond: number; swapMs: number; readerP50Ms: number; readerP99Ms: number; readerMaxMs: number; readerQuestions: number };
 
-const rebuildOnce = async (db: Database, store: EventStore, probe: Sql, build: { parallel?: number; batchSize?: number } = {}): Promise<RebuildRun> => {
-  const r = reader(probe);
+const rebuildOnce = async (db: Database, store: EventStore, r: Reader, build: { parallel?: number; batchSize?: number } = {}): Promise<RebuildRun> => {
   let swapMs = Number.NaN;
   const t0 = performance.now();
   const events = await rebuildBeside(db, store, PROJECTIONS, { stalledMs: 0, onSwap: (ms) => (swapMs = ms), ...build });
@@ -145,7 +191,7 @@ try {
     [
       `workload: every read model (${PROJECTIONS.map((p) => p.name).join(', ')}) rebuilt beside the live ones and swapped in,`,
       `          from ${events.toLocaleString('en-US')} events of a simulated seed-scale platform (PostgreSQL) and its first ${CONFIG.pgliteEvents.toLocaleString('en-US')} (PGlite),`,
-      `          batches as hcp projections rebuild makes them (20,000 events per batch on the server, its projections 2 at a time in transactions of their own; 1,000 per transaction on PGlite); a reader asks two API questions every ${CONFIG.probeEveryMs} ms meanwhile;`,
+      `          batches as hcp projections rebuild makes them (20,000 events per batch on the server, its projections 2 at a time in transactions of their own; 1,000 per transaction on PGlite); a reader asks two API questions every ${CONFIG.probeEveryMs} ms meanwhile (on the server from a thread and connection of its own, as an API process would);`,
       `          medians of ${CONFIG.repetitions} run(s)`,
       formatMachine(machine),
       '',
@@ -154,10 +200,8 @@ try {
   );
 
   const serverRuns: RebuildRun[] = [];
-  // the reader is another process's connection (the API's), not one the rebuild's pool may be using
-  const probe = await createPgDatabase({ connectionString: CONFIG.url, schema: CONFIG.schema, maxConnections: 1 });
-  for (let i = 0; i < CONFIG.repetitions; i++) serverRuns.push(await rebuildOnce(db, store, probe, { ...(CONFIG.parallel ? { parallel: CONFIG.parallel } : {}), ...(CONFIG.batch ? { batchSize: CONFIG.batch } : {}) }));
-  await probe.close();
+  for (let i = 0; i < CONFIG.repetitions; i++)
+    serverRuns.push(await rebuildOnce(db, store, readerThread(), { ...(CONFIG.parallel ? { parallel: CONFIG.parallel } : {}), ...(CONFIG.batch ? { batchSize: CONFIG.batch } : {}) }));
   const server = medianRun(serverRuns);
   say(formatRun('rebuild all, PostgreSQL', server));
   const goals = () => say(`rebuild on the server: ${Math.round(server.eventsPerSecond).toLocaleString('en-US')} events/s (goal 50,000: ${(server.eventsPerSecond / 50_000).toFixed(2)}×); swap ${server.swapMs.toFixed(1)} ms (goal < 50)`);
@@ -170,7 +214,7 @@ try {
     const copied = await copyPrefix(store, pgliteStore, CONFIG.pgliteEvents);
     await migrateProjections(pglite, PROJECTIONS);
     const pgliteRuns: RebuildRun[] = [];
-    for (let i = 0; i < CONFIG.repetitions; i++) pgliteRuns.push(await rebuildOnce(pglite, pgliteStore, pglite));
+    for (let i = 0; i < CONFIG.repetitions; i++) pgliteRuns.push(await rebuildOnce(pglite, pgliteStore, readerHere(pglite)));
     const embedded = medianRun(pgliteRuns);
     say(formatRun(`rebuild all, PGlite (${Math.round(copied / 1000)}k)`, embedded));
     await pglite.close();

@@ -93,9 +93,6 @@ describe('hcp CLI', () => {
     const rebuilt = await run(['projections', 'rebuild', 'all'], env());
     expect(rebuilt.code, rebuilt.stderr).toBe(0);
     expect(rebuilt.stdout).toMatch(/rebuilt customers, workloads, .* swapped: [1-9]\d* events/);
-    const gently = await run(['projections', 'rebuild', 'workloads', '--gentle'], env());
-    expect(gently.code, gently.stderr).toBe(0);
-    expect(gently.stdout).toMatch(/rebuilt workloads beside .* swapped: [1-9]\d* events/);
     const unknown = await run(['projections', 'rebuild', 'nope'], env());
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown projection');

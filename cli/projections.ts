@@ -16,7 +16,6 @@ import {
   checkVersionName,
   dropVersion,
   findVersion,
-  gentleBuild,
   listVersions,
   liveSchemaOf,
   migrateVersions,
@@ -28,11 +27,9 @@ import {
 } from '../projections/versions.ts';
 
 export const PROJECTIONS_USAGE = (names: readonly string[]) => `usage:
-  hcp projections rebuild <name|all> [--as-of POSITION|ISO-TIME] [--name hcp_asof_…] [--gentle]
+  hcp projections rebuild <name|all> [--as-of POSITION|ISO-TIME] [--name hcp_asof_…]
                                        rebuild beside the live read models and swap when caught up; with --as-of,
-                                       build as of that moment into a version kept for analysis (${names.join(', ')});
-                                       --gentle: smaller batches, one read model at a time, so queries served
-                                       meanwhile stay fast (slower build)
+                                       build as of that moment into a version kept for analysis (${names.join(', ')})
   hcp projections list                 the live read models and every version: position, lag, size
   hcp projections drop <version>       drop a version (hcp_asof_… or a stuck hcp_build_…)
   hcp export <table> [--as-of VERSION|POSITION|ISO-TIME] [--format csv|jsonl] [--out FILE]
@@ -64,7 +61,7 @@ const progressLine = (label: string) => {
 export const projectionsCommand = (sub: string | undefined, argv: readonly string[], all: readonly Projection[]): ((ctx: Context) => Promise<void>) => {
   const usage = (message: string) => new ProjectionsUsageError(`${message}\n${PROJECTIONS_USAGE(all.map((p) => p.name))}`);
   if (sub === 'rebuild') {
-    const { values, positionals } = flags(() => parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: { 'as-of': { type: 'string' }, name: { type: 'string' }, gentle: { type: 'boolean' } } }));
+    const { values, positionals } = flags(() => parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: { 'as-of': { type: 'string' }, name: { type: 'string' } } }));
     const [name, ...extra] = positionals;
     const targets = name === 'all' ? all : all.filter((p) => p.name === name);
     if (targets.length === 0 || extra.length > 0) throw usage(`unknown projection ${JSON.stringify(name ?? '')}`);
@@ -74,15 +71,14 @@ export const projectionsCommand = (sub: string | undefined, argv: readonly strin
     return async ({ db, store, out }) => {
       await migrateVersions(db);
       const started = Date.now();
-      const pace = values.gentle ? gentleBuild(db) : {};
       if (asOf) {
         const named = versionName ?? asOfVersionName(asOf);
         const existing = await findVersion(db, named);
-        const version = existing?.status === 'building' ? await resumeAsOf(db, store, all, named, { ...pace, onProgress: progressLine(named) }) : await rebuildAsOf(db, store, targets, asOf, { ...pace, name: named, onProgress: progressLine(named) });
+        const version = existing?.status === 'building' ? await resumeAsOf(db, store, all, named, { onProgress: progressLine(named) }) : await rebuildAsOf(db, store, targets, asOf, { name: named, onProgress: progressLine(named) });
         await out(`built ${version.name} (${version.projections.join(', ')}) as of ${version.asOf}: ${version.eventsApplied} events, up to position ${encodePosition(version.position)}, in ${Date.now() - started} ms\n`);
         return;
       }
-      const applied = await rebuildBeside(db, store, targets, { ...pace, onProgress: progressLine(name!) });
+      const applied = await rebuildBeside(db, store, targets, { onProgress: progressLine(name!) });
       await out(`rebuilt ${targets.map((p) => p.name).join(', ')} beside the live read models and swapped: ${applied} events in ${Date.now() - started} ms\n`);
     };
   }
