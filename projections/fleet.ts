@@ -2,7 +2,7 @@
 import type { FacilityEvent } from '../domain/facility/facility.ts';
 import type { ResourceEvent } from '../domain/resource/resource.ts';
 import type { Change, Projection } from './projection.ts';
-import { insertRows, loadRows, saveRows, type Int8, type Row, type RowTable, type TableRows } from './rows.ts';
+import { insertRows, loadRows, saveRows, type Int8, type Row, type RowTable, type Time } from './rows.ts';
 
 const SCHEMA = /* sql */ `
 CREATE TABLE IF NOT EXISTS rm_facilities (
@@ -60,7 +60,6 @@ const FACILITIES: RowTable = { name: 'rm_facilities', key: ['facility_id'] };
 const RESOURCES: RowTable = { name: 'rm_resources', key: ['resource_id'] };
 const SWITCHES: RowTable = { name: 'rm_switches', key: ['switch_id'] };
 
-type Time = string | Date;
 type FacilityRow = { facility_id: string; name: string; market_node: string; power_budget_kw: Int8; updated_at: Time };
 /** A row of rm_resources. */
 export type ResourceRow = {
@@ -114,11 +113,6 @@ export const fleetProjection: Projection = {
     const switches = await loadRows<SwitchRow>(tx, SWITCHES, keyed(events, 'switchId'));
     const phases: Row[] = [];
     const changes: Change[] = [];
-    const change = <R extends Row>(rows: TableRows<R>, row: R | undefined, values: Partial<R>) => {
-      if (!row) return;
-      Object.assign(row, values);
-      rows.changed(row);
-    };
 
     // 2. apply each event to the rows in memory
     recorded.forEach(({ metadata: { occurredAt: at } }, i) => {
@@ -130,7 +124,8 @@ export const fleetProjection: Projection = {
           return;
         }
         case 'PowerBudgetSet':
-          return change(facilities, facilities.get(event.data.facilityId), { power_budget_kw: event.data.powerBudgetKw, updated_at: at });
+          facilities.change(facilities.get(event.data.facilityId), { power_budget_kw: event.data.powerBudgetKw, updated_at: at });
+          return;
         case 'ResourceRegistered': {
           const r = event.data;
           if (!resources.get(r.resourceId))
@@ -143,18 +138,18 @@ export const fleetProjection: Projection = {
         }
         case 'ResourceHealthChanged':
           // one GPU's health is the GPUs read model's
-          if (event.data.gpuId === undefined) change(resources, resources.get(event.data.resourceId), { healthy: event.data.healthy, updated_at: at });
+          if (event.data.gpuId === undefined) resources.change(resources.get(event.data.resourceId), { healthy: event.data.healthy, updated_at: at });
           return;
         case 'ResourceAllocated':
         case 'ResourceReleased': {
           const row = resources.get(event.data.resourceId);
-          if (row) change(resources, row, { allocated_units: row.allocated_units + (event.type === 'ResourceAllocated' ? event.data.units : -event.data.units), updated_at: at });
+          if (row) resources.change(row, { allocated_units: row.allocated_units + (event.type === 'ResourceAllocated' ? event.data.units : -event.data.units), updated_at: at });
           return;
         }
         case 'ModeSwitchRequested': {
           const d = event.data;
           const resource = resources.get(d.resourceId);
-          change(resources, resource, { switch_in_flight: d.switchId, updated_at: at });
+          resources.change(resource, { switch_in_flight: d.switchId, updated_at: at });
           if (!switches.get(d.switchId))
             switches.put({
               switch_id: d.switchId, resource_id: d.resourceId, facility_id: resource?.facility_id ?? 'unknown', from_mode: d.from, to_mode: d.to, reason: d.reason,
@@ -166,15 +161,14 @@ export const fleetProjection: Projection = {
         case 'SwitchPhaseCompleted': {
           const d = event.data;
           phases.push({ switch_id: d.switchId, idx: d.index, phase: d.phase, duration_ms: d.durationMs, at });
-          change(switches, switches.get(d.switchId), { phases_done: d.index + 1 });
+          switches.change(switches.get(d.switchId), { phases_done: d.index + 1 });
           break;
         }
         case 'ModeSwitched':
         case 'SwitchFailed': {
           const d = event.data;
-          change(resources, resources.get(d.resourceId), { mode: event.type === 'ModeSwitched' ? event.data.to : event.data.rolledBackTo, switch_in_flight: null, updated_at: at });
-          change(
-            switches,
+          resources.change(resources.get(d.resourceId), { mode: event.type === 'ModeSwitched' ? event.data.to : event.data.rolledBackTo, switch_in_flight: null, updated_at: at });
+          switches.change(
             switches.get(d.switchId),
             event.type === 'ModeSwitched'
               ? { status: 'completed', control_path_ms: event.data.controlPathMs, physical_ms: event.data.physicalMs, failed_phase: null, failure_reason: null, finished_at: at }

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { postgresBackends } from '../tests/support/databases.ts';
-import { addInt8, insertRows, loadRows, saveRows, type Int8 } from './rows.ts';
+import { addInt8, insertRows, loadRows, saveRows, type Int8, type Time } from './rows.ts';
 
-type Account = { owner: string; month: string; amount: Int8; tags: string[] | null; at: string | Date; note: string | null };
+type Account = { owner: string; month: string; amount: Int8; tags: string[] | null; at: Time; note: string | null };
 
 for (const backend of postgresBackends()) {
   describe(`a batch's rows on ${backend.label}`, () => {
@@ -22,6 +22,8 @@ for (const backend of postgresBackends()) {
           a.amount = addInt8(a.amount, 2); // past 2^53: a Number would round it
           rows.changed(a);
           rows.put({ owner: 'c', month: '2023-09', amount: 1, tags: [], at: '2023-09-02T12:00:00.000Z', note: "it's new" });
+          expect(rows.change(rows.get('d', '2023-09'), { note: 'nobody' })).toBeUndefined(); // not loaded: nothing to change
+          rows.change(rows.get('c', '2023-09'), { tags: ['z'] });
           // b was loaded but not changed: its stale copy must not be written over this
           await tx.query(`UPDATE rm_accounts SET note = 'meanwhile' WHERE owner = 'b'`);
           await saveRows(tx, rows);
@@ -32,7 +34,7 @@ for (const backend of postgresBackends()) {
         expect(all).toEqual([
           { owner: 'a', month: '2023-08', amount: '9007199254740995', tags: ['x', 'y'], at: '2023-08-01 00:00', note: null },
           { owner: 'b', month: '2023-08', amount: '5', tags: null, at: '2023-08-01 00:00', note: 'meanwhile' },
-          { owner: 'c', month: '2023-09', amount: '1', tags: [], at: '2023-09-02 12:00', note: "it's new" },
+          { owner: 'c', month: '2023-09', amount: '1', tags: ['z'], at: '2023-09-02 12:00', note: "it's new" },
         ]);
       } finally {
         await db.drop();

@@ -16,6 +16,9 @@ export type Row = Record<string, unknown>;
 /** A bigint column's value: a string from the server, a number from PGlite, a string once added to. */
 export type Int8 = string | number;
 
+/** A timestamptz column's value: a Date as loaded, ISO text as an event gives it. */
+export type Time = string | Date;
+
 /** Adds exactly (money is integer, and may pass 2^53 micro-USD in a sum). */
 export const addInt8 = (value: Int8 | null | undefined, delta: Int8 | bigint): string => (BigInt(value ?? 0) + BigInt(delta)).toString();
 
@@ -32,6 +35,8 @@ export type TableRows<R extends Row> = {
   put(row: R): R;
   /** Marks a row as changed (a row changed in place). */
   changed(row: R): void;
+  /** Sets `values` on a row and marks it changed; a row not there (undefined) is left alone. */
+  change(row: R | undefined, values: Partial<R>): R | undefined;
   /** The rows added or changed since they were loaded. */
   dirty(): R[];
   readonly table: RowTable;
@@ -47,14 +52,13 @@ export const loadRows = async <R extends Row>(tx: Sql, table: RowTable, keys: It
   const keyOf = new WeakMap<Row, string>();
   const dirty = new Set<string>();
   const wanted = new Map<string, Row>();
-  const single = table.key.length === 1 ? table.key[0]! : undefined;
   for (const k of keys) {
     const text = keyText(k);
-    if (!wanted.has(text)) wanted.set(text, single !== undefined ? { [single]: k[0] } : Object.fromEntries(table.key.map((c, i) => [c, k[i]])));
+    if (!wanted.has(text)) wanted.set(text, Object.fromEntries(table.key.map((c, i) => [c, k[i]])));
   }
   const keyOfRow = (row: Row) => {
     let k = keyOf.get(row);
-    if (k === undefined) keyOf.set(row, (k = single !== undefined ? keyPart(row[single]) : keyText(table.key.map((c) => row[c]))));
+    if (k === undefined) keyOf.set(row, (k = keyText(table.key.map((c) => row[c]))));
     return k;
   };
   if (wanted.size > 0) {
@@ -76,6 +80,13 @@ export const loadRows = async <R extends Row>(tx: Sql, table: RowTable, keys: It
     },
     changed(row) {
       dirty.add(keyOfRow(row));
+    },
+    change(row, values) {
+      if (row) {
+        Object.assign(row, values);
+        dirty.add(keyOfRow(row));
+      }
+      return row;
     },
     dirty: () => [...dirty].map((k) => rows.get(k)!),
   };

@@ -4,7 +4,7 @@
  */
 import type { WorkloadEvent } from '../domain/workload/workload.ts';
 import type { Change, Projection } from './projection.ts';
-import { addInt8, insertRows, loadRows, saveRows, type Int8, type Row, type RowTable } from './rows.ts';
+import { addInt8, insertRows, loadRows, saveRows, type Int8, type Row, type RowTable, type Time } from './rows.ts';
 
 const SCHEMA = /* sql */ `
 CREATE TABLE IF NOT EXISTS rm_workloads (
@@ -97,7 +97,6 @@ CREATE TABLE IF NOT EXISTS rm_sla_breaches (
 const WORKLOADS: RowTable = { name: 'rm_workloads', key: ['workload_id'] };
 const RUNS: RowTable = { name: 'rm_workload_runs', key: ['workload_id', 'run'] };
 
-type Time = string | Date;
 /** A row of rm_workloads, as the batch holds it. */
 export type WorkloadRow = {
   workload_id: string;
@@ -192,17 +191,10 @@ export const workloadsProjection: Projection = {
       const row = workloads.get(workloadId);
       if (!row) return undefined;
       const seq = row.status_seq + 1;
-      Object.assign(row, { status, updated_at: at, status_seq: seq });
       history.push({ workload_id: workloadId, seq, status, reason, at });
-      workloads.changed(row);
-      return row;
+      return workloads.change(row, { status, updated_at: at, status_seq: seq });
     };
-    const changeRun = (workloadId: string, run: number | undefined, values: Partial<RunRow>) => {
-      const row = run === undefined ? undefined : runs.get(workloadId, run);
-      if (!row) return;
-      Object.assign(row, values);
-      runs.changed(row);
-    };
+    const changeRun = (workloadId: string, run: number | undefined, values: Partial<RunRow>) => runs.change(run === undefined ? undefined : runs.get(workloadId, run), values);
 
     // 2. apply each event to the rows in memory
     for (const { event, at } of events) {
@@ -224,11 +216,7 @@ export const workloadsProjection: Projection = {
           break;
         }
         case 'WorkloadClassified': {
-          const row = workloads.get(event.data.workloadId);
-          if (row) {
-            Object.assign(row, { priority: event.data.priority, priority_reason: event.data.reason, updated_at: at });
-            workloads.changed(row);
-          }
+          workloads.change(workloads.get(event.data.workloadId), { priority: event.data.priority, priority_reason: event.data.reason, updated_at: at });
           break;
         }
         case 'WorkloadQueued': {
