@@ -108,7 +108,7 @@ export const createKafkaBus = (options: KafkaBusOptions): MessageBus => {
     kafka,
     log,
     retry,
-    settings: { initialRetryTime, maxRetryTime, handlerRetryDelay, sessionTimeout, heartbeatInterval, maxWaitTime: options.maxWaitTimeMs ?? 1_000 },
+    settings: { handlerRetryDelay, sessionTimeout, heartbeatInterval, maxWaitTime: options.maxWaitTimeMs ?? 1_000 },
     isClosed: () => closed,
     ensureTopic,
     subscriptions,

@@ -1,5 +1,8 @@
 /** Small helpers of the Kafka adapter: pauses, bounded waits, headers as text, clients connected on first use. */
 
+/** The `n`-th back-off (from 0): the first retry time, doubled each time, up to the largest. */
+export const backoffMs = (retry: { initialRetryTime: number; maxRetryTime: number }, n: number) => Math.min(retry.initialRetryTime * 2 ** Math.min(n, 10), retry.maxRetryTime);
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Resolves with `promise`, or after `ms` with undefined (and logs): shutting down must not hang on a dead broker. */

@@ -7,13 +7,13 @@
  */
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import type { ConsumedMessage, ConsumeOptions, MessageBatch, Subscription } from '../types.ts';
-import { headersOf, sleep, within } from './clients.ts';
+import { backoffMs, headersOf, sleep, within } from './clients.ts';
 import type { KafkaContext } from './context.ts';
 import { errorTypes, MEMBERSHIP_LOST } from './errors.ts';
 
 export const kafkaConsumers = (ctx: KafkaContext) => {
   const { kafka, retry, log, ensureTopic, subscriptions } = ctx;
-  const { initialRetryTime, maxRetryTime, handlerRetryDelay, sessionTimeout, heartbeatInterval, maxWaitTime } = ctx.settings;
+  const { handlerRetryDelay, sessionTimeout, heartbeatInterval, maxWaitTime } = ctx.settings;
   const consume = async (consumeOptions: ConsumeOptions): Promise<Subscription> => {
     if (ctx.isClosed()) throw new Error('bus closed');
     const { topic, groupId, handle } = consumeOptions;
@@ -99,7 +99,7 @@ export const kafkaConsumers = (ctx: KafkaContext) => {
     const scheduleRestart = (reason: string) => {
       if (stopped || ctx.isClosed() || restartTimer) return;
       restarts++;
-      const delay = Math.min(initialRetryTime * 2 ** Math.min(restarts, 10), maxRetryTime);
+      const delay = backoffMs(retry, restarts);
       clog.warn({ reason, restarts, retryInMs: delay }, 'rebuilding the consumer');
       restartTimer = setTimeout(() => {
         restartTimer = undefined;

@@ -8,7 +8,7 @@ export type KafkaContext = {
   log: Logger;
   /** kafkajs's retry settings, complete (it switches to tiny test defaults when NODE_ENV=test). */
   retry: { initialRetryTime: number; maxRetryTime: number; factor: number; multiplier: number; retries: number };
-  settings: { initialRetryTime: number; maxRetryTime: number; handlerRetryDelay: number; sessionTimeout: number; heartbeatInterval: number; maxWaitTime: number };
+  settings: { handlerRetryDelay: number; sessionTimeout: number; heartbeatInterval: number; maxWaitTime: number };
   isClosed(): boolean;
   /** Creates a topic on first use (best effort: the broker's auto-creation covers a failure). */
   ensureTopic(topic: string): Promise<void>;

@@ -6,7 +6,7 @@
  */
 import kafkajs, { type Producer } from 'kafkajs';
 import type { BusMessage } from '../types.ts';
-import { lazyClient, sleep, within } from './clients.ts';
+import { backoffMs, lazyClient, sleep, within } from './clients.ts';
 import type { KafkaContext } from './context.ts';
 import { errorTypes, FATAL_PRODUCER_ERRORS, isOutageError } from './errors.ts';
 
@@ -14,7 +14,6 @@ const { Partitioners } = kafkajs;
 
 export const kafkaProducer = (ctx: KafkaContext) => {
   const { kafka, retry, log, ensureTopic } = ctx;
-  const { initialRetryTime, maxRetryTime } = ctx.settings;
   const producer = lazyClient(() =>
     kafka.producer({
       idempotent: true,
@@ -58,7 +57,7 @@ export const kafkaProducer = (ctx: KafkaContext) => {
           continue;
         }
         if (!isOutageError(error)) throw error;
-        const delay = Math.min(initialRetryTime * 2 ** Math.min(attempt - 1, 10), maxRetryTime);
+        const delay = backoffMs(retry, attempt - 1);
         (attempt === 1 ? log.warn.bind(log) : log.debug.bind(log))({ err: error, topic, attempt, retryInMs: delay }, 'broker unavailable; publish waits and retries');
         await sleep(delay);
       }
