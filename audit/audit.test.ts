@@ -68,7 +68,8 @@ for (const backend of postgresBackends()) {
 
     it('names an event edited in place, and nothing else', async () => {
       const { position, data } = await row(db, workload, 1);
-      await db.query(`UPDATE hcp_events SET data = jsonb_set(data, '{priority}', '"P1"') WHERE position = $1`, [position]);
+      // a value no event holds: the edit changes the row whatever the simulation made
+      await db.query(`UPDATE hcp_events SET data = jsonb_set(data, '{priority}', '"tampered"') WHERE position = $1`, [position]);
       const report = await verifyStore(await opened());
       expect(report.ok).toBe(false);
       expect(report.chain.listed.map((b) => [b.kind, b.stream, b.revision])).toEqual([['hash-mismatch', workload, 1n]]);

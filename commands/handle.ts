@@ -142,8 +142,15 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
   }
 };
 
-/** A command for handleTogether, on its stream: each its own decider's (the list mixes them, hence `any`). */
-export type CommandOnStream = { decider: Decider<any, any, any>; streamName: string; command: unknown; context: CommandContext };
+/**
+ * A command for handleTogether, on its stream: each its own decider's (the list mixes them, hence
+ * `any`). One that `follows` is made from the events decided before it in the list (undefined:
+ * nothing to do together), e.g. a workload opened from the reservation decided on its customer.
+ */
+export type CommandOnStream = { decider: Decider<any, any, any>; streamName: string; context: CommandContext } & (
+  | { command: unknown }
+  | { follows: (decidedBefore: readonly AnyEvent[]) => unknown }
+);
 
 /**
  * Several commands on different streams, appended in one round trip and all or none, when that is
@@ -160,7 +167,9 @@ export const handleTogether = async (store: EventStore, commands: readonly Comma
   for (const c of commands) {
     const { state, revision, commands: seen } = await loadStreamState(store, c.decider, c.streamName, { cached: true, assumeNew: true });
     if (seen.has(c.context.commandId)) return undefined; // a repeat: handleCommand answers it
-    const decision = c.decider.decide(c.command, state);
+    const command = 'follows' in c ? c.follows(planned.flatMap((p) => p.events)) : c.command;
+    if (command === undefined) return undefined;
+    const decision = c.decider.decide(command, state);
     if (decision.type === 'rejected' || decision.events.length === 0) return undefined;
     planned.push({ ...c, revision, events: decision.events as AnyEvent[], toAppend: eventsToAppend(c.context, c.streamName, decision.events) });
   }

@@ -10,7 +10,7 @@ import { customerDecider, customerStream, type CustomerEvent } from '../domain/c
 import type { WorkloadRequest } from '../domain/workload/request.ts';
 import { isWorkloadOf, workloadDecider, workloadStream } from '../domain/workload/workload.ts';
 import { accepted, contextFor, type Caller, type CommandDeps } from './context.ts';
-import { handleCommand, loadState } from './handle.ts';
+import { handleCommand, handleTogether, loadState } from './handle.ts';
 import { confirmStep } from './quota.ts';
 import { settleRunEnd } from './billing/metering.ts';
 import { CommandRejectedError } from './errors.ts';
@@ -21,6 +21,19 @@ type QuotaReserved = Extract<CustomerEvent, { type: 'QuotaReserved' }>;
 
 export const openWorkloadCommandId = (workloadId: string) => `open-workload:${workloadId}`;
 
+/** The command that opens the workload stream for a reservation, queued from `atMs`. */
+const openCommand = (reserved: QuotaReserved['data'], atMs: number) => ({
+  type: 'OpenWorkload' as const,
+  workloadId: reserved.workloadId,
+  customerId: reserved.customerId,
+  request: reserved.request,
+  classification: reserved.classification,
+  reservedGpuSeconds: reserved.gpuSeconds,
+  reservedBudgetMicroUsd: reserved.budgetMicroUsd,
+  ...(reserved.rateMicroUsdPerGpuHour !== undefined ? { reservedRateMicroUsdPerGpuHour: reserved.rateMicroUsdPerGpuHour } : {}),
+  at: atMs,
+});
+
 /** Opens the workload stream for a reservation (queued from `atMs`, the reservation's time); a no-op when it is open already. */
 export const openWorkload = async (deps: CommandDeps, caller: Caller, reserved: QuotaReserved['data'], causationId: string, atMs: number) =>
   confirmStep(
@@ -28,17 +41,7 @@ export const openWorkload = async (deps: CommandDeps, caller: Caller, reserved: 
       deps.store,
       workloadDecider,
       workloadStream(reserved.workloadId),
-      {
-        type: 'OpenWorkload',
-        workloadId: reserved.workloadId,
-        customerId: reserved.customerId,
-        request: reserved.request,
-        classification: reserved.classification,
-        reservedGpuSeconds: reserved.gpuSeconds,
-        reservedBudgetMicroUsd: reserved.budgetMicroUsd,
-        ...(reserved.rateMicroUsdPerGpuHour !== undefined ? { reservedRateMicroUsdPerGpuHour: reserved.rateMicroUsdPerGpuHour } : {}),
-        at: atMs,
-      },
+      openCommand(reserved, atMs),
       contextFor(deps, caller, openWorkloadCommandId(reserved.workloadId), causationId),
     ),
     openWorkloadCommandId(reserved.workloadId),
@@ -61,15 +64,24 @@ export const submitWorkload = async (deps: CommandDeps, caller: Caller, input: {
   // reserved at the price list's rates now; a run rated higher later extends its reservation first
   // (a version set by another process a moment ago may be missed: the run is rated at its start anyway)
   const rates = ratesAt(await loadPriceList(deps, { cached: true }), input.request.gpuType, atMs);
-  const reserve = accepted(
-    await handleCommand(
-      deps.store,
-      customerDecider,
-      customerStream(input.customerId),
-      { type: 'ReserveQuota', workloadId: deps.ids.id('w'), request: input.request, rates },
-      contextFor(deps, caller),
-    ),
-  );
+  const workloadId = deps.ids.id('w');
+  const reserveQuota = { type: 'ReserveQuota' as const, workloadId, request: input.request, rates };
+  // the usual case, in one round trip: the reservation and the workload it opens, together
+  const together = await handleTogether(deps.store, [
+    { decider: customerDecider, streamName: customerStream(input.customerId), command: reserveQuota, context: contextFor(deps, caller) },
+    {
+      decider: workloadDecider,
+      streamName: workloadStream(workloadId),
+      follows: (decided) => {
+        const reserved = decided.find((e): e is QuotaReserved => e.type === 'QuotaReserved');
+        return reserved && openCommand(reserved.data, atMs);
+      },
+      context: contextFor(deps, caller, openWorkloadCommandId(workloadId), caller.commandId),
+    },
+  ]);
+  if (together) return { workloadId, position: together[1]!.position };
+  // otherwise step by step, which tells apart a repeat, a refusal and a conflict
+  const reserve = accepted(await handleCommand(deps.store, customerDecider, customerStream(input.customerId), reserveQuota, contextFor(deps, caller)));
   const reserved = reserve.events.find((e): e is QuotaReserved => e.type === 'QuotaReserved');
   // the command id was used before for another command on this customer (a grant, say): its first result is not a reservation
   if (!reserved) throw new CommandRejectedError({ code: 'already_exists', message: 'this command id was already used for another command', field: 'commandId' });
