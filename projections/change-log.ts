@@ -31,13 +31,20 @@ export const CHANGES_CHANNEL = 'hcp_changes';
 /** How long rows are kept: a follower further behind than this has missed changes (and says so). */
 export const CHANGE_LOG_KEEP_MS = 10 * 60_000;
 
+/** The statement that records a batch's changes and position, its values as one JSON (a write of checkpoints.ts's writeBatch). */
+export const changesWrite = (position: GlobalPosition, changes: readonly Change[]): [string, string] => [
+  `WITH recorded AS (
+     INSERT INTO hcp_change_log (commit_position, prepare_position, changes)
+     SELECT ($1::json->>'c')::bigint, ($1::json->>'p')::bigint, ($1::json->'changes')::jsonb RETURNING id)
+   SELECT pg_notify('${CHANGES_CHANNEL}', current_schema()) FROM recorded`,
+  JSON.stringify({ c: position.commit.toString(), p: position.prepare.toString(), changes }),
+];
+
 /** Inside the batch's transaction: its changes and its position, told to listeners on commit. */
-export const recordChanges = (tx: Sql, position: GlobalPosition, changes: readonly Change[]) =>
-  tx.query(
-    `WITH recorded AS (INSERT INTO hcp_change_log (commit_position, prepare_position, changes) VALUES ($1, $2, $3::jsonb) RETURNING id)
-     SELECT pg_notify('${CHANGES_CHANNEL}', current_schema()) FROM recorded`,
-    [position.commit.toString(), position.prepare.toString(), JSON.stringify(changes)],
-  );
+export const recordChanges = (tx: Sql, position: GlobalPosition, changes: readonly Change[]) => {
+  const [text, values] = changesWrite(position, changes);
+  return tx.query(text, [values]);
+};
 
 /** Drops rows older than `keepMs`, always keeping the last (it holds the projections' position). */
 export const pruneChangeLog = (db: Sql, keepMs = CHANGE_LOG_KEEP_MS) =>

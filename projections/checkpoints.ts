@@ -11,7 +11,47 @@ CREATE TABLE IF NOT EXISTS hcp_checkpoints (
 );
 -- the projection definition's version its read model was built by (projections/definitions.ts)
 ALTER TABLE hcp_checkpoints ADD COLUMN IF NOT EXISTS definition_version int NOT NULL DEFAULT 1;
+CREATE OR REPLACE FUNCTION hcp_write_batch(expected text, statements text[], payloads text[]) RETURNS boolean
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
+  PERFORM 1 FROM hcp_checkpoints WHERE projection IN (SELECT name FROM json_to_recordset(expected::json) AS e(name text)) FOR UPDATE;
+  IF EXISTS (SELECT 1 FROM json_to_recordset(expected::json) AS e(name text, c bigint, p bigint)
+               LEFT JOIN hcp_checkpoints k ON k.projection = e.name
+              WHERE k.projection IS NULL OR (k.commit_position, k.prepare_position) <> (e.c, e.p)) THEN
+    RETURN false;
+  END IF;
+  FOR i IN 1 .. coalesce(array_length(statements, 1), 0) LOOP
+    EXECUTE statements[i] USING payloads[i]::json;
+  END LOOP;
+  RETURN true;
+END
+$fn$;
 `;
+
+/**
+ * A batch's writes in one round trip (the live runner's): each statement takes its values as one
+ * JSON parameter ($1), and all are run only if every checkpoint in `expected` stands where the
+ * runner believes it does (locked until the transaction ends, so no rebuild moves it meanwhile).
+ * False: one does not (a rebuild reset it, another process moved it), and nothing was written.
+ * Commits without waiting for the WAL flush, as the runner's batches always have.
+ */
+export const writeBatch = async (tx: Sql, expected: ReadonlyMap<string, GlobalPosition>, writes: ReadonlyArray<readonly [string, string]>) => {
+  const [row] = await tx.query<{ ok: boolean }>(`SELECT hcp_write_batch($1, $2::text[], $3::text[]) AS ok`, [
+    JSON.stringify([...expected].map(([name, at]) => ({ name, c: at.commit.toString(), p: at.prepare.toString() }))),
+    writes.map((w) => w[0]),
+    writes.map((w) => w[1]),
+  ]);
+  return row!.ok;
+};
+
+/** Moves checkpoints forward (never back), as a write of writeBatch: `[name, position, events applied]` each. */
+export const moveCheckpoints = (moved: ReadonlyArray<readonly [string, GlobalPosition, number]>): [string, string] => [
+  `UPDATE hcp_checkpoints c SET commit_position = m.c, prepare_position = m.p, events_applied = events_applied + m.n
+     FROM json_to_recordset($1::json) AS m(name text, c bigint, p bigint, n int)
+    WHERE c.projection = m.name AND (c.commit_position, c.prepare_position) < (m.c, m.p)`,
+  JSON.stringify(moved.map(([name, at, n]) => ({ name, c: at.commit.toString(), p: at.prepare.toString(), n }))),
+];
 
 const toPosition = (row: { c: string; p: string }): GlobalPosition => ({ commit: BigInt(row.c), prepare: BigInt(row.p) });
 

@@ -42,19 +42,81 @@ export type TableRows<R extends Row> = {
   readonly table: RowTable;
 };
 
+/**
+ * Rows a live projection runner keeps from one batch to the next, per table, so a batch loads from
+ * the database only the rows it has not seen: the live runner is the only writer of its tables,
+ * and each of its batches is otherwise two round trips per table on the path of every mutation
+ * that waits for the read models. The runner empties a projection's tables here whenever the rows
+ * could differ from the database: a transaction that failed (its rows were changed in place), a
+ * stored checkpoint other than the one it committed last, a new start. The oldest rows go first
+ * beyond `limit` per table.
+ */
+export type RowCache = {
+  table(name: string): Map<string, Row>;
+  clear(tables?: readonly string[]): void;
+  /** After a batch: each table back within the limit. */
+  trim(): void;
+};
+
+export const createRowCache = (limit = 20_000): RowCache => {
+  const tables = new Map<string, Map<string, Row>>();
+  return {
+    table(name) {
+      let rows = tables.get(name);
+      if (!rows) tables.set(name, (rows = new Map()));
+      return rows;
+    },
+    clear(names) {
+      for (const name of names ?? [...tables.keys()]) tables.delete(name);
+    },
+    trim() {
+      for (const rows of tables.values())
+        for (const key of rows.keys()) {
+          if (rows.size <= limit) break;
+          rows.delete(key);
+        }
+    },
+  };
+};
+
+/**
+ * A transaction, as the live runner gives it to projections: the rows it keeps between batches,
+ * and `deferWrite`, which takes a write of saveRows or insertRows (its statement, and its rows as
+ * JSON for $1) to send later with the batch's others in one round trip.
+ */
+export type RowsSql = Sql & { readonly rowCache?: RowCache; readonly deferWrite?: (text: string, json: string) => void };
+
+const write = async (tx: RowsSql, text: string, rows: readonly Row[]) => {
+  if (tx.deferWrite) tx.deferWrite(text, JSON.stringify(rows));
+  else await tx.query(text, [JSON.stringify(rows)]);
+};
+
 const keyPart = (v: unknown) => (v instanceof Date ? v.toISOString() : String(v));
 const keyText = (values: readonly unknown[]) => (values.length === 1 ? keyPart(values[0]) : values.map(keyPart).join('\u001f'));
 
-/** The rows of `table` with the given keys (each the key's values, in the key's column order). */
-export const loadRows = async <R extends Row>(tx: Sql, table: RowTable, keys: Iterable<readonly unknown[]>): Promise<TableRows<R>> => {
+/**
+ * The rows of `table` with the given keys (each the key's values, in the key's column order).
+ * `created`: keys whose rows the batch itself creates (an event that opens its stream), which are
+ * not looked for.
+ */
+export const loadRows = async <R extends Row>(tx: RowsSql, table: RowTable, keys: Iterable<readonly unknown[]>, created: Iterable<readonly unknown[]> = []): Promise<TableRows<R>> => {
   const rows = new Map<string, R>();
+  const kept = tx.rowCache?.table(table.name);
   // a batch changes the same row many times (a workload's dozen events): its key is worked out once
   const keyOf = new WeakMap<Row, string>();
   const dirty = new Set<string>();
   const wanted = new Map<string, Row>();
+  const opened = new Set([...created].map(keyText));
   for (const k of keys) {
     const text = keyText(k);
-    if (!wanted.has(text)) wanted.set(text, Object.fromEntries(table.key.map((c, i) => [c, k[i]])));
+    if (rows.has(text) || wanted.has(text) || opened.has(text)) continue;
+    const row = kept?.get(text) as R | undefined;
+    if (row) {
+      // used again: it goes to the back of the line for eviction
+      kept!.delete(text);
+      kept!.set(text, row);
+      rows.set(text, row);
+    } else wanted.set(text, Object.fromEntries(table.key.map((c, i) => [c, k[i]])));
   }
   const keyOfRow = (row: Row) => {
     let k = keyOf.get(row);
@@ -67,7 +129,10 @@ export const loadRows = async <R extends Row>(tx: Sql, table: RowTable, keys: It
       `SELECT t.* FROM ${table.name} t WHERE (${table.key.map((c) => `t."${c}"`).join(', ')}) IN (SELECT ${columns} FROM json_populate_recordset(NULL::${table.name}, $1::json))`,
       [JSON.stringify([...wanted.values()])],
     );
-    for (const row of found) rows.set(keyOfRow(row), row);
+    for (const row of found) {
+      rows.set(keyOfRow(row), row);
+      kept?.set(keyOfRow(row), row);
+    }
   }
   return {
     table,
@@ -75,6 +140,7 @@ export const loadRows = async <R extends Row>(tx: Sql, table: RowTable, keys: It
     put(row) {
       const k = keyOfRow(row);
       rows.set(k, row);
+      kept?.set(k, row);
       dirty.add(k);
       return row;
     },
@@ -93,20 +159,21 @@ export const loadRows = async <R extends Row>(tx: Sql, table: RowTable, keys: It
 };
 
 /** Writes back the rows added or changed since they were loaded: one statement. */
-export const saveRows = async <R extends Row>(tx: Sql, rows: TableRows<R>) => {
+export const saveRows = async <R extends Row>(tx: RowsSql, rows: TableRows<R>) => {
   const changed = rows.dirty();
   if (changed.length === 0) return;
   const { name, key } = rows.table;
   const columns = Object.keys(changed[0]!).filter((c) => !key.includes(c));
-  await tx.query(
+  await write(
+    tx,
     `INSERT INTO ${name} SELECT * FROM json_populate_recordset(NULL::${name}, $1::json)
      ON CONFLICT (${key.map((c) => `"${c}"`).join(', ')}) DO UPDATE SET ${columns.map((c) => `"${c}" = excluded."${c}"`).join(', ')}`,
-    [JSON.stringify(changed)],
+    changed,
   );
 };
 
 /** Inserts new rows (each with every column), skipping those whose key exists: one statement. */
-export const insertRows = async (tx: Sql, table: string, rows: readonly Row[]) => {
+export const insertRows = async (tx: RowsSql, table: string, rows: readonly Row[]) => {
   if (rows.length === 0) return;
-  await tx.query(`INSERT INTO ${table} SELECT * FROM json_populate_recordset(NULL::${table}, $1::json) ON CONFLICT DO NOTHING`, [JSON.stringify(rows)]);
+  await write(tx, `INSERT INTO ${table} SELECT * FROM json_populate_recordset(NULL::${table}, $1::json) ON CONFLICT DO NOTHING`, rows);
 };

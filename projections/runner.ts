@@ -9,13 +9,17 @@ import type { Logger } from 'pino';
 import type { Database, Sql } from '../infra/postgres/database.ts';
 import { migrate } from '../infra/postgres/migrate.ts';
 import { projectionBatchDuration, projectionBatchEvents } from '../infra/metrics.ts';
-import { comparePositions, encodePosition, START, type GlobalPosition } from '../infra/event-store/position.ts';
+import { comparePositions, START, type GlobalPosition } from '../infra/event-store/position.ts';
 import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
 import type { ChangeFeed } from './change-feed.ts';
-import { CHANGE_LOG_SCHEMA, pruneChangeLog, recordChanges } from './change-log.ts';
-import { CHECKPOINT_SCHEMA, lockCheckpoint, readCheckpoint, saveCheckpoint } from './checkpoints.ts';
+import { CHANGE_LOG_SCHEMA, changesWrite, pruneChangeLog, recordChanges } from './change-log.ts';
+import { CHECKPOINT_SCHEMA, lockCheckpoint, moveCheckpoints, readCheckpoint, saveCheckpoint, writeBatch } from './checkpoints.ts';
 import { applyOwn, definitionVersion } from './projection.ts';
+import { createRowCache, type RowsSql } from './rows.ts';
 import type { Change, Projection } from './projection.ts';
+
+/** Thrown in a batch's transaction to roll back its projections' own writes: a checkpoint moved under it. */
+const STALE = Symbol('stale checkpoint');
 
 export type BatchOutcome =
   | { type: 'applied'; checkpoint: GlobalPosition; applied: number; changes: Change[] }
@@ -182,6 +186,7 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
     for (const f of w) f();
   };
   const names = projections.map((p) => p.name);
+  const rowCache = createRowCache();
 
   /**
    * The stored checkpoints, locked until the transaction ends (created at START if missing). The
@@ -206,6 +211,7 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
 
   /** Where each projection is, as stored. */
   const progress = async (): Promise<Progress> => {
+    rowCache.clear();
     for (const name of resuming) paused.delete(name);
     resuming.clear();
     const stored = await db.transaction(async (tx) => {
@@ -223,45 +229,52 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
     return followed.length === 0 ? START : followed.reduce((x, y) => (comparePositions(x, y) <= 0 ? x : y));
   };
 
-  /** One batch for every projection, in one transaction; 'reset' when a checkpoint went back. */
+  /**
+   * One batch for every projection, in one transaction: each projection applies the events after
+   * its checkpoint, its writes wait, and then they go together with the checkpoints' moves and the
+   * change log in one round trip, only if every checkpoint still stands where this loop left it
+   * (writeBatch). 'reset' when one does not (a rebuild reset it, or another process moved it):
+   * nothing is written, and the loop starts again from the stored checkpoints.
+   */
   const applyToAll = async (batch: readonly RecordedEvent[], { stored }: Progress): Promise<'applied' | 'reset'> => {
     const last = batch.at(-1)!.position;
     const timer = projectionBatchDuration.startTimer();
     projectionBatchEvents.inc(batch.length);
-    const outcome = await db.transaction(async (tx) => {
-      const now = await lockAll(tx);
-      const moved: Array<[string, GlobalPosition, number]> = [];
-      const changes: Change[] = [];
-      for (const projection of projections) {
-        if (paused.has(projection.name)) continue;
-        const at = now.get(projection.name)!;
-        // stored behind what this loop believed: reset by a rebuild, start again from it
-        if (comparePositions(at, stored.get(projection.name)!) < 0) return { type: 'reset' as const, projection: projection.name, at };
-        const fresh = batch.filter((e) => comparePositions(e.position, at) > 0);
-        if (fresh.length === 0) continue;
-        const mine = fresh.filter((e) => projection.eventTypes.has(e.type));
-        if (mine.length > 0) changes.push(...(await projection.apply(tx, mine)));
-        moved.push([projection.name, fresh.at(-1)!.position, mine.length]);
-      }
-      if (moved.length > 0)
-        await tx.query(
-          `UPDATE hcp_checkpoints c SET commit_position = m.c, prepare_position = m.p, events_applied = events_applied + m.n
-             FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[]) AS m(name, c, p, n)
-            WHERE c.projection = m.name AND (c.commit_position, c.prepare_position) < (m.c, m.p)`,
-          [moved.map((m) => m[0]), moved.map((m) => m[1].commit.toString()), moved.map((m) => m[1].prepare.toString()), moved.map((m) => m[2])],
-        );
-      for (const [name, at] of moved) stored.set(name, at);
-      if (changeLog) await recordChanges(tx, last, changes);
-      return { type: 'applied' as const, changes };
-    });
-    timer();
-    if (outcome.type === 'reset') {
-      logger.info({ projection: outcome.projection, checkpoint: encodePosition(outcome.at) }, 'checkpoint was reset; starting again from it');
+    const followed = projections.filter((p) => !paused.has(p.name));
+    const moved: Array<[string, GlobalPosition, number]> = [];
+    let changes: Change[];
+    try {
+      changes = await db.transaction(async (sql) => {
+        const writes: Array<[string, string]> = [];
+        const tx: RowsSql = { query: sql.query, rowCache, deferWrite: (text, json) => void writes.push([text, json]) };
+        const applied: Change[] = [];
+        for (const projection of followed) {
+          const at = stored.get(projection.name)!;
+          const fresh = batch.filter((e) => comparePositions(e.position, at) > 0);
+          if (fresh.length === 0) continue;
+          const mine = fresh.filter((e) => projection.eventTypes.has(e.type));
+          if (mine.length > 0) applied.push(...(await projection.apply(tx, mine)));
+          moved.push([projection.name, fresh.at(-1)!.position, mine.length]);
+        }
+        if (moved.length > 0) writes.push(moveCheckpoints(moved));
+        if (changeLog) writes.push(changesWrite(last, applied));
+        if (!(await writeBatch(tx, new Map(followed.map((p) => [p.name, stored.get(p.name)!])), writes))) throw STALE;
+        return applied;
+      });
+    } catch (error) {
+      // rows were changed in place by a batch that did not commit
+      rowCache.clear();
+      if (error !== STALE) throw error;
+      logger.info('a checkpoint is not where the projections left it (a rebuild, or another process): starting again from the stored ones');
       return 'reset';
+    } finally {
+      timer();
     }
+    rowCache.trim();
+    for (const [name, at] of moved) stored.set(name, at);
     for (const name of names) if (!paused.has(name)) reached.set(name, last);
     if (changeLog) await pruneNow();
-    else feed.publish(outcome.changes);
+    else feed.publish(changes);
     wakeWaiters();
     return 'applied';
   };

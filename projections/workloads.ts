@@ -180,7 +180,13 @@ export const workloadsProjection: Projection = {
   async apply(tx, recorded): Promise<Change[]> {
     const events = recorded.map((e) => ({ event: { type: e.type, data: e.data } as WorkloadEvent, at: e.metadata.occurredAt }));
     // 1. load what the batch touches: the workloads and their runs
-    const workloads = await loadRows<WorkloadRow>(tx, WORKLOADS, events.map(({ event }) => [event.data.workloadId]));
+    const workloads = await loadRows<WorkloadRow>(
+      tx,
+      WORKLOADS,
+      events.map(({ event }) => [event.data.workloadId]),
+      // a submission opens its workload's stream: no row can be there before it
+      events.flatMap(({ event }) => (event.type === 'WorkloadSubmitted' ? [[event.data.workloadId]] : [])),
+    );
     const runs = await loadRows<RunRow>(tx, RUNS, events.flatMap(({ event }) => (runOf(event) === undefined ? [] : [[event.data.workloadId, runOf(event)]])));
     const history: Row[] = [];
     const breaches: Row[] = [];
