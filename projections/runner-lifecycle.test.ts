@@ -103,6 +103,17 @@ describe('invariant 7 over a simulated stretch of the whole platform, through th
     for (const t of ['ResourcesAllocated', 'WorkloadStarted', 'WorkloadCompleted', 'BillingLineRecorded', 'QuotaConsumed', 'RecommendationIssued', 'ModeSwitched', 'HandoverCompleted', 'PriceTicked'])
       expect(types, `no ${t} in the history`).toContain(t);
     expect(rebuilt['rm_billing_lines']!.length).toBeGreaterThan(20);
+    // the driver delivers what a step appended (one stream or several at once) within the step:
+    // most first runs are placed at the very moment their workload was queued
+    const queuedAt = new Map<string, string>();
+    const placedAt = new Map<string, string>();
+    for (const e of await store.readAll()) {
+      const id = (e.data as { workloadId?: string }).workloadId!;
+      if (e.type === 'WorkloadQueued' && !queuedAt.has(id)) queuedAt.set(id, e.metadata.occurredAt);
+      if (e.type === 'ResourcesAllocated' && !placedAt.has(id)) placedAt.set(id, e.metadata.occurredAt);
+    }
+    const atOnce = [...placedAt].filter(([id, at]) => queuedAt.get(id) === at).length;
+    expect(atOnce / placedAt.size, `${atOnce} of ${placedAt.size} placed as they were queued`).toBeGreaterThan(0.8);
     console.log(`history: ${events} events, ${rebuilt['rm_billing_lines']!.length} billing lines`);
   });
 

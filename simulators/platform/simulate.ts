@@ -97,13 +97,17 @@ export const simulate = async (o: SimulationOptions) => {
   // every append remembered by its position: the pump delivers up to the last one, even while a
   // transaction of the projections keeps it out of sight a moment (PostgreSQL's read horizon)
   let appendedUpTo: GlobalPosition = START;
+  const remember = <R extends { appended: boolean; position: GlobalPosition }>(result: R) => {
+    if (result.appended && comparePositions(result.position, appendedUpTo) > 0) appendedUpTo = result.position;
+    return result;
+  };
+  const appendToStreams = o.store.appendToStreams;
   const store: EventStore = {
     ...o.store,
-    async appendToStream(name, events, options) {
-      const result = await o.store.appendToStream(name, events, options);
-      if (result.appended && comparePositions(result.position, appendedUpTo) > 0) appendedUpTo = result.position;
-      return result;
-    },
+    appendToStream: async (name, events, options) => remember(await o.store.appendToStream(name, events, options)),
+    // several streams in one round trip (a submission, a bill): remembered too, or the pump would
+    // deliver them a step late
+    ...(appendToStreams ? { appendToStreams: async (appends) => (await appendToStreams(appends)).map(remember) } : {}),
   };
   const simulation = `sim:${o.seed}:${o.startMs}`;
   await db.exec(SIM_STATE_SCHEMA);
