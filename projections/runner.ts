@@ -245,8 +245,24 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
     let changes: Change[];
     try {
       changes = await db.transaction(async (sql) => {
+        const expected = new Map(followed.map((p) => [p.name, stored.get(p.name)!]));
         const writes: Array<[string, string]> = [];
-        const tx: RowsSql = { query: sql.query, rowCache, deferWrite: (text, json) => void writes.push([text, json]) };
+        // the checkpoints are locked before any table is touched, as a swap of versions locks them
+        // before it moves tables: a projection that queries (a row not kept, a write of its own)
+        // has them locked and checked first; one that does not leaves it to the batch's write
+        let locked: Promise<void> | undefined;
+        const lockFirst = () =>
+          (locked ??= writeBatch(sql, expected, []).then((ok) => {
+            if (!ok) throw STALE;
+          }));
+        const tx: RowsSql = {
+          query: async (q, params) => {
+            await lockFirst();
+            return sql.query(q, params);
+          },
+          rowCache,
+          deferWrite: (text, json) => void writes.push([text, json]),
+        };
         const applied: Change[] = [];
         for (const projection of followed) {
           const at = stored.get(projection.name)!;
@@ -258,7 +274,7 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
         }
         if (moved.length > 0) writes.push(moveCheckpoints(moved));
         if (changeLog) writes.push(changesWrite(last, applied));
-        if (!(await writeBatch(tx, new Map(followed.map((p) => [p.name, stored.get(p.name)!])), writes))) throw STALE;
+        if (!(await writeBatch(sql, expected, writes))) throw STALE;
         return applied;
       });
     } catch (error) {
