@@ -1,5 +1,5 @@
 /**
- * npm run bench:day [-- --scales seed,designed] [--backends pglite,postgres] [--hours 24] [--runs 1] [--json]
+ * npm run bench:day [-- --scales seed,designed] [--backends pglite,postgres] [--hours 24] [--runs 1] [--durable] [--json]
  *
  * One simulated day of the whole platform (the ERCOT replay, the economic controller and its
  * switches, the demand simulator's arrivals, the scheduler, the lifecycle, metering, billing,
@@ -11,11 +11,13 @@
  * Targets on a 2-core machine, PostgreSQL server: a seed-scale day in under 60 s, a designed-scale
  * day in under 10 min, ≥ 1,000 placements/s. The ratio to each is printed. With --runs N, each
  * figure is the median of N runs. --hours runs part of a day (the figures then are for that part,
- * and say so). Progress goes to stderr, results to stdout.
+ * and say so). Progress goes to stderr, results to stdout. Commits do not wait for the WAL flush,
+ * as hcp simulate's do not (cli/simulate.ts says why); --durable makes each wait, as the live
+ * platform's appends always do.
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { runSimulation, type SimulationRun } from '../cli/simulate.ts';
+import { runSimulation, simulationSettings, type SimulationRun } from '../cli/simulate.ts';
 import { SCALES, type ScaleName } from '../simulators/platform/scales.ts';
 import { describeMachine, formatMachine } from './support/report.ts';
 import { median } from './support/stats.ts';
@@ -29,6 +31,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '1' },
     seed: { type: 'string', default: 'bench' },
     date: { type: 'string', default: '2023-08-20' },
+    durable: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
@@ -111,6 +114,7 @@ try {
     [
       `workload: ${hours} simulated hour(s) from ${args.date} (ERCOT replay), seed "${args.seed}"; per scale: ${scales.map((s) => `${s} = ${SCALES[s].workloadsPerDay.toLocaleString('en-US')} workloads/day`).join(', ')};`,
       `          whole platform in one process, one step at a time (deterministic: the same events on every backend)`,
+      `commits:  ${args.durable ? 'each waits for its WAL flush (--durable)' : "without waiting for the WAL flush, as hcp simulate's are unless --durable (the live platform's appends always wait)"}`,
     ].join('\n'),
   );
   let described = false;
@@ -125,7 +129,7 @@ try {
       }
       const samples: SimulationRun[] = [];
       for (let i = 0; i < runs; i++) {
-        const backend = name === 'postgres' ? await openServer(serverUrl(), 'bench_day') : await openPglite();
+        const backend = name === 'postgres' ? await openServer(serverUrl(), 'bench_day', simulationSettings({ durable: args.durable! })) : await openPglite();
         open.add(backend);
         try {
           if (!described) {

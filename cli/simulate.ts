@@ -22,7 +22,7 @@ import { PROJECTIONS } from './platform.ts';
 import { iso } from '../domain/time.ts';
 
 export const SIMULATE_USAGE = `usage: hcp simulate [--day | --hours N] [--date 2023-08-20] [--scale seed|designed] [--per-day N]
-                    [--seed S] [--database-url URL [--schema hcp_simulation] [--fresh]] [--json]`;
+                    [--seed S] [--database-url URL [--schema hcp_simulation] [--fresh] [--durable]] [--json]`;
 
 export class SimulateArgsError extends Error {}
 
@@ -35,6 +35,8 @@ export type SimulateArgs = {
   databaseUrl: string | undefined;
   schema: string;
   fresh: boolean;
+  /** Each commit waits for its WAL flush, as the live platform's appends do (off by default: see openSimulationDatabase). */
+  durable: boolean;
   json: boolean;
 };
 
@@ -53,6 +55,7 @@ export const parseSimulateArgs = (argv: readonly string[]): SimulateArgs => {
         'database-url': { type: 'string' },
         schema: { type: 'string', default: 'hcp_simulation' },
         fresh: { type: 'boolean', default: false },
+        durable: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
       },
     }));
@@ -78,6 +81,7 @@ export const parseSimulateArgs = (argv: readonly string[]): SimulateArgs => {
     databaseUrl: values['database-url'],
     schema: values.schema,
     fresh: values.fresh,
+    durable: values.durable,
     json: values.json,
   };
 };
@@ -110,8 +114,18 @@ const openSimulationDatabase = async (args: SimulateArgs): Promise<Database> => 
       await admin.end();
     }
   }
-  return createPgDatabase({ connectionString: args.databaseUrl, schema: args.schema, maxConnections: 4 });
+  return createPgDatabase({ connectionString: args.databaseUrl, schema: args.schema, maxConnections: 4, settings: simulationSettings(args) });
 };
+
+/**
+ * A simulation's commits do not wait for their WAL flush unless --durable: it appends one step
+ * after another, so every flush is waited for in turn (a quarter of a seed day's time on this
+ * machine), and it needs none of them. A crash of the server loses at most the last commits, in
+ * order, never a part of one; the simulation then goes on from its saved place, delivering again
+ * what came after it, which every reaction takes harmlessly. The live platform's appends always
+ * wait for the flush.
+ */
+export const simulationSettings = (args: Pick<SimulateArgs, 'durable'>): Record<string, string> => (args.durable ? {} : { synchronous_commit: 'off' });
 
 export type SimulationSpec = Pick<SimulateArgs, 'startMs' | 'hours' | 'scale' | 'perDay' | 'seed'>;
 

@@ -52,10 +52,18 @@ export type PgDatabaseOptions = {
   /** A schema of its own (created if missing), e.g. one per test file. */
   schema?: string;
   maxConnections?: number;
+  /**
+   * Settings for every connection, e.g. `{ synchronous_commit: 'off' }` for a simulation, which
+   * resumes from its saved place after a crash and need not wait for each commit's WAL flush.
+   */
+  settings?: Readonly<Record<string, string>>;
 };
 
-export const createPgDatabase = async ({ connectionString, schema, maxConnections = 10 }: PgDatabaseOptions): Promise<Database> => {
+export const createPgDatabase = async ({ connectionString, schema, maxConnections = 10, settings = {} }: PgDatabaseOptions): Promise<Database> => {
   if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`invalid schema name ${schema}`);
+  for (const [name, value] of Object.entries(settings))
+    if (!/^[a-z_][a-z0-9_.]{0,62}$/.test(name) || !/^[A-Za-z0-9_.:-]{1,64}$/.test(value)) throw new Error(`invalid setting ${name}=${value}`);
+  const options = [...(schema ? [`-c search_path=${schema}`] : []), ...Object.entries(settings).map(([name, value]) => `-c ${name}=${value}`)].join(' ');
   if (schema) {
     const setup = new pg.Client({ connectionString });
     await setup.connect();
@@ -68,7 +76,7 @@ export const createPgDatabase = async ({ connectionString, schema, maxConnection
   const pool = new pg.Pool({
     connectionString,
     max: maxConnections,
-    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+    ...(options ? { options } : {}),
   });
   // an idle client's error (server restart) must not crash the process
   pool.on('error', () => {});
@@ -98,7 +106,7 @@ export const createPgDatabase = async ({ connectionString, schema, maxConnection
       await pool.end();
     },
     async session() {
-      const client = new pg.Client({ connectionString, keepAlive: true, ...(schema ? { options: `-c search_path=${schema}` } : {}) });
+      const client = new pg.Client({ connectionString, keepAlive: true, ...(options ? { options } : {}) });
       let end!: () => void;
       const ended = new Promise<void>((resolve) => (end = resolve));
       // a lost connection is reported through `ended`, never as an unhandled error
