@@ -1,7 +1,8 @@
 /**
- * Settings for every connection of a server database (a simulation's commits without the WAL
- * flush): applied to the pool's connections and to a session's, each beside the schema's search
- * path; a name or value that could carry more than one setting is refused.
+ * A server database's connections: settings for every one (a simulation's commits without the
+ * WAL flush), applied to the pool's and to a session's, each beside the schema's search path (a
+ * name or value that could carry more than one setting is refused); and a connection kept after
+ * an error the server answered on it, replaced after one it ended.
  */
 import { describe, expect, it } from 'vitest';
 import { TEST_DATABASE_URL } from '../../tests/support/databases.ts';
@@ -27,6 +28,26 @@ describe.skipIf(!TEST_DATABASE_URL)('a server database with settings', () => {
     const [flushed] = await plain.query<{ synchronous_commit: string }>(`SHOW synchronous_commit`);
     expect(flushed!.synchronous_commit).toBe('on');
     await plain.close();
+  });
+
+  it('keeps a connection after an error the server answered on it, and replaces one it ended', async () => {
+    const db = await createPgDatabase({ connectionString: TEST_DATABASE_URL!, maxConnections: 1 });
+    try {
+      const pid = async () => (await db.query<{ pid: number }>(`SELECT pg_backend_pid() AS pid`))[0]!.pid;
+      const first = await pid();
+      // a refused statement (as a refused append is): the same server process answers next
+      await expect(db.query(`SELECT 1 / 0`)).rejects.toThrow(/division by zero/);
+      expect(await pid()).toBe(first);
+      // ended by the server: a statement may fail with it (unless the pool heard first), and then
+      // the pool has a new connection, not the dead one
+      const other = await createPgDatabase({ connectionString: TEST_DATABASE_URL! });
+      await other.query(`SELECT pg_terminate_backend($1)`, [first]);
+      await other.close();
+      await db.query(`SELECT 1`).catch(() => undefined);
+      expect(await pid()).not.toBe(first);
+    } finally {
+      await db.close();
+    }
   });
 
   it('refuses a setting that could smuggle in another', async () => {

@@ -84,7 +84,21 @@ export const createPgDatabase = async ({ connectionString, schema, maxConnection
     (await client.query({ ...text(q), values: params as unknown[] })).rows as R[];
   return {
     kind: 'pg',
-    query: (q, params) => run(pool, q, params),
+    async query(q, params) {
+      // not pool.query: it closes the connection after any error, and a refused append (a stream
+      // that moved on, a repeated id) is an error PostgreSQL answers on a connection that is fine,
+      // which then cost a new connection (a server process started) each time; a connection the
+      // server ended or lost (SQLSTATE classes 57 and 08) is closed
+      const client = await pool.connect();
+      try {
+        const rows = await run<never>(client, q, params);
+        client.release();
+        return rows;
+      } catch (error) {
+        client.release(error instanceof pg.DatabaseError && !/^(08|57)/.test(error.code ?? '') ? undefined : (error as Error));
+        throw error;
+      }
+    },
     async transaction(fn) {
       const client = await pool.connect();
       try {
