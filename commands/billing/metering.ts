@@ -18,6 +18,7 @@ import type { CommandDeps } from '../context.ts';
 import { releaseQuota } from '../quota.ts';
 import type { GlobalPosition } from '../../infra/event-store/position.ts';
 import type { ProcessManager } from '../process-managers/runner.ts';
+import { getIn } from '../../domain/persistent-map.ts';
 
 /** A month is invoiced this long after it ends (runs ending at its close are billed first). */
 export const INVOICE_GRACE_MS = HOUR_MS;
@@ -63,7 +64,7 @@ export const billRun = async (
   /** What is left of the workload's reservation, from this process's copy of the account (as of an append it just made). */
   const reservationLeftNow = async () => {
     const account = await loadState(deps.store, customerDecider, customerStream(customerId), { cached: true });
-    return account.status !== 'registered' || account.reservations[workloadId] !== undefined;
+    return account.status !== 'registered' || getIn(account.reservations, workloadId) !== undefined;
   };
   // the usual case, in one round trip: the line and the use recorded together
   const together = await handleTogether(deps.store, [recordLine(month), consume]);

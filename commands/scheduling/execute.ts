@@ -29,6 +29,7 @@ import { requestSwitch, resourcesOf } from '../fleet.ts';
 import { requestHandover } from '../handover.ts';
 import { loadPriceList } from '../price-list.ts';
 import { loadStreamState } from '../stream-state.ts';
+import { getIn } from '../../domain/persistent-map.ts';
 
 export type PoolRecord = { state: GpuPoolState; healthy: boolean; switchInFlight: string | undefined; heldAsic: string | undefined };
 
@@ -98,7 +99,7 @@ export const createExecutor = ({
       loadState(deps.store, customerDecider, customerStream(w.customerId)),
     ]);
     if (workload.status === 'none' || customer.status !== 'registered') return { failed: 'workload or customer not found' };
-    const held = customer.reservations[w.workloadId]?.budgetMicroUsd ?? 0;
+    const held = getIn(customer.reservations, w.workloadId)?.budgetMicroUsd ?? 0;
     const need = budgetForRest(rated.rate, workload.billedSeconds * w.request.gpuCount, w.remainingSeconds * w.request.gpuCount);
     if (need > held) {
       const extended = await handleCommand(

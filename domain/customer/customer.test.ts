@@ -9,6 +9,7 @@ import { fold, type Decider } from '../decider.ts';
 import { GPU_TYPES, WORKLOAD_TYPES, type WorkloadRequest } from '../workload/request.ts';
 import { INITIAL_RATES } from '../billing/price-list.ts';
 import { customerDecider, MAX_GRANTED, type CustomerCommand, type CustomerEvent, type CustomerState } from './customer.ts';
+import { entriesOf, getIn } from '../persistent-map.ts';
 
 type CustomerDecider = Decider<CustomerCommand, CustomerEvent, CustomerState>;
 
@@ -56,7 +57,7 @@ const holds = (state: CustomerState) => {
     expect(reserved[k]).toBeGreaterThanOrEqual(0);
     expect(consumed[k]).toBeGreaterThanOrEqual(0);
     expect(Number.isSafeInteger(reserved[k])).toBe(true);
-    expect(reserved[k]).toBe(Object.values(state.reservations).reduce((sum, r) => sum + r[k], 0));
+    expect(reserved[k]).toBe(entriesOf(state.reservations).reduce((sum, [, r]) => sum + r[k], 0));
   }
 };
 
@@ -136,10 +137,10 @@ describe('customer quota (invariant 1)', () => {
     expect(step({ type: 'ConsumeQuota', workloadId: 'w', run: 2, gpuSeconds: 2401, budgetMicroUsd: 0 })).toMatchObject({ type: 'rejected', rejection: { code: 'quota_exceeded', field: 'gpuSeconds' } });
     const state = fold(customerDecider, events);
     if (state.status !== 'registered') throw new Error('not registered');
-    expect(state.reservations.w).toEqual({ gpuSeconds: 2400, budgetMicroUsd: 2_975_000 - 991_667 });
+    expect(getIn(state.reservations, 'w')).toEqual({ gpuSeconds: 2400, budgetMicroUsd: 2_975_000 - 991_667 });
     expect(state.balance.consumed).toEqual({ gpuSeconds: 1200, budgetMicroUsd: 991_667 });
     expect(step({ type: 'ReleaseQuota', workloadId: 'w', reason: 'completed' })).toMatchObject({ events: [{ type: 'QuotaReleased', data: { gpuSeconds: 2400 } }] });
-    expect(fold(customerDecider, events)).toMatchObject({ balance: { reserved: { gpuSeconds: 0, budgetMicroUsd: 0 } }, reservations: {} });
+    expect(fold(customerDecider, events)).toMatchObject({ balance: { reserved: { gpuSeconds: 0, budgetMicroUsd: 0 } }, reservations: { size: 0 } });
   });
 
   it('releasing is idempotent and an unregistered customer is not found', () => {

@@ -15,6 +15,7 @@ import type { Tier } from '../billing/price-list.ts';
 import type { CustomerTier, WorkloadRequest } from '../workload/request.ts';
 import { slaInfeasibility } from '../workload/sla.ts';
 import { formatUsd } from '../money.ts';
+import { emptyMap, getIn, removeFrom, setIn, type PersistentMap } from '../persistent-map.ts';
 
 export const customerStream = (customerId: string) => `customer-${customerId}`;
 
@@ -53,7 +54,8 @@ export type CustomerState =
       customerId: string;
       tier: CustomerTier;
       balance: Balance;
-      reservations: Readonly<Record<string, Reservation>>;
+      /** What each workload still holds (getIn, entriesOf). */
+      reservations: PersistentMap<Reservation>;
       keys: KeyRing;
     };
 
@@ -81,7 +83,7 @@ const evolve = (state: CustomerState, event: CustomerEvent): CustomerState => {
       customerId: event.data.customerId,
       tier: event.data.tier,
       balance: { granted: ZERO, reserved: ZERO, consumed: ZERO },
-      reservations: {},
+      reservations: emptyMap(),
       keys: {},
     };
   if (state.status === 'unregistered') return state;
@@ -93,25 +95,26 @@ const evolve = (state: CustomerState, event: CustomerEvent): CustomerState => {
       return {
         ...state,
         balance: { ...balance, reserved: add(balance.reserved, reservationOf(event.data)) },
-        reservations: { ...reservations, [event.data.workloadId]: reservationOf(event.data) },
+        reservations: setIn(reservations, event.data.workloadId, reservationOf(event.data)),
       };
     case 'QuotaReservationExtended': {
       const amount = reservationOf(event.data);
       return {
         ...state,
         balance: { ...balance, reserved: add(balance.reserved, amount) },
-        reservations: { ...reservations, [event.data.workloadId]: add(reservations[event.data.workloadId] ?? ZERO, amount) },
+        reservations: setIn(reservations, event.data.workloadId, add(getIn(reservations, event.data.workloadId) ?? ZERO, amount)),
       };
     }
     case 'QuotaReleased':
     case 'QuotaConsumed': {
-      const { [event.data.workloadId]: held, ...rest } = reservations;
+      const held = getIn(reservations, event.data.workloadId);
+      const rest = removeFrom(reservations, event.data.workloadId);
       const amount = reservationOf(event.data);
       // a release takes what is left; a run's consumption takes its part and leaves the rest reserved
       const left = event.type === 'QuotaConsumed' && held ? sub(held, amount) : ZERO;
       return {
         ...state,
-        reservations: left.gpuSeconds > 0 || left.budgetMicroUsd > 0 ? { ...rest, [event.data.workloadId]: left } : rest,
+        reservations: left.gpuSeconds > 0 || left.budgetMicroUsd > 0 ? setIn(rest, event.data.workloadId, left) : rest,
         balance: {
           ...balance,
           reserved: sub(balance.reserved, amount),
@@ -148,7 +151,7 @@ const decide = (command: CustomerCommand, state: CustomerState) => {
       });
     }
     case 'ReserveQuota': {
-      if (state.reservations[command.workloadId])
+      if (getIn(state.reservations, command.workloadId))
         return reject<CustomerEvent>('already_exists', `workload ${command.workloadId} already holds a reservation`);
       const classification = classify(command.request, state.tier);
       const infeasible = slaInfeasibility(command.request, classification);
@@ -177,7 +180,7 @@ const decide = (command: CustomerCommand, state: CustomerState) => {
       });
     }
     case 'ReleaseQuota': {
-      const reservation = state.reservations[command.workloadId];
+      const reservation = getIn(state.reservations, command.workloadId);
       // releasing twice, or a reservation that was consumed, is a no-op: process managers retry
       return reservation
         ? accept<CustomerEvent>({
@@ -187,7 +190,7 @@ const decide = (command: CustomerCommand, state: CustomerState) => {
         : accept<CustomerEvent>();
     }
     case 'ConsumeQuota': {
-      const held = state.reservations[command.workloadId] ?? ZERO;
+      const held = getIn(state.reservations, command.workloadId) ?? ZERO;
       for (const field of ['gpuSeconds', 'budgetMicroUsd'] as const) {
         if (!Number.isSafeInteger(command[field]) || command[field] < 0) return reject<CustomerEvent>('invalid_input', 'a use is a non-negative integer amount', field);
         // invariant 1: a run consumes out of its workload's reservation, never beyond it

@@ -47,6 +47,7 @@ import { createChangeFeed } from '../../projections/change-feed.ts';
 import { createProjectionRunner, migrateProjections } from '../../projections/runner.ts';
 import { createRng } from '../../simulators/random.ts';
 import { TEST_DATABASE_URL } from '../support/databases.ts';
+import { entriesOf, getIn } from '../../domain/persistent-map.ts';
 
 const BIN = path.resolve(import.meta.dirname, '../../bin/hcp.js');
 /** About 28 s unbroken on a 2-core machine: 989 workloads, ~1,000 placements, ~11,200 events. */
@@ -321,20 +322,20 @@ describe.runIf(TEST_DATABASE_URL)('crash test: the platform killed with SIGKILL 
       if (c.status !== 'registered') throw new Error(`customer ${customerId} folds to ${c.status}`);
       const mine = [...workloads.values()].filter((w) => w.customerId === customerId);
       const active = mine.filter((w) => !TERMINAL.has(w.status));
-      const sum = active.reduce((s, w) => ({ gpuSeconds: s.gpuSeconds + (c.reservations[w.workloadId]?.gpuSeconds ?? 0), budgetMicroUsd: s.budgetMicroUsd + (c.reservations[w.workloadId]?.budgetMicroUsd ?? 0) }), { gpuSeconds: 0, budgetMicroUsd: 0 });
-      activeReservations += active.filter((w) => c.reservations[w.workloadId]).length;
+      const sum = active.reduce((s, w) => ({ gpuSeconds: s.gpuSeconds + (getIn(c.reservations, w.workloadId)?.gpuSeconds ?? 0), budgetMicroUsd: s.budgetMicroUsd + (getIn(c.reservations, w.workloadId)?.budgetMicroUsd ?? 0) }), { gpuSeconds: 0, budgetMicroUsd: 0 });
+      activeReservations += active.filter((w) => getIn(c.reservations, w.workloadId)).length;
       if (c.balance.reserved.gpuSeconds !== sum.gpuSeconds || c.balance.reserved.budgetMicroUsd !== sum.budgetMicroUsd)
         quotaProblems.push(`${customerId}: reserved ${JSON.stringify(c.balance.reserved)}, but its workloads not yet ended hold ${JSON.stringify(sum)}`);
       for (const w of mine.filter((w) => TERMINAL.has(w.status)))
-        if (c.reservations[w.workloadId]) quotaProblems.push(`${customerId}: ${w.status} workload ${w.workloadId} still holds ${JSON.stringify(c.reservations[w.workloadId])}`);
-      for (const id of Object.keys(c.reservations))
+        if (getIn(c.reservations, w.workloadId)) quotaProblems.push(`${customerId}: ${w.status} workload ${w.workloadId} still holds ${JSON.stringify(getIn(c.reservations, w.workloadId))}`);
+      for (const [id] of entriesOf(c.reservations))
         if (!mine.some((w) => w.workloadId === id)) quotaProblems.push(`${customerId}: a reservation for ${id}, which is not one of its workloads (never opened?)`);
       // each live reservation is what the workload reserved and extended, less what its runs were billed
       for (const w of active) {
         const ext = extended.get(w.workloadId) ?? { gpuSeconds: 0, budgetMicroUsd: 0 };
         const used = billedOf.get(w.workloadId) ?? { gpuSeconds: 0, budgetMicroUsd: 0 };
         const expected = { gpuSeconds: w.reservedGpuSeconds + ext.gpuSeconds - used.gpuSeconds, budgetMicroUsd: w.reservedBudgetMicroUsd + ext.budgetMicroUsd - used.budgetMicroUsd };
-        const held = c.reservations[w.workloadId] ?? { gpuSeconds: 0, budgetMicroUsd: 0 };
+        const held = getIn(c.reservations, w.workloadId) ?? { gpuSeconds: 0, budgetMicroUsd: 0 };
         if (held.gpuSeconds !== expected.gpuSeconds || held.budgetMicroUsd !== expected.budgetMicroUsd)
           quotaProblems.push(`${customerId}: ${w.status} workload ${w.workloadId} holds ${JSON.stringify(held)}, expected ${JSON.stringify(expected)}`);
       }
