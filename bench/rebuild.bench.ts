@@ -10,7 +10,7 @@
  * derived fact recomputed.
  *
  * The log is made once by `hcp simulate` into the schema BENCH_REBUILD_SCHEMA (default
- * hcp_bench_1m) on DATABASE_URL, and reused: about 4 minutes on a 2-core machine (a simulation commits without waiting for the WAL flush).
+ * hcp_bench_1m) on DATABASE_URL, and reused: about 10 minutes on a 2-core machine (a simulation commits without waiting for the WAL flush).
  */
 import { spawn } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
