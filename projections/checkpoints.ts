@@ -74,12 +74,10 @@ export const lockCheckpoint = async (tx: Sql, projection: string): Promise<Globa
  * saving an older position would make the next start redo (or, for a process manager, redo
  * the reactions of) everything since.
  */
-export const saveCheckpoint = (tx: Sql, projection: string, position: GlobalPosition, applied: number) =>
-  tx.query(
-    `UPDATE hcp_checkpoints SET commit_position = $2, prepare_position = $3, events_applied = events_applied + $4
-      WHERE projection = $1 AND (commit_position, prepare_position) < ($2::bigint, $3::bigint)`,
-    [projection, position.commit.toString(), position.prepare.toString(), applied],
-  );
+export const saveCheckpoint = (tx: Sql, projection: string, position: GlobalPosition, applied: number) => {
+  const [text, values] = moveCheckpoints([[projection, position, applied]]);
+  return tx.query(text, [values]);
+};
 
 /**
  * The same, on its own (no transaction, no lock first): one statement that creates the row or

@@ -46,14 +46,14 @@ export type TableRows<R extends Row> = {
  * Rows a live projection runner keeps from one batch to the next, per table, so a batch loads from
  * the database only the rows it has not seen: the live runner is the only writer of its tables,
  * and each of its batches is otherwise two round trips per table on the path of every mutation
- * that waits for the read models. The runner empties a projection's tables here whenever the rows
- * could differ from the database: a transaction that failed (its rows were changed in place), a
+ * that waits for the read models. The runner empties it whenever the rows could differ from the
+ * database: a transaction that failed (its rows were changed in place), a
  * stored checkpoint other than the one it committed last, a new start. The oldest rows go first
  * beyond `limit` per table.
  */
 export type RowCache = {
   table(name: string): Map<string, Row>;
-  clear(tables?: readonly string[]): void;
+  clear(): void;
   /** After a batch: each table back within the limit. */
   trim(): void;
 };
@@ -66,8 +66,8 @@ export const createRowCache = (limit = 20_000): RowCache => {
       if (!rows) tables.set(name, (rows = new Map()));
       return rows;
     },
-    clear(names) {
-      for (const name of names ?? [...tables.keys()]) tables.delete(name);
+    clear() {
+      tables.clear();
     },
     trim() {
       for (const rows of tables.values())

@@ -49,7 +49,7 @@ export const openPglite = async (): Promise<OpenBackend> => {
 
 export const openServer = async (url: string, prefix: string, settings?: Readonly<Record<string, string>>): Promise<OpenBackend> => {
   const schema = `${prefix}_${randomBytes(4).toString('hex')}`;
-  const db = await createPgDatabase({ connectionString: url, schema, maxConnections: 20, ...(settings ? { settings } : {}) });
+  const db = await createPgDatabase({ connectionString: url, schema, maxConnections: 20, settings });
   let disposed = false;
   return {
     name: 'postgres',

@@ -107,14 +107,14 @@ const evolve = (state: CustomerState, event: CustomerEvent): CustomerState => {
     }
     case 'QuotaReleased':
     case 'QuotaConsumed': {
-      const held = getIn(reservations, event.data.workloadId);
-      const rest = removeFrom(reservations, event.data.workloadId);
+      const { workloadId } = event.data;
+      const held = getIn(reservations, workloadId);
       const amount = reservationOf(event.data);
       // a release takes what is left; a run's consumption takes its part and leaves the rest reserved
       const left = event.type === 'QuotaConsumed' && held ? sub(held, amount) : ZERO;
       return {
         ...state,
-        reservations: left.gpuSeconds > 0 || left.budgetMicroUsd > 0 ? setIn(rest, event.data.workloadId, left) : rest,
+        reservations: left.gpuSeconds > 0 || left.budgetMicroUsd > 0 ? setIn(reservations, workloadId, left) : removeFrom(reservations, workloadId),
         balance: {
           ...balance,
           reserved: sub(balance.reserved, amount),
