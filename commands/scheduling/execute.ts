@@ -48,6 +48,7 @@ export const createExecutor = ({
   pools,
   markPoolDirty,
   powerChanges,
+  powerRefused,
 }: {
   deps: CommandDeps;
   log: Logger;
@@ -55,6 +56,8 @@ export const createExecutor = ({
   pools: () => ReadonlyMap<string, PoolRecord>;
   markPoolDirty: (poolId: string) => void;
   powerChanges: Map<string, string>;
+  /** A power change asked for was refused outright: the scheduler pauses before asking again. */
+  powerRefused: (poolId: string) => void;
 }) => {
   /** A command at the scheduler's time (its events carry that time, not the wall clock's). */
   const at = (commandId: string, atMs: number): CommandContext => ({ commandId, correlationId: commandId, actor: 'process-manager:scheduler', now: () => new Date(atMs) });
@@ -286,6 +289,7 @@ export const createExecutor = ({
       } catch (error) {
         if (!(error instanceof CommandRejectedError)) throw error;
         log.info({ poolId: d.poolId, direction: d.direction, reason: error.message }, 'power change not requested');
+        powerRefused(d.poolId);
       } finally {
         markPoolDirty(d.poolId);
       }

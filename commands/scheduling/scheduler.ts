@@ -19,7 +19,7 @@ import { tierOf } from '../../domain/billing/price-list.ts';
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { powerFeed, type PriceTick } from '../../domain/market/ticks.ts';
 import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
-import { schedulingRound } from '../../domain/scheduling/round.ts';
+import { POWER_RETRY_MS, schedulingRound } from '../../domain/scheduling/round.ts';
 import { pausedKey, type PoolView, type Running, type Waiting } from '../../domain/scheduling/types.ts';
 import { WARM_WINDOW_MS } from '../../domain/scheduling/warm-pool.ts';
 import { iso } from '../../domain/time.ts';
@@ -85,6 +85,15 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
   const powerPrice = new Map<string, number>();
   /** Pools whose power a handover or switch is changing, by the id of that change. */
   const powerChanges = new Map<string, string>();
+  /** Pools whose last power change failed: when another may be asked for. */
+  const powerRetryAt = new Map<string, number>();
+  /** A pool's power change ended; if it failed, the next waits (POWER_RETRY_MS). */
+  const powerChangeEnded = (poolId: string, failed: boolean) => {
+    powerChanges.delete(poolId);
+    if (!failed) return void powerRetryAt.delete(poolId);
+    const mode = pools.get(poolId)?.state.mode; // the change failed, so the pool is still in the mode it left from
+    powerRetryAt.set(poolId, now + POWER_RETRY_MS[mode === 'serving' || mode === 'training' ? 'down' : 'up']);
+  };
   const stats = { placements: 0, preemptions: 0, rounds: 0, decidingMs: 0, placingMs: 0 };
   let now = 0;
   let dirty = true;
@@ -133,6 +142,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     pools: () => pools,
     markPoolDirty: (id) => dirtyPools.add(id),
     powerChanges,
+    powerRefused: (id) => powerChangeEnded(id, true),
   });
 
   const enqueue = (
@@ -212,6 +222,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
           powerUsdPerMwh: node ? powerPrice.get(powerFeed(node)) : undefined,
           powerChangeInFlight: powerChanges.has(id) || p.switchInFlight !== undefined,
           lastDemandMs: lastDemand.get(id) ?? now,
+          powerRetryAtMs: powerRetryAt.get(id),
         },
       ];
     });
@@ -326,7 +337,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
         await interrupt(data.workloadId as string | null, 'gpu_failed', `GPU ${String(data.gpuId)} failed: ${String(data.reason)}`);
       if (event.type === 'GpuServiceChanged' && data.inService === false)
         await interrupt(data.workloadId as string | null, 'out_of_service', `GPU ${String(data.gpuId)} taken out of service: ${String(data.reason)}`);
-      if ((event.type === 'ModeSwitched' || event.type === 'SwitchFailed') && powerChanges.get(id) === data.switchId) powerChanges.delete(id);
+      if ((event.type === 'ModeSwitched' || event.type === 'SwitchFailed') && powerChanges.get(id) === data.switchId) powerChangeEnded(id, event.type === 'SwitchFailed');
       return;
     }
     const w = event as unknown as { type: WorkloadEvent['type']; data: Record<string, unknown> };
@@ -377,7 +388,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
       case 'HandoverFailed':
         for (const [pool, change] of powerChanges)
           if (change === data.handoverId) {
-            powerChanges.delete(pool);
+            powerChangeEnded(pool, event.type === 'HandoverFailed');
             dirtyPools.add(pool);
             dirty = true;
           }

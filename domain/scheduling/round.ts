@@ -31,6 +31,13 @@ import { sameTargets, warmTargets, WARM_WINDOW_MS } from './warm-pool.ts';
 
 /** A serving pool with nothing but its warm reserve's work this long gives its power back. */
 export const POWER_DOWN_IDLE_MS = 3_600_000;
+/**
+ * After a failed change of a pool's power, how long before another is asked for: giving power back
+ * waits another quiet hour; taking it waits for the controller's next interval, when prices and
+ * mining may have moved. A failure is an event, which wakes the scheduler at once, so without a
+ * pause it would ask again, fail again and flood the log and the store.
+ */
+export const POWER_RETRY_MS = { down: POWER_DOWN_IDLE_MS, up: 15 * 60_000 } as const;
 
 type WorkPool = PoolView & { gpus: GpuUnit[]; warmTargets: Record<string, number> };
 
@@ -275,7 +282,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   const waitingTypes = new Set(view.waiting.map((w) => w.request.gpuType));
   const poweringDown = new Set<string>();
   for (const pool of pools.values()) {
-    if ((pool.mode !== 'serving' && pool.mode !== 'training') || pool.powerChangeInFlight || waitingTypes.has(pool.gpuType)) continue;
+    if ((pool.mode !== 'serving' && pool.mode !== 'training') || pool.powerChangeInFlight || waitingTypes.has(pool.gpuType) || now < (pool.powerRetryAtMs ?? 0)) continue;
     if (now - pool.lastDemandMs < POWER_DOWN_IDLE_MS) continue;
     const busy = pool.gpus.filter((g) => g.busy).length;
     if (busy > pool.warmStandbyUnits) continue;
@@ -296,7 +303,8 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   // 5. the warm pool at its targets, and GPUs warmed for waiting P1s
   const starvedOfPower = new Set<GpuType>();
   for (const pool of pools.values()) {
-    if (poweringDown.has(pool.resourceId)) continue;
+    // a pool giving its power back is not warmed again meanwhile: the change would find more GPUs powered than its standby allows, fail, and be asked for again
+    if (poweringDown.has(pool.resourceId) || (pool.powerChangeInFlight && (pool.mode === 'serving' || pool.mode === 'training'))) continue;
     const short = p1Short.get(pool.resourceId);
     const models = new Set([...Object.keys(pool.warmTargets), ...(short?.keys() ?? [])]);
     for (const model of [...models].sort()) {
@@ -325,7 +333,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   // 6. power for work that waits: mining yields to P1–P3 (P4 takes what is left)
   for (const type of new Set([...wantsPower, ...starvedOfPower])) {
     const candidates = poolsOfType(type)
-      .filter((p) => p.mode !== 'serving' && p.mode !== 'training' && !p.powerChangeInFlight)
+      .filter((p) => p.mode !== 'serving' && p.mode !== 'training' && !p.powerChangeInFlight && now >= (p.powerRetryAtMs ?? 0))
       .sort((a, b) => (a.powerUsdPerMwh ?? Infinity) - (b.powerUsdPerMwh ?? Infinity) || b.units - a.units || (a.resourceId < b.resourceId ? -1 : 1));
     const pool = candidates[0];
     if (pool) out.push({ type: 'power', poolId: pool.resourceId, facilityId: pool.facilityId, direction: 'up', reason: `${type} work waits that ${pool.resourceId}'s warm standby cannot power` });

@@ -19,7 +19,7 @@ import { decidePool, evolvePool, poweredCount, type GpuPoolCommand, type GpuPool
 import { iso } from '../time.ts';
 import type { Tier } from '../billing/price-list.ts';
 import type { GpuType, WorkloadRequest } from '../workload/request.ts';
-import { schedulingRound } from './round.ts';
+import { POWER_DOWN_IDLE_MS, schedulingRound } from './round.ts';
 import { pausedKey, type Decision, type Running, type SchedulerView, type Waiting } from './types.ts';
 
 type Round = (view: SchedulerView) => Decision[];
@@ -35,6 +35,8 @@ type World = {
   paused: Set<string>;
   warming: Array<{ poolId: string; gpuIds: string[]; model: string; readyAtMs: number }>;
   lastDemand: Map<string, number>;
+  /** Pools whose power-down was asked for and completes after the next round (a handover takes its phases). */
+  poweringDown: Set<string>;
   arrived: number;
   ended: Set<string>;
   failed: Set<string>;
@@ -59,6 +61,7 @@ const newWorld = (): World => ({
   paused: new Set(),
   warming: [],
   lastDemand: new Map(),
+  poweringDown: new Set(),
   arrived: 0,
   ended: new Set(),
   failed: new Set(),
@@ -78,7 +81,7 @@ const poolCommand = (w: World, poolId: string, command: GpuPoolCommand) => {
 
 const viewOf = (w: World): SchedulerView => ({
   nowMs: w.now,
-  pools: [...w.pools.values()].map((p) => ({ ...p, temperatureC: {}, powerUsdPerMwh: 40, powerChangeInFlight: false, lastDemandMs: w.lastDemand.get(p.resourceId) ?? w.now })),
+  pools: [...w.pools.values()].map((p) => ({ ...p, temperatureC: {}, powerUsdPerMwh: 40, powerChangeInFlight: w.poweringDown.has(p.resourceId), lastDemandMs: w.lastDemand.get(p.resourceId) ?? w.now })),
   waiting: w.waiting,
   running: w.running.map(({ startsAtMs: _s, remaining: _r, origin: _o, ...r }) => r),
   paused: w.paused,
@@ -94,6 +97,7 @@ const requeue = (w: World, r: Run) => {
 /** One round, its decisions carried out and checked. */
 const round = (w: World, schedule: Round) => {
   const decisions = schedule(viewOf(w));
+  const downBefore = [...w.poweringDown];
   const waitedBefore = new Set(w.waiting.map((x) => x.workloadId));
   const placedNow = new Set<string>();
   for (const d of decisions) {
@@ -162,11 +166,11 @@ const round = (w: World, schedule: Round) => {
         poolCommand(w, d.poolId, { type: 'SizeWarmStandby', targets: d.targets, reason: d.reason, basis: d.basis });
         break;
       case 'power': {
-        // the handover carried out at once: the pool's envelope becomes its new mode's
+        // power comes at once; giving it back is a handover whose capacity check comes after the next round
         const pool = w.pools.get(d.poolId)!;
         if (d.direction === 'up') w.pools.set(d.poolId, { ...pool, mode: 'serving' });
-        else if (poweredCount(pool.gpus) > pool.warmStandbyUnits) w.violations.push(`${d.poolId} powered down with ${poweredCount(pool.gpus)} GPUs powered`);
-        else w.pools.set(d.poolId, { ...pool, mode: 'warm_standby' });
+        else if (w.poweringDown.has(d.poolId)) w.violations.push(`${d.poolId}: power-down asked for again while one is under way`);
+        else w.poweringDown.add(d.poolId);
         break;
       }
       case 'fail': {
@@ -179,6 +183,12 @@ const round = (w: World, schedule: Round) => {
         break;
       }
     }
+  }
+  for (const poolId of downBefore) {
+    const pool = w.pools.get(poolId)!;
+    w.poweringDown.delete(poolId);
+    if (poweredCount(pool.gpus) > pool.warmStandbyUnits) w.violations.push(`${poolId} powered down with ${poweredCount(pool.gpus)} GPUs powered, its standby powers ${pool.warmStandbyUnits}`);
+    else w.pools.set(poolId, { ...pool, mode: 'warm_standby' });
   }
   // mining yields to P1–P3: work that stays waiting asks for the power of an unpowered pool of its type
   if (w.paused.size === 0)
@@ -342,6 +352,7 @@ const PLANTED: Record<string, Round> = {
   'places onto GPUs it believes idle': (view) => schedulingRound({ ...view, pools: view.pools.map((p) => ({ ...p, gpus: p.gpus.map((g) => ({ ...g, busy: null })) })) }),
   'treats a running P1 as P3': (view) => schedulingRound({ ...view, running: view.running.map((r) => ({ ...r, priority: 'P3' as const })) }),
   'never asks mining for power': (view) => schedulingRound(view).filter((d) => !(d.type === 'power' && d.direction === 'up')),
+  'warms a pool that gives its power back': (view) => schedulingRound({ ...view, pools: view.pools.map((p) => ({ ...p, powerChangeInFlight: false })) }),
   'does not age the queue': (view) => schedulingRound({ ...view, waiting: view.waiting.map((x) => ({ ...x, queuedAtMs: view.nowMs })) }),
 };
 
@@ -354,8 +365,26 @@ describe('scheduler (invariants 2 and 3), model-based', () => {
     fc.assert(starvationProperty(schedulingRound), { numRuns: 20 });
   });
 
-  it.each(['places onto GPUs it believes idle', 'treats a running P1 as P3', 'never asks mining for power'])('catches a scheduler that %s', (bug) => {
+  it.each(['places onto GPUs it believes idle', 'treats a running P1 as P3', 'never asks mining for power', 'warms a pool that gives its power back'])('catches a scheduler that %s', (bug) => {
     expect(fc.check(worldProperty(PLANTED[bug]!), { numRuns: 200 }).failed).toBe(true);
+  });
+
+  it('asks for no change of a pool\'s power before the pause after a failed one (POWER_RETRY_MS)', () => {
+    const w = newWorld();
+    w.lastDemand.set('a-h100', w.now - POWER_DOWN_IDLE_MS);
+    const view = viewOf(w);
+    const powerDecisions = (retryAtMs: number | undefined) =>
+      schedulingRound({ ...view, pools: view.pools.map((p) => ({ ...p, powerRetryAtMs: retryAtMs })) }).flatMap((d) => (d.type === 'power' ? [d.poolId] : []));
+    expect(powerDecisions(undefined)).toEqual(['a-h100']);
+    expect(powerDecisions(w.now + 1)).toEqual([]);
+    expect(powerDecisions(w.now)).toEqual(['a-h100']);
+    // nor power for waiting work from a pool whose power-up just failed
+    w.waiting.push({ workloadId: 'w1', customerId: 'c', priority: 'P2', request: { type: 'ai_inference_batch', gpuType: 'A100', gpuCount: 1, model: 'llama-3-8b', durationSeconds: 60 }, firstQueuedAtMs: w.now, queuedAtMs: w.now, nextRun: 1, remainingSeconds: 60 });
+    const withWork = viewOf(w);
+    const up = (retryAtMs: number | undefined) =>
+      schedulingRound({ ...withWork, pools: withWork.pools.map((p) => ({ ...p, powerRetryAtMs: retryAtMs })) }).flatMap((d) => (d.type === 'power' && d.direction === 'up' ? [d.poolId] : []));
+    expect(up(undefined)).toEqual(['a-a100']);
+    expect(up(w.now + 1)).toEqual([]);
   });
 
   it('catches a scheduler that does not age the queue', () => {

@@ -18,6 +18,8 @@ export type PoolView = Pick<GpuPoolState, 'resourceId' | 'gpuType' | 'units' | '
   powerChangeInFlight: boolean;
   /** The last time work of its type other than its warm reserve's needed it (power down after a quiet while). */
   lastDemandMs: number;
+  /** A change of its power failed: none is asked for again before this time (no retry at every round). */
+  powerRetryAtMs?: number;
 };
 
 export type Waiting = {
