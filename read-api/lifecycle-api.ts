@@ -202,8 +202,10 @@ export const slaOf = async (db: Sql, w: WorkloadView) => {
 };
 
 /** The current allocation, or null when the workload is not on GPUs. */
-export const allocationOf = async (db: Sql, w: WorkloadView) => {
-  if (w.status !== 'allocated' && w.status !== 'running') return null;
+export const allocationOf = async (db: Sql, w: WorkloadView) => (w.status === 'allocated' || w.status === 'running' ? lastRunOf(db, w) : null);
+
+/** The workload's latest run, whether or not it still holds its GPUs. */
+const lastRunOf = async (db: Sql, w: WorkloadView) => {
   const [row] = await db.query<RunRow>(
     `SELECT ${RUN_COLUMNS} FROM rm_workload_runs r WHERE workload_id = $1 AND run = (SELECT run FROM rm_workloads WHERE workload_id = $1)`,
     [w.id],
@@ -289,7 +291,7 @@ export const registerWorkloadRest = (app: FastifyInstance, services: ApiServices
     const w = visible(principal, await findWorkload(services.readModels, id));
     // the same answer for "missing" and "someone else's"
     if (!w) throw new CommandRejectedError({ code: 'not_found', message: 'workload not found', field: 'id' });
-    const [allocation, usage, sla] = await Promise.all([allocationOf(services.readModels, w), usageOf(services.readModels, w, services.deps.clock.now().getTime()), slaOf(services.readModels, w)]);
+    const [run, usage, sla] = await Promise.all([lastRunOf(services.readModels, w), usageOf(services.readModels, w, services.deps.clock.now().getTime()), slaOf(services.readModels, w)]);
     return {
       workload_id: w.id,
       customer_id: w.customerId,
@@ -303,9 +305,10 @@ export const registerWorkloadRest = (app: FastifyInstance, services: ApiServices
       priority: w.priority,
       priority_reason: w.priorityReason,
       submitted_at: w.submittedAt,
-      allocated_gpus: allocation?.gpuIds ?? [],
-      facility: allocation?.facilityId ?? null,
-      started_at: allocation?.startedAt ?? null,
+      // the GPUs it holds now; where and when its latest run started, also once it has ended
+      allocated_gpus: run && (w.status === 'allocated' || w.status === 'running') ? run.gpuIds : [],
+      facility: run?.facilityId ?? null,
+      started_at: run?.startedAt ?? null,
       metrics: { requests_served: sla.requestsServed, p50_latency_ms: sla.p50Ms, p99_latency_ms: sla.p99Ms, availability: sla.availability },
       sla: { met: sla.met, breaches: sla.breaches.map((b) => ({ run: b.run, kind: b.kind, measured: b.measured, target: b.target, unit: b.unit, credit_percent: b.creditPercent, at: b.at })) },
       ran_seconds: usage.ranSeconds,

@@ -108,7 +108,8 @@ for (const backend of postgresBackends()) {
       expect(seenByB).toEqual([]);
       // A reads it over REST in the seed's shape
       const own = await fetch(`${p.url}/api/v1/workloads/${id}`, { headers: { authorization: `Bearer ${a.key}` } });
-      expect(await own.json()).toMatchObject({ workload_id: id, status: 'completed', priority: 'P1', cost_usd: '3.50', gpu_type: 'H100', ran_seconds: 3600 });
+      // where and when it ran stay after it ends; the GPUs it holds are none
+      expect(await own.json()).toMatchObject({ workload_id: id, status: 'completed', priority: 'P1', cost_usd: '3.50', gpu_type: 'H100', ran_seconds: 3600, allocated_gpus: [], facility: 'texas-north', started_at: expect.stringMatching(/^2024-01-31T20:0/) });
     });
   });
 }
