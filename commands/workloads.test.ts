@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { customerDecider, customerStream } from '../domain/customer/customer.ts';
+import { workloadStream } from '../domain/workload/workload.ts';
 import { manualClock } from '../infra/clock.ts';
 import { createMemoryEventStore } from '../infra/event-store/memory.ts';
 import { sequentialIds } from '../infra/ids.ts';
@@ -31,5 +32,23 @@ describe('workload steps', () => {
       now: clock.now,
     });
     await expect(cancelWorkload(deps, caller('cancel-1'), { workloadId, reason: 'test' })).rejects.toBeInstanceOf(StepNotTakenError);
+  });
+
+  it('stamps a workload submitted and queued at the same moment, while its clock moves on during the submission', async () => {
+    const clock = manualClock();
+    // a fast platform clock: every reading is a second later
+    const ticking = { ...clock, now: () => (clock.advance(1000), clock.now()) };
+    const deps: CommandDeps = { store: createMemoryEventStore(), readModels: { query: async () => [] }, clock: ticking, ids: sequentialIds('t') };
+    const caller = (commandId: string) => ({ commandId, correlationId: commandId, actor: 'test' });
+    await ensurePriceList(deps);
+    const { customerId } = await registerCustomer(deps, caller('register-1'), { name: 'C', tier: 'standard' });
+    await grantQuota(deps, caller('grant-1'), { customerId, gpuSeconds: 100 * 3600, budgetMicroUsd: 1_000_000_000 });
+    const request = { type: 'ai_inference_batch' as const, model: 'llama-3-8b', gpuType: 'A100' as const, gpuCount: 1, durationSeconds: 3600 };
+    const { workloadId } = await submitWorkload(deps, caller('submit-1'), { customerId, request });
+    const events = await deps.store.readStream(workloadStream(workloadId));
+    const submittedAt = events.find((e) => e.type === 'WorkloadSubmitted')!.metadata.occurredAt;
+    const queued = events.find((e) => e.type === 'WorkloadQueued')!;
+    expect((queued.data as { at: string }).at).toBe(submittedAt);
+    expect(queued.metadata.occurredAt).toBe(submittedAt);
   });
 });

@@ -34,6 +34,9 @@ const openCommand = (reserved: QuotaReserved['data'], atMs: number) => ({
   at: atMs,
 });
 
+/** A workload's opening events carry the moment it was submitted, the time it is queued from (not a later moment of the append). */
+const openedAt = <C extends { now: () => Date }>(context: C, atMs: number): C => ({ ...context, now: () => new Date(atMs) });
+
 /** Opens the workload stream for a reservation (queued from `atMs`, the reservation's time); a no-op when it is open already. */
 export const openWorkload = async (deps: CommandDeps, caller: Caller, reserved: QuotaReserved['data'], causationId: string, atMs: number) =>
   confirmStep(
@@ -42,7 +45,7 @@ export const openWorkload = async (deps: CommandDeps, caller: Caller, reserved: 
       workloadDecider,
       workloadStream(reserved.workloadId),
       openCommand(reserved, atMs),
-      contextFor(deps, caller, openWorkloadCommandId(reserved.workloadId), causationId),
+      openedAt(contextFor(deps, caller, openWorkloadCommandId(reserved.workloadId), causationId), atMs),
     ),
     openWorkloadCommandId(reserved.workloadId),
     'the opening of the workload',
@@ -76,7 +79,7 @@ export const submitWorkload = async (deps: CommandDeps, caller: Caller, input: {
         const reserved = decided.find((e): e is QuotaReserved => e.type === 'QuotaReserved');
         return reserved && openCommand(reserved.data, atMs);
       },
-      context: contextFor(deps, caller, openWorkloadCommandId(workloadId), caller.commandId),
+      context: openedAt(contextFor(deps, caller, openWorkloadCommandId(workloadId), caller.commandId), atMs),
     },
   ]);
   if (together) return { workloadId, position: together[1]!.position };
