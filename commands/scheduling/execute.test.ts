@@ -44,7 +44,7 @@ describe('the scheduler executor, repeated after a crash', () => {
       return s.pool;
     };
     await refresh();
-    const executor = createExecutor({ deps, log: createLogger('silent'), facilities, pools: () => pools, markPoolDirty: () => {}, powerChanges: new Map(), powerRefused: () => {} });
+    const executor = createExecutor({ deps, log: createLogger('silent'), facilities, pools: () => pools, markPoolDirty: () => {}, powerAsked: () => {}, powerRefused: () => {} });
     const gpuIds = [0, 1].map((i) => gpuIdOf(poolId, 'A100', i));
     const waiting = { workloadId, customerId, priority: 'P3' as const, request, firstQueuedAtMs: T0, queuedAtMs: T0, nextRun: 1, remainingSeconds: 600 };
     const placement = { type: 'place' as const, workloadId, run: 1, poolId, facilityId: 'texas-north', gpuIndexes: [0, 1], gpuIds, warm: false, startupMs: 60_000, mode: 'serving' as const, model: 'llama-3-8b', score: 1, reason: 'test' };

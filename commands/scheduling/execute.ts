@@ -47,7 +47,7 @@ export const createExecutor = ({
   facilities,
   pools,
   markPoolDirty,
-  powerChanges,
+  powerAsked,
   powerRefused,
 }: {
   deps: CommandDeps;
@@ -55,9 +55,10 @@ export const createExecutor = ({
   facilities: readonly FacilitySpec[];
   pools: () => ReadonlyMap<string, PoolRecord>;
   markPoolDirty: (poolId: string) => void;
-  powerChanges: Map<string, string>;
+  /** A change of a pool's power was asked for (a handover or a switch, by its id). */
+  powerAsked: (poolId: string, changeId: string, direction: 'up' | 'down') => void;
   /** A power change asked for was refused outright: the scheduler pauses before asking again. */
-  powerRefused: (poolId: string) => void;
+  powerRefused: (poolId: string, direction: 'up' | 'down') => void;
 }) => {
   /** A command at the scheduler's time (its events carry that time, not the wall clock's). */
   const at = (commandId: string, atMs: number): CommandContext => ({ commandId, correlationId: commandId, actor: 'process-manager:scheduler', now: () => new Date(atMs) });
@@ -271,25 +272,25 @@ export const createExecutor = ({
           const asic = await asicToShed(d.facilityId);
           if (asic) {
             const { handoverId } = await requestHandover(deps, caller(key), { facilityId: d.facilityId, direction: 'to_ai', asicResourceId: asic, gpuResourceId: d.poolId, reason: d.reason.slice(0, 200), handoverId: `ho-${uuidFromName(key).slice(0, 18)}` });
-            powerChanges.set(d.poolId, handoverId);
+            powerAsked(d.poolId, handoverId, 'up');
             return;
           }
           const { switchId } = await requestSwitch(deps, caller(key), { resourceId: d.poolId, to: 'serving', reason: d.reason.slice(0, 200), switchId: `sw-${uuidFromName(key).slice(0, 18)}` });
-          powerChanges.set(d.poolId, switchId);
+          powerAsked(d.poolId, switchId, 'up');
           return;
         }
         const asic = await asicHeldFor(d.facilityId, d.poolId);
         if (asic) {
           const { handoverId } = await requestHandover(deps, caller(key), { facilityId: d.facilityId, direction: 'to_mining', asicResourceId: asic, gpuResourceId: d.poolId, reason: d.reason.slice(0, 200), handoverId: `ho-${uuidFromName(key).slice(0, 18)}` });
-          powerChanges.set(d.poolId, handoverId);
+          powerAsked(d.poolId, handoverId, 'down');
           return;
         }
         const { switchId } = await requestSwitch(deps, caller(key), { resourceId: d.poolId, to: 'warm_standby', reason: d.reason.slice(0, 200), switchId: `sw-${uuidFromName(key).slice(0, 18)}` });
-        powerChanges.set(d.poolId, switchId);
+        powerAsked(d.poolId, switchId, 'down');
       } catch (error) {
         if (!(error instanceof CommandRejectedError)) throw error;
         log.info({ poolId: d.poolId, direction: d.direction, reason: error.message }, 'power change not requested');
-        powerRefused(d.poolId);
+        powerRefused(d.poolId, d.direction);
       } finally {
         markPoolDirty(d.poolId);
       }

@@ -83,17 +83,18 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
   const p1Asked: Array<{ atMs: number; gpuType: string; model: string; gpus: number }> = [];
   const lastDemand = new Map<string, number>();
   const powerPrice = new Map<string, number>();
-  /** Pools whose power a handover or switch is changing, by the id of that change. */
-  const powerChanges = new Map<string, string>();
+  type Direction = 'up' | 'down';
+  /** Pools whose power a handover or switch is changing: the id of that change and which way. */
+  const powerChanges = new Map<string, { id: string; direction: Direction }>();
   /** Pools whose last power change failed: when another may be asked for. */
   const powerRetryAt = new Map<string, number>();
   /** A pool's power change ended; if it failed, the next waits (POWER_RETRY_MS). */
-  const powerChangeEnded = (poolId: string, failed: boolean) => {
+  const powerChangeEnded = (poolId: string, failed: { direction: Direction } | undefined) => {
     powerChanges.delete(poolId);
-    if (!failed) return void powerRetryAt.delete(poolId);
-    const mode = pools.get(poolId)?.state.mode; // the change failed, so the pool is still in the mode it left from
-    powerRetryAt.set(poolId, now + POWER_RETRY_MS[mode === 'serving' || mode === 'training' ? 'down' : 'up']);
+    if (failed) powerRetryAt.set(poolId, now + POWER_RETRY_MS[failed.direction]);
+    else powerRetryAt.delete(poolId);
   };
+  const directionOf = (switchingTo: string | undefined): Direction => (switchingTo === 'serving' || switchingTo === 'training' ? 'up' : 'down');
   const stats = { placements: 0, preemptions: 0, rounds: 0, decidingMs: 0, placingMs: 0 };
   let now = 0;
   let dirty = true;
@@ -141,8 +142,8 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     facilities,
     pools: () => pools,
     markPoolDirty: (id) => dirtyPools.add(id),
-    powerChanges,
-    powerRefused: (id) => powerChangeEnded(id, true),
+    powerAsked: (id, changeId, direction) => powerChanges.set(id, { id: changeId, direction }),
+    powerRefused: (id, direction) => powerChangeEnded(id, { direction }),
   });
 
   const enqueue = (
@@ -220,7 +221,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
           warmTargets: p.state.warmTargets,
           temperatureC,
           powerUsdPerMwh: node ? powerPrice.get(powerFeed(node)) : undefined,
-          powerChangeInFlight: powerChanges.has(id) || p.switchInFlight !== undefined,
+          powerChange: powerChanges.get(id)?.direction ?? (p.switchInFlight !== undefined ? directionOf(p.state.switchingTo) : undefined),
           lastDemandMs: lastDemand.get(id) ?? now,
           powerRetryAtMs: powerRetryAt.get(id),
         },
@@ -337,7 +338,8 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
         await interrupt(data.workloadId as string | null, 'gpu_failed', `GPU ${String(data.gpuId)} failed: ${String(data.reason)}`);
       if (event.type === 'GpuServiceChanged' && data.inService === false)
         await interrupt(data.workloadId as string | null, 'out_of_service', `GPU ${String(data.gpuId)} taken out of service: ${String(data.reason)}`);
-      if ((event.type === 'ModeSwitched' || event.type === 'SwitchFailed') && powerChanges.get(id) === data.switchId) powerChangeEnded(id, event.type === 'SwitchFailed');
+      const change = powerChanges.get(id);
+      if ((event.type === 'ModeSwitched' || event.type === 'SwitchFailed') && change?.id === data.switchId) powerChangeEnded(id, event.type === 'SwitchFailed' ? change : undefined);
       return;
     }
     const w = event as unknown as { type: WorkloadEvent['type']; data: Record<string, unknown> };
@@ -380,15 +382,15 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
       }
       case 'HandoverRequested':
         if (poolIds.includes(data.gpuResourceId as string)) {
-          powerChanges.set(data.gpuResourceId as string, data.handoverId as string);
+          powerChanges.set(data.gpuResourceId as string, { id: data.handoverId as string, direction: data.direction === 'to_mining' ? 'down' : 'up' });
           dirty = true;
         }
         return;
       case 'HandoverCompleted':
       case 'HandoverFailed':
         for (const [pool, change] of powerChanges)
-          if (change === data.handoverId) {
-            powerChangeEnded(pool, event.type === 'HandoverFailed');
+          if (change.id === data.handoverId) {
+            powerChangeEnded(pool, event.type === 'HandoverFailed' ? change : undefined);
             dirtyPools.add(pool);
             dirty = true;
           }
@@ -456,7 +458,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
         for (const [poolId, p] of pools)
           for (const g of p.state.gpus)
             if (g.warming && g.model && g.warmReadyAt) timers.add({ kind: 'warmed', atMs: Date.parse(g.warmReadyAt), poolId, gpuIds: [gpuIdOf(poolId, p.state.gpuType, g.index)], model: g.model });
-        for (const [poolId, p] of pools) if (p.switchInFlight) powerChanges.set(poolId, p.switchInFlight);
+        for (const [poolId, p] of pools) if (p.switchInFlight) powerChanges.set(poolId, { id: p.switchInFlight, direction: directionOf(p.state.switchingTo) });
         dirty = true;
         log.info({ waiting: waiting.size, running: running.size, at: iso(now) }, 'scheduler recovered');
       }),

@@ -44,7 +44,10 @@ type WorkPool = PoolView & { gpus: GpuUnit[]; warmTargets: Record<string, number
 export const schedulingRound = (view: SchedulerView): Decision[] => {
   const now = view.nowMs;
   const out: Decision[] = [];
-  const pools = new Map<string, WorkPool>(view.pools.map((p) => [p.resourceId, { ...p, gpus: p.gpus.slice(), warmTargets: { ...p.warmTargets } }]));
+  // a pool giving its power back has warm standby's envelope from the moment it is asked for, not only once its own switch begins
+  const pools = new Map<string, WorkPool>(
+    view.pools.map((p) => [p.resourceId, { ...p, switchingTo: p.switchingTo ?? (p.powerChange === 'down' ? 'warm_standby' : undefined), gpus: p.gpus.slice(), warmTargets: { ...p.warmTargets } }]),
+  );
   let running = view.running.slice();
   const byType = new Map<GpuType, WorkPool[]>();
   for (const p of pools.values()) byType.set(p.gpuType, [...(byType.get(p.gpuType) ?? []), p]);
@@ -282,7 +285,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   const waitingTypes = new Set(view.waiting.map((w) => w.request.gpuType));
   const poweringDown = new Set<string>();
   for (const pool of pools.values()) {
-    if ((pool.mode !== 'serving' && pool.mode !== 'training') || pool.powerChangeInFlight || waitingTypes.has(pool.gpuType) || now < (pool.powerRetryAtMs ?? 0)) continue;
+    if ((pool.mode !== 'serving' && pool.mode !== 'training') || pool.powerChange !== undefined || waitingTypes.has(pool.gpuType) || now < (pool.powerRetryAtMs ?? 0)) continue;
     if (now - pool.lastDemandMs < POWER_DOWN_IDLE_MS) continue;
     const busy = pool.gpus.filter((g) => g.busy).length;
     if (busy > pool.warmStandbyUnits) continue;
@@ -304,7 +307,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   const starvedOfPower = new Set<GpuType>();
   for (const pool of pools.values()) {
     // a pool giving its power back is not warmed again meanwhile: the change would find more GPUs powered than its standby allows, fail, and be asked for again
-    if (poweringDown.has(pool.resourceId) || (pool.powerChangeInFlight && (pool.mode === 'serving' || pool.mode === 'training'))) continue;
+    if (poweringDown.has(pool.resourceId) || pool.powerChange === 'down') continue;
     const short = p1Short.get(pool.resourceId);
     const models = new Set([...Object.keys(pool.warmTargets), ...(short?.keys() ?? [])]);
     for (const model of [...models].sort()) {
@@ -333,7 +336,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   // 6. power for work that waits: mining yields to P1–P3 (P4 takes what is left)
   for (const type of new Set([...wantsPower, ...starvedOfPower])) {
     const candidates = poolsOfType(type)
-      .filter((p) => p.mode !== 'serving' && p.mode !== 'training' && !p.powerChangeInFlight && now >= (p.powerRetryAtMs ?? 0))
+      .filter((p) => p.mode !== 'serving' && p.mode !== 'training' && p.powerChange === undefined && now >= (p.powerRetryAtMs ?? 0))
       .sort((a, b) => (a.powerUsdPerMwh ?? Infinity) - (b.powerUsdPerMwh ?? Infinity) || b.units - a.units || (a.resourceId < b.resourceId ? -1 : 1));
     const pool = candidates[0];
     if (pool) out.push({ type: 'power', poolId: pool.resourceId, facilityId: pool.facilityId, direction: 'up', reason: `${type} work waits that ${pool.resourceId}'s warm standby cannot power` });

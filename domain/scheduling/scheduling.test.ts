@@ -81,7 +81,7 @@ const poolCommand = (w: World, poolId: string, command: GpuPoolCommand) => {
 
 const viewOf = (w: World): SchedulerView => ({
   nowMs: w.now,
-  pools: [...w.pools.values()].map((p) => ({ ...p, temperatureC: {}, powerUsdPerMwh: 40, powerChangeInFlight: w.poweringDown.has(p.resourceId), lastDemandMs: w.lastDemand.get(p.resourceId) ?? w.now })),
+  pools: [...w.pools.values()].map((p) => ({ ...p, temperatureC: {}, powerUsdPerMwh: 40, powerChange: w.poweringDown.has(p.resourceId) ? ('down' as const) : undefined, lastDemandMs: w.lastDemand.get(p.resourceId) ?? w.now })),
   waiting: w.waiting,
   running: w.running.map(({ startsAtMs: _s, remaining: _r, origin: _o, ...r }) => r),
   paused: w.paused,
@@ -352,7 +352,7 @@ const PLANTED: Record<string, Round> = {
   'places onto GPUs it believes idle': (view) => schedulingRound({ ...view, pools: view.pools.map((p) => ({ ...p, gpus: p.gpus.map((g) => ({ ...g, busy: null })) })) }),
   'treats a running P1 as P3': (view) => schedulingRound({ ...view, running: view.running.map((r) => ({ ...r, priority: 'P3' as const })) }),
   'never asks mining for power': (view) => schedulingRound(view).filter((d) => !(d.type === 'power' && d.direction === 'up')),
-  'warms a pool that gives its power back': (view) => schedulingRound({ ...view, pools: view.pools.map((p) => ({ ...p, powerChangeInFlight: false })) }),
+  'warms a pool that gives its power back': (view) => schedulingRound({ ...view, pools: view.pools.map((p) => ({ ...p, powerChange: undefined })) }),
   'does not age the queue': (view) => schedulingRound({ ...view, waiting: view.waiting.map((x) => ({ ...x, queuedAtMs: view.nowMs })) }),
 };
 

@@ -14,8 +14,8 @@ export type PoolView = Pick<GpuPoolState, 'resourceId' | 'gpuType' | 'units' | '
   temperatureC: Readonly<Record<number, number>>;
   /** The electricity price at the pool's facility, USD/MWh (cheaper power is more efficient work). */
   powerUsdPerMwh: number | undefined;
-  /** A handover or switch changing the pool's power is under way. */
-  powerChangeInFlight: boolean;
+  /** A handover or switch changing the pool's power is under way, and which way. */
+  powerChange?: 'up' | 'down';
   /** The last time work of its type other than its warm reserve's needed it (power down after a quiet while). */
   lastDemandMs: number;
   /** A change of its power failed: none is asked for again before this time (no retry at every round). */
