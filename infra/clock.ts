@@ -35,6 +35,8 @@ export const simulatedClock = ({ startMs, speed, real = systemClock }: { startMs
 export const sleepUnlessAborted = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (signal.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    const aborted = () => (clearTimeout(t), resolve());
+    // a pause that ends on time takes its listener away: a standby pausing every second must not pile them up on one signal
+    const t = setTimeout(() => (signal.removeEventListener('abort', aborted), resolve()), ms);
+    signal.addEventListener('abort', aborted, { once: true });
   });
