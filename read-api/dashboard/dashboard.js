@@ -139,9 +139,13 @@
     const strikes = strikePrices.filter((s) => !first || s.facilityId === first.id);
     const chart = latestAt ? priceChart(chartSection.querySelector('#price-chart'), { powerFeed, strikes, power: await bars(powerFeed), btc: await bars('btc-usd') }) : undefined;
     if (latestAt) chartSection.querySelector('[data-live="price-at"]').textContent = new Date(latestAt).toISOString();
+    // feeds catching up after a hand-over arrive out of order: the label shows the latest tick seen, never an earlier one
+    let shownAt = latestAt;
     live(`subscription { priceTicked { feed at priceMicroUsd } }`, {}, ({ priceTicked: p }) => {
       if (p.feed !== powerFeed && p.feed !== 'btc-usd') return;
       chart?.add(p.feed, Date.parse(p.at), p.priceMicroUsd / 1e6);
+      if (Date.parse(p.at) <= shownAt) return;
+      shownAt = Date.parse(p.at);
       chartSection.querySelector('[data-live="price-at"]').textContent = p.at;
     });
 
