@@ -68,8 +68,9 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
       return value;
     };
   };
-  /** GPUs that can take work, now or once free (health and service do not change in a round). */
-  const inServiceOf = perPool(inService);
+  /** GPUs that can take work, now or once free: health and service do not change in a round, so counted from the pool's GPUs as the view holds them. */
+  const viewGpus = new Map(view.pools.map((p) => [p.resourceId, p.gpus]));
+  const inServiceOf = (pool: WorkPool) => inServiceUnits(viewGpus.get(pool.resourceId)!);
   /** Idle GPUs warm with each model, and GPUs warming with each, per pool. */
   const warmCounts = perPool((pool) => {
     const idle = new Map<string, number>();
@@ -345,7 +346,17 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
 };
 
 /** GPUs of a pool that can take work, now or once they are free. */
-const inService = (pool: PoolView) => pool.gpus.filter((g) => g.health !== 'failed' && g.inService).length;
+const inServiceCounts = new WeakMap<readonly GpuUnit[], number>();
+/**
+ * GPUs of a pool that can take work, now or once they are free. A pool's GPUs are a new array
+ * whenever one of them changes, so the count is kept per array: counted once per change of the
+ * pool, not in every round (thousands of GPUs, thousands of rounds).
+ */
+const inServiceUnits = (gpus: readonly GpuUnit[]) => {
+  let n = inServiceCounts.get(gpus);
+  if (n === undefined) inServiceCounts.set(gpus, (n = gpus.reduce((c, g) => c + (g.health !== 'failed' && g.inService ? 1 : 0), 0)));
+  return n;
+};
 
 /** GPUs a pool could give a P1 soonest: free ones and those preemptible work holds. */
 const capacityFor = (pool: WorkPool, running: readonly Running[]) =>
@@ -377,23 +388,42 @@ const pickToWarm = (
   const order = (a: GpuUnit, b: GpuUnit) => temperature(a) - temperature(b) || a.index - b.index;
   // GPUs just freed for this model first, whatever they hold
   const chosen: number[] = [...freed].filter((i) => isFree(pool.gpus[i]!) && !taken.includes(i)).slice(0, count);
-  for (const g of pool.gpus.filter((x) => isFree(x) && x.model && x.model !== model && !taken.includes(x.index) && !chosen.includes(x.index)).sort(order)) {
-    if (chosen.length >= count) break;
-    if ((over.get(g.model!) ?? 0) <= 0) continue;
-    over.set(g.model!, over.get(g.model!)! - 1);
-    chosen.push(g.index);
-  }
-  let headroom = headroomOf(pool);
-  for (const g of pool.gpus.filter((x) => isFree(x) && !isPowered(x) && !taken.includes(x.index) && !chosen.includes(x.index)).sort(order)) {
-    if (chosen.length >= count || headroom <= 0) break;
-    chosen.push(g.index);
-    headroom--;
-  }
-  if (forP1)
-    for (const g of pool.gpus.filter((x) => isFree(x) && x.model && x.model !== model && !short?.has(x.model) && !taken.includes(x.index) && !chosen.includes(x.index)).sort(order)) {
+  const out = new Set([...taken, ...chosen]);
+  // each step below looks at the pool's GPUs only when it can add one: a deficit that cannot be
+  // met (no headroom, nothing over its target) comes back every round, and sorting thousands of
+  // GPUs for nothing was most of a round at the designed scale
+  if (chosen.length < count && [...over.values()].some((n) => n > 0))
+    for (const g of coolestFirst(pool.gpus, (x) => isFree(x) && x.model !== null && x.model !== model && !out.has(x.index), order)) {
       if (chosen.length >= count) break;
+      if ((over.get(g.model!) ?? 0) <= 0) continue;
+      over.set(g.model!, over.get(g.model!)! - 1);
       chosen.push(g.index);
+      out.add(g.index);
     }
+  const headroom = headroomOf(pool);
+  if (chosen.length < count && headroom > 0)
+    for (const g of coolestFirst(pool.gpus, (x) => isFree(x) && !isPowered(x) && !out.has(x.index), order, Math.min(count - chosen.length, headroom))) {
+      chosen.push(g.index);
+      out.add(g.index);
+    }
+  if (forP1 && chosen.length < count)
+    for (const g of coolestFirst(pool.gpus, (x) => isFree(x) && x.model !== null && x.model !== model && !short?.has(x.model) && !out.has(x.index), order, count - chosen.length)) chosen.push(g.index);
   return chosen;
+};
+
+/** The GPUs that pass `keep`, in `order`; only the first `limit` of them when a limit is given (a partial sort: the limit is often a few GPUs of thousands). */
+const coolestFirst = (gpus: readonly GpuUnit[], keep: (g: GpuUnit) => boolean, order: (a: GpuUnit, b: GpuUnit) => number, limit = Infinity): GpuUnit[] => {
+  const kept = gpus.filter(keep);
+  if (limit >= kept.length / 8) return kept.sort(order).slice(0, limit);
+  // the `limit` first by insertion into a short sorted list
+  const best: GpuUnit[] = [];
+  for (const g of kept) {
+    if (best.length === limit && order(g, best[limit - 1]!) >= 0) continue;
+    let i = best.length === limit ? limit - 1 : best.length;
+    while (i > 0 && order(g, best[i - 1]!) < 0) i--;
+    best.splice(i, 0, g);
+    if (best.length > limit) best.pop();
+  }
+  return best;
 };
 
