@@ -61,8 +61,26 @@ export const placeGang = (pool: PoolView, req: GangRequest): GangChoice | undefi
   if (off.length <= headroom) return packGang(pool, req, free, headroom);
   // the envelope cannot power every free GPU: powered ones, and the best of the rest it can
   const score = (g: GpuUnit) => gpuScore(pool, g, req.model);
-  const allowed = [...free.filter(isPowered), ...off.sort((a, b) => score(b) - score(a) || a.index - b.index).slice(0, headroom)];
+  const allowed = [...free.filter(isPowered), ...firstInOrder(off, (a, b) => score(b) - score(a) || a.index - b.index, headroom)];
   return packGang(pool, req, allowed, headroom);
+};
+
+/**
+ * The first `limit` items in `order` (all of them, sorted, without a limit): a partial sort, since
+ * a round often wants a few GPUs of a pool's thousands. `items` may be sorted in place.
+ */
+export const firstInOrder = <T>(items: T[], order: (a: T, b: T) => number, limit = Infinity): T[] => {
+  if (limit <= 0) return [];
+  if (limit >= items.length / 8) return items.sort(order).slice(0, limit);
+  const best: T[] = [];
+  for (const x of items) {
+    if (best.length === limit && order(x, best[limit - 1]!) >= 0) continue;
+    let i = best.length === limit ? limit - 1 : best.length;
+    while (i > 0 && order(x, best[i - 1]!) < 0) i--;
+    best.splice(i, 0, x);
+    if (best.length > limit) best.pop();
+  }
+  return best;
 };
 
 const packGang = (pool: PoolView, req: GangRequest, free: GpuUnit[], headroom: number): GangChoice | undefined => {

@@ -23,7 +23,7 @@
 import { isFree, isPowered, type GpuUnit } from '../fleet/gpus.ts';
 import { headroomOf, poweredCount } from '../resource/gpu-pool.ts';
 import type { GpuType } from '../workload/request.ts';
-import { coldLoadMs, gpuIdsOf, placeGang, WARM_START_MS, type GangChoice } from './placement.ts';
+import { coldLoadMs, firstInOrder, gpuIdsOf, placeGang, WARM_START_MS, type GangChoice } from './placement.ts';
 import { chooseVictims } from './preemption.ts';
 import { queueOrder, shadowOf } from './queue.ts';
 import { pausedKey, type Decision, type PoolView, type Running, type SchedulerView, type Waiting } from './types.ts';
@@ -411,19 +411,7 @@ const pickToWarm = (
   return chosen;
 };
 
-/** The GPUs that pass `keep`, in `order`; only the first `limit` of them when a limit is given (a partial sort: the limit is often a few GPUs of thousands). */
-const coolestFirst = (gpus: readonly GpuUnit[], keep: (g: GpuUnit) => boolean, order: (a: GpuUnit, b: GpuUnit) => number, limit = Infinity): GpuUnit[] => {
-  const kept = gpus.filter(keep);
-  if (limit >= kept.length / 8) return kept.sort(order).slice(0, limit);
-  // the `limit` first by insertion into a short sorted list
-  const best: GpuUnit[] = [];
-  for (const g of kept) {
-    if (best.length === limit && order(g, best[limit - 1]!) >= 0) continue;
-    let i = best.length === limit ? limit - 1 : best.length;
-    while (i > 0 && order(g, best[i - 1]!) < 0) i--;
-    best.splice(i, 0, g);
-    if (best.length > limit) best.pop();
-  }
-  return best;
-};
+/** The GPUs that pass `keep`, in `order`; only the first `limit` of them when a limit is given. */
+const coolestFirst = (gpus: readonly GpuUnit[], keep: (g: GpuUnit) => boolean, order: (a: GpuUnit, b: GpuUnit) => number, limit = Infinity): GpuUnit[] =>
+  firstInOrder(gpus.filter(keep), order, limit);
 
