@@ -32,7 +32,7 @@ const PAGE = /* html */ `<!doctype html>
 <body>
   <header>
     <h1>HCP</h1>
-    <form id="sign-in"><label for="api-key">API key</label><input id="api-key" type="password" autocomplete="off" placeholder="hcp_…"><button>Sign in</button></form>
+    <form id="sign-in"><label for="api-key">API key</label><input id="api-key" type="password" autocomplete="off" placeholder="an HCP API key"><button>Sign in</button></form>
     <span id="who"></span>
     <span id="live" data-state="off">offline</span>
   </header>
