@@ -86,15 +86,29 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
   type Direction = 'up' | 'down';
   /** Pools whose power a handover or switch is changing: the id of that change and which way. */
   const powerChanges = new Map<string, { id: string; direction: Direction }>();
-  /** Pools whose last power change failed: when another may be asked for. */
-  const powerRetryAt = new Map<string, number>();
-  /** A pool's power change ended; if it failed, the next waits (POWER_RETRY_MS). */
-  const powerChangeEnded = (poolId: string, failed: { direction: Direction } | undefined) => {
+  /** Changes the scheduler itself asked for (another's failed handover, an admin's, does not pause it). */
+  const askedHere = new Set<string>();
+  /** Pools whose last power change this way, asked for here, failed: when another may be asked for. */
+  const powerRetryAt = new Map<string, Partial<Record<Direction, number>>>();
+  const pause = (poolId: string, direction: Direction) => powerRetryAt.set(poolId, { ...powerRetryAt.get(poolId), [direction]: now + POWER_RETRY_MS[direction] });
+  /** A pool's power change ended; if it failed and was asked for here, the next one that way waits (POWER_RETRY_MS). */
+  const powerChangeEnded = (poolId: string, change: { id: string; direction: Direction }, failed: boolean) => {
     powerChanges.delete(poolId);
-    if (failed) powerRetryAt.set(poolId, now + POWER_RETRY_MS[failed.direction]);
-    else powerRetryAt.delete(poolId);
+    if (askedHere.delete(change.id) && failed) pause(poolId, change.direction);
   };
-  const directionOf = (switchingTo: string | undefined): Direction => (switchingTo === 'serving' || switchingTo === 'training' ? 'up' : 'down');
+  /** A pause that has run out wakes a round: otherwise a quiet platform would never ask again. */
+  const endPausesDue = () => {
+    for (const [poolId, retry] of powerRetryAt)
+      for (const direction of ['up', 'down'] as const)
+        if (retry[direction] !== undefined && retry[direction]! <= now) {
+          delete retry[direction];
+          if (Object.keys(retry).length === 0) powerRetryAt.delete(poolId);
+          dirty = true;
+        }
+  };
+  /** Which way a switch changes a pool's power: off < warm standby < serving or training. */
+  const POWER_RANK: Record<string, number> = { off: 0, warm_standby: 1, serving: 2, training: 2 };
+  const directionOf = (from: string, to: string | undefined): Direction => ((POWER_RANK[to ?? from] ?? 0) > (POWER_RANK[from] ?? 0) ? 'up' : 'down');
   const stats = { placements: 0, preemptions: 0, rounds: 0, decidingMs: 0, placingMs: 0 };
   let now = 0;
   let dirty = true;
@@ -142,8 +156,11 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     facilities,
     pools: () => pools,
     markPoolDirty: (id) => dirtyPools.add(id),
-    powerAsked: (id, changeId, direction) => powerChanges.set(id, { id: changeId, direction }),
-    powerRefused: (id, direction) => powerChangeEnded(id, { direction }),
+    powerAsked: (id, changeId, direction) => {
+      askedHere.add(changeId);
+      powerChanges.set(id, { id: changeId, direction });
+    },
+    powerRefused: pause,
   });
 
   const enqueue = (
@@ -168,12 +185,14 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
       if (t.atMs > now) {
         await round();
         now = t.atMs;
+        endPausesDue();
       }
       await fire(t);
     }
     if (untilMs > now) {
       await round();
       now = untilMs;
+      endPausesDue();
     }
   };
 
@@ -221,7 +240,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
           warmTargets: p.state.warmTargets,
           temperatureC,
           powerUsdPerMwh: node ? powerPrice.get(powerFeed(node)) : undefined,
-          powerChange: powerChanges.get(id)?.direction ?? (p.switchInFlight !== undefined ? directionOf(p.state.switchingTo) : undefined),
+          powerChange: powerChanges.get(id)?.direction ?? (p.switchInFlight !== undefined ? directionOf(p.state.mode, p.state.switchingTo) : undefined),
           lastDemandMs: lastDemand.get(id) ?? now,
           powerRetryAtMs: powerRetryAt.get(id),
         },
@@ -339,7 +358,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
       if (event.type === 'GpuServiceChanged' && data.inService === false)
         await interrupt(data.workloadId as string | null, 'out_of_service', `GPU ${String(data.gpuId)} taken out of service: ${String(data.reason)}`);
       const change = powerChanges.get(id);
-      if ((event.type === 'ModeSwitched' || event.type === 'SwitchFailed') && change?.id === data.switchId) powerChangeEnded(id, event.type === 'SwitchFailed' ? change : undefined);
+      if ((event.type === 'ModeSwitched' || event.type === 'SwitchFailed') && change && change.id === data.switchId) powerChangeEnded(id, change, event.type === 'SwitchFailed');
       return;
     }
     const w = event as unknown as { type: WorkloadEvent['type']; data: Record<string, unknown> };
@@ -390,7 +409,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
       case 'HandoverFailed':
         for (const [pool, change] of powerChanges)
           if (change.id === data.handoverId) {
-            powerChangeEnded(pool, event.type === 'HandoverFailed' ? change : undefined);
+            powerChangeEnded(pool, change, event.type === 'HandoverFailed');
             dirtyPools.add(pool);
             dirty = true;
           }
@@ -415,7 +434,10 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
         await advanceTo(nowMs);
         await round();
       }),
-    nextDueMs: () => timers.nextAtMs(),
+    nextDueMs: () => {
+      const next = Math.min(timers.nextAtMs() ?? Infinity, ...[...powerRetryAt.values()].flatMap((r) => Object.values(r)));
+      return Number.isFinite(next) ? next : undefined;
+    },
     snapshot: () => ({ nowMs: now, waiting: waiting.size, running: running.size, ...stats }),
     recover: (nowMs) =>
       exclusive(async () => {
@@ -458,7 +480,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
         for (const [poolId, p] of pools)
           for (const g of p.state.gpus)
             if (g.warming && g.model && g.warmReadyAt) timers.add({ kind: 'warmed', atMs: Date.parse(g.warmReadyAt), poolId, gpuIds: [gpuIdOf(poolId, p.state.gpuType, g.index)], model: g.model });
-        for (const [poolId, p] of pools) if (p.switchInFlight) powerChanges.set(poolId, { id: p.switchInFlight, direction: directionOf(p.state.switchingTo) });
+        for (const [poolId, p] of pools) if (p.switchInFlight) powerChanges.set(poolId, { id: p.switchInFlight, direction: directionOf(p.state.mode, p.state.switchingTo) });
         dirty = true;
         log.info({ waiting: waiting.size, running: running.size, at: iso(now) }, 'scheduler recovered');
       }),

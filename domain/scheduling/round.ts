@@ -239,8 +239,9 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
       // with room beside what earlier P1s wait for there; with none, it waits its turn unclaimed
       const claimed = (pool: WorkPool) => [...(p1Short.get(pool.resourceId)?.values() ?? [])].reduce((n, c) => n + c, 0);
       const toWarm = (pool: WorkPool) => w.request.gpuCount - idleWarmWith(pool, w.request.model);
+      // not a pool giving its power back: nothing is warmed there until the handover ends
       const target = typePools
-        .filter((pool) => inServiceOf(pool) - claimed(pool) >= w.request.gpuCount)
+        .filter((pool) => pool.powerChange !== 'down' && inServiceOf(pool) - claimed(pool) >= w.request.gpuCount)
         .sort((a, b) => toWarm(a) - toWarm(b) || capacityFor(b, running) - capacityFor(a, running) || (a.resourceId < b.resourceId ? -1 : 1))[0];
       if (!target) continue;
       const short = p1Short.get(target.resourceId) ?? new Map<string, number>();
@@ -286,7 +287,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   const waitingTypes = new Set(view.waiting.map((w) => w.request.gpuType));
   const poweringDown = new Set<string>();
   for (const pool of pools.values()) {
-    if ((pool.mode !== 'serving' && pool.mode !== 'training') || pool.powerChange !== undefined || waitingTypes.has(pool.gpuType) || now < (pool.powerRetryAtMs ?? 0)) continue;
+    if ((pool.mode !== 'serving' && pool.mode !== 'training') || pool.powerChange !== undefined || waitingTypes.has(pool.gpuType) || now < (pool.powerRetryAtMs?.down ?? 0)) continue;
     if (now - pool.lastDemandMs < POWER_DOWN_IDLE_MS) continue;
     const busy = pool.gpus.filter((g) => g.busy).length;
     if (busy > pool.warmStandbyUnits) continue;
@@ -337,7 +338,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   // 6. power for work that waits: mining yields to P1–P3 (P4 takes what is left)
   for (const type of new Set([...wantsPower, ...starvedOfPower])) {
     const candidates = poolsOfType(type)
-      .filter((p) => p.mode !== 'serving' && p.mode !== 'training' && p.powerChange === undefined && now >= (p.powerRetryAtMs ?? 0))
+      .filter((p) => p.mode !== 'serving' && p.mode !== 'training' && p.powerChange === undefined && now >= (p.powerRetryAtMs?.up ?? 0))
       .sort((a, b) => (a.powerUsdPerMwh ?? Infinity) - (b.powerUsdPerMwh ?? Infinity) || b.units - a.units || (a.resourceId < b.resourceId ? -1 : 1));
     const pool = candidates[0];
     if (pool) out.push({ type: 'power', poolId: pool.resourceId, facilityId: pool.facilityId, direction: 'up', reason: `${type} work waits that ${pool.resourceId}'s warm standby cannot power` });

@@ -20,7 +20,7 @@ import { iso } from '../time.ts';
 import type { Tier } from '../billing/price-list.ts';
 import type { GpuType, WorkloadRequest } from '../workload/request.ts';
 import { POWER_DOWN_IDLE_MS, schedulingRound } from './round.ts';
-import { pausedKey, type Decision, type Running, type SchedulerView, type Waiting } from './types.ts';
+import { pausedKey, type Decision, type PoolView, type Running, type SchedulerView, type Waiting } from './types.ts';
 
 type Round = (view: SchedulerView) => Decision[];
 type Pool = GpuPoolState & { facilityId: string };
@@ -197,7 +197,8 @@ const round = (w: World, schedule: Round) => {
       if (!waitedBefore.has(waiting.workloadId)) continue;
       if (waiting.priority === 'P1' || placedNow.has(waiting.workloadId)) continue;
       const type = waiting.request.gpuType;
-      const unpowered = [...w.pools.values()].some((p) => p.gpuType === type && p.mode !== 'serving' && p.mode !== 'training');
+      // (a pool whose power-down completed after this round's decisions was still changing during it)
+      const unpowered = [...w.pools.values()].some((p) => p.gpuType === type && p.mode !== 'serving' && p.mode !== 'training' && !downBefore.includes(p.resourceId));
       const asked = decisions.some((d) => d.type === 'power' && d.direction === 'up' && w.pools.get(d.poolId)?.gpuType === type);
       if (unpowered && !asked) w.violations.push(`${waiting.priority} ${waiting.workloadId} waits for ${type} while a pool of its type stays unpowered`);
     }
@@ -373,18 +374,31 @@ describe('scheduler (invariants 2 and 3), model-based', () => {
     const w = newWorld();
     w.lastDemand.set('a-h100', w.now - POWER_DOWN_IDLE_MS);
     const view = viewOf(w);
-    const powerDecisions = (retryAtMs: number | undefined) =>
-      schedulingRound({ ...view, pools: view.pools.map((p) => ({ ...p, powerRetryAtMs: retryAtMs })) }).flatMap((d) => (d.type === 'power' ? [d.poolId] : []));
+    type Retry = PoolView['powerRetryAtMs'];
+    const powerDecisions = (retry: Retry) =>
+      schedulingRound({ ...view, pools: view.pools.map((p) => ({ ...p, powerRetryAtMs: retry })) }).flatMap((d) => (d.type === 'power' ? [d.poolId] : []));
     expect(powerDecisions(undefined)).toEqual(['a-h100']);
-    expect(powerDecisions(w.now + 1)).toEqual([]);
-    expect(powerDecisions(w.now)).toEqual(['a-h100']);
+    expect(powerDecisions({ down: w.now + 1 })).toEqual([]);
+    expect(powerDecisions({ down: w.now })).toEqual(['a-h100']);
+    expect(powerDecisions({ up: w.now + 1 })).toEqual(['a-h100']); // a failed power-up does not hold back giving power back
     // nor power for waiting work from a pool whose power-up just failed
     w.waiting.push({ workloadId: 'w1', customerId: 'c', priority: 'P2', request: { type: 'ai_inference_batch', gpuType: 'A100', gpuCount: 1, model: 'llama-3-8b', durationSeconds: 60 }, firstQueuedAtMs: w.now, queuedAtMs: w.now, nextRun: 1, remainingSeconds: 60 });
     const withWork = viewOf(w);
-    const up = (retryAtMs: number | undefined) =>
-      schedulingRound({ ...withWork, pools: withWork.pools.map((p) => ({ ...p, powerRetryAtMs: retryAtMs })) }).flatMap((d) => (d.type === 'power' && d.direction === 'up' ? [d.poolId] : []));
+    const up = (retry: Retry) =>
+      schedulingRound({ ...withWork, pools: withWork.pools.map((p) => ({ ...p, powerRetryAtMs: retry })) }).flatMap((d) => (d.type === 'power' && d.direction === 'up' ? [d.poolId] : []));
     expect(up(undefined)).toEqual(['a-a100']);
-    expect(up(w.now + 1)).toEqual([]);
+    expect(up({ up: w.now + 1 })).toEqual([]);
+    expect(up({ down: w.now + 1 })).toEqual(['a-a100']);
+  });
+
+  it('readies a pool that keeps its power for a waiting P1, not one giving its power back', () => {
+    const w = newWorld();
+    w.poweringDown.add('a-h100');
+    w.waiting.push({ workloadId: 'p1', customerId: 'c', priority: 'P1', request: { type: 'ai_inference_realtime', gpuType: 'H100', gpuCount: 1, model: 'mistral-7b', durationSeconds: 60, maxLatencyMs: 100 }, firstQueuedAtMs: w.now, queuedAtMs: w.now, nextRun: 1, remainingSeconds: 60 });
+    const decisions = schedulingRound(viewOf(w));
+    // b-h100's standby powers only its reserve: it asks mining for power to warm the P1's model
+    const forP1 = decisions.flatMap((d) => ((d.type === 'warm' && d.model === 'mistral-7b') || (d.type === 'power' && d.direction === 'up') ? [d.poolId] : []));
+    expect(forP1).toEqual(['b-h100']);
   });
 
   it('catches a scheduler that does not age the queue', () => {

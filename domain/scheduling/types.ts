@@ -18,8 +18,8 @@ export type PoolView = Pick<GpuPoolState, 'resourceId' | 'gpuType' | 'units' | '
   powerChange?: 'up' | 'down';
   /** The last time work of its type other than its warm reserve's needed it (power down after a quiet while). */
   lastDemandMs: number;
-  /** A change of its power failed: none is asked for again before this time (no retry at every round). */
-  powerRetryAtMs?: number;
+  /** A change of its power that the scheduler asked for failed: none that way is asked for again before this time (no retry at every round). */
+  powerRetryAtMs?: Partial<Record<'up' | 'down', number>>;
 };
 
 export type Waiting = {
