@@ -90,21 +90,16 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
   const askedHere = new Set<string>();
   /** Pools whose last power change this way, asked for here, failed: when another may be asked for. */
   const powerRetryAt = new Map<string, Partial<Record<Direction, number>>>();
-  const pause = (poolId: string, direction: Direction) => powerRetryAt.set(poolId, { ...powerRetryAt.get(poolId), [direction]: now + POWER_RETRY_MS[direction] });
+  /** No change of the pool's power that way before the pause runs out; a timer then wakes a round (a quiet platform would never look again). */
+  const pause = (poolId: string, direction: Direction) => {
+    const atMs = now + POWER_RETRY_MS[direction];
+    powerRetryAt.set(poolId, { ...powerRetryAt.get(poolId), [direction]: atMs });
+    timers.add({ kind: 'power-retry', atMs, poolId });
+  };
   /** A pool's power change ended; if it failed and was asked for here, the next one that way waits (POWER_RETRY_MS). */
   const powerChangeEnded = (poolId: string, change: { id: string; direction: Direction }, failed: boolean) => {
     powerChanges.delete(poolId);
     if (askedHere.delete(change.id) && failed) pause(poolId, change.direction);
-  };
-  /** A pause that has run out wakes a round: otherwise a quiet platform would never ask again. */
-  const endPausesDue = () => {
-    for (const [poolId, retry] of powerRetryAt)
-      for (const direction of ['up', 'down'] as const)
-        if (retry[direction] !== undefined && retry[direction]! <= now) {
-          delete retry[direction];
-          if (Object.keys(retry).length === 0) powerRetryAt.delete(poolId);
-          dirty = true;
-        }
   };
   /** Which way a switch changes a pool's power: off < warm standby < serving or training. */
   const POWER_RANK: Record<string, number> = { off: 0, warm_standby: 1, serving: 2, training: 2 };
@@ -185,14 +180,12 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
       if (t.atMs > now) {
         await round();
         now = t.atMs;
-        endPausesDue();
       }
       await fire(t);
     }
     if (untilMs > now) {
       await round();
       now = untilMs;
-      endPausesDue();
     }
   };
 
@@ -200,6 +193,10 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     log.debug({ timer: t.kind, at: iso(t.atMs) }, 'timer');
     if (t.kind === 'warmed') {
       await executor.finishWarming(t.poolId, t.gpuIds, t.model, t.atMs);
+      dirty = true;
+      return;
+    }
+    if (t.kind === 'power-retry') {
       dirty = true;
       return;
     }
@@ -434,10 +431,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
         await advanceTo(nowMs);
         await round();
       }),
-    nextDueMs: () => {
-      const next = Math.min(timers.nextAtMs() ?? Infinity, ...[...powerRetryAt.values()].flatMap((r) => Object.values(r)));
-      return Number.isFinite(next) ? next : undefined;
-    },
+    nextDueMs: () => timers.nextAtMs(),
     snapshot: () => ({ nowMs: now, waiting: waiting.size, running: running.size, ...stats }),
     recover: (nowMs) =>
       exclusive(async () => {

@@ -2,9 +2,12 @@
 export type Timer =
   | { kind: 'start'; atMs: number; workloadId: string; run: number }
   | { kind: 'complete'; atMs: number; workloadId: string; run: number }
-  | { kind: 'warmed'; atMs: number; poolId: string; gpuIds: string[]; model: string };
+  | { kind: 'warmed'; atMs: number; poolId: string; gpuIds: string[]; model: string }
+  /** The pause after a failed power change of a pool runs out: look again. */
+  | { kind: 'power-retry'; atMs: number; poolId: string };
 
-const keyOf = (t: Timer) => (t.kind === 'warmed' ? `warmed:${t.poolId}:${t.model}:${t.gpuIds.join(',')}` : `${t.kind}:${t.workloadId}:${t.run}`);
+const keyOf = (t: Timer) =>
+  t.kind === 'warmed' ? `warmed:${t.poolId}:${t.model}:${t.gpuIds.join(',')}` : t.kind === 'power-retry' ? `power-retry:${t.poolId}:${t.atMs}` : `${t.kind}:${t.workloadId}:${t.run}`;
 
 /** A binary min-heap by time (then key, so equal times fire in a fixed order), one timer per key. */
 export const createTimers = () => {

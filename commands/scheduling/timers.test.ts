@@ -1,0 +1,13 @@
+import { describe, expect, it } from 'vitest';
+import { createTimers } from './timers.ts';
+
+describe('scheduler timers', () => {
+  it('keeps a pool\'s later power-retry beside an earlier one (a second pause must wake its own round), in time order', () => {
+    const timers = createTimers();
+    timers.add({ kind: 'power-retry', atMs: 2_000, poolId: 'p' });
+    timers.add({ kind: 'power-retry', atMs: 1_000, poolId: 'p' });
+    timers.add({ kind: 'power-retry', atMs: 1_000, poolId: 'p' }); // the same pause twice: one timer
+    expect(timers.nextAtMs()).toBe(1_000);
+    expect([timers.takeDue(5_000)?.atMs, timers.takeDue(5_000)?.atMs, timers.takeDue(5_000)]).toEqual([1_000, 2_000, undefined]);
+  });
+});
