@@ -394,7 +394,7 @@ const pickToWarm = (
   // met (no headroom, nothing over its target) comes back every round, and sorting thousands of
   // GPUs for nothing was most of a round at the designed scale
   if (chosen.length < count && [...over.values()].some((n) => n > 0))
-    for (const g of coolestFirst(pool.gpus, (x) => isFree(x) && x.model !== null && x.model !== model && !out.has(x.index), order)) {
+    for (const g of firstInOrder(pool.gpus.filter((x) => isFree(x) && x.model !== null && x.model !== model && !out.has(x.index)), order)) {
       if (chosen.length >= count) break;
       if ((over.get(g.model!) ?? 0) <= 0) continue;
       over.set(g.model!, over.get(g.model!)! - 1);
@@ -403,16 +403,12 @@ const pickToWarm = (
     }
   const headroom = headroomOf(pool);
   if (chosen.length < count && headroom > 0)
-    for (const g of coolestFirst(pool.gpus, (x) => isFree(x) && !isPowered(x) && !out.has(x.index), order, Math.min(count - chosen.length, headroom))) {
+    for (const g of firstInOrder(pool.gpus.filter((x) => isFree(x) && !isPowered(x) && !out.has(x.index)), order, Math.min(count - chosen.length, headroom))) {
       chosen.push(g.index);
       out.add(g.index);
     }
   if (forP1 && chosen.length < count)
-    for (const g of coolestFirst(pool.gpus, (x) => isFree(x) && x.model !== null && x.model !== model && !short?.has(x.model) && !out.has(x.index), order, count - chosen.length)) chosen.push(g.index);
+    for (const g of firstInOrder(pool.gpus.filter((x) => isFree(x) && x.model !== null && x.model !== model && !short?.has(x.model) && !out.has(x.index)), order, count - chosen.length)) chosen.push(g.index);
   return chosen;
 };
-
-/** The GPUs that pass `keep`, in `order`; only the first `limit` of them when a limit is given. */
-const coolestFirst = (gpus: readonly GpuUnit[], keep: (g: GpuUnit) => boolean, order: (a: GpuUnit, b: GpuUnit) => number, limit = Infinity): GpuUnit[] =>
-  firstInOrder(gpus.filter(keep), order, limit);
 
