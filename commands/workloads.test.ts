@@ -16,15 +16,22 @@ import { ensurePriceList } from './price-list.ts';
 import { cancelWorkload, submitWorkload } from './workloads.ts';
 import { releaseQuotaCommandId, StepNotTakenError } from './quota.ts';
 
+const caller = (commandId: string) => ({ commandId, correlationId: commandId, actor: 'test' });
+const request = { type: 'ai_inference_batch' as const, model: 'llama-3-8b', gpuType: 'A100' as const, gpuCount: 1, durationSeconds: 3600 };
+
+/** A platform on the memory store with its price list and one customer holding quota. */
+const customerWithQuota = async (clock: CommandDeps['clock']) => {
+  const deps: CommandDeps = { store: createMemoryEventStore(), readModels: { query: async () => [] }, clock, ids: sequentialIds('s') };
+  await ensurePriceList(deps);
+  const { customerId } = await registerCustomer(deps, caller('register-1'), { name: 'C', tier: 'standard' });
+  await grantQuota(deps, caller('grant-1'), { customerId, gpuSeconds: 100 * 3600, budgetMicroUsd: 1_000_000_000 });
+  return { deps, customerId };
+};
+
 describe('workload steps', () => {
   it('refuses to take a release-quota id handled as something else for the release itself', async () => {
     const clock = manualClock();
-    const deps: CommandDeps = { store: createMemoryEventStore(), readModels: { query: async () => [] }, clock, ids: sequentialIds('s') };
-    const caller = (commandId: string) => ({ commandId, correlationId: commandId, actor: 'test' });
-    await ensurePriceList(deps);
-    const { customerId } = await registerCustomer(deps, caller('register-1'), { name: 'C', tier: 'standard' });
-    await grantQuota(deps, caller('grant-1'), { customerId, gpuSeconds: 100 * 3600, budgetMicroUsd: 1_000_000_000 });
-    const request = { type: 'ai_inference_batch' as const, model: 'llama-3-8b', gpuType: 'A100' as const, gpuCount: 1, durationSeconds: 3600 };
+    const { deps, customerId } = await customerWithQuota(clock);
     const { workloadId } = await submitWorkload(deps, caller('submit-1'), { customerId, request });
     // something other than the release takes its id on the customer's stream (a bug, or an id from outside)
     await handleCommand(deps.store, customerDecider, customerStream(customerId), { type: 'GrantQuota', gpuSeconds: 1, budgetMicroUsd: 1 }, {
@@ -37,13 +44,7 @@ describe('workload steps', () => {
   it('stamps a workload submitted and queued at the same moment, while its clock moves on during the submission', async () => {
     const clock = manualClock();
     // a fast platform clock: every reading is a second later
-    const ticking = { ...clock, now: () => (clock.advance(1000), clock.now()) };
-    const deps: CommandDeps = { store: createMemoryEventStore(), readModels: { query: async () => [] }, clock: ticking, ids: sequentialIds('t') };
-    const caller = (commandId: string) => ({ commandId, correlationId: commandId, actor: 'test' });
-    await ensurePriceList(deps);
-    const { customerId } = await registerCustomer(deps, caller('register-1'), { name: 'C', tier: 'standard' });
-    await grantQuota(deps, caller('grant-1'), { customerId, gpuSeconds: 100 * 3600, budgetMicroUsd: 1_000_000_000 });
-    const request = { type: 'ai_inference_batch' as const, model: 'llama-3-8b', gpuType: 'A100' as const, gpuCount: 1, durationSeconds: 3600 };
+    const { deps, customerId } = await customerWithQuota({ ...clock, now: () => (clock.advance(1000), clock.now()) });
     const { workloadId } = await submitWorkload(deps, caller('submit-1'), { customerId, request });
     const events = await deps.store.readStream(workloadStream(workloadId));
     const submittedAt = events.find((e) => e.type === 'WorkloadSubmitted')!.metadata.occurredAt;
