@@ -19,10 +19,10 @@ import { resourceDecider, resourceStream, type ResourceCommand } from '../../dom
 import type { Decision, Placement, Running, Waiting } from '../../domain/scheduling/types.ts';
 import { formatUsd } from '../../domain/money.ts';
 import { iso } from '../../domain/time.ts';
-import { workloadDecider, workloadStream, type WorkloadCommand } from '../../domain/workload/workload.ts';
+import { workloadDecider, workloadStream, type WorkloadCommand, type WorkloadEvent } from '../../domain/workload/workload.ts';
 import { uuidFromName } from '../../infra/ids.ts';
-import type { CommandContext } from '../handle.ts';
-import { handleCommand, loadState } from '../handle.ts';
+import type { CommandContext, Handled } from '../handle.ts';
+import { handleCommand, handleTogether, loadState } from '../handle.ts';
 import type { CommandDeps } from '../context.ts';
 import { CommandRejectedError } from '../errors.ts';
 import { requestSwitch, resourcesOf } from '../fleet.ts';
@@ -30,6 +30,9 @@ import { requestHandover } from '../handover.ts';
 import { loadPriceList } from '../price-list.ts';
 import { loadStreamState } from '../stream-state.ts';
 import { getIn } from '../../domain/persistent-map.ts';
+
+/** Who the scheduler's commands say asked: its own events, heard back, tell it nothing its round did not already count on. */
+export const SCHEDULER_ACTOR = 'process-manager:scheduler';
 
 export type PoolRecord = { state: GpuPoolState; healthy: boolean; switchInFlight: string | undefined; heldAsic: string | undefined };
 
@@ -61,7 +64,7 @@ export const createExecutor = ({
   powerRefused: (poolId: string, direction: 'up' | 'down') => void;
 }) => {
   /** A command at the scheduler's time (its events carry that time, not the wall clock's). */
-  const at = (commandId: string, atMs: number): CommandContext => ({ commandId, correlationId: commandId, actor: 'process-manager:scheduler', now: () => new Date(atMs) });
+  const at = (commandId: string, atMs: number): CommandContext => ({ commandId, correlationId: commandId, actor: SCHEDULER_ACTOR, now: () => new Date(atMs) });
   const onPool = async (poolId: string, command: ResourceCommand, commandId: string, atMs: number) => {
     markPoolDirty(poolId);
     return handleCommand(deps.store, resourceDecider, resourceStream(poolId), command, at(commandId, atMs));
@@ -85,8 +88,27 @@ export const createExecutor = ({
   /** GPUs given back: a repeated release stands unless the pool holds the run again. */
   const releaseRun = async (poolId: string, workloadId: string, run: number, keepModel: boolean, atMs: number) =>
     (await onPoolForRun(poolId, { type: 'ReleaseGpus', workloadId, run, keepModel }, `release:${workloadId}:${run}`, atMs, (held) => held?.run !== run)).done;
-  const release = (r: Pick<Running, 'workloadId' | 'run' | 'poolId' | 'request'>, atMs: number) =>
-    releaseRun(r.poolId, r.workloadId, r.run, r.request.type !== 'model_training', atMs);
+  /** A serving run leaves its model loaded (warm for the next); training does not. */
+  const keepsModel = (r: Pick<Running, 'request'>) => r.request.type !== 'model_training';
+  const release = (r: Pick<Running, 'workloadId' | 'run' | 'poolId' | 'request'>, atMs: number) => releaseRun(r.poolId, r.workloadId, r.run, keepsModel(r), atMs);
+  /**
+   * A run's end recorded on its workload and its GPUs given back, in one round trip when that is
+   * plainly possible (handleTogether); otherwise (a repeat, a stale cache) one after the other, as
+   * each command's own path tells every case apart. Returns the workload's answer.
+   */
+  const endRun = async (r: Pick<Running, 'workloadId' | 'run' | 'poolId'>, command: WorkloadCommand, commandId: string, keepModel: boolean, atMs: number) => {
+    const together = await handleTogether(deps.store, [
+      { decider: workloadDecider, streamName: workloadStream(r.workloadId), context: at(commandId, atMs), command },
+      { decider: resourceDecider, streamName: resourceStream(r.poolId), context: at(`release:${r.workloadId}:${r.run}`, atMs), command: { type: 'ReleaseGpus', workloadId: r.workloadId, run: r.run, keepModel } },
+    ]);
+    if (together) {
+      markPoolDirty(r.poolId);
+      return together[0]! as Handled<WorkloadEvent>;
+    }
+    const done = await onWorkload(r.workloadId, command, commandId, atMs);
+    if (done.type === 'accepted') await releaseRun(r.poolId, r.workloadId, r.run, keepModel, atMs);
+    return done;
+  };
 
   /**
    * The rate of the run (the price list's at its start) and, when it is above what the workload
@@ -151,7 +173,7 @@ export const createExecutor = ({
     return undefined;
   };
 
-  const caller = (commandId: string) => ({ commandId, correlationId: commandId, actor: 'process-manager:scheduler' });
+  const caller = (commandId: string) => ({ commandId, correlationId: commandId, actor: SCHEDULER_ACTOR });
 
   return {
     /** A new price list version was recorded: the next run reads it. */
@@ -161,39 +183,41 @@ export const createExecutor = ({
     async place(w: Waiting, d: Placement, atMs: number): Promise<PlaceOutcome> {
       const rated = await rateRun(w, d.run, atMs);
       if ('failed' in rated) return (await fail(w.workloadId, rated.failed, atMs)) ? { type: 'ended' } : { type: 'refused' };
-      // a repeated placement stands while the pool holds this run: what it holds is the placement,
-      // whatever this round chose
-      const { done: taken, held } = await onPoolForRun(
-        d.poolId,
-        { type: 'AllocateGpus', workloadId: w.workloadId, run: d.run, gpuIds: d.gpuIds, mode: d.mode, model: d.model },
-        `place:${w.workloadId}:${d.run}`,
-        atMs,
-        (h) => h?.run === d.run,
-      );
-      const gpuIds = held ? held.indexes.map((i) => gpuIdOf(d.poolId, pools().get(d.poolId)!.state.gpuType, i)) : d.gpuIds;
-      if (taken.type === 'rejected') {
-        log.debug({ workloadId: w.workloadId, reason: taken.rejection.message }, 'GPUs refused: the view was stale');
-        return { type: 'refused' };
+      const take: ResourceCommand & { type: 'AllocateGpus' } = { type: 'AllocateGpus', workloadId: w.workloadId, run: d.run, gpuIds: d.gpuIds, mode: d.mode, model: d.model };
+      const [takeId, recordId] = [`place:${w.workloadId}:${d.run}`, `allocate:${w.workloadId}:${d.run}`];
+      const recordOn = (gpuIds: string[]): WorkloadCommand => ({
+        type: 'AllocateRun',
+        run: d.run,
+        at: atMs,
+        startupMs: d.startupMs,
+        facilityId: d.facilityId,
+        resourceId: d.poolId,
+        gpuIds,
+        score: d.score,
+        reason: d.reason,
+        warm: d.warm,
+        rateMicroUsdPerGpuHour: rated.rate,
+        priceListVersion: rated.version,
+      });
+      // the GPUs taken on the pool and recorded on the workload in one round trip when that is plainly possible
+      const together = await handleTogether(deps.store, [
+        { decider: resourceDecider, streamName: resourceStream(d.poolId), context: at(takeId, atMs), command: take },
+        { decider: workloadDecider, streamName: workloadStream(w.workloadId), context: at(recordId, atMs), command: recordOn(d.gpuIds) },
+      ]);
+      if (together) markPoolDirty(d.poolId);
+      let recorded = together?.[1] as Handled<WorkloadEvent> | undefined;
+      let gpuIds = d.gpuIds;
+      if (!recorded) {
+        // a repeated placement stands while the pool holds this run: what it holds is the placement,
+        // whatever this round chose
+        const { done: taken, held } = await onPoolForRun(d.poolId, take, takeId, atMs, (h) => h?.run === d.run);
+        if (held) gpuIds = held.indexes.map((i) => gpuIdOf(d.poolId, pools().get(d.poolId)!.state.gpuType, i));
+        if (taken.type === 'rejected') {
+          log.debug({ workloadId: w.workloadId, reason: taken.rejection.message }, 'GPUs refused: the view was stale');
+          return { type: 'refused' };
+        }
+        recorded = await onWorkload(w.workloadId, recordOn(gpuIds), recordId, atMs);
       }
-      const recorded = await onWorkload(
-        w.workloadId,
-        {
-          type: 'AllocateRun',
-          run: d.run,
-          at: atMs,
-          startupMs: d.startupMs,
-          facilityId: d.facilityId,
-          resourceId: d.poolId,
-          gpuIds,
-          score: d.score,
-          reason: d.reason,
-          warm: d.warm,
-          rateMicroUsdPerGpuHour: rated.rate,
-          priceListVersion: rated.version,
-        },
-        `allocate:${w.workloadId}:${d.run}`,
-        atMs,
-      );
       if (recorded.type === 'rejected') {
         // cancelled (or moved) meanwhile: the GPUs go back
         await release({ workloadId: w.workloadId, run: d.run, poolId: d.poolId, request: w.request }, atMs);
@@ -224,25 +248,20 @@ export const createExecutor = ({
     async complete(r: Running, atMs: number) {
       const pool = pools().get(r.poolId);
       const degraded = r.gpuIndexes.some((i) => pool?.state.gpus[i]?.health === 'degraded');
-      await onWorkload(r.workloadId, { type: 'CompleteRun', run: r.run, at: atMs, draws: drawsFor(r.workloadId, r.run), degraded }, `complete:${r.workloadId}:${r.run}`, atMs);
-      await release(r, atMs);
+      const done = await endRun(r, { type: 'CompleteRun', run: r.run, at: atMs, draws: drawsFor(r.workloadId, r.run), degraded }, `complete:${r.workloadId}:${r.run}`, keepsModel(r), atMs);
+      // refused (ended otherwise meanwhile): the GPUs go back all the same
+      if (done.type === 'rejected') await release(r, atMs);
     },
 
     async preempt(r: Running, d: Extract<Decision, { type: 'preempt' }>, atMs: number) {
-      const done = await onWorkload(r.workloadId, { type: 'PreemptRun', run: r.run, at: atMs, cause: d.cause, reason: d.reason }, `preempt:${r.workloadId}:${r.run}`, atMs);
-      if (done.type === 'rejected') {
-        log.warn({ workloadId: r.workloadId, reason: done.rejection.message }, 'not preempted');
-        return false;
-      }
-      await release(r, atMs);
-      return true;
+      const done = await endRun(r, { type: 'PreemptRun', run: r.run, at: atMs, cause: d.cause, reason: d.reason }, `preempt:${r.workloadId}:${r.run}`, keepsModel(r), atMs);
+      if (done.type === 'rejected') log.warn({ workloadId: r.workloadId, reason: done.rejection.message }, 'not preempted');
+      return done.type === 'accepted';
     },
 
     async interrupt(r: Running, cause: 'gpu_failed' | 'out_of_service', reason: string, atMs: number) {
-      const done = await onWorkload(r.workloadId, { type: 'InterruptRun', run: r.run, at: atMs, cause, reason }, `interrupt:${r.workloadId}:${r.run}`, atMs);
-      if (done.type === 'rejected') return false;
-      await releaseRun(r.poolId, r.workloadId, r.run, false, atMs);
-      return true;
+      const done = await endRun(r, { type: 'InterruptRun', run: r.run, at: atMs, cause, reason }, `interrupt:${r.workloadId}:${r.run}`, false, atMs);
+      return done.type === 'accepted';
     },
 
     releaseGpus: (r: Running, atMs: number) => release(r, atMs),

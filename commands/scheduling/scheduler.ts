@@ -31,7 +31,7 @@ import { resourcesOf } from '../fleet.ts';
 import { loadState } from '../handle.ts';
 import { loadStreamState } from '../stream-state.ts';
 import type { ProcessManager } from '../process-managers/runner.ts';
-import { createExecutor, type PoolRecord } from './execute.ts';
+import { createExecutor, SCHEDULER_ACTOR, type PoolRecord } from './execute.ts';
 import { createTimers, type Timer } from './timers.ts';
 
 export type SchedulerOptions = {
@@ -349,7 +349,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
       if (!pools.has(id) && !poolIds.includes(id)) return;
       dirtyPools.add(id);
       if (event.revision > (heardRevision.get(id) ?? -1n)) heardRevision.set(id, event.revision);
-      dirty = true;
+      if (event.metadata.actor !== SCHEDULER_ACTOR) dirty = true;
       if (event.type === 'ResourceHealthChanged' && data.gpuId !== undefined && data.health === 'failed')
         await interrupt(data.workloadId as string | null, 'gpu_failed', `GPU ${String(data.gpuId)} failed: ${String(data.reason)}`);
       if (event.type === 'GpuServiceChanged' && data.inService === false)
