@@ -6,7 +6,8 @@
  *
  * The driver moves the clock from one moment something happens to the next (an arrival, a
  * market tick, a run's end, a model loaded), appends what arrives then, and delivers every new
- * event to the process managers in store order until nothing more follows; switches and
+ * event to the process managers in store order until nothing more follows (from memory: it is the
+ * store's only writer, so what it and its managers appended is the store's order); switches and
  * handovers are carried out at once (their devices report realistic durations). Each process
  * manager is the one the live platform runs, so what happens here happens there.
  *
@@ -38,7 +39,7 @@ import { MAX_GRANTED } from '../../domain/customer/customer.ts';
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { iso } from '../../domain/time.ts';
 import { comparePositions, decodePosition, encodePosition, START, type GlobalPosition } from '../../infra/event-store/position.ts';
-import type { EventStore } from '../../infra/event-store/types.ts';
+import type { EventStore, EventToAppend, RecordedEvent } from '../../infra/event-store/types.ts';
 import type { Database } from '../../infra/postgres/database.ts';
 import type { MarketSource } from '../market/source.ts';
 import { createRng } from '../random.ts';
@@ -73,6 +74,8 @@ export type SimulationOptions = {
    * places nothing reads them, and projecting in larger batches costs less.
    */
   project?: () => Promise<void>;
+  /** Hears each event as the process managers are given it, in that order (a check, a trace). */
+  onDelivered?: (event: RecordedEvent) => void;
 };
 
 const SAVE_EVERY_STEPS = 50;
@@ -97,17 +100,38 @@ export const simulate = async (o: SimulationOptions) => {
   // every append remembered by its position: the pump delivers up to the last one, even while a
   // transaction of the projections keeps it out of sight a moment (PostgreSQL's read horizon)
   let appendedUpTo: GlobalPosition = START;
-  const remember = <R extends { appended: boolean; position: GlobalPosition }>(result: R) => {
-    if (result.appended && comparePositions(result.position, appendedUpTo) > 0) appendedUpTo = result.position;
+  /**
+   * What the driver appended, as the store recorded it, to deliver without reading it back: the
+   * driver is the store's only writer, so its appends are the store's order. Reading back cost a
+   * round trip per step and generation of reactions, a sixth of a simulated day. Each event
+   * carries its append's revision and the position of the append's last event (the process
+   * managers read neither position nor hash; the pump's place is exact at each append's end).
+   */
+  let appended: RecordedEvent[] = [];
+  let appending = 0;
+  const remember = <R extends { appended: boolean; position: GlobalPosition; nextExpectedRevision: bigint }>(streamName: string, events: readonly EventToAppend[], result: R) => {
+    if (!result.appended) return result;
+    if (comparePositions(result.position, appendedUpTo) > 0) appendedUpTo = result.position;
+    const first = result.nextExpectedRevision - BigInt(events.length - 1);
+    events.forEach((e, i) => appended.push({ ...e, streamName, revision: first + BigInt(i), position: result.position, hash: '' }));
     return result;
+  };
+  const counted = async <T>(append: () => Promise<T>) => {
+    appending++;
+    try {
+      return await append();
+    } finally {
+      appending--;
+    }
   };
   const appendToStreams = o.store.appendToStreams;
   const store: EventStore = {
     ...o.store,
-    appendToStream: async (name, events, options) => remember(await o.store.appendToStream(name, events, options)),
-    // several streams in one round trip (a submission, a bill): remembered too, or the pump would
-    // deliver them a step late
-    ...(appendToStreams ? { appendToStreams: async (appends) => (await appendToStreams(appends)).map(remember) } : {}),
+    appendToStream: (name, events, options) => counted(async () => remember(name, events, await o.store.appendToStream(name, events, options))),
+    // several streams in one round trip (a submission, a bill): remembered too
+    ...(appendToStreams
+      ? { appendToStreams: (appends) => counted(async () => (await appendToStreams(appends)).map((r, i) => remember(appends[i]!.streamName, appends[i]!.events, r))) }
+      : {}),
   };
   const simulation = `sim:${o.seed}:${o.startMs}`;
   await db.exec(SIM_STATE_SCHEMA);
@@ -172,28 +196,36 @@ export const simulate = async (o: SimulationOptions) => {
     }
   };
 
-  /** Whether the driver has read the store to its end once (what a stopped run left is delivered first). */
+  /** Whether the driver has read the store to its end once (what a stopped run left is delivered first, from the store). */
   let readToEnd = false;
+  /** The next events to deliver: from the store until it has been read to its end, then what the driver appended since. */
+  const nextBatch = async (): Promise<RecordedEvent[]> => {
+    if (readToEnd) {
+      // the executors' work done first (nothing left means nothing will come), and every append
+      // under way returned: one under way may come before one that has returned
+      if (appended.length === 0 || appending > 0) await timed('switch and handover executors', () => Promise.all([switches.idle(), handovers.idle()]));
+      while (appending > 0) await new Promise((r) => setTimeout(r, 1));
+      const batch = appended.sort((a, b) => comparePositions(a.position, b.position));
+      appended = [];
+      return batch;
+    }
+    const batch = await timed('reading events', () => store.readAll({ after: cursor, maxCount: 500 }));
+    if (batch.length > 0) return batch;
+    await timed('switch and handover executors', () => Promise.all([switches.idle(), handovers.idle()]));
+    if (comparePositions(cursor, appendedUpTo) >= 0 && (await store.readAll({ after: cursor, maxCount: 1 })).length === 0) {
+      readToEnd = true;
+      appended = appended.filter((e) => comparePositions(e.position, cursor) > 0);
+      return nextBatch();
+    }
+    // appended but not yet in sight: a moment
+    if (comparePositions(cursor, appendedUpTo) < 0) await new Promise((r) => setTimeout(r, 1));
+    return nextBatch();
+  };
   /** Delivers every new event to every manager in store order, until nothing more follows. */
   const pump = async () => {
     for (;;) {
-      // the driver is the store's only writer: once it has read to the end and delivered up to its
-      // last append, with the executors idle, nothing is left to read (a query saved per step)
-      if (readToEnd && comparePositions(cursor, appendedUpTo) >= 0) {
-        await timed('switch and handover executors', () => Promise.all([switches.idle(), handovers.idle()]));
-        if (comparePositions(cursor, appendedUpTo) >= 0) return;
-      }
-      const batch = await timed('reading events', () => store.readAll({ after: cursor, maxCount: 500 }));
-      if (batch.length === 0) {
-        await timed('switch and handover executors', () => Promise.all([switches.idle(), handovers.idle()]));
-        if (comparePositions(cursor, appendedUpTo) >= 0 && (await store.readAll({ after: cursor, maxCount: 1 })).length === 0) {
-          readToEnd = true;
-          return;
-        }
-        // appended but not yet in sight: a moment
-        if (comparePositions(cursor, appendedUpTo) < 0) await new Promise((r) => setTimeout(r, 1));
-        continue;
-      }
+      const batch = await nextBatch();
+      if (batch.length === 0) return;
       for (const event of batch) {
         for (const m of managers) await timed(m.name, () => m.react(event));
         // a switch or handover is carried out before the next event: the order stays the same on every run
@@ -201,6 +233,7 @@ export const simulate = async (o: SimulationOptions) => {
           await timed('switch and handover executors', () => Promise.all([switches.idle(), handovers.idle()]));
         cursor = event.position;
         events++;
+        o.onDelivered?.(event);
       }
       for (const m of managers) if (m.flush) await timed(m.name, () => m.flush!());
     }
