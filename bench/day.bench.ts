@@ -21,7 +21,7 @@ import { runSimulation, simulationSettings, type SimulationRun } from '../cli/si
 import { SCALES, type ScaleName } from '../simulators/platform/scales.ts';
 import { describeMachine, formatMachine } from './support/report.ts';
 import { median } from './support/stats.ts';
-import { openPglite, openServer, probeServer, serverUrl, type BackendName, type OpenBackend } from './switch/backends.ts';
+import { openBackend, unavailable, type BackendName, type OpenBackend } from './switch/backends.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -120,16 +120,14 @@ try {
   let described = false;
   for (const scale of scales)
     for (const name of backends) {
-      if (name === 'postgres') {
-        const problem = await probeServer(serverUrl());
-        if (problem) {
-          out(`\nPostgreSQL server: SKIPPED (${problem})`);
-          continue;
-        }
+      const problem = await unavailable(name);
+      if (problem) {
+        out(`\nPostgreSQL server: SKIPPED (${problem})`);
+        continue;
       }
       const samples: SimulationRun[] = [];
       for (let i = 0; i < runs; i++) {
-        const backend = name === 'postgres' ? await openServer(serverUrl(), 'bench_day', simulationSettings({ durable: args.durable! })) : await openPglite();
+        const backend = await openBackend(name, 'bench_day', simulationSettings({ durable: args.durable! }));
         open.add(backend);
         try {
           if (!described) {

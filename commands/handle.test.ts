@@ -73,6 +73,17 @@ for (const backend of backends) {
         // and handleCommand then does each as usual
         for (const c of [grant(a, 5, `t4-${a}`), grant(b, 5, `t4-${b}`)]) expect((await handleCommand(store, c.decider, c.streamName, c.command, c.context)).type).toBe('accepted');
         expect([(await balanceOf(store, a)).granted.gpuSeconds, (await balanceOf(store, b)).granted.gpuSeconds]).toEqual([6, 107]);
+
+        // several on one stream: decided in turn, appended at once; each command's id still answers as a repeat
+        const many = await handleTogether(store, [grant(a, 1, `t5-${a}`), grant(b, 2, `t5-${b}`), grant(a, 3, `t6-${a}`)]);
+        expect(many?.map((h) => h.events.length)).toEqual([1, 1, 1]);
+        expect([(await balanceOf(store, a)).granted.gpuSeconds, (await balanceOf(store, b)).granted.gpuSeconds]).toEqual([10, 109]);
+        const again = await handleCommand(store, customerDecider, customerStream(a), { type: 'GrantQuota', gpuSeconds: 1, budgetMicroUsd: 10 }, ctx(`t5-${a}`));
+        expect(again.type === 'accepted' && again.duplicate).toBe(true);
+        expect((await handleCommand(store, customerDecider, customerStream(a), { type: 'GrantQuota', gpuSeconds: 1, budgetMicroUsd: 10 }, ctx(`t7-${a}`))).type).toBe('accepted');
+        expect((await balanceOf(store, a)).granted.gpuSeconds).toBe(11);
+        // one id twice in the list is declined
+        expect(await handleTogether(store, [grant(a, 1, `t8-${a}`), grant(a, 1, `t8-${a}`)])).toBeUndefined();
       } finally {
         await dispose();
       }

@@ -13,7 +13,7 @@
 import type { Decider, Rejection } from '../domain/decider.ts';
 import { AppendsRefusedError, IdempotencyMismatchError, WrongExpectedRevisionError } from '../infra/event-store/expected-revision.ts';
 import type { GlobalPosition } from '../infra/event-store/position.ts';
-import type { EventMetadata, EventStore, RecordedEvent } from '../infra/event-store/types.ts';
+import type { EventMetadata, EventStore, EventToAppend, RecordedEvent } from '../infra/event-store/types.ts';
 import { eventIdFor } from '../infra/ids.ts';
 import { asDomain, eventsOfCommand, loadStreamState, rememberAppended, storedEventsOfCommand } from './stream-state.ts';
 import { HcpError } from '../infra/errors.ts';
@@ -153,36 +153,47 @@ export type CommandOnStream = { decider: Decider<any, any, any>; streamName: str
 );
 
 /**
- * Several commands on different streams, appended in one round trip and all or none, when that is
- * plainly possible: the store offers it, and each command, decided on its stream's cached state,
- * is new to it and appends something. Otherwise, or when the store refuses them (a stale cache, an
- * id stored already), nothing is appended and the answer is undefined: the caller then handles each
- * with handleCommand, which tells every case apart. What it saves is a round trip and a commit per
- * command after the first; what it adds is that the streams change together.
+ * Several commands, appended in one round trip and all or none, when that is plainly possible:
+ * the store offers it, and each command, decided on its stream's cached state (as the commands
+ * before it in the list on the same stream left it), is new to it and appends something. A
+ * stream's commands go in one append, in their order. Otherwise, or when the store refuses them
+ * (a stale cache, an id stored already), nothing is appended and the answer is undefined: the
+ * caller then handles each with handleCommand, which tells every case apart. What it saves is a
+ * round trip and a commit per command after the first; what it adds is that the streams change
+ * together. Each answer's position is that of its stream's last event in the append.
  */
 export const handleTogether = async (store: EventStore, commands: readonly CommandOnStream[]): Promise<Array<Extract<Handled<AnyEvent>, { type: 'accepted' }>> | undefined> => {
-  if (!store.appendToStreams || new Set(commands.map((c) => c.streamName)).size !== commands.length) return undefined;
-  // 1. load (the cache alone) and decide
-  const planned = [];
+  if (!store.appendToStreams) return undefined;
+  // 1. load (the cache alone) and decide, each stream's commands on the state the earlier ones leave
+  const streams = new Map<string, { decider: CommandOnStream['decider']; revision: bigint; state: unknown; seen: ReadonlyMap<string, unknown>; toAppend: EventToAppend[] }>();
+  const decided: Array<{ streamName: string; events: AnyEvent[] }> = [];
   for (const c of commands) {
-    const { state, revision, commands: seen } = await loadStreamState(store, c.decider, c.streamName, { cached: true, assumeNew: true });
-    if (seen.has(c.context.commandId)) return undefined; // a repeat: handleCommand answers it
-    const command = 'follows' in c ? c.follows(planned.flatMap((p) => p.events)) : c.command;
+    let stream = streams.get(c.streamName);
+    if (!stream) {
+      const { state, revision, commands: seen } = await loadStreamState(store, c.decider, c.streamName, { cached: true, assumeNew: true });
+      streams.set(c.streamName, (stream = { decider: c.decider, revision, state, seen, toAppend: [] }));
+    } else if (stream.decider !== c.decider) return undefined;
+    // a repeat (handleCommand answers it), or one id twice in the list
+    if (stream.seen.has(c.context.commandId) || stream.toAppend.some((e) => e.metadata.commandId === c.context.commandId)) return undefined;
+    const command = 'follows' in c ? c.follows(decided.flatMap((d) => d.events)) : c.command;
     if (command === undefined) return undefined;
-    const decision = c.decider.decide(command, state);
+    const decision = c.decider.decide(command, stream.state);
     if (decision.type === 'rejected' || decision.events.length === 0) return undefined;
-    planned.push({ ...c, revision, events: decision.events as AnyEvent[], toAppend: eventsToAppend(c.context, c.streamName, decision.events) });
+    stream.state = (decision.events as AnyEvent[]).reduce(c.decider.evolve, stream.state);
+    stream.toAppend.push(...eventsToAppend(c.context, c.streamName, decision.events));
+    decided.push({ streamName: c.streamName, events: decision.events as AnyEvent[] });
   }
-  // 2. append them all, or none
+  // 2. append them all, or none: a stream's events at once, streams in the order first named
+  const names = [...streams.keys()];
   let results;
   try {
-    results = await store.appendToStreams(planned.map((p) => ({ streamName: p.streamName, events: p.toAppend, expectedRevision: expectedAt(p.revision) })));
+    results = await store.appendToStreams(names.map((name) => ({ streamName: name, events: streams.get(name)!.toAppend, expectedRevision: expectedAt(streams.get(name)!.revision) })));
   } catch (error) {
     if (error instanceof AppendsRefusedError) return undefined;
     throw error;
   }
   // 3. a retry the cache had forgotten appends nothing: handleCommand finds what it stored
   if (results.some((r) => !r.appended)) return undefined;
-  for (const p of planned) rememberAppended(store, p.decider, p.streamName, p.revision, p.toAppend);
-  return planned.map((p, i) => ({ type: 'accepted' as const, events: p.events, position: results[i]!.position, duplicate: false }));
+  for (const [name, s] of streams) rememberAppended(store, s.decider, name, s.revision, s.toAppend);
+  return decided.map((d) => ({ type: 'accepted' as const, events: d.events, position: results[names.indexOf(d.streamName)]!.position, duplicate: false }));
 };

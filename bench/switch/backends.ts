@@ -70,3 +70,10 @@ export const openServer = async (url: string, prefix: string, settings?: Readonl
     },
   };
 };
+
+/** Why a backend cannot be measured here (the server does not answer), or undefined when it can. */
+export const unavailable = (name: BackendName): Promise<string | undefined> => (name === 'postgres' ? probeServer(serverUrl()) : Promise.resolve(undefined));
+
+/** A fresh database on a backend: a schema of its own on the server (named from `prefix`), or PGlite in memory. */
+export const openBackend = (name: BackendName, prefix: string, settings?: Readonly<Record<string, string>>): Promise<OpenBackend> =>
+  name === 'postgres' ? openServer(serverUrl(), prefix, settings) : openPglite();

@@ -22,29 +22,34 @@ import { createExecutor, type PoolRecord } from './execute.ts';
 
 const T0 = Date.parse('2024-03-01T00:00:00Z');
 
+/** A facility's fleet and prices, a customer with quota, and an executor over Texas North's A100 pool (its view refreshed by `refresh`). */
+const setUp = async (idsSeed: string) => {
+  const clock = manualClock(new Date(T0));
+  const deps: CommandDeps = { store: createMemoryEventStore(), readModels: { query: async () => [] }, clock, ids: sequentialIds(idsSeed) };
+  const caller = (commandId: string) => ({ commandId, correlationId: commandId, actor: 'test' });
+  const facilities = SEED_SCENARIO.filter((f) => f.facilityId === 'texas-north');
+  await registerScenario(deps, caller('scenario'), facilities);
+  await ensurePriceList(deps);
+  const { customerId } = await registerCustomer(deps, caller('register'), { name: 'C', tier: 'standard' });
+  await grantQuota(deps, caller('grant'), { customerId, gpuSeconds: 100 * 3600, budgetMicroUsd: 1_000_000_000 });
+  const poolId = 'texas-north-a100';
+  const pools = new Map<string, PoolRecord>();
+  const refresh = async () => {
+    const s = await loadState(deps.store, resourceDecider, resourceStream(poolId));
+    if (s.status !== 'registered' || !s.pool) throw new Error(`${poolId} is not a GPU pool`);
+    pools.set(poolId, { state: s.pool, healthy: true, switchInFlight: undefined, heldAsic: undefined });
+    return s.pool;
+  };
+  await refresh();
+  const executor = createExecutor({ deps, log: createLogger('silent'), facilities, pools: () => pools, markPoolDirty: () => {}, powerAsked: () => {}, powerRefused: () => {} });
+  return { clock, deps, caller, customerId, poolId, refresh, executor };
+};
+
 describe('the scheduler executor, repeated after a crash', () => {
   it('gives back the GPUs of a run placed anew after a recovery released it, when the run ends', async () => {
-    const clock = manualClock(new Date(T0));
-    const deps: CommandDeps = { store: createMemoryEventStore(), readModels: { query: async () => [] }, clock, ids: sequentialIds('x') };
-    const caller = (commandId: string) => ({ commandId, correlationId: commandId, actor: 'test' });
-    const facilities = SEED_SCENARIO.filter((f) => f.facilityId === 'texas-north');
-    await registerScenario(deps, caller('scenario'), facilities);
-    await ensurePriceList(deps);
-    const { customerId } = await registerCustomer(deps, caller('register'), { name: 'C', tier: 'standard' });
-    await grantQuota(deps, caller('grant'), { customerId, gpuSeconds: 100 * 3600, budgetMicroUsd: 1_000_000_000 });
+    const { deps, caller, customerId, poolId, refresh, executor, clock } = await setUp('x');
     const request = { type: 'ai_inference_batch' as const, model: 'llama-3-8b', gpuType: 'A100' as const, gpuCount: 2, durationSeconds: 600 };
     const { workloadId } = await submitWorkload(deps, caller('submit'), { customerId, request });
-
-    const poolId = 'texas-north-a100';
-    const pools = new Map<string, PoolRecord>();
-    const refresh = async () => {
-      const s = await loadState(deps.store, resourceDecider, resourceStream(poolId));
-      if (s.status !== 'registered' || !s.pool) throw new Error(`${poolId} is not a GPU pool`);
-      pools.set(poolId, { state: s.pool, healthy: true, switchInFlight: undefined, heldAsic: undefined });
-      return s.pool;
-    };
-    await refresh();
-    const executor = createExecutor({ deps, log: createLogger('silent'), facilities, pools: () => pools, markPoolDirty: () => {}, powerAsked: () => {}, powerRefused: () => {} });
     const gpuIds = [0, 1].map((i) => gpuIdOf(poolId, 'A100', i));
     const waiting = { workloadId, customerId, priority: 'P3' as const, request, firstQueuedAtMs: T0, queuedAtMs: T0, nextRun: 1, remainingSeconds: 600 };
     const placement = { type: 'place' as const, workloadId, run: 1, poolId, facilityId: 'texas-north', gpuIndexes: [0, 1], gpuIds, warm: false, startupMs: 60_000, mode: 'serving' as const, model: 'llama-3-8b', score: 1, reason: 'test' };
@@ -68,5 +73,43 @@ describe('the scheduler executor, repeated after a crash', () => {
     const pool = await refresh();
     expect(pool.holders[workloadId]).toBeUndefined();
     expect(pool.gpus.filter((g) => g.busy).map((g) => g.index)).toEqual([]);
+  });
+
+  it('places a round\'s placements together, all or none: one that the pool refuses leaves every one to be placed on its own', async () => {
+    const { deps, caller, customerId, poolId, refresh, executor } = await setUp('y');
+    const request = { type: 'ai_inference_batch' as const, model: 'llama-3-8b', gpuType: 'A100' as const, gpuCount: 1, durationSeconds: 600 };
+    const item = async (n: number, gpuIndex: number) => {
+      const submitted = await submitWorkload(deps, caller(`submit-${n}`), { customerId, request });
+      // the rate it reserved at, as the scheduler hears it from the submission
+      const [opened] = await deps.store.readStream(workloadStream(submitted.workloadId), { maxCount: 1 });
+      const reservedRate = opened?.data.reservedRateMicroUsdPerGpuHour as number | undefined;
+      expect(reservedRate).toBeGreaterThan(0);
+      const state = await loadState(deps.store, workloadDecider, workloadStream(submitted.workloadId));
+      expect(state.status !== 'none' && state.priority).toBe('P2'); // batch inference
+      const w = { workloadId: submitted.workloadId, customerId, priority: 'P2' as const, request, firstQueuedAtMs: T0, queuedAtMs: T0, nextRun: 1, remainingSeconds: 600, reservedRate };
+      const d = { type: 'place' as const, workloadId: submitted.workloadId, run: 1, poolId, facilityId: 'texas-north', gpuIndexes: [gpuIndex], gpuIds: [gpuIdOf(poolId, 'A100', gpuIndex)], warm: false, startupMs: 60_000, mode: 'serving' as const, model: 'llama-3-8b', score: 1, reason: 'test' };
+      return { w, d };
+    };
+    const events = async () => (await deps.store.readAll()).length;
+
+    // two placements on one GPU: the pool refuses the second, so neither is appended
+    const [a, b, c] = [await item(1, 0), await item(2, 0), await item(3, 1)];
+    const before = await events();
+    expect(await executor.placeTogether([a, b], T0)).toBeUndefined();
+    expect(await events()).toBe(before);
+    expect((await refresh()).holders).toEqual({});
+
+    // three on three GPUs of one pool: the pool's three allocations in one append, each workload's run recorded
+    const d = await item(4, 2);
+    const placed = await executor.placeTogether([a, c, d], T0);
+    expect(placed?.map((p) => p.type)).toEqual(['placed', 'placed', 'placed']);
+    expect(placed?.map((p) => (p.type === 'placed' ? p.gpuIndexes : []))).toEqual([[0], [1], [2]]);
+    const pool = await refresh();
+    expect(Object.keys(pool.holders).sort()).toEqual([a.w.workloadId, c.w.workloadId, d.w.workloadId].sort());
+    for (const x of [a, c, d]) expect((await loadState(deps.store, workloadDecider, workloadStream(x.w.workloadId))).status).toBe('allocated');
+    // and a repeat of one of them is not done together (the pool knows its command): placed on its own, as the same placement
+    expect(await executor.placeTogether([a, b], T0)).toBeUndefined();
+    expect((await executor.place(a.w, a.d, T0)).type).toBe('placed');
+    expect(Object.keys((await refresh()).holders)).toHaveLength(3);
   });
 });

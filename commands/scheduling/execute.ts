@@ -21,7 +21,7 @@ import { formatUsd } from '../../domain/money.ts';
 import { iso } from '../../domain/time.ts';
 import { workloadDecider, workloadStream, type WorkloadCommand, type WorkloadEvent } from '../../domain/workload/workload.ts';
 import { uuidFromName } from '../../infra/ids.ts';
-import type { CommandContext, Handled } from '../handle.ts';
+import type { CommandContext, CommandOnStream, Handled } from '../handle.ts';
 import { handleCommand, handleTogether, loadState } from '../handle.ts';
 import type { CommandDeps } from '../context.ts';
 import { CommandRejectedError } from '../errors.ts';
@@ -115,10 +115,15 @@ export const createExecutor = ({
    * reserved, the reservation extended first: the run never costs more than is held for it.
    */
   let priceList: Promise<PriceListState> | undefined;
+  const rateOf = async (w: Waiting, atMs: number) => rateAt(await (priceList ??= loadPriceList(deps)), w.request.gpuType, w.priority, atMs);
+  /** The rate of a first run at the rate it reserved at: it fits its reservation, nothing to look up. */
+  const reservedRate = async (w: Waiting, run: number, atMs: number) => {
+    const rated = await rateOf(w, atMs);
+    return rated && run === 1 && rated.rate === w.reservedRate ? rated : undefined;
+  };
   const rateRun = async (w: Waiting, run: number, atMs: number): Promise<{ rate: number; version: number } | { failed: string }> => {
-    const rated = rateAt(await (priceList ??= loadPriceList(deps)), w.request.gpuType, w.priority, atMs);
+    const rated = await rateOf(w, atMs);
     if (!rated) return { failed: 'no price list is in force' };
-    // a first run at the rate it reserved at fits its reservation: nothing to look up
     if (run === 1 && rated.rate === w.reservedRate) return rated;
     const [workload, customer] = await Promise.all([
       loadState(deps.store, workloadDecider, workloadStream(w.workloadId)),
@@ -175,6 +180,43 @@ export const createExecutor = ({
 
   const caller = (commandId: string) => ({ commandId, correlationId: commandId, actor: SCHEDULER_ACTOR });
 
+  /** A placement's commands: the GPUs taken on the pool (invariant 2's gate), then the run recorded on the workload with the GPUs it got. */
+  const placementCommands = (w: Waiting, d: Placement, rated: { rate: number; version: number }, atMs: number) => {
+    const take: ResourceCommand & { type: 'AllocateGpus' } = { type: 'AllocateGpus', workloadId: w.workloadId, run: d.run, gpuIds: d.gpuIds, mode: d.mode, model: d.model };
+    const [takeId, recordId] = [`place:${w.workloadId}:${d.run}`, `allocate:${w.workloadId}:${d.run}`];
+    const recordOn = (gpuIds: string[]): WorkloadCommand => ({
+      type: 'AllocateRun',
+      run: d.run,
+      at: atMs,
+      startupMs: d.startupMs,
+      facilityId: d.facilityId,
+      resourceId: d.poolId,
+      gpuIds,
+      score: d.score,
+      reason: d.reason,
+      warm: d.warm,
+      rateMicroUsdPerGpuHour: rated.rate,
+      priceListVersion: rated.version,
+    });
+    const together: CommandOnStream[] = [
+      { decider: resourceDecider, streamName: resourceStream(d.poolId), context: at(takeId, atMs), command: take },
+      { decider: workloadDecider, streamName: workloadStream(w.workloadId), context: at(recordId, atMs), command: recordOn(d.gpuIds) },
+    ];
+    return { take, takeId, recordId, recordOn, together };
+  };
+  /** A placement as recorded on the workload (a repeat answers with what was recorded then). */
+  const placedAs = (recorded: Handled<WorkloadEvent> & { type: 'accepted' }, d: Placement, gpuIds: string[], atMs: number): PlaceOutcome => {
+    const allocated = recorded.events.find((e) => e.type === 'ResourcesAllocated');
+    const started = recorded.events.find((e) => e.type === 'WorkloadStarted');
+    const gpuType = pools().get(d.poolId)!.state.gpuType;
+    return {
+      type: 'placed',
+      gpuIndexes: (allocated?.type === 'ResourcesAllocated' ? allocated.data.gpuIds : gpuIds).map((id) => parseGpuId(id, gpuType)!.index),
+      startsAtMs: allocated?.type === 'ResourcesAllocated' ? Date.parse(allocated.data.startsAt) : atMs + d.startupMs,
+      endsAtMs: started?.type === 'WorkloadStarted' ? Date.parse(started.data.runEndsAt) : undefined,
+    };
+  };
+
   return {
     /** A new price list version was recorded: the next run reads it. */
     priceListChanged: () => void (priceList = undefined),
@@ -183,57 +225,48 @@ export const createExecutor = ({
     async place(w: Waiting, d: Placement, atMs: number): Promise<PlaceOutcome> {
       const rated = await rateRun(w, d.run, atMs);
       if ('failed' in rated) return (await fail(w.workloadId, rated.failed, atMs)) ? { type: 'ended' } : { type: 'refused' };
-      const take: ResourceCommand & { type: 'AllocateGpus' } = { type: 'AllocateGpus', workloadId: w.workloadId, run: d.run, gpuIds: d.gpuIds, mode: d.mode, model: d.model };
-      const [takeId, recordId] = [`place:${w.workloadId}:${d.run}`, `allocate:${w.workloadId}:${d.run}`];
-      const recordOn = (gpuIds: string[]): WorkloadCommand => ({
-        type: 'AllocateRun',
-        run: d.run,
-        at: atMs,
-        startupMs: d.startupMs,
-        facilityId: d.facilityId,
-        resourceId: d.poolId,
-        gpuIds,
-        score: d.score,
-        reason: d.reason,
-        warm: d.warm,
-        rateMicroUsdPerGpuHour: rated.rate,
-        priceListVersion: rated.version,
-      });
+      const c = placementCommands(w, d, rated, atMs);
       // the GPUs taken on the pool and recorded on the workload in one round trip when that is plainly possible
-      const together = await handleTogether(deps.store, [
-        { decider: resourceDecider, streamName: resourceStream(d.poolId), context: at(takeId, atMs), command: take },
-        { decider: workloadDecider, streamName: workloadStream(w.workloadId), context: at(recordId, atMs), command: recordOn(d.gpuIds) },
-      ]);
-      if (together) markPoolDirty(d.poolId);
-      let recorded = together?.[1] as Handled<WorkloadEvent> | undefined;
-      let gpuIds = d.gpuIds;
-      if (!recorded) {
-        // a repeated placement stands while the pool holds this run: what it holds is the placement,
-        // whatever this round chose
-        const { done: taken, held } = await onPoolForRun(d.poolId, take, takeId, atMs, (h) => h?.run === d.run);
-        if (held) gpuIds = held.indexes.map((i) => gpuIdOf(d.poolId, pools().get(d.poolId)!.state.gpuType, i));
-        if (taken.type === 'rejected') {
-          log.debug({ workloadId: w.workloadId, reason: taken.rejection.message }, 'GPUs refused: the view was stale');
-          return { type: 'refused' };
-        }
-        recorded = await onWorkload(w.workloadId, recordOn(gpuIds), recordId, atMs);
+      const together = await handleTogether(deps.store, c.together);
+      if (together) {
+        markPoolDirty(d.poolId);
+        return placedAs(together[1] as Handled<WorkloadEvent> & { type: 'accepted' }, d, d.gpuIds, atMs);
       }
+      // a repeated placement stands while the pool holds this run: what it holds is the placement,
+      // whatever this round chose
+      const { done: taken, held } = await onPoolForRun(d.poolId, c.take, c.takeId, atMs, (h) => h?.run === d.run);
+      const gpuIds = held ? held.indexes.map((i) => gpuIdOf(d.poolId, pools().get(d.poolId)!.state.gpuType, i)) : d.gpuIds;
+      if (taken.type === 'rejected') {
+        log.debug({ workloadId: w.workloadId, reason: taken.rejection.message }, 'GPUs refused: the view was stale');
+        return { type: 'refused' };
+      }
+      const recorded = await onWorkload(w.workloadId, c.recordOn(gpuIds), c.recordId, atMs);
       if (recorded.type === 'rejected') {
         // cancelled (or moved) meanwhile: the GPUs go back
         await release({ workloadId: w.workloadId, run: d.run, poolId: d.poolId, request: w.request }, atMs);
         const s = await loadState(deps.store, workloadDecider, workloadStream(w.workloadId));
         return s.status !== 'none' && s.status !== 'queued' && s.status !== 'preempted' ? { type: 'ended' } : { type: 'refused' };
       }
-      // as recorded (a repeat answers with what was recorded then)
-      const allocated = recorded.events.find((e) => e.type === 'ResourcesAllocated');
-      const started = recorded.events.find((e) => e.type === 'WorkloadStarted');
-      const gpuType = pools().get(d.poolId)!.state.gpuType;
-      return {
-        type: 'placed',
-        gpuIndexes: (allocated?.type === 'ResourcesAllocated' ? allocated.data.gpuIds : gpuIds).map((id) => parseGpuId(id, gpuType)!.index),
-        startsAtMs: allocated?.type === 'ResourcesAllocated' ? Date.parse(allocated.data.startsAt) : atMs + d.startupMs,
-        endsAtMs: started?.type === 'WorkloadStarted' ? Date.parse(started.data.runEndsAt) : undefined,
-      };
+      return placedAs(recorded, d, gpuIds, atMs);
+    },
+
+    /**
+     * A round's placements in one round trip, all or none, when each is plainly possible: a first
+     * run at the rate it reserved at, new to its streams. Undefined otherwise (nothing appended):
+     * each is then placed on its own. A backlog's round places dozens, and a round trip each was
+     * most of what a placement cost.
+     */
+    async placeTogether(items: ReadonlyArray<{ w: Waiting; d: Placement }>, atMs: number): Promise<PlaceOutcome[] | undefined> {
+      const commands = [];
+      for (const { w, d } of items) {
+        const rated = await reservedRate(w, d.run, atMs);
+        if (!rated) return undefined;
+        commands.push(...placementCommands(w, d, rated, atMs).together);
+      }
+      const together = await handleTogether(deps.store, commands);
+      if (!together) return undefined;
+      for (const { d } of items) markPoolDirty(d.poolId);
+      return items.map(({ d }, i) => placedAs(together[2 * i + 1] as Handled<WorkloadEvent> & { type: 'accepted' }, d, d.gpuIds, atMs));
     },
 
     async start(r: Running, atMs: number): Promise<number | undefined> {

@@ -31,7 +31,7 @@ import { resourcesOf } from '../fleet.ts';
 import { loadState } from '../handle.ts';
 import { loadStreamState } from '../stream-state.ts';
 import type { ProcessManager } from '../process-managers/runner.ts';
-import { createExecutor, SCHEDULER_ACTOR, type PoolRecord } from './execute.ts';
+import { createExecutor, SCHEDULER_ACTOR, type PlaceOutcome, type PoolRecord } from './execute.ts';
 import { createTimers, type Timer } from './timers.ts';
 
 export type SchedulerOptions = {
@@ -275,13 +275,27 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     stats.decidingMs += performance.now() - decidingFrom;
     stats.rounds++;
     if (decisions.length > 0) log.debug({ at: iso(now), decisions: decisions.map((d) => d.type) }, 'round');
-    for (const d of decisions) {
+    // placements that follow one another are carried out together when they can: one round trip
+    const together = new Map<string, PlaceOutcome>();
+    let groupedUpTo = 0;
+    for (const [i, d] of decisions.entries()) {
+      if (d.type === 'place' && i >= groupedUpTo) {
+        let j = i;
+        while (decisions[j]?.type === 'place') j++;
+        groupedUpTo = j;
+        const group = decisions.slice(i, j).flatMap((p) => (p.type === 'place' && waiting.has(p.workloadId) ? [{ w: waiting.get(p.workloadId)!, d: p }] : []));
+        if (group.length > 1) {
+          const placingFrom = performance.now();
+          (await executor.placeTogether(group, now))?.forEach((o, k) => together.set(group[k]!.d.workloadId, o));
+          stats.placingMs += performance.now() - placingFrom;
+        }
+      }
       switch (d.type) {
         case 'place': {
           const w = waiting.get(d.workloadId);
           if (!w) break;
           const placingFrom = performance.now();
-          const placed = await executor.place(w, d, now);
+          const placed = together.get(d.workloadId) ?? (await executor.place(w, d, now));
           stats.placingMs += performance.now() - placingFrom;
           if (placed.type === 'placed') {
             waiting.delete(d.workloadId);

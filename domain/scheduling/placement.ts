@@ -89,7 +89,9 @@ const packGang = (pool: PoolView, req: GangRequest, free: GpuUnit[], headroom: n
   const byHost = new Map<number, GpuUnit[]>();
   for (const g of free) {
     const h = hostOf(g.index, pool.gpuType);
-    byHost.set(h, [...(byHost.get(h) ?? []), g]);
+    const gpus = byHost.get(h);
+    if (gpus) gpus.push(g);
+    else byHost.set(h, [g]);
   }
   const score = (g: GpuUnit) => gpuScore(pool, g, req.model);
   for (const gpus of byHost.values()) gpus.sort((a, b) => score(b) - score(a) || a.index - b.index);
