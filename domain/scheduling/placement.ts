@@ -94,24 +94,44 @@ const packGang = (pool: PoolView, req: GangRequest, free: GpuUnit[], headroom: n
     else byHost.set(h, [g]);
   }
   const score = (g: GpuUnit) => gpuScore(pool, g, req.model);
-  for (const gpus of byHost.values()) gpus.sort((a, b) => score(b) - score(a) || a.index - b.index);
-  const hostScore = (gpus: GpuUnit[], n: number) => gpus.slice(0, n).reduce((s, g) => s + score(g), 0) / n;
+  // a host's GPUs in score order, sorted only when a choice gets down to its scores: most choices
+  // are settled by how many candidates a host has, and a round asks this of thousands of GPUs
+  // for every waiting gang
+  type Host = { host: number; gpus: GpuUnit[]; sorted: boolean };
+  const best = (h: Host) => {
+    if (!h.sorted) {
+      h.gpus.sort((a, b) => score(b) - score(a) || a.index - b.index);
+      h.sorted = true;
+    }
+    return h.gpus;
+  };
+  const hostScore = (h: Host, n: number) => best(h).slice(0, n).reduce((s, g) => s + score(g), 0) / n;
+  /** The first host in a total order: what sorting by it and taking the first gives. */
+  const firstOf = (hosts: readonly Host[], order: (a: Host, b: Host) => number) => hosts.reduce<Host | undefined>((first, h) => (first === undefined || order(h, first) < 0 ? h : first), undefined);
   // best fit first: fewest candidates that hold the need, then the better scores, then the lower host
-  const hosts = [...byHost.entries()].map(([host, gpus]) => ({ host, gpus }));
+  const hosts: Host[] = [...byHost.entries()].map(([host, gpus]) => ({ host, gpus, sorted: false }));
   const chosen: GpuUnit[] = [];
   let need = req.gpuCount;
-  const whole = hosts.filter((h) => h.gpus.length === perHost).sort((a, b) => hostScore(b.gpus, perHost) - hostScore(a.gpus, perHost) || a.host - b.host);
-  while (need >= perHost && whole.length > 0) {
-    chosen.push(...whole.shift()!.gpus);
-    need -= perHost;
+  const taken = new Set<Host>();
+  if (need >= perHost) {
+    const whole = hosts.filter((h) => h.gpus.length === perHost).sort((a, b) => hostScore(b, perHost) - hostScore(a, perHost) || a.host - b.host);
+    while (need >= perHost && whole.length > 0) {
+      const h = whole.shift()!;
+      taken.add(h);
+      chosen.push(...best(h));
+      need -= perHost;
+    }
   }
-  const left = hosts.filter((h) => !chosen.includes(h.gpus[0]!));
+  const left = hosts.filter((h) => !taken.has(h));
   while (need > 0) {
-    const fits = left.filter((h) => h.gpus.length >= need).sort((a, b) => a.gpus.length - b.gpus.length || hostScore(b.gpus, need) - hostScore(a.gpus, need) || a.host - b.host);
+    const fits = firstOf(
+      left.filter((h) => h.gpus.length >= need),
+      (a, b) => a.gpus.length - b.gpus.length || hostScore(b, need) - hostScore(a, need) || a.host - b.host,
+    );
     // none holds the rest alone: the fullest-scoring partial host first
-    const pick = fits[0] ?? left.sort((a, b) => b.gpus.length - a.gpus.length || hostScore(b.gpus, b.gpus.length) - hostScore(a.gpus, a.gpus.length) || a.host - b.host)[0];
+    const pick = fits ?? firstOf(left, (a, b) => b.gpus.length - a.gpus.length || hostScore(b, b.gpus.length) - hostScore(a, a.gpus.length) || a.host - b.host);
     if (!pick) return undefined;
-    const take = pick.gpus.slice(0, need);
+    const take = best(pick).slice(0, need);
     chosen.push(...take);
     need -= take.length;
     left.splice(left.indexOf(pick), 1);
