@@ -57,8 +57,24 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
   // waiting asks the same of each pool for every one of them)
   const versions = new Map<string, number>();
   const changed = (poolId: string) => versions.set(poolId, (versions.get(poolId) ?? 0) + 1);
-  const perPool = <T>(derive: (pool: WorkPool) => T) => {
+  /** Derived values a placement can carry on (see `carryPast`), to be carried after each. */
+  const carriedPastPlacements: Array<(poolId: string, placed: ReadonlySet<number>) => void> = [];
+  /**
+   * `carryPast`, when given, says what the value becomes once a placement takes the GPUs
+   * `placed`, or undefined when it must be derived afresh: a backlog's round places hundreds of
+   * gangs, and deriving what P2/P3 may take anew after each went over the pool's thousands of
+   * GPUs every time.
+   */
+  const perPool = <T>(derive: (pool: WorkPool) => T, carryPast?: (value: T, placed: ReadonlySet<number>) => T | undefined) => {
     const kept = new Map<string, { version: number; value: T }>();
+    if (carryPast)
+      carriedPastPlacements.push((poolId, placed) => {
+        const version = versions.get(poolId) ?? 0;
+        const hit = kept.get(poolId);
+        if (!hit || hit.version !== version - 1) return;
+        const value = carryPast(hit.value, placed);
+        if (value !== undefined) kept.set(poolId, { version, value });
+      });
     return (pool: WorkPool): T => {
       const version = versions.get(pool.resourceId) ?? 0;
       const hit = kept.get(pool.resourceId);
@@ -68,6 +84,9 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
       return value;
     };
   };
+  const disjoint = (a: ReadonlySet<number>, b: ReadonlySet<number>) => ![...b].some((i) => a.has(i));
+  /** A set of GPUs chosen among the free ones stays the same when a placement takes none of them. */
+  const unlessTaken = (set: ReadonlySet<number>, placed: ReadonlySet<number>) => (disjoint(set, placed) ? set : undefined);
   /** GPUs that can take work, now or once free: health and service do not change in a round, so counted from the pool's GPUs as the view holds them. */
   const viewGpus = new Map(view.pools.map((p) => [p.resourceId, p.gpus]));
   const inServiceOf = (pool: WorkPool) => inServiceUnits(viewGpus.get(pool.resourceId)!);
@@ -117,6 +136,8 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
     });
     for (const i of choice.gpuIndexes) pool.gpus[i] = { ...pool.gpus[i]!, busy: { workloadId: w.workloadId, run: w.nextRun, mode }, warming: false, warmReadyAt: null, model: w.request.model };
     changed(pool.resourceId);
+    const placed = new Set(choice.gpuIndexes);
+    for (const carry of carriedPastPlacements) carry(pool.resourceId, placed);
     running.push({ workloadId: w.workloadId, priority: w.priority, request: w.request, run: w.nextRun, poolId: pool.resourceId, gpuIndexes: choice.gpuIndexes, sinceMs: now, endsAtMs: now + startupMs + w.remainingSeconds * 1000 });
   };
   const best = (candidates: Array<{ pool: WorkPool; choice: GangChoice | undefined }>) =>
@@ -131,7 +152,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
         left[g.model]!--;
       }
     return kept as ReadonlySet<number>;
-  });
+  }, unlessTaken);
 
   const p1Short = new Map<string, Map<string, number>>(); // pool → model → GPUs a waiting P1 needs warmed
   /** Idle GPUs warm with a model P1s wait for in a pool, as many as they wait for. */
@@ -144,7 +165,7 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
         left.set(g.model, left.get(g.model)! - 1);
       }
     return held as ReadonlySet<number>;
-  });
+  }, unlessTaken);
   /**
    * What P2/P3 may not take: GPUs held for waiting P1s, and (unless `withReserve` is false) the
    * warm reserve; and how many free GPUs beside them a gang could have now: the powered ones, and
@@ -158,7 +179,9 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
       for (const g of pool.gpus) if (isFree(g) && !kept.has(g.index)) isPowered(g) ? powered++ : off++;
       const headroom = headroomOf(pool);
       return { kept: kept as ReadonlySet<number>, free: powered + Math.min(off, headroom) };
-    });
+      // a gang taken beside what is kept leaves exactly that many fewer: each powered one it took
+      // is one fewer powered, and each it powered up one fewer off and one less of the headroom
+    }, (value, placed) => (disjoint(value.kept, placed) ? { kept: value.kept, free: value.free - placed.size } : undefined));
   const [keptWithReserve, keptWithoutReserve] = [keptFrom(true), keptFrom(false)];
 
   // 1. demand response
