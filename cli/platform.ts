@@ -185,7 +185,7 @@ export const startCore = async ({
           // on PGlite a batch's transaction holds the one connection (and the event loop, which runs
           // its WASM): smaller batches let API reads in between (bench:scale, 36,000×: p50 1.2 s → 0.6 s)
           const batchSize = db.kind === 'pglite' ? 50 : 500;
-          const running = createProjectionRunner({ db, store, projections: PROJECTIONS, feed, logger, paused: new Set(stale.map((p) => p.name)), changeLog: follower !== undefined, batchSize });
+          const running = createProjectionRunner({ db, store, projections: PROJECTIONS, feed, logger, paused: new Set(stale.map((p) => p.name)), changeLog: follower?.writer, batchSize });
           runner = running;
           running.start();
           runnerStarted();

@@ -9,11 +9,16 @@
  *
  * A row also says how far the projections have got (the batch's last position), which is what
  * an API instance waits for before it answers a mutation (read your writes).
+ *
+ * Where the runner runs in the follower's own process it hands each committed batch to the
+ * follower (`ChangeLogWriter.committed`), which publishes it at once; its notification names the
+ * runner as sender, so the follower does not read back what it already has, and a read (at a poll,
+ * or on another sender's notification) fetches such rows without their changes.
  */
 import type { Logger } from 'pino';
 import { comparePositions, START, type GlobalPosition } from '../infra/event-store/position.ts';
 import type { Database, Sql } from '../infra/postgres/database.ts';
-import { listenToSchema } from '../infra/postgres/listen.ts';
+import { listenToSchema, senderToken } from '../infra/postgres/listen.ts';
 import type { ChangeFeed } from './change-feed.ts';
 import type { Change } from './projection.ts';
 
@@ -31,18 +36,24 @@ export const CHANGES_CHANNEL = 'hcp_changes';
 /** How long rows are kept: a follower further behind than this has missed changes (and says so). */
 export const CHANGE_LOG_KEEP_MS = 10 * 60_000;
 
+/** What a projection runner records its batches as: the sender its notifications name, and who in its own process hears each batch once committed. */
+export type ChangeLogWriter = { sender: string; committed?: (position: GlobalPosition, changes: readonly Change[]) => void };
+
+/** A writer no follower in this process hears directly (its batches are read from the log). */
+export const changeLogWriter = (): ChangeLogWriter => ({ sender: senderToken() });
+
 /** The statement that records a batch's changes and position, its values as one JSON (a write of checkpoints.ts's writeBatch). */
-export const changesWrite = (position: GlobalPosition, changes: readonly Change[]): [string, string] => [
+export const changesWrite = (writer: ChangeLogWriter, position: GlobalPosition, changes: readonly Change[]): [string, string] => [
   `WITH recorded AS (
      INSERT INTO hcp_change_log (commit_position, prepare_position, changes)
      SELECT ($1::json->>'c')::bigint, ($1::json->>'p')::bigint, ($1::json->'changes')::jsonb RETURNING id)
-   SELECT pg_notify('${CHANGES_CHANNEL}', current_schema()) FROM recorded`,
-  JSON.stringify({ c: position.commit.toString(), p: position.prepare.toString(), changes }),
+   SELECT pg_notify('${CHANGES_CHANNEL}', current_schema() || ':' || ($1::json->>'sender') || ':changed') FROM recorded`,
+  JSON.stringify({ c: position.commit.toString(), p: position.prepare.toString(), changes, sender: writer.sender }),
 ];
 
 /** Inside the batch's transaction: its changes and its position, told to listeners on commit. */
-export const recordChanges = (tx: Sql, position: GlobalPosition, changes: readonly Change[]) => {
-  const [text, values] = changesWrite(position, changes);
+export const recordChanges = (tx: Sql, writer: ChangeLogWriter, position: GlobalPosition, changes: readonly Change[]) => {
+  const [text, values] = changesWrite(writer, position, changes);
   return tx.query(text, [values]);
 };
 
@@ -66,9 +77,13 @@ export const eitherCaughtUp = (a: Promise<boolean>, b: Promise<boolean>) =>
     for (const p of [a, b]) p.then(done, () => done(false));
   });
 
-export type ChangeLogFollower = ReadModelProgress & { stop(): Promise<void> };
+export type ChangeLogFollower = ReadModelProgress & {
+  /** For a projection runner in this process: its batches reach this follower without a read. */
+  writer: ChangeLogWriter;
+  stop(): Promise<void>;
+};
 
-type Row = { id: string; c: string; p: string; changes: Change[] };
+type Row = { id: string; c: string; p: string; changes: Change[] | null };
 
 /** Publishes to `feed` every change any process's projections record, from now on. */
 export const followChangeLog = async ({ db, feed, logger, pollMs = 1000 }: { db: Database; feed: ChangeFeed; logger: Logger; pollMs?: number }): Promise<ChangeLogFollower> => {
@@ -86,15 +101,25 @@ export const followChangeLog = async ({ db, feed, logger, pollMs = 1000 }: { db:
     waiters = [];
     for (const f of w) f();
   };
+  /** A batch at a position past what was heard: published, and waiters told. */
+  const hear = (position: GlobalPosition, changes: readonly Change[] | null) => {
+    if (comparePositions(position, heard) <= 0) return;
+    heard = position;
+    if (changes) feed.publish(changes);
+  };
+  const me = senderToken();
 
   // one read at a time; a notification during a read asks for one more
   let reading: Promise<void> | undefined;
   let again = false;
   const readNew = async () => {
     for (;;) {
+      // rows at or before what was heard (a runner of this process handed them over) come without their changes
       const rows = await db.query<Row>(
-        `SELECT id::text, commit_position::text AS c, prepare_position::text AS p, changes FROM hcp_change_log WHERE id > $1 ORDER BY id LIMIT 500`,
-        [lastId.toString()],
+        `SELECT id::text, commit_position::text AS c, prepare_position::text AS p,
+                CASE WHEN (commit_position, prepare_position) > ($2::bigint, $3::bigint) THEN changes END AS changes
+           FROM hcp_change_log WHERE id > $1 ORDER BY id LIMIT 500`,
+        [lastId.toString(), heard.commit.toString(), heard.prepare.toString()],
       );
       if (rows.length > 0 && BigInt(rows[0]!.id) > lastId + 1n && lastId > 0n) {
         const [{ min } = { min: null }] = await db.query<{ min: string | null }>(`SELECT min(id)::text AS min FROM hcp_change_log`);
@@ -103,9 +128,7 @@ export const followChangeLog = async ({ db, feed, logger, pollMs = 1000 }: { db:
       }
       for (const row of rows) {
         lastId = BigInt(row.id);
-        const position = { commit: BigInt(row.c), prepare: BigInt(row.p) };
-        if (comparePositions(position, heard) > 0) heard = position;
-        feed.publish(row.changes);
+        hear({ commit: BigInt(row.c), prepare: BigInt(row.p) }, row.changes);
       }
       wake();
       if (rows.length < 500) return;
@@ -131,7 +154,7 @@ export const followChangeLog = async ({ db, feed, logger, pollMs = 1000 }: { db:
 
   // the listening connection, opened again when lost; each time it listens, a read catches up
   const listener = await listenToSchema(db, CHANGES_CHANNEL, {
-    onNotified: () => void pull(),
+    onNotified: ({ sender }) => sender !== me && void pull(),
     onListening: pull,
     retryMs: pollMs,
     warn: (message, error) => log.warn(error === undefined ? {} : { err: error }, message),
@@ -139,6 +162,13 @@ export const followChangeLog = async ({ db, feed, logger, pollMs = 1000 }: { db:
   const poller = setInterval(() => void pull(), pollMs);
 
   return {
+    writer: {
+      sender: me,
+      committed: (position, changes) => {
+        hear(position, changes);
+        wake();
+      },
+    },
     async waitFor(position, timeoutMs = 5000) {
       if (position === undefined) return true;
       const deadline = Date.now() + timeoutMs;

@@ -12,7 +12,7 @@ import { projectionBatchDuration, projectionBatchEvents } from '../infra/metrics
 import { comparePositions, START, type GlobalPosition } from '../infra/event-store/position.ts';
 import type { EventStore, RecordedEvent } from '../infra/event-store/types.ts';
 import type { ChangeFeed } from './change-feed.ts';
-import { CHANGE_LOG_SCHEMA, changesWrite, pruneChangeLog, recordChanges } from './change-log.ts';
+import { CHANGE_LOG_SCHEMA, changesWrite, pruneChangeLog, recordChanges, type ChangeLogWriter } from './change-log.ts';
 import { CHECKPOINT_SCHEMA, lockCheckpoint, moveCheckpoints, readCheckpoint, saveCheckpoint, writeBatch } from './checkpoints.ts';
 import { applyOwn, definitionVersion } from './projection.ts';
 import { createRowCache, type RowsSql } from './rows.ts';
@@ -158,9 +158,10 @@ export type RunnerOptions = {
   /**
    * Record each batch's changes in the change log, in its transaction, for every process to hear
    * (projections/change-log.ts), instead of telling this process's feed: on a PostgreSQL server,
-   * where API instances may run elsewhere.
+   * where API instances may run elsewhere. The writer's `committed` hears each batch once it has
+   * committed (this process's follower of the log).
    */
-  changeLog?: boolean;
+  changeLog?: ChangeLogWriter;
 };
 
 /**
@@ -170,7 +171,7 @@ export type RunnerOptions = {
  * a projection's stored checkpoint went back (a rebuild reset it), the loop starts again from the
  * earliest checkpoint; the others skip what they hold.
  */
-export const createProjectionRunner = ({ db, store, projections, feed, logger, batchSize = 500, paused: initiallyPaused = new Set(), changeLog = false }: RunnerOptions): ProjectionRunner => {
+export const createProjectionRunner = ({ db, store, projections, feed, logger, batchSize = 500, paused: initiallyPaused = new Set(), changeLog }: RunnerOptions): ProjectionRunner => {
   let stopped = false;
   const paused = new Set(initiallyPaused);
   // resumed, but followed only from the next start of the loop: the batch under way must not reach them
@@ -217,7 +218,7 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
     const stored = await db.transaction(async (tx) => {
       const at = await lockAll(tx);
       // where the read models stand, for processes that wait for them before the next batch comes
-      if (changeLog) await recordChanges(tx, earliest({ stored: at }), []);
+      if (changeLog) await recordChanges(tx, changeLog, earliest({ stored: at }), []);
       return at;
     });
     for (const [name, at] of stored) reached.set(name, at);
@@ -273,7 +274,7 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
           moved.push([projection.name, fresh.at(-1)!.position, mine.length]);
         }
         if (moved.length > 0) writes.push(moveCheckpoints(moved));
-        if (changeLog) writes.push(changesWrite(last, applied));
+        if (changeLog) writes.push(changesWrite(changeLog, last, applied));
         if (!(await writeBatch(sql, expected, writes))) throw STALE;
         return applied;
       });
@@ -289,8 +290,10 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
     rowCache.trim();
     for (const [name, at] of moved) stored.set(name, at);
     for (const name of names) if (!paused.has(name)) reached.set(name, last);
-    if (changeLog) await pruneNow();
-    else feed.publish(changes);
+    if (changeLog) {
+      changeLog.committed?.(last, changes);
+      await pruneNow();
+    } else feed.publish(changes);
     wakeWaiters();
     return 'applied';
   };

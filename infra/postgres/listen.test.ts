@@ -1,14 +1,15 @@
 /**
  * Appends heard across processes (PostgreSQL server): a store told to work across processes
- * notifies its schema after each committed append, and a listener on another pool (another
- * process, as far as the server can tell) hears its own schema's, and none of another schema's.
+ * notifies its schema after each committed append while another process listens there, and a
+ * listener on another pool (another process, as far as the server can tell) hears its own
+ * schema's, and none of another schema's.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { APPENDED_CHANNEL, createPostgresEventStore } from '../event-store/postgres/store.ts';
 import { pgServerDatabase, TEST_DATABASE_URL, type TestDatabase } from '../../tests/support/databases.ts';
 import { testEvents } from '../../tests/support/events.ts';
 import { createPgDatabase, type Database } from './database.ts';
-import { listenToSchema } from './listen.ts';
+import { listenToSchema, notifySchema } from './listen.ts';
 
 describe.skipIf(!TEST_DATABASE_URL)('appends heard across processes (PostgreSQL server)', () => {
   const opened: Array<TestDatabase | Database> = [];
@@ -34,7 +35,8 @@ describe.skipIf(!TEST_DATABASE_URL)('appends heard across processes (PostgreSQL 
     let listening!: () => void;
     const started = new Promise<void>((resolve) => (listening = resolve));
     const listener = await listenToSchema(elsewhere, APPENDED_CHANNEL, {
-      onNotified: () => {
+      onNotified: ({ kind }) => {
+        if (kind !== 'appended') return;
         heard++;
         if (waiting && heard >= waiting.count) waiting.resolve();
       },
@@ -44,6 +46,13 @@ describe.skipIf(!TEST_DATABASE_URL)('appends heard across processes (PostgreSQL 
     });
     try {
       await started;
+      // nobody has said it listens: a store alone on its schema tells nobody
+      await writer.appendToStream('s-0', testEvents(1), { expectedRevision: 'no_stream' });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(heard).toBe(0);
+      // another process says it is here (as a store does when it starts listening): now it is told
+      await notifySchema(elsewhere, APPENDED_CHANNEL, 'another-process', 'here');
+      await new Promise((r) => setTimeout(r, 100));
       await stranger.appendToStream('s-other', testEvents(1), { expectedRevision: 'no_stream' });
       await writer.appendToStream('s-1', testEvents(3), { expectedRevision: 'no_stream' });
       await heardAtLeast(1);

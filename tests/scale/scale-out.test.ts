@@ -21,6 +21,7 @@ import { createPostgresEventStore } from '../../infra/event-store/postgres/store
 import { createPgDatabase, type Database } from '../../infra/postgres/database.ts';
 import { createLogger } from '../../infra/logger.ts';
 import { createChangeFeed } from '../../projections/change-feed.ts';
+import { changeLogWriter } from '../../projections/change-log.ts';
 import { createProjectionRunner } from '../../projections/runner.ts';
 import { rebuildAsOf } from '../../projections/versions.ts';
 import { TEST_DATABASE_URL } from '../support/databases.ts';
@@ -229,7 +230,7 @@ const expectNothingTwice = async (db: Database) => {
 const expectReadModelsEqualRebuild = async (db: Database) => {
   const store = await createPostgresEventStore(db);
   const logger = createLogger('silent');
-  await createProjectionRunner({ db, store, projections: PROJECTIONS, feed: createChangeFeed(), logger, changeLog: true }).drain();
+  await createProjectionRunner({ db, store, projections: PROJECTIONS, feed: createChangeFeed(), logger, changeLog: changeLogWriter() }).drain();
   const head = await store.headPosition();
   await rebuildAsOf(db, store, PROJECTIONS, { kind: 'position', position: head! }, { name: 'hcp_asof_scale_check' });
   const differences: string[] = [];

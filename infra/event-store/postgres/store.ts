@@ -1,6 +1,6 @@
 /** PostgreSQL event store over `pg` or PGlite (see schema.ts for the ordering scheme). */
 import type { Database } from '../../postgres/database.ts';
-import { listenToSchema } from '../../postgres/listen.ts';
+import { listenToSchema, notifySchema, senderToken } from '../../postgres/listen.ts';
 import { migrate } from '../../postgres/migrate.ts';
 import {
   AppendsRefusedError,
@@ -118,6 +118,9 @@ const MAX_LIMIT = 1_000_000;
 export const migrateEventStore = (db: Database) => migrate(db, 'hcp_event_store', EVENT_STORE_SCHEMA);
 
 export const APPENDED_CHANNEL = 'hcp_appended';
+/** How often a listening store says it is here, and how long after the last word from another it is still told of appends. */
+const HERE_EVERY_MS = 5_000;
+const OTHERS_FORGOTTEN_MS = 3 * HERE_EVERY_MS;
 
 export const createPostgresEventStore = async (
   db: Database,
@@ -136,20 +139,48 @@ export const createPostgresEventStore = async (
   await migrateEventStore(db);
   const wake = createWakeSignal();
   const across = acrossProcesses && db.session ? acrossProcesses : undefined;
-  const listener = across ? await listenToSchema(db, APPENDED_CHANNEL, { onNotified: () => wake.notify(), retryMs: 1000, warn: across.warn }) : undefined;
+  // Another process is told of appends only while one is heard on the channel: each store that
+  // listens says it is `here` when it starts listening and every HERE_EVERY_MS, and an append or
+  // a `here` from another sender counts. Alone on a schema (the quick start, one `hcp start`)
+  // a store then sends nothing, and never hears its own appends back from the server: its readers
+  // were woken when it appended (bench:submit: notifications and the reads they set off were a
+  // tenth of the server's CPU).
+  const me = senderToken();
+  let othersHeardAt = -Infinity;
+  const othersListen = () => performance.now() - othersHeardAt < OTHERS_FORGOTTEN_MS;
+  const sayHere = () =>
+    !across
+      ? Promise.resolve()
+      : notifySchema(db, APPENDED_CHANNEL, me, 'here').then(
+          () => {},
+          (error: unknown) => across.warn('could not tell other processes this one listens', error),
+        );
+  const listener = across
+    ? await listenToSchema(db, APPENDED_CHANNEL, {
+        onNotified: ({ sender, kind }) => {
+          if (sender === me) return;
+          othersHeardAt = performance.now();
+          if (kind !== 'here') wake.notify();
+        },
+        onListening: sayHere,
+        retryMs: 1000,
+        warn: across.warn,
+      })
+    : undefined;
+  const hereTimer = listener ? setInterval(() => void sayHere(), HERE_EVERY_MS) : undefined;
+  hereTimer?.unref();
   // Sent after the append has committed, never inside it: NOTIFY serializes the commits of every
   // transaction that sends one (16 writers appended at a third of their speed). One notification is
   // in flight at a time, and one more follows if appends committed meanwhile.
   let telling: Promise<void> | undefined;
   let tellAgain = false;
   const tellOthers = () => {
-    if (!across) return;
+    if (!across || !othersListen()) return;
     if (telling) {
       tellAgain = true;
       return;
     }
-    telling = db
-      .query(`SELECT pg_notify($1, current_schema())`, [APPENDED_CHANNEL])
+    telling = notifySchema(db, APPENDED_CHANNEL, me, 'appended')
       .then(
         () => {},
         (error: unknown) => across.warn('could not tell other processes of an append (they read it at their next poll)', error),
@@ -245,6 +276,7 @@ export const createPostgresEventStore = async (
       return row ? { commit: BigInt(row.transaction_id), prepare: BigInt(row.position) } : START;
     },
     async close() {
+      clearInterval(hereTimer);
       await listener?.stop();
       await telling;
       if (closeDatabase) await db.close();
