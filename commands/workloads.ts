@@ -10,7 +10,8 @@ import { customerDecider, customerStream, type CustomerEvent } from '../domain/c
 import type { WorkloadRequest } from '../domain/workload/request.ts';
 import { isWorkloadOf, workloadDecider, workloadStream } from '../domain/workload/workload.ts';
 import { accepted, contextFor, type Caller, type CommandDeps } from './context.ts';
-import { handleCommand, handleTogether, loadState } from './handle.ts';
+import { handleCommand, loadState } from './handle.ts';
+import { handleTogetherGrouped } from './group-commit.ts';
 import { confirmStep } from './quota.ts';
 import { settleRunEnd } from './billing/metering.ts';
 import { CommandRejectedError } from './errors.ts';
@@ -70,13 +71,14 @@ export const submitWorkload = async (deps: CommandDeps, caller: Caller, input: {
   const workloadId = deps.ids.id('w');
   const reserveQuota = { type: 'ReserveQuota' as const, workloadId, request: input.request, rates };
   // the usual case, in one round trip: the reservation and the workload it opens, together
-  const together = await handleTogether(deps.store, [
+  const together = await handleTogetherGrouped(deps.store, [
     { decider: customerDecider, streamName: customerStream(input.customerId), command: reserveQuota, context: contextFor(deps, caller) },
     {
       decider: workloadDecider,
       streamName: workloadStream(workloadId),
       follows: (decided) => {
-        const reserved = decided.find((e): e is QuotaReserved => e.type === 'QuotaReserved');
+        // grouped with other submissions, the reservations of others come before it too
+        const reserved = decided.find((e): e is QuotaReserved => e.type === 'QuotaReserved' && e.data.workloadId === workloadId);
         return reserved && openCommand(reserved.data, atMs);
       },
       context: openedAt(contextFor(deps, caller, openWorkloadCommandId(workloadId), caller.commandId), atMs),
