@@ -88,10 +88,41 @@ const toWorkload = (r: WorkloadRow) => ({
 });
 export type WorkloadView = ReturnType<typeof toWorkload>;
 
-export const findWorkload = async (db: Sql, workloadId: string) => {
-  const [row] = await db.query<WorkloadRow>(`SELECT ${WORKLOAD_COLUMNS} FROM rm_workloads WHERE workload_id = $1`, [workloadId]);
-  return row ? toWorkload(row) : undefined;
+/**
+ * Workloads asked for in one turn of the event loop, read in one query: the submissions a group
+ * commit appended together are answered together, and a page of subscription updates too.
+ */
+const workloadBatches = new WeakMap<Sql, Map<string, Array<{ resolve: (w: WorkloadView | undefined) => void; reject: (e: unknown) => void }>>>();
+
+const readWorkloads = async (db: Sql, asked: Map<string, Array<{ resolve: (w: WorkloadView | undefined) => void; reject: (e: unknown) => void }>>) => {
+  try {
+    const ids = [...asked.keys()];
+    const rows =
+      ids.length === 1
+        ? await db.query<WorkloadRow>(`SELECT ${WORKLOAD_COLUMNS} FROM rm_workloads WHERE workload_id = $1`, ids)
+        : await db.query<WorkloadRow>(`SELECT ${WORKLOAD_COLUMNS} FROM rm_workloads WHERE workload_id = ANY($1::text[])`, [ids]);
+    const found = new Map(rows.map((r) => [r.workload_id, toWorkload(r)]));
+    for (const [id, waiting] of asked) for (const w of waiting) w.resolve(found.get(id));
+  } catch (error) {
+    for (const waiting of asked.values()) for (const w of waiting) w.reject(error);
+  }
 };
+
+export const findWorkload = (db: Sql, workloadId: string) =>
+  new Promise<WorkloadView | undefined>((resolve, reject) => {
+    let asked = workloadBatches.get(db);
+    if (!asked) {
+      workloadBatches.set(db, (asked = new Map()));
+      const batch = asked;
+      setImmediate(() => {
+        workloadBatches.delete(db);
+        void readWorkloads(db, batch);
+      });
+    }
+    const waiting = asked.get(workloadId) ?? [];
+    waiting.push({ resolve, reject });
+    asked.set(workloadId, waiting);
+  });
 
 export const workloadHistory = async (db: Sql, workloadId: string) =>
   (

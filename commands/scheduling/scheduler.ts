@@ -19,7 +19,7 @@ import { tierOf } from '../../domain/billing/price-list.ts';
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { powerFeed, type PriceTick } from '../../domain/market/ticks.ts';
 import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
-import { POWER_RETRY_MS, schedulingRound } from '../../domain/scheduling/round.ts';
+import { decideRound, fitsInRoom, inServiceUnits, POWER_DOWN_IDLE_MS, POWER_RETRY_MS, type RoundOutcome } from '../../domain/scheduling/round.ts';
 import { pausedKey, type PoolView, type Running, type Waiting } from '../../domain/scheduling/types.ts';
 import { WARM_WINDOW_MS } from '../../domain/scheduling/warm-pool.ts';
 import { iso } from '../../domain/time.ts';
@@ -82,6 +82,14 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
   const paused = new Set<string>();
   const p1Asked: Array<{ atMs: number; gpuType: string; model: string; gpus: number }> = [];
   const lastDemand = new Map<string, number>();
+  /**
+   * P2/P3 work was placed on a pool: an hour later it may give its power back, and a round looks
+   * then (not whenever some other event happens to run one: a quiet platform runs none).
+   */
+  const demanded = (poolId: string, atMs: number) => {
+    lastDemand.set(poolId, atMs);
+    timers.add({ kind: 'quiet', atMs: atMs + POWER_DOWN_IDLE_MS, poolId });
+  };
   const powerPrice = new Map<string, number>();
   type Direction = 'up' | 'down';
   /** Pools whose power a handover or switch is changing: the id of that change and which way. */
@@ -107,6 +115,8 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
   const stats = { placements: 0, preemptions: 0, rounds: 0, decidingMs: 0, placingMs: 0 };
   let now = 0;
   let dirty = true;
+  /** The room the last round left each GPU type (see `arrivalIsMoot`). */
+  let roomLeft: RoundOutcome['roomAfter'] | undefined;
 
   // one thing at a time: events, ticks and rounds never interleave
   let chain = Promise.resolve();
@@ -167,8 +177,34 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     reservedRate?: number,
   ) => {
     const priority = tierOf(w.priority ?? 'P3');
-    waiting.set(w.workloadId, { workloadId: w.workloadId, customerId: w.customerId, priority, request: w.request, firstQueuedAtMs, queuedAtMs: atMs, nextRun, remainingSeconds, ...(reservedRate !== undefined ? { reservedRate } : {}) });
-    dirty = true;
+    const queued: Waiting = { workloadId: w.workloadId, customerId: w.customerId, priority, request: w.request, firstQueuedAtMs, queuedAtMs: atMs, nextRun, remainingSeconds, ...(reservedRate !== undefined ? { reservedRate } : {}) };
+    if (!arrivalIsMoot(queued)) dirty = true;
+    waiting.set(w.workloadId, queued);
+  };
+
+  /**
+   * Whether a round would decide nothing new for this P2/P3 arrival: neither it nor anything else
+   * of its type that waits fits in the room the last round left that type
+   * (`RoundOutcome.roomAfter`), and no pool has changed since, so nothing of its type can be placed
+   * whatever the order; others of its type and tier wait, so power is asked for already and none
+   * is given back; and a pool of its type could hold it, so it is not failed.
+   * What frees a GPU wakes a round anyway, and the arrival is placed then, in its turn. Under a
+   * backlog each submission ran a round over the whole queue for nothing (bench:submit, market
+   * off: a fifth of the server's CPU).
+   */
+  const arrivalIsMoot = (w: Waiting) => {
+    const room = roomLeft?.get(w.request.gpuType);
+    if (w.priority === 'P1' || dirty || dirtyPools.size > 0 || !room || fitsInRoom(room, w.request.gpuCount)) return false;
+    let largest = 0;
+    for (const pool of pools.values()) if (pool.state.gpuType === w.request.gpuType) largest = Math.max(largest, inServiceUnits(pool.state.gpus));
+    if (w.request.gpuCount > largest) return false;
+    let sameTier = false;
+    for (const other of waiting.values())
+      if (other.request.gpuType === w.request.gpuType) {
+        if (fitsInRoom(room, other.request.gpuCount)) return false;
+        sameTier ||= other.priority === w.priority;
+      }
+    return sameTier;
   };
 
   /**
@@ -198,6 +234,12 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     }
     if (t.kind === 'power-retry') {
       dirty = true;
+      return;
+    }
+    if (t.kind === 'quiet') {
+      const quietAtMs = (lastDemand.get(t.poolId) ?? t.atMs) + POWER_DOWN_IDLE_MS;
+      if (quietAtMs > t.atMs) timers.add({ kind: 'quiet', atMs: quietAtMs, poolId: t.poolId }); // demand came since
+      else dirty = true;
       return;
     }
     const r = running.get(t.workloadId);
@@ -264,7 +306,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     await refreshPools();
     const decidingFrom = performance.now();
     const views = poolViews();
-    const decisions = schedulingRound({
+    const { decisions, roomAfter } = decideRound({
       nowMs: now,
       pools: views,
       waiting: [...waiting.values()],
@@ -274,6 +316,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     });
     stats.decidingMs += performance.now() - decidingFrom;
     stats.rounds++;
+    roomLeft = roomAfter;
     if (decisions.length > 0) log.debug({ at: iso(now), decisions: decisions.map((d) => d.type) }, 'round');
     // placements that follow one another are carried out together when they can: one round trip
     const together = new Map<string, PlaceOutcome>();
@@ -303,7 +346,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
             running.set(d.workloadId, { workloadId: w.workloadId, customerId: w.customerId, priority: w.priority, request: w.request, run: d.run, poolId: d.poolId, gpuIndexes, sinceMs: now, startsAtMs, endsAtMs });
             timers.add(endsAtMs !== undefined ? { kind: 'complete', atMs: endsAtMs, workloadId: d.workloadId, run: d.run } : { kind: 'start', atMs: startsAtMs, workloadId: d.workloadId, run: d.run });
             stats.placements++;
-            if (w.priority !== 'P1') lastDemand.set(d.poolId, now);
+            if (w.priority !== 'P1') demanded(d.poolId, now);
           } else if (placed.type === 'ended') {
             waiting.delete(d.workloadId);
             ended.add(d.workloadId);
@@ -467,7 +510,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
         ))
           if (r.blocks) applyPauses(r.facility_id, r.blocks);
         for (const r of await db.query<{ resource_id: string; at: string | Date }>(`SELECT resource_id, max(allocated_at) AS at FROM rm_workload_runs WHERE priority <> 'P1' GROUP BY resource_id`))
-          lastDemand.set(r.resource_id, Date.parse(iso(r.at)));
+          demanded(r.resource_id, Date.parse(iso(r.at)));
         const held = new Map<string, { poolId: string; run: number }>();
         for (const [poolId, p] of pools) for (const [workloadId, h] of Object.entries(p.state.holders)) held.set(workloadId, { poolId, run: h.run });
         for (const id of activeWorkloadIds) {

@@ -4,10 +4,18 @@ export type Timer =
   | { kind: 'complete'; atMs: number; workloadId: string; run: number }
   | { kind: 'warmed'; atMs: number; poolId: string; gpuIds: string[]; model: string }
   /** The pause after a failed power change of a pool runs out: look again. */
-  | { kind: 'power-retry'; atMs: number; poolId: string };
+  | { kind: 'power-retry'; atMs: number; poolId: string }
+  /** A pool may have had no demand for the hour after which it gives its power back: look then. */
+  | { kind: 'quiet'; atMs: number; poolId: string };
 
 const keyOf = (t: Timer) =>
-  t.kind === 'warmed' ? `warmed:${t.poolId}:${t.model}:${t.gpuIds.join(',')}` : t.kind === 'power-retry' ? `power-retry:${t.poolId}:${t.atMs}` : `${t.kind}:${t.workloadId}:${t.run}`;
+  t.kind === 'warmed'
+    ? `warmed:${t.poolId}:${t.model}:${t.gpuIds.join(',')}`
+    : t.kind === 'power-retry'
+      ? `power-retry:${t.poolId}:${t.atMs}`
+      : t.kind === 'quiet'
+        ? `quiet:${t.poolId}` // one per pool: when it fires, it looks again at the pool's last demand
+        : `${t.kind}:${t.workloadId}:${t.run}`;
 
 /** A binary min-heap by time (then key, so equal times fire in a fixed order), one timer per key. */
 export const createTimers = () => {

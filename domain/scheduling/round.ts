@@ -41,7 +41,29 @@ export const POWER_RETRY_MS = { down: POWER_DOWN_IDLE_MS, up: 15 * 60_000 } as c
 
 type WorkPool = PoolView & { gpus: GpuUnit[]; warmTargets: Record<string, number> };
 
-export const schedulingRound = (view: SchedulerView): Decision[] => {
+/**
+ * The room a round leaves a P2/P3 gang in a pool: the free GPUs beside what is held for P1s and
+ * the warm reserve (a gang of up to `outsideReserveUpTo`, which fits outside the reserve, may
+ * take no more), or beside P1 holds alone (a larger gang, which may use the reserve).
+ */
+export type PoolRoom = { withReserve: number; withoutReserve: number; outsideReserveUpTo: number };
+
+/**
+ * What a round decides, and the room it leaves per GPU type, pool by pool, once its decisions are
+ * carried out. A P2/P3 arriving that fits in none (`fitsInRoom`), with others of its type and tier
+ * waiting before it, changes nothing a round would decide until a pool changes, so the scheduler
+ * need not run one for it (its `arrivalIsMoot`; domain/scheduling/scheduling.test.ts checks the
+ * claim on random worlds).
+ */
+export type RoundOutcome = { decisions: Decision[]; roomAfter: ReadonlyMap<GpuType, readonly PoolRoom[]> };
+
+/** Whether a P2/P3 gang of `gpuCount` fits in any pool's room. */
+export const fitsInRoom = (rooms: readonly PoolRoom[], gpuCount: number) =>
+  rooms.some((r) => gpuCount <= (gpuCount <= r.outsideReserveUpTo ? r.withReserve : r.withoutReserve));
+
+export const schedulingRound = (view: SchedulerView): Decision[] => decideRound(view).decisions;
+
+export const decideRound = (view: SchedulerView): RoundOutcome => {
   const now = view.nowMs;
   const out: Decision[] = [];
   // a pool giving its power back has warm standby's envelope from the moment it is asked for, not only once its own switch begins
@@ -366,7 +388,13 @@ export const schedulingRound = (view: SchedulerView): Decision[] => {
     const pool = candidates[0];
     if (pool) out.push({ type: 'power', poolId: pool.resourceId, facilityId: pool.facilityId, direction: 'up', reason: `${type} work waits that ${pool.resourceId}'s warm standby cannot power` });
   }
-  return out;
+  const roomAfter = new Map(
+    [...byType].map(([type, typePools]) => [
+      type,
+      typePools.map((p) => ({ withReserve: keptWithReserve(p).free, withoutReserve: keptWithoutReserve(p).free, outsideReserveUpTo: inServiceOf(p) - p.warmStandbyUnits })),
+    ]),
+  );
+  return { decisions: out, roomAfter };
 };
 
 /** GPUs of a pool that can take work, now or once they are free. */
@@ -376,7 +404,7 @@ const inServiceCounts = new WeakMap<readonly GpuUnit[], number>();
  * whenever one of them changes, so the count is kept per array: counted once per change of the
  * pool, not in every round (thousands of GPUs, thousands of rounds).
  */
-const inServiceUnits = (gpus: readonly GpuUnit[]) => {
+export const inServiceUnits = (gpus: readonly GpuUnit[]) => {
   let n = inServiceCounts.get(gpus);
   if (n === undefined) inServiceCounts.set(gpus, (n = gpus.reduce((c, g) => c + (g.health !== 'failed' && g.inService ? 1 : 0), 0)));
   return n;

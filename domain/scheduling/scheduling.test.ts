@@ -10,6 +10,8 @@
  *    powered asks for power (mining yields to P1–P3); once arrivals stop every workload ends
  *    (none starves), and a P3 is placed under a steady stream of P2 that would otherwise
  *    always go first.
+ * And the room a round says it leaves: a P2/P3 arriving where it left none, with others of its
+ * type and tier waiting, changes nothing the next round decides (the scheduler runs none for it).
  * Each property is also run against a scheduler with a bug planted, and must catch it.
  */
 import fc from 'fast-check';
@@ -19,7 +21,7 @@ import { decidePool, evolvePool, poweredCount, type GpuPoolCommand, type GpuPool
 import { iso } from '../time.ts';
 import type { Tier } from '../billing/price-list.ts';
 import type { GpuType, WorkloadRequest } from '../workload/request.ts';
-import { POWER_DOWN_IDLE_MS, schedulingRound } from './round.ts';
+import { decideRound, fitsInRoom, inServiceUnits, POWER_DOWN_IDLE_MS, schedulingRound, type PoolRoom, type RoundOutcome } from './round.ts';
 import { pausedKey, type Decision, type PoolView, type Running, type SchedulerView, type Waiting } from './types.ts';
 
 type Round = (view: SchedulerView) => Decision[];
@@ -357,6 +359,45 @@ const PLANTED: Record<string, Round> = {
   'does not age the queue': (view) => schedulingRound({ ...view, waiting: view.waiting.map((x) => ({ ...x, queuedAtMs: view.nowMs })) }),
 };
 
+/**
+ * After random steps, a P2/P3 arrival that fits in none of the room the last round left its type,
+ * nor does any other work of its type that waits (others of its tier among them, a pool able to
+ * hold it, nothing changed since): a round with it decides exactly what a round without it does.
+ * `cases` counts the arrivals that met those conditions.
+ */
+const mootArrivalProperty = (decide: (view: SchedulerView) => RoundOutcome, cases: { n: number }) =>
+  fc.property(
+    fc.array(step, { minLength: 1, maxLength: 40 }),
+    // then a burst of long P2/P3 gangs, which fills the pools
+    fc.array(
+      fc.record({ type: fc.constant('arrive' as const), priority: fc.constantFrom<Tier>('P2', 'P3'), gpuType: fc.constantFrom<GpuType>('H100', 'A100'), gpuCount: fc.integer({ min: 2, max: 16 }), minutes: fc.integer({ min: 60, max: 240 }), model: fc.constantFrom(...MODELS) }),
+      { minLength: 4, maxLength: 16 },
+    ),
+    fc.record({ priority: fc.constantFrom<Tier>('P2', 'P3'), gpuType: fc.constantFrom<GpuType>('H100', 'A100'), gpuCount: fc.integer({ min: 1, max: 16 }), model: fc.constantFrom(...MODELS) }),
+    (steps, burst, a) => {
+      const w = newWorld();
+      let last: { view: SchedulerView; outcome: RoundOutcome } | undefined;
+      const remembering: Round = (view) => {
+        const outcome = decide(view);
+        last = { view, outcome };
+        return outcome.decisions;
+      };
+      for (const s of [...steps, ...burst]) apply(w, s, remembering);
+      const room = last?.outcome.roomAfter.get(a.gpuType);
+      if (!last || !room || fitsInRoom(room, a.gpuCount)) return;
+      // a pool's power-down completes after the round in this world: a change since
+      if (last.view.pools.some((p) => w.pools.get(p.resourceId)!.mode !== p.mode)) return;
+      if (!w.waiting.some((x) => x.request.gpuType === a.gpuType && x.priority === a.priority)) return;
+      if (w.waiting.some((x) => x.request.gpuType === a.gpuType && fitsInRoom(room, x.request.gpuCount))) return;
+      if (a.gpuCount > Math.max(0, ...[...w.pools.values()].filter((p) => p.gpuType === a.gpuType).map((p) => inServiceUnits(p.gpus)))) return;
+      cases.n++;
+      const view = viewOf(w);
+      const type: WorkloadRequest['type'] = a.priority === 'P2' ? 'ai_inference_batch' : 'model_training';
+      const arrival: Waiting = { workloadId: 'arrival', customerId: 'c', priority: a.priority, request: { type, model: a.model, gpuType: a.gpuType, gpuCount: a.gpuCount, durationSeconds: 600 }, firstQueuedAtMs: w.now, queuedAtMs: w.now, nextRun: 1, remainingSeconds: 600 };
+      expect(decide({ ...view, waiting: [...view.waiting, arrival] }).decisions).toEqual(decide(view).decisions);
+    },
+  );
+
 describe('scheduler (invariants 2 and 3), model-based', () => {
   it('places exactly, never preempts P1, asks mining for power, and lets every workload end', () => {
     fc.assert(worldProperty(schedulingRound), { numRuns: 60 });
@@ -399,6 +440,18 @@ describe('scheduler (invariants 2 and 3), model-based', () => {
     // b-h100's standby powers only its reserve: it asks mining for power to warm the P1's model
     const forP1 = decisions.flatMap((d) => ((d.type === 'warm' && d.model === 'mistral-7b') || (d.type === 'power' && d.direction === 'up') ? [d.poolId] : []));
     expect(forP1).toEqual(['b-h100']);
+  });
+
+  it('decides nothing new for a P2/P3 arrival where nothing of its type fits in the room the round before left', () => {
+    const cases = { n: 0 };
+    fc.assert(mootArrivalProperty(decideRound, cases), { numRuns: 800 });
+    expect(cases.n).toBeGreaterThan(100); // the property met the case it is about, often
+  });
+
+  it('catches a round that says it left no room where it did', () => {
+    const none = [{ withReserve: 0, withoutReserve: 0, outsideReserveUpTo: 0 }];
+    const noRoom = (view: SchedulerView): RoundOutcome => ({ ...decideRound(view), roomAfter: new Map<GpuType, PoolRoom[]>([['H100', none], ['A100', none]]) });
+    expect(fc.check(mootArrivalProperty(noRoom, { n: 0 }), { numRuns: 300 }).failed).toBe(true);
   });
 
   it('catches a scheduler that does not age the queue', () => {
