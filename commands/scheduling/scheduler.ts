@@ -198,14 +198,27 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     let largest = 0;
     for (const pool of pools.values()) if (pool.state.gpuType === w.request.gpuType) largest = Math.max(largest, inServiceUnits(pool.state.gpus));
     if (w.request.gpuCount > largest) return false;
-    let sameTier = false;
-    for (const other of waiting.values())
-      if (other.request.gpuType === w.request.gpuType) {
-        if (fitsInRoom(room, other.request.gpuCount)) return false;
-        sameTier ||= other.priority === w.priority;
-      }
-    return sameTier;
+    let tiers = stuckTiers.get(w.request.gpuType);
+    if (tiers === undefined) {
+      const found = new Set<string>();
+      for (const other of waiting.values())
+        if (other.request.gpuType === w.request.gpuType) {
+          if (fitsInRoom(room, other.request.gpuCount)) {
+            tiers = null;
+            break;
+          }
+          found.add(other.priority);
+        }
+      stuckTiers.set(w.request.gpuType, (tiers = tiers === null ? null : found));
+    }
+    return tiers?.has(w.priority) ?? false;
   };
+  /**
+   * Per GPU type, the tiers of the work that waits when none of it fits in the last round's room
+   * (null when some does): looked at once per type between rounds, as a moot arrival changes
+   * neither (it does not fit, and its tier is among them).
+   */
+  let stuckTiers = new Map<string, ReadonlySet<string> | null>();
 
   /**
    * Moves time on to `untilMs`: what changed at the current time is scheduled first, then each
@@ -317,6 +330,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     stats.decidingMs += performance.now() - decidingFrom;
     stats.rounds++;
     roomLeft = roomAfter;
+    stuckTiers = new Map();
     if (decisions.length > 0) log.debug({ at: iso(now), decisions: decisions.map((d) => d.type) }, 'round');
     // placements that follow one another are carried out together when they can: one round trip
     const together = new Map<string, PlaceOutcome>();
