@@ -546,6 +546,12 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
           for (const g of p.state.gpus)
             if (g.warming && g.model && g.warmReadyAt) timers.add({ kind: 'warmed', atMs: Date.parse(g.warmReadyAt), poolId, gpuIds: [gpuIdOf(poolId, p.state.gpuType, g.index)], model: g.model });
         for (const [poolId, p] of pools) if (p.switchInFlight) powerChanges.set(poolId, { id: p.switchInFlight, direction: directionOf(p.state.mode, p.state.switchingTo) });
+        // a handover under way (its switch may not have begun yet) changes its pool's power: as when
+        // its HandoverRequested is heard, it is what the pool waits for, not a switch of its own
+        for (const r of await db.query<{ handover_id: string; gpu_resource_id: string; direction: string }>(
+          `SELECT handover_id, gpu_resource_id, direction FROM rm_handovers WHERE status IN ('in_flight', 'rolling_back') ORDER BY requested_at, handover_id`,
+        ))
+          if (poolIds.includes(r.gpu_resource_id)) powerChanges.set(r.gpu_resource_id, { id: r.handover_id, direction: r.direction === 'to_mining' ? 'down' : 'up' });
         dirty = true;
         log.info({ waiting: waiting.size, running: running.size, at: iso(now) }, 'scheduler recovered');
       }),
