@@ -3,8 +3,8 @@
  * leave GPUs with a run that ended. Found by the crash test (a run placed anew after a recovery
  * released it kept its GPUs when it completed: its release id had been used by the recovery).
  */
+import { testCaller, texasNorthWithCustomer } from '../../tests/support/fleet.ts';
 import { describe, expect, it } from 'vitest';
-import { SEED_SCENARIO } from '../../domain/fleet/inventory.ts';
 import { gpuIdOf } from '../../domain/fleet/gpus.ts';
 import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
 import { workloadDecider, workloadStream } from '../../domain/workload/workload.ts';
@@ -13,10 +13,7 @@ import { createMemoryEventStore } from '../../infra/event-store/memory.ts';
 import { sequentialIds } from '../../infra/ids.ts';
 import { createLogger } from '../../infra/logger.ts';
 import type { CommandDeps } from '../context.ts';
-import { grantQuota, registerCustomer } from '../customers.ts';
-import { registerScenario } from '../fleet.ts';
 import { handleCommand, loadState } from '../handle.ts';
-import { ensurePriceList } from '../price-list.ts';
 import { submitWorkload } from '../workloads.ts';
 import { createExecutor, type PoolRecord } from './execute.ts';
 
@@ -26,12 +23,8 @@ const T0 = Date.parse('2024-03-01T00:00:00Z');
 const setUp = async (idsSeed: string) => {
   const clock = manualClock(new Date(T0));
   const deps: CommandDeps = { store: createMemoryEventStore(), readModels: { query: async () => [] }, clock, ids: sequentialIds(idsSeed) };
-  const caller = (commandId: string) => ({ commandId, correlationId: commandId, actor: 'test' });
-  const facilities = SEED_SCENARIO.filter((f) => f.facilityId === 'texas-north');
-  await registerScenario(deps, caller('scenario'), facilities);
-  await ensurePriceList(deps);
-  const { customerId } = await registerCustomer(deps, caller('register'), { name: 'C', tier: 'standard' });
-  await grantQuota(deps, caller('grant'), { customerId, gpuSeconds: 100 * 3600, budgetMicroUsd: 1_000_000_000 });
+  const caller = testCaller;
+  const { facilities, customerId } = await texasNorthWithCustomer(deps, { gpuSeconds: 100 * 3600, budgetMicroUsd: 1_000_000_000 });
   const poolId = 'texas-north-a100';
   const pools = new Map<string, PoolRecord>();
   const refresh = async () => {

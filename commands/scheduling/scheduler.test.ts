@@ -2,17 +2,14 @@
  * The scheduler after a restart: a handover the read models list as under way changes its pool's
  * power, so work waiting for that power does not ask for it a second time.
  */
+import { testCaller, texasNorthWithCustomer } from '../../tests/support/fleet.ts';
 import { describe, expect, it } from 'vitest';
-import { SEED_SCENARIO } from '../../domain/fleet/inventory.ts';
 import { manualClock } from '../../infra/clock.ts';
 import { createMemoryEventStore } from '../../infra/event-store/memory.ts';
 import { sequentialIds } from '../../infra/ids.ts';
 import { createLogger } from '../../infra/logger.ts';
 import type { Sql } from '../../infra/postgres/database.ts';
 import type { CommandDeps } from '../context.ts';
-import { grantQuota, registerCustomer } from '../customers.ts';
-import { registerScenario } from '../fleet.ts';
-import { ensurePriceList } from '../price-list.ts';
 import { submitWorkload } from '../workloads.ts';
 import { SCHEDULER_ACTOR } from './execute.ts';
 import { createScheduler } from './scheduler.ts';
@@ -34,14 +31,9 @@ const readModels = (workloadId: () => string, handover: boolean): Sql => ({
 const powerAskedAfterRestart = async (handoverUnderWay: boolean) => {
   let workloadId = '';
   const deps: CommandDeps = { store: createMemoryEventStore(), readModels: readModels(() => workloadId, handoverUnderWay), clock: manualClock(new Date(T0)), ids: sequentialIds('r') };
-  const caller = (commandId: string) => ({ commandId, correlationId: commandId, actor: 'test' });
-  const facilities = SEED_SCENARIO.filter((f) => f.facilityId === 'texas-north');
-  await registerScenario(deps, caller('scenario'), facilities);
-  await ensurePriceList(deps);
-  const { customerId } = await registerCustomer(deps, caller('register'), { name: 'C', tier: 'standard' });
-  await grantQuota(deps, caller('grant'), { customerId, gpuSeconds: 1_000 * 3600, budgetMicroUsd: 100_000_000_000 });
+  const { facilities, customerId } = await texasNorthWithCustomer(deps, { gpuSeconds: 1_000 * 3600, budgetMicroUsd: 100_000_000_000 });
   // 64 A100 for an hour: the pool's warm standby powers 32
-  ({ workloadId } = await submitWorkload(deps, caller('submit'), { customerId, request: { type: 'model_training', model: 'llama-3-70b', gpuType: 'A100', gpuCount: 64, durationSeconds: 3600 } }));
+  ({ workloadId } = await submitWorkload(deps, testCaller('submit'), { customerId, request: { type: 'model_training', model: 'llama-3-70b', gpuType: 'A100', gpuCount: 64, durationSeconds: 3600 } }));
 
   const scheduler = createScheduler({ deps, facilities, logger: createLogger('silent') });
   await scheduler.recover(T0 + 1_000);
