@@ -22,7 +22,7 @@ const MAX_GROUP = 64;
 const groups = new WeakMap<EventStore, (commands: readonly CommandOnStream[]) => Promise<Answers>>();
 
 const groupCommitter = (store: EventStore) => {
-  let waiting: Request[] = [];
+  const waiting: Request[] = [];
   let inFlight = false;
   const run = async (group: Request[]) => {
     const alone = async (r: Request) => {
@@ -53,9 +53,7 @@ const groupCommitter = (store: EventStore) => {
   const next = async () => {
     inFlight = true;
     while (waiting.length > 0) {
-      const group = waiting.slice(0, MAX_GROUP);
-      waiting = waiting.slice(MAX_GROUP);
-      await run(group);
+      await run(waiting.splice(0, MAX_GROUP));
     }
     inFlight = false;
   };

@@ -101,7 +101,7 @@ export const followChangeLog = async ({ db, feed, logger, pollMs = 1000 }: { db:
     waiters = [];
     for (const f of w) f();
   };
-  /** A batch at a position past what was heard: published, and waiters told. */
+  /** A batch at a position past what was heard: published (its caller then wakes the waiters). */
   const hear = (position: GlobalPosition, changes: readonly Change[] | null) => {
     if (comparePositions(position, heard) <= 0) return;
     heard = position;

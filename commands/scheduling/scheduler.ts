@@ -19,7 +19,7 @@ import { tierOf } from '../../domain/billing/price-list.ts';
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { powerFeed, type PriceTick } from '../../domain/market/ticks.ts';
 import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
-import { decideRound, fitsInRoom, inServiceUnits, POWER_DOWN_IDLE_MS, POWER_RETRY_MS, type RoundOutcome } from '../../domain/scheduling/round.ts';
+import { decideRound, fitsInRoom, POWER_DOWN_IDLE_MS, POWER_RETRY_MS, type PoolRoom, type RoundOutcome } from '../../domain/scheduling/round.ts';
 import { pausedKey, type PoolView, type Running, type Waiting } from '../../domain/scheduling/types.ts';
 import { WARM_WINDOW_MS } from '../../domain/scheduling/warm-pool.ts';
 import { iso } from '../../domain/time.ts';
@@ -193,25 +193,23 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
    * off: a fifth of the server's CPU).
    */
   const arrivalIsMoot = (w: Waiting) => {
-    const room = roomLeft?.get(w.request.gpuType);
+    const type = w.request.gpuType;
+    const room = roomLeft?.(type);
     if (w.priority === 'P1' || dirty || dirtyPools.size > 0 || !room || fitsInRoom(room, w.request.gpuCount)) return false;
-    let largest = 0;
-    for (const pool of pools.values()) if (pool.state.gpuType === w.request.gpuType) largest = Math.max(largest, inServiceUnits(pool.state.gpus));
-    if (w.request.gpuCount > largest) return false;
-    let tiers = stuckTiers.get(w.request.gpuType);
-    if (tiers === undefined) {
-      const found = new Set<string>();
-      for (const other of waiting.values())
-        if (other.request.gpuType === w.request.gpuType) {
-          if (fitsInRoom(room, other.request.gpuCount)) {
-            tiers = null;
-            break;
-          }
-          found.add(other.priority);
-        }
-      stuckTiers.set(w.request.gpuType, (tiers = tiers === null ? null : found));
-    }
+    if (w.request.gpuCount > Math.max(...room.map((r) => r.inService))) return false;
+    let tiers = stuckTiers.get(type);
+    if (tiers === undefined) stuckTiers.set(type, (tiers = tiersStuck(type, room)));
     return tiers?.has(w.priority) ?? false;
+  };
+  /** The tiers of the work of a type that waits, or null when some of it fits in `room`. */
+  const tiersStuck = (type: string, room: readonly PoolRoom[]) => {
+    const tiers = new Set<string>();
+    for (const other of waiting.values())
+      if (other.request.gpuType === type) {
+        if (fitsInRoom(room, other.request.gpuCount)) return null;
+        tiers.add(other.priority);
+      }
+    return tiers;
   };
   /**
    * Per GPU type, the tiers of the work that waits when none of it fits in the last round's room

@@ -46,16 +46,17 @@ type WorkPool = PoolView & { gpus: GpuUnit[]; warmTargets: Record<string, number
  * the warm reserve (a gang of up to `outsideReserveUpTo`, which fits outside the reserve, may
  * take no more), or beside P1 holds alone (a larger gang, which may use the reserve).
  */
-export type PoolRoom = { withReserve: number; withoutReserve: number; outsideReserveUpTo: number };
+export type PoolRoom = { withReserve: number; withoutReserve: number; outsideReserveUpTo: number; inService: number };
 
 /**
- * What a round decides, and the room it leaves per GPU type, pool by pool, once its decisions are
- * carried out. A P2/P3 arriving that fits in none (`fitsInRoom`), with others of its type and tier
- * waiting before it, changes nothing a round would decide until a pool changes, so the scheduler
- * need not run one for it (its `arrivalIsMoot`; domain/scheduling/scheduling.test.ts checks the
- * claim on random worlds).
+ * What a round decides, and the room it leaves a GPU type, pool by pool, once its decisions are
+ * carried out (undefined: no pool of that type). A P2/P3 arriving where nothing of its type that
+ * waits fits (`fitsInRoom`) changes nothing a round would decide until a pool changes, so the
+ * scheduler need not run one for it (its `arrivalIsMoot`; domain/scheduling/scheduling.test.ts
+ * checks the claim on random worlds). Derived when asked, once per type: most rounds are never
+ * asked.
  */
-export type RoundOutcome = { decisions: Decision[]; roomAfter: ReadonlyMap<GpuType, readonly PoolRoom[]> };
+export type RoundOutcome = { decisions: Decision[]; roomAfter: (type: GpuType) => readonly PoolRoom[] | undefined };
 
 /** Whether a P2/P3 gang of `gpuCount` fits in any pool's room. */
 export const fitsInRoom = (rooms: readonly PoolRoom[], gpuCount: number) =>
@@ -388,12 +389,18 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
     const pool = candidates[0];
     if (pool) out.push({ type: 'power', poolId: pool.resourceId, facilityId: pool.facilityId, direction: 'up', reason: `${type} work waits that ${pool.resourceId}'s warm standby cannot power` });
   }
-  const roomAfter = new Map(
-    [...byType].map(([type, typePools]) => [
-      type,
-      typePools.map((p) => ({ withReserve: keptWithReserve(p).free, withoutReserve: keptWithoutReserve(p).free, outsideReserveUpTo: inServiceOf(p) - p.warmStandbyUnits })),
-    ]),
-  );
+  const rooms = new Map<GpuType, readonly PoolRoom[]>();
+  const roomAfter = (type: GpuType) => {
+    const typePools = byType.get(type);
+    if (!typePools) return undefined;
+    let room = rooms.get(type);
+    if (!room)
+      rooms.set(
+        type,
+        (room = typePools.map((p) => ({ withReserve: keptWithReserve(p).free, withoutReserve: keptWithoutReserve(p).free, outsideReserveUpTo: inServiceOf(p) - p.warmStandbyUnits, inService: inServiceOf(p) }))),
+      );
+    return room;
+  };
   return { decisions: out, roomAfter };
 };
 
@@ -404,7 +411,7 @@ const inServiceCounts = new WeakMap<readonly GpuUnit[], number>();
  * whenever one of them changes, so the count is kept per array: counted once per change of the
  * pool, not in every round (thousands of GPUs, thousands of rounds).
  */
-export const inServiceUnits = (gpus: readonly GpuUnit[]) => {
+const inServiceUnits = (gpus: readonly GpuUnit[]) => {
   let n = inServiceCounts.get(gpus);
   if (n === undefined) inServiceCounts.set(gpus, (n = gpus.reduce((c, g) => c + (g.health !== 'failed' && g.inService ? 1 : 0), 0)));
   return n;

@@ -21,7 +21,7 @@ import { decidePool, evolvePool, poweredCount, type GpuPoolCommand, type GpuPool
 import { iso } from '../time.ts';
 import type { Tier } from '../billing/price-list.ts';
 import type { GpuType, WorkloadRequest } from '../workload/request.ts';
-import { decideRound, fitsInRoom, inServiceUnits, POWER_DOWN_IDLE_MS, schedulingRound, type PoolRoom, type RoundOutcome } from './round.ts';
+import { decideRound, fitsInRoom, POWER_DOWN_IDLE_MS, schedulingRound, type PoolRoom, type RoundOutcome } from './round.ts';
 import { pausedKey, type Decision, type PoolView, type Running, type SchedulerView, type Waiting } from './types.ts';
 
 type Round = (view: SchedulerView) => Decision[];
@@ -383,13 +383,13 @@ const mootArrivalProperty = (decide: (view: SchedulerView) => RoundOutcome, case
         return outcome.decisions;
       };
       for (const s of [...steps, ...burst]) apply(w, s, remembering);
-      const room = last?.outcome.roomAfter.get(a.gpuType);
+      const room = last?.outcome.roomAfter(a.gpuType);
       if (!last || !room || fitsInRoom(room, a.gpuCount)) return;
       // a pool's power-down completes after the round in this world: a change since
       if (last.view.pools.some((p) => w.pools.get(p.resourceId)!.mode !== p.mode)) return;
       if (!w.waiting.some((x) => x.request.gpuType === a.gpuType && x.priority === a.priority)) return;
       if (w.waiting.some((x) => x.request.gpuType === a.gpuType && fitsInRoom(room, x.request.gpuCount))) return;
-      if (a.gpuCount > Math.max(0, ...[...w.pools.values()].filter((p) => p.gpuType === a.gpuType).map((p) => inServiceUnits(p.gpus)))) return;
+      if (a.gpuCount > Math.max(0, ...[...w.pools.values()].filter((p) => p.gpuType === a.gpuType).map((p) => p.gpus.filter((g) => g.health !== 'failed' && g.inService).length))) return;
       cases.n++;
       const view = viewOf(w);
       const type: WorkloadRequest['type'] = a.priority === 'P2' ? 'ai_inference_batch' : 'model_training';
@@ -449,8 +449,8 @@ describe('scheduler (invariants 2 and 3), model-based', () => {
   });
 
   it('catches a round that says it left no room where it did', () => {
-    const none = [{ withReserve: 0, withoutReserve: 0, outsideReserveUpTo: 0 }];
-    const noRoom = (view: SchedulerView): RoundOutcome => ({ ...decideRound(view), roomAfter: new Map<GpuType, PoolRoom[]>([['H100', none], ['A100', none]]) });
+    const none: PoolRoom[] = [{ withReserve: 0, withoutReserve: 0, outsideReserveUpTo: 0, inService: 16 }];
+    const noRoom = (view: SchedulerView): RoundOutcome => ({ ...decideRound(view), roomAfter: () => none });
     expect(fc.check(mootArrivalProperty(noRoom, { n: 0 }), { numRuns: 300 }).failed).toBe(true);
   });
 
