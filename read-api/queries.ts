@@ -92,19 +92,16 @@ export type WorkloadView = ReturnType<typeof toWorkload>;
  * Workloads asked for in one turn of the event loop, read in one query: the submissions a group
  * commit appended together are answered together, and a page of subscription updates too.
  */
-const workloadBatches = new WeakMap<Sql, Map<string, Array<{ resolve: (w: WorkloadView | undefined) => void; reject: (e: unknown) => void }>>>();
+type Asker = { resolve: (w: WorkloadView | undefined) => void; reject: (e: unknown) => void };
+const workloadBatches = new WeakMap<Sql, Map<string, Asker[]>>();
 
-const readWorkloads = async (db: Sql, asked: Map<string, Array<{ resolve: (w: WorkloadView | undefined) => void; reject: (e: unknown) => void }>>) => {
+const readWorkloads = async (db: Sql, asked: Map<string, Asker[]>) => {
   try {
-    const ids = [...asked.keys()];
-    const rows =
-      ids.length === 1
-        ? await db.query<WorkloadRow>(`SELECT ${WORKLOAD_COLUMNS} FROM rm_workloads WHERE workload_id = $1`, ids)
-        : await db.query<WorkloadRow>(`SELECT ${WORKLOAD_COLUMNS} FROM rm_workloads WHERE workload_id = ANY($1::text[])`, [ids]);
+    const rows = await db.query<WorkloadRow>(`SELECT ${WORKLOAD_COLUMNS} FROM rm_workloads WHERE workload_id = ANY($1::text[])`, [[...asked.keys()]]);
     const found = new Map(rows.map((r) => [r.workload_id, toWorkload(r)]));
-    for (const [id, waiting] of asked) for (const w of waiting) w.resolve(found.get(id));
+    for (const [id, askers] of asked) for (const a of askers) a.resolve(found.get(id));
   } catch (error) {
-    for (const waiting of asked.values()) for (const w of waiting) w.reject(error);
+    for (const askers of asked.values()) for (const a of askers) a.reject(error);
   }
 };
 
@@ -119,9 +116,9 @@ export const findWorkload = (db: Sql, workloadId: string) =>
         void readWorkloads(db, batch);
       });
     }
-    const waiting = asked.get(workloadId) ?? [];
-    waiting.push({ resolve, reject });
-    asked.set(workloadId, waiting);
+    const askers = asked.get(workloadId) ?? [];
+    askers.push({ resolve, reject });
+    asked.set(workloadId, askers);
   });
 
 export const workloadHistory = async (db: Sql, workloadId: string) =>
