@@ -9,6 +9,7 @@ import { accepted, contextFor, type Caller, type CommandDeps } from './context.t
 import { handleCommand } from './handle.ts';
 import { powerLedger, type Registered } from './power-ledger.ts';
 import { poweredCount } from '../domain/resource/gpu-pool.ts';
+import { entriesOf } from '../domain/persistent-map.ts';
 
 export type HandoverInput = {
   facilityId: string;
@@ -26,7 +27,7 @@ const factsOf = (s: Registered): ResourceFacts => ({
   mode: s.mode,
   healthy: s.healthy,
   switchInFlight: s.inFlight?.switchId,
-  allocatedUnits: Object.values(s.allocations).reduce((a, b) => a + b, 0),
+  allocatedUnits: entriesOf(s.allocations).reduce((a, [, units]) => a + units, 0),
   poweredUnits: s.pool ? poweredCount(s.pool.gpus) : 0,
   warmStandbyUnits: s.spec.warmStandbyUnits ?? 0,
   units: s.spec.units,

@@ -6,6 +6,7 @@
 import { testCaller, texasNorthWithCustomer } from '../../tests/support/fleet.ts';
 import { describe, expect, it } from 'vitest';
 import { gpuIdOf } from '../../domain/fleet/gpus.ts';
+import { entriesOf, getIn } from '../../domain/persistent-map.ts';
 import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
 import { workloadDecider, workloadStream } from '../../domain/workload/workload.ts';
 import { manualClock } from '../../infra/clock.ts';
@@ -52,11 +53,11 @@ describe('the scheduler executor, repeated after a crash', () => {
     expect(taken.type).toBe('accepted');
     // 2. the next process's recovery found GPUs held for no recorded run, and released them
     await executor.releaseStale(poolId, workloadId, 1, T0);
-    expect((await refresh()).holders[workloadId]).toBeUndefined();
+    expect(getIn((await refresh()).holders, workloadId)).toBeUndefined();
     // 3. its scheduler placed run 1 again (the same place id: a repeat, so allocated under an id of its own)
     const placed = await executor.place(waiting, placement, T0);
     expect(placed.type).toBe('placed');
-    expect((await refresh()).holders[workloadId]?.run).toBe(1);
+    expect(getIn((await refresh()).holders, workloadId)?.run).toBe(1);
     // 4. the run starts and completes: its GPUs go back (before the fix: "release" answered as a repeat and they stayed)
     const running = { workloadId, priority: 'P3' as const, request, run: 1, poolId, gpuIndexes: [0, 1], sinceMs: T0, endsAtMs: undefined };
     const endsAtMs = await executor.start(running, T0 + 60_000);
@@ -64,7 +65,7 @@ describe('the scheduler executor, repeated after a crash', () => {
     await executor.complete(running, endsAtMs!);
     expect((await loadState(deps.store, workloadDecider, workloadStream(workloadId))).status).toBe('completed');
     const pool = await refresh();
-    expect(pool.holders[workloadId]).toBeUndefined();
+    expect(getIn(pool.holders, workloadId)).toBeUndefined();
     expect(pool.gpus.filter((g) => g.busy).map((g) => g.index)).toEqual([]);
   });
 
@@ -90,7 +91,7 @@ describe('the scheduler executor, repeated after a crash', () => {
     const before = await events();
     expect(await executor.placeTogether([a, b], T0)).toBeUndefined();
     expect(await events()).toBe(before);
-    expect((await refresh()).holders).toEqual({});
+    expect((await refresh()).holders.size).toBe(0);
 
     // three on three GPUs of one pool: the pool's three allocations in one append, each workload's run recorded
     const d = await item(4, 2);
@@ -98,11 +99,11 @@ describe('the scheduler executor, repeated after a crash', () => {
     expect(placed?.map((p) => p.type)).toEqual(['placed', 'placed', 'placed']);
     expect(placed?.map((p) => (p.type === 'placed' ? p.gpuIndexes : []))).toEqual([[0], [1], [2]]);
     const pool = await refresh();
-    expect(Object.keys(pool.holders).sort()).toEqual([a.w.workloadId, c.w.workloadId, d.w.workloadId].sort());
+    expect(entriesOf(pool.holders).map(([id]) => id).sort()).toEqual([a.w.workloadId, c.w.workloadId, d.w.workloadId].sort());
     for (const x of [a, c, d]) expect((await loadState(deps.store, workloadDecider, workloadStream(x.w.workloadId))).status).toBe('allocated');
     // and a repeat of one of them is not done together (the pool knows its command): placed on its own, as the same placement
     expect(await executor.placeTogether([a, b], T0)).toBeUndefined();
     expect((await executor.place(a.w, a.d, T0)).type).toBe('placed');
-    expect(Object.keys((await refresh()).holders)).toHaveLength(3);
+    expect((await refresh()).holders.size).toBe(3);
   });
 });

@@ -82,7 +82,7 @@ export const createExecutor = ({
     const done = await onPool(poolId, command, commandId, atMs);
     if (done.type !== 'accepted' || !done.duplicate) return { done, held: undefined };
     const pool = await loadStreamState(deps.store, resourceDecider, resourceStream(poolId));
-    const held = pool.state.status === 'registered' ? pool.state.pool?.holders[command.workloadId] : undefined;
+    const held = pool.state.status === 'registered' ? pool.state.pool && getIn(pool.state.pool.holders, command.workloadId) : undefined;
     return stands(held) ? { done, held } : { done: await onPool(poolId, command, `${commandId}:after-${pool.revision}`, atMs), held: undefined };
   };
   /** GPUs given back: a repeated release stands unless the pool holds the run again. */

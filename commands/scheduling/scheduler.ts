@@ -23,6 +23,7 @@ import { decideRound, fitsInRoom, POWER_DOWN_IDLE_MS, POWER_RETRY_MS, type PoolR
 import { pausedKey, type PoolView, type Running, type Waiting } from '../../domain/scheduling/types.ts';
 import { WARM_WINDOW_MS } from '../../domain/scheduling/warm-pool.ts';
 import { iso } from '../../domain/time.ts';
+import { entriesOf, getIn } from '../../domain/persistent-map.ts';
 import { gpuIdOf } from '../../domain/fleet/gpus.ts';
 import { ON_GPUS, TERMINAL, WAITING, workloadDecider, workloadStream, type ActiveWorkload, type WorkloadEvent } from '../../domain/workload/workload.ts';
 import type { RecordedEvent } from '../../infra/event-store/types.ts';
@@ -80,7 +81,20 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
   const ended = new Set<string>();
   const timers = createTimers();
   const paused = new Set<string>();
+  /**
+   * P1 GPUs asked for, in the order heard, and their totals per GPU type and model over the warm
+   * pool's window (the asks before `p1AskedFrom` have left it). Kept as asks come and go: a
+   * designed-scale hour holds thousands, and summing them for every round was 2 % of a day's time.
+   */
   const p1Asked: Array<{ atMs: number; gpuType: string; model: string; gpus: number }> = [];
+  let p1AskedFrom = 0;
+  const p1Totals = new Map<string, Map<string, number>>();
+  const askedP1 = (a: (typeof p1Asked)[number]) => {
+    p1Asked.push(a);
+    const totals = p1Totals.get(a.gpuType) ?? new Map<string, number>();
+    totals.set(a.model, (totals.get(a.model) ?? 0) + a.gpus);
+    p1Totals.set(a.gpuType, totals);
+  };
   const lastDemand = new Map<string, number>();
   /**
    * P2/P3 work was placed on a pool: an hour later it may give its power back, and a round looks
@@ -298,14 +312,22 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     });
 
   const recentP1 = (views: readonly PoolView[]) => {
-    while (p1Asked.length > 0 && p1Asked[0]!.atMs < now - WARM_WINDOW_MS) p1Asked.shift();
+    for (; p1AskedFrom < p1Asked.length && p1Asked[p1AskedFrom]!.atMs < now - WARM_WINDOW_MS; p1AskedFrom++) {
+      const a = p1Asked[p1AskedFrom]!;
+      const totals = p1Totals.get(a.gpuType)!;
+      const left = totals.get(a.model)! - a.gpus;
+      if (left > 0) totals.set(a.model, left);
+      else totals.delete(a.model);
+    }
+    if (p1AskedFrom > 1024 && p1AskedFrom * 2 > p1Asked.length) {
+      p1Asked.splice(0, p1AskedFrom);
+      p1AskedFrom = 0;
+    }
     const out: Record<string, Record<string, number>> = {};
     for (const v of views) {
       const sameType = views.filter((x) => x.gpuType === v.gpuType);
       const share = v.units / sameType.reduce((n, x) => n + x.units, 0);
-      const asked: Record<string, number> = {};
-      for (const a of p1Asked) if (a.gpuType === v.gpuType) asked[a.model] = (asked[a.model] ?? 0) + a.gpus * share;
-      out[v.resourceId] = asked;
+      out[v.resourceId] = Object.fromEntries([...(p1Totals.get(v.gpuType) ?? [])].map(([model, gpus]) => [model, gpus * share]));
     }
     return out;
   };
@@ -439,7 +461,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
         if (!s || waiting.has(id) || running.has(id) || ended.has(id)) return;
         const at = eventTimeMs(event) ?? now;
         enqueue({ workloadId: id, customerId: s.customerId, request: s.request, priority: data.priority as string }, at, 1, at, s.request.durationSeconds, s.reservedRate);
-        if (data.priority === 'P1') p1Asked.push({ atMs: at, gpuType: s.request.gpuType, model: s.request.model, gpus: s.request.gpuCount });
+        if (data.priority === 'P1') askedP1({ atMs: at, gpuType: s.request.gpuType, model: s.request.model, gpus: s.request.gpuCount });
         return;
       }
       case 'WorkloadCancelled': {
@@ -514,7 +536,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
           `SELECT gpu_type, model, gpu_count, first_queued_at AS at FROM rm_workloads WHERE priority = 'P1' AND first_queued_at >= $1 AND first_queued_at <= $2 ORDER BY first_queued_at, workload_id`,
           [iso(now - WARM_WINDOW_MS), iso(now)],
         ))
-          p1Asked.push({ atMs: Date.parse(iso(r.at)), gpuType: r.gpu_type, model: r.model, gpus: r.gpu_count });
+          askedP1({ atMs: Date.parse(iso(r.at)), gpuType: r.gpu_type, model: r.model, gpus: r.gpu_count });
         for (const r of await db.query<{ feed: string; price_micro_usd: string }>(`SELECT feed, price_micro_usd::text FROM rm_prices_latest WHERE feed LIKE 'power-%'`))
           powerPrice.set(r.feed, Number(r.price_micro_usd) / 1e6);
         for (const r of await db.query<{ facility_id: string; blocks: Record<string, number> | null }>(
@@ -524,13 +546,13 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
         for (const r of await db.query<{ resource_id: string; at: string | Date }>(`SELECT resource_id, max(allocated_at) AS at FROM rm_workload_runs WHERE priority <> 'P1' GROUP BY resource_id`))
           demanded(r.resource_id, Date.parse(iso(r.at)));
         const held = new Map<string, { poolId: string; run: number }>();
-        for (const [poolId, p] of pools) for (const [workloadId, h] of Object.entries(p.state.holders)) held.set(workloadId, { poolId, run: h.run });
+        for (const [poolId, p] of pools) for (const [workloadId, h] of entriesOf(p.state.holders)) held.set(workloadId, { poolId, run: h.run });
         for (const id of activeWorkloadIds) {
           const s = await loadState(deps.store, workloadDecider, workloadStream(id));
           if (s.status === 'none' || TERMINAL.has(s.status)) continue;
           if (ON_GPUS.has(s.status) && s.current) {
             const c = s.current;
-            const indexes = pools.get(c.resourceId)?.state.holders[id]?.indexes ?? [];
+            const indexes = (pools.get(c.resourceId) && getIn(pools.get(c.resourceId)!.state.holders, id)?.indexes) ?? [];
             running.set(id, { workloadId: id, customerId: s.customerId, priority: tierOf(s.priority ?? 'P3'), request: s.request, run: c.run, poolId: c.resourceId, gpuIndexes: indexes, sinceMs: c.startedAtMs ?? c.allocatedAtMs, startsAtMs: c.startsAtMs, endsAtMs: c.runEndsAtMs });
             timers.add(c.runEndsAtMs !== undefined ? { kind: 'complete', atMs: c.runEndsAtMs, workloadId: id, run: c.run } : { kind: 'start', atMs: c.startsAtMs, workloadId: id, run: c.run });
           } else enqueue(s, s.queuedAtMs ?? now, s.run + 1, s.firstQueuedAtMs ?? now, s.request.durationSeconds - s.ranSeconds);

@@ -11,6 +11,7 @@ import { accept, reject, type Decision, type DomainEvent } from '../decider.ts';
 import { GPU_HEALTH, gpuIdOf, isFree, isPowered, newGpus, parseGpuId, type GpuHealth, type GpuUnit } from '../fleet/gpus.ts';
 import type { GpuType } from '../workload/request.ts';
 import type { ResourceMode } from './switching.ts';
+import { getIn, removeFrom, setIn, type PersistentMap } from '../persistent-map.ts';
 
 export type GpuPoolEvent =
   | DomainEvent<'ResourceAllocated', { resourceId: string; workloadId: string; units: number; run?: number; gpuIds?: string[]; mode?: 'serving' | 'training'; model?: string | null }>
@@ -46,8 +47,8 @@ export type GpuPoolState = {
   /** The mode a switch in flight is taking it to. */
   switchingTo: ResourceMode | undefined;
   gpus: readonly GpuUnit[];
-  /** Workload → its run and GPU indexes. */
-  holders: Readonly<Record<string, { run: number; indexes: number[] }>>;
+  /** Workload → its run and GPU indexes (persistent: a pool holds thousands, and each allocation and release makes a new state). */
+  holders: PersistentMap<{ run: number; indexes: number[] }>;
   warmTargets: Readonly<Record<string, number>>;
 };
 
@@ -83,14 +84,13 @@ export const evolvePool = (pool: GpuPoolState, event: GpuPoolEvent): GpuPoolStat
       return {
         ...pool,
         gpus: replaceAt(pool.gpus, indexes, (g) => ({ ...g, busy, warming: false, warmReadyAt: null, model: event.data.model ?? g.model })),
-        holders: { ...pool.holders, [event.data.workloadId]: { run: busy.run, indexes } },
+        holders: setIn(pool.holders, event.data.workloadId, { run: busy.run, indexes }),
       };
     }
     case 'ResourceReleased': {
-      const held = pool.holders[event.data.workloadId];
+      const held = getIn(pool.holders, event.data.workloadId);
       if (!held) return pool;
-      const { [event.data.workloadId]: _gone, ...holders } = pool.holders;
-      return { ...pool, gpus: replaceAt(pool.gpus, held.indexes, (g) => ({ ...g, busy: null, model: event.data.keptModel ?? null })), holders };
+      return { ...pool, gpus: replaceAt(pool.gpus, held.indexes, (g) => ({ ...g, busy: null, model: event.data.keptModel ?? null })), holders: removeFrom(pool.holders, event.data.workloadId) };
     }
     case 'ResourceHealthChanged':
       return { ...pool, gpus: replaceAt(pool.gpus, indexesOf(pool, [event.data.gpuId]), (g) => ({ ...g, health: event.data.health, ...(event.data.health === 'failed' ? { model: null, warming: false, warmReadyAt: null } : {}) })) };
@@ -126,7 +126,7 @@ export const decidePool = (command: GpuPoolCommand, pool: GpuPoolState): Decisio
   const resourceId = pool.resourceId;
   switch (command.type) {
     case 'AllocateGpus': {
-      const held = pool.holders[command.workloadId];
+      const held = getIn(pool.holders, command.workloadId);
       if (held) return held.run === command.run ? accept() : reject('invalid_state', `workload ${command.workloadId} holds GPUs for run ${held.run}`, 'workloadId');
       const parsed = parseIds(pool, command.gpuIds, 'gpuIds');
       if ('problem' in parsed) return parsed.problem;
@@ -148,7 +148,7 @@ export const decidePool = (command: GpuPoolCommand, pool: GpuPoolState): Decisio
       });
     }
     case 'ReleaseGpus': {
-      const held = pool.holders[command.workloadId];
+      const held = getIn(pool.holders, command.workloadId);
       if (!held || held.run !== command.run) return accept(); // released already, or another run's: process managers retry
       const gpus = held.indexes.map((i) => pool.gpus[i]!);
       // a model stays warm only on a GPU that is still healthy and serving inference

@@ -11,6 +11,7 @@ import type { GpuType } from '../workload/request.ts';
 import { switchOverBudget } from './power.ts';
 import { FACILITY_PHASES, modeFits, phasesFor, phaseTotals, type ResourceKind, type ResourceMode, type SwitchPhase } from './switching.ts';
 import { decidePool, evolvePool, initialPoolGpus, isGpuPoolCommand, poweredCapacity, poweredCount, type GpuPoolCommand, type GpuPoolEvent, type GpuPoolState } from './gpu-pool.ts';
+import { emptyMap, removeFrom, setIn, type PersistentMap } from '../persistent-map.ts';
 
 export const resourceStream = (resourceId: string) => `resource-${resourceId}`;
 
@@ -77,7 +78,8 @@ export type ResourceState =
       spec: ResourceSpec;
       mode: ResourceMode;
       healthy: boolean;
-      allocations: Readonly<Record<string, number>>;
+      /** Workload → units allocated (persistent: see gpu-pool.ts's holders). */
+      allocations: PersistentMap<number>;
       inFlight: SwitchInFlight | undefined;
       /** Durations of the completed phases of the switch in flight. */
       durations: Partial<Record<SwitchPhase, number>>;
@@ -109,7 +111,7 @@ const poolOf = (spec: ResourceSpec): GpuPoolState | undefined =>
         mode: spec.mode,
         switchingTo: undefined,
         gpus: initialPoolGpus(spec.units),
-        holders: {},
+        holders: emptyMap(),
         warmTargets: {},
       }
     : undefined;
@@ -125,7 +127,7 @@ const evolve = (state: ResourceState, event: ResourceEvent): ResourceState => {
       spec: event.data,
       mode: event.data.mode,
       healthy: true,
-      allocations: {},
+      allocations: emptyMap(),
       inFlight: undefined,
       durations: {},
       heldByHandover: undefined,
@@ -140,12 +142,11 @@ const evolve = (state: ResourceState, event: ResourceEvent): ResourceState => {
     case 'ResourceAllocated':
       return {
         ...state,
-        allocations: { ...state.allocations, [event.data.workloadId]: event.data.units },
+        allocations: setIn(state.allocations, event.data.workloadId, event.data.units),
         ...(state.pool ? { pool: evolvePool(state.pool, event) } : {}),
       };
     case 'ResourceReleased': {
-      const { [event.data.workloadId]: _gone, ...rest } = state.allocations;
-      return { ...state, allocations: rest, ...(state.pool ? { pool: evolvePool(state.pool, event) } : {}) };
+      return { ...state, allocations: removeFrom(state.allocations, event.data.workloadId), ...(state.pool ? { pool: evolvePool(state.pool, event) } : {}) };
     }
     case 'GpuServiceChanged':
     case 'GpusWarming':
@@ -227,7 +228,7 @@ const decide = (command: ResourceCommand, state: ResourceState) => {
         if (powered > poweredCapacity(state.pool, command.to))
           return reject<ResourceEvent>(
             'invalid_state',
-            `${powered} of its GPUs are powered (${Object.keys(state.pool.holders).length} workload(s) on them); ${command.to} powers ${poweredCapacity(state.pool, command.to)}: release or cool them first`,
+            `${powered} of its GPUs are powered (${state.pool.holders.size} workload(s) on them); ${command.to} powers ${poweredCapacity(state.pool, command.to)}: release or cool them first`,
             'resourceId',
           );
       }

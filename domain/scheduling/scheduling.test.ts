@@ -17,6 +17,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { gpuIdOf, isFree, newGpus } from '../fleet/gpus.ts';
+import { emptyMap, entriesOf, getIn } from '../persistent-map.ts';
 import { decidePool, evolvePool, poweredCount, type GpuPoolCommand, type GpuPoolState } from '../resource/gpu-pool.ts';
 import { iso } from '../time.ts';
 import type { Tier } from '../billing/price-list.ts';
@@ -56,7 +57,7 @@ const POOLS: ReadonlyArray<{ resourceId: string; facilityId: string; gpuType: Gp
 const newWorld = (): World => ({
   now: Date.parse('2024-01-01T00:00:00Z'),
   pools: new Map(
-    POOLS.map((p) => [p.resourceId, { ...p, switchingTo: undefined, gpus: newGpus(p.units), holders: {}, warmTargets: {} }]),
+    POOLS.map((p) => [p.resourceId, { ...p, switchingTo: undefined, gpus: newGpus(p.units), holders: emptyMap(), warmTargets: {} }]),
   ),
   waiting: [],
   running: [],
@@ -211,7 +212,7 @@ const round = (w: World, schedule: Round) => {
 const checkHoldings = (w: World) => {
   for (const pool of w.pools.values()) {
     const owners = new Map<number, string>();
-    for (const [workloadId, held] of Object.entries(pool.holders))
+    for (const [workloadId, held] of entriesOf(pool.holders))
       for (const i of held.indexes) {
         if (owners.has(i)) w.violations.push(`GPU ${i} of ${pool.resourceId} held by ${owners.get(i)} and ${workloadId}`);
         owners.set(i, workloadId);
@@ -219,7 +220,7 @@ const checkHoldings = (w: World) => {
       }
   }
   for (const r of w.running) {
-    const held = w.pools.get(r.poolId)!.holders[r.workloadId];
+    const held = getIn(w.pools.get(r.poolId)!.holders, r.workloadId);
     if (!held || held.indexes.length !== r.request.gpuCount) w.violations.push(`${r.workloadId} runs on ${held?.indexes.length ?? 0} GPUs, asked ${r.request.gpuCount}`);
   }
 };

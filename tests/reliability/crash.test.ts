@@ -358,7 +358,7 @@ describe.runIf(TEST_DATABASE_URL)('crash test: the platform killed with SIGKILL 
     let busyGpus = 0;
     for (const [id, s] of poolStates) {
       const pool = s.pool!;
-      for (const [workloadId, held] of Object.entries(pool.holders)) {
+      for (const [workloadId, held] of entriesOf(pool.holders)) {
         const w = workloads.get(workloadId);
         const where = `${id}: ${workloadId} (run ${held.run}, GPUs ${held.indexes.join(',')})`;
         if (!w) {
@@ -370,15 +370,15 @@ describe.runIf(TEST_DATABASE_URL)('crash test: the platform killed with SIGKILL 
         else if ([...w.current.gpuIds].sort().join() !== held.indexes.map((i) => gpuIdOf(id, pool.gpuType, i)).sort().join())
           gpuProblems.push(`${where} holds other GPUs than its allocation named (${w.current.gpuIds.join(',')})`);
         if (held.indexes.length !== w.request.gpuCount) gpuProblems.push(`${where} holds ${held.indexes.length} GPUs, asked for ${w.request.gpuCount}`);
-        if (s.allocations[workloadId] !== held.indexes.length) gpuProblems.push(`${where}: the resource counts ${s.allocations[workloadId]} units for it`);
+        if (getIn(s.allocations, workloadId) !== held.indexes.length) gpuProblems.push(`${where}: the resource counts ${getIn(s.allocations, workloadId)} units for it`);
         for (const i of held.indexes) if (pool.gpus[i]?.busy?.workloadId !== workloadId) gpuProblems.push(`${where}: GPU ${i} is not busy with it (${pool.gpus[i]?.busy?.workloadId ?? 'idle'})`);
       }
       for (const g of pool.gpus) {
         if (!g.busy) continue;
         busyGpus++;
-        if (!pool.holders[g.busy.workloadId]?.indexes.includes(g.index)) gpuProblems.push(`${id}: GPU ${g.index} busy with ${g.busy.workloadId}, which does not hold it`);
+        if (!getIn(pool.holders, g.busy.workloadId)?.indexes.includes(g.index)) gpuProblems.push(`${id}: GPU ${g.index} busy with ${g.busy.workloadId}, which does not hold it`);
       }
-      for (const workloadId of Object.keys(s.allocations)) if (!pool.holders[workloadId]) gpuProblems.push(`${id}: ${workloadId} counted allocated but holds no GPU`);
+      for (const [workloadId] of entriesOf(s.allocations)) if (!getIn(pool.holders, workloadId)) gpuProblems.push(`${id}: ${workloadId} counted allocated but holds no GPU`);
     }
     const onGpus = [...workloads.values()].filter((w) => ON_GPUS.has(w.status));
     /** What the pool's stream says of a workload's GPUs: each allocation and release, with the command that appended it. */
@@ -389,7 +389,7 @@ describe.runIf(TEST_DATABASE_URL)('crash test: the platform killed with SIGKILL 
         .join('; ');
     const usedBy = new Map<string, string>();
     for (const w of onGpus) {
-      const held = w.current && poolStates.get(w.current.resourceId)?.pool!.holders[w.workloadId];
+      const held = w.current && getIn(poolStates.get(w.current.resourceId)!.pool!.holders, w.workloadId);
       if (!held || held.run !== w.current!.run)
         gpuProblems.push(`${w.status} workload ${w.workloadId} (run ${w.run} on ${w.current?.resourceId}, GPUs ${w.current?.gpuIds.join(' ')}) holds no GPUs there; the pool's stream: ${poolHistory(w.current!.resourceId, w.workloadId)}`);
       // a GPU serves at most one workload (invariant 2): no two allocations name the same GPU
