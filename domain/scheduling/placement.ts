@@ -136,6 +136,12 @@ const packGang = (pool: PoolView, req: GangRequest, free: GpuUnit[], headroom: n
     need -= take.length;
     left.splice(left.indexOf(pick), 1);
   }
+  return choiceOf(pool, req, chosen, headroom);
+};
+
+/** A gang chosen: refused when it would power up more GPUs than the envelope allows; its score and reason. */
+export const choiceOf = (pool: PoolView, req: GangRequest, chosen: readonly GpuUnit[], headroom: number): GangChoice | undefined => {
+  const score = (g: GpuUnit) => gpuScore(pool, g, req.model);
   const poweringUp = chosen.filter((g) => !isPowered(g)).length;
   if (poweringUp > headroom) return undefined;
   const warm = chosen.every((g) => g.model === req.model);

@@ -21,8 +21,9 @@
  *     for power (mining yields: a handover of an ASIC block to the pool).
  */
 import { isFree, isPowered, type GpuUnit } from '../fleet/gpus.ts';
-import { headroomOf, poweredCount } from '../resource/gpu-pool.ts';
+import { envelopeOf, headroomOf, poweredCount } from '../resource/gpu-pool.ts';
 import type { GpuType } from '../workload/request.ts';
+import { indexHosts, packIndexed, takeFromIndex, type HostIndex } from './host-index.ts';
 import { coldLoadMs, firstInOrder, gpuIdsOf, placeGang, WARM_START_MS, type GangChoice } from './placement.ts';
 import { chooseVictims } from './preemption.ts';
 import { queueOrder, shadowOf } from './queue.ts';
@@ -81,21 +82,21 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   const versions = new Map<string, number>();
   const changed = (poolId: string) => versions.set(poolId, (versions.get(poolId) ?? 0) + 1);
   /** Derived values a placement can carry on (see `carryPast`), to be carried after each. */
-  const carriedPastPlacements: Array<(poolId: string, placed: ReadonlySet<number>) => void> = [];
+  const carriedPastPlacements: Array<(poolId: string, placed: ReadonlySet<number>, poweredUp: number) => void> = [];
   /**
    * `carryPast`, when given, says what the value becomes once a placement takes the GPUs
-   * `placed`, or undefined when it must be derived afresh: a backlog's round places hundreds of
-   * gangs, and deriving what P2/P3 may take anew after each went over the pool's thousands of
-   * GPUs every time.
+   * `placed` (of which `poweredUp` were off), or undefined when it must be derived afresh: a
+   * backlog's round places hundreds of gangs, and deriving what P2/P3 may take anew after each
+   * went over the pool's thousands of GPUs every time.
    */
-  const perPool = <T>(derive: (pool: WorkPool) => T, carryPast?: (value: T, placed: ReadonlySet<number>) => T | undefined) => {
+  const perPool = <T>(derive: (pool: WorkPool) => T, carryPast?: (value: T, placed: ReadonlySet<number>, poweredUp: number) => T | undefined) => {
     const kept = new Map<string, { version: number; value: T }>();
     if (carryPast)
-      carriedPastPlacements.push((poolId, placed) => {
+      carriedPastPlacements.push((poolId, placed, poweredUp) => {
         const version = versions.get(poolId) ?? 0;
         const hit = kept.get(poolId);
         if (!hit || hit.version !== version - 1) return;
-        const value = carryPast(hit.value, placed);
+        const value = carryPast(hit.value, placed, poweredUp);
         if (value !== undefined) kept.set(poolId, { version, value });
       });
     return (pool: WorkPool): T => {
@@ -139,7 +140,14 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
     out.push({ type: 'preempt', workloadId: r.workloadId, run: r.run, poolId: r.poolId, cause, reason });
     release(r);
   };
+  /** GPUs of a pool drawing power, and how many more its envelope lets it power now. */
+  const poweredOf = perPool(
+    (pool) => poweredCount(pool.gpus),
+    (powered, _placed, poweredUp) => powered + poweredUp,
+  );
+  const headroomNow = (pool: WorkPool) => Math.max(0, envelopeOf(pool) - poweredOf(pool));
   const place = (w: Waiting, pool: WorkPool, choice: GangChoice) => {
+    const poweredUp = choice.gpuIndexes.reduce((n, i) => n + (isPowered(pool.gpus[i]!) ? 0 : 1), 0);
     const mode = w.request.type === 'model_training' ? 'training' : 'serving';
     const startupMs = choice.warm ? WARM_START_MS : coldLoadMs(w.request.model);
     out.push({
@@ -160,7 +168,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
     for (const i of choice.gpuIndexes) pool.gpus[i] = { ...pool.gpus[i]!, busy: { workloadId: w.workloadId, run: w.nextRun, mode }, warming: false, warmReadyAt: null, model: w.request.model };
     changed(pool.resourceId);
     const placed = new Set(choice.gpuIndexes);
-    for (const carry of carriedPastPlacements) carry(pool.resourceId, placed);
+    for (const carry of carriedPastPlacements) carry(pool.resourceId, placed, poweredUp);
     running.push({ workloadId: w.workloadId, priority: w.priority, request: w.request, run: w.nextRun, poolId: pool.resourceId, gpuIndexes: choice.gpuIndexes, sinceMs: now, endsAtMs: now + startupMs + w.remainingSeconds * 1000 });
   };
   const best = (candidates: Array<{ pool: WorkPool; choice: GangChoice | undefined }>) =>
@@ -191,20 +199,28 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   }, unlessTaken);
   /**
    * What P2/P3 may not take: GPUs held for waiting P1s, and (unless `withReserve` is false) the
-   * warm reserve; and how many free GPUs beside them a gang could have now: the powered ones, and
-   * as many of the others as the pool's power envelope lets it power.
+   * warm reserve; how many free GPUs beside them a gang could have now: the powered ones, and
+   * as many of the others as the pool's power envelope lets it power; and, once a gang is looked
+   * for there, those free GPUs by host (host-index.ts), kept through the round's placements.
    */
+  type Kept = { kept: ReadonlySet<number>; free: number; hosts?: HostIndex };
   const keptFrom = (withReserve: boolean) =>
-    perPool((pool) => {
-      const kept = new Set(heldForP1(pool));
-      if (withReserve) for (const i of reserveOf(pool)) kept.add(i);
-      let [powered, off] = [0, 0];
-      for (const g of pool.gpus) if (isFree(g) && !kept.has(g.index)) isPowered(g) ? powered++ : off++;
-      const headroom = headroomOf(pool);
-      return { kept: kept as ReadonlySet<number>, free: powered + Math.min(off, headroom) };
+    perPool(
+      (pool): Kept => {
+        const kept = new Set(heldForP1(pool));
+        if (withReserve) for (const i of reserveOf(pool)) kept.add(i);
+        let [powered, off] = [0, 0];
+        for (const g of pool.gpus) if (isFree(g) && !kept.has(g.index)) isPowered(g) ? powered++ : off++;
+        return { kept, free: powered + Math.min(off, headroomNow(pool)) };
+      },
       // a gang taken beside what is kept leaves exactly that many fewer: each powered one it took
       // is one fewer powered, and each it powered up one fewer off and one less of the headroom
-    }, (value, placed) => (disjoint(value.kept, placed) ? { kept: value.kept, free: value.free - placed.size } : undefined));
+      (value, placed) => {
+        if (!disjoint(value.kept, placed)) return undefined;
+        if (value.hosts) takeFromIndex(value.hosts, placed);
+        return { ...value, free: value.free - placed.size };
+      },
+    );
   const [keptWithReserve, keptWithoutReserve] = [keptFrom(true), keptFrom(false)];
 
   // 1. demand response
@@ -246,6 +262,15 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   // kept for P1: GPUs warmed for a P1 that waits, and the warm reserve, except from a gang that
   // could never run outside the reserve (a P1 may then preempt it)
   const keptOf = (w: Waiting, pool: WorkPool) => (w.request.gpuCount <= inServiceOf(pool) - pool.warmStandbyUnits ? keptWithReserve : keptWithoutReserve)(pool);
+  /** The best gang for a P2/P3 in a pool, beside what is kept there. */
+  const placeBeside = (w: Waiting, pool: WorkPool) => {
+    const kept = keptOf(w, pool);
+    const req = { gpuCount: w.request.gpuCount, model: w.request.model, warmOnly: false, excluded: kept.kept };
+    kept.hosts ??= indexHosts(pool, pool.gpus.filter((g) => isFree(g) && !kept.kept.has(g.index)));
+    const headroom = headroomNow(pool);
+    // an envelope that cannot power every free GPU limits which may be used at all: the plain search
+    return kept.hosts.off <= headroom ? packIndexed(pool, req, kept.hosts, headroom) : placeGang(pool, req);
+  };
   /** Whether a placement on the blocked head's pool would delay it even with a warm start. */
   const delaysHead = (w: Waiting, pool: WorkPool) => {
     const head = blocked.get(w.request.gpuType);
@@ -302,7 +327,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
     // only pools with enough free GPUs beside those kept are worth a placement's search, and not the
     // blocked head's pool when even a warm start there would delay the head
     const roomy = allowed.filter((pool) => keptOf(w, pool).free >= w.request.gpuCount && !delaysHead(w, pool));
-    const choice = roomy.length === 0 ? undefined : best(roomy.map((pool) => ({ pool, choice: placeGang(pool, { ...req, warmOnly: false, excluded: keptOf(w, pool).kept }) })));
+    const choice = roomy.length === 0 ? undefined : best(roomy.map((pool) => ({ pool, choice: placeBeside(w, pool) })));
     if (choice) {
       if (head && head.poolId === choice.pool.resourceId) {
         const endsAt = now + (choice.choice.warm ? WARM_START_MS : coldLoadMs(w.request.model)) + w.remainingSeconds * 1000;
