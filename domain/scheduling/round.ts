@@ -40,7 +40,8 @@ export const POWER_DOWN_IDLE_MS = 3_600_000;
  */
 export const POWER_RETRY_MS = { down: POWER_DOWN_IDLE_MS, up: 15 * 60_000 } as const;
 
-type WorkPool = PoolView & { gpus: GpuUnit[]; warmTargets: Record<string, number> };
+/** A pool as the round changes it; its GPUs are the view's until the round first changes one (then a copy: `rewrite`). */
+type WorkPool = PoolView & { gpus: GpuUnit[]; warmTargets: Record<string, number>; ownGpus?: true };
 
 /**
  * The room a round leaves a P2/P3 gang in a pool: the free GPUs beside what is held for P1s and
@@ -70,7 +71,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   const out: Decision[] = [];
   // a pool giving its power back has warm standby's envelope from the moment it is asked for, not only once its own switch begins
   const pools = new Map<string, WorkPool>(
-    view.pools.map((p) => [p.resourceId, { ...p, switchingTo: p.switchingTo ?? (p.powerChange === 'down' ? 'warm_standby' : undefined), gpus: p.gpus.slice(), warmTargets: { ...p.warmTargets } }]),
+    view.pools.map((p) => [p.resourceId, { ...p, switchingTo: p.switchingTo ?? (p.powerChange === 'down' ? 'warm_standby' : undefined), gpus: p.gpus as GpuUnit[], warmTargets: { ...p.warmTargets } }]),
   );
   let running = view.running.slice();
   const byType = new Map<GpuType, WorkPool[]>();
@@ -81,6 +82,12 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   // waiting asks the same of each pool for every one of them)
   const versions = new Map<string, number>();
   const changed = (poolId: string) => versions.set(poolId, (versions.get(poolId) ?? 0) + 1);
+  /** Changes some of a pool's GPUs: the view's array is copied the first time, never written. */
+  const rewrite = (pool: WorkPool, indexes: Iterable<number>, change: (g: GpuUnit) => GpuUnit) => {
+    if (!pool.ownGpus) [pool.gpus, pool.ownGpus] = [pool.gpus.slice(), true];
+    for (const i of indexes) pool.gpus[i] = change(pool.gpus[i]!);
+    changed(pool.resourceId);
+  };
   /** Derived values a placement can carry on (see `carryPast`), to be carried after each. */
   const carriedPastPlacements: Array<(poolId: string, placed: ReadonlySet<number>, poweredUp: number) => void> = [];
   /**
@@ -115,16 +122,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   const viewGpus = new Map(view.pools.map((p) => [p.resourceId, p.gpus]));
   const inServiceOf = (pool: WorkPool) => inServiceUnits(viewGpus.get(pool.resourceId)!);
   /** Idle GPUs warm with each model, and GPUs warming with each, per pool. */
-  const warmCounts = perPool((pool) => {
-    const idle = new Map<string, number>();
-    const warming = new Map<string, number>();
-    for (const g of pool.gpus) {
-      if (!g.model) continue;
-      if (isFree(g)) idle.set(g.model, (idle.get(g.model) ?? 0) + 1);
-      if (g.warming) warming.set(g.model, (warming.get(g.model) ?? 0) + 1);
-    }
-    return { idle, warming };
-  });
+  const warmCounts = perPool(warmCountsOf);
   const idleWarmWith = (pool: WorkPool, model: string) => warmCounts(pool).idle.get(model) ?? 0;
   /** The runs on a pool's GPUs, in order of their expected ends (a backfill's shadow is found from them). */
   const runsByEnd = perPool((pool) => running.filter((r) => r.poolId === pool.resourceId).sort((a, b) => (a.endsAtMs ?? Infinity) - (b.endsAtMs ?? Infinity)));
@@ -132,8 +130,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   // the working view follows every decision, so later ones in the round see earlier ones
   const release = (r: Running) => {
     const pool = pools.get(r.poolId)!;
-    for (const i of r.gpuIndexes) pool.gpus[i] = { ...pool.gpus[i]!, busy: null, model: r.request.type === 'model_training' ? null : pool.gpus[i]!.model };
-    changed(r.poolId);
+    rewrite(pool, r.gpuIndexes, (g) => ({ ...g, busy: null, model: r.request.type === 'model_training' ? null : g.model }));
     running = running.filter((x) => x !== r);
   };
   const preempt = (r: Running, cause: 'p1' | 'demand_response', reason: string) => {
@@ -142,7 +139,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   };
   /** GPUs of a pool drawing power, and how many more its envelope lets it power now. */
   const poweredOf = perPool(
-    (pool) => poweredCount(pool.gpus),
+    poweredOfGpus,
     (powered, _placed, poweredUp) => powered + poweredUp,
   );
   const headroomNow = (pool: WorkPool) => Math.max(0, envelopeOf(pool) - poweredOf(pool));
@@ -165,8 +162,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
       score: choice.score,
       reason: choice.reason,
     });
-    for (const i of choice.gpuIndexes) pool.gpus[i] = { ...pool.gpus[i]!, busy: { workloadId: w.workloadId, run: w.nextRun, mode }, warming: false, warmReadyAt: null, model: w.request.model };
-    changed(pool.resourceId);
+    rewrite(pool, choice.gpuIndexes, (g) => ({ ...g, busy: { workloadId: w.workloadId, run: w.nextRun, mode }, warming: false, warmReadyAt: null, model: w.request.model }));
     const placed = new Set(choice.gpuIndexes);
     for (const carry of carriedPastPlacements) carry(pool.resourceId, placed, poweredUp);
     running.push({ workloadId: w.workloadId, priority: w.priority, request: w.request, run: w.nextRun, poolId: pool.resourceId, gpuIndexes: choice.gpuIndexes, sinceMs: now, endsAtMs: now + startupMs + w.remainingSeconds * 1000 });
@@ -223,13 +219,14 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
     );
   const [keptWithReserve, keptWithoutReserve] = [keptFrom(true), keptFrom(false)];
 
-  // 1. demand response
-  for (const r of [...running]) {
-    if (r.priority === 'P1') continue;
-    const pool = pools.get(r.poolId);
-    if (pool && view.paused.has(pausedKey(pool.facilityId, pool.gpuType, r.priority)))
-      preempt(r, 'demand_response', `the economic controller paused ${r.priority} on ${pool.gpuType} at ${pool.facilityId}: power is worth more than this work now`);
-  }
+  // 1. demand response (a round looks at every run only while something is paused: thousands run at the designed scale)
+  if (view.paused.size > 0)
+    for (const r of [...running]) {
+      if (r.priority === 'P1') continue;
+      const pool = pools.get(r.poolId);
+      if (pool && view.paused.has(pausedKey(pool.facilityId, pool.gpuType, r.priority)))
+        preempt(r, 'demand_response', `the economic controller paused ${r.priority} on ${pool.gpuType} at ${pool.facilityId}: power is worth more than this work now`);
+    }
 
   // 2. the warm pool's targets
   for (const pool of pools.values()) {
@@ -370,8 +367,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
     const alsoCool = overflow > 0 ? [...keep].slice(0, overflow) : [];
     if (cool.length + alsoCool.length > 0) {
       out.push({ type: 'cool', poolId: pool.resourceId, gpuIds: gpuIdsOf(pool, [...cool, ...alsoCool]), reason: `${pool.resourceId} gives its power back: idle warm GPUs beyond its reserve cool down` });
-      for (const i of [...cool, ...alsoCool]) pool.gpus[i] = { ...pool.gpus[i]!, model: null };
-      changed(pool.resourceId);
+      rewrite(pool, [...cool, ...alsoCool], (g) => ({ ...g, model: null }));
     }
     poweringDown.add(pool.resourceId);
     out.push({ type: 'power', poolId: pool.resourceId, facilityId: pool.facilityId, direction: 'down', reason: `${pool.gpuType} work has not needed ${pool.resourceId} beyond its warm reserve for an hour: mining takes the power back` });
@@ -401,8 +397,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
       }
       if (chosen.length === 0) continue;
       out.push({ type: 'warm', poolId: pool.resourceId, gpuIds: gpuIdsOf(pool, chosen), model, loadMs: coldLoadMs(model), reason: short?.has(model) ? `a P1 waits for ${model}` : `warm standby target ${pool.warmTargets[model]} for ${model}` });
-      for (const i of chosen) pool.gpus[i] = { ...pool.gpus[i]!, warming: true, warmReadyAt: null, model };
-      changed(pool.resourceId);
+      rewrite(pool, chosen, (g) => ({ ...g, warming: true, warmReadyAt: null, model }));
     }
   }
 
@@ -428,6 +423,33 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   };
   return { decisions: out, roomAfter };
 };
+
+/**
+ * Counted once per array of a pool's GPUs, as `inServiceUnits` is: most rounds change few pools,
+ * and counting every pool's thousands of GPUs afresh in each was a fifth of a designed-scale round.
+ */
+const perGpuArray = <T>(count: (gpus: readonly GpuUnit[]) => T) => {
+  const counted = new WeakMap<readonly GpuUnit[], T>();
+  return (pool: WorkPool): T => {
+    // an array the round has copied changes in place: counted afresh
+    if (pool.ownGpus) return count(pool.gpus);
+    let value = counted.get(pool.gpus);
+    if (value === undefined) counted.set(pool.gpus, (value = count(pool.gpus)));
+    return value;
+  };
+};
+/** Idle GPUs warm with each model, and GPUs warming with each. */
+const warmCountsOf = perGpuArray((gpus) => {
+  const idle = new Map<string, number>();
+  const warming = new Map<string, number>();
+  for (const g of gpus) {
+    if (!g.model) continue;
+    if (isFree(g)) idle.set(g.model, (idle.get(g.model) ?? 0) + 1);
+    if (g.warming) warming.set(g.model, (warming.get(g.model) ?? 0) + 1);
+  }
+  return { idle: idle as ReadonlyMap<string, number>, warming: warming as ReadonlyMap<string, number> };
+});
+const poweredOfGpus = perGpuArray(poweredCount);
 
 /** GPUs of a pool that can take work, now or once they are free. */
 const inServiceCounts = new WeakMap<readonly GpuUnit[], number>();
