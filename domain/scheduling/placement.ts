@@ -34,10 +34,16 @@ export type GangRequest = {
 
 export type GangChoice = { gpuIndexes: number[]; score: number; warm: boolean; reason: string };
 
+/**
+ * What a caller that keeps them already knows of a pool: GPUs among which all the request's
+ * candidates are (in index order), and how many more GPUs the envelope lets it power.
+ */
+export type Known = { gpus?: readonly GpuUnit[]; headroom?: number };
+
 /** Free GPUs the pool may use now for this request, and how many of them may be powered up. */
-export const candidatesOf = (pool: PoolView, req: GangRequest) => {
-  const free = pool.gpus.filter((g) => isFree(g) && !req.excluded?.has(g.index) && (!req.warmOnly || g.model === req.model));
-  const headroom = headroomOf(pool);
+export const candidatesOf = (pool: PoolView, req: GangRequest, known: Known = {}) => {
+  const free = (known.gpus ?? pool.gpus).filter((g) => isFree(g) && !req.excluded?.has(g.index) && (!req.warmOnly || g.model === req.model));
+  const headroom = known.headroom ?? headroomOf(pool);
   return { free, headroom };
 };
 
@@ -55,8 +61,8 @@ export const gpuScore = (pool: PoolView, g: GpuUnit, model: string) => {
  * best-fit: a gang smaller than a host goes to the host with the fewest candidates that still
  * hold it (ties: the best scores); a bigger one takes whole free hosts first, then the rest.
  */
-export const placeGang = (pool: PoolView, req: GangRequest): GangChoice | undefined => {
-  const { free, headroom } = candidatesOf(pool, req);
+export const placeGang = (pool: PoolView, req: GangRequest, known?: Known): GangChoice | undefined => {
+  const { free, headroom } = candidatesOf(pool, req, known);
   const off = free.filter((g) => !isPowered(g));
   if (off.length <= headroom) return packGang(pool, req, free, headroom);
   // the envelope cannot power every free GPU: powered ones, and the best of the rest it can

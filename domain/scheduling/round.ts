@@ -124,6 +124,18 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   /** Idle GPUs warm with each model, and GPUs warming with each, per pool. */
   const warmCounts = perPool(warmCountsOf);
   const idleWarmWith = (pool: WorkPool, model: string) => warmCounts(pool).idle.get(model) ?? 0;
+  /** Idle GPUs warm with each model, in index order: all a P1 may be placed on. */
+  const idleWarmGpus = perPool(idleWarmGpusOf, (byModel, placed) => {
+    const left = new Map<string, readonly GpuUnit[]>();
+    for (const [model, gpus] of byModel) left.set(model, gpus.some((g) => placed.has(g.index)) ? gpus.filter((g) => !placed.has(g.index)) : gpus);
+    return left;
+  });
+  const freeCount = perPool(freeCountOf, (n, placed) => n - placed.size);
+  /** GPUs a pool could give a P1 soonest: free ones and those preemptible work holds. */
+  const capacityFor = (pool: WorkPool) => freeCount(pool) + running.filter((r) => r.poolId === pool.resourceId && r.priority !== 'P1').reduce((n, r) => n + r.gpuIndexes.length, 0);
+  /** A P1's best gang in a pool: GPUs warm with its model only. */
+  const placeWarm = (w: Waiting, pool: WorkPool) =>
+    placeGang(pool, { gpuCount: w.request.gpuCount, model: w.request.model, warmOnly: true }, { gpus: idleWarmGpus(pool).get(w.request.model) ?? [], headroom: headroomNow(pool) });
   /** The runs on a pool's GPUs, in order of their expected ends (a backfill's shadow is found from them). */
   const runsByEnd = perPool((pool) => running.filter((r) => r.poolId === pool.resourceId).sort((a, b) => (a.endsAtMs ?? Infinity) - (b.endsAtMs ?? Infinity)));
 
@@ -266,7 +278,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
     kept.hosts ??= indexHosts(pool, pool.gpus.filter((g) => isFree(g) && !kept.kept.has(g.index)));
     const headroom = headroomNow(pool);
     // an envelope that cannot power every free GPU limits which may be used at all: the plain search
-    return kept.hosts.off <= headroom ? packIndexed(pool, req, kept.hosts, headroom) : placeGang(pool, req);
+    return kept.hosts.off <= headroom ? packIndexed(pool, req, kept.hosts, headroom) : placeGang(pool, req, { headroom });
   };
   /** Whether a placement on the blocked head's pool would delay it even with a warm start. */
   const delaysHead = (w: Waiting, pool: WorkPool) => {
@@ -281,9 +293,8 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
       out.push({ type: 'fail', workloadId: w.workloadId, reason: `needs ${w.request.gpuCount} ${w.request.gpuType} in one facility; the largest pool has ${largest} in service` });
       continue;
     }
-    const req = { gpuCount: w.request.gpuCount, model: w.request.model };
     if (w.priority === 'P1') {
-      const warm = best(typePools.map((pool) => ({ pool, choice: placeGang(pool, { ...req, warmOnly: true }) })));
+      const warm = best(typePools.map((pool) => ({ pool, choice: placeWarm(w, pool) })));
       if (warm) {
         place(w, warm.pool, warm.choice);
         continue;
@@ -295,7 +306,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
         const victims = chooseVictims(pool, running, w.request.gpuCount, freeWarm, w.request.model);
         if (!victims) continue;
         for (const v of victims) preempt(v, 'p1', `preempted for P1 ${w.workloadId}, which needs ${w.request.model} warm on ${w.request.gpuCount} ${pool.gpuType}`);
-        const choice = placeGang(pool, { ...req, warmOnly: true });
+        const choice = placeWarm(w, pool);
         if (choice) {
           place(w, pool, choice);
           placed = true;
@@ -310,7 +321,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
       // not a pool giving its power back: nothing is warmed there until the handover ends
       const target = typePools
         .filter((pool) => pool.powerChange !== 'down' && inServiceOf(pool) - claimed(pool) >= w.request.gpuCount)
-        .sort((a, b) => toWarm(a) - toWarm(b) || capacityFor(b, running) - capacityFor(a, running) || (a.resourceId < b.resourceId ? -1 : 1))[0];
+        .sort((a, b) => toWarm(a) - toWarm(b) || capacityFor(b) - capacityFor(a) || (a.resourceId < b.resourceId ? -1 : 1))[0];
       if (!target) continue;
       const short = p1Short.get(target.resourceId) ?? new Map<string, number>();
       short.set(w.request.model, (short.get(w.request.model) ?? 0) + w.request.gpuCount);
@@ -450,6 +461,17 @@ const warmCountsOf = perGpuArray((gpus) => {
   return { idle: idle as ReadonlyMap<string, number>, warming: warming as ReadonlyMap<string, number> };
 });
 const poweredOfGpus = perGpuArray(poweredCount);
+const freeCountOf = perGpuArray((gpus) => gpus.reduce((n, g) => n + (isFree(g) ? 1 : 0), 0));
+const idleWarmGpusOf = perGpuArray((gpus) => {
+  const byModel = new Map<string, GpuUnit[]>();
+  for (const g of gpus)
+    if (g.model && isFree(g)) {
+      const same = byModel.get(g.model);
+      if (same) same.push(g);
+      else byModel.set(g.model, [g]);
+    }
+  return byModel as ReadonlyMap<string, readonly GpuUnit[]>;
+});
 
 /** GPUs of a pool that can take work, now or once they are free. */
 const inServiceCounts = new WeakMap<readonly GpuUnit[], number>();
@@ -464,9 +486,6 @@ const inServiceUnits = (gpus: readonly GpuUnit[]) => {
   return n;
 };
 
-/** GPUs a pool could give a P1 soonest: free ones and those preemptible work holds. */
-const capacityFor = (pool: WorkPool, running: readonly Running[]) =>
-  pool.gpus.filter(isFree).length + running.filter((r) => r.poolId === pool.resourceId && r.priority !== 'P1').reduce((n, r) => n + r.gpuIndexes.length, 0);
 
 /**
  * GPUs to warm with a model: idle warm GPUs of models over their targets first (already powered),
