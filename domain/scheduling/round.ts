@@ -81,7 +81,12 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   // what is derived from a pool's GPUs is kept until the round changes them (a round with hundreds
   // waiting asks the same of each pool for every one of them)
   const versions = new Map<string, number>();
-  const changed = (poolId: string) => versions.set(poolId, (versions.get(poolId) ?? 0) + 1);
+  /** Changes to any pool so far in the round: what is derived over all pools is kept until it moves. */
+  let changes = 0;
+  const changed = (poolId: string) => {
+    versions.set(poolId, (versions.get(poolId) ?? 0) + 1);
+    changes++;
+  };
   /** Changes some of a pool's GPUs: the view's array is copied the first time, never written. */
   const rewrite = (pool: WorkPool, indexes: Iterable<number>, change: (g: GpuUnit) => GpuUnit) => {
     if (!pool.ownGpus) [pool.gpus, pool.ownGpus] = [pool.gpus.slice(), true];
@@ -261,12 +266,26 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   const wantsPower = new Set<GpuType>();
   // asked of every waiting workload, the same for all of a type (and tier) in a round
   const largestOf = new Map([...byType].map(([type, typePools]) => [type, Math.max(0, ...typePools.map(inServiceOf))]));
-  const allowedOf = new Map<string, readonly WorkPool[]>();
+  const allowedOf = new Map<GpuType, Map<Waiting['priority'], readonly WorkPool[]>>();
   const allowedFor = (w: Waiting) => {
-    const key = `${w.request.gpuType}|${w.priority}`;
-    let allowed = allowedOf.get(key);
-    if (!allowed) allowedOf.set(key, (allowed = poolsOfType(w.request.gpuType).filter((p) => !view.paused.has(pausedKey(p.facilityId, p.gpuType, w.priority)))));
+    let ofType = allowedOf.get(w.request.gpuType);
+    if (!ofType) allowedOf.set(w.request.gpuType, (ofType = new Map()));
+    let allowed = ofType.get(w.priority);
+    if (!allowed) ofType.set(w.priority, (allowed = poolsOfType(w.request.gpuType).filter((p) => !view.paused.has(pausedKey(p.facilityId, p.gpuType, w.priority)))));
     return allowed;
+  };
+  /**
+   * The most free GPUs any of these pools could give a P2/P3 gang (beside P1 holds alone, which
+   * is never less than beside the warm reserve too), until a pool changes: under a backlog most
+   * of the queue is larger than that, and is passed over without a search.
+   */
+  const mostFreeOf = new Map<readonly WorkPool[], { changes: number; most: number }>();
+  const mostFree = (allowed: readonly WorkPool[]) => {
+    const hit = mostFreeOf.get(allowed);
+    if (hit?.changes === changes) return hit.most;
+    const most = Math.max(0, ...allowed.map((pool) => keptWithoutReserve(pool).free));
+    mostFreeOf.set(allowed, { changes, most });
+    return most;
   };
   // kept for P1: GPUs warmed for a P1 that waits, and the warm reserve, except from a gang that
   // could never run outside the reserve (a P1 may then preempt it)
@@ -332,6 +351,11 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
     const allowed = allowedFor(w);
     if (allowed.length === 0) continue; // paused everywhere: it waits for the spike to pass
     const head = blocked.get(w.request.gpuType);
+    // no pool has room for it: it waits, and asks for power (the head of its type, not yet known, is found below)
+    if (head !== undefined && w.request.gpuCount > mostFree(allowed)) {
+      wantsPower.add(w.request.gpuType);
+      continue;
+    }
     // only pools with enough free GPUs beside those kept are worth a placement's search, and not the
     // blocked head's pool when even a warm start there would delay the head
     const roomy = allowed.filter((pool) => keptOf(w, pool).free >= w.request.gpuCount && !delaysHead(w, pool));
