@@ -127,14 +127,15 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   const viewGpus = new Map(view.pools.map((p) => [p.resourceId, p.gpus]));
   const inServiceOf = (pool: WorkPool) => inServiceUnits(viewGpus.get(pool.resourceId)!);
   /** Idle GPUs warm with each model, and GPUs warming with each, per pool. */
-  const warmCounts = perPool(warmCountsOf);
-  const idleWarmWith = (pool: WorkPool, model: string) => warmCounts(pool).idle.get(model) ?? 0;
+  /** GPUs warming with each model, per pool. */
+  const warmingCounts = perPool(warmingCountsOf);
   /** Idle GPUs warm with each model, in index order: all a P1 may be placed on. */
   const idleWarmGpus = perPool(idleWarmGpusOf, (byModel, placed) => {
     const left = new Map<string, readonly GpuUnit[]>();
     for (const [model, gpus] of byModel) left.set(model, gpus.some((g) => placed.has(g.index)) ? gpus.filter((g) => !placed.has(g.index)) : gpus);
     return left;
   });
+  const idleWarmWith = (pool: WorkPool, model: string) => idleWarmGpus(pool).get(model)?.length ?? 0;
   const freeCount = perPool(freeCountOf, (n, placed) => n - placed.size);
   /** GPUs a pool could give a P1 soonest: free ones and those preemptible work holds. */
   const capacityFor = (pool: WorkPool) => freeCount(pool) + running.filter((r) => r.poolId === pool.resourceId && r.priority !== 'P1').reduce((n, r) => n + r.gpuIndexes.length, 0);
@@ -416,7 +417,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
     const models = new Set([...Object.keys(pool.warmTargets), ...(short?.keys() ?? [])]);
     for (const model of [...models].sort()) {
       const idleWarm = idleWarmWith(pool, model);
-      const warming = warmCounts(pool).warming.get(model) ?? 0;
+      const warming = warmingCounts(pool).get(model) ?? 0;
       const wanted = (pool.warmTargets[model] ?? 0) + (short?.get(model) ?? 0);
       let deficit = wanted - idleWarm - warming;
       if (deficit <= 0) continue;
@@ -473,19 +474,16 @@ const perGpuArray = <T>(count: (gpus: readonly GpuUnit[]) => T) => {
     return value;
   };
 };
-/** Idle GPUs warm with each model, and GPUs warming with each. */
-const warmCountsOf = perGpuArray((gpus) => {
-  const idle = new Map<string, number>();
+/** GPUs warming with each model. */
+const warmingCountsOf = perGpuArray((gpus) => {
   const warming = new Map<string, number>();
-  for (const g of gpus) {
-    if (!g.model) continue;
-    if (isFree(g)) idle.set(g.model, (idle.get(g.model) ?? 0) + 1);
-    if (g.warming) warming.set(g.model, (warming.get(g.model) ?? 0) + 1);
-  }
-  return { idle: idle as ReadonlyMap<string, number>, warming: warming as ReadonlyMap<string, number> };
+  for (const g of gpus) if (g.warming && g.model) warming.set(g.model, (warming.get(g.model) ?? 0) + 1);
+  return warming as ReadonlyMap<string, number>;
 });
 const poweredOfGpus = perGpuArray(poweredCount);
+/** Free GPUs. */
 const freeCountOf = perGpuArray((gpus) => gpus.reduce((n, g) => n + (isFree(g) ? 1 : 0), 0));
+/** Idle GPUs warm with each model, in index order. */
 const idleWarmGpusOf = perGpuArray((gpus) => {
   const byModel = new Map<string, GpuUnit[]>();
   for (const g of gpus)
