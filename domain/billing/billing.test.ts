@@ -28,6 +28,7 @@ import { billingDecider, billingStream, lineIdOf, type BillingCommand, type Bill
 import { lineAmount } from './metering.ts';
 import { INITIAL_RATES, MAX_RATE_MICRO_USD, MIN_RATE_MICRO_USD, priceListDecider, rateAt, type PriceListEvent, type Rates, type Tier } from './price-list.ts';
 import type { SlaBreach } from './sla.ts';
+import { getIn, removeFrom } from '../persistent-map.ts';
 
 type WorkloadDecider = Decider<WorkloadCommand, WorkloadEvent, WorkloadState>;
 type BillingDecider = Decider<BillingCommand, BillingEvent, BillingState>;
@@ -542,9 +543,8 @@ const billingProperty = (system: System) =>
 const recordsTwice: BillingDecider = {
   ...billingDecider,
   decide: (command, state) => {
-    if (command.type !== 'RecordLine' || state.lines[command.line.lineId] === undefined) return billingDecider.decide(command, state);
-    const { [command.line.lineId]: _billed, ...lines } = state.lines;
-    return billingDecider.decide(command, { ...state, lines });
+    if (command.type !== 'RecordLine' || getIn(state.lines, command.line.lineId) === undefined) return billingDecider.decide(command, state);
+    return billingDecider.decide(command, { ...state, lines: removeFrom(state.lines, command.line.lineId) });
   },
 };
 

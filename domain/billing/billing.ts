@@ -9,6 +9,7 @@
 import { accept, reject, type Decider, type DomainEvent } from '../decider.ts';
 import { lineAmount, type RunUsage } from './metering.ts';
 import { creditsFor, type SlaBreach } from './sla.ts';
+import { emptyMap, getIn, setIn, type PersistentMap } from '../persistent-map.ts';
 
 export const billingStream = (customerId: string, month: string) => `billing-${customerId}-${month}`;
 export const lineIdOf = (workloadId: string, run: number) => `${workloadId}:run-${run}`;
@@ -60,8 +61,9 @@ export type BillingCommand =
 
 export type BillingState = {
   status: 'none' | 'open' | 'invoiced';
-  lines: Readonly<Record<string, number>>;
-  credited: Readonly<Record<string, number>>;
+  /** Line id → amount, and line id → credited (persistent: a customer's month holds thousands of lines, and each adds one). */
+  lines: PersistentMap<number>;
+  credited: PersistentMap<number>;
   subtotal: number;
   credits: number;
 };
@@ -71,11 +73,11 @@ export const invoiceIdOf = (customerId: string, month: string) => `inv-${custome
 const evolve = (state: BillingState, event: BillingEvent): BillingState => {
   switch (event.type) {
     case 'BillingLineRecorded':
-      return { ...state, status: 'open', lines: { ...state.lines, [event.data.lineId]: event.data.amountMicroUsd }, subtotal: state.subtotal + event.data.amountMicroUsd };
+      return { ...state, status: 'open', lines: setIn(state.lines, event.data.lineId, event.data.amountMicroUsd), subtotal: state.subtotal + event.data.amountMicroUsd };
     case 'SlaCreditIssued':
       return {
         ...state,
-        credited: { ...state.credited, [event.data.lineId]: (state.credited[event.data.lineId] ?? 0) + event.data.amountMicroUsd },
+        credited: setIn(state.credited, event.data.lineId, (getIn(state.credited, event.data.lineId) ?? 0) + event.data.amountMicroUsd),
         credits: state.credits + event.data.amountMicroUsd,
       };
     case 'InvoiceIssued':
@@ -87,7 +89,7 @@ const decide = (command: BillingCommand, state: BillingState) => {
   switch (command.type) {
     case 'RecordLine': {
       const l = command.line;
-      if (state.lines[l.lineId] !== undefined) return accept<BillingEvent>(); // billed already: once per run
+      if (getIn(state.lines, l.lineId) !== undefined) return accept<BillingEvent>(); // billed already: once per run
       if (state.status === 'invoiced') return reject<BillingEvent>('invalid_state', `${l.month} is invoiced: the line goes to the next month`, 'month');
       const ints = [l.run, l.gpuCount, l.ranSeconds, l.billedSeconds, l.gpuSeconds, l.gpuSecondsBefore, l.rateMicroUsdPerGpuHour, l.amountMicroUsd];
       if (!ints.every((x) => Number.isSafeInteger(x) && x >= 0)) return reject<BillingEvent>('invalid_input', 'amounts are whole non-negative numbers', 'line');
@@ -130,7 +132,7 @@ const decide = (command: BillingCommand, state: BillingState) => {
           invoiceId: invoiceIdOf(command.customerId, command.month),
           customerId: command.customerId,
           month: command.month,
-          lines: Object.keys(state.lines).length,
+          lines: state.lines.size,
           subtotalMicroUsd: state.subtotal,
           creditsMicroUsd: state.credits,
           totalMicroUsd: state.subtotal - state.credits,
@@ -141,7 +143,7 @@ const decide = (command: BillingCommand, state: BillingState) => {
 };
 
 export const billingDecider: Decider<BillingCommand, BillingEvent, BillingState> = {
-  initialState: () => ({ status: 'none', lines: {}, credited: {}, subtotal: 0, credits: 0 }),
+  initialState: () => ({ status: 'none', lines: emptyMap(), credited: emptyMap(), subtotal: 0, credits: 0 }),
   evolve,
   decide,
 };
