@@ -117,7 +117,7 @@ describe('hcp CLI', () => {
     const badFormat = await run(['export', 'workloads', '--format', 'xml'], env());
     expect(badFormat.code).toBe(2);
     expect(badFormat.stderr).toContain('--format');
-  });
+  }, 120_000); // two CLI processes and a rebuild of every read model: 54 s beside a designed-scale day here
 
   it('audits the embedded store: a digest, a verify against it, a filtered replay; usage mistakes by name', async () => {
     const digestFile = path.join(dataDir, 'digest.json');
