@@ -65,8 +65,7 @@ export const takeFromIndex = (index: HostIndex, indexes: Iterable<number>) => {
  */
 export const packIndexed = (pool: PoolView, req: GangRequest, index: HostIndex, headroom: number): GangChoice | undefined => {
   const perHost = GPUS_PER_HOST[pool.gpuType];
-  let candidates = 0;
-  for (const gpus of index.hosts.values()) candidates += gpus.length;
+  const candidates = index.byCount.reduce((n, hosts, count) => n + count * hosts.size, 0);
   if (candidates < req.gpuCount) return undefined;
   let ranked = index.ranked.get(req.model);
   if (!ranked) index.ranked.set(req.model, (ranked = new Map()));

@@ -468,18 +468,23 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
 };
 
 /**
- * Counted once per array of a pool's GPUs, as `inServiceUnits` is: most rounds change few pools,
- * and counting every pool's thousands of GPUs afresh in each was a fifth of a designed-scale round.
+ * A count over a pool's GPUs, kept per array: a pool's GPUs are a new array whenever one of them
+ * changes, so it is counted once per change of the pool, not in every round (most rounds change
+ * few pools, and counting every pool's thousands of GPUs afresh was a fifth of a designed-scale
+ * round).
  */
-const perGpuArray = <T>(count: (gpus: readonly GpuUnit[]) => T) => {
+const perArray = <T>(count: (gpus: readonly GpuUnit[]) => T) => {
   const counted = new WeakMap<readonly GpuUnit[], T>();
-  return (pool: WorkPool): T => {
-    // an array the round has copied changes in place: counted afresh
-    if (pool.ownGpus) return count(pool.gpus);
-    let value = counted.get(pool.gpus);
-    if (value === undefined) counted.set(pool.gpus, (value = count(pool.gpus)));
+  return (gpus: readonly GpuUnit[]): T => {
+    let value = counted.get(gpus);
+    if (value === undefined) counted.set(gpus, (value = count(gpus)));
     return value;
   };
+};
+/** The same over a pool as the round holds it: an array the round has copied changes in place, so it is counted afresh. */
+const perGpuArray = <T>(count: (gpus: readonly GpuUnit[]) => T) => {
+  const counted = perArray(count);
+  return (pool: WorkPool): T => (pool.ownGpus ? count(pool.gpus) : counted(pool.gpus));
 };
 /** GPUs warming with each model. */
 const warmingCountsOf = perGpuArray((gpus) => {
@@ -501,20 +506,8 @@ const idleWarmGpusOf = perGpuArray((gpus) => {
     }
   return byModel as ReadonlyMap<string, readonly GpuUnit[]>;
 });
-
-/** GPUs of a pool that can take work, now or once they are free. */
-const inServiceCounts = new WeakMap<readonly GpuUnit[], number>();
-/**
- * GPUs of a pool that can take work, now or once they are free. A pool's GPUs are a new array
- * whenever one of them changes, so the count is kept per array: counted once per change of the
- * pool, not in every round (thousands of GPUs, thousands of rounds).
- */
-const inServiceUnits = (gpus: readonly GpuUnit[]) => {
-  let n = inServiceCounts.get(gpus);
-  if (n === undefined) inServiceCounts.set(gpus, (n = gpus.reduce((c, g) => c + (g.health !== 'failed' && g.inService ? 1 : 0), 0)));
-  return n;
-};
-
+/** GPUs of a pool that can take work, now or once they are free (of the view's arrays, which the round never changes). */
+const inServiceUnits = perArray((gpus) => gpus.reduce((c, g) => c + (g.health !== 'failed' && g.inService ? 1 : 0), 0));
 
 /**
  * GPUs to warm with a model: idle warm GPUs of models over their targets first (already powered),
