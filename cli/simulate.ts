@@ -153,7 +153,7 @@ export const runSimulation = async (db: Database, backend: SimulationRun['backen
       endMs,
       seed: spec.seed,
       workloadsPerDay: spec.perDay,
-      project: () => runner.drain(),
+      project: (upTo) => runner.drain(upTo),
       onProgress: (p) =>
         onProgress?.(
           `${iso(p.atMs).slice(0, 16)}Z  ${p.arrivals} arrived, ${p.placements} placed, ${p.running} running, ${p.waiting} waiting  (${((performance.now() - started) / 1000).toFixed(0)} s)`,

@@ -130,8 +130,11 @@ export async function* batched<T>(source: AsyncIterable<T>, max: number): AsyncG
 
 export type ProjectionRunner = {
   start(): void;
-  /** Applies everything the store holds now (for a caller that does not start the runner). */
-  drain(): Promise<void>;
+  /**
+   * Applies everything the store holds now (for a caller that does not start the runner), or
+   * everything up to and including `upTo` and nothing after it (a caller that appends meanwhile).
+   */
+  drain(upTo?: GlobalPosition): Promise<void>;
   /** Resolves once every projection has applied the event at `position` (or after `timeoutMs`, with false). */
   waitFor(position: GlobalPosition | undefined, timeoutMs?: number): Promise<boolean>;
   /**
@@ -332,20 +335,27 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
     }
   };
 
-  /** For a caller that drives the projections itself (a simulation): apply everything the store holds now. */
+  /** For a caller that drives the projections itself (a simulation): apply what the store holds now, or up to a place. */
   let drained: { state: Progress; cursor: GlobalPosition } | undefined;
-  const drain = async (): Promise<void> => {
+  const drain = async (upTo?: GlobalPosition): Promise<void> => {
     if (!drained) {
       const state = await progress();
       drained = { state, cursor: earliest(state) };
     }
     const d = drained;
-    for (;;) {
-      const batch = await store.readAll({ after: d.cursor, maxCount: batchSize });
-      if (batch.length === 0) return;
+    const reached = () => upTo !== undefined && comparePositions(d.cursor, upTo) >= 0;
+    while (!reached()) {
+      let batch = await store.readAll({ after: d.cursor, maxCount: batchSize });
+      if (upTo !== undefined) batch = batch.filter((e) => comparePositions(e.position, upTo) <= 0);
+      if (batch.length === 0) {
+        if (upTo === undefined) return;
+        // committed, but behind a transaction still in flight (the store's read horizon): a moment
+        await new Promise((r) => setTimeout(r, 1));
+        continue;
+      }
       if ((await applyToAll(batch, d.state)) === 'reset') {
         drained = undefined;
-        return drain();
+        return drain(upTo);
       }
       d.cursor = batch.at(-1)!.position;
     }

@@ -34,7 +34,7 @@ describe('simulate', () => {
         endMs: startMs + 2 * 3_600_000,
         seed: 'delivery',
         workloadsPerDay: 2_000,
-        project: () => runner.drain(),
+        project: (upTo) => runner.drain(upTo),
         onDelivered: (e) => delivered.push(e),
       });
       const stored: RecordedEvent[] = [];

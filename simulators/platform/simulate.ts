@@ -67,13 +67,15 @@ export type SimulationOptions = {
   /** Called now and then with progress. */
   onProgress?: (p: SimulationProgress) => void;
   /**
-   * Brings the read models up to what the store holds (a projection runner's `drain`). Called after
-   * the world is set up, before each saved place and at the end, rather than left to a runner in
-   * the background, so that what the process managers read from them (a site's resources and a
-   * pool's GPUs when they start, what a recovery takes up) is the same on every run. Between saved
-   * places nothing reads them, and projecting in larger batches costs less.
+   * Brings the read models up to what the store holds, or up to a place and no further (a
+   * projection runner's `drain`). Called after the world is set up, for each place to be saved
+   * and at the end, rather than left to a runner in the background, so that what the process
+   * managers read from them (a site's resources and a pool's GPUs when they start, what a recovery
+   * takes up) is the same on every run. Between saved places nothing reads them: a place's
+   * projecting goes on while the next steps run (on a server, PostgreSQL's part on the other core),
+   * and the place is saved once it is done.
    */
-  project?: () => Promise<void>;
+  project?: (upTo?: GlobalPosition) => Promise<void>;
   /** Hears each event as the process managers are given it, in that order (a check, a trace). */
   onDelivered?: (event: RecordedEvent) => void;
 };
@@ -238,11 +240,21 @@ export const simulate = async (o: SimulationOptions) => {
       for (const m of managers) if (m.flush) await timed(m.name, () => m.flush!());
     }
   };
-  const save = () =>
+  const save = (place: { position: GlobalPosition; atMs: number }) =>
     db.query(
       `INSERT INTO hcp_simulations (simulation, position, at) VALUES ($1, $2, $3) ON CONFLICT (simulation) DO UPDATE SET position = excluded.position, at = excluded.at`,
-      [simulation, encodePosition(cursor), iso(clock.ms)],
+      [simulation, encodePosition(place.position), iso(place.atMs)],
     );
+  /** The place whose read models are being brought up to it, to be saved once they are. */
+  let projecting: { place: { position: GlobalPosition; atMs: number }; done: Promise<void> } | undefined;
+  const saveProjected = async () => {
+    if (!projecting) return;
+    const { place, done } = projecting;
+    projecting = undefined;
+    // only the wait counts: what overlapped the steps cost them nothing
+    await timed('projections', () => done);
+    await save(place);
+  };
 
   await pump();
   let lastProgress = 0;
@@ -280,8 +292,14 @@ export const simulate = async (o: SimulationOptions) => {
     // where to go on from after a crash (what comes after is delivered again, harmlessly), with the
     // read models brought up to it first: a restart's recovery reads them
     if (++steps % SAVE_EVERY_STEPS === 0) {
-      if (o.project) await timed('projections', o.project);
-      await save();
+      await saveProjected();
+      const place = { position: cursor, atMs: clock.ms };
+      if (!o.project) await save(place);
+      else {
+        const done = o.project(place.position);
+        done.catch(() => {}); // awaited (and so thrown) at the next saved place; not unhandled meanwhile
+        projecting = { place, done };
+      }
     }
     if (o.onProgress && next - lastProgress >= 3_600_000) {
       lastProgress = next;
@@ -292,8 +310,9 @@ export const simulate = async (o: SimulationOptions) => {
   await scheduler.tick(o.endMs);
   await metering.tick(o.endMs);
   await pump();
+  await saveProjected();
   await o.project?.();
-  await save();
+  await save({ position: cursor, atMs: clock.ms });
   switches.stop();
   handovers.stop();
   return { events, arrivals: submitted, scheduler: scheduler.snapshot(), endMs: o.endMs, spentMs: Object.fromEntries(spent) };
