@@ -147,10 +147,13 @@ export const handleCommand = async <C, E extends AnyEvent, S>(
  * `any`). One that `follows` is made from the events decided before it in the list (undefined:
  * nothing to do together), e.g. a workload opened from the reservation decided on its customer.
  */
-export type CommandOnStream = { decider: Decider<any, any, any>; streamName: string; context: CommandContext } & (
-  | { command: unknown }
-  | { follows: (decidedBefore: readonly AnyEvent[]) => unknown }
-);
+export type CommandOnStream = {
+  decider: Decider<any, any, any>;
+  streamName: string;
+  context: CommandContext;
+  /** May decide nothing (then left out of the append and of the answers), on a stream a command before it appends to. */
+  optional?: true;
+} & ({ command: unknown } | { follows: (decidedBefore: readonly AnyEvent[]) => unknown });
 
 /**
  * Several commands, appended in one round trip and all or none, when that is plainly possible:
@@ -178,7 +181,11 @@ export const handleTogether = async (store: EventStore, commands: readonly Comma
     const command = 'follows' in c ? c.follows(decided.flatMap((d) => d.events)) : c.command;
     if (command === undefined) return undefined;
     const decision = c.decider.decide(command, stream.state);
-    if (decision.type === 'rejected' || decision.events.length === 0) return undefined;
+    if (decision.type === 'rejected') return undefined;
+    if (decision.events.length === 0) {
+      if (c.optional && stream.toAppend.length > 0) continue;
+      return undefined;
+    }
     stream.state = (decision.events as AnyEvent[]).reduce(c.decider.evolve, stream.state);
     stream.toAppend.push(...eventsToAppend(c.context, c.streamName, decision.events));
     decided.push({ streamName: c.streamName, events: decision.events as AnyEvent[] });

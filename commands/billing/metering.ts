@@ -33,6 +33,29 @@ const context = (commandId: string, atMs: number, correlationId = commandId): Co
   now: () => new Date(atMs),
 });
 
+/** Where a run's bill goes and under which ids: its line on the customer's period `month`, its use on the account. */
+export const billTargets = (customerId: string, workloadId: string, run: number, endedMs: number, month: Month, correlationId?: string) => ({
+  line: { decider: billingDecider, streamName: billingStream(customerId, month), context: context(`bill:${lineIdOf(workloadId, run)}:${month}`, endedMs, correlationId) },
+  use: { decider: customerDecider, streamName: customerStream(customerId), context: context(`consume:${workloadId}:${run}`, endedMs, correlationId) },
+});
+
+/**
+ * A run's bill as commands: its line (and credits) on the customer's period `month`, and its use
+ * out of the workload's reservation; ids from the workload and run, so a repeat appends nothing.
+ */
+export const runBill = (customerId: string, workloadId: string, usage: RunUsage, month: Month, correlationId?: string) => {
+  const endedMs = Date.parse(usage.endedAt);
+  const { breaches, final: _final, ...rest } = usage;
+  const { line, use } = billTargets(customerId, workloadId, usage.run, endedMs, month, correlationId);
+  return {
+    recordLine: {
+      ...line,
+      command: { type: 'RecordLine' as const, line: { ...rest, lineId: lineIdOf(workloadId, usage.run), customerId, month, workloadId, ...(month !== monthOf(endedMs) ? { lateFrom: monthOf(endedMs) } : {}) } satisfies BillingLine, breaches },
+    },
+    consume: { ...use, command: { type: 'ConsumeQuota' as const, workloadId, run: usage.run, gpuSeconds: usage.gpuSeconds, budgetMicroUsd: usage.amountMicroUsd } },
+  };
+};
+
 /**
  * Bills a run: its line (and credits), then its use out of the reservation. Returns the month it
  * was billed in, and whether any of the workload's reservation is left (known only when the use
@@ -45,22 +68,10 @@ export const billRun = async (
   usage: RunUsage,
   correlationId?: string,
 ): Promise<{ month: Month; position: GlobalPosition | undefined; reservationLeft: boolean | undefined }> => {
-  const endedMs = Date.parse(usage.endedAt);
-  const { breaches, final: _final, ...rest } = usage;
   const lineId = lineIdOf(workloadId, usage.run);
-  let month = monthOf(endedMs);
-  const recordLine = (inMonth: Month) => ({
-    decider: billingDecider,
-    streamName: billingStream(customerId, inMonth),
-    command: { type: 'RecordLine' as const, line: { ...rest, lineId, customerId, month: inMonth, workloadId, ...(inMonth !== monthOf(endedMs) ? { lateFrom: monthOf(endedMs) } : {}) } satisfies BillingLine, breaches },
-    context: context(`bill:${lineId}:${inMonth}`, endedMs, correlationId),
-  });
-  const consume = {
-    decider: customerDecider,
-    streamName: customerStream(customerId),
-    command: { type: 'ConsumeQuota' as const, workloadId, run: usage.run, gpuSeconds: usage.gpuSeconds, budgetMicroUsd: usage.amountMicroUsd },
-    context: context(`consume:${workloadId}:${usage.run}`, endedMs, correlationId),
-  };
+  let month = monthOf(Date.parse(usage.endedAt));
+  const recordLine = (inMonth: Month) => runBill(customerId, workloadId, usage, inMonth, correlationId).recordLine;
+  const { consume } = runBill(customerId, workloadId, usage, month, correlationId);
   /** What is left of the workload's reservation, from this process's copy of the account (as of an append it just made). */
   const reservationLeftNow = async () => {
     const account = await loadState(deps.store, customerDecider, customerStream(customerId), { cached: true });
@@ -101,6 +112,9 @@ export const settleRunEnd = async (
   const state = cached.status === 'none' ? await loadState(deps.store, workloadDecider, workloadStream(workloadId)) : cached;
   if (state.status === 'none') return undefined;
   const usage = e.data.usage ?? null;
+  // billed with its end, in the same append (the scheduler's completion: commands/scheduling/
+  // execute.ts), what was left of the reservation released with it: nothing is owed
+  if (e.type === 'WorkloadCompleted' && e.data.billed && usage) return { customerId: state.customerId, month: monthOf(Date.parse(usage.endedAt)), position: undefined };
   const billed = usage ? await billRun(deps, state.customerId, workloadId, usage, correlationId) : undefined;
   let position = billed?.position;
   // the release of what is left, unless the run's use just took all of it (a release would find

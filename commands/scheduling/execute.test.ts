@@ -15,6 +15,9 @@ import { sequentialIds } from '../../infra/ids.ts';
 import { createLogger } from '../../infra/logger.ts';
 import type { CommandDeps } from '../context.ts';
 import { handleCommand, loadState } from '../handle.ts';
+import { billingDecider, billingStream } from '../../domain/billing/billing.ts';
+import { customerDecider, customerStream } from '../../domain/customer/customer.ts';
+import { settleRunEnd } from '../billing/metering.ts';
 import { submitWorkload } from '../workloads.ts';
 import { createExecutor, type PoolRecord } from './execute.ts';
 
@@ -105,5 +108,62 @@ describe('the scheduler executor, repeated after a crash', () => {
     expect(await executor.placeTogether([a, b], T0)).toBeUndefined();
     expect((await executor.place(a.w, a.d, T0)).type).toBe('placed');
     expect((await refresh()).holders.size).toBe(3);
+  });
+
+  describe('a completed run billed with its end', () => {
+    /** A P3 run placed, started and at its end: what `complete` is given. */
+    const runToItsEnd = async (idsSeed: string) => {
+      const setup = await setUp(idsSeed);
+      const { deps, caller, customerId, poolId, executor } = setup;
+      const request = { type: 'ai_inference_batch' as const, model: 'llama-3-8b', gpuType: 'A100' as const, gpuCount: 2, durationSeconds: 600 };
+      const { workloadId } = await submitWorkload(deps, caller('submit'), { customerId, request });
+      const gpuIds = [0, 1].map((i) => gpuIdOf(poolId, 'A100', i));
+      const waiting = { workloadId, customerId, priority: 'P3' as const, request, firstQueuedAtMs: T0, queuedAtMs: T0, nextRun: 1, remainingSeconds: 600 };
+      const placement = { type: 'place' as const, workloadId, run: 1, poolId, facilityId: 'texas-north', gpuIndexes: [0, 1], gpuIds, warm: false, startupMs: 60_000, mode: 'serving' as const, model: 'llama-3-8b', score: 1, reason: 'test' };
+      expect((await executor.place(waiting, placement, T0)).type).toBe('placed');
+      const running = { workloadId, priority: 'P3' as const, request, run: 1, poolId, gpuIndexes: [0, 1], sinceMs: T0, endsAtMs: undefined };
+      const endsAtMs = (await executor.start(running, T0 + 60_000))!;
+      return { ...setup, workloadId, running, endsAtMs };
+    };
+
+    it('appends the end, the GPUs given back, the line, the use and the release in one append; metering, hearing the end, appends nothing', async () => {
+      const { deps, customerId, workloadId, running, endsAtMs, executor } = await runToItsEnd('b');
+      const before = (await deps.store.readAll()).length;
+      // counted on the store itself: its cache of stream states is kept by the store
+      const appendAll = deps.store.appendToStreams!;
+      const appends: number[] = [];
+      Object.assign(deps.store, { appendToStreams: (a: Parameters<typeof appendAll>[0]) => (appends.push(a.length), appendAll(a)) });
+      await executor.complete(running, endsAtMs);
+      const appended = (await deps.store.readAll()).slice(before);
+      expect(appended.map((e) => e.type)).toEqual(['WorkloadCompleted', 'ResourceReleased', 'BillingLineRecorded', 'QuotaConsumed', 'QuotaReleased']);
+      expect(appends).toEqual([4]); // one append, all or none: the workload's, the pool's, the period's and the account's streams
+      const completed = appended[0]!;
+      expect(completed.data.billed).toBe(true);
+      const usage = completed.data.usage as { amountMicroUsd: number; gpuSeconds: number };
+      expect(appended[2]!.data).toMatchObject({ workloadId, amountMicroUsd: usage.amountMicroUsd, gpuSeconds: usage.gpuSeconds });
+      // invariant 1: what the use left of the reservation (its start-up time, held but not billed) is released with it
+      const account = await loadState(deps.store, customerDecider, customerStream(customerId));
+      expect(account.status === 'registered' && getIn(account.reservations, workloadId)).toBeUndefined();
+      // metering hears the end (and again, redelivered): billed once
+      for (let i = 0; i < 2; i++) await settleRunEnd(deps, completed, completed.metadata.correlationId);
+      expect((await deps.store.readAll()).length).toBe(before + appended.length);
+    });
+
+    it('leaves a run whose month is invoiced to metering, which bills it in the next month', async () => {
+      const { deps, customerId, running, endsAtMs, executor } = await runToItsEnd('c');
+      const month = '202403';
+      const closed = await handleCommand(deps.store, billingDecider, billingStream(customerId, month), { type: 'CloseMonth', customerId, month, at: '2024-04-01T01:00:00.000Z' }, { commandId: 'close', correlationId: 'close', actor: 'test', now: () => new Date(T0) });
+      expect(closed.type).toBe('accepted');
+      const before = (await deps.store.readAll()).length;
+      await executor.complete(running, endsAtMs);
+      const appended = (await deps.store.readAll()).slice(before);
+      expect(appended.map((e) => e.type)).toEqual(['WorkloadCompleted', 'ResourceReleased']);
+      expect(appended[0]!.data.billed).toBeUndefined();
+      const settled = await settleRunEnd(deps, appended[0]!, appended[0]!.metadata.correlationId);
+      expect(settled?.month).toBe('202404');
+      const billed = (await deps.store.readAll()).slice(before + appended.length);
+      expect(billed.map((e) => e.type)).toEqual(['BillingLineRecorded', 'QuotaConsumed', 'QuotaReleased']);
+      expect(billed[0]!.streamName).toBe(billingStream(customerId, '202404'));
+    });
   });
 });

@@ -18,7 +18,7 @@ import { handoverDecider, handoverStream } from '../../domain/resource/handover.
 import { resourceDecider, resourceStream, type ResourceCommand } from '../../domain/resource/resource.ts';
 import type { Decision, Placement, Running, Waiting } from '../../domain/scheduling/types.ts';
 import { formatUsd } from '../../domain/money.ts';
-import { iso } from '../../domain/time.ts';
+import { iso, monthOf } from '../../domain/time.ts';
 import { workloadDecider, workloadStream, type WorkloadCommand, type WorkloadEvent } from '../../domain/workload/workload.ts';
 import { uuidFromName } from '../../infra/ids.ts';
 import type { CommandContext, CommandOnStream, Handled } from '../handle.ts';
@@ -30,6 +30,8 @@ import { requestHandover } from '../handover.ts';
 import { loadPriceList } from '../price-list.ts';
 import { loadStreamState } from '../stream-state.ts';
 import { getIn } from '../../domain/persistent-map.ts';
+import { billTargets, runBill } from '../billing/metering.ts';
+import { releaseQuotaCommandId } from '../quota.ts';
 
 /** Who the scheduler's commands say asked: its own events, heard back, tell it nothing its round did not already count on. */
 export const SCHEDULER_ACTOR = 'process-manager:scheduler';
@@ -96,11 +98,12 @@ export const createExecutor = ({
    * plainly possible (handleTogether); otherwise (a repeat, a stale cache) one after the other, as
    * each command's own path tells every case apart. Returns the workload's answer.
    */
+  const endRunCommands = (r: Pick<Running, 'workloadId' | 'run' | 'poolId'>, command: WorkloadCommand, commandId: string, keepModel: boolean, atMs: number): CommandOnStream[] => [
+    { decider: workloadDecider, streamName: workloadStream(r.workloadId), context: at(commandId, atMs), command },
+    { decider: resourceDecider, streamName: resourceStream(r.poolId), context: at(`release:${r.workloadId}:${r.run}`, atMs), command: { type: 'ReleaseGpus', workloadId: r.workloadId, run: r.run, keepModel } },
+  ];
   const endRun = async (r: Pick<Running, 'workloadId' | 'run' | 'poolId'>, command: WorkloadCommand, commandId: string, keepModel: boolean, atMs: number) => {
-    const together = await handleTogether(deps.store, [
-      { decider: workloadDecider, streamName: workloadStream(r.workloadId), context: at(commandId, atMs), command },
-      { decider: resourceDecider, streamName: resourceStream(r.poolId), context: at(`release:${r.workloadId}:${r.run}`, atMs), command: { type: 'ReleaseGpus', workloadId: r.workloadId, run: r.run, keepModel } },
-    ]);
+    const together = await handleTogether(deps.store, endRunCommands(r, command, commandId, keepModel, atMs));
     if (together) {
       markPoolDirty(r.poolId);
       return together[0]! as Handled<WorkloadEvent>;
@@ -108,6 +111,41 @@ export const createExecutor = ({
     const done = await onWorkload(r.workloadId, command, commandId, atMs);
     if (done.type === 'accepted') await releaseRun(r.poolId, r.workloadId, r.run, keepModel, atMs);
     return done;
+  };
+
+  /**
+   * A run's end, its GPUs given back, its bill (line, credits, use) and the release of what is left
+   * of the workload's reservation, in one append, when that is plainly possible (handleTogether):
+   * the usual completion, one round trip instead of metering's second. Whether it was done;
+   * otherwise nothing is appended, and the end goes the usual way, metering billing it after.
+   */
+  const completeBilled = async (r: Running, command: WorkloadCommand & { type: 'CompleteRun' }, commandId: string, atMs: number) => {
+    const workload = await loadState(deps.store, workloadDecider, workloadStream(r.workloadId), { cached: true });
+    if (workload.status !== 'running' || workload.current?.run !== r.run || workload.current.runEndsAtMs === undefined) return false;
+    // the run's end as the decider will set it, hence the bill's month and time
+    const endedMs = Math.max(atMs, workload.current.runEndsAtMs);
+    const month = monthOf(endedMs);
+    /** The bill of the usage the completion decided (none, and so nothing together, if its end is not the one foreseen). */
+    const billOf = (decided: readonly { type: string; data: unknown }[]) => {
+      const usage = decided.find((e): e is WorkloadEvent & { type: 'WorkloadCompleted' } => e.type === 'WorkloadCompleted')?.data.usage;
+      return usage && Date.parse(usage.endedAt) === endedMs ? runBill(workload.customerId, r.workloadId, usage, month, commandId) : undefined;
+    };
+    const { line, use } = billTargets(workload.customerId, r.workloadId, r.run, endedMs, month, commandId);
+    const together = await handleTogether(deps.store, [
+      ...endRunCommands(r, { ...command, billed: true }, commandId, keepsModel(r), atMs),
+      { ...line, follows: (decided) => billOf(decided)?.recordLine.command },
+      { ...use, follows: (decided) => billOf(decided)?.consume.command },
+      {
+        decider: customerDecider,
+        streamName: use.streamName,
+        context: at(releaseQuotaCommandId(r.workloadId), endedMs),
+        command: { type: 'ReleaseQuota', workloadId: r.workloadId, reason: 'completed' },
+        optional: true,
+      },
+    ]);
+    if (!together) return false;
+    markPoolDirty(r.poolId);
+    return true;
   };
 
   /**
@@ -281,7 +319,10 @@ export const createExecutor = ({
     async complete(r: Running, atMs: number) {
       const pool = pools().get(r.poolId);
       const degraded = r.gpuIndexes.some((i) => pool?.state.gpus[i]?.health === 'degraded');
-      const done = await endRun(r, { type: 'CompleteRun', run: r.run, at: atMs, draws: drawsFor(r.workloadId, r.run), degraded }, `complete:${r.workloadId}:${r.run}`, keepsModel(r), atMs);
+      const command = { type: 'CompleteRun' as const, run: r.run, at: atMs, draws: drawsFor(r.workloadId, r.run), degraded };
+      const commandId = `complete:${r.workloadId}:${r.run}`;
+      if (await completeBilled(r, command, commandId, atMs)) return;
+      const done = await endRun(r, command, commandId, keepsModel(r), atMs);
       // refused (ended otherwise meanwhile): the GPUs go back all the same
       if (done.type === 'rejected') await release(r, atMs);
     },

@@ -62,7 +62,7 @@ export type WorkloadEvent =
   | DomainEvent<'ResourcesAllocated', Allocation & { workloadId: string; allocatedAt: string; startsAt: string; waitedMs: number }>
   | DomainEvent<'WorkloadStarted', { workloadId: string; run: number; startedAt: string; runEndsAt: string }>
   | DomainEvent<'SlaBreached', SlaBreach & { workloadId: string; customerId: string; at: string }>
-  | DomainEvent<'WorkloadCompleted', RunEndData & { metrics: (ServingMetrics & { availability: number }) | null }>
+  | DomainEvent<'WorkloadCompleted', RunEndData & { metrics: (ServingMetrics & { availability: number }) | null; billed?: true }>
   | DomainEvent<'WorkloadPreempted', RunEndData & { cause: PreemptionCause; reason: string; remainingSeconds: number }>
   | DomainEvent<'WorkloadInterrupted', RunEndData & { cause: InterruptionCause; reason: string; remainingSeconds: number }>
   | DomainEvent<'WorkloadFailed', RunEndData & { customerId: string; reason: string; previousStatus: WorkloadStatus }>
@@ -86,7 +86,8 @@ export type WorkloadCommand =
   | (Omit<Allocation, 'run'> & { type: 'AllocateRun'; run: number; at: number; startupMs: number })
   | { type: 'StartRun'; run: number; at: number }
   /** `draws`: two numbers in [0, 1) for the serving model; `degraded`: it ran on a degraded GPU. */
-  | { type: 'CompleteRun'; run: number; at: number; draws: readonly [number, number]; degraded: boolean }
+  /** `billed`: the run's bill is appended with its end, all or none (its event says so, and metering leaves it be). */
+  | { type: 'CompleteRun'; run: number; at: number; draws: readonly [number, number]; degraded: boolean; billed?: true }
   | { type: 'PreemptRun'; run: number; at: number; cause: PreemptionCause; reason: string }
   | { type: 'InterruptRun'; run: number; at: number; cause: InterruptionCause; reason: string }
   | { type: 'FailWorkload'; at: number; reason: string };
@@ -336,7 +337,7 @@ const decide = (command: WorkloadCommand, state: WorkloadState) => {
       const usage = usageOf(state, at, 'completion', true, breaches);
       return accept<WorkloadEvent>(...breachEvents(state, at, breaches), {
         type: 'WorkloadCompleted',
-        data: { workloadId: state.workloadId, run: command.run, at: iso(at), usage, metrics: serving ? { ...serving, availability } : null },
+        data: { workloadId: state.workloadId, run: command.run, at: iso(at), usage, metrics: serving ? { ...serving, availability } : null, ...(command.billed ? { billed: true as const } : {}) },
       });
     }
     case 'PreemptRun':
