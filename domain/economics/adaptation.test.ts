@@ -67,6 +67,15 @@ describe('the controller adapts to its own record (invariant 8 holds throughout)
     expect(leaderOf({ ...input, scoresUsd: [250, 100, 0, 250, 0, 0], incumbent: 1 })).toBe(0);
   });
 
+  it('a challenger must also out-earn what moving the blocks to where it has them costs; where they agree it takes over at once', () => {
+    const input = { ...initialAdaptation(texasNorth, T0).input, leadUsd: 0 };
+    expect(leaderOf({ ...input, scoresUsd: [0, 150, 0, 0, 0, 0], incumbent: 0, handoverUsd: [0, 200, 0, 0, 0, 0] })).toBe(0);
+    expect(leaderOf({ ...input, scoresUsd: [0, 150, 0, 0, 0, 0], incumbent: 0, handoverUsd: [0, 100, 0, 0, 0, 0] })).toBe(1);
+    expect(leaderOf({ ...input, scoresUsd: [0, 1, 0, 0, 0, 0], incumbent: 0, handoverUsd: [0, 0, 0, 0, 0, 0] })).toBe(1);
+    // the best-scored challenger that clears its own handover, not the best-scored one
+    expect(leaderOf({ ...input, scoresUsd: [0, 150, 300, 0, 0, 0], incumbent: 0, handoverUsd: [0, 100, 400, 0, 0, 0] })).toBe(1);
+  });
+
   /** Run the adaptive controller over a price path, each interval's forecast being persistence of the last price. */
   const runPath = (path_: number[]) => {
     let state = initialControllerState(texasNorth, T0);

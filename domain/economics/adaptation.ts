@@ -17,7 +17,7 @@
  * (`inputs.adaptation`), so `recompute` derives the same leader and the same decision.
  */
 import { decide, initialControllerState, type ControllerConfig, type ControllerState, type DecideInput, DEFAULT_CONTROLLER_CONFIG } from './controller.ts';
-import { blockProfitUsdPerHour, blockRevenueUsdPerHour, expandFacility } from './blocks.ts';
+import { blockProfitUsdPerHour, blockRevenueUsdPerHour, blockSwitchCostUsd, expandFacility } from './blocks.ts';
 import type { Mode } from './plan.ts';
 import { asicKw } from './profitability.ts';
 import { DEFAULT_POLICIES, leaderOf, type AdaptationInput, type Policy } from './policy.ts';
@@ -38,11 +38,19 @@ export type AdaptationOptions = {
   leadSwitches?: number;
 };
 
-/** A challenger must have earned, over the recent past, more than moving every ASIC block once more would cost. */
-export const DEFAULT_LEAD_SWITCHES = 2;
+/**
+ * No fixed lead beyond the handover's own cost (`leadNeededUsd`): a fixed lead of 2 facility switches was paid again
+ * at every handover, whether or not the blocks had to move. Chosen on seed-2 stress markets (0 and 0.25 switches
+ * scored alike there; 2 trailed the best simple rule by more on every family where it trailed).
+ */
+export const DEFAULT_LEAD_SWITCHES = 0;
 
-/** A week of 15-minute intervals: long enough to tell skill from luck; a policy that chases a flipping price still loses its lead within hours. */
-export const DEFAULT_HALF_LIFE_INTERVALS = 672;
+/**
+ * A year of 15-minute intervals. A policy that is better by a little, steadily (after the BTC crash), only
+ * overtakes on a long record: with a week's half-life the record forgets the advantage as fast as it accrues. A
+ * policy that chases a flipping price still loses its lead within hours, since it pays for every switch.
+ */
+export const DEFAULT_HALF_LIFE_INTERVALS = 35_040;
 
 export const initialAdaptation = (facility: FacilitySpec, atMs: number, config: ControllerConfig = DEFAULT_CONTROLLER_CONFIG, o: AdaptationOptions = {}): AdaptationRecord => {
   const policies = (o.policies ?? DEFAULT_POLICIES).map((p) => ({ ...p }));
@@ -92,13 +100,23 @@ export const scoreSettled = (record: AdaptationRecord, settled: Settled | undefi
   return { ...record, input: { ...record.input, scoresUsd }, pending: undefined };
 };
 
+/** Per policy, the switching cost of moving each interruptible block from its mode in `state` to its mode in that policy's shadow, USD. */
+const handoverCostsUsd = (shadows: readonly ControllerState[], input: Pick<DecideInput, 'facility' | 'observation' | 'config' | 'state'>): number[] => {
+  const config = input.config ?? DEFAULT_CONTROLLER_CONFIG;
+  const { blocks } = expandFacility(input.facility, config.asicBlockUnits, input.observation.gpuDemandShares);
+  const cost = blocks.map((b) => (b.interruptible ? blockSwitchCostUsd(b, blockRevenueUsdPerHour(b, input.observation, config.poolFee), config) : 0));
+  const active = (s: ControllerState, id: string) => s.blocks[id]?.active ?? true;
+  return shadows.map((shadow) => blocks.reduce((s, b, j) => s + (active(shadow, b.id) !== active(input.state, b.id) ? cost[j]! : 0), 0));
+};
+
 /**
  * One interval: score the interval that just settled, decide with the leading policy (recorded
  * with the decision), and move every policy's shadow one interval on.
  */
 export const adaptiveDecide = (input: Omit<DecideInput, 'policy' | 'adaptation'> & { record: AdaptationRecord; settled?: Settled }) => {
   const { record: before, settled, ...decideInput } = input;
-  const scored = scoreSettled(before, settled, decideInput);
+  const scoredOnly = scoreSettled(before, settled, decideInput);
+  const scored = { ...scoredOnly, input: { ...scoredOnly.input, handoverUsd: handoverCostsUsd(scoredOnly.shadows, decideInput) } };
   const { recommendation, state } = decide({ ...decideInput, adaptation: scored.input });
   const leader = leaderOf(scored.input);
   const modes: Record<string, Mode>[] = [];

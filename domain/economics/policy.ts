@@ -43,18 +43,37 @@ export type AdaptationInput = {
   scoresUsd: number[];
   /** The policy followed at the previous interval. */
   incumbent: number;
-  /** A challenger takes over only when its score beats the incumbent's by more than this, USD (no chattering on noise). */
+  /** A challenger takes over only when its score beats the incumbent's by more than this, USD, and by the cost of handing over. */
   leadUsd: number;
   /** Weight halves every this many intervals. */
   halfLifeIntervals: number;
+  /**
+   * Per policy, what moving the blocks from where they are to where that policy has them would cost now, USD
+   * (absent in records made before it existed).
+   */
+  handoverUsd?: number[];
 };
 
-/** The policy to follow: the best score, the incumbent unless beaten by more than `leadUsd`; ties go to the earlier (more trusting) policy. */
+/**
+ * What a challenger's lead over the incumbent must exceed: the fixed lead and what moving the blocks from where they
+ * are to where the challenger has them costs now. Where they agree (most calm intervals) the handover is free and
+ * following the challenger from then on earns exactly its record, so waiting only loses; where they differ, the lead
+ * must first pay for the move.
+ */
+export const leadNeededUsd = (a: AdaptationInput, challenger: number): number => a.leadUsd + (a.handoverUsd?.[challenger] ?? 0);
+
+/**
+ * The policy to follow: the incumbent unless a challenger's score beats it by more than the lead needed
+ * (`leadNeededUsd`); among challengers that do, the best score; ties go to the earlier (more trusting) policy.
+ */
 export const leaderOf = (a: AdaptationInput): number => {
-  let best = 0;
-  for (let k = 1; k < a.scoresUsd.length; k++) if (a.scoresUsd[k]! > a.scoresUsd[best]!) best = k;
   const incumbent = a.incumbent >= 0 && a.incumbent < a.scoresUsd.length ? a.incumbent : 0;
-  return a.scoresUsd[best]! > a.scoresUsd[incumbent]! + a.leadUsd ? best : incumbent;
+  let best = incumbent;
+  for (let k = 0; k < a.scoresUsd.length; k++) {
+    if (k === incumbent || !(a.scoresUsd[k]! > a.scoresUsd[incumbent]! + leadNeededUsd(a, k))) continue;
+    if (best === incumbent || a.scoresUsd[k]! > a.scoresUsd[best]!) best = k;
+  }
+  return best;
 };
 
 export const describePolicy = (p: Policy): string =>
