@@ -76,7 +76,9 @@ export const createGpuHealthMonitor = async ({ deps, db, logger, gpuTypeOf }: { 
     await learnPool(batch.resourceId);
     const samples = batch.samples.filter((s) => parseGpuId(s.gpuId, gpuType)?.poolId === batch.resourceId);
     if (samples.length === 0) return 0;
-    await db.query(
+    // the aggregates are written while the health changes are worked out (they do not depend on
+    // each other); the batch is done when both are
+    const latest = db.query(
       `INSERT INTO gpu_telemetry_latest (gpu_id, resource_id, at, temperature_c, power_w, ecc_errors_total, xid_errors_total, samples)
        SELECT g, $2, $3, t, p, e, x, 1 FROM unnest($1::text[], $4::float8[], $5::float8[], $6::bigint[], $7::bigint[]) AS s(g, t, p, e, x)
        ON CONFLICT (gpu_id) DO UPDATE SET at = excluded.at, temperature_c = excluded.temperature_c, power_w = excluded.power_w,
@@ -86,7 +88,7 @@ export const createGpuHealthMonitor = async ({ deps, db, logger, gpuTypeOf }: { 
       [samples.map((s) => s.gpuId), batch.resourceId, batch.at, samples.map((s) => s.temperatureC), samples.map((s) => s.powerW), samples.map((s) => s.eccErrors), samples.map((s) => s.xidErrors)],
     );
     const hour = iso(Math.floor(Date.parse(batch.at) / 3_600_000) * 3_600_000);
-    await db.query(
+    const hourly = db.query(
       `INSERT INTO gpu_telemetry_hourly (resource_id, hour, samples, sum_temperature, max_temperature, sum_power_w, ecc_errors, xid_errors) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
        ON CONFLICT (resource_id, hour) DO UPDATE SET samples = gpu_telemetry_hourly.samples + excluded.samples, sum_temperature = gpu_telemetry_hourly.sum_temperature + excluded.sum_temperature,
          max_temperature = greatest(gpu_telemetry_hourly.max_temperature, excluded.max_temperature), sum_power_w = gpu_telemetry_hourly.sum_power_w + excluded.sum_power_w,
@@ -94,6 +96,8 @@ export const createGpuHealthMonitor = async ({ deps, db, logger, gpuTypeOf }: { 
       [batch.resourceId, hour, samples.length, samples.reduce((a, s) => a + s.temperatureC, 0), Math.max(...samples.map((s) => s.temperatureC)), samples.reduce((a, s) => a + s.powerW, 0),
         samples.reduce((a, s) => a + s.eccErrors, 0), samples.reduce((a, s) => a + s.xidErrors, 0)],
     );
+    const written = Promise.all([latest, hourly]);
+    written.catch(() => {}); // thrown below, once the health changes are recorded; not unhandled meanwhile
     // a new record per batch: the scheduler keeps the one it read for a round without copying it
     const temps: Record<number, number> = { ...temperatures.get(batch.resourceId) };
     for (const s of samples) temps[parseGpuId(s.gpuId, gpuType)!.index] = s.temperatureC;
@@ -113,6 +117,7 @@ export const createGpuHealthMonitor = async ({ deps, db, logger, gpuTypeOf }: { 
       });
       if (handled.type === 'rejected') log.warn({ gpuId: s.gpuId, reason: handled.rejection.message }, 'health change refused');
     }
+    await written;
     return changes;
   };
 

@@ -40,6 +40,7 @@ import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { iso } from '../../domain/time.ts';
 import { comparePositions, decodePosition, encodePosition, START, type GlobalPosition } from '../../infra/event-store/position.ts';
 import type { EventStore, EventToAppend, RecordedEvent } from '../../infra/event-store/types.ts';
+import { writeBehind, type WriteBehindStore } from '../../infra/event-store/write-behind.ts';
 import type { Database } from '../../infra/postgres/database.ts';
 import type { MarketSource } from '../market/source.ts';
 import { createRng } from '../random.ts';
@@ -126,14 +127,33 @@ export const simulate = async (o: SimulationOptions) => {
       appending--;
     }
   };
-  const appendToStreams = o.store.appendToStreams;
+  /**
+   * The store underneath: written through while the driver reads what a stopped run left, then,
+   * on PostgreSQL, written behind (infra/event-store/write-behind.ts): the driver is its only
+   * writer, and each step no longer waits for the database, which works on the other core.
+   */
+  let inner: EventStore | WriteBehindStore = o.store;
   const store: EventStore = {
-    ...o.store,
-    appendToStream: (name, events, options) => counted(async () => remember(name, events, await o.store.appendToStream(name, events, options))),
+    kind: o.store.kind,
+    appendToStream: (name, events, options) => counted(async () => remember(name, events, await inner.appendToStream(name, events, options))),
     // several streams in one round trip (a submission, a bill): remembered too
-    ...(appendToStreams
-      ? { appendToStreams: (appends) => counted(async () => (await appendToStreams(appends)).map((r, i) => remember(appends[i]!.streamName, appends[i]!.events, r))) }
+    ...(o.store.appendToStreams
+      ? { appendToStreams: (appends) => counted(async () => (await inner.appendToStreams!(appends)).map((r, i) => remember(appends[i]!.streamName, appends[i]!.events, r))) }
       : {}),
+    readStream: (...args) => inner.readStream(...args),
+    readAll: (...args) => inner.readAll(...args),
+    ...(o.store.readAllText ? { readAllText: (...args: Parameters<NonNullable<EventStore['readAllText']>>) => inner.readAllText!(...args) } : {}),
+    readEventById: (...args) => inner.readEventById(...args),
+    subscribeToAll: (...args) => inner.subscribeToAll(...args),
+    headPosition: () => inner.headPosition(),
+    close: () => inner.close(),
+  };
+  /** Every append made so far stored, and the driver's place as the store has it. */
+  const storedPlace = async () => {
+    const place = { position: cursor, atMs: clock.ms };
+    if (!('flush' in inner)) return place;
+    await inner.flush();
+    return { ...place, position: inner.stored(place.position) };
   };
   const simulation = `sim:${o.seed}:${o.startMs}`;
   await db.exec(SIM_STATE_SCHEMA);
@@ -178,7 +198,7 @@ export const simulate = async (o: SimulationOptions) => {
   /** Every pool's GPUs sampled (from the pools' own state, what each is doing) and the samples ingested. */
   const sampleTelemetry = async (atMs: number) => {
     for (const p of pools) {
-      const s = await loadState(store, resourceDecider, resourceStream(p.resourceId));
+      const s = await loadState(store, resourceDecider, resourceStream(p.resourceId), { cached: true });
       if (s.status !== 'registered' || !s.pool) continue;
       const gpus = s.pool.gpus.map((g) => ({ gpuId: gpuIdOf(p.resourceId, s.pool!.gpuType, g.index), mode: gpuMode(g) }));
       await health.ingest({ kind: 'gpu-telemetry', resourceId: p.resourceId, at: iso(atMs), samples: telemetry.sample({ resourceId: p.resourceId, gpuType: s.pool.gpuType }, gpus, atMs) });
@@ -245,18 +265,45 @@ export const simulate = async (o: SimulationOptions) => {
       `INSERT INTO hcp_simulations (simulation, position, at) VALUES ($1, $2, $3) ON CONFLICT (simulation) DO UPDATE SET position = excluded.position, at = excluded.at`,
       [simulation, encodePosition(place.position), iso(place.atMs)],
     );
-  /** The place whose read models are being brought up to it, to be saved once they are. */
-  let projecting: { place: { position: GlobalPosition; atMs: number }; done: Promise<void> } | undefined;
+  /** A place being stored and its read models brought up to it, to be saved once they are. */
+  let projecting: Promise<{ position: GlobalPosition; atMs: number }> | undefined;
   const saveProjected = async () => {
     if (!projecting) return;
-    const { place, done } = projecting;
+    const done = projecting;
     projecting = undefined;
     // only the wait counts: what overlapped the steps cost them nothing
-    await timed('projections', () => done);
-    await save(place);
+    await save(await timed('projections', () => done));
   };
 
   await pump();
+  // read to its end: from here on the driver is the store's only writer, and need not wait for it
+  if (o.store.kind === 'postgres') {
+    const streams = await db.query<{ stream_name: string; revision: string }>(`SELECT stream_name, revision::text AS revision FROM hcp_streams WHERE revision >= 0`);
+    // past the last event when a stopped run's last appends were lost: their numbers are given out
+    const [given] = await db.query<{ n: string | null }>(`SELECT pg_sequence_last_value(pg_get_serial_sequence('hcp_events', 'position')::regclass)::text AS n`);
+    inner = writeBehind(o.store, {
+      revisions: new Map(streams.map((r) => [r.stream_name, BigInt(r.revision)])),
+      last: await o.store.headPosition(),
+      lastSequence: BigInt(given?.n ?? '0'),
+    });
+  }
+  // each tick stream's revision, and the ticks a stopped run stored already (from its saved place
+  // on): those are skipped, and every other is appended at a revision known beforehand, which a
+  // store written behind need not wait for (a tick's repeat, by id, only the store could tell)
+  const tickStreams = new Map<string, { revision: bigint | undefined; stored: Set<string> }>();
+  for (const t of ticks) {
+    const { streamName } = tickEvent(t);
+    if (tickStreams.has(streamName)) continue;
+    const stream = { revision: undefined as bigint | undefined, stored: new Set<string>() };
+    for (let before: bigint | undefined; ; ) {
+      const tail = await store.readStream(streamName, { direction: 'backwards', maxCount: 500, ...(before !== undefined ? { fromRevision: before } : {}) });
+      stream.revision ??= tail[0]?.revision;
+      for (const e of tail) if (Date.parse(String(e.data.at)) >= clock.ms) stream.stored.add(e.id);
+      if (tail.length < 500 || Date.parse(String(tail.at(-1)!.data.at)) < clock.ms) break;
+      before = tail.at(-1)!.revision - 1n;
+    }
+    tickStreams.set(streamName, stream);
+  }
   let lastProgress = 0;
   for (;;) {
     const next = Math.min(
@@ -269,7 +316,12 @@ export const simulate = async (o: SimulationOptions) => {
     clock.set(next);
     for (; ticks[nextTick] && Date.parse(ticks[nextTick]!.at) <= next; nextTick++) {
       const { streamName, event } = tickEvent(ticks[nextTick]!);
-      await timed('market ticks', () => store.appendToStream(streamName, [event], { expectedRevision: 'any' }));
+      const stream = tickStreams.get(streamName)!;
+      // stored, or twice in the list (in force at the start and the first of the day)
+      if (stream.stored.has(event.id)) continue;
+      const appended = await timed('market ticks', () => store.appendToStream(streamName, [event], { expectedRevision: stream.revision ?? 'no_stream' }));
+      stream.revision = appended.nextExpectedRevision;
+      stream.stored.add(event.id);
     }
     for (; pendingArrivals[nextArrival] && pendingArrivals[nextArrival]!.atMs <= next; nextArrival++) {
       const a = pendingArrivals[nextArrival]!;
@@ -293,12 +345,12 @@ export const simulate = async (o: SimulationOptions) => {
     // read models brought up to it first: a restart's recovery reads them
     if (++steps % SAVE_EVERY_STEPS === 0) {
       await saveProjected();
-      const place = { position: cursor, atMs: clock.ms };
-      if (!o.project) await save(place);
+      const place = storedPlace();
+      if (!o.project) await save(await place);
       else {
-        const done = o.project(place.position);
-        done.catch(() => {}); // awaited (and so thrown) at the next saved place; not unhandled meanwhile
-        projecting = { place, done };
+        const project = o.project;
+        projecting = place.then(async (p) => (await project(p.position), p));
+        projecting.catch(() => {}); // awaited (and so thrown) at the next saved place; not unhandled meanwhile
       }
     }
     if (o.onProgress && next - lastProgress >= 3_600_000) {
@@ -311,8 +363,9 @@ export const simulate = async (o: SimulationOptions) => {
   await metering.tick(o.endMs);
   await pump();
   await saveProjected();
+  const end = await storedPlace();
   await o.project?.();
-  await save({ position: cursor, atMs: clock.ms });
+  await save(end);
   switches.stop();
   handovers.stop();
   return { events, arrivals: submitted, scheduler: scheduler.snapshot(), endMs: o.endMs, spentMs: Object.fromEntries(spent) };
