@@ -3,11 +3,12 @@
  * not allow without appending, reads its own writes, and stops for good when the store disagrees.
  */
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPgliteDatabase, type Database } from '../postgres/database.ts';
 import { AppendsRefusedError, WrongExpectedRevisionError } from './expected-revision.ts';
-import { createPostgresEventStore } from './postgres/store.ts';
-import type { EventStore, EventToAppend } from './types.ts';
+import { createPostgresEventStore, writerStart } from './postgres/store.ts';
+import type { AppendResult, EventStore, EventToAppend, StreamAppend } from './types.ts';
 import { writeBehind } from './write-behind.ts';
 
 const event = (type = 'Happened'): EventToAppend => ({ id: randomUUID(), type, data: { n: 1 }, metadata: { commandId: 'c', correlationId: 'c', causationId: 'c', actor: 'test', occurredAt: '2024-01-01T00:00:00.000Z', schemaVersion: 1 } });
@@ -19,8 +20,7 @@ describe('a store written behind', () => {
     db = await createPgliteDatabase();
     store = await createPostgresEventStore(db);
     await store.appendToStream('a', [event()], { expectedRevision: 'no_stream' });
-    const last = await store.headPosition();
-    return writeBehind(store, { revisions: new Map([['a', 0n]]), last, lastSequence: last.prepare });
+    return writeBehind(store, await writerStart(db, store));
   };
   afterEach(async () => {
     await store.close();
@@ -83,12 +83,12 @@ describe('a store written behind', () => {
     const last = await store.headPosition();
     const [{ n } = { n: '0' }] = await db.query<{ n: string }>(`SELECT pg_sequence_last_value(pg_get_serial_sequence('hcp_events', 'position')::regclass)::text AS n`);
     expect(BigInt(n)).toBeGreaterThan(last.prepare);
-    const behind = writeBehind(store, { revisions: new Map([['a', 0n]]), last, lastSequence: BigInt(n) });
+    const behind = writeBehind(store, { revisions: new Map([['a', 0n]]), last, lastSequence: BigInt(n), lastSequenceNow: async () => BigInt(n) });
     const answer = await behind.appendToStream('a', [event()], { expectedRevision: 0n });
     await behind.flush();
     expect(behind.stored(answer.position)).toEqual((await store.readAll()).at(-1)!.position);
     // told the head's instead, it would have answered a number the store did not give: it stops
-    const wrong = writeBehind(store, { revisions: new Map([['a', 1n]]), last: await store.headPosition(), lastSequence: 0n });
+    const wrong = writeBehind(store, { revisions: new Map([['a', 1n]]), last: await store.headPosition(), lastSequence: 0n, lastSequenceNow: async () => 0n });
     await db.query(`SELECT nextval(pg_get_serial_sequence('hcp_events', 'position'))`);
     await wrong.appendToStream('a', [event()], { expectedRevision: 1n });
     await expect(wrong.flush()).rejects.toThrow(/otherwise than foreseen/);
@@ -102,4 +102,75 @@ describe('a store written behind', () => {
     await expect(behind.appendToStream('z', [event()], { expectedRevision: 'no_stream' })).rejects.toThrow();
     await expect(behind.readAll()).rejects.toThrow();
   });
+
+  /** An append as generated: to one of four streams, expecting its revision, another, no stream or any. */
+  type Op = { many: Array<{ stream: number; count: number; expect: 'right' | 'wrong' | 'no_stream' | 'any' }>; read: boolean };
+  const ops = fc.array(
+    fc.record({
+      many: fc.array(fc.record({ stream: fc.nat(3), count: fc.nat(3), expect: fc.constantFrom('right', 'right', 'right', 'wrong', 'no_stream', 'any') }), { minLength: 1, maxLength: 3 }),
+      read: fc.boolean(),
+    }) as fc.Arbitrary<Op>,
+    { minLength: 1, maxLength: 25 },
+  );
+
+  it('answers every append exactly as the store then records it, and refuses exactly what a plain store refuses (property)', async () => {
+    db = await createPgliteDatabase();
+    store = await createPostgresEventStore(db);
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(ops, async (sequence) => {
+        run++;
+        const name = (n: number) => `p${run}-${n}`;
+        const start = await writerStart(db, store);
+        const { last } = start;
+        const behind = writeBehind(store, start);
+        // the reference: each stream's revision, and the events in the order they must be stored
+        const revisions = new Map<string, bigint>();
+        const expected: string[] = [];
+        const answers: Array<{ answer: AppendResult; stream: string; revision: bigint }> = [];
+        for (const op of sequence) {
+          const appends: StreamAppend[] = op.many.map((m) => {
+            const current = revisions.get(name(m.stream));
+            const expectedRevision = m.expect === 'right' ? (current ?? 'no_stream') : m.expect === 'wrong' ? (current ?? -1n) + 7n : m.expect;
+            return { streamName: name(m.stream), events: Array.from({ length: m.count }, () => event()), expectedRevision };
+          });
+          // a plain store's verdict: all or none, each on what the ones before it leave
+          const planned = new Map(revisions);
+          const after: Array<bigint | undefined> = [];
+          let allowed = true;
+          for (const a of appends) {
+            const current = planned.get(a.streamName);
+            const e = a.expectedRevision;
+            const ok = e === 'any' || (e === 'no_stream' ? current === undefined : e === 'stream_exists' ? current !== undefined : current === e);
+            if (!ok) allowed = false;
+            if (a.events.length > 0) planned.set(a.streamName, (current ?? -1n) + BigInt(a.events.length));
+            after.push(planned.get(a.streamName));
+          }
+          const answered = await (appends.length === 1 ? behind.appendToStream(appends[0]!.streamName, appends[0]!.events, { expectedRevision: appends[0]!.expectedRevision }).then((r) => [r]) : behind.appendToStreams!(appends)).then(
+            (r) => r,
+            () => undefined,
+          );
+          expect(answered !== undefined).toBe(allowed);
+          if (answered) {
+            for (const [i, a] of appends.entries()) {
+              for (const e of a.events) expected.push(e.id);
+              expect(answered[i]!.nextExpectedRevision).toBe(after[i] ?? -1n);
+              if (answered[i]!.appended) answers.push({ answer: answered[i]!, stream: a.streamName, revision: after[i]! });
+            }
+            for (const [stream, revision] of planned) revisions.set(stream, revision!);
+          }
+          if (op.read) expect((await behind.readAll({ after: last })).map((e) => e.id)).toEqual(expected);
+        }
+        await behind.flush();
+        const stored = await store.readAll({ after: last });
+        expect(stored.map((e) => e.id)).toEqual(expected);
+        // each answer's position, once stored, is its append's last event's
+        for (const { answer, stream, revision } of answers) {
+          const at = stored.find((e) => e.streamName === stream && e.revision === revision)!;
+          expect(behind.stored(answer.position)).toEqual(at.position);
+        }
+      }),
+      { numRuns: 25 },
+    );
+  }, 120_000);
 });

@@ -38,10 +38,14 @@ const sequentially = async (store: EventStore, appends: readonly StreamAppend[])
 /**
  * `revisions`: every stream's revision in the store now (a stream not named has no events);
  * `last`: the store's last event's position; `lastSequence`: the last sequence number the store
- * gave out (past `last.prepare` when appends were lost, e.g. in a crash). The writer must be the
- * store's only one from here on.
+ * gave out (past `last.prepare` when appends were lost, e.g. in a crash), and `lastSequenceNow`
+ * the same asked again (after a refused append written through, whose numbers are spent). The
+ * writer must be the store's only one from here on.
  */
-export const writeBehind = (store: EventStore, { revisions, last, lastSequence }: { revisions: ReadonlyMap<string, bigint>; last: GlobalPosition; lastSequence: bigint }): WriteBehindStore => {
+export const writeBehind = (
+  store: EventStore,
+  { revisions, last, lastSequence, lastSequenceNow }: { revisions: ReadonlyMap<string, bigint>; last: GlobalPosition; lastSequence: bigint; lastSequenceNow: () => Promise<bigint> },
+): WriteBehindStore => {
   const appendToStreams = store.appendToStreams;
   const known = new Map(revisions);
   const from = last;
@@ -102,7 +106,12 @@ export const writeBehind = (store: EventStore, { revisions, last, lastSequence }
   };
   const writeThrough = async <T>(append: () => Promise<T>): Promise<T> => {
     await flushed();
-    const stored = append();
+    const stored = append().catch(async (error: unknown) => {
+      // refused part way (several streams): the numbers its first streams took are spent
+      const spent = await lastSequenceNow();
+      if (spent > sequence) sequence = spent;
+      throw error;
+    });
     through = stored;
     try {
       return await stored;

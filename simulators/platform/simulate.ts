@@ -41,6 +41,7 @@ import { iso } from '../../domain/time.ts';
 import { comparePositions, decodePosition, encodePosition, START, type GlobalPosition } from '../../infra/event-store/position.ts';
 import type { EventStore, EventToAppend, RecordedEvent } from '../../infra/event-store/types.ts';
 import { writeBehind, type WriteBehindStore } from '../../infra/event-store/write-behind.ts';
+import { writerStart } from '../../infra/event-store/postgres/store.ts';
 import type { Database } from '../../infra/postgres/database.ts';
 import type { MarketSource } from '../market/source.ts';
 import { createRng } from '../random.ts';
@@ -277,16 +278,7 @@ export const simulate = async (o: SimulationOptions) => {
 
   await pump();
   // read to its end: from here on the driver is the store's only writer, and need not wait for it
-  if (o.store.kind === 'postgres') {
-    const streams = await db.query<{ stream_name: string; revision: string }>(`SELECT stream_name, revision::text AS revision FROM hcp_streams WHERE revision >= 0`);
-    // past the last event when a stopped run's last appends were lost: their numbers are given out
-    const [given] = await db.query<{ n: string | null }>(`SELECT pg_sequence_last_value(pg_get_serial_sequence('hcp_events', 'position')::regclass)::text AS n`);
-    inner = writeBehind(o.store, {
-      revisions: new Map(streams.map((r) => [r.stream_name, BigInt(r.revision)])),
-      last: await o.store.headPosition(),
-      lastSequence: BigInt(given?.n ?? '0'),
-    });
-  }
+  if (o.store.kind === 'postgres') inner = writeBehind(o.store, await writerStart(db, o.store));
   // each tick stream's revision, and the ticks a stopped run stored already (from its saved place
   // on): those are skipped, and every other is appended at a revision known beforehand, which a
   // store written behind need not wait for (a tick's repeat, by id, only the store could tell)

@@ -117,6 +117,25 @@ const MAX_LIMIT = 1_000_000;
 
 export const migrateEventStore = (db: Database) => migrate(db, 'hcp_event_store', EVENT_STORE_SCHEMA);
 
+/**
+ * What a sole writer needs to answer appends before they are stored (../write-behind.ts): every
+ * stream's revision, the last event's position, and the last sequence number given out (past the
+ * last event's when appends were rolled back or lost in a crash; 0 before any).
+ */
+export const writerStart = async (db: Database, store: EventStore) => {
+  const streams = await db.query<{ stream_name: string; revision: string }>(`SELECT stream_name, revision::text AS revision FROM hcp_streams WHERE revision >= 0`);
+  const lastSequenceNow = async () => {
+    const [given] = await db.query<{ n: string | null }>(`SELECT pg_sequence_last_value(pg_get_serial_sequence('hcp_events', 'position')::regclass)::text AS n`);
+    return BigInt(given?.n ?? '0');
+  };
+  return {
+    revisions: new Map(streams.map((r) => [r.stream_name, BigInt(r.revision)])),
+    last: await store.headPosition(),
+    lastSequence: await lastSequenceNow(),
+    lastSequenceNow,
+  };
+};
+
 export const APPENDED_CHANNEL = 'hcp_appended';
 /** How often a listening store says it is here, and how long after the last word from another it is still told of appends. */
 const HERE_EVERY_MS = 5_000;
