@@ -125,10 +125,12 @@ export const createExecutor = ({
     // the run's end as the decider will set it, hence the bill's month and time
     const endedMs = Math.max(atMs, workload.current.runEndsAtMs);
     const month = monthOf(endedMs);
-    /** The bill of the usage the completion decided (none, and so nothing together, if its end is not the one foreseen). */
+    /** The bill of the usage the completion decided (none, and so nothing together, if its end is not the one foreseen); made once for its two commands. */
+    let bill: ReturnType<typeof runBill> | undefined;
     const billOf = (decided: readonly { type: string; data: unknown }[]) => {
+      if (bill) return bill;
       const usage = decided.find((e): e is WorkloadEvent & { type: 'WorkloadCompleted' } => e.type === 'WorkloadCompleted')?.data.usage;
-      return usage && Date.parse(usage.endedAt) === endedMs ? runBill(workload.customerId, r.workloadId, usage, month, commandId) : undefined;
+      return (bill = usage && Date.parse(usage.endedAt) === endedMs ? runBill(workload.customerId, r.workloadId, usage, month, commandId) : undefined);
     };
     const { line, use } = billTargets(workload.customerId, r.workloadId, r.run, endedMs, month, commandId);
     const together = await handleTogether(deps.store, [

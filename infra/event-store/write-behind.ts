@@ -139,50 +139,39 @@ export const writeBehind = (
     check();
   };
 
+  /**
+   * Appends, all or none, each on the revision the ones before it leave (a stream may be named
+   * twice): answered and written behind when every expectation is exact, else written through
+   * (`write`: the store's own call). One refused alone is refused as the store would.
+   */
+  const appendAll = async (appends: readonly StreamAppend[], write: () => Promise<AppendResult[]>): Promise<AppendResult[]> => {
+    await afterThrough();
+    check();
+    if (appends.some((a) => !exact(a.expectedRevision)))
+      return writeThrough(async () => {
+        const results = await write();
+        results.forEach((r, i) => r.appended && throughStored(appends[i]!.streamName, r));
+        return results.map(onBehindsLine);
+      });
+    const planned = new Map<string, bigint | undefined>();
+    for (const a of appends) {
+      const current = planned.has(a.streamName) ? planned.get(a.streamName) : revisionOf(a.streamName);
+      const refusal = refuse(a, current);
+      if (refusal) throw appends.length === 1 ? refusal : new AppendsRefusedError(appends.map((x) => x.streamName), refusal.message);
+      planned.set(a.streamName, a.events.length > 0 ? (current ?? -1n) + BigInt(a.events.length) : current);
+    }
+    const answered = appends.map((a) => answer(a.streamName, a.events.length));
+    behind(appends, answered);
+    return answered;
+  };
+
   return {
     ...store,
     async appendToStream(streamName, events, options = {}) {
-      await afterThrough();
-      check();
-      const expected = options.expectedRevision ?? 'any';
-      // without an exact revision, a repeat of stored events is told by the store alone: written through
-      if (!exact(expected))
-        return writeThrough(async () => {
-          const result = await store.appendToStream(streamName, events, options);
-          if (result.appended) throughStored(streamName, result);
-          return onBehindsLine(result);
-        });
-      const refusal = refuse({ streamName, events, expectedRevision: expected });
-      if (refusal) throw refusal;
-      const answered = answer(streamName, events.length);
-      behind([{ streamName, events, expectedRevision: expected }], [answered]);
-      return answered;
+      const [result] = await appendAll([{ streamName, events, expectedRevision: options.expectedRevision ?? 'any' }], async () => [await store.appendToStream(streamName, events, options)]);
+      return result!;
     },
-    ...(appendToStreams
-      ? {
-          async appendToStreams(appends: readonly StreamAppend[]) {
-            await afterThrough();
-            check();
-            if (appends.some((a) => !exact(a.expectedRevision)))
-              return writeThrough(async () => {
-                const results = await appendToStreams(appends);
-                results.forEach((r, i) => r.appended && throughStored(appends[i]!.streamName, r));
-                return results.map(onBehindsLine);
-              });
-            // all or none, each on the revision the ones before it leave (a stream may be named twice)
-            const planned = new Map<string, bigint | undefined>();
-            for (const a of appends) {
-              const current = planned.has(a.streamName) ? planned.get(a.streamName) : revisionOf(a.streamName);
-              const refusal = refuse(a, current);
-              if (refusal) throw new AppendsRefusedError(appends.map((x) => x.streamName), refusal.message);
-              planned.set(a.streamName, a.events.length > 0 ? (current ?? -1n) + BigInt(a.events.length) : current);
-            }
-            const answered = appends.map((a) => answer(a.streamName, a.events.length));
-            behind(appends, answered);
-            return answered;
-          },
-        }
-      : {}),
+    ...(appendToStreams ? { appendToStreams: (appends: readonly StreamAppend[]) => appendAll(appends, () => appendToStreams(appends)) } : {}),
     readStream: async (...args) => (await flushed(), store.readStream(...args)),
     readAll: async (...args) => (await flushed(), store.readAll(...args)),
     ...(store.readAllText ? { readAllText: async (...args: Parameters<NonNullable<EventStore['readAllText']>>) => (await flushed(), store.readAllText!(...args)) } : {}),
