@@ -51,8 +51,26 @@ export const writeBehind = (
   const from = last;
   /** The sequence number of the last event answered for. */
   let sequence = lastSequence > last.prepare ? lastSequence : last.prepare;
-  /** Transaction part of the stored position of each answered sequence number (its append's last event's), once stored. */
-  const storedCommits = new Map<bigint, bigint>();
+  /**
+   * The transaction part of the stored positions, once stored: sequence numbers up to `upTo` (and
+   * past the entry before) were committed in `commit`. One entry per transaction, not per append:
+   * a batch is one commit, and a designed-scale day answers a million appends.
+   */
+  const storedCommits: Array<{ upTo: bigint; commit: bigint }> = [];
+  const storedCommit = (prepare: bigint, commit: bigint) => {
+    const lastStored = storedCommits.at(-1);
+    if (lastStored?.commit === commit) lastStored.upTo = prepare;
+    else storedCommits.push({ upTo: prepare, commit });
+  };
+  const commitOf = (prepare: bigint) => {
+    let [lo, hi] = [0, storedCommits.length];
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (storedCommits[mid]!.upTo < prepare) lo = mid + 1;
+      else hi = mid;
+    }
+    return storedCommits[lo]?.commit;
+  };
   let stopped: unknown;
   let tail: Promise<void> = Promise.resolve();
 
@@ -84,7 +102,7 @@ export const writeBehind = (
           const foreseen = batch[i]!.answered;
           if (r.appended !== foreseen.appended || r.nextExpectedRevision !== foreseen.nextExpectedRevision || (r.appended && r.position.prepare !== foreseen.position.prepare))
             throw new Error(`an append was stored otherwise than foreseen (at ${r.position.prepare}, foreseen ${foreseen.position.prepare}; revision ${r.nextExpectedRevision}, foreseen ${foreseen.nextExpectedRevision}): is another process writing?`);
-          if (r.appended) storedCommits.set(r.position.prepare, r.position.commit);
+          if (r.appended) storedCommit(r.position.prepare, r.position.commit);
         });
       } catch (error) {
         stopped = error;
@@ -128,7 +146,7 @@ export const writeBehind = (
   const throughStored = (streamName: string, r: AppendResult) => {
     known.set(streamName, r.nextExpectedRevision);
     sequence = r.position.prepare;
-    storedCommits.set(r.position.prepare, r.position.commit);
+    storedCommit(r.position.prepare, r.position.commit);
   };
   /** A stored position told like the answers (`stored` gives it back), so that positions compare in the order made. */
   const onBehindsLine = (r: AppendResult): AppendResult => (r.appended ? { ...r, position: { commit: from.commit, prepare: r.position.prepare } } : r);
@@ -180,7 +198,7 @@ export const writeBehind = (
     flush: flushed,
     stored(position) {
       if (comparePositions(position, from) <= 0 || position.commit !== from.commit) return position;
-      const commit = storedCommits.get(position.prepare);
+      const commit = commitOf(position.prepare);
       if (commit === undefined) throw new Error(`position ${position.prepare} is not stored yet: flush first`);
       return { commit, prepare: position.prepare };
     },
