@@ -74,6 +74,15 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
     view.pools.map((p) => [p.resourceId, { ...p, switchingTo: p.switchingTo ?? (p.powerChange === 'down' ? 'warm_standby' : undefined), gpus: p.gpus as GpuUnit[], warmTargets: { ...p.warmTargets } }]),
   );
   let running = view.running.slice();
+  /** The runs per pool, in the order of `running`, grouped once a round asks (kept as the round places and releases). */
+  let runsByPool: Map<string, Running[]> | undefined;
+  const runsIn = (poolId: string): readonly Running[] => {
+    if (!runsByPool) {
+      runsByPool = new Map();
+      for (const r of running) runsByPool.get(r.poolId)?.push(r) ?? runsByPool.set(r.poolId, [r]);
+    }
+    return runsByPool.get(poolId) ?? [];
+  };
   const byType = new Map<GpuType, WorkPool[]>();
   for (const p of pools.values()) byType.set(p.gpuType, [...(byType.get(p.gpuType) ?? []), p]);
   const poolsOfType = (t: GpuType): readonly WorkPool[] => byType.get(t) ?? [];
@@ -138,12 +147,12 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   const idleWarmWith = (pool: WorkPool, model: string) => idleWarmGpus(pool).get(model)?.length ?? 0;
   const freeCount = perPool(freeCountOf, (n, placed) => n - placed.size);
   /** GPUs a pool could give a P1 soonest: free ones and those preemptible work holds. */
-  const capacityFor = (pool: WorkPool) => freeCount(pool) + running.filter((r) => r.poolId === pool.resourceId && r.priority !== 'P1').reduce((n, r) => n + r.gpuIndexes.length, 0);
+  const capacityFor = (pool: WorkPool) => freeCount(pool) + runsIn(pool.resourceId).reduce((n, r) => n + (r.priority !== 'P1' ? r.gpuIndexes.length : 0), 0);
   /** A P1's best gang in a pool: GPUs warm with its model only. */
   const placeWarm = (w: Waiting, pool: WorkPool) =>
     placeGang(pool, { gpuCount: w.request.gpuCount, model: w.request.model, warmOnly: true }, { gpus: idleWarmGpus(pool).get(w.request.model) ?? [], headroom: headroomNow(pool) });
   /** The runs on a pool's GPUs (a blocked head's shadow is found from them). */
-  const runsOf = perPool((pool) => running.filter((r) => r.poolId === pool.resourceId));
+  const runsOf = perPool((pool) => runsIn(pool.resourceId));
   /**
    * The first `count` of a pool's runs in order of their expected ends (unknown ends last): a
    * blocked head of `count` GPUs more than are free needs no more of them to find its shadow, as
@@ -157,6 +166,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
     const pool = pools.get(r.poolId)!;
     rewrite(pool, r.gpuIndexes, (g) => ({ ...g, busy: null, model: r.request.type === 'model_training' ? null : g.model }));
     running = running.filter((x) => x !== r);
+    runsByPool?.set(r.poolId, runsIn(r.poolId).filter((x) => x !== r));
   };
   const preempt = (r: Running, cause: 'p1' | 'demand_response', reason: string) => {
     out.push({ type: 'preempt', workloadId: r.workloadId, run: r.run, poolId: r.poolId, cause, reason });
@@ -190,7 +200,9 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
     rewrite(pool, choice.gpuIndexes, (g) => ({ ...g, busy: { workloadId: w.workloadId, run: w.nextRun, mode }, warming: false, warmReadyAt: null, model: w.request.model }));
     const placed = new Set(choice.gpuIndexes);
     for (const carry of carriedPastPlacements) carry(pool.resourceId, placed, poweredUp);
-    running.push({ workloadId: w.workloadId, priority: w.priority, request: w.request, run: w.nextRun, poolId: pool.resourceId, gpuIndexes: choice.gpuIndexes, sinceMs: now, endsAtMs: now + startupMs + w.remainingSeconds * 1000 });
+    const run: Running = { workloadId: w.workloadId, priority: w.priority, request: w.request, run: w.nextRun, poolId: pool.resourceId, gpuIndexes: choice.gpuIndexes, sinceMs: now, endsAtMs: now + startupMs + w.remainingSeconds * 1000 };
+    running.push(run);
+    if (runsByPool) runsByPool.get(run.poolId)?.push(run) ?? runsByPool.set(run.poolId, [run]);
   };
   const best = (candidates: Array<{ pool: WorkPool; choice: GangChoice | undefined }>) =>
     candidates.filter((c): c is { pool: WorkPool; choice: GangChoice } => c.choice !== undefined).sort((a, b) => b.choice.score - a.choice.score || (a.pool.resourceId < b.pool.resourceId ? -1 : 1))[0];
@@ -198,8 +210,8 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   const reserveOf = perPool((pool) => {
     const kept = new Set<number>();
     const left = { ...pool.warmTargets };
-    for (const g of pool.gpus)
-      if (isFree(g) && g.model && (left[g.model] ?? 0) > 0) {
+    for (const g of freeGpus(pool))
+      if (g.model && (left[g.model] ?? 0) > 0) {
         kept.add(g.index);
         left[g.model]!--;
       }
@@ -211,8 +223,8 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   const heldForP1 = perPool((pool) => {
     const held = new Set<number>();
     const left = new Map(p1Short.get(pool.resourceId) ?? []);
-    for (const g of pool.gpus)
-      if (isFree(g) && g.model && (left.get(g.model) ?? 0) > 0) {
+    for (const g of freeGpus(pool))
+      if (g.model && (left.get(g.model) ?? 0) > 0) {
         held.add(g.index);
         left.set(g.model, left.get(g.model)! - 1);
       }
@@ -231,7 +243,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
         const kept = new Set(heldForP1(pool));
         if (withReserve) for (const i of reserveOf(pool)) kept.add(i);
         let [powered, off] = [0, 0];
-        for (const g of pool.gpus) if (isFree(g) && !kept.has(g.index)) isPowered(g) ? powered++ : off++;
+        for (const g of freeGpus(pool)) if (!kept.has(g.index)) isPowered(g) ? powered++ : off++;
         return { kept, free: powered + Math.min(off, headroomNow(pool)) };
       },
       // a gang taken beside what is kept leaves exactly that many fewer: each powered one it took
@@ -302,7 +314,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   const placeBeside = (w: Waiting, pool: WorkPool) => {
     const kept = keptOf(w, pool);
     const req = { gpuCount: w.request.gpuCount, model: w.request.model, warmOnly: false, excluded: kept.kept };
-    kept.hosts ??= indexHosts(pool, pool.gpus.filter((g) => isFree(g) && !kept.kept.has(g.index)));
+    kept.hosts ??= indexHosts(pool, freeGpus(pool).filter((g) => !kept.kept.has(g.index)));
     const headroom = headroomNow(pool);
     // an envelope that cannot power every free GPU limits which may be used at all: the plain search
     return kept.hosts.off <= headroom ? packIndexed(pool, req, kept.hosts, headroom) : placeGang(pool, req, { headroom });
@@ -493,8 +505,9 @@ const warmingCountsOf = perGpuArray((gpus) => {
   return warming as ReadonlyMap<string, number>;
 });
 const poweredOfGpus = perGpuArray(poweredCount);
-/** Free GPUs. */
-const freeCountOf = perGpuArray((gpus) => gpus.reduce((n, g) => n + (isFree(g) ? 1 : 0), 0));
+/** Free GPUs, in index order: a busy fleet has few, and what looks for GPUs to take looks at these alone. */
+const freeGpus = perGpuArray((gpus) => gpus.filter(isFree));
+const freeCountOf = (pool: WorkPool) => freeGpus(pool).length;
 /** Idle GPUs warm with each model, in index order. */
 const idleWarmGpusOf = perGpuArray((gpus) => {
   const byModel = new Map<string, GpuUnit[]>();
@@ -529,7 +542,7 @@ const pickToWarm = (
   // idle warm GPUs beyond what each other model needs (its target and the P1s waiting for it):
   // never those a waiting P1 needs, or two models would take each other's GPUs round after round
   const over = new Map<string, number>();
-  for (const g of pool.gpus) if (isFree(g) && g.model && g.model !== model) over.set(g.model, (over.get(g.model) ?? 0) + 1);
+  for (const g of freeGpus(pool)) if (g.model && g.model !== model) over.set(g.model, (over.get(g.model) ?? 0) + 1);
   for (const [m, n] of over) over.set(m, n - (pool.warmTargets[m] ?? 0) - (short?.get(m) ?? 0));
   const temperature = (g: GpuUnit) => pool.temperatureC[g.index] ?? 45;
   const order = (a: GpuUnit, b: GpuUnit) => temperature(a) - temperature(b) || a.index - b.index;
@@ -540,7 +553,7 @@ const pickToWarm = (
   // met (no headroom, nothing over its target) comes back every round, and sorting thousands of
   // GPUs for nothing was most of a round at the designed scale
   if (chosen.length < count && [...over.values()].some((n) => n > 0))
-    for (const g of firstInOrder(pool.gpus.filter((x) => isFree(x) && x.model !== null && x.model !== model && !out.has(x.index)), order)) {
+    for (const g of firstInOrder(freeGpus(pool).filter((x) => x.model !== null && x.model !== model && !out.has(x.index)), order)) {
       if (chosen.length >= count) break;
       if ((over.get(g.model!) ?? 0) <= 0) continue;
       over.set(g.model!, over.get(g.model!)! - 1);
@@ -549,12 +562,12 @@ const pickToWarm = (
     }
   const headroom = headroomOf(pool);
   if (chosen.length < count && headroom > 0)
-    for (const g of firstInOrder(pool.gpus.filter((x) => isFree(x) && !isPowered(x) && !out.has(x.index)), order, Math.min(count - chosen.length, headroom))) {
+    for (const g of firstInOrder(freeGpus(pool).filter((x) => !isPowered(x) && !out.has(x.index)), order, Math.min(count - chosen.length, headroom))) {
       chosen.push(g.index);
       out.add(g.index);
     }
   if (forP1 && chosen.length < count)
-    for (const g of firstInOrder(pool.gpus.filter((x) => isFree(x) && x.model !== null && x.model !== model && !short?.has(x.model) && !out.has(x.index)), order, count - chosen.length)) chosen.push(g.index);
+    for (const g of firstInOrder(freeGpus(pool).filter((x) => x.model !== null && x.model !== model && !short?.has(x.model) && !out.has(x.index)), order, count - chosen.length)) chosen.push(g.index);
   return chosen;
 };
 
