@@ -22,6 +22,7 @@ import { resourceDecider, resourceStream } from '../../domain/resource/resource.
 import { decideRound, fitsInRoom, POWER_DOWN_IDLE_MS, POWER_RETRY_MS, type PoolRoom, type RoundOutcome } from '../../domain/scheduling/round.ts';
 import { pausedKey, type PoolView, type Running, type Waiting } from '../../domain/scheduling/types.ts';
 import { WARM_WINDOW_MS } from '../../domain/scheduling/warm-pool.ts';
+import { createQueue } from '../../domain/scheduling/queue.ts';
 import { iso } from '../../domain/time.ts';
 import { entriesOf, getIn } from '../../domain/persistent-map.ts';
 import { gpuIdOf } from '../../domain/fleet/gpus.ts';
@@ -76,6 +77,16 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
   const pools = new Map<string, PoolRecord>();
   const dirtyPools = new Set<string>(poolIds);
   const waiting = new Map<string, Waiting>();
+  /** The same work in the queue's order, kept between rounds (a round over thousands waiting sorted them all). */
+  const queue = createQueue();
+  /** Takes a workload out of the queue; whether it was in. */
+  const unwait = (workloadId: string) => {
+    const w = waiting.get(workloadId);
+    if (!w) return false;
+    waiting.delete(workloadId);
+    queue.remove(w);
+    return true;
+  };
   const running = new Map<string, Running & { customerId: string; startsAtMs: number }>();
   const submitted = new Map<string, { customerId: string; request: Waiting['request']; reservedRate: number | undefined }>();
   const ended = new Set<string>();
@@ -193,7 +204,9 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     const priority = tierOf(w.priority ?? 'P3');
     const queued: Waiting = { workloadId: w.workloadId, customerId: w.customerId, priority, request: w.request, firstQueuedAtMs, queuedAtMs: atMs, nextRun, remainingSeconds, ...(reservedRate !== undefined ? { reservedRate } : {}) };
     if (!arrivalIsMoot(queued)) dirty = true;
+    unwait(w.workloadId);
     waiting.set(w.workloadId, queued);
+    queue.add(queued);
   };
 
   /**
@@ -342,7 +355,8 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     const { decisions, roomAfter } = decideRound({
       nowMs: now,
       pools: views,
-      waiting: [...waiting.values()],
+      waiting: queue.inOrder(now),
+      inOrder: true,
       running: [...running.values()],
       paused,
       recentP1Gpus: recentP1(views),
@@ -375,14 +389,14 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
           const placed = together.get(d.workloadId) ?? (await executor.place(w, d, now));
           stats.placingMs += performance.now() - placingFrom;
           if (placed.type === 'placed') {
-            waiting.delete(d.workloadId);
+            unwait(d.workloadId);
             const { gpuIndexes, startsAtMs, endsAtMs } = placed;
             running.set(d.workloadId, { workloadId: w.workloadId, customerId: w.customerId, priority: w.priority, request: w.request, run: d.run, poolId: d.poolId, gpuIndexes, sinceMs: now, startsAtMs, endsAtMs });
             timers.add(endsAtMs !== undefined ? { kind: 'complete', atMs: endsAtMs, workloadId: d.workloadId, run: d.run } : { kind: 'start', atMs: startsAtMs, workloadId: d.workloadId, run: d.run });
             stats.placements++;
             if (w.priority !== 'P1') demanded(d.poolId, now);
           } else if (placed.type === 'ended') {
-            waiting.delete(d.workloadId);
+            unwait(d.workloadId);
             ended.add(d.workloadId);
           } else dirty = true; // refused: look again next round
           break;
@@ -414,7 +428,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
           break;
         case 'fail':
           if (await executor.fail(d.workloadId, d.reason, now)) {
-            waiting.delete(d.workloadId);
+            unwait(d.workloadId);
             ended.add(d.workloadId);
           }
           break;
@@ -467,7 +481,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
       case 'WorkloadCancelled': {
         const id = data.workloadId as string;
         ended.add(id);
-        if (waiting.delete(id)) dirty = true;
+        if (unwait(id)) dirty = true;
         const r = running.get(id);
         if (r) {
           running.delete(id);

@@ -33,6 +33,82 @@ export const queueOrder = (waiting: readonly Waiting[], nowMs: number): Waiting[
     .sort((a, b) => a.rank - b.rank || a.w.firstQueuedAtMs - b.w.firstQueuedAtMs || (a.w.workloadId < b.w.workloadId ? -1 : 1))
     .map((x) => x.w);
 
+const byAge = (a: Waiting, b: Waiting) => a.firstQueuedAtMs - b.firstQueuedAtMs || (a.workloadId < b.workloadId ? -1 : a.workloadId > b.workloadId ? 1 : 0);
+/** Waiting this long, a P2/P3 ranks at its best (BEST_AGED_RANK), level with every other that has. */
+const AGED_AFTER_MS = { P2: (BASE_RANK.P2 - BEST_AGED_RANK) * AGING_MS.P2, P3: (BASE_RANK.P3 - BEST_AGED_RANK) * AGING_MS.P3 } as const;
+
+/** Puts `w` into `list`, kept sorted by `order`. */
+const insertSorted = (list: Waiting[], w: Waiting, order: (a: Waiting, b: Waiting) => number) => {
+  let [lo, hi] = [0, list.length];
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (order(list[mid]!, w) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  list.splice(lo, 0, w);
+};
+
+/**
+ * The queue kept in its order between rounds, for a scheduler with thousands waiting (sorting
+ * them all for every round was a fifth of a designed-scale day). `inOrder(now)` is exactly
+ * `queueOrder` of what is in it, all queued at or before `now` as a scheduler's work is: P1s by
+ * age; then every P2/P3 aged to its best rank, by age; then the others merged by rank. Within a
+ * tier, rank follows the time queued, so each tier's younger work is kept in that order and
+ * moves to the aged list as time passes.
+ */
+export const createQueue = () => {
+  const live = new Set<Waiting>();
+  const p1: Waiting[] = [];
+  const aged: Waiting[] = [];
+  const young = { P2: [] as Waiting[], P3: [] as Waiting[] };
+  const byTimeQueued = (a: Waiting, b: Waiting) => a.queuedAtMs - b.queuedAtMs || byAge(a, b);
+  let removed = 0;
+  const compact = () => {
+    for (const list of [p1, aged, young.P2, young.P3]) {
+      const kept = list.filter((w) => live.has(w));
+      list.splice(0, list.length, ...kept);
+    }
+    removed = 0;
+  };
+  return {
+    add(w: Waiting) {
+      live.add(w);
+      if (w.priority === 'P1') insertSorted(p1, w, byAge);
+      else insertSorted(young[w.priority], w, byTimeQueued);
+    },
+    remove(w: Waiting) {
+      if (!live.delete(w)) return;
+      // left in its list until there are as many gone as there, then swept out
+      if (++removed > live.size && removed > 64) compact();
+    },
+    get size() {
+      return live.size;
+    },
+    inOrder(nowMs: number): Waiting[] {
+      for (const tier of ['P2', 'P3'] as const) {
+        const list = young[tier];
+        let n = 0;
+        while (n < list.length && nowMs - list[n]!.queuedAtMs >= AGED_AFTER_MS[tier]) n++;
+        for (const w of list.splice(0, n)) if (live.has(w)) insertSorted(aged, w, byAge);
+      }
+      const out: Waiting[] = [];
+      for (const w of p1) if (live.has(w)) out.push(w);
+      for (const w of aged) if (live.has(w)) out.push(w);
+      const [a, b] = [young.P2, young.P3];
+      const rank = (w: Waiting) => effectiveRank(w, nowMs);
+      let [i, j] = [0, 0];
+      while (i < a.length || j < b.length) {
+        if (i < a.length && !live.has(a[i]!)) i++;
+        else if (j < b.length && !live.has(b[j]!)) j++;
+        else if (j >= b.length || (i < a.length && (rank(a[i]!) - rank(b[j]!) || byAge(a[i]!, b[j]!)) < 0)) out.push(a[i++]!);
+        else out.push(b[j++]!);
+      }
+      return out;
+    },
+  };
+};
+export type Queue = ReturnType<typeof createQueue>;
+
 /**
  * When a blocked head needing `need` GPUs of a pool could start: runs end in order of their
  * expected ends (`byEnd`, the pool's runs in that order, unknown ends last) until enough are free.

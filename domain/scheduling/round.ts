@@ -324,7 +324,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
     const head = blocked.get(w.request.gpuType);
     return head?.poolId === pool.resourceId && w.request.gpuCount > head.spare && now + WARM_START_MS + w.remainingSeconds * 1000 > head.atMs;
   };
-  for (const w of queueOrder(view.waiting, now)) {
+  for (const w of view.inOrder ? view.waiting : queueOrder(view.waiting, now)) {
     const typePools = poolsOfType(w.request.gpuType);
     if (typePools.length === 0) continue; // no pool of its type registered (yet): it waits
     const largest = largestOf.get(w.request.gpuType)!;

@@ -59,6 +59,8 @@ export type SchedulerView = {
   paused: ReadonlySet<string>;
   /** P1 GPUs asked for per pool and model over the recent window (the warm pool's basis). */
   recentP1Gpus: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** `waiting` is in the queue's order already (a scheduler that keeps it: queue.ts, createQueue). */
+  inOrder?: true;
 };
 
 export type Placement = {
