@@ -50,7 +50,7 @@ const insertSorted = (list: Waiting[], w: Waiting, order: (a: Waiting, b: Waitin
 
 /**
  * The queue kept in its order between rounds, for a scheduler with thousands waiting (sorting
- * them all for every round was a fifth of a designed-scale day). `inOrder(now)` is exactly
+ * them all for every round was a quarter of a designed-scale day). `inOrder(now)` is exactly
  * `queueOrder` of what is in it, all queued at or before `now` as a scheduler's work is: P1s by
  * age; then every P2/P3 aged to its best rank, by age; then the others merged by rank. Within a
  * tier, rank follows the time queued, so each tier's younger work is kept in that order and
@@ -107,7 +107,6 @@ export const createQueue = () => {
     },
   };
 };
-export type Queue = ReturnType<typeof createQueue>;
 
 /**
  * When a blocked head needing `need` GPUs of a pool could start: runs end in order of their
