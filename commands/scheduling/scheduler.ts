@@ -76,17 +76,8 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
 
   const pools = new Map<string, PoolRecord>();
   const dirtyPools = new Set<string>(poolIds);
-  const waiting = new Map<string, Waiting>();
-  /** The same work in the queue's order, kept between rounds (a round over thousands waiting sorted them all). */
-  const queue = createQueue();
-  /** Takes a workload out of the queue; whether it was in. */
-  const unwait = (workloadId: string) => {
-    const w = waiting.get(workloadId);
-    if (!w) return false;
-    waiting.delete(workloadId);
-    queue.remove(w);
-    return true;
-  };
+  /** What waits, by workload and in the queue's order, kept between rounds (a round over thousands waiting sorted them all). */
+  const waiting = createQueue();
   const running = new Map<string, Running & { customerId: string; startsAtMs: number }>();
   const submitted = new Map<string, { customerId: string; request: Waiting['request']; reservedRate: number | undefined }>();
   const ended = new Set<string>();
@@ -204,9 +195,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     const priority = tierOf(w.priority ?? 'P3');
     const queued: Waiting = { workloadId: w.workloadId, customerId: w.customerId, priority, request: w.request, firstQueuedAtMs, queuedAtMs: atMs, nextRun, remainingSeconds, ...(reservedRate !== undefined ? { reservedRate } : {}) };
     if (!arrivalIsMoot(queued)) dirty = true;
-    unwait(w.workloadId);
-    waiting.set(w.workloadId, queued);
-    queue.add(queued);
+    waiting.add(queued);
   };
 
   /**
@@ -355,7 +344,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     const { decisions, roomAfter } = decideRound({
       nowMs: now,
       pools: views,
-      waiting: queue.inOrder(now),
+      waiting: waiting.inOrder(now),
       inOrder: true,
       running: [...running.values()],
       paused,
@@ -389,14 +378,14 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
           const placed = together.get(d.workloadId) ?? (await executor.place(w, d, now));
           stats.placingMs += performance.now() - placingFrom;
           if (placed.type === 'placed') {
-            unwait(d.workloadId);
+            waiting.remove(d.workloadId);
             const { gpuIndexes, startsAtMs, endsAtMs } = placed;
             running.set(d.workloadId, { workloadId: w.workloadId, customerId: w.customerId, priority: w.priority, request: w.request, run: d.run, poolId: d.poolId, gpuIndexes, sinceMs: now, startsAtMs, endsAtMs });
             timers.add(endsAtMs !== undefined ? { kind: 'complete', atMs: endsAtMs, workloadId: d.workloadId, run: d.run } : { kind: 'start', atMs: startsAtMs, workloadId: d.workloadId, run: d.run });
             stats.placements++;
             if (w.priority !== 'P1') demanded(d.poolId, now);
           } else if (placed.type === 'ended') {
-            unwait(d.workloadId);
+            waiting.remove(d.workloadId);
             ended.add(d.workloadId);
           } else dirty = true; // refused: look again next round
           break;
@@ -428,7 +417,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
           break;
         case 'fail':
           if (await executor.fail(d.workloadId, d.reason, now)) {
-            unwait(d.workloadId);
+            waiting.remove(d.workloadId);
             ended.add(d.workloadId);
           }
           break;
@@ -481,7 +470,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
       case 'WorkloadCancelled': {
         const id = data.workloadId as string;
         ended.add(id);
-        if (unwait(id)) dirty = true;
+        if (waiting.remove(id)) dirty = true;
         const r = running.get(id);
         if (r) {
           running.delete(id);

@@ -1,7 +1,8 @@
 /**
  * The queue kept between rounds (createQueue) against the queue sorted afresh (queueOrder): random
  * arrivals of each tier, some of them work preempted earlier (older in age than in time queued),
- * removals, and time moving on across the ages at which P2 and P3 reach their best rank.
+ * removals, work queued anew, and time moving on across the ages at which P2 and P3 reach their
+ * best rank.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -9,11 +10,13 @@ import type { Tier } from '../billing/price-list.ts';
 import { createQueue, queueOrder } from './queue.ts';
 import type { Waiting } from './types.ts';
 
-type Step = { kind: 'add'; tier: Tier; agedBy: number; id: number } | { kind: 'remove'; pick: number } | { kind: 'time'; ms: number } | { kind: 'look' };
+type Step = { kind: 'add'; tier: Tier; agedBy: number; id: number } | { kind: 'remove' | 'requeue'; pick: number } | { kind: 'time'; ms: number } | { kind: 'look' };
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ kind: fc.constant('add' as const), tier: fc.constantFrom<Tier>('P1', 'P2', 'P3'), agedBy: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 3 * 3_600_000 })), id: fc.integer({ min: 0, max: 40 }) }),
   fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }),
+  // the same workload queued anew (a preemption's requeue): it takes its old entry's place
+  fc.record({ kind: fc.constant('requeue' as const), pick: fc.nat() }),
   // steps of time that land on, just before and well past the ages where a tier stops rising
   fc.record({ kind: fc.constant('time' as const), ms: fc.oneof({ arbitrary: fc.constantFrom(0, 1, 299_999, 300_000, 2_700_000), weight: 4 }, { arbitrary: fc.integer({ min: 0, max: 1_800_000 }), weight: 1 }) }),
   fc.constant({ kind: 'look' as const }),
@@ -42,7 +45,12 @@ describe('the queue kept between rounds', () => {
             };
             waiting.push(w);
             queue.add(w);
-          } else if (s.kind === 'remove' && waiting.length > 0) queue.remove(waiting.splice(s.pick % waiting.length, 1)[0]!);
+          } else if (s.kind === 'remove' && waiting.length > 0) queue.remove(waiting.splice(s.pick % waiting.length, 1)[0]!.workloadId);
+          else if (s.kind === 'requeue' && waiting.length > 0) {
+            const k = s.pick % waiting.length;
+            waiting[k] = { ...waiting[k]!, queuedAtMs: now, nextRun: waiting[k]!.nextRun + 1 };
+            queue.add(waiting[k]!);
+          }
           else if (s.kind === 'time') now += s.ms;
           else expect(queue.inOrder(now).map((w) => w.workloadId)).toEqual(queueOrder(waiting, now).map((w) => w.workloadId));
         }

@@ -57,7 +57,9 @@ const insertSorted = (list: Waiting[], w: Waiting, order: (a: Waiting, b: Waitin
  * moves to the aged list as time passes.
  */
 export const createQueue = () => {
-  const live = new Set<Waiting>();
+  /** What waits, by workload: a list's entry that is not the one here (taken out, or queued anew since) is passed over. */
+  const live = new Map<string, Waiting>();
+  const isLive = (w: Waiting) => live.get(w.workloadId) === w;
   const p1: Waiting[] = [];
   const aged: Waiting[] = [];
   const young = { P2: [] as Waiting[], P3: [] as Waiting[] };
@@ -65,22 +67,30 @@ export const createQueue = () => {
   let removed = 0;
   const compact = () => {
     for (const list of [p1, aged, young.P2, young.P3]) {
-      const kept = list.filter((w) => live.has(w));
+      const kept = list.filter(isLive);
       list.splice(0, list.length, ...kept);
     }
     removed = 0;
   };
+  const remove = (workloadId: string) => {
+    if (!live.delete(workloadId)) return false;
+    // left in its list until there are as many gone as there, then swept out
+    if (++removed > live.size && removed > 64) compact();
+    return true;
+  };
   return {
+    /** Queues `w` (in place of the same workload's entry, if it has one). */
     add(w: Waiting) {
-      live.add(w);
+      remove(w.workloadId);
+      live.set(w.workloadId, w);
       if (w.priority === 'P1') insertSorted(p1, w, byAge);
       else insertSorted(young[w.priority], w, byTimeQueued);
     },
-    remove(w: Waiting) {
-      if (!live.delete(w)) return;
-      // left in its list until there are as many gone as there, then swept out
-      if (++removed > live.size && removed > 64) compact();
-    },
+    /** Takes a workload out; whether it was in. */
+    remove,
+    get: (workloadId: string) => live.get(workloadId),
+    has: (workloadId: string) => live.has(workloadId),
+    values: () => live.values(),
     get size() {
       return live.size;
     },
@@ -89,17 +99,17 @@ export const createQueue = () => {
         const list = young[tier];
         let n = 0;
         while (n < list.length && nowMs - list[n]!.queuedAtMs >= AGED_AFTER_MS[tier]) n++;
-        for (const w of list.splice(0, n)) if (live.has(w)) insertSorted(aged, w, byAge);
+        for (const w of list.splice(0, n)) if (isLive(w)) insertSorted(aged, w, byAge);
       }
       const out: Waiting[] = [];
-      for (const w of p1) if (live.has(w)) out.push(w);
-      for (const w of aged) if (live.has(w)) out.push(w);
+      for (const w of p1) if (isLive(w)) out.push(w);
+      for (const w of aged) if (isLive(w)) out.push(w);
       const [a, b] = [young.P2, young.P3];
       const rank = (w: Waiting) => effectiveRank(w, nowMs);
       let [i, j] = [0, 0];
       while (i < a.length || j < b.length) {
-        if (i < a.length && !live.has(a[i]!)) i++;
-        else if (j < b.length && !live.has(b[j]!)) j++;
+        if (i < a.length && !isLive(a[i]!)) i++;
+        else if (j < b.length && !isLive(b[j]!)) j++;
         else if (j >= b.length || (i < a.length && (rank(a[i]!) - rank(b[j]!) || byAge(a[i]!, b[j]!)) < 0)) out.push(a[i++]!);
         else out.push(b[j++]!);
       }

@@ -76,10 +76,11 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   let running = view.running.slice();
   /** The runs per pool, in the order of `running`, grouped once a round asks (kept as the round places and releases). */
   let runsByPool: Map<string, Running[]> | undefined;
+  const joinPool = (byPool: Map<string, Running[]>, r: Running) => byPool.get(r.poolId)?.push(r) ?? byPool.set(r.poolId, [r]);
   const runsIn = (poolId: string): readonly Running[] => {
     if (!runsByPool) {
       runsByPool = new Map();
-      for (const r of running) runsByPool.get(r.poolId)?.push(r) ?? runsByPool.set(r.poolId, [r]);
+      for (const r of running) joinPool(runsByPool, r);
     }
     return runsByPool.get(poolId) ?? [];
   };
@@ -202,7 +203,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
     for (const carry of carriedPastPlacements) carry(pool.resourceId, placed, poweredUp);
     const run: Running = { workloadId: w.workloadId, priority: w.priority, request: w.request, run: w.nextRun, poolId: pool.resourceId, gpuIndexes: choice.gpuIndexes, sinceMs: now, endsAtMs: now + startupMs + w.remainingSeconds * 1000 };
     running.push(run);
-    if (runsByPool) runsByPool.get(run.poolId)?.push(run) ?? runsByPool.set(run.poolId, [run]);
+    if (runsByPool) joinPool(runsByPool, run);
   };
   const best = (candidates: Array<{ pool: WorkPool; choice: GangChoice | undefined }>) =>
     candidates.filter((c): c is { pool: WorkPool; choice: GangChoice } => c.choice !== undefined).sort((a, b) => b.choice.score - a.choice.score || (a.pool.resourceId < b.pool.resourceId ? -1 : 1))[0];
