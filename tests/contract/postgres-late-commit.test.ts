@@ -57,6 +57,25 @@ describe.runIf(TEST_DATABASE_URL)('postgres event store: late commits (server)',
     }
   });
 
+  it('a writer holding a stream in one schema does not hold up the stream of that name in another', async () => {
+    const { db, client: holder } = await storeWithSecondConnection();
+    const other = await pgServerDatabase(TEST_DATABASE_URL!);
+    const otherStore = await createPostgresEventStore(other);
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT * FROM hcp_append($1, $2, $3::jsonb)', ['shared-name', 'any', JSON.stringify(testEvents(1))]);
+      // the lock that queues a stream's writers is the schema's own: a store in another schema
+      // (a parallel test, a second benchmark in the same database) appends at once
+      const appended = await Promise.race([otherStore.appendToStream('shared-name', testEvents(1)).then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 3000))]);
+      expect(appended).toBe(true);
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+      await other.drop();
+      await db.drop();
+    }
+  });
+
   it('an aborted transaction leaves no event and does not stall subscribers', async () => {
     const { db, store, client: aborted } = await storeWithSecondConnection();
     try {

@@ -105,8 +105,11 @@ DECLARE
 BEGIN
   -- writers of one stream queue here, before anything gives their transaction an id: the row lock
   -- below assigns the id before it waits, so a writer could hold an older id than the one it
-  -- waited for, and store order (by transaction id) would put a later revision before earlier ones
-  PERFORM pg_advisory_xact_lock(hashtextextended(p_stream, 0));
+  -- waited for, and store order (by transaction id) would put a later revision before earlier ones.
+  -- The key names the schema: advisory locks are the database's, and two stores in schemas of one
+  -- database (parallel tests, two benchmarks) would otherwise queue on, and deadlock over, each
+  -- other's streams of the same name
+  PERFORM pg_advisory_xact_lock(hashtextextended(current_schema() || '.' || p_stream, 0));
   -- an existing stream (most appends) is locked at once; a new one is created first
   SELECT s.revision, coalesce(s.hash, '') INTO v_current, v_head FROM hcp_streams s WHERE s.stream_name = p_stream FOR UPDATE;
   IF NOT FOUND THEN
