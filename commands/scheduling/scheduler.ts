@@ -346,6 +346,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
       pools: views,
       waiting: waiting.inOrder(now),
       inOrder: true,
+      waitingByType: waiting.byType(),
       running: [...running.values()],
       paused,
       recentP1Gpus: recentP1(views),

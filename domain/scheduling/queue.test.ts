@@ -7,7 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Tier } from '../billing/price-list.ts';
-import { createQueue, queueOrder } from './queue.ts';
+import { createQueue, queueOrder, waitingByType } from './queue.ts';
 import type { Waiting } from './types.ts';
 
 type Step = { kind: 'add'; tier: Tier; agedBy: number; id: number } | { kind: 'remove' | 'requeue'; pick: number } | { kind: 'time'; ms: number } | { kind: 'look' };
@@ -23,7 +23,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 );
 
 describe('the queue kept between rounds', () => {
-  it('gives exactly the order sorted afresh, whatever comes, goes and however time moves (property)', () => {
+  it('gives exactly the order sorted afresh, and what waits of each GPU type, whatever comes, goes and however time moves (property)', () => {
     fc.assert(
       fc.property(fc.array(step, { maxLength: 80 }), (steps) => {
         const queue = createQueue();
@@ -36,7 +36,7 @@ describe('the queue kept between rounds', () => {
               workloadId: `w-${String(s.id).padStart(2, '0')}-${n++}`,
               customerId: 'c',
               priority: s.tier,
-              request: { type: 'ai_inference_batch', model: 'm', gpuType: 'H100', gpuCount: 1, durationSeconds: 60 },
+              request: { type: 'ai_inference_batch', model: 'm', gpuType: s.id % 3 === 0 ? 'A100' : 'H100', gpuCount: 1 + (s.id % 4), durationSeconds: 60 },
               // preempted work keeps its first place in age; some arrive at the same moment
               firstQueuedAtMs: now - s.agedBy,
               queuedAtMs: now,
@@ -52,8 +52,12 @@ describe('the queue kept between rounds', () => {
             queue.add(waiting[k]!);
           }
           else if (s.kind === 'time') now += s.ms;
-          else expect(queue.inOrder(now).map((w) => w.workloadId)).toEqual(queueOrder(waiting, now).map((w) => w.workloadId));
+          else {
+            expect(queue.inOrder(now).map((w) => w.workloadId)).toEqual(queueOrder(waiting, now).map((w) => w.workloadId));
+            expect(queue.byType()).toEqual(waitingByType(waiting));
+          }
         }
+        expect(queue.byType()).toEqual(waitingByType(waiting));
         expect(queue.inOrder(now).map((w) => w.workloadId)).toEqual(queueOrder(waiting, now).map((w) => w.workloadId));
         expect(queue.size).toBe(waiting.length);
       }),

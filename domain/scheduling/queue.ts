@@ -12,7 +12,8 @@
  * GPUs the head will not need.
  */
 import type { Tier } from '../billing/price-list.ts';
-import type { Running, Waiting } from './types.ts';
+import type { GpuType } from '../workload/request.ts';
+import type { Running, Waiting, WaitingOfType } from './types.ts';
 
 const BASE_RANK: Record<Tier, number> = { P1: 1, P2: 2, P3: 3 };
 /** Waiting this long raises a workload one level. */
@@ -37,6 +38,27 @@ const byAge = (a: Waiting, b: Waiting) => a.firstQueuedAtMs - b.firstQueuedAtMs 
 /** Waiting this long, a P2/P3 ranks at its best (BEST_AGED_RANK), level with every other that has. */
 const AGED_AFTER_MS = { P2: (BASE_RANK.P2 - BEST_AGED_RANK) * AGING_MS.P2, P3: (BASE_RANK.P3 - BEST_AGED_RANK) * AGING_MS.P3 } as const;
 
+type Tally = Map<GpuType, { p1: number; sizes: Record<'P2' | 'P3', Map<number, number>> }>;
+/** Counts `w` in (by = 1) or out (by = -1) of `tally`. */
+const count = (tally: Tally, w: Waiting, by: 1 | -1) => {
+  let ofType = tally.get(w.request.gpuType);
+  if (!ofType) tally.set(w.request.gpuType, (ofType = { p1: 0, sizes: { P2: new Map(), P3: new Map() } }));
+  if (w.priority === 'P1') ofType.p1 += by;
+  else {
+    const sizes = ofType.sizes[w.priority];
+    const n = (sizes.get(w.request.gpuCount) ?? 0) + by;
+    if (n > 0) sizes.set(w.request.gpuCount, n);
+    else sizes.delete(w.request.gpuCount);
+  }
+  if (ofType.p1 === 0 && ofType.sizes.P2.size === 0 && ofType.sizes.P3.size === 0) tally.delete(w.request.gpuType);
+};
+/** What waits, per GPU type, in short (WaitingOfType). */
+export const waitingByType = (waiting: Iterable<Waiting>): ReadonlyMap<GpuType, WaitingOfType> => {
+  const tally: Tally = new Map();
+  for (const w of waiting) count(tally, w, 1);
+  return tally;
+};
+
 /** Puts `w` into `list`, kept sorted by `order`. */
 const insertSorted = (list: Waiting[], w: Waiting, order: (a: Waiting, b: Waiting) => number) => {
   let [lo, hi] = [0, list.length];
@@ -59,6 +81,7 @@ const insertSorted = (list: Waiting[], w: Waiting, order: (a: Waiting, b: Waitin
 export const createQueue = () => {
   /** What waits, by workload: a list's entry that is not the one here (taken out, or queued anew since) is passed over. */
   const live = new Map<string, Waiting>();
+  const tally: Tally = new Map();
   const isLive = (w: Waiting) => live.get(w.workloadId) === w;
   const p1: Waiting[] = [];
   const aged: Waiting[] = [];
@@ -73,7 +96,10 @@ export const createQueue = () => {
     removed = 0;
   };
   const remove = (workloadId: string) => {
-    if (!live.delete(workloadId)) return false;
+    const w = live.get(workloadId);
+    if (!w) return false;
+    live.delete(workloadId);
+    count(tally, w, -1);
     // left in its list until there are as many gone as there, then swept out
     if (++removed > live.size && removed > 64) compact();
     return true;
@@ -83,6 +109,7 @@ export const createQueue = () => {
     add(w: Waiting) {
       remove(w.workloadId);
       live.set(w.workloadId, w);
+      count(tally, w, 1);
       if (w.priority === 'P1') insertSorted(p1, w, byAge);
       else insertSorted(young[w.priority], w, byTimeQueued);
     },
@@ -91,6 +118,8 @@ export const createQueue = () => {
     get: (workloadId: string) => live.get(workloadId),
     has: (workloadId: string) => live.has(workloadId),
     values: () => live.values(),
+    /** What waits, per GPU type, in short, kept as work comes and goes. */
+    byType: (): ReadonlyMap<GpuType, WaitingOfType> => tally,
     get size() {
       return live.size;
     },

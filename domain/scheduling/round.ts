@@ -26,7 +26,7 @@ import type { GpuType } from '../workload/request.ts';
 import { indexHosts, packIndexed, takeFromIndex, type HostIndex } from './host-index.ts';
 import { coldLoadMs, firstInOrder, gpuIdsOf, placeGang, WARM_START_MS, type GangChoice } from './placement.ts';
 import { chooseVictims } from './preemption.ts';
-import { queueOrder, shadowOf } from './queue.ts';
+import { queueOrder, shadowOf, waitingByType } from './queue.ts';
 import { pausedKey, type Decision, type PoolView, type Running, type SchedulerView, type Waiting } from './types.ts';
 import { sameTargets, warmTargets, WARM_WINDOW_MS } from './warm-pool.ts';
 
@@ -66,7 +66,8 @@ export const fitsInRoom = (rooms: readonly PoolRoom[], gpuCount: number) =>
 
 export const schedulingRound = (view: SchedulerView): Decision[] => decideRound(view).decisions;
 
-export const decideRound = (view: SchedulerView): RoundOutcome => {
+/** `passOverStuck: false` walks every waiting workload (what a test compares the pass-over with). */
+export const decideRound = (view: SchedulerView, options: { passOverStuck: boolean } = { passOverStuck: true }): RoundOutcome => {
   const now = view.nowMs;
   const out: Decision[] = [];
   // a pool giving its power back has warm standby's envelope from the moment it is asked for, not only once its own switch begins
@@ -288,7 +289,7 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   // asked of every waiting workload, the same for all of a type (and tier) in a round
   const largestOf = new Map([...byType].map(([type, typePools]) => [type, Math.max(0, ...typePools.map(inServiceOf))]));
   const allowedOf = new Map<GpuType, Map<Waiting['priority'], readonly WorkPool[]>>();
-  const allowedFor = (w: Waiting) => {
+  const allowedFor = (w: { priority: Waiting['priority']; request: { gpuType: GpuType } }) => {
     let ofType = allowedOf.get(w.request.gpuType);
     if (!ofType) allowedOf.set(w.request.gpuType, (ofType = new Map()));
     let allowed = ofType.get(w.priority);
@@ -325,7 +326,37 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
     const head = blocked.get(w.request.gpuType);
     return head?.poolId === pool.resourceId && w.request.gpuCount > head.spare && now + WARM_START_MS + w.remainingSeconds * 1000 > head.atMs;
   };
+  /**
+   * Whether a GPU type's waiting work can be passed over unwalked: no P1 of it waits, none is too
+   * big for every pool (it would fail), and every P2/P3 gang is larger than the most any of its
+   * pools has free beside what is kept. Then no order places any of it, and walking it decides
+   * only that its type wants power (if some of it may run anywhere). Types are independent in
+   * this step, so the answer found at a type's first workload holds for all of it. Under a
+   * backlog most types are stuck so in most rounds, and walking thousands of them was most of
+   * what a round did.
+   */
+  const byTypeWaiting = view.waitingByType ?? waitingByType(view.waiting);
+  const passOver = new Map<GpuType, boolean>();
+  const stuck = (type: GpuType) => {
+    const of = byTypeWaiting.get(type);
+    if (!of || of.p1 > 0 || !options.passOverStuck) return false;
+    if (poolsOfType(type).length === 0) return true; // it waits for a pool of its type
+    let wants = false;
+    for (const tier of ['P2', 'P3'] as const) {
+      if (of.sizes[tier].size === 0) continue;
+      if (Math.max(...of.sizes[tier].keys()) > largestOf.get(type)!) return false;
+      const allowed = allowedFor({ priority: tier, request: { gpuType: type } });
+      if (allowed.length === 0) continue;
+      if (Math.min(...of.sizes[tier].keys()) <= mostFree(allowed)) return false;
+      wants = true;
+    }
+    if (wants) wantsPower.add(type);
+    return true;
+  };
   for (const w of view.inOrder ? view.waiting : queueOrder(view.waiting, now)) {
+    let pass = passOver.get(w.request.gpuType);
+    if (pass === undefined) passOver.set(w.request.gpuType, (pass = stuck(w.request.gpuType)));
+    if (pass) continue;
     const typePools = poolsOfType(w.request.gpuType);
     if (typePools.length === 0) continue; // no pool of its type registered (yet): it waits
     const largest = largestOf.get(w.request.gpuType)!;
@@ -408,10 +439,9 @@ export const decideRound = (view: SchedulerView): RoundOutcome => {
   }
 
   // 4. a serving pool quiet for an hour gives its power back: its GPUs beyond the warm reserve cool, and it is not warmed again
-  const waitingTypes = new Set(view.waiting.map((w) => w.request.gpuType));
   const poweringDown = new Set<string>();
   for (const pool of pools.values()) {
-    if ((pool.mode !== 'serving' && pool.mode !== 'training') || pool.powerChange !== undefined || waitingTypes.has(pool.gpuType) || now < (pool.powerRetryAtMs?.down ?? 0)) continue;
+    if ((pool.mode !== 'serving' && pool.mode !== 'training') || pool.powerChange !== undefined || byTypeWaiting.has(pool.gpuType) || now < (pool.powerRetryAtMs?.down ?? 0)) continue;
     if (now - pool.lastDemandMs < POWER_DOWN_IDLE_MS) continue;
     const busy = pool.gpus.filter((g) => g.busy).length;
     if (busy > pool.warmStandbyUnits) continue;

@@ -61,7 +61,16 @@ export type SchedulerView = {
   recentP1Gpus: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** `waiting` is in the queue's order already (a scheduler that keeps it: queue.ts, createQueue). */
   inOrder?: true;
+  /** `waiting` in short, per GPU type (a scheduler that keeps its queue keeps this too; else it is counted from `waiting`). */
+  waitingByType?: ReadonlyMap<GpuType, WaitingOfType>;
 };
+
+/**
+ * What waits of one GPU type, in short: how many P1s, and how many P2/P3 gangs of each size. A
+ * round passes over a type none of whose waiting work can fit anywhere (round.ts) without
+ * walking it.
+ */
+export type WaitingOfType = { p1: number; sizes: Record<'P2' | 'P3', ReadonlyMap<number, number>> };
 
 export type Placement = {
   type: 'place';
