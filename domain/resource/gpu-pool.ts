@@ -8,7 +8,7 @@
  * mining (a handover to_ai switches the pool to serving).
  */
 import { accept, reject, type Decision, type DomainEvent } from '../decider.ts';
-import { GPU_HEALTH, gpuIdOf, isFree, isPowered, newGpus, parseGpuId, type GpuHealth, type GpuUnit } from '../fleet/gpus.ts';
+import { countOverGpus, GPU_HEALTH, gpuIdOf, isFree, isPowered, newGpus, parseGpuId, replaceGpus, type GpuHealth, type GpuUnit } from '../fleet/gpus.ts';
 import type { GpuType } from '../workload/request.ts';
 import type { ResourceMode } from './switching.ts';
 import { getIn, removeFrom, setIn, type PersistentMap } from '../persistent-map.ts';
@@ -62,16 +62,11 @@ export const poweredCapacity = (pool: Pick<GpuPoolState, 'units' | 'warmStandbyU
 export const envelopeOf = (pool: Pick<GpuPoolState, 'units' | 'warmStandbyUnits' | 'mode' | 'switchingTo'>) =>
   Math.min(poweredCapacity(pool, pool.mode), pool.switchingTo === undefined ? Infinity : poweredCapacity(pool, pool.switchingTo));
 
-export const poweredCount = (gpus: readonly GpuUnit[]) => gpus.reduce((n, g) => n + (isPowered(g) ? 1 : 0), 0);
+/** GPUs drawing power (kept per array: asked for every allocation and round). */
+export const poweredCount: (gpus: readonly GpuUnit[]) => number = countOverGpus(isPowered);
 
 /** How many more of the pool's GPUs its envelope lets it power now. */
 export const headroomOf = (pool: Parameters<typeof envelopeOf>[0] & { gpus: readonly GpuUnit[] }) => Math.max(0, envelopeOf(pool) - poweredCount(pool.gpus));
-
-const replaceAt = (gpus: readonly GpuUnit[], indexes: readonly number[], change: (g: GpuUnit) => GpuUnit): GpuUnit[] => {
-  const next = gpus.slice();
-  for (const i of indexes) next[i] = change(next[i]!);
-  return next;
-};
 
 const indexesOf = (pool: GpuPoolState, gpuIds: readonly string[] = []) =>
   gpuIds.map((id) => parseGpuId(id, pool.gpuType)).flatMap((p) => (p && p.poolId === pool.resourceId && p.index < pool.units ? [p.index] : []));
@@ -83,25 +78,25 @@ export const evolvePool = (pool: GpuPoolState, event: GpuPoolEvent): GpuPoolStat
       const busy = { workloadId: event.data.workloadId, run: event.data.run ?? 0, mode: event.data.mode ?? 'serving' };
       return {
         ...pool,
-        gpus: replaceAt(pool.gpus, indexes, (g) => ({ ...g, busy, warming: false, warmReadyAt: null, model: event.data.model ?? g.model })),
+        gpus: replaceGpus(pool.gpus, indexes, (g) => ({ ...g, busy, warming: false, warmReadyAt: null, model: event.data.model ?? g.model })),
         holders: setIn(pool.holders, event.data.workloadId, { run: busy.run, indexes }),
       };
     }
     case 'ResourceReleased': {
       const held = getIn(pool.holders, event.data.workloadId);
       if (!held) return pool;
-      return { ...pool, gpus: replaceAt(pool.gpus, held.indexes, (g) => ({ ...g, busy: null, model: event.data.keptModel ?? null })), holders: removeFrom(pool.holders, event.data.workloadId) };
+      return { ...pool, gpus: replaceGpus(pool.gpus, held.indexes, (g) => ({ ...g, busy: null, model: event.data.keptModel ?? null })), holders: removeFrom(pool.holders, event.data.workloadId) };
     }
     case 'ResourceHealthChanged':
-      return { ...pool, gpus: replaceAt(pool.gpus, indexesOf(pool, [event.data.gpuId]), (g) => ({ ...g, health: event.data.health, ...(event.data.health === 'failed' ? { model: null, warming: false, warmReadyAt: null } : {}) })) };
+      return { ...pool, gpus: replaceGpus(pool.gpus, indexesOf(pool, [event.data.gpuId]), (g) => ({ ...g, health: event.data.health, ...(event.data.health === 'failed' ? { model: null, warming: false, warmReadyAt: null } : {}) })) };
     case 'GpuServiceChanged':
-      return { ...pool, gpus: replaceAt(pool.gpus, indexesOf(pool, [event.data.gpuId]), (g) => ({ ...g, inService: event.data.inService })) };
+      return { ...pool, gpus: replaceGpus(pool.gpus, indexesOf(pool, [event.data.gpuId]), (g) => ({ ...g, inService: event.data.inService })) };
     case 'GpusWarming':
-      return { ...pool, gpus: replaceAt(pool.gpus, indexesOf(pool, event.data.gpuIds), (g) => ({ ...g, warming: true, warmReadyAt: event.data.readyAt, model: event.data.model })) };
+      return { ...pool, gpus: replaceGpus(pool.gpus, indexesOf(pool, event.data.gpuIds), (g) => ({ ...g, warming: true, warmReadyAt: event.data.readyAt, model: event.data.model })) };
     case 'GpusWarmed':
-      return { ...pool, gpus: replaceAt(pool.gpus, indexesOf(pool, event.data.gpuIds), (g) => ({ ...g, warming: false, warmReadyAt: null, model: event.data.model })) };
+      return { ...pool, gpus: replaceGpus(pool.gpus, indexesOf(pool, event.data.gpuIds), (g) => ({ ...g, warming: false, warmReadyAt: null, model: event.data.model })) };
     case 'GpusCooled':
-      return { ...pool, gpus: replaceAt(pool.gpus, indexesOf(pool, event.data.gpuIds), (g) => ({ ...g, warming: false, warmReadyAt: null, model: null })) };
+      return { ...pool, gpus: replaceGpus(pool.gpus, indexesOf(pool, event.data.gpuIds), (g) => ({ ...g, warming: false, warmReadyAt: null, model: null })) };
     case 'WarmStandbySized':
       return { ...pool, warmTargets: event.data.targets };
   }

@@ -20,7 +20,8 @@
  *  6. Power for work that waits: a pool in warm standby whose type has work it cannot place asks
  *     for power (mining yields: a handover of an ASIC block to the pool).
  */
-import { isFree, isPowered, type GpuUnit } from '../fleet/gpus.ts';
+import { isFree, isPowered, replaceGpus, type GpuUnit } from '../fleet/gpus.ts';
+import { freeGpus, idleWarmGpusOf, inServiceUnits, warmingCountsOf } from './gpu-counts.ts';
 import { envelopeOf, headroomOf, poweredCount } from '../resource/gpu-pool.ts';
 import type { GpuType } from '../workload/request.ts';
 import { indexHosts, packIndexed, takeFromIndex, type HostIndex } from './host-index.ts';
@@ -40,8 +41,8 @@ export const POWER_DOWN_IDLE_MS = 3_600_000;
  */
 export const POWER_RETRY_MS = { down: POWER_DOWN_IDLE_MS, up: 15 * 60_000 } as const;
 
-/** A pool as the round changes it; its GPUs are the view's until the round first changes one (then a copy: `rewrite`). */
-type WorkPool = PoolView & { gpus: GpuUnit[]; warmTargets: Record<string, number>; ownGpus?: true };
+/** A pool as the round changes it: its GPUs are the view's until the round changes one (then a new array: `rewrite`). */
+type WorkPool = PoolView & { warmTargets: Record<string, number> };
 
 /**
  * The room a round leaves a P2/P3 gang in a pool: the free GPUs beside what is held for P1s and
@@ -72,7 +73,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
   const out: Decision[] = [];
   // a pool giving its power back has warm standby's envelope from the moment it is asked for, not only once its own switch begins
   const pools = new Map<string, WorkPool>(
-    view.pools.map((p) => [p.resourceId, { ...p, switchingTo: p.switchingTo ?? (p.powerChange === 'down' ? 'warm_standby' : undefined), gpus: p.gpus as GpuUnit[], warmTargets: { ...p.warmTargets } }]),
+    view.pools.map((p) => [p.resourceId, { ...p, switchingTo: p.switchingTo ?? (p.powerChange === 'down' ? 'warm_standby' : undefined), warmTargets: { ...p.warmTargets } }]),
   );
   let running = view.running.slice();
   /** The runs per pool, in the order of `running`, grouped once a round asks (kept as the round places and releases). */
@@ -98,10 +99,9 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
     versions.set(poolId, (versions.get(poolId) ?? 0) + 1);
     changes++;
   };
-  /** Changes some of a pool's GPUs: the view's array is copied the first time, never written. */
-  const rewrite = (pool: WorkPool, indexes: Iterable<number>, change: (g: GpuUnit) => GpuUnit) => {
-    if (!pool.ownGpus) [pool.gpus, pool.ownGpus] = [pool.gpus.slice(), true];
-    for (const i of indexes) pool.gpus[i] = change(pool.gpus[i]!);
+  /** Changes some of a pool's GPUs: a new array (what is derived over the old one is carried to it: fleet/gpus.ts). */
+  const rewrite = (pool: WorkPool, indexes: readonly number[], change: (g: GpuUnit) => GpuUnit) => {
+    pool.gpus = replaceGpus(pool.gpus, indexes, change);
     changed(pool.resourceId);
   };
   /** Derived values a placement can carry on (see `carryPast`), to be carried after each. */
@@ -139,15 +139,15 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
   const inServiceOf = (pool: WorkPool) => inServiceUnits(viewGpus.get(pool.resourceId)!);
   /** Idle GPUs warm with each model, and GPUs warming with each, per pool. */
   /** GPUs warming with each model, per pool. */
-  const warmingCounts = perPool(warmingCountsOf);
+  const warmingCounts = perPool((pool) => warmingCountsOf(pool.gpus));
   /** Idle GPUs warm with each model, in index order: all a P1 may be placed on. */
-  const idleWarmGpus = perPool(idleWarmGpusOf, (byModel, placed) => {
+  const idleWarmGpus = perPool((pool) => idleWarmGpusOf(pool.gpus), (byModel, placed) => {
     const left = new Map<string, readonly GpuUnit[]>();
     for (const [model, gpus] of byModel) left.set(model, gpus.some((g) => placed.has(g.index)) ? gpus.filter((g) => !placed.has(g.index)) : gpus);
     return left;
   });
   const idleWarmWith = (pool: WorkPool, model: string) => idleWarmGpus(pool).get(model)?.length ?? 0;
-  const freeCount = perPool(freeCountOf, (n, placed) => n - placed.size);
+  const freeCount = perPool((pool) => freeGpus(pool.gpus).length, (n, placed) => n - placed.size);
   /** GPUs a pool could give a P1 soonest: free ones and those preemptible work holds. */
   const capacityFor = (pool: WorkPool) => freeCount(pool) + runsIn(pool.resourceId).reduce((n, r) => n + (r.priority !== 'P1' ? r.gpuIndexes.length : 0), 0);
   /** A P1's best gang in a pool: GPUs warm with its model only. */
@@ -176,7 +176,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
   };
   /** GPUs of a pool drawing power, and how many more its envelope lets it power now. */
   const poweredOf = perPool(
-    poweredOfGpus,
+    (pool) => poweredCount(pool.gpus),
     (powered, _placed, poweredUp) => powered + poweredUp,
   );
   const headroomNow = (pool: WorkPool) => Math.max(0, envelopeOf(pool) - poweredOf(pool));
@@ -212,7 +212,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
   const reserveOf = perPool((pool) => {
     const kept = new Set<number>();
     const left = { ...pool.warmTargets };
-    for (const g of freeGpus(pool))
+    for (const g of freeGpus(pool.gpus))
       if (g.model && (left[g.model] ?? 0) > 0) {
         kept.add(g.index);
         left[g.model]!--;
@@ -225,7 +225,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
   const heldForP1 = perPool((pool) => {
     const held = new Set<number>();
     const left = new Map(p1Short.get(pool.resourceId) ?? []);
-    for (const g of freeGpus(pool))
+    for (const g of freeGpus(pool.gpus))
       if (g.model && (left.get(g.model) ?? 0) > 0) {
         held.add(g.index);
         left.set(g.model, left.get(g.model)! - 1);
@@ -245,7 +245,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
         const kept = new Set(heldForP1(pool));
         if (withReserve) for (const i of reserveOf(pool)) kept.add(i);
         let [powered, off] = [0, 0];
-        for (const g of freeGpus(pool)) if (!kept.has(g.index)) isPowered(g) ? powered++ : off++;
+        for (const g of freeGpus(pool.gpus)) if (!kept.has(g.index)) isPowered(g) ? powered++ : off++;
         return { kept, free: powered + Math.min(off, headroomNow(pool)) };
       },
       // a gang taken beside what is kept leaves exactly that many fewer: each powered one it took
@@ -316,7 +316,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
   const placeBeside = (w: Waiting, pool: WorkPool) => {
     const kept = keptOf(w, pool);
     const req = { gpuCount: w.request.gpuCount, model: w.request.model, warmOnly: false, excluded: kept.kept };
-    kept.hosts ??= indexHosts(pool, freeGpus(pool).filter((g) => !kept.kept.has(g.index)));
+    kept.hosts ??= indexHosts(pool, freeGpus(pool.gpus).filter((g) => !kept.kept.has(g.index)));
     const headroom = headroomNow(pool);
     // an envelope that cannot power every free GPU limits which may be used at all: the plain search
     return kept.hosts.off <= headroom ? packIndexed(pool, req, kept.hosts, headroom) : placeGang(pool, req, { headroom });
@@ -511,49 +511,6 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
 };
 
 /**
- * A count over a pool's GPUs, kept per array: a pool's GPUs are a new array whenever one of them
- * changes, so it is counted once per change of the pool, not in every round (most rounds change
- * few pools, and counting every pool's thousands of GPUs afresh was a fifth of a designed-scale
- * round).
- */
-const perArray = <T>(count: (gpus: readonly GpuUnit[]) => T) => {
-  const counted = new WeakMap<readonly GpuUnit[], T>();
-  return (gpus: readonly GpuUnit[]): T => {
-    let value = counted.get(gpus);
-    if (value === undefined) counted.set(gpus, (value = count(gpus)));
-    return value;
-  };
-};
-/** The same over a pool as the round holds it: an array the round has copied changes in place, so it is counted afresh. */
-const perGpuArray = <T>(count: (gpus: readonly GpuUnit[]) => T) => {
-  const counted = perArray(count);
-  return (pool: WorkPool): T => (pool.ownGpus ? count(pool.gpus) : counted(pool.gpus));
-};
-/** GPUs warming with each model. */
-const warmingCountsOf = perGpuArray((gpus) => {
-  const warming = new Map<string, number>();
-  for (const g of gpus) if (g.warming && g.model) warming.set(g.model, (warming.get(g.model) ?? 0) + 1);
-  return warming as ReadonlyMap<string, number>;
-});
-const poweredOfGpus = perGpuArray(poweredCount);
-/** Free GPUs, in index order: a busy fleet has few, and what looks for GPUs to take looks at these alone. */
-const freeGpus = perGpuArray((gpus) => gpus.filter(isFree));
-const freeCountOf = (pool: WorkPool) => freeGpus(pool).length;
-/** Idle GPUs warm with each model, in index order. */
-const idleWarmGpusOf = perGpuArray((gpus) => {
-  const byModel = new Map<string, GpuUnit[]>();
-  for (const g of gpus)
-    if (g.model && isFree(g)) {
-      const same = byModel.get(g.model);
-      if (same) same.push(g);
-      else byModel.set(g.model, [g]);
-    }
-  return byModel as ReadonlyMap<string, readonly GpuUnit[]>;
-});
-/** GPUs of a pool that can take work, now or once they are free (of the view's arrays, which the round never changes). */
-const inServiceUnits = perArray((gpus) => gpus.reduce((c, g) => c + (g.health !== 'failed' && g.inService ? 1 : 0), 0));
-
-/**
  * GPUs to warm with a model: idle warm GPUs of models over their targets first (already powered),
  * then off GPUs the envelope can power; coolest first, then lowest index. For a P1 that waits,
  * then idle GPUs warm with other models even at their targets: a P1 here now goes before the
@@ -573,7 +530,7 @@ const pickToWarm = (
   // idle warm GPUs beyond what each other model needs (its target and the P1s waiting for it):
   // never those a waiting P1 needs, or two models would take each other's GPUs round after round
   const over = new Map<string, number>();
-  for (const g of freeGpus(pool)) if (g.model && g.model !== model) over.set(g.model, (over.get(g.model) ?? 0) + 1);
+  for (const g of freeGpus(pool.gpus)) if (g.model && g.model !== model) over.set(g.model, (over.get(g.model) ?? 0) + 1);
   for (const [m, n] of over) over.set(m, n - (pool.warmTargets[m] ?? 0) - (short?.get(m) ?? 0));
   const temperature = (g: GpuUnit) => pool.temperatureC[g.index] ?? 45;
   const order = (a: GpuUnit, b: GpuUnit) => temperature(a) - temperature(b) || a.index - b.index;
@@ -584,7 +541,7 @@ const pickToWarm = (
   // met (no headroom, nothing over its target) comes back every round, and sorting thousands of
   // GPUs for nothing was most of a round at the designed scale
   if (chosen.length < count && [...over.values()].some((n) => n > 0))
-    for (const g of firstInOrder(freeGpus(pool).filter((x) => x.model !== null && x.model !== model && !out.has(x.index)), order)) {
+    for (const g of firstInOrder(freeGpus(pool.gpus).filter((x) => x.model !== null && x.model !== model && !out.has(x.index)), order)) {
       if (chosen.length >= count) break;
       if ((over.get(g.model!) ?? 0) <= 0) continue;
       over.set(g.model!, over.get(g.model!)! - 1);
@@ -593,12 +550,12 @@ const pickToWarm = (
     }
   const headroom = headroomOf(pool);
   if (chosen.length < count && headroom > 0)
-    for (const g of firstInOrder(freeGpus(pool).filter((x) => !isPowered(x) && !out.has(x.index)), order, Math.min(count - chosen.length, headroom))) {
+    for (const g of firstInOrder(freeGpus(pool.gpus).filter((x) => !isPowered(x) && !out.has(x.index)), order, Math.min(count - chosen.length, headroom))) {
       chosen.push(g.index);
       out.add(g.index);
     }
   if (forP1 && chosen.length < count)
-    for (const g of firstInOrder(freeGpus(pool).filter((x) => x.model !== null && x.model !== model && !short?.has(x.model) && !out.has(x.index)), order, count - chosen.length)) chosen.push(g.index);
+    for (const g of firstInOrder(freeGpus(pool.gpus).filter((x) => x.model !== null && x.model !== model && !short?.has(x.model) && !out.has(x.index)), order, count - chosen.length)) chosen.push(g.index);
   return chosen;
 };
 
