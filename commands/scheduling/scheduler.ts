@@ -23,6 +23,7 @@ import { decideRound, fitsInRoom, POWER_DOWN_IDLE_MS, POWER_RETRY_MS, type PoolR
 import { pausedKey, type PoolView, type Running, type Waiting } from '../../domain/scheduling/types.ts';
 import { WARM_WINDOW_MS } from '../../domain/scheduling/warm-pool.ts';
 import { createQueue } from '../../domain/scheduling/queue.ts';
+import { createRuns } from '../../domain/scheduling/runs.ts';
 import { iso } from '../../domain/time.ts';
 import { entriesOf, getIn } from '../../domain/persistent-map.ts';
 import { gpuIdOf } from '../../domain/fleet/gpus.ts';
@@ -78,7 +79,8 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
   const dirtyPools = new Set<string>(poolIds);
   /** What waits, by workload and in the queue's order, kept between rounds (a round over thousands waiting sorted them all). */
   const waiting = createQueue();
-  const running = new Map<string, Running & { customerId: string; startsAtMs: number }>();
+  /** What runs, by workload and per pool (by expected end too), kept between rounds. */
+  const running = createRuns<Running & { customerId: string; startsAtMs: number }>();
   const submitted = new Map<string, { customerId: string; request: Waiting['request']; reservedRate: number | undefined }>();
   const ended = new Set<string>();
   const timers = createTimers();
@@ -274,14 +276,14 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     if (t.kind === 'start') {
       const endsAtMs = await executor.start(r, t.atMs);
       if (endsAtMs !== undefined) {
-        r.endsAtMs = endsAtMs;
+        running.endsAt(r.workloadId, endsAtMs);
         timers.add({ kind: 'complete', atMs: endsAtMs, workloadId: r.workloadId, run: r.run });
       }
       return;
     }
     await refreshPools();
     await executor.complete(r, t.atMs);
-    running.delete(r.workloadId);
+    running.remove(r.workloadId);
     ended.add(r.workloadId);
     dirty = true;
   };
@@ -348,6 +350,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
       inOrder: true,
       waitingByType: waiting.byType(),
       running: [...running.values()],
+      runsByPool: running.byPool(),
       paused,
       recentP1Gpus: recentP1(views),
     });
@@ -381,7 +384,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
           if (placed.type === 'placed') {
             waiting.remove(d.workloadId);
             const { gpuIndexes, startsAtMs, endsAtMs } = placed;
-            running.set(d.workloadId, { workloadId: w.workloadId, customerId: w.customerId, priority: w.priority, request: w.request, run: d.run, poolId: d.poolId, gpuIndexes, sinceMs: now, startsAtMs, endsAtMs });
+            running.add({ workloadId: w.workloadId, customerId: w.customerId, priority: w.priority, request: w.request, run: d.run, poolId: d.poolId, gpuIndexes, sinceMs: now, startsAtMs, endsAtMs });
             timers.add(endsAtMs !== undefined ? { kind: 'complete', atMs: endsAtMs, workloadId: d.workloadId, run: d.run } : { kind: 'start', atMs: startsAtMs, workloadId: d.workloadId, run: d.run });
             stats.placements++;
             if (w.priority !== 'P1') demanded(d.poolId, now);
@@ -395,7 +398,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
           const r = running.get(d.workloadId);
           if (!r || r.run !== d.run) break;
           if (await executor.preempt(r, d, now)) {
-            running.delete(d.workloadId);
+            running.remove(d.workloadId);
             const state = await loadState(deps.store, workloadDecider, workloadStream(d.workloadId));
             if (state.status !== 'none' && WAITING.has(state.status)) enqueue(state, now, state.run + 1, state.firstQueuedAtMs ?? now, state.request.durationSeconds - state.ranSeconds);
             stats.preemptions++;
@@ -431,7 +434,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     const r = workloadId ? running.get(workloadId) : undefined;
     if (!r) return;
     if (await executor.interrupt(r, cause, reason, now)) {
-      running.delete(r.workloadId);
+      running.remove(r.workloadId);
       const state = await loadState(deps.store, workloadDecider, workloadStream(r.workloadId));
       if (state.status !== 'none' && WAITING.has(state.status)) enqueue(state, now, state.run + 1, state.firstQueuedAtMs ?? now, state.request.durationSeconds - state.ranSeconds);
     }
@@ -474,7 +477,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
         if (waiting.remove(id)) dirty = true;
         const r = running.get(id);
         if (r) {
-          running.delete(id);
+          running.remove(id);
           await executor.releaseGpus(r, now);
           dirty = true;
         }
@@ -557,7 +560,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
           if (ON_GPUS.has(s.status) && s.current) {
             const c = s.current;
             const indexes = (pools.get(c.resourceId) && getIn(pools.get(c.resourceId)!.state.holders, id)?.indexes) ?? [];
-            running.set(id, { workloadId: id, customerId: s.customerId, priority: tierOf(s.priority ?? 'P3'), request: s.request, run: c.run, poolId: c.resourceId, gpuIndexes: indexes, sinceMs: c.startedAtMs ?? c.allocatedAtMs, startsAtMs: c.startsAtMs, endsAtMs: c.runEndsAtMs });
+            running.add({ workloadId: id, customerId: s.customerId, priority: tierOf(s.priority ?? 'P3'), request: s.request, run: c.run, poolId: c.resourceId, gpuIndexes: indexes, sinceMs: c.startedAtMs ?? c.allocatedAtMs, startsAtMs: c.startsAtMs, endsAtMs: c.runEndsAtMs });
             timers.add(c.runEndsAtMs !== undefined ? { kind: 'complete', atMs: c.runEndsAtMs, workloadId: id, run: c.run } : { kind: 'start', atMs: c.startsAtMs, workloadId: id, run: c.run });
           } else enqueue(s, s.queuedAtMs ?? now, s.run + 1, s.firstQueuedAtMs ?? now, s.request.durationSeconds - s.ranSeconds);
         }

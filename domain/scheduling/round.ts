@@ -28,7 +28,8 @@ import { indexHosts, packIndexed, takeFromIndex, type HostIndex } from './host-i
 import { coldLoadMs, firstInOrder, gpuIdsOf, placeGang, WARM_START_MS, type GangChoice } from './placement.ts';
 import { chooseVictims } from './preemption.ts';
 import { queueOrder, shadowOf, waitingByType } from './queue.ts';
-import { pausedKey, type Decision, type PoolView, type Running, type SchedulerView, type Waiting } from './types.ts';
+import { byEnd, withNewRun } from './runs.ts';
+import { pausedKey, type Decision, type PoolRuns, type PoolView, type Running, type SchedulerView, type Waiting } from './types.ts';
 import { sameTargets, warmTargets, WARM_WINDOW_MS } from './warm-pool.ts';
 
 /** A serving pool with nothing but its warm reserve's work this long gives its power back. */
@@ -76,16 +77,21 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
     view.pools.map((p) => [p.resourceId, { ...p, switchingTo: p.switchingTo ?? (p.powerChange === 'down' ? 'warm_standby' : undefined), warmTargets: { ...p.warmTargets } }]),
   );
   let running = view.running.slice();
-  /** The runs per pool, in the order of `running`, grouped once a round asks (kept as the round places and releases). */
-  let runsByPool: Map<string, Running[]> | undefined;
-  const joinPool = (byPool: Map<string, Running[]>, r: Running) => byPool.get(r.poolId)?.push(r) ?? byPool.set(r.poolId, [r]);
-  const runsIn = (poolId: string): readonly Running[] => {
+  /**
+   * The runs per pool, in the order of `running` and by expected end: the view's, or grouped and
+   * sorted once a round asks; kept as the round places and releases (new arrays: the view's are
+   * the scheduler's).
+   */
+  let runsByPool = view.runsByPool && new Map(view.runsByPool);
+  const runsOfPool = (poolId: string): PoolRuns => {
     if (!runsByPool) {
-      runsByPool = new Map();
-      for (const r of running) joinPool(runsByPool, r);
+      const grouped = new Map<string, Running[]>();
+      for (const r of running) grouped.get(r.poolId)?.push(r) ?? grouped.set(r.poolId, [r]);
+      runsByPool = new Map([...grouped].map(([id, runs]) => [id, { inOrder: runs, byEnd: byEnd(runs) }]));
     }
-    return runsByPool.get(poolId) ?? [];
+    return runsByPool.get(poolId) ?? { inOrder: [], byEnd: [] };
   };
+  const runsIn = (poolId: string) => runsOfPool(poolId).inOrder;
   const byType = new Map<GpuType, WorkPool[]>();
   for (const p of pools.values()) byType.set(p.gpuType, [...(byType.get(p.gpuType) ?? []), p]);
   const poolsOfType = (t: GpuType): readonly WorkPool[] => byType.get(t) ?? [];
@@ -153,22 +159,22 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
   /** A P1's best gang in a pool: GPUs warm with its model only. */
   const placeWarm = (w: Waiting, pool: WorkPool) =>
     placeGang(pool, { gpuCount: w.request.gpuCount, model: w.request.model, warmOnly: true }, { gpus: idleWarmGpus(pool).get(w.request.model) ?? [], headroom: headroomNow(pool) });
-  /** The runs on a pool's GPUs (a blocked head's shadow is found from them). */
-  const runsOf = perPool((pool) => runsIn(pool.resourceId));
   /**
-   * The first `count` of a pool's runs in order of their expected ends (unknown ends last): a
-   * blocked head of `count` GPUs more than are free needs no more of them to find its shadow, as
-   * every run frees at least one; sorting all of a pool's thousands of runs for each head was a
-   * fifth of a designed-scale day.
+   * A pool's runs in order of their expected ends (unknown ends last): a blocked head of `count`
+   * GPUs more than are free needs no more than the first `count` to find its shadow, as every run
+   * frees at least one.
    */
-  const runsEndingFirst = (pool: WorkPool, count: number) => firstInOrder(runsOf(pool).slice(), (a, b) => (a.endsAtMs ?? Infinity) - (b.endsAtMs ?? Infinity), count);
+  const runsEndingFirst = (pool: WorkPool) => runsOfPool(pool.resourceId).byEnd;
 
   // the working view follows every decision, so later ones in the round see earlier ones
   const release = (r: Running) => {
     const pool = pools.get(r.poolId)!;
     rewrite(pool, r.gpuIndexes, (g) => ({ ...g, busy: null, model: r.request.type === 'model_training' ? null : g.model }));
     running = running.filter((x) => x !== r);
-    runsByPool?.set(r.poolId, runsIn(r.poolId).filter((x) => x !== r));
+    if (runsByPool) {
+      const runs = runsOfPool(r.poolId);
+      runsByPool.set(r.poolId, { inOrder: runs.inOrder.filter((x) => x !== r), byEnd: runs.byEnd.filter((x) => x !== r) });
+    }
   };
   const preempt = (r: Running, cause: 'p1' | 'demand_response', reason: string) => {
     out.push({ type: 'preempt', workloadId: r.workloadId, run: r.run, poolId: r.poolId, cause, reason });
@@ -204,7 +210,10 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
     for (const carry of carriedPastPlacements) carry(pool.resourceId, placed, poweredUp);
     const run: Running = { workloadId: w.workloadId, priority: w.priority, request: w.request, run: w.nextRun, poolId: pool.resourceId, gpuIndexes: choice.gpuIndexes, sinceMs: now, endsAtMs: now + startupMs + w.remainingSeconds * 1000 };
     running.push(run);
-    if (runsByPool) joinPool(runsByPool, run);
+    if (runsByPool) {
+      const runs = runsOfPool(run.poolId);
+      runsByPool.set(run.poolId, { inOrder: [...runs.inOrder, run], byEnd: withNewRun(runs.byEnd, run) });
+    }
   };
   const best = (candidates: Array<{ pool: WorkPool; choice: GangChoice | undefined }>) =>
     candidates.filter((c): c is { pool: WorkPool; choice: GangChoice } => c.choice !== undefined).sort((a, b) => b.choice.score - a.choice.score || (a.pool.resourceId < b.pool.resourceId ? -1 : 1))[0];
@@ -374,7 +383,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
       let placed = false;
       for (const pool of typePools) {
         const freeWarm = idleWarmWith(pool, w.request.model);
-        const victims = chooseVictims(pool, running, w.request.gpuCount, freeWarm, w.request.model);
+        const victims = chooseVictims(pool, runsIn(pool.resourceId), w.request.gpuCount, freeWarm, w.request.model);
         if (!victims) continue;
         for (const v of victims) preempt(v, 'p1', `preempted for P1 ${w.workloadId}, which needs ${w.request.model} warm on ${w.request.gpuCount} ${pool.gpuType}`);
         const choice = placeWarm(w, pool);
@@ -429,7 +438,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
       const shadows = allowed
         .map((pool) => {
           const free = keptOf(w, pool).free;
-          const s = shadowOf(w.request.gpuCount, free, runsEndingFirst(pool, w.request.gpuCount - free));
+          const s = shadowOf(w.request.gpuCount, free, runsEndingFirst(pool));
           return s && { poolId: pool.resourceId, ...s };
         })
         .filter((s): s is { poolId: string; atMs: number; spare: number } => s !== undefined)
@@ -475,7 +484,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
       deficit -= chosen.length;
       if (deficit > 0 && short?.has(model)) {
         // a P1 is waiting: preempt P3, then P2, to make room for its model
-        const victims = chooseVictims(pool, running, deficit, 0);
+        const victims = chooseVictims(pool, runsIn(pool.resourceId), deficit, 0);
         if (victims) {
           for (const v of victims) preempt(v, 'p1', `preempted to warm ${model} for a waiting P1 on ${pool.resourceId}`);
           chosen.push(...pickToWarm(pool, model, deficit, { forP1: true, short, taken: chosen, freed: new Set(victims.flatMap((v) => v.gpuIndexes)) }));

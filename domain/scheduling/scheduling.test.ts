@@ -12,8 +12,9 @@
  *    always go first.
  * And the room a round says it leaves: a P2/P3 arriving where it left none, with others of its
  * type and tier waiting, changes nothing the next round decides (the scheduler runs none for it).
- * And a round that passes over a GPU type none of whose waiting work fits decides exactly what a
- * round walking all of it does.
+ * And a round that passes over a GPU type none of whose waiting work fits, handed the runs per
+ * pool as the scheduler keeps them, decides exactly what a round walking all of it and grouping
+ * the runs itself does.
  * Each property is also run against a scheduler with a bug planted, and must catch it.
  */
 import fc from 'fast-check';
@@ -25,6 +26,7 @@ import { iso } from '../time.ts';
 import type { Tier } from '../billing/price-list.ts';
 import type { GpuType, WorkloadRequest } from '../workload/request.ts';
 import { waitingByType } from './queue.ts';
+import { createRuns } from './runs.ts';
 import { decideRound, fitsInRoom, POWER_DOWN_IDLE_MS, schedulingRound, type PoolRoom, type RoundOutcome } from './round.ts';
 import { pausedKey, type Decision, type PoolView, type Running, type SchedulerView, type Waiting } from './types.ts';
 
@@ -419,7 +421,10 @@ const passOverProperty = (tally: (waiting: readonly Waiting[]) => SchedulerView[
       const w = newWorld();
       const both: Round = (view) => {
         const walked = decideRound(view, { passOverStuck: false }).decisions;
-        const passing = decideRound({ ...view, waitingByType: tally(view.waiting) }).decisions;
+        // and handed each pool's runs as a scheduler keeps them (runs.ts), not grouping them itself
+        const runs = createRuns();
+        for (const r of view.running) runs.add(r);
+        const passing = decideRound({ ...view, waitingByType: tally(view.waiting), runsByPool: runs.byPool() }).decisions;
         expect(passing).toEqual(walked);
         const types = new Set(view.waiting.map((x) => x.request.gpuType));
         if ([...types].some((t) => !decideRound({ ...view, waiting: view.waiting.filter((x) => x.request.gpuType === t) }).decisions.some((d) => d.type === 'place' || d.type === 'fail'))) passedOver.n++;
@@ -485,7 +490,7 @@ describe('scheduler (invariants 2 and 3), model-based', () => {
     expect(fc.check(mootArrivalProperty(noRoom, { n: 0 }), { numRuns: 300 }).failed).toBe(true);
   });
 
-  it('decides the same passing over a GPU type none of whose waiting work fits as walking it all', () => {
+  it('decides the same passing over a GPU type none of whose waiting work fits, and handed the runs per pool, as walking it all and grouping them itself', () => {
     const passedOver = { n: 0 };
     fc.assert(passOverProperty(waitingByType, passedOver), { numRuns: 150 });
     expect(passedOver.n).toBeGreaterThan(1000); // rounds with a type none of whose work was placed: the case it is about

@@ -50,6 +50,9 @@ export type Running = {
   endsAtMs: number | undefined;
 };
 
+/** A pool's runs in the order of `running`, and by expected end (unknown ends last; ties in that order). */
+export type PoolRuns = { inOrder: readonly Running[]; byEnd: readonly Running[] };
+
 export type SchedulerView = {
   nowMs: number;
   pools: readonly PoolView[];
@@ -61,6 +64,8 @@ export type SchedulerView = {
   recentP1Gpus: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** `waiting` is in the queue's order already (a scheduler that keeps it: queue.ts, createQueue). */
   inOrder?: true;
+  /** `running` per pool, as a scheduler that keeps it hands it over (runs.ts); else grouped and sorted from `running`. */
+  runsByPool?: ReadonlyMap<string, PoolRuns>;
   /** `waiting` in short, per GPU type (a scheduler that keeps its queue keeps this too; else it is counted from `waiting`). */
   waitingByType?: ReadonlyMap<GpuType, WaitingOfType>;
 };
