@@ -59,15 +59,18 @@ export const waitingByType = (waiting: Iterable<Waiting>): ReadonlyMap<GpuType, 
   return tally;
 };
 
-/** Puts `w` into `list`, kept sorted by `order`. */
-const insertSorted = (list: Waiting[], w: Waiting, order: (a: Waiting, b: Waiting) => number) => {
+/** A place in one of the queue's lists: `gone` once taken out or queued anew (a flag, not a look-up: a round reads every entry). */
+type Entry = { w: Waiting; gone: boolean };
+
+/** Puts `e` into `list`, kept sorted by `order`. */
+const insertSorted = (list: Entry[], e: Entry, order: (a: Waiting, b: Waiting) => number) => {
   let [lo, hi] = [0, list.length];
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (order(list[mid]!, w) <= 0) lo = mid + 1;
+    if (order(list[mid]!.w, e.w) <= 0) lo = mid + 1;
     else hi = mid;
   }
-  list.splice(lo, 0, w);
+  list.splice(lo, 0, e);
 };
 
 /**
@@ -79,27 +82,27 @@ const insertSorted = (list: Waiting[], w: Waiting, order: (a: Waiting, b: Waitin
  * moves to the aged list as time passes.
  */
 export const createQueue = () => {
-  /** What waits, by workload: a list's entry that is not the one here (taken out, or queued anew since) is passed over. */
-  const live = new Map<string, Waiting>();
+  /** What waits, by workload: its entry in a list (an entry taken out or queued anew since is passed over, then swept out). */
+  const live = new Map<string, Entry>();
   const tally: Tally = new Map();
-  const isLive = (w: Waiting) => live.get(w.workloadId) === w;
-  const p1: Waiting[] = [];
-  const aged: Waiting[] = [];
-  const young = { P2: [] as Waiting[], P3: [] as Waiting[] };
+  const p1: Entry[] = [];
+  const aged: Entry[] = [];
+  const young = { P2: [] as Entry[], P3: [] as Entry[] };
   const byTimeQueued = (a: Waiting, b: Waiting) => a.queuedAtMs - b.queuedAtMs || byAge(a, b);
   let removed = 0;
   const compact = () => {
     for (const list of [p1, aged, young.P2, young.P3]) {
-      const kept = list.filter(isLive);
+      const kept = list.filter((e) => !e.gone);
       list.splice(0, list.length, ...kept);
     }
     removed = 0;
   };
   const remove = (workloadId: string) => {
-    const w = live.get(workloadId);
-    if (!w) return false;
+    const e = live.get(workloadId);
+    if (!e) return false;
     live.delete(workloadId);
-    count(tally, w, -1);
+    e.gone = true;
+    count(tally, e.w, -1);
     // left in its list until there are as many gone as there, then swept out
     if (++removed > live.size && removed > 64) compact();
     return true;
@@ -108,16 +111,19 @@ export const createQueue = () => {
     /** Queues `w` (in place of the same workload's entry, if it has one). */
     add(w: Waiting) {
       remove(w.workloadId);
-      live.set(w.workloadId, w);
+      const e = { w, gone: false };
+      live.set(w.workloadId, e);
       count(tally, w, 1);
-      if (w.priority === 'P1') insertSorted(p1, w, byAge);
-      else insertSorted(young[w.priority], w, byTimeQueued);
+      if (w.priority === 'P1') insertSorted(p1, e, byAge);
+      else insertSorted(young[w.priority], e, byTimeQueued);
     },
     /** Takes a workload out; whether it was in. */
     remove,
-    get: (workloadId: string) => live.get(workloadId),
+    get: (workloadId: string) => live.get(workloadId)?.w,
     has: (workloadId: string) => live.has(workloadId),
-    values: () => live.values(),
+    values: function* () {
+      for (const e of live.values()) yield e.w;
+    },
     /** What waits, per GPU type, in short, kept as work comes and goes. */
     byType: (): ReadonlyMap<GpuType, WaitingOfType> => tally,
     get size() {
@@ -127,20 +133,20 @@ export const createQueue = () => {
       for (const tier of ['P2', 'P3'] as const) {
         const list = young[tier];
         let n = 0;
-        while (n < list.length && nowMs - list[n]!.queuedAtMs >= AGED_AFTER_MS[tier]) n++;
-        for (const w of list.splice(0, n)) if (isLive(w)) insertSorted(aged, w, byAge);
+        while (n < list.length && nowMs - list[n]!.w.queuedAtMs >= AGED_AFTER_MS[tier]) n++;
+        for (const e of list.splice(0, n)) if (!e.gone) insertSorted(aged, e, byAge);
       }
       const out: Waiting[] = [];
-      for (const w of p1) if (isLive(w)) out.push(w);
-      for (const w of aged) if (isLive(w)) out.push(w);
+      for (const e of p1) if (!e.gone) out.push(e.w);
+      for (const e of aged) if (!e.gone) out.push(e.w);
       const [a, b] = [young.P2, young.P3];
       const rank = (w: Waiting) => effectiveRank(w, nowMs);
       let [i, j] = [0, 0];
       while (i < a.length || j < b.length) {
-        if (i < a.length && !isLive(a[i]!)) i++;
-        else if (j < b.length && !isLive(b[j]!)) j++;
-        else if (j >= b.length || (i < a.length && (rank(a[i]!) - rank(b[j]!) || byAge(a[i]!, b[j]!)) < 0)) out.push(a[i++]!);
-        else out.push(b[j++]!);
+        if (i < a.length && a[i]!.gone) i++;
+        else if (j < b.length && b[j]!.gone) j++;
+        else if (j >= b.length || (i < a.length && (rank(a[i]!.w) - rank(b[j]!.w) || byAge(a[i]!.w, b[j]!.w)) < 0)) out.push(a[i++]!.w);
+        else out.push(b[j++]!.w);
       }
       return out;
     },
