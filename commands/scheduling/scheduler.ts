@@ -346,9 +346,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     const { decisions, roomAfter } = decideRound({
       nowMs: now,
       pools: views,
-      waiting: waiting.inOrder(now),
-      inOrder: true,
-      waitingByType: waiting.byType(),
+      waiting,
       running: [...running.values()],
       runsByPool: running.byPool(),
       paused,

@@ -23,7 +23,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 );
 
 describe('the queue kept between rounds', () => {
-  it('gives exactly the order sorted afresh, and what waits of each GPU type, whatever comes, goes and however time moves (property)', () => {
+  it('gives exactly the order sorted afresh (of all, of a GPU type, its first), and what waits of each GPU type, whatever comes, goes and however time moves (property)', () => {
     fc.assert(
       fc.property(fc.array(step, { maxLength: 80 }), (steps) => {
         const queue = createQueue();
@@ -55,6 +55,12 @@ describe('the queue kept between rounds', () => {
           else {
             expect(queue.inOrder(now).map((w) => w.workloadId)).toEqual(queueOrder(waiting, now).map((w) => w.workloadId));
             expect(queue.byType()).toEqual(waitingByType(waiting));
+            // a GPU type's work alone, and its first, as the whole order has them
+            const whole = queueOrder(waiting, now);
+            for (const type of ['H100', 'A100'] as const) {
+              expect(queue.inOrder(now, new Set([type])).map((w) => w.workloadId)).toEqual(whole.filter((w) => w.request.gpuType === type).map((w) => w.workloadId));
+              expect(queue.firstOf(type, now)?.workloadId).toEqual(whole.find((w) => w.request.gpuType === type)?.workloadId);
+            }
           }
         }
         expect(queue.byType()).toEqual(waitingByType(waiting));

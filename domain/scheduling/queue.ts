@@ -73,28 +73,70 @@ const insertSorted = (list: Entry[], e: Entry, order: (a: Waiting, b: Waiting) =
   list.splice(lo, 0, e);
 };
 
+/** Whether `a` is served before `b` at `nowMs` (queueOrder's order). */
+export const servedBefore = (a: Waiting, b: Waiting, nowMs: number) =>
+  (effectiveRank(a, nowMs) - effectiveRank(b, nowMs) || a.firstQueuedAtMs - b.firstQueuedAtMs || (a.workloadId < b.workloadId ? -1 : 1)) < 0;
+
+/** Lists in queueOrder's order merged into one. */
+const mergeInOrder = (lists: readonly Waiting[][], nowMs: number): Waiting[] =>
+  lists.reduce((merged, list) => {
+    if (merged.length === 0) return list;
+    const out: Waiting[] = [];
+    let [i, j] = [0, 0];
+    while (i < merged.length && j < list.length) out.push(servedBefore(list[j]!, merged[i]!, nowMs) ? list[j++]! : merged[i++]!);
+    return out.concat(merged.slice(i), list.slice(j));
+  }, []);
+
+/** What a round asks of the queue: what waits per GPU type in short, the work of the types it walks in order, and each type's first. */
+export type WaitingQueue = {
+  byType(): ReadonlyMap<GpuType, WaitingOfType>;
+  /** What waits, of the GPU types given (all without), in queueOrder's order. */
+  inOrder(nowMs: number, types?: ReadonlySet<GpuType>): Waiting[];
+  /** The first of a GPU type's work to be served. */
+  firstOf(type: GpuType, nowMs: number): Waiting | undefined;
+};
+
+/** A list of what waits, as a queue (sorted once, when a round first asks). */
+export const queueOfList = (waiting: readonly Waiting[]): WaitingQueue => {
+  let sorted: { nowMs: number; list: Waiting[] } | undefined;
+  const inOrderAt = (nowMs: number) => (sorted?.nowMs === nowMs ? sorted.list : (sorted = { nowMs, list: queueOrder(waiting, nowMs) }).list);
+  return {
+    byType: () => waitingByType(waiting),
+    inOrder: (nowMs, types) => inOrderAt(nowMs).filter((w) => !types || types.has(w.request.gpuType)),
+    firstOf: (type, nowMs) => inOrderAt(nowMs).find((w) => w.request.gpuType === type),
+  };
+};
+
+/** One GPU type's work: P1s by age, P2/P3 aged to their best rank by age, and the younger by the time queued. */
+type Lane = { p1: Entry[]; aged: Entry[]; young: { P2: Entry[]; P3: Entry[] } };
+
 /**
  * The queue kept in its order between rounds, for a scheduler with thousands waiting (sorting
- * them all for every round was a quarter of a designed-scale day). `inOrder(now)` is exactly
- * `queueOrder` of what is in it, all queued at or before `now` as a scheduler's work is: P1s by
- * age; then every P2/P3 aged to its best rank, by age; then the others merged by rank. Within a
- * tier, rank follows the time queued, so each tier's younger work is kept in that order and
- * moves to the aged list as time passes.
+ * them all for every round was a quarter of a designed-scale day), one lane per GPU type (a
+ * round passes over a type none of whose work can be placed without reading it). `inOrder(now)`
+ * is exactly `queueOrder` of what is in it, all queued at or before `now` as a scheduler's work
+ * is: P1s by age; then every P2/P3 aged to its best rank, by age; then the others merged by rank.
+ * Within a tier, rank follows the time queued, so each tier's younger work is kept in that order
+ * and moves to the aged list as time passes.
  */
 export const createQueue = () => {
   /** What waits, by workload: its entry in a list (an entry taken out or queued anew since is passed over, then swept out). */
   const live = new Map<string, Entry>();
   const tally: Tally = new Map();
-  const p1: Entry[] = [];
-  const aged: Entry[] = [];
-  const young = { P2: [] as Entry[], P3: [] as Entry[] };
+  const lanes = new Map<GpuType, Lane>();
+  const laneOf = (type: GpuType) => {
+    let lane = lanes.get(type);
+    if (!lane) lanes.set(type, (lane = { p1: [], aged: [], young: { P2: [], P3: [] } }));
+    return lane;
+  };
   const byTimeQueued = (a: Waiting, b: Waiting) => a.queuedAtMs - b.queuedAtMs || byAge(a, b);
   let removed = 0;
   const compact = () => {
-    for (const list of [p1, aged, young.P2, young.P3]) {
-      const kept = list.filter((e) => !e.gone);
-      list.splice(0, list.length, ...kept);
-    }
+    for (const lane of lanes.values())
+      for (const list of [lane.p1, lane.aged, lane.young.P2, lane.young.P3]) {
+        const kept = list.filter((e) => !e.gone);
+        list.splice(0, list.length, ...kept);
+      }
     removed = 0;
   };
   const remove = (workloadId: string) => {
@@ -107,15 +149,42 @@ export const createQueue = () => {
     if (++removed > live.size && removed > 64) compact();
     return true;
   };
-  return {
+  /** Moves a lane's younger work that has reached its best rank by `nowMs` to the aged list. */
+  const age = (lane: Lane, nowMs: number) => {
+    for (const tier of ['P2', 'P3'] as const) {
+      const list = lane.young[tier];
+      let n = 0;
+      while (n < list.length && nowMs - list[n]!.w.queuedAtMs >= AGED_AFTER_MS[tier]) n++;
+      for (const e of list.splice(0, n)) if (!e.gone) insertSorted(lane.aged, e, byAge);
+    }
+  };
+  const laneInOrder = (lane: Lane, nowMs: number): Waiting[] => {
+    age(lane, nowMs);
+    const out: Waiting[] = [];
+    for (const e of lane.p1) if (!e.gone) out.push(e.w);
+    for (const e of lane.aged) if (!e.gone) out.push(e.w);
+    const [a, b] = [lane.young.P2, lane.young.P3];
+    const rank = (w: Waiting) => effectiveRank(w, nowMs);
+    let [i, j] = [0, 0];
+    while (i < a.length || j < b.length) {
+      if (i < a.length && a[i]!.gone) i++;
+      else if (j < b.length && b[j]!.gone) j++;
+      else if (j >= b.length || (i < a.length && (rank(a[i]!.w) - rank(b[j]!.w) || byAge(a[i]!.w, b[j]!.w)) < 0)) out.push(a[i++]!.w);
+      else out.push(b[j++]!.w);
+    }
+    return out;
+  };
+  const firstLive = (list: readonly Entry[]) => list.find((e) => !e.gone)?.w;
+  const queue = {
     /** Queues `w` (in place of the same workload's entry, if it has one). */
     add(w: Waiting) {
       remove(w.workloadId);
       const e = { w, gone: false };
       live.set(w.workloadId, e);
       count(tally, w, 1);
-      if (w.priority === 'P1') insertSorted(p1, e, byAge);
-      else insertSorted(young[w.priority], e, byTimeQueued);
+      const lane = laneOf(w.request.gpuType);
+      if (w.priority === 'P1') insertSorted(lane.p1, e, byAge);
+      else insertSorted(lane.young[w.priority], e, byTimeQueued);
     },
     /** Takes a workload out; whether it was in. */
     remove,
@@ -129,28 +198,20 @@ export const createQueue = () => {
     get size() {
       return live.size;
     },
-    inOrder(nowMs: number): Waiting[] {
-      for (const tier of ['P2', 'P3'] as const) {
-        const list = young[tier];
-        let n = 0;
-        while (n < list.length && nowMs - list[n]!.w.queuedAtMs >= AGED_AFTER_MS[tier]) n++;
-        for (const e of list.splice(0, n)) if (!e.gone) insertSorted(aged, e, byAge);
-      }
-      const out: Waiting[] = [];
-      for (const e of p1) if (!e.gone) out.push(e.w);
-      for (const e of aged) if (!e.gone) out.push(e.w);
-      const [a, b] = [young.P2, young.P3];
-      const rank = (w: Waiting) => effectiveRank(w, nowMs);
-      let [i, j] = [0, 0];
-      while (i < a.length || j < b.length) {
-        if (i < a.length && a[i]!.gone) i++;
-        else if (j < b.length && b[j]!.gone) j++;
-        else if (j >= b.length || (i < a.length && (rank(a[i]!.w) - rank(b[j]!.w) || byAge(a[i]!.w, b[j]!.w)) < 0)) out.push(a[i++]!.w);
-        else out.push(b[j++]!.w);
-      }
-      return out;
+    inOrder: (nowMs: number, types?: ReadonlySet<GpuType>): Waiting[] =>
+      mergeInOrder(
+        [...lanes].filter(([type]) => !types || types.has(type)).map(([, lane]) => laneInOrder(lane, nowMs)),
+        nowMs,
+      ),
+    firstOf(type: GpuType, nowMs: number): Waiting | undefined {
+      const lane = lanes.get(type);
+      if (!lane) return undefined;
+      age(lane, nowMs);
+      const [p2, p3] = [firstLive(lane.young.P2), firstLive(lane.young.P3)];
+      return firstLive(lane.p1) ?? firstLive(lane.aged) ?? (p2 && p3 ? (servedBefore(p2, p3, nowMs) ? p2 : p3) : (p2 ?? p3));
     },
   };
+  return queue satisfies WaitingQueue;
 };
 
 /**

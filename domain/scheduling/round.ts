@@ -27,9 +27,9 @@ import type { GpuType } from '../workload/request.ts';
 import { indexHosts, packIndexed, takeFromIndex, type HostIndex } from './host-index.ts';
 import { coldLoadMs, firstInOrder, gpuIdsOf, placeGang, WARM_START_MS, type GangChoice } from './placement.ts';
 import { chooseVictims } from './preemption.ts';
-import { queueOrder, shadowOf, waitingByType } from './queue.ts';
+import { queueOfList, servedBefore, shadowOf, type WaitingQueue } from './queue.ts';
 import { byEnd, withNewRun } from './runs.ts';
-import { pausedKey, type Decision, type PoolRuns, type PoolView, type Running, type SchedulerView, type Waiting } from './types.ts';
+import { pausedKey, type Decision, type PoolRuns, type PoolView, type Running, type SchedulerView, type Waiting, type WaitingOfType } from './types.ts';
 import { sameTargets, warmTargets, WARM_WINDOW_MS } from './warm-pool.ts';
 
 /** A serving pool with nothing but its warm reserve's work this long gives its power back. */
@@ -336,36 +336,41 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
     return head?.poolId === pool.resourceId && w.request.gpuCount > head.spare && now + WARM_START_MS + w.remainingSeconds * 1000 > head.atMs;
   };
   /**
-   * Whether a GPU type's waiting work can be passed over unwalked: no P1 of it waits, none is too
-   * big for every pool (it would fail), and every P2/P3 gang is larger than the most any of its
-   * pools has free beside what is kept. Then no order places any of it, and walking it decides
-   * only that its type wants power (if some of it may run anywhere). Types are independent in
-   * this step, so the answer found at a type's first workload holds for all of it. Under a
-   * backlog most types are stuck so in most rounds, and walking thousands of them was most of
-   * what a round did.
+   * How a GPU type's waiting work is decided: walked, or passed over unread when no P1 of it
+   * waits, none is too big for every pool (it would fail), and every P2/P3 gang is larger than
+   * the most any of its pools has free beside what is kept. Then no order places any of it, and
+   * walking it would decide only that its type wants power (if some of it may run anywhere), at
+   * its first workload. Types are independent in this step, so this is known before any is
+   * walked. Under a backlog most types are stuck so in most rounds, and reading thousands of
+   * their workloads was most of what a round did.
    */
-  const byTypeWaiting = view.waitingByType ?? waitingByType(view.waiting);
-  const passOver = new Map<GpuType, boolean>();
-  const stuck = (type: GpuType) => {
-    const of = byTypeWaiting.get(type);
-    if (!of || of.p1 > 0 || !options.passOverStuck) return false;
-    if (poolsOfType(type).length === 0) return true; // it waits for a pool of its type
+  const queue = Array.isArray(view.waiting) ? queueOfList(view.waiting) : (view.waiting as WaitingQueue);
+  const howDecided = (type: GpuType, of: WaitingOfType): 'walk' | 'pass' | 'pass, wanting power' => {
+    if (of.p1 > 0 || !options.passOverStuck) return 'walk';
+    if (poolsOfType(type).length === 0) return 'pass'; // it waits for a pool of its type
     let wants = false;
     for (const tier of ['P2', 'P3'] as const) {
       if (of.sizes[tier].size === 0) continue;
-      if (Math.max(...of.sizes[tier].keys()) > largestOf.get(type)!) return false;
+      if (Math.max(...of.sizes[tier].keys()) > largestOf.get(type)!) return 'walk';
       const allowed = allowedFor({ priority: tier, request: { gpuType: type } });
       if (allowed.length === 0) continue;
-      if (Math.min(...of.sizes[tier].keys()) <= mostFree(allowed)) return false;
+      if (Math.min(...of.sizes[tier].keys()) <= mostFree(allowed)) return 'walk';
       wants = true;
     }
-    if (wants) wantsPower.add(type);
-    return true;
+    return wants ? 'pass, wanting power' : 'pass';
   };
-  for (const w of view.inOrder ? view.waiting : queueOrder(view.waiting, now)) {
-    let pass = passOver.get(w.request.gpuType);
-    if (pass === undefined) passOver.set(w.request.gpuType, (pass = stuck(w.request.gpuType)));
-    if (pass) continue;
+  const walked = new Set<GpuType>();
+  /** Types passed over that want power, by their first workload, in the order served: each is noted where the walk would have met it. */
+  const passedWanting: Array<{ type: GpuType; first: Waiting }> = [];
+  for (const [type, of] of queue.byType()) {
+    const how = howDecided(type, of);
+    if (how === 'walk') walked.add(type);
+    else if (how === 'pass, wanting power') passedWanting.push({ type, first: queue.firstOf(type, now)! });
+  }
+  passedWanting.sort((a, b) => (servedBefore(a.first, b.first, now) ? -1 : 1));
+  let metPassed = 0;
+  for (const w of walked.size === 0 ? [] : queue.inOrder(now, walked)) {
+    for (; metPassed < passedWanting.length && servedBefore(passedWanting[metPassed]!.first, w, now); metPassed++) wantsPower.add(passedWanting[metPassed]!.type);
     const typePools = poolsOfType(w.request.gpuType);
     if (typePools.length === 0) continue; // no pool of its type registered (yet): it waits
     const largest = largestOf.get(w.request.gpuType)!;
@@ -447,10 +452,12 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
     }
   }
 
+  for (; metPassed < passedWanting.length; metPassed++) wantsPower.add(passedWanting[metPassed]!.type);
+
   // 4. a serving pool quiet for an hour gives its power back: its GPUs beyond the warm reserve cool, and it is not warmed again
   const poweringDown = new Set<string>();
   for (const pool of pools.values()) {
-    if ((pool.mode !== 'serving' && pool.mode !== 'training') || pool.powerChange !== undefined || byTypeWaiting.has(pool.gpuType) || now < (pool.powerRetryAtMs?.down ?? 0)) continue;
+    if ((pool.mode !== 'serving' && pool.mode !== 'training') || pool.powerChange !== undefined || queue.byType().has(pool.gpuType) || now < (pool.powerRetryAtMs?.down ?? 0)) continue;
     if (now - pool.lastDemandMs < POWER_DOWN_IDLE_MS) continue;
     const busy = pool.gpus.filter((g) => g.busy).length;
     if (busy > pool.warmStandbyUnits) continue;

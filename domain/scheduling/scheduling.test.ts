@@ -25,10 +25,13 @@ import { decidePool, evolvePool, poweredCount, type GpuPoolCommand, type GpuPool
 import { iso } from '../time.ts';
 import type { Tier } from '../billing/price-list.ts';
 import type { GpuType, WorkloadRequest } from '../workload/request.ts';
-import { waitingByType } from './queue.ts';
+import { createQueue, waitingByType } from './queue.ts';
 import { createRuns } from './runs.ts';
 import { decideRound, fitsInRoom, POWER_DOWN_IDLE_MS, schedulingRound, type PoolRoom, type RoundOutcome } from './round.ts';
-import { pausedKey, type Decision, type PoolView, type Running, type SchedulerView, type Waiting } from './types.ts';
+import { pausedKey, type Decision, type PoolView, type Running, type SchedulerView, type Waiting, type WaitingOfType } from './types.ts';
+
+/** The world's views hold what waits as a list. */
+const listOf = (view: SchedulerView) => view.waiting as readonly Waiting[];
 
 type Round = (view: SchedulerView) => Decision[];
 type Pool = GpuPoolState & { facilityId: string };
@@ -362,7 +365,7 @@ const PLANTED: Record<string, Round> = {
   'treats a running P1 as P3': (view) => schedulingRound({ ...view, running: view.running.map((r) => ({ ...r, priority: 'P3' as const })) }),
   'never asks mining for power': (view) => schedulingRound(view).filter((d) => !(d.type === 'power' && d.direction === 'up')),
   'warms a pool that gives its power back': (view) => schedulingRound({ ...view, pools: view.pools.map((p) => ({ ...p, powerChange: undefined })) }),
-  'does not age the queue': (view) => schedulingRound({ ...view, waiting: view.waiting.map((x) => ({ ...x, queuedAtMs: view.nowMs })) }),
+  'does not age the queue': (view) => schedulingRound({ ...view, waiting: listOf(view).map((x) => ({ ...x, queuedAtMs: view.nowMs })) }),
 };
 
 /**
@@ -400,7 +403,7 @@ const mootArrivalProperty = (decide: (view: SchedulerView) => RoundOutcome, case
       const view = viewOf(w);
       const type: WorkloadRequest['type'] = a.priority === 'P2' ? 'ai_inference_batch' : 'model_training';
       const arrival: Waiting = { workloadId: 'arrival', customerId: 'c', priority: a.priority, request: { type, model: a.model, gpuType: a.gpuType, gpuCount: a.gpuCount, durationSeconds: 600 }, firstQueuedAtMs: w.now, queuedAtMs: w.now, nextRun: 1, remainingSeconds: 600 };
-      expect(decide({ ...view, waiting: [...view.waiting, arrival] }).decisions).toEqual(decide(view).decisions);
+      expect(decide({ ...view, waiting: [...listOf(view), arrival] }).decisions).toEqual(decide(view).decisions);
     },
   );
 
@@ -410,7 +413,7 @@ const mootArrivalProperty = (decide: (view: SchedulerView) => RoundOutcome, case
  * round walking every waiting workload does. `passedOver` counts rounds in which it passed over
  * a type with work waiting.
  */
-const passOverProperty = (tally: (waiting: readonly Waiting[]) => SchedulerView['waitingByType'], passedOver: { n: number }) =>
+const passOverProperty = (tally: (waiting: readonly Waiting[]) => ReadonlyMap<GpuType, WaitingOfType>, passedOver: { n: number }) =>
   fc.property(
     fc.array(step, { minLength: 1, maxLength: 30 }),
     fc.array(
@@ -421,13 +424,16 @@ const passOverProperty = (tally: (waiting: readonly Waiting[]) => SchedulerView[
       const w = newWorld();
       const both: Round = (view) => {
         const walked = decideRound(view, { passOverStuck: false }).decisions;
-        // and handed each pool's runs as a scheduler keeps them (runs.ts), not grouping them itself
+        // the queue and the runs as a scheduler keeps them (queue.ts, runs.ts), not sorted and grouped by the round
+        const list = listOf(view);
+        const queue = createQueue();
+        for (const x of list) queue.add(x);
         const runs = createRuns();
         for (const r of view.running) runs.add(r);
-        const passing = decideRound({ ...view, waitingByType: tally(view.waiting), runsByPool: runs.byPool() }).decisions;
+        const passing = decideRound({ ...view, waiting: { byType: () => tally(list), inOrder: queue.inOrder, firstOf: queue.firstOf }, runsByPool: runs.byPool() }).decisions;
         expect(passing).toEqual(walked);
-        const types = new Set(view.waiting.map((x) => x.request.gpuType));
-        if ([...types].some((t) => !decideRound({ ...view, waiting: view.waiting.filter((x) => x.request.gpuType === t) }).decisions.some((d) => d.type === 'place' || d.type === 'fail'))) passedOver.n++;
+        const types = new Set(list.map((x) => x.request.gpuType));
+        if ([...types].some((t) => !decideRound({ ...view, waiting: list.filter((x) => x.request.gpuType === t) }).decisions.some((d) => d.type === 'place' || d.type === 'fail'))) passedOver.n++;
         return walked;
       };
       for (const s of [...steps, ...burst, { type: 'wait' as const, minutes: 240 }]) apply(w, s, both);

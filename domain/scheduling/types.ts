@@ -6,6 +6,7 @@
 import type { GpuPoolState } from '../resource/gpu-pool.ts';
 import type { GpuType, WorkloadRequest } from '../workload/request.ts';
 import type { Tier } from '../billing/price-list.ts';
+import type { WaitingQueue } from './queue.ts';
 
 /** A pool as its aggregate holds it (gpu-pool.ts), with what the scheduler hears besides. */
 export type PoolView = Pick<GpuPoolState, 'resourceId' | 'gpuType' | 'units' | 'warmStandbyUnits' | 'mode' | 'switchingTo' | 'gpus' | 'warmTargets'> & {
@@ -56,18 +57,15 @@ export type PoolRuns = { inOrder: readonly Running[]; byEnd: readonly Running[] 
 export type SchedulerView = {
   nowMs: number;
   pools: readonly PoolView[];
-  waiting: readonly Waiting[];
+  /** What waits: a list in any order, or a queue kept in order (queue.ts), which hands a round only the work of the GPU types it walks. */
+  waiting: readonly Waiting[] | WaitingQueue;
   running: readonly Running[];
   /** Demand response: `<facility>:<gpuType>:<tier>` the economic controller has paused. */
   paused: ReadonlySet<string>;
   /** P1 GPUs asked for per pool and model over the recent window (the warm pool's basis). */
   recentP1Gpus: Readonly<Record<string, Readonly<Record<string, number>>>>;
-  /** `waiting` is in the queue's order already (a scheduler that keeps it: queue.ts, createQueue). */
-  inOrder?: true;
   /** `running` per pool, as a scheduler that keeps it hands it over (runs.ts); else grouped and sorted from `running`. */
   runsByPool?: ReadonlyMap<string, PoolRuns>;
-  /** `waiting` in short, per GPU type (a scheduler that keeps its queue keeps this too; else it is counted from `waiting`). */
-  waitingByType?: ReadonlyMap<GpuType, WaitingOfType>;
 };
 
 /**
