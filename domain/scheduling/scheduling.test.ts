@@ -511,6 +511,29 @@ describe('scheduler (invariants 2 and 3), model-based', () => {
     expect(fc.check(passOverProperty(largestOnly, { n: 0 }), { numRuns: 150 }).failed).toBe(true);
   });
 
+  it('asks for power for a type passed over where walking it would have, among the types walked', () => {
+    const w = newWorld();
+    const p2 = (id: string, gpuType: GpuType, gpuCount: number, agoMs: number): Waiting => ({
+      workloadId: id,
+      customerId: 'c',
+      priority: 'P2',
+      request: { type: 'ai_inference_batch', gpuType, gpuCount, model: 'llama-3-8b', durationSeconds: 600 },
+      firstQueuedAtMs: w.now - agoMs,
+      queuedAtMs: w.now - agoMs,
+      nextRun: 1,
+      remainingSeconds: 600,
+    });
+    // H100 is walked (its first fits a-h100); A100 (its pool off) is passed over, wanting power, at
+    // its first workload; the H100 gang of 16 that fits nowhere asks for power after it
+    w.waiting = [p2('h-small', 'H100', 1, 3000), p2('a-first', 'A100', 2, 2000), p2('h-big', 'H100', 16, 1000)];
+    const queue = createQueue();
+    for (const x of w.waiting) queue.add(x);
+    const powerUp = (view: SchedulerView) => decideRound(view).decisions.flatMap((d) => (d.type === 'power' && d.direction === 'up' ? [d.poolId] : []));
+    expect(powerUp(viewOf(w))).toEqual(['a-a100', 'b-h100']);
+    expect(powerUp({ ...viewOf(w), waiting: queue })).toEqual(['a-a100', 'b-h100']);
+    expect(decideRound(viewOf(w), { passOverStuck: false }).decisions).toEqual(decideRound({ ...viewOf(w), waiting: queue }).decisions);
+  });
+
   it('catches a scheduler that does not age the queue', () => {
     expect(fc.check(starvationProperty(PLANTED['does not age the queue']!), { numRuns: 20 }).failed).toBe(true);
   });
