@@ -347,7 +347,7 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
       nowMs: now,
       pools: views,
       waiting,
-      running: [...running.values()],
+      running: { [Symbol.iterator]: () => running.values() },
       runsByPool: running.byPool(),
       paused,
       recentP1Gpus: recentP1(views),

@@ -76,7 +76,11 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
   const pools = new Map<string, WorkPool>(
     view.pools.map((p) => [p.resourceId, { ...p, switchingTo: p.switchingTo ?? (p.powerChange === 'down' ? 'warm_standby' : undefined), warmTargets: { ...p.warmTargets } }]),
   );
-  let running = view.running.slice();
+  /**
+   * Every run in the view's order, kept as the round places and releases: read only when no runs
+   * per pool come with the view, or while something is paused (in step 1, before any change).
+   */
+  let running: Running[] | undefined = view.runsByPool ? undefined : [...view.running];
   /**
    * The runs per pool, in the order of `running` and by expected end: the view's, or grouped and
    * sorted once a round asks; kept as the round places and releases (new arrays: the view's are
@@ -86,7 +90,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
   const runsOfPool = (poolId: string): PoolRuns => {
     if (!runsByPool) {
       const grouped = new Map<string, Running[]>();
-      for (const r of running) grouped.get(r.poolId)?.push(r) ?? grouped.set(r.poolId, [r]);
+      for (const r of running!) grouped.get(r.poolId)?.push(r) ?? grouped.set(r.poolId, [r]);
       runsByPool = new Map([...grouped].map(([id, runs]) => [id, { inOrder: runs, byEnd: byEnd(runs) }]));
     }
     return runsByPool.get(poolId) ?? { inOrder: [], byEnd: [] };
@@ -170,7 +174,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
   const release = (r: Running) => {
     const pool = pools.get(r.poolId)!;
     rewrite(pool, r.gpuIndexes, (g) => ({ ...g, busy: null, model: r.request.type === 'model_training' ? null : g.model }));
-    running = running.filter((x) => x !== r);
+    if (running) running = running.filter((x) => x !== r);
     if (runsByPool) {
       const runs = runsOfPool(r.poolId);
       runsByPool.set(r.poolId, { inOrder: runs.inOrder.filter((x) => x !== r), byEnd: runs.byEnd.filter((x) => x !== r) });
@@ -209,7 +213,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
     const placed = new Set(choice.gpuIndexes);
     for (const carry of carriedPastPlacements) carry(pool.resourceId, placed, poweredUp);
     const run: Running = { workloadId: w.workloadId, priority: w.priority, request: w.request, run: w.nextRun, poolId: pool.resourceId, gpuIndexes: choice.gpuIndexes, sinceMs: now, endsAtMs: now + startupMs + w.remainingSeconds * 1000 };
-    running.push(run);
+    running?.push(run);
     if (runsByPool) {
       const runs = runsOfPool(run.poolId);
       runsByPool.set(run.poolId, { inOrder: [...runs.inOrder, run], byEnd: withNewRun(runs.byEnd, run) });
@@ -269,7 +273,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
 
   // 1. demand response (a round looks at every run only while something is paused: thousands run at the designed scale)
   if (view.paused.size > 0)
-    for (const r of [...running]) {
+    for (const r of [...(running ??= [...view.running])]) {
       if (r.priority === 'P1') continue;
       const pool = pools.get(r.poolId);
       if (pool && view.paused.has(pausedKey(pool.facilityId, pool.gpuType, r.priority)))

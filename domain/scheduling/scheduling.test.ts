@@ -362,7 +362,7 @@ const starvationProperty = (schedule: Round) =>
 /** Planted bugs: each must be caught. */
 const PLANTED: Record<string, Round> = {
   'places onto GPUs it believes idle': (view) => schedulingRound({ ...view, pools: view.pools.map((p) => ({ ...p, gpus: p.gpus.map((g) => ({ ...g, busy: null })) })) }),
-  'treats a running P1 as P3': (view) => schedulingRound({ ...view, running: view.running.map((r) => ({ ...r, priority: 'P3' as const })) }),
+  'treats a running P1 as P3': (view) => schedulingRound({ ...view, running: [...view.running].map((r) => ({ ...r, priority: 'P3' as const })) }),
   'never asks mining for power': (view) => schedulingRound(view).filter((d) => !(d.type === 'power' && d.direction === 'up')),
   'warms a pool that gives its power back': (view) => schedulingRound({ ...view, pools: view.pools.map((p) => ({ ...p, powerChange: undefined })) }),
   'does not age the queue': (view) => schedulingRound({ ...view, waiting: listOf(view).map((x) => ({ ...x, queuedAtMs: view.nowMs })) }),

@@ -59,7 +59,8 @@ export type SchedulerView = {
   pools: readonly PoolView[];
   /** What waits: a list in any order, or a queue kept in order (queue.ts), which hands a round only the work of the GPU types it walks. */
   waiting: readonly Waiting[] | WaitingQueue;
-  running: readonly Running[];
+  /** The work running, in the order placed (read at most once a round, and only when needed: a scheduler's thousands need not be copied). */
+  running: Iterable<Running>;
   /** Demand response: `<facility>:<gpuType>:<tier>` the economic controller has paused. */
   paused: ReadonlySet<string>;
   /** P1 GPUs asked for per pool and model over the recent window (the warm pool's basis). */
