@@ -356,7 +356,10 @@ export const simulate = async (o: SimulationOptions) => {
   await pump();
   await saveProjected();
   const end = await storedPlace();
-  await o.project?.();
+  // up to the simulation's own last event, not to what the store shows now: another session's
+  // open transaction (a second simulation in the same database) holds the read horizon back, and
+  // projecting only what was in sight left the last workloads out of the summary
+  await o.project?.(end.position);
   await save(end);
   switches.stop();
   handovers.stop();
