@@ -314,12 +314,12 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
    * is never less than beside the warm reserve too), until a pool changes: under a backlog most
    * of the queue is larger than that, and is passed over without a search.
    */
-  const mostFreeOf = new Map<readonly WorkPool[], { changes: number; most: number }>();
+  const mostFreeKept = new Map<readonly WorkPool[], { changes: number; most: number }>();
   const mostFree = (allowed: readonly WorkPool[]) => {
-    const hit = mostFreeOf.get(allowed);
+    const hit = mostFreeKept.get(allowed);
     if (hit?.changes === changes) return hit.most;
     const most = Math.max(0, ...allowed.map((pool) => keptWithoutReserve(pool).free));
-    mostFreeOf.set(allowed, { changes, most });
+    mostFreeKept.set(allowed, { changes, most });
     return most;
   };
   // kept for P1: GPUs warmed for a P1 that waits, and the warm reserve, except from a gang that
@@ -373,8 +373,15 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
   }
   passedWanting.sort((a, b) => (servedBefore(a.first, b.first, now) ? -1 : 1));
   let metPassed = 0;
+  /** `w`'s type wants power: noted after every type passed over whose first workload comes before `w` (all of them when `w` is undefined). */
+  const wantPower = (w: Waiting | undefined) => {
+    for (; metPassed < passedWanting.length && (!w || servedBefore(passedWanting[metPassed]!.first, w, now)); metPassed++) wantsPower.add(passedWanting[metPassed]!.type);
+    if (w) wantsPower.add(w.request.gpuType);
+  };
   for (const w of walked.size === 0 ? [] : queue.inOrder(now, walked)) {
-    for (; metPassed < passedWanting.length && servedBefore(passedWanting[metPassed]!.first, w, now); metPassed++) wantsPower.add(passedWanting[metPassed]!.type);
+    // behind the blocked head of its type, a P2/P3 larger than any pool's room is passed by (what
+    // the steps below decide for it, with fewer look-ups: most of a backlog is such work)
+    if (w.priority !== 'P1' && blocked.has(w.request.gpuType) && w.request.gpuCount > mostFree(allowedFor(w)) && w.request.gpuCount <= largestOf.get(w.request.gpuType)!) continue;
     const typePools = poolsOfType(w.request.gpuType);
     if (typePools.length === 0) continue; // no pool of its type registered (yet): it waits
     const largest = largestOf.get(w.request.gpuType)!;
@@ -423,7 +430,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
     const head = blocked.get(w.request.gpuType);
     // no pool has room for it: it waits, and asks for power (the head of its type, not yet known, is found below)
     if (head !== undefined && w.request.gpuCount > mostFree(allowed)) {
-      wantsPower.add(w.request.gpuType);
+      wantPower(w);
       continue;
     }
     // only pools with enough free GPUs beside those kept are worth a placement's search, and not the
@@ -441,7 +448,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
       place(w, choice.pool, choice.choice);
       continue;
     }
-    wantsPower.add(w.request.gpuType);
+    wantPower(w);
     if (head === undefined) {
       // the head of its type: reserve the moment it fits, where that comes soonest
       const shadows = allowed
@@ -456,7 +463,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
     }
   }
 
-  for (; metPassed < passedWanting.length; metPassed++) wantsPower.add(passedWanting[metPassed]!.type);
+  wantPower(undefined);
 
   // 4. a serving pool quiet for an hour gives its power back: its GPUs beyond the warm reserve cool, and it is not warmed again
   const poweringDown = new Set<string>();
