@@ -27,11 +27,16 @@ export const effectiveRank = (w: Pick<Waiting, 'priority' | 'queuedAtMs'>, nowMs
   return Math.max(BEST_AGED_RANK, BASE_RANK[w.priority] - levels);
 };
 
+type Ranked = { w: Waiting; rank: number };
+/** The order served: by effective rank, then age (first time queued), then id. */
+const compareServed = (a: Ranked, b: Ranked) => a.rank - b.rank || a.w.firstQueuedAtMs - b.w.firstQueuedAtMs || (a.w.workloadId < b.w.workloadId ? -1 : 1);
+const rankedAt = (nowMs: number) => (w: Waiting): Ranked => ({ w, rank: effectiveRank(w, nowMs) });
+
 /** The queue in the order it is served. */
 export const queueOrder = (waiting: readonly Waiting[], nowMs: number): Waiting[] =>
   waiting
-    .map((w) => ({ w, rank: effectiveRank(w, nowMs) }))
-    .sort((a, b) => a.rank - b.rank || a.w.firstQueuedAtMs - b.w.firstQueuedAtMs || (a.w.workloadId < b.w.workloadId ? -1 : 1))
+    .map(rankedAt(nowMs))
+    .sort(compareServed)
     .map((x) => x.w);
 
 const byAge = (a: Waiting, b: Waiting) => a.firstQueuedAtMs - b.firstQueuedAtMs || (a.workloadId < b.workloadId ? -1 : a.workloadId > b.workloadId ? 1 : 0);
@@ -74,18 +79,21 @@ const insertSorted = (list: Entry[], e: Entry, order: (a: Waiting, b: Waiting) =
 };
 
 /** Whether `a` is served before `b` at `nowMs` (queueOrder's order). */
-export const servedBefore = (a: Waiting, b: Waiting, nowMs: number) =>
-  (effectiveRank(a, nowMs) - effectiveRank(b, nowMs) || a.firstQueuedAtMs - b.firstQueuedAtMs || (a.workloadId < b.workloadId ? -1 : 1)) < 0;
+export const servedBefore = (a: Waiting, b: Waiting, nowMs: number) => compareServed(rankedAt(nowMs)(a), rankedAt(nowMs)(b)) < 0;
 
-/** Lists in queueOrder's order merged into one. */
-const mergeInOrder = (lists: readonly Waiting[][], nowMs: number): Waiting[] =>
-  lists.reduce((merged, list) => {
-    if (merged.length === 0) return list;
-    const out: Waiting[] = [];
-    let [i, j] = [0, 0];
-    while (i < merged.length && j < list.length) out.push(servedBefore(list[j]!, merged[i]!, nowMs) ? list[j++]! : merged[i++]!);
-    return out.concat(merged.slice(i), list.slice(j));
-  }, []);
+/** Lists in queueOrder's order merged into one (each workload's rank reckoned once). */
+const mergeInOrder = (lists: readonly Waiting[][], nowMs: number): Waiting[] => {
+  if (lists.length <= 1) return lists[0] ?? [];
+  const merged = lists
+    .map((list) => list.map(rankedAt(nowMs)))
+    .reduce((a, b) => {
+      const out: Ranked[] = [];
+      let [i, j] = [0, 0];
+      while (i < a.length && j < b.length) out.push(compareServed(b[j]!, a[i]!) < 0 ? b[j++]! : a[i++]!);
+      return out.concat(a.slice(i), b.slice(j));
+    });
+  return merged.map((x) => x.w);
+};
 
 /** What a round asks of the queue: what waits per GPU type in short, the work of the types it walks in order, and each type's first. */
 export type WaitingQueue = {
