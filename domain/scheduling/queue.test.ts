@@ -53,18 +53,18 @@ describe('the queue kept between rounds', () => {
           }
           else if (s.kind === 'time') now += s.ms;
           else {
-            expect(queue.inOrder(now).map((w) => w.workloadId)).toEqual(queueOrder(waiting, now).map((w) => w.workloadId));
+            expect([...queue.inOrder(now)].map((w) => w.workloadId)).toEqual(queueOrder(waiting, now).map((w) => w.workloadId));
             expect(queue.byType()).toEqual(waitingByType(waiting));
             // a GPU type's work alone, and its first, as the whole order has them
             const whole = queueOrder(waiting, now);
             for (const type of ['H100', 'A100'] as const) {
-              expect(queue.inOrder(now, new Set([type])).map((w) => w.workloadId)).toEqual(whole.filter((w) => w.request.gpuType === type).map((w) => w.workloadId));
+              expect([...queue.inOrder(now, new Set([type]))].map((w) => w.workloadId)).toEqual(whole.filter((w) => w.request.gpuType === type).map((w) => w.workloadId));
               expect(queue.firstOf(type, now)?.workloadId).toEqual(whole.find((w) => w.request.gpuType === type)?.workloadId);
             }
           }
         }
         expect(queue.byType()).toEqual(waitingByType(waiting));
-        expect(queue.inOrder(now).map((w) => w.workloadId)).toEqual(queueOrder(waiting, now).map((w) => w.workloadId));
+        expect([...queue.inOrder(now)].map((w) => w.workloadId)).toEqual(queueOrder(waiting, now).map((w) => w.workloadId));
         expect(queue.size).toBe(waiting.length);
       }),
       { numRuns: 1000 },

@@ -378,10 +378,29 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
     for (; metPassed < passedWanting.length && (!w || servedBefore(passedWanting[metPassed]!.first, w, now)); metPassed++) wantsPower.add(passedWanting[metPassed]!.type);
     if (w) wantsPower.add(w.request.gpuType);
   };
+  /**
+   * Walked types whose rest is known to place nothing: once a type's head is blocked (so it has
+   * asked for power) and, as the round's placements have left its pools, everything of it that
+   * waits would now be passed over (`howDecided`), the rest of its walk decides nothing (its room
+   * only shrinks: no P1 of it waits). Reading the queue stops when every walked type is done.
+   */
+  const done = new Set<GpuType>();
+  const doneLookedAt = new Map<GpuType, number>();
+  const isDone = (type: GpuType) => {
+    if (done.has(type)) return true;
+    if (!blocked.has(type) || doneLookedAt.get(type) === changes) return false;
+    doneLookedAt.set(type, changes);
+    if (howDecided(type, queue.byType().get(type)!) === 'walk') return false;
+    done.add(type);
+    return true;
+  };
   for (const w of walked.size === 0 ? [] : queue.inOrder(now, walked)) {
     // behind the blocked head of its type, a P2/P3 larger than any pool's room is passed by (what
     // the steps below decide for it, with fewer look-ups: most of a backlog is such work)
-    if (w.priority !== 'P1' && blocked.has(w.request.gpuType) && w.request.gpuCount > mostFree(allowedFor(w)) && w.request.gpuCount <= largestOf.get(w.request.gpuType)!) continue;
+    if (w.priority !== 'P1' && blocked.has(w.request.gpuType) && w.request.gpuCount > mostFree(allowedFor(w)) && w.request.gpuCount <= largestOf.get(w.request.gpuType)!) {
+      if (isDone(w.request.gpuType) && done.size === walked.size) break;
+      continue;
+    }
     const typePools = poolsOfType(w.request.gpuType);
     if (typePools.length === 0) continue; // no pool of its type registered (yet): it waits
     const largest = largestOf.get(w.request.gpuType)!;

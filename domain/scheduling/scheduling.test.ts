@@ -534,6 +534,29 @@ describe('scheduler (invariants 2 and 3), model-based', () => {
     expect(decideRound(viewOf(w), { passOverStuck: false }).decisions).toEqual(decideRound({ ...viewOf(w), waiting: queue }).decisions);
   });
 
+  it('reads on past a GPU type whose rest can place nothing while another type it walks can', () => {
+    const w = newWorld();
+    w.pools.set('a-a100', { ...w.pools.get('a-a100')!, mode: 'serving' });
+    const p2 = (id: string, gpuType: GpuType, gpuCount: number, agoMs: number): Waiting => ({
+      workloadId: id,
+      customerId: 'c',
+      priority: 'P2',
+      request: { type: 'ai_inference_batch', gpuType, gpuCount, model: 'llama-3-8b', durationSeconds: 600 },
+      firstQueuedAtMs: w.now - agoMs,
+      queuedAtMs: w.now - agoMs,
+      nextRun: 1,
+      remainingSeconds: 600,
+    });
+    // H100: 12 fit a-h100, then 8 is its blocked head and 6 finds no room: the rest of H100 places
+    // nothing; the A100 gang after them still goes
+    w.waiting = [p2('h12', 'H100', 12, 4000), p2('h8', 'H100', 8, 3000), p2('h6', 'H100', 6, 2000), p2('a2', 'A100', 2, 1000)];
+    const queue = createQueue();
+    for (const x of w.waiting) queue.add(x);
+    const placed = decideRound({ ...viewOf(w), waiting: queue }).decisions.flatMap((d) => (d.type === 'place' ? [d.workloadId] : []));
+    expect(placed).toEqual(['h12', 'a2']);
+    expect(decideRound({ ...viewOf(w), waiting: queue }).decisions).toEqual(decideRound(viewOf(w), { passOverStuck: false }).decisions);
+  });
+
   it('catches a scheduler that does not age the queue', () => {
     expect(fc.check(starvationProperty(PLANTED['does not age the queue']!), { numRuns: 20 }).failed).toBe(true);
   });
