@@ -440,6 +440,18 @@ const passOverProperty = (tally: (waiting: readonly Waiting[]) => ReadonlyMap<Gp
     },
   );
 
+/** A P2 batch job of ten minutes that has waited `agoMs` at `nowMs`. */
+const batchWaiting = (nowMs: number) => (id: string, gpuType: GpuType, gpuCount: number, agoMs: number): Waiting => ({
+  workloadId: id,
+  customerId: 'c',
+  priority: 'P2',
+  request: { type: 'ai_inference_batch', gpuType, gpuCount, model: 'llama-3-8b', durationSeconds: 600 },
+  firstQueuedAtMs: nowMs - agoMs,
+  queuedAtMs: nowMs - agoMs,
+  nextRun: 1,
+  remainingSeconds: 600,
+});
+
 describe('scheduler (invariants 2 and 3), model-based', () => {
   it('places exactly, never preempts P1, asks mining for power, and lets every workload end', () => {
     fc.assert(worldProperty(schedulingRound), { numRuns: 60 });
@@ -513,16 +525,7 @@ describe('scheduler (invariants 2 and 3), model-based', () => {
 
   it('asks for power for a type passed over where walking it would have, among the types walked', () => {
     const w = newWorld();
-    const p2 = (id: string, gpuType: GpuType, gpuCount: number, agoMs: number): Waiting => ({
-      workloadId: id,
-      customerId: 'c',
-      priority: 'P2',
-      request: { type: 'ai_inference_batch', gpuType, gpuCount, model: 'llama-3-8b', durationSeconds: 600 },
-      firstQueuedAtMs: w.now - agoMs,
-      queuedAtMs: w.now - agoMs,
-      nextRun: 1,
-      remainingSeconds: 600,
-    });
+    const p2 = batchWaiting(w.now);
     // H100 is walked (its first fits a-h100); A100 (its pool off) is passed over, wanting power, at
     // its first workload; the H100 gang of 16 that fits nowhere asks for power after it
     w.waiting = [p2('h-small', 'H100', 1, 3000), p2('a-first', 'A100', 2, 2000), p2('h-big', 'H100', 16, 1000)];
@@ -537,16 +540,7 @@ describe('scheduler (invariants 2 and 3), model-based', () => {
   it('reads on past a GPU type whose rest can place nothing while another type it walks can', () => {
     const w = newWorld();
     w.pools.set('a-a100', { ...w.pools.get('a-a100')!, mode: 'serving' });
-    const p2 = (id: string, gpuType: GpuType, gpuCount: number, agoMs: number): Waiting => ({
-      workloadId: id,
-      customerId: 'c',
-      priority: 'P2',
-      request: { type: 'ai_inference_batch', gpuType, gpuCount, model: 'llama-3-8b', durationSeconds: 600 },
-      firstQueuedAtMs: w.now - agoMs,
-      queuedAtMs: w.now - agoMs,
-      nextRun: 1,
-      remainingSeconds: 600,
-    });
+    const p2 = batchWaiting(w.now);
     // H100: 12 fit a-h100, then 8 is its blocked head and 6 finds no room: the rest of H100 places
     // nothing; the A100 gang after them still goes
     w.waiting = [p2('h12', 'H100', 12, 4000), p2('h8', 'H100', 8, 3000), p2('h6', 'H100', 6, 2000), p2('a2', 'A100', 2, 1000)];
