@@ -372,47 +372,21 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
     else if (how === 'pass, wanting power') passedWanting.push({ type, first: queue.firstOf(type, now)! });
   }
   passedWanting.sort((a, b) => (servedBefore(a.first, b.first, now) ? -1 : 1));
-  let metPassed = 0;
-  /** `w`'s type wants power: noted after every type passed over whose first workload comes before `w` (all of them when `w` is undefined). */
-  const wantPower = (w: Waiting | undefined) => {
-    for (; metPassed < passedWanting.length && (!w || servedBefore(passedWanting[metPassed]!.first, w, now)); metPassed++) wantsPower.add(passedWanting[metPassed]!.type);
-    if (w) wantsPower.add(w.request.gpuType);
-  };
-  /**
-   * Walked types whose rest is known to place nothing: once a type's head is blocked (so it has
-   * asked for power) and, as the round's placements have left its pools, everything of it that
-   * waits would now be passed over (`howDecided`), the rest of its walk decides nothing (its room
-   * only shrinks: no P1 of it waits). Reading the queue stops when every walked type is done.
-   */
-  const done = new Set<GpuType>();
-  const doneLookedAt = new Map<GpuType, number>();
-  const isDone = (type: GpuType) => {
-    if (done.has(type)) return true;
-    if (!blocked.has(type) || doneLookedAt.get(type) === changes) return false;
-    doneLookedAt.set(type, changes);
-    if (howDecided(type, queue.byType().get(type)!) === 'walk') return false;
-    done.add(type);
-    return true;
-  };
-  for (const w of walked.size === 0 ? [] : queue.inOrder(now, walked)) {
-    // behind the blocked head of its type, a P2/P3 larger than any pool's room is passed by (what
-    // the steps below decide for it, with fewer look-ups: most of a backlog is such work)
-    if (w.priority !== 'P1' && blocked.has(w.request.gpuType) && w.request.gpuCount > mostFree(allowedFor(w)) && w.request.gpuCount <= largestOf.get(w.request.gpuType)!) {
-      if (isDone(w.request.gpuType) && done.size === walked.size) break;
-      continue;
-    }
+  /** What one walked workload decides: its decisions go to `out`; `wanted` says its type wants power (noted in order below). */
+  let wanted = false;
+  const decideFor = (w: Waiting): void => {
     const typePools = poolsOfType(w.request.gpuType);
-    if (typePools.length === 0) continue; // no pool of its type registered (yet): it waits
+    if (typePools.length === 0) return; // no pool of its type registered (yet): it waits
     const largest = largestOf.get(w.request.gpuType)!;
     if (w.request.gpuCount > largest) {
       out.push({ type: 'fail', workloadId: w.workloadId, reason: `needs ${w.request.gpuCount} ${w.request.gpuType} in one facility; the largest pool has ${largest} in service` });
-      continue;
+      return;
     }
     if (w.priority === 'P1') {
       const warm = best(typePools.map((pool) => ({ pool, choice: placeWarm(w, pool) })));
       if (warm) {
         place(w, warm.pool, warm.choice);
-        continue;
+        return;
       }
       // P2/P3 runs serving the model leave it warm when preempted
       let placed = false;
@@ -428,7 +402,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
           break;
         }
       }
-      if (placed) continue;
+      if (placed) return;
       // wait while GPUs are warmed for it (step 5), in the pool with the fewest to warm among those
       // with room beside what earlier P1s wait for there; with none, it waits its turn unclaimed
       const claimed = (pool: WorkPool) => [...(p1Short.get(pool.resourceId)?.values() ?? [])].reduce((n, c) => n + c, 0);
@@ -437,20 +411,20 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
       const target = typePools
         .filter((pool) => pool.powerChange !== 'down' && inServiceOf(pool) - claimed(pool) >= w.request.gpuCount)
         .sort((a, b) => toWarm(a) - toWarm(b) || capacityFor(b) - capacityFor(a) || (a.resourceId < b.resourceId ? -1 : 1))[0];
-      if (!target) continue;
+      if (!target) return;
       const short = p1Short.get(target.resourceId) ?? new Map<string, number>();
       short.set(w.request.model, (short.get(w.request.model) ?? 0) + w.request.gpuCount);
       p1Short.set(target.resourceId, short);
       changed(target.resourceId);
-      continue;
+      return;
     }
     const allowed = allowedFor(w);
-    if (allowed.length === 0) continue; // paused everywhere: it waits for the spike to pass
+    if (allowed.length === 0) return; // paused everywhere: it waits for the spike to pass
     const head = blocked.get(w.request.gpuType);
     // no pool has room for it: it waits, and asks for power (the head of its type, not yet known, is found below)
     if (head !== undefined && w.request.gpuCount > mostFree(allowed)) {
-      wantPower(w);
-      continue;
+      wanted = true;
+      return;
     }
     // only pools with enough free GPUs beside those kept are worth a placement's search, and not the
     // blocked head's pool when even a warm start there would delay the head
@@ -460,14 +434,14 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
       if (head && head.poolId === choice.pool.resourceId) {
         const endsAt = now + (choice.choice.warm ? WARM_START_MS : coldLoadMs(w.request.model)) + w.remainingSeconds * 1000;
         if (endsAt > head.atMs) {
-          if (w.request.gpuCount > head.spare) continue; // it would delay the head
+          if (w.request.gpuCount > head.spare) return; // it would delay the head
           head.spare -= w.request.gpuCount;
         }
       }
       place(w, choice.pool, choice.choice);
-      continue;
+      return;
     }
-    wantPower(w);
+    wanted = true;
     if (head === undefined) {
       // the head of its type: reserve the moment it fits, where that comes soonest
       const shadows = allowed
@@ -480,9 +454,56 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
         .sort((a, b) => a.atMs - b.atMs);
       blocked.set(w.request.gpuType, shadows[0] ?? null);
     }
+  };
+  /**
+   * Walked types whose rest is known to place nothing: once a type's head is blocked (so it has
+   * asked for power) and, as the round's placements have left its pools, everything of it that
+   * waits would now be passed over (`howDecided`), the rest of its walk decides nothing (its room
+   * only shrinks: no P1 of it waits), and its lane is read no further.
+   */
+  const done = new Set<GpuType>();
+  const doneLookedAt = new Map<GpuType, number>();
+  const isDone = (type: GpuType) => {
+    if (done.has(type)) return true;
+    if (!blocked.has(type) || doneLookedAt.get(type) === changes) return false;
+    doneLookedAt.set(type, changes);
+    if (howDecided(type, queue.byType().get(type)!) === 'walk') return false;
+    done.add(type);
+    return true;
+  };
+  /**
+   * Each walked type is read on its own, as far as it can place anything (types are independent in
+   * this step), and what its workloads decide is then put in the queue's order across types, as a
+   * walk over all of them together decides it: placements and preemptions in `out`, and each
+   * type's need of power after every type passed over whose first workload comes before it.
+   */
+  const decidedInOrder: Array<{ w: Waiting; decisions: Decision[]; wantsPower: boolean }> = [];
+  for (const type of walked)
+    for (const w of queue.inOrder(now, new Set([type]))) {
+      // behind the blocked head of its type, a P2/P3 larger than any pool's room is passed by (what
+      // decideFor decides for it, with fewer look-ups: most of a backlog is such work)
+      if (w.priority !== 'P1' && blocked.has(type) && w.request.gpuCount > mostFree(allowedFor(w)) && w.request.gpuCount <= largestOf.get(type)!) {
+        if (isDone(type)) break;
+        continue;
+      }
+      const mark = out.length;
+      wanted = false;
+      decideFor(w);
+      if (out.length > mark || wanted) decidedInOrder.push({ w, decisions: out.splice(mark), wantsPower: wanted });
+    }
+  decidedInOrder.sort((a, b) => (servedBefore(a.w, b.w, now) ? -1 : 1));
+  let metPassed = 0;
+  /** Types passed over whose first workload comes before `w` (all that are left, when undefined) want power. */
+  const passedWantPower = (w: Waiting | undefined) => {
+    for (; metPassed < passedWanting.length && (!w || servedBefore(passedWanting[metPassed]!.first, w, now)); metPassed++) wantsPower.add(passedWanting[metPassed]!.type);
+  };
+  for (const { w, decisions, wantsPower: wants } of decidedInOrder) {
+    out.push(...decisions);
+    if (!wants) continue;
+    passedWantPower(w);
+    wantsPower.add(w.request.gpuType);
   }
-
-  wantPower(undefined);
+  passedWantPower(undefined);
 
   // 4. a serving pool quiet for an hour gives its power back: its GPUs beyond the warm reserve cool, and it is not warmed again
   const poweringDown = new Set<string>();

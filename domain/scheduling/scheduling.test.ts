@@ -542,12 +542,12 @@ describe('scheduler (invariants 2 and 3), model-based', () => {
     w.pools.set('a-a100', { ...w.pools.get('a-a100')!, mode: 'serving' });
     const p2 = batchWaiting(w.now);
     // H100: 12 fit a-h100, then 8 is its blocked head and 6 finds no room: the rest of H100 places
-    // nothing; the A100 gang after them still goes
-    w.waiting = [p2('h12', 'H100', 12, 4000), p2('h8', 'H100', 8, 3000), p2('h6', 'H100', 6, 2000), p2('a2', 'A100', 2, 1000)];
+    // nothing; the A100 gangs before and after them still go, each in its place in the queue
+    w.waiting = [p2('h12', 'H100', 12, 4000), p2('a1', 'A100', 1, 5000), p2('h8', 'H100', 8, 3000), p2('h6', 'H100', 6, 2000), p2('a2', 'A100', 2, 1000)];
     const queue = createQueue();
     for (const x of w.waiting) queue.add(x);
     const placed = decideRound({ ...viewOf(w), waiting: queue }).decisions.flatMap((d) => (d.type === 'place' ? [d.workloadId] : []));
-    expect(placed).toEqual(['h12', 'a2']);
+    expect(placed).toEqual(['a1', 'h12', 'a2']);
     expect(decideRound({ ...viewOf(w), waiting: queue }).decisions).toEqual(decideRound(viewOf(w), { passOverStuck: false }).decisions);
   });
 
