@@ -98,8 +98,8 @@ const mergeInOrder = (lists: readonly Waiting[][], nowMs: number): Waiting[] => 
 /** What a round asks of the queue: what waits per GPU type in short, the work of the types it walks in order, and each type's first. */
 export type WaitingQueue = {
   byType(): ReadonlyMap<GpuType, WaitingOfType>;
-  /** What waits, of the GPU types given (all without), in queueOrder's order (read as far as needed: one type's is read as it goes). */
-  inOrder(nowMs: number, types?: ReadonlySet<GpuType>): Iterable<Waiting>;
+  /** What waits, of the GPU types given (all without), in queueOrder's order. */
+  inOrder(nowMs: number, types?: ReadonlySet<GpuType>): readonly Waiting[];
   /** The first of a GPU type's work to be served. */
   firstOf(type: GpuType, nowMs: number): Waiting | undefined;
 };
@@ -166,20 +166,21 @@ export const createQueue = () => {
       for (const e of list.splice(0, n)) if (!e.gone) insertSorted(lane.aged, e, byAge);
     }
   };
-  /** A lane in order, read as the reader goes (a round often stops early). Aged before the first read; nothing changes the queue while a round reads it. */
-  function* laneInOrder(lane: Lane, nowMs: number): Generator<Waiting> {
-    for (const e of lane.p1) if (!e.gone) yield e.w;
-    for (const e of lane.aged) if (!e.gone) yield e.w;
+  const laneInOrder = (lane: Lane, nowMs: number): Waiting[] => {
+    const out: Waiting[] = [];
+    for (const e of lane.p1) if (!e.gone) out.push(e.w);
+    for (const e of lane.aged) if (!e.gone) out.push(e.w);
     const [a, b] = [lane.young.P2, lane.young.P3];
     const rank = (w: Waiting) => effectiveRank(w, nowMs);
     let [i, j] = [0, 0];
     while (i < a.length || j < b.length) {
       if (i < a.length && a[i]!.gone) i++;
       else if (j < b.length && b[j]!.gone) j++;
-      else if (j >= b.length || (i < a.length && (rank(a[i]!.w) - rank(b[j]!.w) || byAge(a[i]!.w, b[j]!.w)) < 0)) yield a[i++]!.w;
-      else yield b[j++]!.w;
+      else if (j >= b.length || (i < a.length && (rank(a[i]!.w) - rank(b[j]!.w) || byAge(a[i]!.w, b[j]!.w)) < 0)) out.push(a[i++]!.w);
+      else out.push(b[j++]!.w);
     }
-  }
+    return out;
+  };
   const firstLive = (list: readonly Entry[]) => list.find((e) => !e.gone)?.w;
   const queue = {
     /** Queues `w` (in place of the same workload's entry, if it has one). */
@@ -204,10 +205,10 @@ export const createQueue = () => {
     get size() {
       return live.size;
     },
-    inOrder(nowMs: number, types?: ReadonlySet<GpuType>): Iterable<Waiting> {
+    inOrder(nowMs: number, types?: ReadonlySet<GpuType>): readonly Waiting[] {
       const chosen = [...lanes].filter(([type]) => !types || types.has(type)).map(([, lane]) => lane);
       for (const lane of chosen) age(lane, nowMs);
-      return chosen.length === 1 ? laneInOrder(chosen[0]!, nowMs) : mergeInOrder(chosen.map((lane) => [...laneInOrder(lane, nowMs)]), nowMs);
+      return mergeInOrder(chosen.map((lane) => laneInOrder(lane, nowMs)), nowMs);
     },
     firstOf(type: GpuType, nowMs: number): Waiting | undefined {
       const lane = lanes.get(type);

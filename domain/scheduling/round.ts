@@ -478,19 +478,27 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
    * type's need of power after every type passed over whose first workload comes before it.
    */
   const decidedInOrder: Array<{ w: Waiting; decisions: Decision[]; wantsPower: boolean }> = [];
-  for (const type of walked)
+  for (const type of walked) {
+    const largest = largestOf.get(type)!;
+    const allowed = { P2: allowedFor({ priority: 'P2', request: { gpuType: type } }), P3: allowedFor({ priority: 'P3', request: { gpuType: type } }) };
+    /** The most a P2/P3 gang may take now, as of `changes` (looked at again only when a pool changes). */
+    const room = { P2: 0, P3: 0, asOf: -1 };
     for (const w of queue.inOrder(now, new Set([type]))) {
       // behind the blocked head of its type, a P2/P3 larger than any pool's room is passed by (what
       // decideFor decides for it, with fewer look-ups: most of a backlog is such work)
-      if (w.priority !== 'P1' && blocked.has(type) && w.request.gpuCount > mostFree(allowedFor(w)) && w.request.gpuCount <= largestOf.get(type)!) {
-        if (isDone(type)) break;
-        continue;
+      if (w.priority !== 'P1' && blocked.has(type)) {
+        if (room.asOf !== changes) {
+          [room.P2, room.P3, room.asOf] = [mostFree(allowed.P2), mostFree(allowed.P3), changes];
+          if (isDone(type)) break;
+        }
+        if (w.request.gpuCount > room[w.priority] && w.request.gpuCount <= largest) continue;
       }
       const mark = out.length;
       wanted = false;
       decideFor(w);
       if (out.length > mark || wanted) decidedInOrder.push({ w, decisions: out.splice(mark), wantsPower: wanted });
     }
+  }
   decidedInOrder.sort((a, b) => (servedBefore(a.w, b.w, now) ? -1 : 1));
   let metPassed = 0;
   /** Types passed over whose first workload comes before `w` (all that are left, when undefined) want power. */
