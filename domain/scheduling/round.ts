@@ -478,6 +478,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
    * type's need of power after every type passed over whose first workload comes before it.
    */
   const decidedInOrder: Array<{ w: Waiting; decisions: Decision[]; wantsPower: boolean }> = [];
+  const askedPower = new Set<GpuType>();
   for (const type of walked) {
     const largest = largestOf.get(type)!;
     const allowed = { P2: allowedFor({ priority: 'P2', request: { gpuType: type } }), P3: allowedFor({ priority: 'P3', request: { gpuType: type } }) };
@@ -496,6 +497,9 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
       const mark = out.length;
       wanted = false;
       decideFor(w);
+      // only a type's first need of power places it among the others' (each later one notes it again)
+      if (wanted && !askedPower.has(type)) askedPower.add(type);
+      else wanted = false;
       if (out.length > mark || wanted) decidedInOrder.push({ w, decisions: out.splice(mark), wantsPower: wanted });
     }
   }
