@@ -147,7 +147,6 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
   /** GPUs that can take work, now or once free: health and service do not change in a round, so counted from the pool's GPUs as the view holds them. */
   const viewGpus = new Map(view.pools.map((p) => [p.resourceId, p.gpus]));
   const inServiceOf = (pool: WorkPool) => inServiceUnits(viewGpus.get(pool.resourceId)!);
-  /** Idle GPUs warm with each model, and GPUs warming with each, per pool. */
   /** GPUs warming with each model, per pool. */
   const warmingCounts = perPool((pool) => warmingCountsOf(pool.gpus));
   /** Idle GPUs warm with each model, in index order: all a P1 may be placed on. */
@@ -163,11 +162,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
   /** A P1's best gang in a pool: GPUs warm with its model only. */
   const placeWarm = (w: Waiting, pool: WorkPool) =>
     placeGang(pool, { gpuCount: w.request.gpuCount, model: w.request.model, warmOnly: true }, { gpus: idleWarmGpus(pool).get(w.request.model) ?? [], headroom: headroomNow(pool) });
-  /**
-   * A pool's runs in order of their expected ends (unknown ends last): a blocked head of `count`
-   * GPUs more than are free needs no more than the first `count` to find its shadow, as every run
-   * frees at least one.
-   */
+  /** A pool's runs in order of their expected ends (unknown ends last): a blocked head's shadow is found from the first of them (shadowOf). */
   const runsEndingFirst = (pool: WorkPool) => runsOfPool(pool.resourceId).byEnd;
 
   // the working view follows every decision, so later ones in the round see earlier ones
