@@ -5,6 +5,7 @@
  * service, a model loaded (warm standby) or not, and at most one workload.
  */
 import type { GpuType } from '../workload/request.ts';
+import { partitionPoint } from '../sorted.ts';
 
 /** H100 and A100 SXM come eight to an HGX board; L40S (PCIe) four to a server. */
 export const GPUS_PER_HOST: Record<GpuType, number> = { H100: 8, A100: 8, L40S: 4 };
@@ -117,20 +118,9 @@ export const countOverGpus = (test: (g: GpuUnit) => boolean) =>
     (n, from, to, changed) => eachOnce(changed).reduce((m, i) => m + (test(to[i]!) ? 1 : 0) - (test(from[i]!) ? 1 : 0), n),
   );
 
-/** Where a GPU of this index is, or would go, in a list in index order. */
-const placeIn = (list: readonly GpuUnit[], index: number) => {
-  let [lo, hi] = [0, list.length];
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (list[mid]!.index < index) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-};
-
 /** `list` (in index order) with the GPU at `index` as `to` has it: in if it meets `test`, out if not. */
 export const refiled = (list: GpuUnit[], to: readonly GpuUnit[], index: number, test: (g: GpuUnit) => boolean) => {
-  const at = placeIn(list, index);
+  const at = partitionPoint(list, (g) => g.index < index);
   const there = at < list.length && list[at]!.index === index;
   const g = to[index]!;
   if (test(g)) {

@@ -13,6 +13,7 @@
  */
 import type { Tier } from '../billing/price-list.ts';
 import type { GpuType } from '../workload/request.ts';
+import { partitionPoint } from '../sorted.ts';
 import type { Running, Waiting, WaitingOfType } from './types.ts';
 
 const BASE_RANK: Record<Tier, number> = { P1: 1, P2: 2, P3: 3 };
@@ -68,15 +69,7 @@ export const waitingByType = (waiting: Iterable<Waiting>): ReadonlyMap<GpuType, 
 type Entry = { w: Waiting; gone: boolean };
 
 /** Puts `e` into `list`, kept sorted by `order`. */
-const insertSorted = (list: Entry[], e: Entry, order: (a: Waiting, b: Waiting) => number) => {
-  let [lo, hi] = [0, list.length];
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (order(list[mid]!.w, e.w) <= 0) lo = mid + 1;
-    else hi = mid;
-  }
-  list.splice(lo, 0, e);
-};
+const insertSorted = (list: Entry[], e: Entry, order: (a: Waiting, b: Waiting) => number) => list.splice(partitionPoint(list, (x) => order(x.w, e.w) <= 0), 0, e);
 
 /** Whether `a` is served before `b` at `nowMs` (queueOrder's order). */
 export const servedBefore = (a: Waiting, b: Waiting, nowMs: number) => compareServed(rankedAt(nowMs)(a), rankedAt(nowMs)(b)) < 0;

@@ -6,21 +6,14 @@
  * grouping and sorting thousands of runs for every round was a sixth of a designed-scale day.
  */
 import type { PoolRuns, Running } from './types.ts';
+import { partitionPoint } from '../sorted.ts';
 
 /** A run's expected end for ordering: unknown ends last. */
 const endOf = (r: Running) => r.endsAtMs ?? Infinity;
 
 /** The first place in `list` (by end, ties in order placed) after every run that goes before `r`. */
-const placeByEnd = (list: readonly Running[], r: Running, placedBefore: (a: Running) => boolean) => {
-  let [lo, hi] = [0, list.length];
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    const other = list[mid]!;
-    if (endOf(other) < endOf(r) || (endOf(other) === endOf(r) && placedBefore(other))) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-};
+const placeByEnd = (list: readonly Running[], r: Running, placedBefore: (a: Running) => boolean) =>
+  partitionPoint(list, (other) => endOf(other) < endOf(r) || (endOf(other) === endOf(r) && placedBefore(other)));
 
 /** `list` with `r` in its place by end, `r` being placed after every run in it (a new run). */
 export const withNewRun = (list: readonly Running[], r: Running): Running[] => {

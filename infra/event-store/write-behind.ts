@@ -18,6 +18,7 @@
 import { AppendsRefusedError, matchesExpectedRevision, WrongExpectedRevisionError, type ExpectedRevision } from './expected-revision.ts';
 import { comparePositions, type GlobalPosition } from './position.ts';
 import type { AppendResult, EventStore, StreamAppend } from './types.ts';
+import { partitionPoint } from '../../domain/sorted.ts';
 
 export type WriteBehindStore = EventStore & {
   /** Resolves once every append made so far is stored; throws what stopped the writer, if anything did. */
@@ -62,15 +63,7 @@ export const writeBehind = (
     if (lastStored?.commit === commit) lastStored.upTo = prepare;
     else storedCommits.push({ upTo: prepare, commit });
   };
-  const commitOf = (prepare: bigint) => {
-    let [lo, hi] = [0, storedCommits.length];
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (storedCommits[mid]!.upTo < prepare) lo = mid + 1;
-      else hi = mid;
-    }
-    return storedCommits[lo]?.commit;
-  };
+  const commitOf = (prepare: bigint) => storedCommits[partitionPoint(storedCommits, (s) => s.upTo < prepare)]?.commit;
   let stopped: unknown;
   let tail: Promise<void> = Promise.resolve();
 

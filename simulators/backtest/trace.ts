@@ -25,6 +25,7 @@ import type { GpuType } from '../../domain/workload/request.ts';
 import type { NetworkFacts } from '../../domain/economics/profitability.ts';
 import { btcNetworkDaily, btcUsdHourly, ercotDayAheadHourly, ercotRealTime15Min, feesKnownAtDayStart, gpuRentalMonthly, valueAt, type Point } from '../market/history.ts';
 import { isoMinute as iso } from '../../domain/time.ts';
+import { partitionPoint } from '../../domain/sorted.ts';
 
 export const INTERVAL_MS = 900_000;
 const HOUR_MS = 3_600_000;
@@ -183,14 +184,5 @@ export const buildTrace = (opts: TraceOptions): Trace => {
   return { node: opts.node, fromMs: opts.fromMs, toMs: opts.toMs, intervalMs: INTERVAL_MS, intervals, dayAheadByHour, notes };
 };
 
-const lowerBound = (s: readonly Point[], t: number) => {
-  let lo = 0;
-  let hi = s.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (s[mid]!.t < t) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-};
+const lowerBound = (s: readonly Point[], t: number) => partitionPoint(s, (p) => p.t < t);
 

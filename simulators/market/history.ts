@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { MarketNode } from '../../domain/market/ticks.ts';
+import { partitionPoint } from '../../domain/sorted.ts';
 
 export const MARKET_DATA_DIR = process.env.HCP_MARKET_DATA_DIR ?? path.resolve(import.meta.dirname, 'data');
 
@@ -137,16 +138,4 @@ export const gpuRentalMonthly = (dir = MARKET_DATA_DIR): GpuMonth[] =>
   });
 
 /** The value in force at time t: the last point at or before t (series sorted by t). */
-export const valueAt = (series: readonly Point[], t: number): number | undefined => {
-  let lo = 0;
-  let hi = series.length - 1;
-  let found: number | undefined;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    if (series[mid]!.t <= t) {
-      found = series[mid]!.value;
-      lo = mid + 1;
-    } else hi = mid - 1;
-  }
-  return found;
-};
+export const valueAt = (series: readonly Point[], t: number): number | undefined => series[partitionPoint(series, (p) => p.t <= t) - 1]?.value;

@@ -51,6 +51,7 @@ import {
 import { btcNetworkDaily, btcUsdHourly, ercotDayAheadHourly, feesKnownAtDayStart, ercotRealTime15Min, ercotRealTimeHourly, gpuRentalMonthly, type Point } from './history.ts';
 import type { MarketSource } from './source.ts';
 import { DAY_MS, HOUR_MS, iso } from '../../domain/time.ts';
+import { partitionPoint } from '../../domain/sorted.ts';
 
 /** First instant served by the hourly file for HB_WEST/HB_NORTH when the 15-minute file is used for 2023. */
 export const FIFTEEN_MINUTE_UNTIL_MS = Date.parse('2024-01-01T00:00:00Z');
@@ -181,16 +182,7 @@ const build = (opts: ReplayOptions): Built => {
 };
 
 /** First index with times[i] ≥ t. */
-const lowerBound = (times: ArrayLike<number>, t: number): number => {
-  let lo = 0;
-  let hi = times.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (times[mid]! < t) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-};
+const lowerBound = (times: ArrayLike<number>, t: number): number => partitionPoint(times, (x) => x < t);
 
 const memo = new Map<string, Built>();
 
