@@ -454,18 +454,10 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
    * Walked types whose rest is known to place nothing: once a type's head is blocked (so it has
    * asked for power) and, as the round's placements have left its pools, everything of it that
    * waits would now be passed over (`howDecided`), the rest of its walk decides nothing (its room
-   * only shrinks: no P1 of it waits), and its lane is read no further.
+   * only shrinks: no P1 of it waits), and its lane is read no further. Asked once per change of
+   * the pools, with the type's room.
    */
-  const done = new Set<GpuType>();
-  const doneLookedAt = new Map<GpuType, number>();
-  const isDone = (type: GpuType) => {
-    if (done.has(type)) return true;
-    if (!blocked.has(type) || doneLookedAt.get(type) === changes) return false;
-    doneLookedAt.set(type, changes);
-    if (howDecided(type, queue.byType().get(type)!) === 'walk') return false;
-    done.add(type);
-    return true;
-  };
+  const isDone = (type: GpuType) => blocked.has(type) && howDecided(type, queue.byType().get(type)!) !== 'walk';
   /**
    * Each walked type is read on its own, as far as it can place anything (types are independent in
    * this step), and what its workloads decide is then put in the queue's order across types, as a
