@@ -7,10 +7,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Tier } from '../billing/price-list.ts';
-import { createQueue, queueOrder, waitingByType } from './queue.ts';
+import { createQueue, queueOfList, queueOrder, waitingByType, type QueueWalk, type UpTo } from './queue.ts';
 import type { Waiting } from './types.ts';
 
-type Step = { kind: 'add'; tier: Tier; agedBy: number; id: number } | { kind: 'remove' | 'requeue'; pick: number } | { kind: 'time'; ms: number } | { kind: 'look' };
+/** A look reads each GPU type's work whole, and walked as a round walks it: each call allowing gangs of at most `upTo` (all when undefined). */
+type Look = { kind: 'look'; largest: number; upTo: Array<UpTo | undefined> };
+type Step = { kind: 'add'; tier: Tier; agedBy: number; id: number } | { kind: 'remove' | 'requeue'; pick: number } | { kind: 'time'; ms: number } | Look;
 
 const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ kind: fc.constant('add' as const), tier: fc.constantFrom<Tier>('P1', 'P2', 'P3'), agedBy: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 3 * 3_600_000 })), id: fc.integer({ min: 0, max: 40 }) }),
@@ -19,11 +21,26 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ kind: fc.constant('requeue' as const), pick: fc.nat() }),
   // steps of time that land on, just before and well past the ages where a tier stops rising
   fc.record({ kind: fc.constant('time' as const), ms: fc.oneof({ arbitrary: fc.constantFrom(0, 1, 299_999, 300_000, 2_700_000), weight: 4 }, { arbitrary: fc.integer({ min: 0, max: 1_800_000 }), weight: 1 }) }),
-  fc.constant({ kind: 'look' as const }),
+  fc.record({
+    kind: fc.constant('look' as const),
+    // gangs here take 1–4 GPUs: mostly all of them below the largest, and rooms that grow and shrink among them
+    largest: fc.integer({ min: 3, max: 5 }),
+    upTo: fc.array(fc.option(fc.record({ P2: fc.integer({ min: 0, max: 4 }), P3: fc.integer({ min: 0, max: 4 }) }), { nil: undefined, freq: 8 }), { maxLength: 30 }),
+  }),
 );
 
+/** What a walk gives, read off the whole order: from where the last call stopped, the first its `upTo` lets through. */
+const walkedFromWhole = (whole: readonly Waiting[], { largest, upTo }: Look) => {
+  let at = 0;
+  return upTo.map((limit) => {
+    while (at < whole.length && !(!limit || whole[at]!.priority === 'P1' || whole[at]!.request.gpuCount > largest || whole[at]!.request.gpuCount <= limit[whole[at]!.priority as 'P2' | 'P3'])) at++;
+    return whole[at++]?.workloadId;
+  });
+};
+const walked = (walk: QueueWalk, { upTo }: Look) => upTo.map((limit) => walk(limit)?.workloadId);
+
 describe('the queue kept between rounds', () => {
-  it('gives exactly the order sorted afresh (of all, of a GPU type, its first), and what waits of each GPU type, whatever comes, goes and however time moves (property)', () => {
+  it('gives exactly the order sorted afresh (of all, of a GPU type, its first, walked past gangs too large), and what waits of each GPU type, whatever comes, goes and however time moves (property)', () => {
     fc.assert(
       fc.property(fc.array(step, { maxLength: 80 }), (steps) => {
         const queue = createQueue();
@@ -52,7 +69,7 @@ describe('the queue kept between rounds', () => {
             queue.add(waiting[k]!);
           }
           else if (s.kind === 'time') now += s.ms;
-          else {
+          else if (s.kind === 'look') {
             expect([...queue.inOrder(now)].map((w) => w.workloadId)).toEqual(queueOrder(waiting, now).map((w) => w.workloadId));
             expect(queue.byType()).toEqual(waitingByType(waiting));
             // a GPU type's work alone, and its first, as the whole order has them
@@ -60,6 +77,10 @@ describe('the queue kept between rounds', () => {
             for (const type of ['H100', 'A100'] as const) {
               expect([...queue.inOrder(now, new Set([type]))].map((w) => w.workloadId)).toEqual(whole.filter((w) => w.request.gpuType === type).map((w) => w.workloadId));
               expect(queue.firstOf(type, now)?.workloadId).toEqual(whole.find((w) => w.request.gpuType === type)?.workloadId);
+              // walked as a round walks it, passing over gangs too large for each call's room
+              const expected = walkedFromWhole(whole.filter((w) => w.request.gpuType === type), s);
+              expect(walked(queue.walk(type, now, s.largest), s)).toEqual(expected);
+              expect(walked(queueOfList(waiting).walk(type, now, s.largest), s)).toEqual(expected);
             }
           }
         }
@@ -69,5 +90,24 @@ describe('the queue kept between rounds', () => {
       }),
       { numRuns: 1000 },
     );
+  });
+
+  it('does not give, once the room grows, a gang it passed over while the room was smaller', () => {
+    const queue = createQueue();
+    const batch = (id: string, gpuCount: number, atMs: number): Waiting => ({
+      workloadId: id,
+      customerId: 'c',
+      priority: 'P2',
+      request: { type: 'ai_inference_batch', model: 'm', gpuType: 'H100', gpuCount, durationSeconds: 60 },
+      firstQueuedAtMs: atMs,
+      queuedAtMs: atMs,
+      nextRun: 1,
+      remainingSeconds: 60,
+    });
+    queue.add(batch('four', 4, 0));
+    queue.add(batch('one', 1, 10));
+    queue.add(batch('two', 2, 20));
+    const walk = queue.walk('H100', 100, 8);
+    expect([walk({ P2: 1, P3: 1 }), walk({ P2: 8, P3: 8 }), walk()].map((w) => w?.workloadId)).toEqual(['one', 'two', undefined]);
   });
 });

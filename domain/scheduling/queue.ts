@@ -88,6 +88,22 @@ const mergeInOrder = (lists: readonly Waiting[][], nowMs: number): Waiting[] => 
   return merged.map((x) => x.w);
 };
 
+/** The most GPUs a P2/P3 gang of each tier may take, as a round reckons it (see `QueueWalk`). */
+export type UpTo = Readonly<Record<'P2' | 'P3', number>>;
+
+/**
+ * One GPU type's work read in queueOrder's order, as far as a round asks: each call gives the next
+ * P1, the next gang larger than the `largest` it was made with (it fails), and the next P2/P3 of
+ * at most `upTo[tier]` GPUs (every one, when `upTo` is undefined); undefined once none is left.
+ * What a call passes over is not read, and not given later even if `upTo` grows (so after an
+ * undefined, none is).
+ */
+export type QueueWalk = (upTo?: UpTo) => Waiting | undefined;
+
+/** Whether a walk asked for work up to `upTo` gives `w` (see QueueWalk). */
+const walkGives = (w: Waiting, upTo: UpTo | undefined, largest: number) =>
+  !upTo || w.priority === 'P1' || w.request.gpuCount > largest || w.request.gpuCount <= upTo[w.priority];
+
 /** What a round asks of the queue: what waits per GPU type in short, the work of the types it walks in order, and each type's first. */
 export type WaitingQueue = {
   byType(): ReadonlyMap<GpuType, WaitingOfType>;
@@ -95,6 +111,8 @@ export type WaitingQueue = {
   inOrder(nowMs: number, types?: ReadonlySet<GpuType>): readonly Waiting[];
   /** The first of a GPU type's work to be served. */
   firstOf(type: GpuType, nowMs: number): Waiting | undefined;
+  /** A GPU type's work, read as far as asked (QueueWalk). */
+  walk(type: GpuType, nowMs: number, largest: number): QueueWalk;
 };
 
 /** A list of what waits, as a queue (sorted once, when a round first asks). */
@@ -105,20 +123,95 @@ export const queueOfList = (waiting: readonly Waiting[]): WaitingQueue => {
     byType: () => waitingByType(waiting),
     inOrder: (nowMs, types) => inOrderAt(nowMs).filter((w) => !types || types.has(w.request.gpuType)),
     firstOf: (type, nowMs) => inOrderAt(nowMs).find((w) => w.request.gpuType === type),
+    walk: (type, nowMs, largest) => {
+      const list = inOrderAt(nowMs).filter((w) => w.request.gpuType === type);
+      let i = 0;
+      return (upTo) => {
+        for (; i < list.length; i++) if (walkGives(list[i]!, upTo, largest)) return list[i++];
+        return undefined;
+      };
+    },
   };
 };
 
-/** One GPU type's work: P1s by age, P2/P3 aged to their best rank by age, and the younger by the time queued. */
-type Lane = { p1: Entry[]; aged: Entry[]; young: { P2: Entry[]; P3: Entry[] } };
+/** One tier's gangs of one size in a GPU type's lane: those aged to their best rank by age, the younger by the time queued. */
+type Gangs = { tier: 'P2' | 'P3'; gpuCount: number; aged: Entry[]; young: Entry[] };
+/** One GPU type's work: P1s by age, and P2/P3 by tier and gang size. */
+type Lane = { p1: Entry[]; gangs: Gangs[] };
+
+/**
+ * Reads a lane in queueOrder's order (QueueWalk): its P1s, then its lists of gangs merged by rank
+ * (a handful of lists: a merge step looks at each list's first). A list of gangs too large for
+ * `upTo` is left where it stands; if a later call lets it in again, it first skips what was served
+ * before the last workload given.
+ */
+const walkLane = (lane: Lane, nowMs: number, largest: number): QueueWalk => {
+  let p1 = 0;
+  const cursors = lane.gangs.map((gangs) => ({ gangs, list: gangs.aged, at: 0, readAtCall: 0 }));
+  type Cursor = (typeof cursors)[number];
+  /** The cursor's first live workload, from the aged list and then the younger. */
+  const headOf = (c: Cursor): Waiting | undefined => {
+    for (;;) {
+      if (c.at < c.list.length) {
+        const e = c.list[c.at]!;
+        if (!e.gone) return e.w;
+        c.at++;
+      } else if (c.list === c.gangs.young) return undefined;
+      else [c.list, c.at] = [c.gangs.young, 0];
+    }
+  };
+  let calls = 0;
+  let last: Ranked | undefined;
+  /** A call that found nothing has passed over all that is left. */
+  let ended = false;
+  return (upTo) => {
+    if (ended) return undefined;
+    calls++;
+    for (; p1 < lane.p1.length; p1++) if (!lane.p1[p1]!.gone) return lane.p1[p1++]!.w;
+    let first: { c: Cursor; ranked: Ranked } | undefined;
+    for (const c of cursors) {
+      const { tier, gpuCount } = c.gangs;
+      if (upTo && gpuCount > upTo[tier] && gpuCount <= largest) continue;
+      let w = headOf(c);
+      let ranked = w && rankedAt(nowMs)(w);
+      // passed over by the calls before: catch up with the walk
+      if (c.readAtCall !== calls - 1 && last)
+        while (ranked && compareServed(ranked, last) < 0) {
+          c.at++;
+          w = headOf(c);
+          ranked = w && rankedAt(nowMs)(w);
+        }
+      c.readAtCall = calls;
+      if (ranked && (!first || compareServed(ranked, first.ranked) < 0)) first = { c, ranked };
+    }
+    if (!first) {
+      ended = true;
+      return undefined;
+    }
+    first.c.at++;
+    last = first.ranked;
+    return first.ranked.w;
+  };
+};
+
+/** A lane's work in order. */
+const laneInOrder = (lane: Lane, nowMs: number): Waiting[] => {
+  const out: Waiting[] = [];
+  const next = walkLane(lane, nowMs, Infinity);
+  for (let w = next(); w; w = next()) out.push(w);
+  return out;
+};
 
 /**
  * The queue kept in its order between rounds, for a scheduler with thousands waiting (sorting
  * them all for every round was a quarter of a designed-scale day), one lane per GPU type (a
- * round passes over a type none of whose work can be placed without reading it). `inOrder(now)`
- * is exactly `queueOrder` of what is in it, all queued at or before `now` as a scheduler's work
- * is: P1s by age; then every P2/P3 aged to its best rank, by age; then the others merged by rank.
- * Within a tier, rank follows the time queued, so each tier's younger work is kept in that order
- * and moves to the aged list as time passes.
+ * round passes over a type none of whose work can be placed without reading it), and in a lane
+ * one list per tier and gang size (behind a blocked head a round reads only gangs that could fit:
+ * reading past thousands too large was a third of a designed day). `inOrder(now)` is exactly
+ * `queueOrder` of what is in it, all queued at or before `now` as a scheduler's work is: P1s by
+ * age; then every P2/P3 aged to its best rank, by age; then the others by rank. Within a tier,
+ * rank follows the time queued, so each list's younger work is kept in that order and moves to
+ * its aged list as time passes.
  */
 export const createQueue = () => {
   /** What waits, by workload: its entry in a list (an entry taken out or queued anew since is passed over, then swept out). */
@@ -127,14 +220,19 @@ export const createQueue = () => {
   const lanes = new Map<GpuType, Lane>();
   const laneOf = (type: GpuType) => {
     let lane = lanes.get(type);
-    if (!lane) lanes.set(type, (lane = { p1: [], aged: [], young: { P2: [], P3: [] } }));
+    if (!lane) lanes.set(type, (lane = { p1: [], gangs: [] }));
     return lane;
+  };
+  const gangsOf = (lane: Lane, tier: 'P2' | 'P3', gpuCount: number) => {
+    let gangs = lane.gangs.find((g) => g.tier === tier && g.gpuCount === gpuCount);
+    if (!gangs) lane.gangs.push((gangs = { tier, gpuCount, aged: [], young: [] }));
+    return gangs;
   };
   const byTimeQueued = (a: Waiting, b: Waiting) => a.queuedAtMs - b.queuedAtMs || byAge(a, b);
   let removed = 0;
   const compact = () => {
     for (const lane of lanes.values())
-      for (const list of [lane.p1, lane.aged, lane.young.P2, lane.young.P3]) {
+      for (const list of [lane.p1, ...lane.gangs.flatMap((g) => [g.aged, g.young])]) {
         const kept = list.filter((e) => !e.gone);
         list.splice(0, list.length, ...kept);
       }
@@ -150,31 +248,21 @@ export const createQueue = () => {
     if (++removed > live.size && removed > 64) compact();
     return true;
   };
-  /** Moves a lane's younger work that has reached its best rank by `nowMs` to the aged list. */
+  /** Moves a lane's younger work that has reached its best rank by `nowMs` to the aged lists. */
   const age = (lane: Lane, nowMs: number) => {
-    for (const tier of ['P2', 'P3'] as const) {
-      const list = lane.young[tier];
+    for (const gangs of lane.gangs) {
+      const list = gangs.young;
       let n = 0;
-      while (n < list.length && nowMs - list[n]!.w.queuedAtMs >= AGED_AFTER_MS[tier]) n++;
-      for (const e of list.splice(0, n)) if (!e.gone) insertSorted(lane.aged, e, byAge);
+      while (n < list.length && nowMs - list[n]!.w.queuedAtMs >= AGED_AFTER_MS[gangs.tier]) n++;
+      for (const e of list.splice(0, n)) if (!e.gone) insertSorted(gangs.aged, e, byAge);
     }
   };
-  const laneInOrder = (lane: Lane, nowMs: number): Waiting[] => {
-    const out: Waiting[] = [];
-    for (const e of lane.p1) if (!e.gone) out.push(e.w);
-    for (const e of lane.aged) if (!e.gone) out.push(e.w);
-    const [a, b] = [lane.young.P2, lane.young.P3];
-    const rank = (w: Waiting) => effectiveRank(w, nowMs);
-    let [i, j] = [0, 0];
-    while (i < a.length || j < b.length) {
-      if (i < a.length && a[i]!.gone) i++;
-      else if (j < b.length && b[j]!.gone) j++;
-      else if (j >= b.length || (i < a.length && (rank(a[i]!.w) - rank(b[j]!.w) || byAge(a[i]!.w, b[j]!.w)) < 0)) out.push(a[i++]!.w);
-      else out.push(b[j++]!.w);
-    }
-    return out;
+  /** A lane brought up to `nowMs`. */
+  const agedLane = (type: GpuType, nowMs: number) => {
+    const lane = lanes.get(type);
+    if (lane) age(lane, nowMs);
+    return lane;
   };
-  const firstLive = (list: readonly Entry[]) => list.find((e) => !e.gone)?.w;
   const queue = {
     /** Queues `w` (in place of the same workload's entry, if it has one). */
     add(w: Waiting) {
@@ -184,7 +272,7 @@ export const createQueue = () => {
       count(tally, w, 1);
       const lane = laneOf(w.request.gpuType);
       if (w.priority === 'P1') insertSorted(lane.p1, e, byAge);
-      else insertSorted(lane.young[w.priority], e, byTimeQueued);
+      else insertSorted(gangsOf(lane, w.priority, w.request.gpuCount).young, e, byTimeQueued);
     },
     /** Takes a workload out; whether it was in. */
     remove,
@@ -199,16 +287,16 @@ export const createQueue = () => {
       return live.size;
     },
     inOrder(nowMs: number, types?: ReadonlySet<GpuType>): readonly Waiting[] {
-      const chosen = [...lanes].filter(([type]) => !types || types.has(type)).map(([, lane]) => lane);
-      for (const lane of chosen) age(lane, nowMs);
+      const chosen = [...lanes.keys()].filter((type) => !types || types.has(type)).map((type) => agedLane(type, nowMs)!);
       return mergeInOrder(chosen.map((lane) => laneInOrder(lane, nowMs)), nowMs);
     },
     firstOf(type: GpuType, nowMs: number): Waiting | undefined {
-      const lane = lanes.get(type);
-      if (!lane) return undefined;
-      age(lane, nowMs);
-      const [p2, p3] = [firstLive(lane.young.P2), firstLive(lane.young.P3)];
-      return firstLive(lane.p1) ?? firstLive(lane.aged) ?? (p2 && p3 ? (servedBefore(p2, p3, nowMs) ? p2 : p3) : (p2 ?? p3));
+      const lane = agedLane(type, nowMs);
+      return lane && walkLane(lane, nowMs, Infinity)();
+    },
+    walk(type: GpuType, nowMs: number, largest: number): QueueWalk {
+      const lane = agedLane(type, nowMs);
+      return lane ? walkLane(lane, nowMs, largest) : () => undefined;
     },
   };
   return queue satisfies WaitingQueue;

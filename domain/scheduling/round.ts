@@ -471,16 +471,16 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
     const allowed = { P2: allowedFor({ priority: 'P2', request: { gpuType: type } }), P3: allowedFor({ priority: 'P3', request: { gpuType: type } }) };
     /** The most a P2/P3 gang may take now, as of `changes` (looked at again only when a pool changes). */
     const room = { P2: 0, P3: 0, asOf: -1 };
-    for (const w of queue.inOrder(now, new Set([type]))) {
-      // behind the blocked head of its type, a P2/P3 larger than any pool's room is passed by (what
-      // decideFor decides for it, with fewer look-ups: most of a backlog is such work)
-      if (w.priority !== 'P1' && blocked.has(type)) {
-        if (room.asOf !== changes) {
-          [room.P2, room.P3, room.asOf] = [mostFree(allowed.P2), mostFree(allowed.P3), changes];
-          if (isDone(type)) break;
-        }
-        if (w.request.gpuCount > room[w.priority] && w.request.gpuCount <= largest) continue;
+    const next = queue.walk(type, now, largest);
+    for (;;) {
+      if (blocked.has(type) && room.asOf !== changes) {
+        [room.P2, room.P3, room.asOf] = [mostFree(allowed.P2), mostFree(allowed.P3), changes];
+        if (isDone(type)) break;
       }
+      // behind the blocked head of its type, a P2/P3 larger than any pool's room is passed by unread
+      // (decideFor would leave it waiting: most of a backlog is such work)
+      const w = next(blocked.has(type) ? room : undefined);
+      if (!w) break;
       const mark = out.length;
       wanted = false;
       decideFor(w);
