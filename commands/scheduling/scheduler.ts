@@ -28,6 +28,7 @@ import { iso } from '../../domain/time.ts';
 import { entriesOf, getIn } from '../../domain/persistent-map.ts';
 import { gpuIdOf } from '../../domain/fleet/gpus.ts';
 import { ON_GPUS, TERMINAL, WAITING, workloadDecider, workloadStream, type ActiveWorkload, type WorkloadEvent } from '../../domain/workload/workload.ts';
+import type { GpuType } from '../../domain/workload/request.ts';
 import type { RecordedEvent } from '../../infra/event-store/types.ts';
 import type { CommandDeps } from '../context.ts';
 import { resourcesOf } from '../fleet.ts';
@@ -219,13 +220,27 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     if (tiers === undefined) stuckTiers.set(type, (tiers = tiersStuck(type, room)));
     return tiers?.has(w.priority) ?? false;
   };
-  /** The tiers of the work of a type that waits, or null when some of it fits in `room`. */
-  const tiersStuck = (type: string, room: readonly PoolRoom[]) => {
+  /**
+   * The tiers of the work of a type that waits, or null when some of it fits in `room`: from the
+   * queue's tally of P2/P3 gang sizes, or (with a P1 of the type waiting, whose sizes it does not
+   * keep) from the waiting work itself.
+   */
+  const tiersStuck = (type: GpuType, room: readonly PoolRoom[]) => {
     const tiers = new Set<string>();
-    for (const other of waiting.values())
-      if (other.request.gpuType === type) {
-        if (fitsInRoom(room, other.request.gpuCount)) return null;
-        tiers.add(other.priority);
+    const of = waiting.byType().get(type);
+    if (!of) return tiers;
+    if (of.p1 > 0) {
+      for (const other of waiting.values())
+        if (other.request.gpuType === type) {
+          if (fitsInRoom(room, other.request.gpuCount)) return null;
+          tiers.add(other.priority);
+        }
+      return tiers;
+    }
+    for (const tier of ['P2', 'P3'] as const)
+      for (const gpuCount of of.sizes[tier].keys()) {
+        if (fitsInRoom(room, gpuCount)) return null;
+        tiers.add(tier);
       }
     return tiers;
   };

@@ -7,11 +7,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Tier } from '../billing/price-list.ts';
-import { createQueue, queueOfList, queueOrder, waitingByType, type QueueWalk, type UpTo } from './queue.ts';
+import { createQueue, queueOfList, queueOrder, waitingByType, type Fits, type QueueWalk } from './queue.ts';
 import type { Waiting } from './types.ts';
 
-/** A look reads each GPU type's work whole, and walked as a round walks it: each call allowing gangs of at most `upTo` (all when undefined). */
-type Look = { kind: 'look'; largest: number; upTo: Array<UpTo | undefined> };
+/**
+ * A look reads each GPU type's work whole, and walked as a round walks it: each call letting
+ * through the gangs whose size's bit is set in its tier's mask (all, when undefined): rooms that
+ * grow and shrink, and need not let a smaller gang through where they let a larger one.
+ */
+type Look = { kind: 'look'; largest: number; fits: Array<Record<'P2' | 'P3', number> | undefined> };
+const fitsOf = (masks: Record<'P2' | 'P3', number> | undefined): Fits | undefined => masks && ((tier, gpuCount) => (masks[tier] & (1 << (gpuCount - 1))) !== 0);
 type Step = { kind: 'add'; tier: Tier; agedBy: number; id: number } | { kind: 'remove' | 'requeue'; pick: number } | { kind: 'time'; ms: number } | Look;
 
 const step: fc.Arbitrary<Step> = fc.oneof(
@@ -23,21 +28,22 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   fc.record({ kind: fc.constant('time' as const), ms: fc.oneof({ arbitrary: fc.constantFrom(0, 1, 299_999, 300_000, 2_700_000), weight: 4 }, { arbitrary: fc.integer({ min: 0, max: 1_800_000 }), weight: 1 }) }),
   fc.record({
     kind: fc.constant('look' as const),
-    // gangs here take 1–4 GPUs: mostly all of them below the largest, and rooms that grow and shrink among them
+    // gangs here take 1–4 GPUs: mostly all of them below the largest
     largest: fc.integer({ min: 3, max: 5 }),
-    upTo: fc.array(fc.option(fc.record({ P2: fc.integer({ min: 0, max: 4 }), P3: fc.integer({ min: 0, max: 4 }) }), { nil: undefined, freq: 8 }), { maxLength: 30 }),
+    fits: fc.array(fc.option(fc.record({ P2: fc.nat(15), P3: fc.nat(15) }), { nil: undefined, freq: 8 }), { maxLength: 30 }),
   }),
 );
 
-/** What a walk gives, read off the whole order: from where the last call stopped, the first its `upTo` lets through. */
-const walkedFromWhole = (whole: readonly Waiting[], { largest, upTo }: Look) => {
+/** What a walk gives, read off the whole order: from where the last call stopped, the first it lets through. */
+const walkedFromWhole = (whole: readonly Waiting[], { largest, fits }: Look) => {
   let at = 0;
-  return upTo.map((limit) => {
-    while (at < whole.length && !(!limit || whole[at]!.priority === 'P1' || whole[at]!.request.gpuCount > largest || whole[at]!.request.gpuCount <= limit[whole[at]!.priority as 'P2' | 'P3'])) at++;
+  return fits.map(fitsOf).map((fits) => {
+    const given = (w: Waiting) => !fits || w.priority === 'P1' || w.request.gpuCount > largest || fits(w.priority, w.request.gpuCount);
+    while (at < whole.length && !given(whole[at]!)) at++;
     return whole[at++]?.workloadId;
   });
 };
-const walked = (walk: QueueWalk, { upTo }: Look) => upTo.map((limit) => walk(limit)?.workloadId);
+const walked = (walk: QueueWalk, { fits }: Look) => fits.map((masks) => walk(fitsOf(masks))?.workloadId);
 
 describe('the queue kept between rounds', () => {
   it('gives exactly the order sorted afresh (of all, of a GPU type, its first, walked past gangs too large), and what waits of each GPU type, whatever comes, goes and however time moves (property)', () => {
@@ -108,6 +114,7 @@ describe('the queue kept between rounds', () => {
     queue.add(batch('one', 1, 10));
     queue.add(batch('two', 2, 20));
     const walk = queue.walk('H100', 100, 8);
-    expect([walk({ P2: 1, P3: 1 }), walk({ P2: 8, P3: 8 }), walk()].map((w) => w?.workloadId)).toEqual(['one', 'two', undefined]);
+    const upTo = (n: number) => (_tier: 'P2' | 'P3', gpuCount: number) => gpuCount <= n;
+    expect([walk(upTo(1)), walk(upTo(8)), walk()].map((w) => w?.workloadId)).toEqual(['one', 'two', undefined]);
   });
 });

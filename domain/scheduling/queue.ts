@@ -88,21 +88,20 @@ const mergeInOrder = (lists: readonly Waiting[][], nowMs: number): Waiting[] => 
   return merged.map((x) => x.w);
 };
 
-/** The most GPUs a P2/P3 gang of each tier may take, as a round reckons it (see `QueueWalk`). */
-export type UpTo = Readonly<Record<'P2' | 'P3', number>>;
+/** Whether a round has room now for a P2/P3 gang of a tier and size (see `QueueWalk`). */
+export type Fits = (tier: 'P2' | 'P3', gpuCount: number) => boolean;
 
 /**
  * One GPU type's work read in queueOrder's order, as far as a round asks: each call gives the next
- * P1, the next gang larger than the `largest` it was made with (it fails), and the next P2/P3 of
- * at most `upTo[tier]` GPUs (every one, when `upTo` is undefined); undefined once none is left.
- * What a call passes over is not read, and not given later even if `upTo` grows (so after an
- * undefined, none is).
+ * P1, the next gang larger than the `largest` it was made with (it fails), and the next P2/P3 that
+ * `fits` (every one, when `fits` is undefined); undefined once none is left. What a call passes
+ * over is not read, and not given later even if it fits by then (so after an undefined, none is).
  */
-export type QueueWalk = (upTo?: UpTo) => Waiting | undefined;
+export type QueueWalk = (fits?: Fits) => Waiting | undefined;
 
-/** Whether a walk asked for work up to `upTo` gives `w` (see QueueWalk). */
-const walkGives = (w: Waiting, upTo: UpTo | undefined, largest: number) =>
-  !upTo || w.priority === 'P1' || w.request.gpuCount > largest || w.request.gpuCount <= upTo[w.priority];
+/** Whether a walk asked for what `fits` gives `w` (see QueueWalk). */
+const walkGives = (w: Waiting, fits: Fits | undefined, largest: number) =>
+  !fits || w.priority === 'P1' || w.request.gpuCount > largest || fits(w.priority, w.request.gpuCount);
 
 /** What a round asks of the queue: what waits per GPU type in short, the work of the types it walks in order, and each type's first. */
 export type WaitingQueue = {
@@ -126,8 +125,8 @@ export const queueOfList = (waiting: readonly Waiting[]): WaitingQueue => {
     walk: (type, nowMs, largest) => {
       const list = inOrderAt(nowMs).filter((w) => w.request.gpuType === type);
       let i = 0;
-      return (upTo) => {
-        for (; i < list.length; i++) if (walkGives(list[i]!, upTo, largest)) return list[i++];
+      return (fits) => {
+        for (; i < list.length; i++) if (walkGives(list[i]!, fits, largest)) return list[i++];
         return undefined;
       };
     },
@@ -141,56 +140,65 @@ type Lane = { p1: Entry[]; gangs: Gangs[] };
 
 /**
  * Reads a lane in queueOrder's order (QueueWalk): its P1s, then its lists of gangs merged by rank
- * (a handful of lists: a merge step looks at each list's first). A list of gangs too large for
- * `upTo` is left where it stands; if a later call lets it in again, it first skips what was served
- * before the last workload given.
+ * (a handful of lists: a merge step looks at each list's first). A list of gangs that do not fit
+ * is left where it stands; if a later call lets it in again, it first skips what was served before
+ * the last workload given.
  */
 const walkLane = (lane: Lane, nowMs: number, largest: number): QueueWalk => {
   let p1 = 0;
-  const cursors = lane.gangs.map((gangs) => ({ gangs, list: gangs.aged, at: 0, readAtCall: 0 }));
-  type Cursor = (typeof cursors)[number];
-  /** The cursor's first live workload, from the aged list and then the younger. */
-  const headOf = (c: Cursor): Waiting | undefined => {
+  /** A list of gangs being read: where, and the first live workload there with its rank (a Ranked, so compared without copying). */
+  type Cursor = { gangs: Gangs; list: Entry[]; at: number; w: Waiting | undefined; rank: number; readAtCall: number };
+  const cursors: Cursor[] = lane.gangs.map((gangs) => ({ gangs, list: gangs.aged, at: -1, w: undefined, rank: 0, readAtCall: 0 }));
+  /** Moves a cursor on to its first live workload from `at`, through the aged list and then the younger. */
+  const settle = (c: Cursor) => {
     for (;;) {
       if (c.at < c.list.length) {
         const e = c.list[c.at]!;
-        if (!e.gone) return e.w;
+        if (!e.gone) {
+          [c.w, c.rank] = [e.w, effectiveRank(e.w, nowMs)];
+          return;
+        }
         c.at++;
-      } else if (c.list === c.gangs.young) return undefined;
-      else [c.list, c.at] = [c.gangs.young, 0];
+      } else if (c.list === c.gangs.young) {
+        c.w = undefined;
+        return;
+      } else [c.list, c.at] = [c.gangs.young, 0];
     }
   };
   let calls = 0;
   let last: Ranked | undefined;
   /** A call that found nothing has passed over all that is left. */
   let ended = false;
-  return (upTo) => {
+  return (fits) => {
     if (ended) return undefined;
     calls++;
     for (; p1 < lane.p1.length; p1++) if (!lane.p1[p1]!.gone) return lane.p1[p1++]!.w;
-    let first: { c: Cursor; ranked: Ranked } | undefined;
+    let first: Cursor | undefined;
     for (const c of cursors) {
       const { tier, gpuCount } = c.gangs;
-      if (upTo && gpuCount > upTo[tier] && gpuCount <= largest) continue;
-      let w = headOf(c);
-      let ranked = w && rankedAt(nowMs)(w);
+      if (fits && gpuCount <= largest && !fits(tier, gpuCount)) continue;
+      if (c.at < 0) {
+        c.at = 0;
+        settle(c);
+      }
       // passed over by the calls before: catch up with the walk
       if (c.readAtCall !== calls - 1 && last)
-        while (ranked && compareServed(ranked, last) < 0) {
+        while (c.w && compareServed(c as Ranked, last) < 0) {
           c.at++;
-          w = headOf(c);
-          ranked = w && rankedAt(nowMs)(w);
+          settle(c);
         }
       c.readAtCall = calls;
-      if (ranked && (!first || compareServed(ranked, first.ranked) < 0)) first = { c, ranked };
+      if (c.w && (!first || compareServed(c as Ranked, first as Ranked) < 0)) first = c;
     }
     if (!first) {
       ended = true;
       return undefined;
     }
-    first.c.at++;
-    last = first.ranked;
-    return first.ranked.w;
+    const w = first.w!;
+    last = { w, rank: first.rank };
+    first.at++;
+    settle(first);
+    return w;
   };
 };
 

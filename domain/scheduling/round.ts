@@ -304,22 +304,16 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
     if (!allowed) ofType.set(w.priority, (allowed = poolsOfType(w.request.gpuType).filter((p) => !view.paused.has(pausedKey(p.facilityId, p.gpuType, w.priority)))));
     return allowed;
   };
-  /**
-   * The most free GPUs any of these pools could give a P2/P3 gang (beside P1 holds alone, which
-   * is never less than beside the warm reserve too), until a pool changes: under a backlog most
-   * of the queue is larger than that, and is passed over without a search.
-   */
-  const mostFreeKept = new Map<readonly WorkPool[], { changes: number; most: number }>();
-  const mostFree = (allowed: readonly WorkPool[]) => {
-    const hit = mostFreeKept.get(allowed);
-    if (hit?.changes === changes) return hit.most;
-    const most = Math.max(0, ...allowed.map((pool) => keptWithoutReserve(pool).free));
-    mostFreeKept.set(allowed, { changes, most });
-    return most;
-  };
   // kept for P1: GPUs warmed for a P1 that waits, and the warm reserve, except from a gang that
   // could never run outside the reserve (a P1 may then preempt it)
-  const keptOf = (w: Waiting, pool: WorkPool) => (w.request.gpuCount <= inServiceOf(pool) - pool.warmStandbyUnits ? keptWithReserve : keptWithoutReserve)(pool);
+  const keptFor = (gpuCount: number, pool: WorkPool) => (gpuCount <= inServiceOf(pool) - pool.warmStandbyUnits ? keptWithReserve : keptWithoutReserve)(pool);
+  const keptOf = (w: Waiting, pool: WorkPool) => keptFor(w.request.gpuCount, pool);
+  /**
+   * Whether a P2/P3 gang of `gpuCount` has room in any of these pools beside what is kept there
+   * (where decideFor looks for a place): under a backlog most of the queue has none, and is passed
+   * over without a search.
+   */
+  const fitsIn = (allowed: readonly WorkPool[], gpuCount: number) => allowed.some((pool) => keptFor(gpuCount, pool).free >= gpuCount);
   /** The best gang for a P2/P3 in a pool, beside what is kept there. */
   const placeBeside = (w: Waiting, pool: WorkPool) => {
     const kept = keptOf(w, pool);
@@ -336,8 +330,8 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
   };
   /**
    * How a GPU type's waiting work is decided: walked, or passed over unread when no P1 of it
-   * waits, none is too big for every pool (it would fail), and every P2/P3 gang is larger than
-   * the most any of its pools has free beside what is kept. Then no order places any of it, and
+   * waits, none is too big for every pool (it would fail), and no P2/P3 gang has room in any of
+   * its pools beside what is kept there (`fitsIn`). Then no order places any of it, and
    * walking it would decide only that its type wants power (if some of it may run anywhere), at
    * its first workload. Types are independent in this step, so this is known before any is
    * walked. Under a backlog most types are stuck so in most rounds, and reading thousands of
@@ -353,7 +347,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
       if (Math.max(...of.sizes[tier].keys()) > largestOf.get(type)!) return 'walk';
       const allowed = allowedFor({ priority: tier, request: { gpuType: type } });
       if (allowed.length === 0) continue;
-      if (Math.min(...of.sizes[tier].keys()) <= mostFree(allowed)) return 'walk';
+      for (const gpuCount of of.sizes[tier].keys()) if (fitsIn(allowed, gpuCount)) return 'walk';
       wants = true;
     }
     return wants ? 'pass, wanting power' : 'pass';
@@ -417,7 +411,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
     if (allowed.length === 0) return; // paused everywhere: it waits for the spike to pass
     const head = blocked.get(w.request.gpuType);
     // no pool has room for it: it waits, and asks for power (the head of its type, not yet known, is found below)
-    if (head !== undefined && w.request.gpuCount > mostFree(allowed)) {
+    if (head !== undefined && !fitsIn(allowed, w.request.gpuCount)) {
       wanted = true;
       return;
     }
@@ -469,17 +463,18 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
   for (const type of walked) {
     const largest = largestOf.get(type)!;
     const allowed = { P2: allowedFor({ priority: 'P2', request: { gpuType: type } }), P3: allowedFor({ priority: 'P3', request: { gpuType: type } }) };
-    /** The most a P2/P3 gang may take now, as of `changes` (looked at again only when a pool changes). */
-    const room = { P2: 0, P3: 0, asOf: -1 };
+    /** Whether a P2/P3 gang has room now (asked once per gang size and tier between changes of the pools). */
+    const fitsNow = (tier: 'P2' | 'P3', gpuCount: number) => fitsIn(allowed[tier], gpuCount);
+    let lookedAt = -1;
     const next = queue.walk(type, now, largest);
     for (;;) {
-      if (blocked.has(type) && room.asOf !== changes) {
-        [room.P2, room.P3, room.asOf] = [mostFree(allowed.P2), mostFree(allowed.P3), changes];
+      if (blocked.has(type) && lookedAt !== changes) {
+        lookedAt = changes;
         if (isDone(type)) break;
       }
-      // behind the blocked head of its type, a P2/P3 larger than any pool's room is passed by unread
+      // behind the blocked head of its type, a P2/P3 with no room anywhere is passed by unread
       // (decideFor would leave it waiting: most of a backlog is such work)
-      const w = next(blocked.has(type) ? room : undefined);
+      const w = next(blocked.has(type) ? fitsNow : undefined);
       if (!w) break;
       const mark = out.length;
       wanted = false;
