@@ -38,7 +38,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 const walkedFromWhole = (whole: readonly Waiting[], { largest, fits }: Look) => {
   let at = 0;
   return fits.map(fitsOf).map((fits) => {
-    const given = (w: Waiting) => !fits || w.priority === 'P1' || w.request.gpuCount > largest || fits(w.priority, w.request.gpuCount);
+    const given = (w: Waiting) => !fits || w.priority === 'P1' || w.request.gpuCount > largest || fits(w.priority, w.request.gpuCount, w.remainingSeconds);
     while (at < whole.length && !given(whole[at]!)) at++;
     return whole[at++]?.workloadId;
   });

@@ -88,8 +88,11 @@ const mergeInOrder = (lists: readonly Waiting[][], nowMs: number): Waiting[] => 
   return merged.map((x) => x.w);
 };
 
-/** Whether a round has room now for a P2/P3 gang of a tier and size (see `QueueWalk`). */
-export type Fits = (tier: 'P2' | 'P3', gpuCount: number) => boolean;
+/**
+ * Whether a round could place P2/P3 gangs of a tier and size now, none of which has less work left
+ * than `shortestSeconds` (see `QueueWalk`): false only when none of them could be.
+ */
+export type Fits = (tier: 'P2' | 'P3', gpuCount: number, shortestSeconds: number) => boolean;
 
 /**
  * One GPU type's work read in queueOrder's order, as far as a round asks: each call gives the next
@@ -101,7 +104,7 @@ export type QueueWalk = (fits?: Fits) => Waiting | undefined;
 
 /** Whether a walk asked for what `fits` gives `w` (see QueueWalk). */
 const walkGives = (w: Waiting, fits: Fits | undefined, largest: number) =>
-  !fits || w.priority === 'P1' || w.request.gpuCount > largest || fits(w.priority, w.request.gpuCount);
+  !fits || w.priority === 'P1' || w.request.gpuCount > largest || fits(w.priority, w.request.gpuCount, w.remainingSeconds);
 
 /** What a round asks of the queue: what waits per GPU type in short, the work of the types it walks in order, and each type's first. */
 export type WaitingQueue = {
@@ -133,8 +136,11 @@ export const queueOfList = (waiting: readonly Waiting[]): WaitingQueue => {
   };
 };
 
-/** One tier's gangs of one size in a GPU type's lane: those aged to their best rank by age, the younger by the time queued. */
-type Gangs = { tier: 'P2' | 'P3'; gpuCount: number; aged: Entry[]; young: Entry[] };
+/**
+ * One tier's gangs of one size in a GPU type's lane: those aged to their best rank by age, the
+ * younger by the time queued, and no more work left in any than the least any ever queued here had.
+ */
+type Gangs = { tier: 'P2' | 'P3'; gpuCount: number; shortestSeconds: number; aged: Entry[]; young: Entry[] };
 /** One GPU type's work: P1s by age, and P2/P3 by tier and gang size. */
 type Lane = { p1: Entry[]; gangs: Gangs[] };
 
@@ -176,7 +182,7 @@ const walkLane = (lane: Lane, nowMs: number, largest: number): QueueWalk => {
     let first: Cursor | undefined;
     for (const c of cursors) {
       const { tier, gpuCount } = c.gangs;
-      if (fits && gpuCount <= largest && !fits(tier, gpuCount)) continue;
+      if (fits && gpuCount <= largest && !fits(tier, gpuCount, c.gangs.shortestSeconds)) continue;
       if (c.at < 0) {
         c.at = 0;
         settle(c);
@@ -233,7 +239,7 @@ export const createQueue = () => {
   };
   const gangsOf = (lane: Lane, tier: 'P2' | 'P3', gpuCount: number) => {
     let gangs = lane.gangs.find((g) => g.tier === tier && g.gpuCount === gpuCount);
-    if (!gangs) lane.gangs.push((gangs = { tier, gpuCount, aged: [], young: [] }));
+    if (!gangs) lane.gangs.push((gangs = { tier, gpuCount, shortestSeconds: Infinity, aged: [], young: [] }));
     return gangs;
   };
   const byTimeQueued = (a: Waiting, b: Waiting) => a.queuedAtMs - b.queuedAtMs || byAge(a, b);
@@ -244,6 +250,8 @@ export const createQueue = () => {
         const kept = list.filter((e) => !e.gone);
         list.splice(0, list.length, ...kept);
       }
+    for (const lane of lanes.values())
+      for (const gangs of lane.gangs) gangs.shortestSeconds = [...gangs.aged, ...gangs.young].reduce((least, e) => Math.min(least, e.w.remainingSeconds), Infinity);
     removed = 0;
   };
   const remove = (workloadId: string) => {
@@ -280,7 +288,11 @@ export const createQueue = () => {
       count(tally, w, 1);
       const lane = laneOf(w.request.gpuType);
       if (w.priority === 'P1') insertSorted(lane.p1, e, byAge);
-      else insertSorted(gangsOf(lane, w.priority, w.request.gpuCount).young, e, byTimeQueued);
+      else {
+        const gangs = gangsOf(lane, w.priority, w.request.gpuCount);
+        gangs.shortestSeconds = Math.min(gangs.shortestSeconds, w.remainingSeconds);
+        insertSorted(gangs.young, e, byTimeQueued);
+      }
     },
     /** Takes a workload out; whether it was in. */
     remove,

@@ -27,7 +27,7 @@ import type { GpuType } from '../workload/request.ts';
 import { indexHosts, packIndexed, takeFromIndex, type HostIndex } from './host-index.ts';
 import { coldLoadMs, firstInOrder, gpuIdsOf, placeGang, WARM_START_MS, type GangChoice } from './placement.ts';
 import { chooseVictims } from './preemption.ts';
-import { queueOfList, servedBefore, shadowOf, type WaitingQueue } from './queue.ts';
+import { queueOfList, servedBefore, shadowOf, type Fits, type WaitingQueue } from './queue.ts';
 import { byEnd, withNewRun } from './runs.ts';
 import { pausedKey, type Decision, type PoolRuns, type PoolView, type Running, type SchedulerView, type Waiting, type WaitingOfType } from './types.ts';
 import { sameTargets, warmTargets, WARM_WINDOW_MS } from './warm-pool.ts';
@@ -323,11 +323,12 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
     // an envelope that cannot power every free GPU limits which may be used at all: the plain search
     return kept.hosts.off <= headroom ? packIndexed(pool, req, kept.hosts, headroom) : placeGang(pool, req, { headroom });
   };
-  /** Whether a placement on the blocked head's pool would delay it even with a warm start. */
-  const delaysHead = (w: Waiting, pool: WorkPool) => {
-    const head = blocked.get(w.request.gpuType);
-    return head?.poolId === pool.resourceId && w.request.gpuCount > head.spare && now + WARM_START_MS + w.remainingSeconds * 1000 > head.atMs;
+  /** Whether placing a gang of `gpuCount` with `remainingSeconds` of work on the blocked head's pool would delay the head even with a warm start. */
+  const delaysHeadBy = (pool: WorkPool, gpuCount: number, remainingSeconds: number) => {
+    const head = blocked.get(pool.gpuType);
+    return head?.poolId === pool.resourceId && gpuCount > head.spare && now + WARM_START_MS + remainingSeconds * 1000 > head.atMs;
   };
+  const delaysHead = (w: Waiting, pool: WorkPool) => delaysHeadBy(pool, w.request.gpuCount, w.remainingSeconds);
   /**
    * How a GPU type's waiting work is decided: walked, or passed over unread when no P1 of it
    * waits, none is too big for every pool (it would fail), and no P2/P3 gang has room in any of
@@ -463,8 +464,14 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
   for (const type of walked) {
     const largest = largestOf.get(type)!;
     const allowed = { P2: allowedFor({ priority: 'P2', request: { gpuType: type } }), P3: allowedFor({ priority: 'P3', request: { gpuType: type } }) };
-    /** Whether a P2/P3 gang has room now (asked once per gang size and tier between changes of the pools). */
-    const fitsNow = (tier: 'P2' | 'P3', gpuCount: number) => fitsIn(allowed[tier], gpuCount);
+    /**
+     * Whether gangs of a tier and size, none with less work left than `shortestSeconds`, could be
+     * placed now: some pool has room beside what is kept, and is not the blocked head's pool where
+     * even the shortest would delay the head (decideFor's `roomy`). Under a backlog the head's
+     * shadow is minutes away or past, and every gang of its size waits.
+     */
+    const fitsNow: Fits = (tier, gpuCount, shortestSeconds) =>
+      allowed[tier].some((pool) => keptFor(gpuCount, pool).free >= gpuCount && !delaysHeadBy(pool, gpuCount, shortestSeconds));
     let lookedAt = -1;
     const next = queue.walk(type, now, largest);
     for (;;) {
@@ -472,7 +479,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
         lookedAt = changes;
         if (isDone(type)) break;
       }
-      // behind the blocked head of its type, a P2/P3 with no room anywhere is passed by unread
+      // behind the blocked head of its type, a P2/P3 with no room it may take is passed by unread
       // (decideFor would leave it waiting: most of a backlog is such work)
       const w = next(blocked.has(type) ? fitsNow : undefined);
       if (!w) break;

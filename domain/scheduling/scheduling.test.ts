@@ -551,6 +551,24 @@ describe('scheduler (invariants 2 and 3), model-based', () => {
     expect(decideRound({ ...viewOf(w), waiting: queue }).decisions).toEqual(decideRound(viewOf(w), { passOverStuck: false }).decisions);
   });
 
+  it('lets a gang go behind the blocked head of its pool only when it ends before the head could start', () => {
+    const w = newWorld();
+    const p2 = batchWaiting(w.now);
+    // 12 of a-h100's 16 GPUs run a batch job for another hour; the head needs 14, so it starts in
+    // an hour with 2 to spare, and a 4-GPU gang may go before it only if it is done by then
+    const pool = w.pools.get('a-h100')!;
+    const held = [...Array(12).keys()];
+    w.pools.set('a-h100', { ...pool, gpus: pool.gpus.map((g, i) => (i < 12 ? { ...g, busy: { workloadId: 'big', run: 1, mode: 'serving' }, model: 'llama-3-8b' } : g)) });
+    const big: Running = { workloadId: 'big', priority: 'P2', request: p2('big', 'H100', 12, 0).request, run: 1, poolId: 'a-h100', gpuIndexes: held, sinceMs: w.now, endsAtMs: w.now + 3_600_000 };
+    w.waiting = [p2('head', 'H100', 14, 3000), { ...p2('long', 'H100', 4, 2000), remainingSeconds: 7200 }, { ...p2('short', 'H100', 4, 1000), remainingSeconds: 1200 }];
+    const queue = createQueue();
+    for (const x of w.waiting) queue.add(x);
+    const view = { ...viewOf(w), running: [big] };
+    const placed = decideRound({ ...view, waiting: queue }).decisions.flatMap((d) => (d.type === 'place' ? [d.workloadId] : []));
+    expect(placed).toEqual(['short']);
+    expect(decideRound({ ...view, waiting: queue }).decisions).toEqual(decideRound(view, { passOverStuck: false }).decisions);
+  });
+
   it('catches a scheduler that does not age the queue', () => {
     expect(fc.check(starvationProperty(PLANTED['does not age the queue']!), { numRuns: 20 }).failed).toBe(true);
   });
