@@ -74,20 +74,6 @@ const insertSorted = (list: Entry[], e: Entry, order: (a: Waiting, b: Waiting) =
 /** Whether `a` is served before `b` at `nowMs` (queueOrder's order). */
 export const servedBefore = (a: Waiting, b: Waiting, nowMs: number) => compareServed(rankedAt(nowMs)(a), rankedAt(nowMs)(b)) < 0;
 
-/** Lists in queueOrder's order merged into one (each workload's rank reckoned once). */
-const mergeInOrder = (lists: readonly Waiting[][], nowMs: number): Waiting[] => {
-  if (lists.length <= 1) return lists[0] ?? [];
-  const merged = lists
-    .map((list) => list.map(rankedAt(nowMs)))
-    .reduce((a, b) => {
-      const out: Ranked[] = [];
-      let [i, j] = [0, 0];
-      while (i < a.length && j < b.length) out.push(compareServed(b[j]!, a[i]!) < 0 ? b[j++]! : a[i++]!);
-      return out.concat(a.slice(i), b.slice(j));
-    });
-  return merged.map((x) => x.w);
-};
-
 /**
  * Whether a round could place P2/P3 gangs of a tier and size now, none of which has less work left
  * than `shortestSeconds` (see `QueueWalk`): false only when none of them could be.
@@ -109,8 +95,6 @@ const walkGives = (w: Waiting, fits: Fits | undefined, largest: number) =>
 /** What a round asks of the queue: what waits per GPU type in short, the work of the types it walks in order, and each type's first. */
 export type WaitingQueue = {
   byType(): ReadonlyMap<GpuType, WaitingOfType>;
-  /** What waits, of the GPU types given (all without), in queueOrder's order. */
-  inOrder(nowMs: number, types?: ReadonlySet<GpuType>): readonly Waiting[];
   /** The first of a GPU type's work to be served. */
   firstOf(type: GpuType, nowMs: number): Waiting | undefined;
   /** A GPU type's work, read as far as asked (QueueWalk). */
@@ -123,7 +107,6 @@ export const queueOfList = (waiting: readonly Waiting[]): WaitingQueue => {
   const inOrderAt = (nowMs: number) => (sorted?.nowMs === nowMs ? sorted.list : (sorted = { nowMs, list: queueOrder(waiting, nowMs) }).list);
   return {
     byType: () => waitingByType(waiting),
-    inOrder: (nowMs, types) => inOrderAt(nowMs).filter((w) => !types || types.has(w.request.gpuType)),
     firstOf: (type, nowMs) => inOrderAt(nowMs).find((w) => w.request.gpuType === type),
     walk: (type, nowMs, largest) => {
       const list = inOrderAt(nowMs).filter((w) => w.request.gpuType === type);
@@ -208,22 +191,14 @@ const walkLane = (lane: Lane, nowMs: number, largest: number): QueueWalk => {
   };
 };
 
-/** A lane's work in order. */
-const laneInOrder = (lane: Lane, nowMs: number): Waiting[] => {
-  const out: Waiting[] = [];
-  const next = walkLane(lane, nowMs, Infinity);
-  for (let w = next(); w; w = next()) out.push(w);
-  return out;
-};
-
 /**
  * The queue kept in its order between rounds, for a scheduler with thousands waiting (sorting
  * them all for every round was a quarter of a designed-scale day), one lane per GPU type (a
  * round passes over a type none of whose work can be placed without reading it), and in a lane
  * one list per tier and gang size (behind a blocked head a round reads only gangs that could fit:
- * reading past thousands too large was a third of a designed day). `inOrder(now)` is exactly
- * `queueOrder` of what is in it, all queued at or before `now` as a scheduler's work is: P1s by
- * age; then every P2/P3 aged to its best rank, by age; then the others by rank. Within a tier,
+ * reading past thousands too large was a third of a designed day). A type's walk at `now` gives
+ * exactly `queueOrder` of its work, all queued at or before `now` as a scheduler's work is: P1s
+ * by age; then every P2/P3 aged to its best rank, by age; then the others by rank. Within a tier,
  * rank follows the time queued, so each list's younger work is kept in that order and moves to
  * its aged list as time passes.
  */
@@ -305,10 +280,6 @@ export const createQueue = () => {
     byType: (): ReadonlyMap<GpuType, WaitingOfType> => tally,
     get size() {
       return live.size;
-    },
-    inOrder(nowMs: number, types?: ReadonlySet<GpuType>): readonly Waiting[] {
-      const chosen = [...lanes.keys()].filter((type) => !types || types.has(type)).map((type) => agedLane(type, nowMs)!);
-      return mergeInOrder(chosen.map((lane) => laneInOrder(lane, nowMs)), nowMs);
     },
     firstOf(type: GpuType, nowMs: number): Waiting | undefined {
       const lane = agedLane(type, nowMs);

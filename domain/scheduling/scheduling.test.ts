@@ -430,7 +430,7 @@ const passOverProperty = (tally: (waiting: readonly Waiting[]) => ReadonlyMap<Gp
         for (const x of list) queue.add(x);
         const runs = createRuns();
         for (const r of view.running) runs.add(r);
-        const passing = decideRound({ ...view, waiting: { byType: () => tally(list), inOrder: queue.inOrder, firstOf: queue.firstOf, walk: queue.walk }, runsByPool: runs.byPool() }).decisions;
+        const passing = decideRound({ ...view, waiting: { byType: () => tally(list), firstOf: queue.firstOf, walk: queue.walk }, runsByPool: runs.byPool() }).decisions;
         expect(passing).toEqual(walked);
         const types = new Set(list.map((x) => x.request.gpuType));
         if ([...types].some((t) => !decideRound({ ...view, waiting: list.filter((x) => x.request.gpuType === t) }).decisions.some((d) => d.type === 'place' || d.type === 'fail'))) passedOver.n++;
