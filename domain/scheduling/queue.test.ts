@@ -92,7 +92,7 @@ describe('the queue kept between rounds', () => {
             const whole = queueOrder(waiting, now);
             for (const type of ['H100', 'A100'] as const) {
               expect(queue.firstOf(type, now)?.workloadId).toEqual(whole.find((w) => w.request.gpuType === type)?.workloadId);
-              // walked as a round walks it, passing over gangs too large for each call's room
+              // walked as a round walks it, passing over the gangs each call finds no room for
               const expected = walkedFromWhole(whole.filter((w) => w.request.gpuType === type), s);
               expect(walked(queue.walk(type, now, s.largest), s)).toEqual(expected);
               expect(walked(queueOfList(waiting).walk(type, now, s.largest), s)).toEqual(expected);
