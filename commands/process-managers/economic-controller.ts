@@ -36,6 +36,7 @@ import {
   type ControllerState,
   type Recommendation,
 } from '../../domain/economics/controller.ts';
+import { dayAheadIntervals } from '../../domain/economics/policy.ts';
 import { DEFAULT_LEARNED_CONFIG, dayAheadWindow, initialLearnedForecaster, learnedForecast, observeSettled, settledAt, type LearnedForecasterState } from '../../domain/economics/forecast.ts';
 import type { Mode } from '../../domain/economics/plan.ts';
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
@@ -240,7 +241,7 @@ export const economicController = (deps: CommandDeps, facilities: readonly Facil
     const fc = await forecasterOf(node, intervalStart);
     const electricity = market.power[powerFeed(node)];
     if (market.btcUsd === undefined || !market.network || electricity === undefined) return;
-    const dayAhead = dayAheadWindow((h) => bookOf(node).get(h), intervalStart, DEFAULT_CONTROLLER_CONFIG.horizonIntervals, INTERVAL_MS);
+    const dayAhead = dayAheadWindow((h) => bookOf(node).get(h), intervalStart, dayAheadIntervals(DEFAULT_CONTROLLER_CONFIG.horizonIntervals), INTERVAL_MS);
     const forecast = fc.observed > 0 ? learnedForecast(fc, { atMs: intervalStart, dayAhead }) : undefined;
     // the interval decided last, now settled, is scored for the adaptation's record
     const settledPrice = settledAt(fc, entry.decidedInterval);

@@ -4,7 +4,7 @@ import { SEED_SCENARIO } from '../fleet/inventory.ts';
 import { adaptiveDecide, initialAdaptation, type AdaptationRecord } from './adaptation.ts';
 import { decide, initialControllerState, recompute, type ControllerState, type EconomicsObservation } from './controller.ts';
 import type { PriceForecast } from './forecast.ts';
-import { DEFAULT_POLICIES, leaderOf } from './policy.ts';
+import { DEFAULT_POLICIES, dayAheadIntervals, leaderOf } from './policy.ts';
 
 const FC = { seed: 20261205, numRuns: 60 } as const;
 const T0 = Date.UTC(2023, 7, 17, 20, 30);
@@ -45,7 +45,7 @@ describe('the controller adapts to its own record (invariant 8 holds throughout)
 
   it('a record in which holding still did better never makes the controller switch more', () => {
     fc.assert(
-      fc.property(prices, stateArb, fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 6, maxLength: 6 }), fc.double({ min: 0, max: 1e6, noNaN: true }), (p, state, scores, better) => {
+      fc.property(prices, stateArb, fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: DEFAULT_POLICIES.length, maxLength: DEFAULT_POLICIES.length }), fc.double({ min: 0, max: 1e6, noNaN: true }), (p, state, scores, better) => {
         const record = initialAdaptation(texasNorth, T0);
         const switches = (scoresUsd: number[]) =>
           decide({ facility: texasNorth, observation: obsAt(p[0]!), state, forecast: path(p), adaptation: { ...record.input, scoresUsd } }).recommendation.switched.length;
@@ -126,6 +126,26 @@ describe('the controller adapts to its own record (invariant 8 holds throughout)
     expect(trusting).toBeGreaterThan(8);
     expect(trusting).toBeLessThan(32);
     expect(steps.slice(trusting, 32).some((x) => x.recommendation.allocation.groups.some((g) => g.kind === 'asic' && g.sleeping > 0))).toBe(true);
+  });
+
+  it('a policy with its own look-ahead plans over it, is recorded with it and recomputes; the observation carries its day-ahead hours', () => {
+    const long = DEFAULT_POLICIES.findIndex((x) => x.horizon !== undefined);
+    expect(long).toBeGreaterThanOrEqual(0);
+    const horizon = DEFAULT_POLICIES[long]!.horizon!;
+    expect(dayAheadIntervals(8)).toBe(horizon);
+    // day-ahead a little above the S21 strike for the coming hours: two hours of it do not pay a round trip of switches, four do
+    const dayAhead = { fromMs: T0 - 3_600_000, hourlyUsdPerMwh: Array(8).fill(163) };
+    const record = initialAdaptation(texasNorth, T0);
+    const scoresUsd = DEFAULT_POLICIES.map((_, k) => (k === long ? 1e6 : 0));
+    const at = { facility: texasNorth, observation: { ...obsAt(163), dayAhead }, state: initialControllerState(texasNorth, T0), forecast: path(Array(8).fill(40)) };
+    const out = decide({ ...at, adaptation: { ...record.input, scoresUsd } });
+    const short = decide({ ...at, policy: { forecast: 'persistence', margin: 0 } });
+    const s21Asleep = (r: typeof out) => r.recommendation.allocation.groups.reduce((n, g) => n + (g.kind === 'asic' && g.model === 'S21' ? g.sleeping : 0), 0);
+    expect(s21Asleep(short)).toBe(0);
+    expect(s21Asleep(out)).toBeGreaterThan(0);
+    expect(out.recommendation.policy).toEqual(DEFAULT_POLICIES[long]);
+    expect(out.recommendation.reason).toContain(`over ${horizon} intervals`);
+    expect(recompute(out.recommendation)).toEqual({ ok: true, differences: [] });
   });
 
   it('with unchanged prices a block changes mode at most once (no flapping), whatever the record says', () => {

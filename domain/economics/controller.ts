@@ -189,12 +189,12 @@ export const decide = (input: DecideInput): { recommendation: Recommendation; st
   const config = input.config ?? DEFAULT_CONTROLLER_CONFIG;
   const { facility, observation: obs, state } = input;
   const dt = config.intervalMs / 3_600_000;
-  const K = Math.max(1, config.horizonIntervals);
+  const leader = input.adaptation ? leaderOf(input.adaptation) : undefined;
+  const policy: Policy = leader !== undefined ? input.adaptation!.policies[leader]! : (input.policy ?? TRUST_FORECAST);
+  const K = Math.max(1, policy.horizon ?? config.horizonIntervals);
   const persistence = () =>
     persistenceForecast({ atMs: obs.atMs, intervalMs: config.intervalMs, horizon: K, lastUsdPerMwh: obs.electricityUsdPerMwh, ...(obs.dayAhead ? { dayAhead: obs.dayAhead } : {}), persistence: config.persistence });
   const forecast = input.forecast ?? persistence();
-  const leader = input.adaptation ? leaderOf(input.adaptation) : undefined;
-  const policy: Policy = leader !== undefined ? input.adaptation!.policies[leader]! : (input.policy ?? TRUST_FORECAST);
   const used = policy.forecast === 'persistence' && input.forecast ? persistence() : forecast;
   const path = Array.from({ length: K }, (_, k) => used.pricesUsdPerMwh[Math.min(k, used.pricesUsdPerMwh.length - 1)] ?? obs.electricityUsdPerMwh);
   const spread0 = used.spreadUsdPerMwh?.[0] ?? 0;

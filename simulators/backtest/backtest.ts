@@ -32,6 +32,7 @@ import { GPU_TYPES, type GpuType } from '../../domain/workload/request.ts';
 import { DEFAULT_CONTROLLER_CONFIG, decide, initialControllerState, type ControllerConfig, type ControllerState, type Recommendation, type EconomicsObservation } from '../../domain/economics/controller.ts';
 import { blockKw, blockProfitUsdPerHour, blockRevenueUsdPerHour, blockSwitchCostUsd, expandFacility, reserveKw, type Block, type DemandShares } from '../../domain/economics/blocks.ts';
 import { dayAheadWindow, initialLearnedForecaster, learnedForecast, observeSettled, DEFAULT_LEARNED_CONFIG, type LearnedForecasterState } from '../../domain/economics/forecast.ts';
+import { dayAheadIntervals } from '../../domain/economics/policy.ts';
 import { adaptiveDecide, initialAdaptation, type AdaptationOptions } from '../../domain/economics/adaptation.ts';
 import { optimalPlan, scheduleValue, type BlockProblem } from '../../domain/economics/plan.ts';
 import { toMicroUsd } from '../../domain/economics/profitability.ts';
@@ -189,7 +190,7 @@ const observationAt = (r: Resolved, iv: TraceInterval): EconomicsObservation => 
   btcUsd: iv.btcUsdKnown,
   network: iv.networkKnown,
   electricityUsdPerMwh: iv.lastRtUsdPerMwh!,
-  dayAhead: dayAheadWindow((h) => r.trace.dayAheadByHour.get(h), iv.startMs, r.config.horizonIntervals, INTERVAL_MS),
+  dayAhead: dayAheadWindow((h) => r.trace.dayAheadByHour.get(h), iv.startMs, dayAheadIntervals(r.config.horizonIntervals, r.adaptation.policies), INTERVAL_MS),
   gpuUsdPerHour: iv.gpuUsdPerHour,
   gpuUtilization: r.utilization,
   gpuDemandShares: r.shares,
