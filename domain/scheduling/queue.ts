@@ -219,14 +219,16 @@ export const createQueue = () => {
   };
   const byTimeQueued = (a: Waiting, b: Waiting) => a.queuedAtMs - b.queuedAtMs || byAge(a, b);
   let removed = 0;
+  const sweep = (list: Entry[]) => list.splice(0, list.length, ...list.filter((e) => !e.gone));
   const compact = () => {
-    for (const lane of lanes.values())
-      for (const list of [lane.p1, ...lane.gangs.flatMap((g) => [g.aged, g.young])]) {
-        const kept = list.filter((e) => !e.gone);
-        list.splice(0, list.length, ...kept);
+    for (const lane of lanes.values()) {
+      sweep(lane.p1);
+      for (const gangs of lane.gangs) {
+        sweep(gangs.aged);
+        sweep(gangs.young);
+        gangs.shortestSeconds = [...gangs.aged, ...gangs.young].reduce((least, e) => Math.min(least, e.w.remainingSeconds), Infinity);
       }
-    for (const lane of lanes.values())
-      for (const gangs of lane.gangs) gangs.shortestSeconds = [...gangs.aged, ...gangs.young].reduce((least, e) => Math.min(least, e.w.remainingSeconds), Infinity);
+    }
     removed = 0;
   };
   const remove = (workloadId: string) => {

@@ -307,16 +307,13 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
   // kept for P1: GPUs warmed for a P1 that waits, and the warm reserve, except from a gang that
   // could never run outside the reserve (a P1 may then preempt it)
   const keptFor = (gpuCount: number, pool: WorkPool) => (gpuCount <= inServiceOf(pool) - pool.warmStandbyUnits ? keptWithReserve : keptWithoutReserve)(pool);
-  const keptOf = (w: Waiting, pool: WorkPool) => keptFor(w.request.gpuCount, pool);
-  /**
-   * Whether a P2/P3 gang of `gpuCount` has room in any of these pools beside what is kept there
-   * (where decideFor looks for a place): under a backlog most of the queue has none, and is passed
-   * over without a search.
-   */
-  const fitsIn = (allowed: readonly WorkPool[], gpuCount: number) => allowed.some((pool) => keptFor(gpuCount, pool).free >= gpuCount);
+  /** Whether a P2/P3 gang of `gpuCount` has room in a pool beside what is kept there (where decideFor looks for a place). */
+  const hasRoom = (pool: WorkPool, gpuCount: number) => keptFor(gpuCount, pool).free >= gpuCount;
+  /** Whether such a gang has room in any of these pools: under a backlog most of the queue has none, and is passed over without a search. */
+  const fitsIn = (allowed: readonly WorkPool[], gpuCount: number) => allowed.some((pool) => hasRoom(pool, gpuCount));
   /** The best gang for a P2/P3 in a pool, beside what is kept there. */
   const placeBeside = (w: Waiting, pool: WorkPool) => {
-    const kept = keptOf(w, pool);
+    const kept = keptFor(w.request.gpuCount, pool);
     const req = { gpuCount: w.request.gpuCount, model: w.request.model, warmOnly: false, excluded: kept.kept };
     kept.hosts ??= indexHosts(pool, freeGpus(pool.gpus).filter((g) => !kept.kept.has(g.index)));
     const headroom = headroomNow(pool);
@@ -324,11 +321,10 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
     return kept.hosts.off <= headroom ? packIndexed(pool, req, kept.hosts, headroom) : placeGang(pool, req, { headroom });
   };
   /** Whether placing a gang of `gpuCount` with `remainingSeconds` of work on the blocked head's pool would delay the head even with a warm start. */
-  const delaysHeadBy = (pool: WorkPool, gpuCount: number, remainingSeconds: number) => {
+  const delaysHead = (pool: WorkPool, gpuCount: number, remainingSeconds: number) => {
     const head = blocked.get(pool.gpuType);
     return head?.poolId === pool.resourceId && gpuCount > head.spare && now + WARM_START_MS + remainingSeconds * 1000 > head.atMs;
   };
-  const delaysHead = (w: Waiting, pool: WorkPool) => delaysHeadBy(pool, w.request.gpuCount, w.remainingSeconds);
   /**
    * How a GPU type's waiting work is decided: walked, or passed over unread when no P1 of it
    * waits, none is too big for every pool (it would fail), and no P2/P3 gang has room in any of
@@ -411,14 +407,10 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
     const allowed = allowedFor(w);
     if (allowed.length === 0) return; // paused everywhere: it waits for the spike to pass
     const head = blocked.get(w.request.gpuType);
-    // no pool has room for it: it waits, and asks for power (the head of its type, not yet known, is found below)
-    if (head !== undefined && !fitsIn(allowed, w.request.gpuCount)) {
-      wanted = true;
-      return;
-    }
     // only pools with enough free GPUs beside those kept are worth a placement's search, and not the
-    // blocked head's pool when even a warm start there would delay the head
-    const roomy = allowed.filter((pool) => keptOf(w, pool).free >= w.request.gpuCount && !delaysHead(w, pool));
+    // blocked head's pool when even a warm start there would delay the head; with none, it waits
+    // and asks for power (and, the first of its type to, becomes its head: below)
+    const roomy = allowed.filter((pool) => hasRoom(pool, w.request.gpuCount) && !delaysHead(pool, w.request.gpuCount, w.remainingSeconds));
     const choice = roomy.length === 0 ? undefined : best(roomy.map((pool) => ({ pool, choice: placeBeside(w, pool) })));
     if (choice) {
       if (head && head.poolId === choice.pool.resourceId) {
@@ -436,7 +428,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
       // the head of its type: reserve the moment it fits, where that comes soonest
       const shadows = allowed
         .map((pool) => {
-          const free = keptOf(w, pool).free;
+          const free = keptFor(w.request.gpuCount, pool).free;
           const s = shadowOf(w.request.gpuCount, free, runsEndingFirst(pool));
           return s && { poolId: pool.resourceId, ...s };
         })
@@ -471,7 +463,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
      * shadow is minutes away or past, and every gang of its size waits.
      */
     const fitsNow: Fits = (tier, gpuCount, shortestSeconds) =>
-      allowed[tier].some((pool) => keptFor(gpuCount, pool).free >= gpuCount && !delaysHeadBy(pool, gpuCount, shortestSeconds));
+      allowed[tier].some((pool) => hasRoom(pool, gpuCount) && !delaysHead(pool, gpuCount, shortestSeconds));
     let lookedAt = -1;
     const next = queue.walk(type, now, largest);
     for (;;) {
