@@ -7,6 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { Database, Sql } from '../infra/postgres/database.ts';
+import { lazyTransaction } from '../infra/postgres/lazy-transaction.ts';
 import { migrate } from '../infra/postgres/migrate.ts';
 import { projectionBatchDuration, projectionBatchEvents } from '../infra/metrics.ts';
 import { comparePositions, START, type GlobalPosition } from '../infra/event-store/position.ts';
@@ -247,41 +248,43 @@ export const createProjectionRunner = ({ db, store, projections, feed, logger, b
     const followed = projections.filter((p) => !paused.has(p.name));
     const moved: Array<[string, GlobalPosition, number]> = [];
     let changes: Change[];
+    // begun only if a projection reads (its first read locks the checkpoints): a batch that only
+    // writes goes in writeBatch's one statement, atomic by itself
+    const txn = lazyTransaction(db);
     try {
-      changes = await db.transaction(async (sql) => {
-        const expected = new Map(followed.map((p) => [p.name, stored.get(p.name)!]));
-        const writes: Array<[string, string]> = [];
-        // the checkpoints are locked before any table is touched, as a swap of versions locks them
-        // before it moves tables: a projection that queries (a row not kept, a write of its own)
-        // has them locked and checked first; one that does not leaves it to the batch's write
-        let locked: Promise<void> | undefined;
-        const lockFirst = () =>
-          (locked ??= writeBatch(sql, expected, []).then((ok) => {
-            if (!ok) throw STALE;
-          }));
-        const tx: RowsSql = {
-          query: async (q, params) => {
-            await lockFirst();
-            return sql.query(q, params);
-          },
-          rowCache,
-          deferWrite: (text, json) => void writes.push([text, json]),
-        };
-        const applied: Change[] = [];
-        for (const projection of followed) {
-          const at = stored.get(projection.name)!;
-          const fresh = batch.filter((e) => comparePositions(e.position, at) > 0);
-          if (fresh.length === 0) continue;
-          const mine = fresh.filter((e) => projection.eventTypes.has(e.type));
-          if (mine.length > 0) applied.push(...(await projection.apply(tx, mine)));
-          moved.push([projection.name, fresh.at(-1)!.position, mine.length]);
-        }
-        if (moved.length > 0) writes.push(moveCheckpoints(moved));
-        if (changeLog) writes.push(changesWrite(changeLog, last, applied));
+      const expected = new Map(followed.map((p) => [p.name, stored.get(p.name)!]));
+      const writes: Array<[string, string]> = [];
+      // the checkpoints are locked before any table is touched, as a swap of versions locks them
+      // before it moves tables: a projection that queries (a row not kept, a write of its own)
+      // has them locked and checked first; one that does not leaves it to the batch's write
+      let locked: Promise<Sql> | undefined;
+      const lockFirst = () =>
+        (locked ??= txn.sql().then(async (sql) => {
+          if (!(await writeBatch(sql, expected, []))) throw STALE;
+          return sql;
+        }));
+      const tx: RowsSql = {
+        query: async (q, params) => (await lockFirst()).query(q, params),
+        rowCache,
+        deferWrite: (text, json) => void writes.push([text, json]),
+      };
+      const applied: Change[] = [];
+      for (const projection of followed) {
+        const at = stored.get(projection.name)!;
+        const fresh = batch.filter((e) => comparePositions(e.position, at) > 0);
+        if (fresh.length === 0) continue;
+        const mine = fresh.filter((e) => projection.eventTypes.has(e.type));
+        if (mine.length > 0) applied.push(...(await projection.apply(tx, mine)));
+        moved.push([projection.name, fresh.at(-1)!.position, mine.length]);
+      }
+      if (moved.length > 0) writes.push(moveCheckpoints(moved));
+      if (changeLog) writes.push(changesWrite(changeLog, last, applied));
+      await txn.commit(async (sql) => {
         if (!(await writeBatch(sql, expected, writes))) throw STALE;
-        return applied;
       });
+      changes = applied;
     } catch (error) {
+      await txn.rollback();
       // rows were changed in place by a batch that did not commit
       rowCache.clear();
       if (error !== STALE) throw error;
