@@ -19,9 +19,10 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { runSimulation, simulationSettings, type SimulationRun } from '../cli/simulate.ts';
 import { SCALES, type ScaleName } from '../simulators/platform/scales.ts';
+import { formatPace, measurePace, type Pace } from './support/pace.ts';
 import { describeMachine, formatMachine } from './support/report.ts';
 import { median } from './support/stats.ts';
-import { openBackend, unavailable, type BackendName, type OpenBackend } from './switch/backends.ts';
+import { openBackend, serverUrl, unavailable, type BackendName, type OpenBackend } from './switch/backends.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -118,6 +119,7 @@ try {
     ].join('\n'),
   );
   let described = false;
+  let pace: Pace | undefined;
   for (const scale of scales)
     for (const name of backends) {
       const problem = await unavailable(name);
@@ -135,6 +137,8 @@ try {
             const machine = await describeMachine(backend.db);
             out(formatMachine(machine).split('\n')[0]!);
             out(`load:     1-minute load average ${os.loadavg()[0]!.toFixed(2)} at the start`);
+            pace = await measurePace(name === 'postgres' ? serverUrl() : undefined);
+            out(formatPace(pace));
           }
           progress(`${scale} scale on ${backend.label}, run ${i + 1} of ${runs} …`);
           samples.push(await runSimulation(backend.db, name, { startMs, hours, scale, perDay: SCALES[scale].workloadsPerDay, seed: args.seed! }, progress));
@@ -148,7 +152,7 @@ try {
       out(report(r));
       if (r.projectionLag !== 0) exitCode = 1;
     }
-  if (args.json) process.stdout.write(`${JSON.stringify({ hours, scales, backends, runs, results }, null, 2)}\n`);
+  if (args.json) process.stdout.write(`${JSON.stringify({ hours, scales, backends, runs, pace, results }, null, 2)}\n`);
 } catch (error) {
   progress(`bench failed: ${(error as Error).stack ?? error}`);
   exitCode = 1;

@@ -30,6 +30,7 @@ import { parseArgs } from 'node:util';
 import { median, quantile } from './support/stats.ts';
 import { probeServer, serverUrl } from './switch/backends.ts';
 import { benchDatabase, freePort, startHcp } from './support/processes.ts';
+import { formatPace, measurePace } from './support/pace.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -280,6 +281,8 @@ const main = async () => {
     `server:   hcp start in ${args.split ? 'two child processes on the server (--role api, and a worker with every other role)' : 'a child process'} (market ${args.market === 'off' ? 'off' : `replayed at ${speed}×`}, no demo load); clients in this process`,
   );
   out(`goal:     ≥ ${GOAL.perSecond}/s with p99 ≤ ${GOAL.p99Ms} ms on the PostgreSQL server`);
+  const pace = await measurePace(backends.includes('postgres') && !(await probeServer(serverUrl())) ? serverUrl() : undefined);
+  out(formatPace(pace));
   const results: Record<string, unknown> = {};
   for (const backend of backends) {
     if (backend === 'postgres') {
@@ -328,7 +331,7 @@ const main = async () => {
     out(`  errors      ${m.errors}`);
     out(`  lost/doubled ${m.problems.length === 0 ? 'none (every acknowledged workload listed once, no other)' : m.problems.join('; ')}`);
   }
-  if (args.json) process.stdout.write(`${JSON.stringify({ clients, customers, seconds, runs, market: args.market, speed, results }, null, 2)}\n`);
+  if (args.json) process.stdout.write(`${JSON.stringify({ clients, customers, seconds, runs, market: args.market, speed, pace, results }, null, 2)}\n`);
 };
 
 await main();
