@@ -19,7 +19,7 @@ import { tierOf } from '../../domain/billing/price-list.ts';
 import type { FacilitySpec } from '../../domain/fleet/inventory.ts';
 import { powerFeed, type PriceTick } from '../../domain/market/ticks.ts';
 import { resourceDecider, resourceStream } from '../../domain/resource/resource.ts';
-import { decideRound, fitsInRoom, POWER_DOWN_IDLE_MS, POWER_RETRY_MS, type PoolRoom, type RoundOutcome } from '../../domain/scheduling/round.ts';
+import { decideRound, fitsInRoom, POWER_DOWN_IDLE_MS, POWER_RETRY_MS, tiersStuck, type RoundOutcome } from '../../domain/scheduling/round.ts';
 import { pausedKey, type PoolView, type Running, type Waiting } from '../../domain/scheduling/types.ts';
 import { WARM_WINDOW_MS } from '../../domain/scheduling/warm-pool.ts';
 import { createQueue } from '../../domain/scheduling/queue.ts';
@@ -217,32 +217,8 @@ export const createScheduler = ({ deps, facilities, logger, temperaturesOf }: Sc
     if (w.priority === 'P1' || dirty || dirtyPools.size > 0 || !room || fitsInRoom(room, w.request.gpuCount)) return false;
     if (w.request.gpuCount > Math.max(...room.map((r) => r.inService))) return false;
     let tiers = stuckTiers.get(type);
-    if (tiers === undefined) stuckTiers.set(type, (tiers = tiersStuck(type, room)));
+    if (tiers === undefined) stuckTiers.set(type, (tiers = tiersStuck(waiting.byType().get(type), room)));
     return tiers?.has(w.priority) ?? false;
-  };
-  /**
-   * The tiers of the work of a type that waits, or null when some of it fits in `room`: from the
-   * queue's tally of P2/P3 gang sizes, or (with a P1 of the type waiting, whose sizes it does not
-   * keep) from the waiting work itself.
-   */
-  const tiersStuck = (type: GpuType, room: readonly PoolRoom[]) => {
-    const tiers = new Set<string>();
-    const of = waiting.byType().get(type);
-    if (!of) return tiers;
-    if (of.p1 > 0) {
-      for (const other of waiting.values())
-        if (other.request.gpuType === type) {
-          if (fitsInRoom(room, other.request.gpuCount)) return null;
-          tiers.add(other.priority);
-        }
-      return tiers;
-    }
-    for (const tier of ['P2', 'P3'] as const)
-      for (const gpuCount of of.sizes[tier].keys()) {
-        if (fitsInRoom(room, gpuCount)) return null;
-        tiers.add(tier);
-      }
-    return tiers;
   };
   /**
    * Per GPU type, the tiers of the work that waits when none of it fits in the last round's room

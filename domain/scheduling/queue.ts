@@ -44,19 +44,16 @@ const byAge = (a: Waiting, b: Waiting) => a.firstQueuedAtMs - b.firstQueuedAtMs 
 /** Waiting this long, a P2/P3 ranks at its best (BEST_AGED_RANK), level with every other that has. */
 const AGED_AFTER_MS = { P2: (BASE_RANK.P2 - BEST_AGED_RANK) * AGING_MS.P2, P3: (BASE_RANK.P3 - BEST_AGED_RANK) * AGING_MS.P3 } as const;
 
-type Tally = Map<GpuType, { p1: number; sizes: Record<'P2' | 'P3', Map<number, number>> }>;
+type Tally = Map<GpuType, { sizes: Record<Tier, Map<number, number>> }>;
 /** Counts `w` in (by = 1) or out (by = -1) of `tally`. */
 const count = (tally: Tally, w: Waiting, by: 1 | -1) => {
   let ofType = tally.get(w.request.gpuType);
-  if (!ofType) tally.set(w.request.gpuType, (ofType = { p1: 0, sizes: { P2: new Map(), P3: new Map() } }));
-  if (w.priority === 'P1') ofType.p1 += by;
-  else {
-    const sizes = ofType.sizes[w.priority];
-    const n = (sizes.get(w.request.gpuCount) ?? 0) + by;
-    if (n > 0) sizes.set(w.request.gpuCount, n);
-    else sizes.delete(w.request.gpuCount);
-  }
-  if (ofType.p1 === 0 && ofType.sizes.P2.size === 0 && ofType.sizes.P3.size === 0) tally.delete(w.request.gpuType);
+  if (!ofType) tally.set(w.request.gpuType, (ofType = { sizes: { P1: new Map(), P2: new Map(), P3: new Map() } }));
+  const sizes = ofType.sizes[w.priority];
+  const n = (sizes.get(w.request.gpuCount) ?? 0) + by;
+  if (n > 0) sizes.set(w.request.gpuCount, n);
+  else sizes.delete(w.request.gpuCount);
+  if (ofType.sizes.P1.size === 0 && ofType.sizes.P2.size === 0 && ofType.sizes.P3.size === 0) tally.delete(w.request.gpuType);
 };
 /** What waits, per GPU type, in short (WaitingOfType). */
 export const waitingByType = (waiting: Iterable<Waiting>): ReadonlyMap<GpuType, WaitingOfType> => {

@@ -23,6 +23,7 @@
 import { isFree, isPowered, replaceGpus, type GpuUnit } from '../fleet/gpus.ts';
 import { freeGpus, idleWarmGpusOf, inServiceUnits, warmingCountsOf } from './gpu-counts.ts';
 import { envelopeOf, headroomOf, poweredCount } from '../resource/gpu-pool.ts';
+import { TIERS, type Tier } from '../billing/price-list.ts';
 import type { GpuType } from '../workload/request.ts';
 import { indexHosts, packIndexed, takeFromIndex, type HostIndex } from './host-index.ts';
 import { coldLoadMs, firstInOrder, gpuIdsOf, placeGang, WARM_START_MS, type GangChoice } from './placement.ts';
@@ -65,6 +66,20 @@ export type RoundOutcome = { decisions: Decision[]; roomAfter: (type: GpuType) =
 /** Whether a P2/P3 gang of `gpuCount` fits in any pool's room. */
 export const fitsInRoom = (rooms: readonly PoolRoom[], gpuCount: number) =>
   rooms.some((r) => gpuCount <= (gpuCount <= r.outsideReserveUpTo ? r.withReserve : r.withoutReserve));
+
+/**
+ * The tiers of the work of a type that waits (the queue's tally of it), or null when some of it
+ * fits in `rooms`: an arrival of one of these tiers that does not fit either is moot.
+ */
+export const tiersStuck = (of: WaitingOfType | undefined, rooms: readonly PoolRoom[]): ReadonlySet<Tier> | null => {
+  const tiers = new Set<Tier>();
+  for (const tier of TIERS)
+    for (const gpuCount of of?.sizes[tier].keys() ?? []) {
+      if (fitsInRoom(rooms, gpuCount)) return null;
+      tiers.add(tier);
+    }
+  return tiers;
+};
 
 export const schedulingRound = (view: SchedulerView): Decision[] => decideRound(view).decisions;
 
@@ -336,7 +351,7 @@ export const decideRound = (view: SchedulerView, options: { passOverStuck: boole
    */
   const queue = Array.isArray(view.waiting) ? queueOfList(view.waiting) : (view.waiting as WaitingQueue);
   const howDecided = (type: GpuType, of: WaitingOfType): 'walk' | 'pass' | 'pass, wanting power' => {
-    if (of.p1 > 0 || !options.passOverStuck) return 'walk';
+    if (of.sizes.P1.size > 0 || !options.passOverStuck) return 'walk';
     if (poolsOfType(type).length === 0) return 'pass'; // it waits for a pool of its type
     let wants = false;
     for (const tier of ['P2', 'P3'] as const) {

@@ -27,7 +27,7 @@ import type { Tier } from '../billing/price-list.ts';
 import type { GpuType, WorkloadRequest } from '../workload/request.ts';
 import { createQueue, waitingByType } from './queue.ts';
 import { createRuns } from './runs.ts';
-import { decideRound, fitsInRoom, POWER_DOWN_IDLE_MS, schedulingRound, type PoolRoom, type RoundOutcome } from './round.ts';
+import { decideRound, fitsInRoom, POWER_DOWN_IDLE_MS, schedulingRound, tiersStuck, type PoolRoom, type RoundOutcome } from './round.ts';
 import { pausedKey, type Decision, type PoolView, type Running, type SchedulerView, type Waiting, type WaitingOfType } from './types.ts';
 
 /** The world's views hold what waits as a list. */
@@ -502,6 +502,20 @@ describe('scheduler (invariants 2 and 3), model-based', () => {
     expect(cases.n).toBeGreaterThan(100); // the property met the case it is about, often
   });
 
+  it("tells the tiers stuck behind a type's room from the queue's tally as a scan of every waiting workload does, P1s among them", () => {
+    const stuck = fc.property(
+      fc.array(fc.record({ priority: fc.constantFrom<Tier>('P1', 'P2', 'P3'), gpuType: fc.constantFrom<GpuType>('H100', 'A100'), gpuCount: fc.integer({ min: 1, max: 16 }) }), { maxLength: 12 }),
+      fc.array(fc.record({ withReserve: fc.integer({ min: 0, max: 16 }), withoutReserve: fc.integer({ min: 0, max: 16 }), outsideReserveUpTo: fc.integer({ min: 0, max: 16 }), inService: fc.constant(16) }), { minLength: 1, maxLength: 3 }),
+      (asks, rooms) => {
+        const waiting = asks.map((a, i): Waiting => ({ workloadId: `w${i}`, customerId: 'c', priority: a.priority, request: { type: 'ai_inference_batch', model: 'llama-3-8b', gpuType: a.gpuType, gpuCount: a.gpuCount, durationSeconds: 600 }, firstQueuedAtMs: i, queuedAtMs: i, nextRun: 1, remainingSeconds: 600 }));
+        const ofType = waiting.filter((w) => w.request.gpuType === 'H100');
+        const scanned = ofType.some((w) => fitsInRoom(rooms, w.request.gpuCount)) ? null : new Set(ofType.map((w) => w.priority));
+        expect(tiersStuck(waitingByType(waiting).get('H100'), rooms)).toEqual(scanned);
+      },
+    );
+    fc.assert(stuck, { numRuns: 300 });
+  });
+
   it('catches a round that says it left no room where it did', () => {
     const none: PoolRoom[] = [{ withReserve: 0, withoutReserve: 0, outsideReserveUpTo: 0, inService: 16 }];
     const noRoom = (view: SchedulerView): RoundOutcome => ({ ...decideRound(view), roomAfter: () => none });
@@ -517,7 +531,7 @@ describe('scheduler (invariants 2 and 3), model-based', () => {
   it('catches a pass-over told only of the largest gangs that wait', () => {
     const largestOnly = (waiting: readonly Waiting[]) => {
       const tally = new Map(waitingByType(waiting));
-      for (const [type, of] of tally) tally.set(type, { ...of, sizes: { P2: new Map([...of.sizes.P2].sort((a, b) => b[0] - a[0]).slice(0, 1)), P3: new Map([...of.sizes.P3].sort((a, b) => b[0] - a[0]).slice(0, 1)) } });
+      for (const [type, of] of tally) tally.set(type, { ...of, sizes: { P1: of.sizes.P1, P2: new Map([...of.sizes.P2].sort((a, b) => b[0] - a[0]).slice(0, 1)), P3: new Map([...of.sizes.P3].sort((a, b) => b[0] - a[0]).slice(0, 1)) } });
       return tally;
     };
     expect(fc.check(passOverProperty(largestOnly, { n: 0 }), { numRuns: 150 }).failed).toBe(true);

@@ -70,11 +70,11 @@ export type SchedulerView = {
 };
 
 /**
- * What waits of one GPU type, in short: how many P1s, and how many P2/P3 gangs of each size. A
+ * What waits of one GPU type, in short: how many gangs of each size wait, per tier. A
  * round passes over a type none of whose waiting work can fit anywhere (round.ts) without
- * walking it.
+ * walking it, and the scheduler tells a moot arrival from the sizes alone.
  */
-export type WaitingOfType = { p1: number; sizes: Record<'P2' | 'P3', ReadonlyMap<number, number>> };
+export type WaitingOfType = { sizes: Record<Tier, ReadonlyMap<number, number>> };
 
 export type Placement = {
   type: 'place';
