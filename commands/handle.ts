@@ -168,17 +168,20 @@ export type CommandOnStream = {
 export const handleTogether = async (store: EventStore, commands: readonly CommandOnStream[]): Promise<Array<Extract<Handled<AnyEvent>, { type: 'accepted' }>> | undefined> => {
   if (!store.appendToStreams) return undefined;
   // 1. load (the cache alone) and decide, each stream's commands on the state the earlier ones leave
-  const streams = new Map<string, { decider: CommandOnStream['decider']; revision: bigint; state: unknown; seen: ReadonlyMap<string, unknown>; toAppend: EventToAppend[] }>();
+  // each stream's command ids and every event decided so far kept as they grow: a round's placements
+  // come as one long list, and looking through all before each command made it quadratic
+  const streams = new Map<string, { decider: CommandOnStream['decider']; revision: bigint; state: unknown; seen: ReadonlyMap<string, unknown>; toAppend: EventToAppend[]; ids: Set<string> }>();
   const decided: Array<{ streamName: string; events: AnyEvent[] }> = [];
+  const decidedEvents: AnyEvent[] = [];
   for (const c of commands) {
     let stream = streams.get(c.streamName);
     if (!stream) {
       const { state, revision, commands: seen } = await loadStreamState(store, c.decider, c.streamName, { cached: true, assumeNew: true });
-      streams.set(c.streamName, (stream = { decider: c.decider, revision, state, seen, toAppend: [] }));
+      streams.set(c.streamName, (stream = { decider: c.decider, revision, state, seen, toAppend: [], ids: new Set() }));
     } else if (stream.decider !== c.decider) return undefined;
     // a repeat (handleCommand answers it), or one id twice in the list
-    if (stream.seen.has(c.context.commandId) || stream.toAppend.some((e) => e.metadata.commandId === c.context.commandId)) return undefined;
-    const command = 'follows' in c ? c.follows(decided.flatMap((d) => d.events)) : c.command;
+    if (stream.seen.has(c.context.commandId) || stream.ids.has(c.context.commandId)) return undefined;
+    const command = 'follows' in c ? c.follows(decidedEvents) : c.command;
     if (command === undefined) return undefined;
     const decision = c.decider.decide(command, stream.state);
     if (decision.type === 'rejected') return undefined;
@@ -188,7 +191,9 @@ export const handleTogether = async (store: EventStore, commands: readonly Comma
     }
     stream.state = (decision.events as AnyEvent[]).reduce(c.decider.evolve, stream.state);
     stream.toAppend.push(...eventsToAppend(c.context, c.streamName, decision.events));
+    stream.ids.add(c.context.commandId);
     decided.push({ streamName: c.streamName, events: decision.events as AnyEvent[] });
+    decidedEvents.push(...(decision.events as AnyEvent[]));
   }
   // 2. append them all, or none: a stream's events at once, streams in the order first named
   const names = [...streams.keys()];
@@ -202,5 +207,6 @@ export const handleTogether = async (store: EventStore, commands: readonly Comma
   // 3. a retry the cache had forgotten appends nothing: handleCommand finds what it stored
   if (results.some((r) => !r.appended)) return undefined;
   for (const [name, s] of streams) rememberAppended(store, s.decider, name, s.revision, s.toAppend);
-  return decided.map((d) => ({ type: 'accepted' as const, events: d.events, position: results[names.indexOf(d.streamName)]!.position, duplicate: false }));
+  const positions = new Map(names.map((name, i) => [name, results[i]!.position]));
+  return decided.map((d) => ({ type: 'accepted' as const, events: d.events, position: positions.get(d.streamName)!, duplicate: false }));
 };
