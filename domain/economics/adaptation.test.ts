@@ -148,6 +148,29 @@ describe('the controller adapts to its own record (invariant 8 holds throughout)
     expect(recompute(out.recommendation)).toEqual({ ok: true, differences: [] });
   });
 
+  it('a policy on the mean forecast decides on the mean of the given forecast and persistence, is recorded with it and recomputes', () => {
+    const policies = [...DEFAULT_POLICIES, { forecast: 'mean', margin: 0 } as const];
+    const mean = policies.length - 1;
+    // no day-ahead: persistence holds the last price, $250; the given forecast says $40; their mean, $145, lies between
+    // the S19 XP strike (≈ $130) and the S21 strike (≈ $159): the S19 XPs sleep, the S21s mine
+    const at = { facility: texasNorth, observation: obsAt(250), state: initialControllerState(texasNorth, T0), forecast: path(Array(8).fill(40)) };
+    const asleep = (r: ReturnType<typeof decide>) => Object.fromEntries(r.recommendation.allocation.groups.flatMap((g) => (g.kind === 'asic' ? [[g.model, g.sleeping]] : [])));
+    const record = initialAdaptation(texasNorth, T0, undefined, { policies });
+    const out = decide({ ...at, adaptation: { ...record.input, scoresUsd: policies.map((_, k) => (k === mean ? 1e6 : 0)) } });
+    expect(out.recommendation.policy).toEqual(policies[mean]);
+    expect(asleep(out)).toEqual({ S21: 0, S19XP: 5000 });
+    expect(asleep(decide({ ...at, policy: { forecast: 'given', margin: 0 } }))).toEqual({ S21: 0, S19XP: 0 });
+    expect(asleep(decide({ ...at, policy: { forecast: 'persistence', margin: 0 } }))).toEqual({ S21: 10000, S19XP: 5000 });
+    // exactly the decision on the averaged path
+    const onMean = decide({ ...at, forecast: path(Array(8).fill(145)), policy: { forecast: 'given', margin: 0 } });
+    expect(out.recommendation.allocation).toEqual(onMean.recommendation.allocation);
+    expect(out.recommendation.reason).toContain('mean of forecast and day-ahead + persistence');
+    expect(recompute(out.recommendation)).toEqual({ ok: true, differences: [] });
+    // the given forecast is part of the recorded inputs: change it and recompute notices
+    const tampered = { ...out.recommendation, inputs: { ...out.recommendation.inputs, forecast: path(Array(8).fill(400)) } };
+    expect(recompute(tampered).ok).toBe(false);
+  });
+
   it('with unchanged prices a block changes mode at most once (no flapping), whatever the record says', () => {
     fc.assert(
       fc.property(fc.double({ min: 0, max: 3000, noNaN: true }), (price) => {

@@ -195,7 +195,7 @@ export const decide = (input: DecideInput): { recommendation: Recommendation; st
   const persistence = () =>
     persistenceForecast({ atMs: obs.atMs, intervalMs: config.intervalMs, horizon: K, lastUsdPerMwh: obs.electricityUsdPerMwh, ...(obs.dayAhead ? { dayAhead: obs.dayAhead } : {}), persistence: config.persistence });
   const forecast = input.forecast ?? persistence();
-  const used = policy.forecast === 'persistence' && input.forecast ? persistence() : forecast;
+  const used = !input.forecast || policy.forecast === 'given' ? forecast : policy.forecast === 'persistence' ? persistence() : meanOf(forecast, persistence(), K);
   const path = Array.from({ length: K }, (_, k) => used.pricesUsdPerMwh[Math.min(k, used.pricesUsdPerMwh.length - 1)] ?? obs.electricityUsdPerMwh);
   const spread0 = used.spreadUsdPerMwh?.[0] ?? 0;
   /**
@@ -356,6 +356,17 @@ export const decide = (input: DecideInput): { recommendation: Recommendation; st
     reason: reasonOf(groups, switched, obs, path, used, dayAheadAt(obs.dayAhead, obs.atMs), totalKw, facility.powerBudgetKw, options, policy, input.adaptation, leader),
   };
   return { recommendation, state: { blocks: nextBlocks } };
+};
+
+/** The mean of two forecasts, interval by interval over `horizon` (a shorter one holds its last price); spread: the larger of the two. */
+const meanOf = (a: PriceForecast, b: PriceForecast, horizon: number): PriceForecast => {
+  const at = (f: PriceForecast, k: number) => f.pricesUsdPerMwh[Math.min(k, f.pricesUsdPerMwh.length - 1)]!;
+  const spread = (f: PriceForecast, k: number) => f.spreadUsdPerMwh?.[Math.min(k, f.spreadUsdPerMwh.length - 1)] ?? 0;
+  return {
+    pricesUsdPerMwh: Array.from({ length: horizon }, (_, k) => (at(a, k) + at(b, k)) / 2),
+    ...(a.spreadUsdPerMwh || b.spreadUsdPerMwh ? { spreadUsdPerMwh: Array.from({ length: horizon }, (_, k) => Math.max(spread(a, k), spread(b, k))) } : {}),
+    method: `mean of ${a.method} and ${b.method}`,
+  };
 };
 
 /** Least efficient ASICs shed first; GPUs after ASICs at equal value (their work has customers); training before batch. */

@@ -15,8 +15,11 @@
 import { formatWholeUsd as usd } from '../money.ts';
 
 export type Policy = {
-  /** `given`: the forecast the caller passed (the learned forecaster live and in the backtest); `persistence`: day-ahead + decaying last deviation, from the observation alone. */
-  forecast: 'given' | 'persistence';
+  /**
+   * `given`: the forecast the caller passed (the learned forecaster live and in the backtest); `persistence`: day-ahead
+   * + decaying last deviation, from the observation alone; `mean`: the mean of the two, interval by interval.
+   */
+  forecast: 'given' | 'persistence' | 'mean';
   margin: number | null;
   /** Look-ahead of this policy, intervals (the controller's `horizonIntervals` when absent). */
   horizon?: number;
@@ -87,7 +90,7 @@ export const leaderOf = (a: AdaptationInput): number => {
 export const describePolicy = (p: Policy): string =>
   p.margin === null
     ? 'hold still'
-    : `${p.forecast === 'given' ? 'forecast' : 'day-ahead + persistence'}${p.horizon !== undefined ? ` over ${p.horizon} intervals` : ''}${p.margin > 0 ? `, switch only past ${p.margin + 1}× its cost` : ''}`;
+    : `${p.forecast === 'given' ? 'forecast' : p.forecast === 'persistence' ? 'day-ahead + persistence' : 'mean of forecast and day-ahead + persistence'}${p.horizon !== undefined ? ` over ${p.horizon} intervals` : ''}${p.margin > 0 ? `, switch only past ${p.margin + 1}× its cost` : ''}`;
 
 /** How many intervals of day-ahead prices an observation must carry for every policy of the menu to look ahead as far as it does. */
 export const dayAheadIntervals = (horizonIntervals: number, policies: readonly Policy[] = DEFAULT_POLICIES): number =>
