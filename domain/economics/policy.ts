@@ -17,7 +17,9 @@ import { formatWholeUsd as usd } from '../money.ts';
 export type Policy = {
   /**
    * `given`: the forecast the caller passed (the learned forecaster live and in the backtest); `persistence`: day-ahead
-   * + decaying last deviation, from the observation alone; `mean`: the mean of the two, interval by interval.
+   * + decaying last deviation, from the observation alone; `mean`: the mean of the two, interval by interval (not in the
+   * default menu: on the seed-2 market without day-ahead it beat both alone, but as an eighth policy the lead changed
+   * between three near-equal records and the adaptive controller trailed by more; simulators/backtest/README.md).
    */
   forecast: 'given' | 'persistence' | 'mean';
   margin: number | null;
