@@ -89,10 +89,12 @@ export const leaderOf = (a: AdaptationInput): number => {
   return best;
 };
 
+const FORECAST_NAMES: Record<Policy['forecast'], string> = { given: 'forecast', persistence: 'day-ahead + persistence', mean: 'mean of forecast and day-ahead + persistence' };
+
 export const describePolicy = (p: Policy): string =>
   p.margin === null
     ? 'hold still'
-    : `${p.forecast === 'given' ? 'forecast' : p.forecast === 'persistence' ? 'day-ahead + persistence' : 'mean of forecast and day-ahead + persistence'}${p.horizon !== undefined ? ` over ${p.horizon} intervals` : ''}${p.margin > 0 ? `, switch only past ${p.margin + 1}× its cost` : ''}`;
+    : `${FORECAST_NAMES[p.forecast]}${p.horizon !== undefined ? ` over ${p.horizon} intervals` : ''}${p.margin > 0 ? `, switch only past ${p.margin + 1}× its cost` : ''}`;
 
 /** How many intervals of day-ahead prices an observation must carry for every policy of the menu to look ahead as far as it does. */
 export const dayAheadIntervals = (horizonIntervals: number, policies: readonly Policy[] = DEFAULT_POLICIES): number =>
