@@ -28,7 +28,6 @@ import { iso } from '../../domain/time.ts';
 import { entriesOf, getIn } from '../../domain/persistent-map.ts';
 import { gpuIdOf } from '../../domain/fleet/gpus.ts';
 import { ON_GPUS, TERMINAL, WAITING, workloadDecider, workloadStream, type ActiveWorkload, type WorkloadEvent } from '../../domain/workload/workload.ts';
-import type { GpuType } from '../../domain/workload/request.ts';
 import type { RecordedEvent } from '../../infra/event-store/types.ts';
 import type { CommandDeps } from '../context.ts';
 import { resourcesOf } from '../fleet.ts';

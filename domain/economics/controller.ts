@@ -196,7 +196,7 @@ export const decide = (input: DecideInput): { recommendation: Recommendation; st
     persistenceForecast({ atMs: obs.atMs, intervalMs: config.intervalMs, horizon: K, lastUsdPerMwh: obs.electricityUsdPerMwh, ...(obs.dayAhead ? { dayAhead: obs.dayAhead } : {}), persistence: config.persistence });
   const forecast = input.forecast ?? persistence();
   const used = !input.forecast || policy.forecast === 'given' ? forecast : policy.forecast === 'persistence' ? persistence() : meanOf(forecast, persistence(), K);
-  const path = Array.from({ length: K }, (_, k) => used.pricesUsdPerMwh[Math.min(k, used.pricesUsdPerMwh.length - 1)] ?? obs.electricityUsdPerMwh);
+  const path = Array.from({ length: K }, (_, k) => priceAt(used, k) ?? obs.electricityUsdPerMwh);
   const spread0 = used.spreadUsdPerMwh?.[0] ?? 0;
   /**
    * Leaving the active mode (mining, serving) must gain more than the switch's own cost by `margin` × that cost
@@ -358,12 +358,14 @@ export const decide = (input: DecideInput): { recommendation: Recommendation; st
   return { recommendation, state: { blocks: nextBlocks } };
 };
 
+/** A forecast's price `k` intervals ahead: one shorter than that holds its last price (none if it is empty). */
+const priceAt = (f: PriceForecast, k: number) => f.pricesUsdPerMwh[Math.min(k, f.pricesUsdPerMwh.length - 1)];
+
 /** The mean of two forecasts, interval by interval over `horizon` (a shorter one holds its last price); spread: the larger of the two. */
 const meanOf = (a: PriceForecast, b: PriceForecast, horizon: number): PriceForecast => {
-  const at = (f: PriceForecast, k: number) => f.pricesUsdPerMwh[Math.min(k, f.pricesUsdPerMwh.length - 1)]!;
   const spread = (f: PriceForecast, k: number) => f.spreadUsdPerMwh?.[Math.min(k, f.spreadUsdPerMwh.length - 1)] ?? 0;
   return {
-    pricesUsdPerMwh: Array.from({ length: horizon }, (_, k) => (at(a, k) + at(b, k)) / 2),
+    pricesUsdPerMwh: Array.from({ length: horizon }, (_, k) => (priceAt(a, k)! + priceAt(b, k)!) / 2),
     ...(a.spreadUsdPerMwh || b.spreadUsdPerMwh ? { spreadUsdPerMwh: Array.from({ length: horizon }, (_, k) => Math.max(spread(a, k), spread(b, k))) } : {}),
     method: `mean of ${a.method} and ${b.method}`,
   };
